@@ -1,0 +1,113 @@
+//! The versioned message envelope that every queue message carries (DESIGN section 5):
+//! `{ "v": 1, "source", "kind", "received_at", "key", "delivery"?, "payload" }`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The envelope version this code writes and reads.
+pub const ENVELOPE_VERSION: u8 = 1;
+
+/// Where an event comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// A GitLab webhook delivery, enqueued by the webhook function.
+    Gitlab,
+    /// A QALITA change event (sent by QALITA's backend or a bridge, or found by the poll).
+    Qalita,
+    /// The scheduled poll and reconcile.
+    Schedule,
+}
+
+/// The GitLab delivery headers the worker needs, copied from the request. No token.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryMeta {
+    /// `X-Gitlab-Event` as received (`Issue Hook`, `Confidential Note Hook`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    /// `X-Gitlab-Event-UUID`: shared by every hook of one event chain; sent back to GitLab on the
+    /// writes this event causes, so GitLab can stop recursive hooks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_uuid: Option<String>,
+    /// `X-Gitlab-Webhook-UUID`: new on every delivery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_uuid: Option<String>,
+    /// `Idempotency-Key`: the same across GitLab's retries and "Resend request".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// `X-Gitlab-Instance`: the GitLab base URL that sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+}
+
+/// One queue message. `P` is the payload: a typed, borrowed payload when writing, any
+/// deserialisable type (or `serde_json::Value`) when reading.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope<P> {
+    /// Always [`ENVELOPE_VERSION`]; a reader refuses other versions.
+    pub v: u8,
+    /// Which side the event comes from.
+    pub source: Source,
+    /// The event kind: for GitLab the event name (`Issue Hook`, …), for QALITA `issue.updated`, ….
+    pub kind: String,
+    /// When this service received the event.
+    pub received_at: DateTime<Utc>,
+    /// The event's idempotency key: the queue's deduplication id and the worker's "seen" record.
+    pub key: String,
+    /// The delivery headers, for GitLab events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliveryMeta>,
+    /// The event itself, trimmed to what the sync uses.
+    pub payload: P,
+}
+
+/// A message body that is not a readable envelope.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvelopeError {
+    /// Not JSON, or not the envelope's shape.
+    #[error("message body is not an envelope: {0}")]
+    Malformed(#[from] serde_json::Error),
+    /// Written by a newer or older version of this service.
+    #[error("envelope version {found} is not supported (this build reads version {ENVELOPE_VERSION})")]
+    UnsupportedVersion {
+        /// The version found in the message.
+        found: u8,
+    },
+}
+
+impl<'de, P: Deserialize<'de>> Envelope<P> {
+    /// Reads an envelope from a message body, refusing unknown versions.
+    pub fn parse(body: &'de str) -> Result<Self, EnvelopeError> {
+        let envelope: Envelope<P> = serde_json::from_str(body)?;
+        if envelope.v != ENVELOPE_VERSION {
+            return Err(EnvelopeError::UnsupportedVersion { found: envelope.v });
+        }
+        Ok(envelope)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_qalita_event_samples_are_envelopes() {
+        for sample in [
+            include_str!("../../fixtures/qalita/event_issue_updated.json"),
+            include_str!("../../fixtures/qalita/event_id_only.json"),
+        ] {
+            let envelope: Envelope<serde_json::Value> = Envelope::parse(sample).unwrap();
+            assert_eq!(envelope.source, Source::Qalita);
+            assert_eq!(envelope.kind, "issue.updated");
+            assert!(envelope.key.starts_with("qalita-evt-"));
+            assert!(envelope.delivery.is_none());
+        }
+    }
+
+    #[test]
+    fn an_envelope_of_another_version_is_refused() {
+        let body = r#"{"v":2,"source":"gitlab","kind":"Issue Hook","received_at":"2026-11-24T16:42:00Z","key":"k","payload":{}}"#;
+        let err = Envelope::<serde_json::Value>::parse(body).unwrap_err();
+        assert!(matches!(err, EnvelopeError::UnsupportedVersion { found: 2 }), "{err}");
+    }
+}

@@ -1,0 +1,10 @@
+//! Core of the QALITA ↔ GitLab sync: the domain types, the delivery parsing of the webhook function,
+//! the ports (traits) the functions talk through, and their adapters (AWS and in-memory).
+//!
+//! Binaries stay thin: they wire configuration and adapters, and call into this crate.
+
+pub mod adapters;
+pub mod domain;
+pub mod envelope;
+pub mod ports;
+pub mod webhook;

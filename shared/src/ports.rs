@@ -1,0 +1,173 @@
+//! Ports: the small traits through which the functions reach the outside world (the queue, the
+//! secret store, the clock). Each has an AWS adapter and an in-memory one in [`crate::adapters`], and
+//! one contract-test suite that both pass.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::SecretString;
+
+/// A message to put on the FIFO event queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    /// Orders the messages of one issue: `gitlab:<project id>:<iid>` or `qalita:<issue id>`.
+    pub group_id: String,
+    /// A second message with the same id within the deduplication window is accepted and dropped.
+    pub dedup_id: String,
+    /// The JSON envelope ([`crate::envelope::Envelope`]).
+    pub body: String,
+}
+
+/// A message taken from the queue; it stays invisible to other consumers until its visibility
+/// timeout runs out, and comes back unless it is deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedMessage {
+    /// The queue's id of the message.
+    pub message_id: String,
+    /// The handle that deletes this receipt or changes its visibility.
+    pub receipt: String,
+    /// The message group it was sent with.
+    pub group_id: String,
+    /// How many times the message has been received, this time included.
+    pub receive_count: u32,
+    /// The envelope as sent.
+    pub body: String,
+}
+
+/// Why the queue did not take or give a message.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The queue could not be reached or asked to slow down (network, 5xx, throttling): try later.
+    #[error("queue unavailable ({class})")]
+    Unavailable {
+        /// A short, secret-free class of the failure (an AWS error code, `dispatch`, `timeout`).
+        class: String,
+        /// The underlying error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The queue refused the request for a reason retrying will not fix (no such queue, access
+    /// denied, an invalid group or deduplication id).
+    #[error("queue refused the request ({class}): {message}")]
+    Rejected {
+        /// The AWS error code, or a short class.
+        class: String,
+        /// The service's message.
+        message: String,
+    },
+}
+
+impl QueueError {
+    /// Whether the same request may succeed later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, QueueError::Unavailable { .. })
+    }
+
+    /// The secret-free class of the failure, for a log line.
+    pub fn class(&self) -> &str {
+        match self {
+            QueueError::Unavailable { class, .. } | QueueError::Rejected { class, .. } => class,
+        }
+    }
+}
+
+/// The FIFO event queue between the webhook function, the QALITA side and the worker.
+///
+/// Contract: messages of one group are delivered in the order they were sent, and a later message
+/// of a group is not delivered while an earlier one is in flight; a message whose `dedup_id` was
+/// already sent within the deduplication window (five minutes) is accepted and not delivered again;
+/// a received message is invisible until its visibility timeout ends, then comes back with a higher
+/// `receive_count` unless deleted.
+#[async_trait]
+pub trait EventQueue: Send + Sync {
+    /// Puts one message on the queue.
+    async fn send(&self, message: &OutgoingMessage) -> Result<(), QueueError>;
+
+    /// Takes up to `max` (1 to 10) visible messages, waiting up to `wait` for the first one.
+    async fn receive(&self, max: u8, wait: Duration) -> Result<Vec<ReceivedMessage>, QueueError>;
+
+    /// Removes a received message for good.
+    async fn delete(&self, receipt: &str) -> Result<(), QueueError>;
+
+    /// Makes a received message visible again after `timeout` (zero: at once).
+    async fn change_visibility(&self, receipt: &str, timeout: Duration) -> Result<(), QueueError>;
+}
+
+/// Which version of a rotating secret to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretStage {
+    /// The version in use (`AWSCURRENT`).
+    Current,
+    /// The version before the last rotation (`AWSPREVIOUS`), still accepted while senders catch up.
+    Previous,
+}
+
+impl SecretStage {
+    /// Secrets Manager's staging label for this stage.
+    pub fn label(self) -> &'static str {
+        match self {
+            SecretStage::Current => "AWSCURRENT",
+            SecretStage::Previous => "AWSPREVIOUS",
+        }
+    }
+}
+
+/// Why a secret could not be read. Never carries the secret's value.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// The store could not be reached or throttled the call: try later.
+    #[error("secret store unavailable ({class})")]
+    Unavailable {
+        /// A short class of the failure.
+        class: String,
+        /// The underlying error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The secret does not exist, has no current value, or may not be read by this function.
+    #[error("secret {id} cannot be read ({class}): {message}")]
+    Unreadable {
+        /// The secret's name or ARN (not its value).
+        id: String,
+        /// The AWS error code, or a short class.
+        class: String,
+        /// The service's message.
+        message: String,
+    },
+}
+
+impl SecretError {
+    /// Whether the same read may succeed later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, SecretError::Unavailable { .. })
+    }
+}
+
+/// A store of rotating secrets (Secrets Manager, or the environment for a local run).
+///
+/// Contract: `read(id, Current)` returns the value in use or an error; `read(id, Previous)` returns
+/// `Ok(None)` when the secret was never rotated. Values are returned as [`SecretString`], which
+/// never prints.
+#[async_trait]
+pub trait SecretSource: Send + Sync {
+    /// Reads one stage of the secret `id`.
+    async fn read(&self, id: &str, stage: SecretStage) -> Result<Option<SecretString>, SecretError>;
+}
+
+/// The time, injectable so that caches, windows and back-offs can be tested without sleeping.
+pub trait Clock: Send + Sync {
+    /// The current UTC time.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}

@@ -1,0 +1,64 @@
+//! The delivery headers GitLab sends, read from the request once.
+
+use http::HeaderMap;
+
+use crate::envelope::DeliveryMeta;
+
+/// Header values longer than this are cut before they go into a message: they are only echoed
+/// back to GitLab and into logs, and a real one is a UUID or a URL.
+const MAX_HEADER_COPY: usize = 256;
+
+/// The headers of a GitLab webhook delivery. Values that are not valid UTF-8 are treated as absent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeliveryHeaders<'a> {
+    /// `X-Gitlab-Event`.
+    pub event: Option<&'a str>,
+    /// `X-Gitlab-Token`, as bytes, compared in constant time. Never logged.
+    pub token: Option<&'a [u8]>,
+    /// `X-Gitlab-Event-UUID`.
+    pub event_uuid: Option<&'a str>,
+    /// `X-Gitlab-Webhook-UUID`.
+    pub webhook_uuid: Option<&'a str>,
+    /// `Idempotency-Key`.
+    pub idempotency_key: Option<&'a str>,
+    /// `X-Gitlab-Instance`.
+    pub instance: Option<&'a str>,
+}
+
+impl<'a> DeliveryHeaders<'a> {
+    /// Reads the GitLab headers from a request's header map (names are case-insensitive).
+    pub fn from_map(map: &'a HeaderMap) -> Self {
+        let text = |name: &str| map.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
+        DeliveryHeaders {
+            event: text("x-gitlab-event"),
+            token: map.get("x-gitlab-token").map(|v| v.as_bytes()),
+            event_uuid: text("x-gitlab-event-uuid"),
+            webhook_uuid: text("x-gitlab-webhook-uuid"),
+            idempotency_key: text("idempotency-key"),
+            instance: text("x-gitlab-instance"),
+        }
+    }
+
+    /// The headers the worker needs, for the envelope. The token is not among them.
+    pub fn meta(&self) -> DeliveryMeta {
+        let copy = |v: Option<&str>| v.map(|v| clip(v).to_owned());
+        DeliveryMeta {
+            event: copy(self.event),
+            event_uuid: copy(self.event_uuid),
+            webhook_uuid: copy(self.webhook_uuid),
+            idempotency_key: copy(self.idempotency_key),
+            instance: copy(self.instance),
+        }
+    }
+}
+
+fn clip(value: &str) -> &str {
+    if value.len() <= MAX_HEADER_COPY {
+        return value;
+    }
+    let mut end = MAX_HEADER_COPY;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    &value[..end]
+}

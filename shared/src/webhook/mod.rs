@@ -1,0 +1,355 @@
+//! Delivery parsing for the webhook function (pure: headers + body bytes → a queue message or a
+//! reason to ignore). Authentication is in [`verify`]; the trimmed payload types are in [`trim`].
+
+mod headers;
+pub mod trim;
+pub mod verify;
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+use crate::domain::{GitlabProjectId, Iid};
+use crate::envelope::{ENVELOPE_VERSION, Envelope, Source};
+use crate::ports::OutgoingMessage;
+use trim::{GitlabPayload, IssueAttributes, IssueEvent, NoteAttributes, NoteEvent, NoteIssue};
+
+pub use headers::DeliveryHeaders;
+
+/// The GitLab events the sync consumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// `Issue Hook`.
+    Issue,
+    /// `Confidential Issue Hook`.
+    ConfidentialIssue,
+    /// `Note Hook` on an issue.
+    Note,
+    /// `Confidential Note Hook` on an issue (internal notes, notes on confidential issues).
+    ConfidentialNote,
+}
+
+impl EventKind {
+    /// GitLab's event name, as in `X-Gitlab-Event`; the envelope's `kind`.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::Issue => "Issue Hook",
+            EventKind::ConfidentialIssue => "Confidential Issue Hook",
+            EventKind::Note => "Note Hook",
+            EventKind::ConfidentialNote => "Confidential Note Hook",
+        }
+    }
+
+    /// Reads an envelope `kind` back.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Issue, Self::ConfidentialIssue, Self::Note, Self::ConfidentialNote].into_iter().find(|k| k.name() == name)
+    }
+
+    /// A form of the name that is valid in an SQS deduplication id (no spaces).
+    fn slug(self) -> &'static str {
+        match self {
+            EventKind::Issue => "issue-hook",
+            EventKind::ConfidentialIssue => "confidential-issue-hook",
+            EventKind::Note => "note-hook",
+            EventKind::ConfidentialNote => "confidential-note-hook",
+        }
+    }
+}
+
+/// Why an authentic delivery is acknowledged and not enqueued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IgnoreReason {
+    /// An event kind the sync does not use (merge request, push, pipeline, …).
+    NotSynced {
+        /// The payload's `object_kind`.
+        object_kind: String,
+    },
+    /// A work item that is not an issue or incident (task, epic, …).
+    WorkItem {
+        /// The work item's type, when the payload says.
+        work_item_type: Option<String>,
+    },
+    /// A note on a merge request, commit or snippet.
+    NoteNotOnIssue {
+        /// The payload's `noteable_type`.
+        noteable_type: Option<String>,
+    },
+    /// A system note ("changed the description", …).
+    SystemNote,
+}
+
+impl fmt::Display for IgnoreReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IgnoreReason::NotSynced { object_kind } => write!(f, "{object_kind} events are not synced"),
+            IgnoreReason::WorkItem { work_item_type: Some(t) } => write!(f, "work items of type {t} are not synced"),
+            IgnoreReason::WorkItem { work_item_type: None } => f.write_str("work items are not synced"),
+            IgnoreReason::NoteNotOnIssue { noteable_type: Some(t) } => write!(f, "notes on a {t} are not synced"),
+            IgnoreReason::NoteNotOnIssue { noteable_type: None } => f.write_str("notes not on an issue are not synced"),
+            IgnoreReason::SystemNote => f.write_str("system notes are not synced"),
+        }
+    }
+}
+
+/// A delivery the webhook must answer with `400`: authentic, but not a payload GitLab would send.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IngestError {
+    /// The body does not parse as JSON.
+    #[error("body is not valid JSON: {detail}")]
+    NotJson {
+        /// The parser's message (position and problem; no content).
+        detail: String,
+    },
+    /// Valid JSON, but an array, string, number, `true`/`false` or `null`.
+    #[error("body must be a JSON object, got {found}")]
+    NotAnObject {
+        /// What the body is instead.
+        found: &'static str,
+    },
+    /// No `object_kind`: not a GitLab webhook payload.
+    #[error("body has no object_kind")]
+    MissingObjectKind,
+    /// A field the sync needs is absent.
+    #[error("{path} is missing")]
+    MissingField {
+        /// The field, as a JSON pointer.
+        path: &'static str,
+    },
+    /// A field has the wrong type or value.
+    #[error("{path} is invalid: {detail}")]
+    BadField {
+        /// The field, as a JSON pointer.
+        path: &'static str,
+        /// The parser's message.
+        detail: String,
+    },
+}
+
+/// What the log line of a delivery says about it, when the payload tells.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// The payload's `object_kind`.
+    pub object_kind: Option<String>,
+    /// `project.id`.
+    pub project: Option<u64>,
+    /// The issue's iid.
+    pub iid: Option<u64>,
+}
+
+/// The outcome of reading an authentic delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ingested {
+    /// Put this message on the queue.
+    Queue {
+        /// Which event it is.
+        kind: EventKind,
+        /// The message, with its group and deduplication ids.
+        message: OutgoingMessage,
+        /// For the log line.
+        summary: Summary,
+    },
+    /// Acknowledge and drop.
+    Ignore {
+        /// Why.
+        reason: IgnoreReason,
+        /// For the log line.
+        summary: Summary,
+    },
+}
+
+/// The top level of a delivery: the kind, and the parts the sync may keep, unparsed. Every other
+/// field is skipped without being built.
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(borrow, default)]
+    object_kind: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    event_type: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    user: Option<&'a RawValue>,
+    #[serde(default)]
+    project_id: Option<u64>,
+    #[serde(borrow, default)]
+    project: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    object_attributes: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    labels: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    assignees: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    changes: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    issue: Option<&'a RawValue>,
+}
+
+/// Reads an authentic delivery: classifies it, trims it, and builds its queue message.
+///
+/// `body` must already be authenticated and within the size limit. Never panics, whatever the bytes.
+pub fn ingest(headers: &DeliveryHeaders<'_>, body: &[u8], received_at: DateTime<Utc>) -> Result<Ingested, IngestError> {
+    let head = parse_head(body)?;
+    let object_kind = head.object_kind.as_deref().ok_or(IngestError::MissingObjectKind)?;
+    let mut summary = Summary { object_kind: Some(object_kind.to_owned()), ..Summary::default() };
+    // Only issue and note events need the project; any other event is acknowledged whatever its shape.
+    let project = part::<trim::Project<'_>>(head.project, "/project");
+    summary.project = project.as_ref().ok().and_then(|p| p.as_ref()?.id).or(head.project_id);
+    let project = move || project?.ok_or(IngestError::MissingField { path: "/project" });
+
+    let confidential = head.event_type.as_deref().map(|t| t.starts_with("confidential_"));
+    let (kind, payload, iid) = match object_kind {
+        "issue" => {
+            let attributes: IssueAttributes<'_> =
+                part(head.object_attributes, "/object_attributes")?.ok_or(IngestError::MissingField { path: "/object_attributes" })?;
+            summary.iid = attributes.iid;
+            match attributes.issue_type.as_deref() {
+                None | Some("Issue") | Some("Incident") => {}
+                Some(other) => {
+                    let reason = IgnoreReason::WorkItem { work_item_type: Some(other.to_owned()) };
+                    return Ok(Ingested::Ignore { reason, summary });
+                }
+            }
+            let iid = attributes.iid.ok_or(IngestError::MissingField { path: "/object_attributes/iid" })?;
+            let kind = match confidential.unwrap_or(headers.event == Some(EventKind::ConfidentialIssue.name())) {
+                true => EventKind::ConfidentialIssue,
+                false => EventKind::Issue,
+            };
+            let event = IssueEvent {
+                object_kind: head.object_kind.clone().unwrap_or_default(),
+                event_type: head.event_type.clone(),
+                user: part(head.user, "/user")?,
+                object_attributes: attributes,
+                labels: part(head.labels, "/labels")?,
+                assignees: part(head.assignees, "/assignees")?,
+                changes: part(head.changes, "/changes")?,
+                project: project()?,
+            };
+            (kind, GitlabPayload::Issue(event), iid)
+        }
+        "note" => {
+            let attributes: NoteAttributes<'_> =
+                part(head.object_attributes, "/object_attributes")?.ok_or(IngestError::MissingField { path: "/object_attributes" })?;
+            if attributes.noteable_type.as_deref() != Some("Issue") {
+                let reason = IgnoreReason::NoteNotOnIssue { noteable_type: attributes.noteable_type.map(|t| t.into_owned()) };
+                return Ok(Ingested::Ignore { reason, summary });
+            }
+            let issue: NoteIssue<'_> = part(head.issue, "/issue")?.ok_or(IngestError::MissingField { path: "/issue" })?;
+            summary.iid = issue.iid;
+            if attributes.system == Some(true) {
+                return Ok(Ingested::Ignore { reason: IgnoreReason::SystemNote, summary });
+            }
+            attributes.id.ok_or(IngestError::MissingField { path: "/object_attributes/id" })?;
+            let iid = issue.iid.ok_or(IngestError::MissingField { path: "/issue/iid" })?;
+            let kind = match confidential.unwrap_or(headers.event == Some(EventKind::ConfidentialNote.name())) {
+                true => EventKind::ConfidentialNote,
+                false => EventKind::Note,
+            };
+            let event = NoteEvent {
+                object_kind: head.object_kind.clone().unwrap_or_default(),
+                event_type: head.event_type.clone(),
+                user: part(head.user, "/user")?,
+                project_id: head.project_id,
+                project: project()?,
+                object_attributes: attributes,
+                issue,
+            };
+            (kind, GitlabPayload::Note(event), iid)
+        }
+        "work_item" => return Ok(Ingested::Ignore { reason: IgnoreReason::WorkItem { work_item_type: None }, summary }),
+        other => {
+            let reason = IgnoreReason::NotSynced { object_kind: other.to_owned() };
+            return Ok(Ingested::Ignore { reason, summary });
+        }
+    };
+
+    let project_id = summary.project.ok_or(IngestError::MissingField { path: "/project/id" })?;
+    let project_id = GitlabProjectId::new(project_id).map_err(|e| bad("/project/id", e))?;
+    let iid = Iid::new(iid).map_err(|e| bad("/object_attributes/iid", e))?;
+    let key = dedup_id(headers, kind, body);
+    let envelope = Envelope {
+        v: ENVELOPE_VERSION,
+        source: Source::Gitlab,
+        kind: kind.name().to_owned(),
+        received_at,
+        key: key.clone(),
+        delivery: Some(headers.meta()),
+        payload,
+    };
+    let body = serde_json::to_string(&envelope).map_err(|e| bad("/", e))?;
+    let message = OutgoingMessage { group_id: group_id(project_id, iid), dedup_id: key, body };
+    Ok(Ingested::Queue { kind, message, summary })
+}
+
+/// The FIFO message group of a GitLab issue: its events are processed in order.
+pub fn group_id(project: GitlabProjectId, iid: Iid) -> String {
+    format!("gitlab:{project}:{iid}")
+}
+
+fn parse_head(body: &[u8]) -> Result<Head<'_>, IngestError> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    if first != Some(b'{') {
+        // Tell "not JSON" from "JSON, but not an object", so the reason is exact.
+        return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+            Err(e) => IngestError::NotJson { detail: e.to_string() },
+            Ok(_) => IngestError::NotAnObject {
+                found: match first {
+                    Some(b'[') => "an array",
+                    Some(b'"') => "a string",
+                    Some(b'n') => "null",
+                    Some(b't' | b'f') => "a boolean",
+                    _ => "a number",
+                },
+            },
+        });
+    }
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => bad("/", e),
+        _ => IngestError::NotJson { detail: e.to_string() },
+    })
+}
+
+/// Parses one kept part of the payload; `null` or absent is `None`.
+fn part<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>, path: &'static str) -> Result<Option<T>, IngestError> {
+    raw.map(|raw| serde_json::from_str::<Option<T>>(raw.get()).map_err(|e| bad(path, e))).transpose().map(Option::flatten)
+}
+
+fn bad(path: &'static str, error: impl fmt::Display) -> IngestError {
+    IngestError::BadField { path, detail: error.to_string() }
+}
+
+/// `Idempotency-Key` (the same across GitLab's retries and resends), else the event UUID with the
+/// event kind (one event chain fires several hooks with the same UUID), else a hash of the body.
+fn dedup_id(headers: &DeliveryHeaders<'_>, kind: EventKind, body: &[u8]) -> String {
+    if let Some(key) = headers.idempotency_key.filter(|k| !k.is_empty()) {
+        return fifo_safe(key);
+    }
+    if let Some(uuid) = headers.event_uuid.filter(|u| !u.is_empty()) {
+        return fifo_safe(&format!("{uuid}:{}", kind.slug()));
+    }
+    format!("sha256:{:x}", Sha256::digest(body))
+}
+
+/// SQS takes at most 128 characters of ASCII letters, digits and punctuation as a deduplication
+/// id; any other key is replaced by its hash, which keeps it unique.
+fn fifo_safe(key: &str) -> String {
+    if key.len() <= 128 && key.bytes().all(|b| b.is_ascii_alphanumeric() || b.is_ascii_punctuation()) {
+        key.to_owned()
+    } else {
+        format!("sha256:{:x}", Sha256::digest(key.as_bytes()))
+    }
+}
+
+/// Reads a GitLab delivery's message back (worker side) into its trimmed payload.
+pub fn read_issue_event(payload: &RawValue) -> Result<IssueEvent<'_>, serde_json::Error> {
+    serde_json::from_str(payload.get())
+}
+
+/// Reads a note delivery's message back (worker side) into its trimmed payload.
+pub fn read_note_event(payload: &RawValue) -> Result<NoteEvent<'_>, serde_json::Error> {
+    serde_json::from_str(payload.get())
+}
+
+#[cfg(test)]
+mod tests;
