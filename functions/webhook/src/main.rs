@@ -1,1 +1,44 @@
-fn main(){}
+//! Cold start: read the settings, build the AWS clients and adapters once, then serve deliveries.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use lambda_http::{Error, Request, service_fn};
+use qalita_gitlab_core::adapters::{secrets_manager::SecretsManager, sqs::SqsQueue};
+use qalita_gitlab_core::ports::SystemClock;
+use qalita_gitlab_core::webhook::verify::WebhookAuthenticator;
+use qalita_gitlab_webhook::config::Config;
+use qalita_gitlab_webhook::handler::{Deps, handle};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+
+    // GitLab gives up after 10 s and counts that as a failure: keep every AWS call well inside it.
+    let aws = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(2))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(1))
+                .operation_attempt_timeout(Duration::from_secs(2))
+                .operation_timeout(Duration::from_secs(5))
+                .build(),
+        )
+        .load()
+        .await;
+    let clock = Arc::new(SystemClock);
+    let secrets = Arc::new(SecretsManager::new(aws_sdk_secretsmanager::Client::new(&aws)));
+    let deps = Deps {
+        queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), config.queue_url.clone())),
+        auth: WebhookAuthenticator::new(secrets, config.webhook_secret_id.clone(), clock.clone(), config.cache),
+        clock,
+        max_body_bytes: config.max_body_bytes,
+    };
+    let deps = &deps;
+    lambda_http::run(service_fn(move |request: Request| async move { Ok::<_, Infallible>(handle(deps, request).await) })).await
+}

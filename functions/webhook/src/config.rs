@@ -1,0 +1,110 @@
+//! The function's settings, read from the environment once per cold start and validated there, so
+//! that a mistake fails the deployment's first call with a message naming the variable.
+
+use chrono::TimeDelta;
+use qalita_gitlab_core::webhook::verify::CachePolicy;
+
+/// The most API Gateway passes to a Lambda function synchronously (6 MiB).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
+
+/// A setting that is missing or invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration: {key}: {problem}")]
+pub struct ConfigError {
+    /// The environment variable.
+    pub key: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+/// The webhook function's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `EVENT_QUEUE_URL`: the FIFO queue deliveries go to.
+    pub queue_url: String,
+    /// `WEBHOOK_SECRET_ID`: name or ARN of the webhook secret in Secrets Manager.
+    pub webhook_secret_id: String,
+    /// `MAX_BODY_BYTES`: larger deliveries get `413` (default 6 MiB).
+    pub max_body_bytes: usize,
+    /// `SECRET_CACHE_SECONDS` (default 300) and `SECRET_MISMATCH_REFRESH_SECONDS` (default 60).
+    pub cache: CachePolicy,
+}
+
+impl Config {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads the settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |key: &'static str| {
+            lookup(key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).ok_or_else(|| ConfigError { key, problem: "is not set".into() })
+        };
+        let number = |key: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| -> Result<u64, ConfigError> {
+            let Some(raw) = lookup(key) else { return Ok(default) };
+            let value: u64 = raw.trim().parse().map_err(|_| ConfigError { key, problem: format!("must be a whole number, got {raw:?}") })?;
+            match range.contains(&value) {
+                true => Ok(value),
+                false => Err(ConfigError { key, problem: format!("must be between {} and {}, got {value}", range.start(), range.end()) }),
+            }
+        };
+
+        let queue_url = required("EVENT_QUEUE_URL")?;
+        if !queue_url.starts_with("http") || !queue_url.ends_with(".fifo") {
+            return Err(ConfigError { key: "EVENT_QUEUE_URL", problem: format!("must be the URL of a FIFO queue (ending in .fifo), got {queue_url:?}") });
+        }
+        let webhook_secret_id = required("WEBHOOK_SECRET_ID")?;
+        let max_body_bytes = number("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES as u64, 1024..=10 * 1024 * 1024)?;
+        let ttl = number("SECRET_CACHE_SECONDS", 300, 1..=3600)?;
+        let refresh = number("SECRET_MISMATCH_REFRESH_SECONDS", 60, 1..=3600)?;
+        Ok(Config {
+            queue_url,
+            webhook_secret_id,
+            max_body_bytes: usize::try_from(max_body_bytes).unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            cache: CachePolicy { ttl: seconds(ttl), refresh_after_mismatch: seconds(refresh) },
+        })
+    }
+}
+
+fn seconds(value: u64) -> TimeDelta {
+    TimeDelta::seconds(i64::try_from(value).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| vars.get(k).cloned())
+    }
+
+    const QUEUE: (&str, &str) = ("EVENT_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/sync-events.fifo");
+    const SECRET: (&str, &str) = ("WEBHOOK_SECRET_ID", "qalita-gitlab/webhook-secret");
+
+    #[test]
+    fn defaults_apply_when_only_the_required_settings_are_given() {
+        let config = config(&[QUEUE, SECRET]).unwrap();
+        assert_eq!(config.max_body_bytes, 6 * 1024 * 1024);
+        assert_eq!(config.cache, CachePolicy::default());
+    }
+
+    #[test]
+    fn each_mistake_names_the_variable_and_the_problem() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[SECRET], "configuration: EVENT_QUEUE_URL: is not set"),
+            (&[("EVENT_QUEUE_URL", "https://sqs/q"), SECRET], "configuration: EVENT_QUEUE_URL: must be the URL of a FIFO queue (ending in .fifo), got \"https://sqs/q\""),
+            (&[QUEUE], "configuration: WEBHOOK_SECRET_ID: is not set"),
+            (&[QUEUE, ("WEBHOOK_SECRET_ID", "  ")], "configuration: WEBHOOK_SECRET_ID: is not set"),
+            (&[QUEUE, SECRET, ("MAX_BODY_BYTES", "6MB")], "configuration: MAX_BODY_BYTES: must be a whole number, got \"6MB\""),
+            (&[QUEUE, SECRET, ("MAX_BODY_BYTES", "0")], "configuration: MAX_BODY_BYTES: must be between 1024 and 10485760, got 0"),
+            (&[QUEUE, SECRET, ("SECRET_CACHE_SECONDS", "-1")], "configuration: SECRET_CACHE_SECONDS: must be a whole number, got \"-1\""),
+        ];
+        for (vars, expected) in cases {
+            assert_eq!(config(vars).unwrap_err().to_string(), *expected);
+        }
+    }
+}
