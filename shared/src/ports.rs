@@ -20,6 +20,32 @@ pub struct OutgoingMessage {
     pub body: String,
 }
 
+/// SQS's limit on a message body.
+pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+
+impl OutgoingMessage {
+    /// The checks SQS makes on a FIFO message (ids of 1 to 128 ASCII letters, digits or
+    /// punctuation; a body of 1 byte to 1 MiB), so that every adapter refuses what SQS refuses.
+    pub fn validate(&self) -> Result<(), QueueError> {
+        let fifo_id = |name: &str, value: &str| {
+            let valid = !value.is_empty() && value.len() <= 128 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b.is_ascii_punctuation());
+            match valid {
+                true => Ok(()),
+                false => Err(QueueError::Rejected {
+                    class: "InvalidParameterValue".into(),
+                    message: format!("{name} must be 1 to 128 ASCII letters, digits or punctuation"),
+                }),
+            }
+        };
+        fifo_id("MessageGroupId", &self.group_id)?;
+        fifo_id("MessageDeduplicationId", &self.dedup_id)?;
+        if self.body.is_empty() || self.body.len() > MAX_MESSAGE_BYTES {
+            return Err(QueueError::Rejected { class: "InvalidParameterValue".into(), message: "message body must be 1 byte to 1 MiB".into() });
+        }
+        Ok(())
+    }
+}
+
 /// A message taken from the queue; it stays invisible to other consumers until its visibility
 /// timeout runs out, and comes back unless it is deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]

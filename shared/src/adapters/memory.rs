@@ -199,7 +199,7 @@ impl MemoryQueue {
 impl EventQueue for MemoryQueue {
     async fn send(&self, message: &OutgoingMessage) -> Result<(), QueueError> {
         self.check_up()?;
-        validate(message)?;
+        message.validate()?;
         self.push(message.clone(), self.clock.now());
         Ok(())
     }
@@ -234,26 +234,6 @@ impl EventQueue for MemoryQueue {
         self.arrived.notify_waiters();
         Ok(())
     }
-}
-
-/// The checks SQS makes on a FIFO message, so that the in-memory queue refuses what SQS refuses.
-fn validate(message: &OutgoingMessage) -> Result<(), QueueError> {
-    let fifo_id = |name: &str, value: &str| {
-        let ok = !value.is_empty() && value.len() <= 128 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b.is_ascii_punctuation());
-        match ok {
-            true => Ok(()),
-            false => Err(QueueError::Rejected {
-                class: "InvalidParameterValue".into(),
-                message: format!("{name} must be 1 to 128 ASCII letters, digits or punctuation"),
-            }),
-        }
-    };
-    fifo_id("MessageGroupId", &message.group_id)?;
-    fifo_id("MessageDeduplicationId", &message.dedup_id)?;
-    if message.body.is_empty() || message.body.len() > 1024 * 1024 {
-        return Err(QueueError::Rejected { class: "InvalidParameterValue".into(), message: "message body must be 1 byte to 1 MiB".into() });
-    }
-    Ok(())
 }
 
 /// An in-memory secret store with rotation, and a switch to make it unreachable.

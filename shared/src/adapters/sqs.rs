@@ -43,6 +43,8 @@ where
 #[async_trait]
 impl EventQueue for SqsQueue {
     async fn send(&self, message: &OutgoingMessage) -> Result<(), QueueError> {
+        // Checked here too: a local emulator accepts ids that SQS refuses.
+        message.validate()?;
         self.client
             .send_message()
             .queue_url(&self.url)

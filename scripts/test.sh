@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The test command: on a fresh machine, installs the pinned test tools into .tools/ (ignored, reused
+# when present), then runs formatting, lints, every test with the local AWS stack (moto) up, and
+# the two template checks. Exits non-zero on the first failure; moto is stopped by PID in any case.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+tools="$root/.tools"
+
+MOTO_VERSION=5.2.5
+CFN_LINT_VERSION=1.53.3
+SAM_CLI_VERSION=1.170.0
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+
+# ensure_tool NAME SPEC: a virtualenv at .tools/NAME holding exactly SPEC, installed from PyPI once.
+ensure_tool() {
+  local name=$1 spec=$2 venv="$tools/$1"
+  if [[ -f "$venv/.installed" && "$(cat "$venv/.installed")" == "$spec" ]]; then
+    return
+  fi
+  log "installing $spec into .tools/$name"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "$spec" </dev/null
+  echo "$spec" >"$venv/.installed"
+}
+
+mkdir -p "$tools"
+ensure_tool moto "moto[server]==$MOTO_VERSION"
+ensure_tool cfn "cfn-lint==$CFN_LINT_VERSION"
+ensure_tool sam "aws-sam-cli==$SAM_CLI_VERSION"
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "starting moto on a free loopback port"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+moto_log="$tools/moto-server.log"
+"$tools/moto/bin/moto_server" -H 127.0.0.1 -p "$port" >"$moto_log" 2>&1 </dev/null &
+moto_pid=$!
+stop_moto() { kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; }
+trap stop_moto EXIT
+for _ in $(seq 1 100); do
+  if python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/', timeout=1)" 2>/dev/null; then
+    break
+  fi
+  kill -0 "$moto_pid" 2>/dev/null || { cat "$moto_log" >&2; echo "moto_server exited" >&2; exit 1; }
+  sleep 0.2
+done
+
+# Every AWS client of the tests finds the local stack through the standard configuration chain.
+export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true
+unset AWS_PROFILE AWS_SESSION_TOKEN
+
+log "tests (moto at $AWS_ENDPOINT_URL)"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
+stop_moto
+trap - EXIT
+
+log "cfn-lint $CFN_LINT_VERSION"
+"$tools/cfn/bin/cfn-lint" template.yaml
+
+log "sam validate --lint"
+SAM_CLI_TELEMETRY=0 "$tools/sam/bin/sam" validate --lint --region us-east-1 --template-file template.yaml
+
+log "all checks passed"
