@@ -17,7 +17,14 @@ use qalita_gitlab_webhook::handler::{Deps, handle};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let config = Config::from_env()?;
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            // Said plainly (not as a Debug dump), so the operator sees which variable to fix.
+            tracing::error!(error = %error, "cold start failed");
+            return Err(error.to_string().into());
+        }
+    };
 
     // GitLab gives up after 10 s and counts that as a failure: keep every AWS call well inside it.
     let aws = aws_config::defaults(BehaviorVersion::latest())
