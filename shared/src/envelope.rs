@@ -1,6 +1,8 @@
 //! The versioned message envelope that every queue message carries (DESIGN section 5):
 //! `{ "v": 1, "source", "kind", "received_at", "key", "delivery"?, "payload" }`.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -21,42 +23,45 @@ pub enum Source {
 
 /// The GitLab delivery headers the worker needs, copied from the request. No token.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeliveryMeta {
+pub struct DeliveryMeta<'a> {
     /// `X-Gitlab-Event` as received (`Issue Hook`, `Confidential Note Hook`, …).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub event: Option<String>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<Cow<'a, str>>,
     /// `X-Gitlab-Event-UUID`: shared by every hook of one event chain; sent back to GitLab on the
     /// writes this event causes, so GitLab can stop recursive hooks.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub event_uuid: Option<String>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub event_uuid: Option<Cow<'a, str>>,
     /// `X-Gitlab-Webhook-UUID`: new on every delivery.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webhook_uuid: Option<String>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub webhook_uuid: Option<Cow<'a, str>>,
     /// `Idempotency-Key`: the same across GitLab's retries and "Resend request".
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub idempotency_key: Option<String>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<Cow<'a, str>>,
     /// `X-Gitlab-Instance`: the GitLab base URL that sent it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub instance: Option<String>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<Cow<'a, str>>,
 }
 
 /// One queue message. `P` is the payload: a typed, borrowed payload when writing, any
-/// deserialisable type (or `serde_json::Value`) when reading.
+/// deserialisable type (or `serde_json::Value`) when reading. Text borrows from the message body
+/// where it can.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Envelope<P> {
+pub struct Envelope<'a, P> {
     /// Always [`ENVELOPE_VERSION`]; a reader refuses other versions.
     pub v: u8,
     /// Which side the event comes from.
     pub source: Source,
     /// The event kind: for GitLab the event name (`Issue Hook`, …), for QALITA `issue.updated`, ….
-    pub kind: String,
+    #[serde(borrow)]
+    pub kind: Cow<'a, str>,
     /// When this service received the event.
     pub received_at: DateTime<Utc>,
     /// The event's idempotency key: the queue's deduplication id and the worker's "seen" record.
-    pub key: String,
+    #[serde(borrow)]
+    pub key: Cow<'a, str>,
     /// The delivery headers, for GitLab events.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delivery: Option<DeliveryMeta>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliveryMeta<'a>>,
     /// The event itself, trimmed to what the sync uses.
     pub payload: P,
 }
@@ -75,10 +80,10 @@ pub enum EnvelopeError {
     },
 }
 
-impl<'de, P: Deserialize<'de>> Envelope<P> {
+impl<'de, P: Deserialize<'de>> Envelope<'de, P> {
     /// Reads an envelope from a message body, refusing unknown versions.
     pub fn parse(body: &'de str) -> Result<Self, EnvelopeError> {
-        let envelope: Envelope<P> = serde_json::from_str(body)?;
+        let envelope: Envelope<'de, P> = serde_json::from_str(body)?;
         if envelope.v != ENVELOPE_VERSION {
             return Err(EnvelopeError::UnsupportedVersion { found: envelope.v });
         }

@@ -79,7 +79,7 @@ async fn deliveries_land_in_the_fifo_queue_and_parse_back_into_envelopes() {
     assert_eq!(messages.iter().map(|m| m.group_id.as_str()).collect::<Vec<_>>(), ["gitlab:42:12", "gitlab:5:17"]);
 
     let envelope: Envelope<&RawValue> = Envelope::parse(&messages[0].body).unwrap();
-    assert_eq!((envelope.source, envelope.kind.as_str(), envelope.key.as_str()), (Source::Gitlab, "Issue Hook", "k-issue-1"));
+    assert_eq!((envelope.source, envelope.kind.as_ref(), envelope.key.as_ref()), (Source::Gitlab, "Issue Hook", "k-issue-1"));
     let event = read_issue_event(envelope.payload).unwrap();
     assert_eq!(event.object_attributes.title.as_deref(), Some("New title"));
     assert_eq!(event.assignees.unwrap()[0].username.as_deref(), Some("jroe"));

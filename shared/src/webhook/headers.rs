@@ -1,5 +1,7 @@
 //! The delivery headers GitLab sends, read from the request once.
 
+use std::borrow::Cow;
+
 use http::HeaderMap;
 
 use crate::envelope::DeliveryMeta;
@@ -40,8 +42,8 @@ impl<'a> DeliveryHeaders<'a> {
     }
 
     /// The headers the worker needs, for the envelope. The token is not among them.
-    pub fn meta(&self) -> DeliveryMeta {
-        let copy = |v: Option<&str>| v.map(|v| clip(v).to_owned());
+    pub fn meta(&self) -> DeliveryMeta<'a> {
+        let copy = |v: Option<&'a str>| v.map(|v| Cow::Borrowed(clip(v)));
         DeliveryMeta {
             event: copy(self.event),
             event_uuid: copy(self.event_uuid),

@@ -10,6 +10,8 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::text;
+
 /// Every field of a GitLab issue or note delivery that the sync uses, as JSON pointers (`*` stands
 /// for any array index). The trimmed payload carries exactly these, where the delivery has them.
 pub const SYNC_FIELDS: &[&str] = &[
@@ -100,10 +102,10 @@ pub struct User<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<u64>,
     /// The username: how people are mapped to QALITA users.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, default, deserialize_with = "text::optional", skip_serializing_if = "Option::is_none")]
     pub username: Option<Cow<'a, str>>,
     /// The display name, for comment prefixes.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, default, deserialize_with = "text::optional", skip_serializing_if = "Option::is_none")]
     pub name: Option<Cow<'a, str>>,
 }
 
@@ -115,10 +117,10 @@ pub struct Project<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<u64>,
     /// `group/subgroup/project`, for routing and logs.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, default, deserialize_with = "text::optional", skip_serializing_if = "Option::is_none")]
     pub path_with_namespace: Option<Cow<'a, str>>,
     /// The project's page.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, default, deserialize_with = "text::optional", skip_serializing_if = "Option::is_none")]
     pub web_url: Option<Cow<'a, str>>,
 }
 
@@ -129,7 +131,7 @@ pub struct Label<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<u64>,
     /// The label name: managed labels are matched by title.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, default, deserialize_with = "text::optional", skip_serializing_if = "Option::is_none")]
     pub title: Option<Cow<'a, str>>,
 }
 
@@ -174,10 +176,12 @@ pub struct IssueChanges<'a> {
     pub assignees: Option<Change<Vec<User<'a>>>>,
 }
 
-/// `object_attributes` of an issue event: the issue as it is after the change.
+/// `object_attributes` of an issue event (the issue after the change) or of a note event (the
+/// note). One type for both, so that a delivery is read in a single pass before its kind is known;
+/// fields the event does not have stay absent.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct IssueAttributes<'a> {
-    /// The issue's global id.
+pub struct Attributes<'a> {
+    /// The issue's (or the note's) global id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<u64>,
     /// The issue's number in its project.
@@ -187,22 +191,22 @@ pub struct IssueAttributes<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_id: Option<u64>,
     /// The title.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, default, deserialize_with = "text::optional", skip_serializing_if = "Option::is_none")]
     pub title: Option<Cow<'a, str>>,
     /// The description (raw JSON string); it carries the hidden marker of a linked issue.
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub description: Option<RawText<'a>>,
     /// `opened` or `closed`.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, default, deserialize_with = "text::optional", skip_serializing_if = "Option::is_none")]
     pub state: Option<Cow<'a, str>>,
     /// `1` opened, `2` closed (absent in older payloads).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_id: Option<u64>,
     /// `open`, `close`, `reopen`, `update`; absent for a "Test" delivery.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, default, deserialize_with = "text::optional", skip_serializing_if = "Option::is_none")]
     pub action: Option<Cow<'a, str>>,
     /// `Issue`, `Incident`, or absent; work items of other types are not synced.
-    #[serde(borrow, default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, default, rename = "type", deserialize_with = "text::optional", skip_serializing_if = "Option::is_none")]
     pub issue_type: Option<Cow<'a, str>>,
     /// Whether the issue is confidential.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -217,26 +221,45 @@ pub struct IssueAttributes<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author_id: Option<u64>,
     /// Creation time.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, default, deserialize_with = "text::optional", skip_serializing_if = "Option::is_none")]
     pub created_at: Option<Cow<'a, str>>,
     /// Last update time: the watermark of this event.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, default, deserialize_with = "text::optional", skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<Cow<'a, str>>,
     /// Close time.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, default, deserialize_with = "text::optional", skip_serializing_if = "Option::is_none")]
     pub closed_at: Option<Cow<'a, str>>,
     /// Last edit of title or description.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, default, deserialize_with = "text::optional", skip_serializing_if = "Option::is_none")]
     pub last_edited_at: Option<Cow<'a, str>>,
     /// Who made the last update.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_by_id: Option<u64>,
     /// The issue's page.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, default, deserialize_with = "text::optional", skip_serializing_if = "Option::is_none")]
     pub url: Option<Cow<'a, str>>,
     /// The labels.
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<Vec<Label<'a>>>,
+    // Note events only.
+    /// The note's text (raw JSON string).
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<RawText<'a>>,
+    /// `Issue`, `MergeRequest`, `Commit`, `Snippet`: only notes on issues are synced.
+    #[serde(borrow, default, deserialize_with = "text::optional", skip_serializing_if = "Option::is_none")]
+    pub noteable_type: Option<Cow<'a, str>>,
+    /// The global id of the issue the note is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noteable_id: Option<u64>,
+    /// A system note (GitLab does not send these, but a forged or future one is ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<bool>,
+    /// An internal note (visible to project members only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub internal: Option<bool>,
+    /// The note's thread.
+    #[serde(borrow, default, deserialize_with = "text::optional", skip_serializing_if = "Option::is_none")]
+    pub discussion_id: Option<Cow<'a, str>>,
 }
 
 /// A trimmed `Issue Hook` / `Confidential Issue Hook` payload.
@@ -246,7 +269,7 @@ pub struct IssueEvent<'a> {
     #[serde(borrow)]
     pub object_kind: Cow<'a, str>,
     /// `issue` or `confidential_issue`.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, default, deserialize_with = "text::optional", skip_serializing_if = "Option::is_none")]
     pub event_type: Option<Cow<'a, str>>,
     /// Who made the change.
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
@@ -256,7 +279,7 @@ pub struct IssueEvent<'a> {
     pub project: Project<'a>,
     /// The issue.
     #[serde(borrow)]
-    pub object_attributes: IssueAttributes<'a>,
+    pub object_attributes: Attributes<'a>,
     /// The labels.
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<Vec<Label<'a>>>,
@@ -266,50 +289,6 @@ pub struct IssueEvent<'a> {
     /// What changed.
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub changes: Option<IssueChanges<'a>>,
-}
-
-/// `object_attributes` of a note event.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct NoteAttributes<'a> {
-    /// The note id: the key of the comment link.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<u64>,
-    /// The note's text (raw JSON string).
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<RawText<'a>>,
-    /// `Issue`, `MergeRequest`, `Commit`, `Snippet`: only notes on issues are synced.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
-    pub noteable_type: Option<Cow<'a, str>>,
-    /// The global id of the issue the note is on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub noteable_id: Option<u64>,
-    /// The author's user id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub author_id: Option<u64>,
-    /// The project id as the note records it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub project_id: Option<u64>,
-    /// Creation time.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<Cow<'a, str>>,
-    /// Last update time.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
-    pub updated_at: Option<Cow<'a, str>>,
-    /// A system note (GitLab does not send these, but a forged or future one is ignored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub system: Option<bool>,
-    /// An internal note (visible to project members only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub internal: Option<bool>,
-    /// The note's thread.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
-    pub discussion_id: Option<Cow<'a, str>>,
-    /// `create` or `update` (GitLab 16.11+).
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
-    pub action: Option<Cow<'a, str>>,
-    /// The note's page.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<Cow<'a, str>>,
 }
 
 /// The issue a note is on, as the note event carries it.
@@ -325,13 +304,13 @@ pub struct NoteIssue<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_id: Option<u64>,
     /// The title.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, default, deserialize_with = "text::optional", skip_serializing_if = "Option::is_none")]
     pub title: Option<Cow<'a, str>>,
     /// The description (raw JSON string).
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub description: Option<RawText<'a>>,
     /// `opened` or `closed`.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, default, deserialize_with = "text::optional", skip_serializing_if = "Option::is_none")]
     pub state: Option<Cow<'a, str>>,
     /// Whether the issue is confidential.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -340,7 +319,7 @@ pub struct NoteIssue<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assignee_ids: Option<Vec<u64>>,
     /// Last update time.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, default, deserialize_with = "text::optional", skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<Cow<'a, str>>,
     /// The labels.
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
@@ -354,7 +333,7 @@ pub struct NoteEvent<'a> {
     #[serde(borrow)]
     pub object_kind: Cow<'a, str>,
     /// `note` or `confidential_note`.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, default, deserialize_with = "text::optional", skip_serializing_if = "Option::is_none")]
     pub event_type: Option<Cow<'a, str>>,
     /// The note's author.
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
@@ -367,7 +346,7 @@ pub struct NoteEvent<'a> {
     pub project: Project<'a>,
     /// The note.
     #[serde(borrow)]
-    pub object_attributes: NoteAttributes<'a>,
+    pub object_attributes: Attributes<'a>,
     /// The issue the note is on.
     #[serde(borrow)]
     pub issue: NoteIssue<'a>,
