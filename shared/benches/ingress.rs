@@ -42,9 +42,14 @@ fn bench(c: &mut Criterion) {
     let now = Utc::now();
 
     // GitLab sends compact JSON; the documentation's sample is pretty-printed. Both are measured.
-    let compact = |text: &str| serde_json::to_string(&serde_json::from_str::<serde_json::Value>(text).expect("fixture")).expect("json");
+    let compact = |text: &str| {
+        serde_json::to_string(&serde_json::from_str::<serde_json::Value>(text).expect("fixture")).expect("json")
+    };
     let (issue_compact, note_compact) = (compact(ISSUE_OPEN), compact(NOTE_ON_ISSUE));
-    let big = ISSUE_OPEN.replace("\"Create new API for manipulations with repository\"", &format!("\"{}\"", large_description(1024 * 1024)));
+    let big = ISSUE_OPEN.replace(
+        "\"Create new API for manipulations with repository\"",
+        &format!("\"{}\"", large_description(1024 * 1024)),
+    );
     let mut group = c.benchmark_group("ingress");
     let cases = [
         ("issue_open", "Issue Hook", ISSUE_OPEN),

@@ -28,7 +28,9 @@ impl OutgoingMessage {
     /// punctuation; a body of 1 byte to 1 MiB), so that every adapter refuses what SQS refuses.
     pub fn validate(&self) -> Result<(), QueueError> {
         let fifo_id = |name: &str, value: &str| {
-            let valid = !value.is_empty() && value.len() <= 128 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b.is_ascii_punctuation());
+            let valid = !value.is_empty()
+                && value.len() <= 128
+                && value.bytes().all(|b| b.is_ascii_alphanumeric() || b.is_ascii_punctuation());
             match valid {
                 true => Ok(()),
                 false => Err(QueueError::Rejected {
@@ -40,7 +42,10 @@ impl OutgoingMessage {
         fifo_id("MessageGroupId", &self.group_id)?;
         fifo_id("MessageDeduplicationId", &self.dedup_id)?;
         if self.body.is_empty() || self.body.len() > MAX_MESSAGE_BYTES {
-            return Err(QueueError::Rejected { class: "InvalidParameterValue".into(), message: "message body must be 1 byte to 1 MiB".into() });
+            return Err(QueueError::Rejected {
+                class: "InvalidParameterValue".into(),
+                message: "message body must be 1 byte to 1 MiB".into(),
+            });
         }
         Ok(())
     }

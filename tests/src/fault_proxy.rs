@@ -59,7 +59,9 @@ async fn serve(mut client: TcpStream, target: SocketAddr, mut down: watch::Recei
         let _ = client.shutdown().await;
         return;
     }
-    let Ok(mut server) = TcpStream::connect(target).await else { return };
+    let Ok(mut server) = TcpStream::connect(target).await else {
+        return;
+    };
     tokio::select! {
         _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
         // The outage starts: cut this connection too.

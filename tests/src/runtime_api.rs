@@ -42,14 +42,19 @@ impl RuntimeApi {
     /// When no loopback port can be bound.
     pub async fn start() -> Self {
         let (events, receiver) = mpsc::channel(16);
-        let shared = Shared { next: Arc::new(Mutex::new(receiver)), pending: Pending::default(), init_error: watch::channel(None).0 };
+        let shared = Shared {
+            next: Arc::new(Mutex::new(receiver)),
+            pending: Pending::default(),
+            init_error: watch::channel(None).0,
+        };
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
             .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
             .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port for the runtime API");
+        let listener =
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port for the runtime API");
         let address = listener.local_addr().expect("the runtime API's address");
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -76,7 +81,9 @@ impl RuntimeApi {
                 _ = init.wait_for(Option::is_some) => Err(self.shared.init_error.borrow().clone().unwrap_or_default()),
             }
         };
-        tokio::time::timeout(timeout, outcome).await.unwrap_or_else(|_| Err(Value::from("the function did not answer in time")))
+        tokio::time::timeout(timeout, outcome)
+            .await
+            .unwrap_or_else(|_| Err(Value::from("the function did not answer in time")))
     }
 }
 
@@ -105,12 +112,14 @@ async fn next(State(shared): State<Shared>) -> impl IntoResponse {
 }
 
 async fn response(State(shared): State<Shared>, Path(id): Path<String>, body: Bytes) -> StatusCode {
-    let value = serde_json::from_slice(&body).unwrap_or_else(|_| Value::from(String::from_utf8_lossy(&body).into_owned()));
+    let value =
+        serde_json::from_slice(&body).unwrap_or_else(|_| Value::from(String::from_utf8_lossy(&body).into_owned()));
     finish(&shared, &id, Ok(value)).await
 }
 
 async fn error(State(shared): State<Shared>, Path(id): Path<String>, body: Bytes) -> StatusCode {
-    let value = serde_json::from_slice(&body).unwrap_or_else(|_| Value::from(String::from_utf8_lossy(&body).into_owned()));
+    let value =
+        serde_json::from_slice(&body).unwrap_or_else(|_| Value::from(String::from_utf8_lossy(&body).into_owned()));
     finish(&shared, &id, Err(value)).await
 }
 

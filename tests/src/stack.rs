@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, PointInTimeRecoverySpecification, Projection,
-    ProjectionType, ScalarAttributeType, SseSpecification, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    PointInTimeRecoverySpecification, Projection, ProjectionType, ScalarAttributeType, SseSpecification,
+    TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
@@ -109,7 +110,9 @@ impl TestStack {
                 .secret_string(value)
                 .send()
                 .await
-                .unwrap_or_else(|e| panic!("create secret {secret_name}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e)));
+                .unwrap_or_else(|e| {
+                    panic!("create secret {secret_name}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e))
+                });
             created.arns.insert(id.to_owned(), output.arn.unwrap_or_default());
             secrets.insert(id.to_owned(), secret_name);
         }
@@ -207,7 +210,11 @@ async fn create_table(aws: &LocalAws, table_name: &str, properties: &Value) {
     let indexes = properties["GlobalSecondaryIndexes"].as_array().into_iter().flatten().map(|g| {
         let projection = Projection::builder()
             .projection_type(ProjectionType::from(g["Projection"]["ProjectionType"].as_str().unwrap_or("ALL")))
-            .set_non_key_attributes(g["Projection"]["NonKeyAttributes"].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()))
+            .set_non_key_attributes(
+                g["Projection"]["NonKeyAttributes"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()),
+            )
             .build();
         GlobalSecondaryIndex::builder()
             .index_name(g["IndexName"].as_str().unwrap_or_default())
@@ -223,7 +230,11 @@ async fn create_table(aws: &LocalAws, table_name: &str, properties: &Value) {
         .set_key_schema(Some(key_schema(&properties["KeySchema"])))
         .set_global_secondary_indexes(Some(indexes.collect()))
         .billing_mode(BillingMode::from(properties["BillingMode"].as_str().unwrap_or("PAY_PER_REQUEST")))
-        .sse_specification(SseSpecification::builder().enabled(properties["SSESpecification"]["SSEEnabled"].as_bool().unwrap_or(false)).build())
+        .sse_specification(
+            SseSpecification::builder()
+                .enabled(properties["SSESpecification"]["SSEEnabled"].as_bool().unwrap_or(false))
+                .build(),
+        )
         .send()
         .await
         .unwrap_or_else(|e| panic!("create table {table_name}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)));
@@ -253,6 +264,8 @@ async fn create_table(aws: &LocalAws, table_name: &str, properties: &Value) {
             .point_in_time_recovery_specification(specification)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("recovery of {table_name}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)));
+            .unwrap_or_else(|e| {
+                panic!("recovery of {table_name}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e))
+            });
     }
 }

@@ -73,14 +73,23 @@ impl Template {
                 Value::String(resolved.unwrap_or_else(|| panic!("cannot resolve !Ref {name}")))
             }
             Value::Object(map) if map.len() == 1 && map.contains_key("Fn::GetAtt") => {
-                let parts: Vec<&str> = map["Fn::GetAtt"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                let parts: Vec<&str> =
+                    map["Fn::GetAtt"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
                 let [id, attribute] = parts[..] else { panic!("malformed !GetAtt {value}") };
-                Value::String(resolver.attribute(id, attribute).unwrap_or_else(|| panic!("cannot resolve !GetAtt {id}.{attribute}")))
+                Value::String(
+                    resolver
+                        .attribute(id, attribute)
+                        .unwrap_or_else(|| panic!("cannot resolve !GetAtt {id}.{attribute}")),
+                )
             }
             Value::Object(map) if map.len() == 1 && map.contains_key("Fn::Sub") => {
-                let mut text = map["Fn::Sub"].as_str().unwrap_or_else(|| panic!("only the string form of !Sub is supported: {value}")).to_owned();
+                let mut text = map["Fn::Sub"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("only the string form of !Sub is supported: {value}"))
+                    .to_owned();
                 while let Some(start) = text.find("${") {
-                    let end = text[start..].find('}').map(|e| start + e).unwrap_or_else(|| panic!("unclosed ${{ in {text}"));
+                    let end =
+                        text[start..].find('}').map(|e| start + e).unwrap_or_else(|| panic!("unclosed ${{ in {text}"));
                     let name = &text[start + 2..end];
                     let replacement = match name.split_once('.') {
                         Some((id, attribute)) => resolver.attribute(id, attribute),
@@ -95,7 +104,9 @@ impl Template {
                 }
                 Value::String(text)
             }
-            Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), self.resolve(v, stack_name, resolver))).collect()),
+            Value::Object(map) => {
+                Value::Object(map.iter().map(|(k, v)| (k.clone(), self.resolve(v, stack_name, resolver))).collect())
+            }
             Value::Array(items) => Value::Array(items.iter().map(|v| self.resolve(v, stack_name, resolver)).collect()),
             other => other.clone(),
         }

@@ -39,20 +39,35 @@ impl Config {
     /// Reads the settings through `lookup` (the environment, or a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let required = |key: &'static str| {
-            lookup(key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).ok_or_else(|| ConfigError { key, problem: "is not set".into() })
+            lookup(key)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| ConfigError { key, problem: "is not set".into() })
         };
-        let number = |key: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| -> Result<u64, ConfigError> {
-            let Some(raw) = lookup(key) else { return Ok(default) };
-            let value: u64 = raw.trim().parse().map_err(|_| ConfigError { key, problem: format!("must be a whole number, got {raw:?}") })?;
-            match range.contains(&value) {
-                true => Ok(value),
-                false => Err(ConfigError { key, problem: format!("must be between {} and {}, got {value}", range.start(), range.end()) }),
-            }
-        };
+        let number =
+            |key: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| -> Result<u64, ConfigError> {
+                let Some(raw) = lookup(key) else {
+                    return Ok(default);
+                };
+                let value: u64 = raw
+                    .trim()
+                    .parse()
+                    .map_err(|_| ConfigError { key, problem: format!("must be a whole number, got {raw:?}") })?;
+                match range.contains(&value) {
+                    true => Ok(value),
+                    false => Err(ConfigError {
+                        key,
+                        problem: format!("must be between {} and {}, got {value}", range.start(), range.end()),
+                    }),
+                }
+            };
 
         let queue_url = required("EVENT_QUEUE_URL")?;
         if !queue_url.starts_with("http") || !queue_url.ends_with(".fifo") {
-            return Err(ConfigError { key: "EVENT_QUEUE_URL", problem: format!("must be the URL of a FIFO queue (ending in .fifo), got {queue_url:?}") });
+            return Err(ConfigError {
+                key: "EVENT_QUEUE_URL",
+                problem: format!("must be the URL of a FIFO queue (ending in .fifo), got {queue_url:?}"),
+            });
         }
         let webhook_secret_id = required("WEBHOOK_SECRET_ID")?;
         let max_body_bytes = number("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES as u64, 1024..=10 * 1024 * 1024)?;
@@ -82,7 +97,8 @@ mod tests {
         Config::from_lookup(|k| vars.get(k).cloned())
     }
 
-    const QUEUE: (&str, &str) = ("EVENT_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/sync-events.fifo");
+    const QUEUE: (&str, &str) =
+        ("EVENT_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/sync-events.fifo");
     const SECRET: (&str, &str) = ("WEBHOOK_SECRET_ID", "qalita-gitlab/webhook-secret");
 
     #[test]
@@ -96,12 +112,24 @@ mod tests {
     fn each_mistake_names_the_variable_and_the_problem() {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (&[SECRET], "configuration: EVENT_QUEUE_URL: is not set"),
-            (&[("EVENT_QUEUE_URL", "https://sqs/q"), SECRET], "configuration: EVENT_QUEUE_URL: must be the URL of a FIFO queue (ending in .fifo), got \"https://sqs/q\""),
+            (
+                &[("EVENT_QUEUE_URL", "https://sqs/q"), SECRET],
+                "configuration: EVENT_QUEUE_URL: must be the URL of a FIFO queue (ending in .fifo), got \"https://sqs/q\"",
+            ),
             (&[QUEUE], "configuration: WEBHOOK_SECRET_ID: is not set"),
             (&[QUEUE, ("WEBHOOK_SECRET_ID", "  ")], "configuration: WEBHOOK_SECRET_ID: is not set"),
-            (&[QUEUE, SECRET, ("MAX_BODY_BYTES", "6MB")], "configuration: MAX_BODY_BYTES: must be a whole number, got \"6MB\""),
-            (&[QUEUE, SECRET, ("MAX_BODY_BYTES", "0")], "configuration: MAX_BODY_BYTES: must be between 1024 and 10485760, got 0"),
-            (&[QUEUE, SECRET, ("SECRET_CACHE_SECONDS", "-1")], "configuration: SECRET_CACHE_SECONDS: must be a whole number, got \"-1\""),
+            (
+                &[QUEUE, SECRET, ("MAX_BODY_BYTES", "6MB")],
+                "configuration: MAX_BODY_BYTES: must be a whole number, got \"6MB\"",
+            ),
+            (
+                &[QUEUE, SECRET, ("MAX_BODY_BYTES", "0")],
+                "configuration: MAX_BODY_BYTES: must be between 1024 and 10485760, got 0",
+            ),
+            (
+                &[QUEUE, SECRET, ("SECRET_CACHE_SECONDS", "-1")],
+                "configuration: SECRET_CACHE_SECONDS: must be a whole number, got \"-1\"",
+            ),
         ];
         for (vars, expected) in cases {
             assert_eq!(config(vars).unwrap_err().to_string(), *expected);

@@ -61,8 +61,12 @@ async fn decide(deps: &Deps, request: &Request, headers: &DeliveryHeaders<'_>) -
     let previous_secret = match check {
         TokenCheck::Current => false,
         TokenCheck::Previous => true,
-        TokenCheck::Missing => return Outcome::Unauthorized { reason: "missing X-Gitlab-Token header" },
-        TokenCheck::Wrong => return Outcome::Unauthorized { reason: "X-Gitlab-Token does not match the webhook secret" },
+        TokenCheck::Missing => {
+            return Outcome::Unauthorized { reason: "missing X-Gitlab-Token header" };
+        }
+        TokenCheck::Wrong => {
+            return Outcome::Unauthorized { reason: "X-Gitlab-Token does not match the webhook secret" };
+        }
     };
     let body: &[u8] = request.body().as_ref();
     if body.len() > deps.max_body_bytes {
@@ -82,19 +86,27 @@ fn respond(outcome: Outcome) -> Response<Body> {
     let (status, body) = match &outcome {
         Outcome::Queued { .. } => (StatusCode::OK, json!({ "status": "queued" })),
         Outcome::Ignored { reason, .. } => (StatusCode::OK, json!({ "status": "ignored", "reason": reason })),
-        Outcome::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, json!({ "status": "rejected", "reason": "only POST is accepted" })),
-        Outcome::Unauthorized { reason } => (StatusCode::UNAUTHORIZED, json!({ "status": "rejected", "reason": reason })),
+        Outcome::MethodNotAllowed => {
+            (StatusCode::METHOD_NOT_ALLOWED, json!({ "status": "rejected", "reason": "only POST is accepted" }))
+        }
+        Outcome::Unauthorized { reason } => {
+            (StatusCode::UNAUTHORIZED, json!({ "status": "rejected", "reason": reason }))
+        }
         Outcome::TooLarge { size, limit } => (
             StatusCode::PAYLOAD_TOO_LARGE,
             json!({ "status": "rejected", "reason": format!("body of {size} bytes is over the limit of {limit} bytes") }),
         ),
-        Outcome::BadRequest { error } => (StatusCode::BAD_REQUEST, json!({ "status": "rejected", "reason": error.to_string() })),
-        Outcome::SecretUnavailable { .. } => {
-            (StatusCode::SERVICE_UNAVAILABLE, json!({ "status": "error", "reason": "the webhook secret cannot be read; try again later" }))
+        Outcome::BadRequest { error } => {
+            (StatusCode::BAD_REQUEST, json!({ "status": "rejected", "reason": error.to_string() }))
         }
-        Outcome::EnqueueFailed { .. } => {
-            (StatusCode::SERVICE_UNAVAILABLE, json!({ "status": "error", "reason": "the event queue is unavailable; try again later" }))
-        }
+        Outcome::SecretUnavailable { .. } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "status": "error", "reason": "the webhook secret cannot be read; try again later" }),
+        ),
+        Outcome::EnqueueFailed { .. } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "status": "error", "reason": "the event queue is unavailable; try again later" }),
+        ),
     };
     let mut response = Response::new(Body::Text(body.to_string()));
     *response.status_mut() = status;
@@ -107,7 +119,9 @@ fn log(headers: &DeliveryHeaders<'_>, outcome: &Outcome, latency_ms: f64) {
     let event = headers.event.unwrap_or("-");
     let empty = Summary::default();
     let summary = match outcome {
-        Outcome::Queued { summary, .. } | Outcome::Ignored { summary, .. } | Outcome::EnqueueFailed { summary, .. } => summary,
+        Outcome::Queued { summary, .. } | Outcome::Ignored { summary, .. } | Outcome::EnqueueFailed { summary, .. } => {
+            summary
+        }
         _ => &empty,
     };
     let (project, iid) = (summary.project, summary.iid);
@@ -115,17 +129,34 @@ fn log(headers: &DeliveryHeaders<'_>, outcome: &Outcome, latency_ms: f64) {
         Outcome::Queued { previous_secret, .. } => {
             tracing::info!(event, project, iid, outcome = "queued", previous_secret, latency_ms, "delivery")
         }
-        Outcome::Ignored { reason, .. } => tracing::info!(event, project, iid, outcome = "ignored", reason = %reason, latency_ms, "delivery"),
+        Outcome::Ignored { reason, .. } => {
+            tracing::info!(event, project, iid, outcome = "ignored", reason = %reason, latency_ms, "delivery")
+        }
         Outcome::MethodNotAllowed => tracing::warn!(event, outcome = "method_not_allowed", latency_ms, "delivery"),
-        Outcome::Unauthorized { reason } => tracing::warn!(event, outcome = "unauthorized", reason, latency_ms, "delivery"),
-        Outcome::TooLarge { size, limit } => tracing::warn!(event, outcome = "too_large", size, limit, latency_ms, "delivery"),
+        Outcome::Unauthorized { reason } => {
+            tracing::warn!(event, outcome = "unauthorized", reason, latency_ms, "delivery")
+        }
+        Outcome::TooLarge { size, limit } => {
+            tracing::warn!(event, outcome = "too_large", size, limit, latency_ms, "delivery")
+        }
         // The parser's detail can quote payload text: the log gets only the kind of problem.
-        Outcome::BadRequest { error } => tracing::warn!(event, outcome = "bad_request", reason = error_class(error), latency_ms, "delivery"),
+        Outcome::BadRequest { error } => {
+            tracing::warn!(event, outcome = "bad_request", reason = error_class(error), latency_ms, "delivery")
+        }
         Outcome::SecretUnavailable { error } => {
             tracing::error!(event, outcome = "secret_unavailable", error = %error, latency_ms, "delivery")
         }
         Outcome::EnqueueFailed { error, .. } => {
-            tracing::error!(event, project, iid, outcome = "enqueue_failed", error_class = error.class(), transient = error.is_transient(), latency_ms, "delivery")
+            tracing::error!(
+                event,
+                project,
+                iid,
+                outcome = "enqueue_failed",
+                error_class = error.class(),
+                transient = error.is_transient(),
+                latency_ms,
+                "delivery"
+            )
         }
     }
 }

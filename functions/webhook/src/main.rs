@@ -47,5 +47,8 @@ async fn main() -> Result<(), Error> {
         max_body_bytes: config.max_body_bytes,
     };
     let deps = &deps;
-    lambda_http::run(service_fn(move |request: Request| async move { Ok::<_, Infallible>(handle(deps, request).await) })).await
+    lambda_http::run(service_fn(
+        move |request: Request| async move { Ok::<_, Infallible>(handle(deps, request).await) },
+    ))
+    .await
 }

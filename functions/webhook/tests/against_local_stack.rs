@@ -40,10 +40,20 @@ fn deps(aws: &LocalAws, stack: &TestStack, sqs: aws_sdk_sqs::Client) -> Deps {
     let secrets = Arc::new(SecretsManager::new(aws.secrets()));
     Deps {
         queue: Arc::new(SqsQueue::new(sqs, stack.queue_url.clone())),
-        auth: WebhookAuthenticator::new(secrets, stack.secret(ids::WEBHOOK_SECRET), clock.clone(), CachePolicy::default()),
+        auth: WebhookAuthenticator::new(
+            secrets,
+            stack.secret(ids::WEBHOOK_SECRET),
+            clock.clone(),
+            CachePolicy::default(),
+        ),
         clock,
         max_body_bytes: 6 * 1024 * 1024,
     }
+}
+
+/// The status the handler answers a delivery of fixture `name` with.
+async fn status(deps: &Deps, token: &str, idempotency_key: &str, name: &str) -> StatusCode {
+    handle(deps, delivery("Issue Hook", token, idempotency_key, fixture(name))).await.status()
 }
 
 async fn receive_all(queue: &SqsQueue) -> Vec<qalita_gitlab_core::ports::ReceivedMessage> {
@@ -79,7 +89,10 @@ async fn deliveries_land_in_the_fifo_queue_and_parse_back_into_envelopes() {
     assert_eq!(messages.iter().map(|m| m.group_id.as_str()).collect::<Vec<_>>(), ["gitlab:42:12", "gitlab:5:17"]);
 
     let envelope: Envelope<&RawValue> = Envelope::parse(&messages[0].body).unwrap();
-    assert_eq!((envelope.source, envelope.kind.as_ref(), envelope.key.as_ref()), (Source::Gitlab, "Issue Hook", "k-issue-1"));
+    assert_eq!(
+        (envelope.source, envelope.kind.as_ref(), envelope.key.as_ref()),
+        (Source::Gitlab, "Issue Hook", "k-issue-1")
+    );
     let event = read_issue_event(envelope.payload).unwrap();
     assert_eq!(event.object_attributes.title.as_deref(), Some("New title"));
     assert_eq!(event.assignees.unwrap()[0].username.as_deref(), Some("jroe"));
@@ -96,8 +109,7 @@ async fn the_same_delivery_sent_twice_is_received_once() {
     let stack = TestStack::create(&aws, "wh-dedup", TOKEN).await;
     let deps = deps(&aws, &stack, aws.sqs());
     for _ in 0..2 {
-        let response = handle(&deps, delivery("Issue Hook", TOKEN, "same-key", fixture("issue_close"))).await;
-        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(status(&deps, TOKEN, "same-key", "issue_close").await, StatusCode::OK);
     }
     let messages = receive_all(&SqsQueue::new(aws.sqs(), stack.queue_url.clone())).await;
     assert_eq!(messages.len(), 1);
@@ -108,14 +120,20 @@ async fn a_secret_rotated_in_secrets_manager_is_accepted_old_and_new() {
     let aws = LocalAws::connect().await;
     let stack = TestStack::create(&aws, "wh-rotate", TOKEN).await;
     let deps = deps(&aws, &stack, aws.sqs());
-    assert_eq!(handle(&deps, delivery("Issue Hook", TOKEN, "r-1", fixture("issue_open"))).await.status(), StatusCode::OK);
+    assert_eq!(status(&deps, TOKEN, "r-1", "issue_open").await, StatusCode::OK);
 
-    aws.secrets().put_secret_value().secret_id(stack.secret(ids::WEBHOOK_SECRET)).secret_string("rotated-secret").send().await.unwrap();
+    aws.secrets()
+        .put_secret_value()
+        .secret_id(stack.secret(ids::WEBHOOK_SECRET))
+        .secret_string("rotated-secret")
+        .send()
+        .await
+        .unwrap();
     // The cached secret does not know the new value: the mismatch makes the handler re-read it.
-    assert_eq!(handle(&deps, delivery("Issue Hook", "rotated-secret", "r-2", fixture("issue_close"))).await.status(), StatusCode::OK);
+    assert_eq!(status(&deps, "rotated-secret", "r-2", "issue_close").await, StatusCode::OK);
     // GitLab may still send the old one until the operator updates the hook: AWSPREVIOUS.
-    assert_eq!(handle(&deps, delivery("Issue Hook", TOKEN, "r-3", fixture("issue_update_synthetic"))).await.status(), StatusCode::OK);
-    assert_eq!(handle(&deps, delivery("Issue Hook", "neither", "r-4", fixture("issue_open"))).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(status(&deps, TOKEN, "r-3", "issue_update_synthetic").await, StatusCode::OK);
+    assert_eq!(status(&deps, "neither", "r-4", "issue_open").await, StatusCode::UNAUTHORIZED);
     assert_eq!(receive_all(&SqsQueue::new(aws.sqs(), stack.queue_url.clone())).await.len(), 3);
 }
 
@@ -126,15 +144,18 @@ async fn when_sqs_is_unavailable_the_answer_is_503_and_service_resumes_when_it_i
     let proxy = FaultProxy::start(socket_of(aws.endpoint())).await;
     let deps = deps(&aws, &stack, aws.sqs_via(&proxy.url()));
 
-    assert_eq!(handle(&deps, delivery("Issue Hook", TOKEN, "o-1", fixture("issue_open"))).await.status(), StatusCode::OK);
+    assert_eq!(status(&deps, TOKEN, "o-1", "issue_open").await, StatusCode::OK);
     proxy.set_down(true);
-    let response = handle(&deps, delivery("Issue Hook", TOKEN, "o-2", fixture("issue_close"))).await;
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(status(&deps, TOKEN, "o-2", "issue_close").await, StatusCode::SERVICE_UNAVAILABLE);
     proxy.set_down(false);
-    assert_eq!(handle(&deps, delivery("Issue Hook", TOKEN, "o-2", fixture("issue_close"))).await.status(), StatusCode::OK);
+    assert_eq!(status(&deps, TOKEN, "o-2", "issue_close").await, StatusCode::OK);
 
     let messages = receive_all(&SqsQueue::new(aws.sqs(), stack.queue_url.clone())).await;
     let mut groups: Vec<&str> = messages.iter().map(|m| m.group_id.as_str()).collect();
     groups.sort();
-    assert_eq!(groups, ["gitlab:1:23", "gitlab:80222147:6"], "the delivery refused during the outage arrives once when GitLab sends it again");
+    assert_eq!(
+        groups,
+        ["gitlab:1:23", "gitlab:80222147:6"],
+        "the delivery refused during the outage arrives once when GitLab sends it again"
+    );
 }

@@ -10,7 +10,11 @@ use qalita_gitlab_tests::runtime_api::RuntimeApi;
 use qalita_gitlab_tests::stack::{TestStack, ids};
 use serde_json::Value;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_qalita-gitlab-webhook");
+/// The binary under test: this build's, or another one (the release build, to measure its
+/// memory) named by `WEBHOOK_BINARY`.
+fn binary() -> String {
+    std::env::var("WEBHOOK_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_qalita-gitlab-webhook").to_owned())
+}
 
 /// The secret the sample events carry (events/README.md).
 const EXAMPLE_SECRET: &str = "example-webhook-secret";
@@ -25,7 +29,7 @@ impl Drop for Running {
 }
 
 fn lambda(runtime: &RuntimeApi) -> Command {
-    let mut command = Command::new(BINARY);
+    let mut command = Command::new(binary());
     command
         .env("AWS_LAMBDA_RUNTIME_API", runtime.address())
         .env("AWS_LAMBDA_FUNCTION_NAME", "qalita-gitlab-webhook")
@@ -46,7 +50,10 @@ fn event(name: &str) -> Value {
 /// Peak resident memory of a process, in KiB (`VmHWM`).
 fn peak_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 #[tokio::test]
@@ -61,27 +68,43 @@ async fn the_binary_answers_each_sample_event_as_its_name_says() {
         .expect("start the webhook binary");
     let child = Running(child);
 
-    let first = runtime.invoke(event("webhook-issue-queued.json"), Duration::from_secs(20)).await.expect("the function answers");
+    let first = runtime
+        .invoke(event("webhook-issue-queued.json"), Duration::from_secs(20))
+        .await
+        .expect("the function answers");
     let peak = peak_kib(child.0.id());
-    println!("webhook binary: peak resident memory after one delivery: {} KiB", peak.map_or("unknown".into(), |p| p.to_string()));
+    println!(
+        "{}: peak resident memory after one delivery: {} KiB",
+        binary(),
+        peak.map_or("unknown".into(), |p| p.to_string())
+    );
     assert_eq!(first["statusCode"], 200, "{first}");
     assert_eq!(serde_json::from_str::<Value>(first["body"].as_str().unwrap()).unwrap()["status"], "queued");
 
-    let cases = [("webhook-wrong-token-401.json", 401, "rejected"), ("webhook-mr-note-ignored.json", 200, "ignored"), ("webhook-malformed-400.json", 400, "rejected")];
+    let cases = [
+        ("webhook-wrong-token-401.json", 401, "rejected"),
+        ("webhook-mr-note-ignored.json", 200, "ignored"),
+        ("webhook-malformed-400.json", 400, "rejected"),
+    ];
     for (file, status, word) in cases {
         let answer = runtime.invoke(event(file), Duration::from_secs(20)).await.expect("the function answers");
         assert_eq!(answer["statusCode"], status, "{file}: {answer}");
         assert_eq!(serde_json::from_str::<Value>(answer["body"].as_str().unwrap()).unwrap()["status"], word, "{file}");
     }
 
-    let messages = aws.sqs().receive_message().queue_url(&stack.queue_url).max_number_of_messages(10).send().await.unwrap();
+    let messages =
+        aws.sqs().receive_message().queue_url(&stack.queue_url).max_number_of_messages(10).send().await.unwrap();
     assert_eq!(messages.messages().len(), 1, "only the authentic issue event is queued");
 }
 
 #[tokio::test]
 async fn a_cold_start_with_missing_configuration_fails_naming_the_variable() {
     let runtime = RuntimeApi::start().await;
-    let output = lambda(&runtime).env_remove("EVENT_QUEUE_URL").env("WEBHOOK_SECRET_ID", "x").output().expect("run the webhook binary");
+    let output = lambda(&runtime)
+        .env_remove("EVENT_QUEUE_URL")
+        .env("WEBHOOK_SECRET_ID", "x")
+        .output()
+        .expect("run the webhook binary");
     assert!(!output.status.success());
     let printed = String::from_utf8_lossy(&output.stderr).into_owned() + &String::from_utf8_lossy(&output.stdout);
     assert!(printed.contains("configuration: EVENT_QUEUE_URL: is not set"), "{printed}");

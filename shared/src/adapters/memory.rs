@@ -12,7 +12,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::Notify;
 
 use crate::domain::SecretString;
-use crate::ports::{Clock, EventQueue, OutgoingMessage, QueueError, ReceivedMessage, SecretError, SecretSource, SecretStage};
+use crate::ports::{
+    Clock, EventQueue, OutgoingMessage, QueueError, ReceivedMessage, SecretError, SecretSource, SecretStage,
+};
 
 /// SQS FIFO's deduplication window.
 pub const DEDUP_WINDOW: TimeDelta = TimeDelta::minutes(5);
@@ -110,7 +112,10 @@ impl MemoryQueue {
 
     fn check_up(&self) -> Result<(), QueueError> {
         if self.down.load(Ordering::SeqCst) {
-            return Err(QueueError::Unavailable { class: "memory-queue-down".into(), source: "the in-memory queue is switched down".into() });
+            return Err(QueueError::Unavailable {
+                class: "memory-queue-down".into(),
+                source: "the in-memory queue is switched down".into(),
+            });
         }
         Ok(())
     }
@@ -140,8 +145,11 @@ impl MemoryQueue {
             if let Some((dead_letter, max_receives)) = &self.dead_letter
                 && stored.receive_count >= *max_receives
             {
-                let Some(dead) = state.messages.remove(index) else { break };
-                let message = OutgoingMessage { group_id: dead.group_id, dedup_id: dead.message_id.clone(), body: dead.body };
+                let Some(dead) = state.messages.remove(index) else {
+                    break;
+                };
+                let message =
+                    OutgoingMessage { group_id: dead.group_id, dedup_id: dead.message_id.clone(), body: dead.body };
                 dead_letter.push(message, now);
                 continue;
             }
@@ -187,9 +195,11 @@ impl MemoryQueue {
 
     fn with_receipt<T>(&self, receipt: &str, f: impl FnOnce(&mut QueueState, usize) -> T) -> Result<T, QueueError> {
         let mut state = lock(&self.state);
-        let index = state.messages.iter().position(|m| m.receipt.as_deref() == Some(receipt)).ok_or_else(|| QueueError::Rejected {
-            class: "ReceiptHandleIsInvalid".into(),
-            message: "no message holds this receipt (deleted, or received again since)".into(),
+        let index = state.messages.iter().position(|m| m.receipt.as_deref() == Some(receipt)).ok_or_else(|| {
+            QueueError::Rejected {
+                class: "ReceiptHandleIsInvalid".into(),
+                message: "no message holds this receipt (deleted, or received again since)".into(),
+            }
         })?;
         Ok(f(&mut state, index))
     }
@@ -207,7 +217,10 @@ impl EventQueue for MemoryQueue {
     async fn receive(&self, max: u8, wait: Duration) -> Result<Vec<ReceivedMessage>, QueueError> {
         self.check_up()?;
         if !(1..=10).contains(&max) {
-            return Err(QueueError::Rejected { class: "InvalidParameterValue".into(), message: format!("max must be 1 to 10, got {max}") });
+            return Err(QueueError::Rejected {
+                class: "InvalidParameterValue".into(),
+                message: format!("max must be 1 to 10, got {max}"),
+            });
         }
         let arrived = self.arrived.notified();
         let taken = self.take_visible(max);
@@ -228,7 +241,8 @@ impl EventQueue for MemoryQueue {
 
     async fn change_visibility(&self, receipt: &str, timeout: Duration) -> Result<(), QueueError> {
         self.check_up()?;
-        let timeout = TimeDelta::from_std(timeout).map_err(|e| QueueError::Rejected { class: "InvalidParameterValue".into(), message: e.to_string() })?;
+        let timeout = TimeDelta::from_std(timeout)
+            .map_err(|e| QueueError::Rejected { class: "InvalidParameterValue".into(), message: e.to_string() })?;
         let now = self.clock.now();
         self.with_receipt(receipt, |state, index| state.messages[index].visible_at = now + timeout)?;
         self.arrived.notify_waiters();
@@ -274,11 +288,18 @@ impl SecretSource for MemorySecrets {
     async fn read(&self, id: &str, stage: SecretStage) -> Result<Option<SecretString>, SecretError> {
         self.reads.fetch_add(1, Ordering::SeqCst);
         if self.down.load(Ordering::SeqCst) {
-            return Err(SecretError::Unavailable { class: "memory-secrets-down".into(), source: "the in-memory secret store is switched down".into() });
+            return Err(SecretError::Unavailable {
+                class: "memory-secrets-down".into(),
+                source: "the in-memory secret store is switched down".into(),
+            });
         }
         let secrets = lock(&self.secrets);
         let Some((current, previous)) = secrets.get(id) else {
-            return Err(SecretError::Unreadable { id: id.to_owned(), class: "ResourceNotFoundException".into(), message: "no such secret".into() });
+            return Err(SecretError::Unreadable {
+                id: id.to_owned(),
+                class: "ResourceNotFoundException".into(),
+                message: "no such secret".into(),
+            });
         };
         Ok(match stage {
             SecretStage::Current => Some(current.clone()),

@@ -35,12 +35,20 @@ impl SecretSource for SecretsManager {
                 }),
             },
             // Before the first rotation there is no AWSPREVIOUS version: that is not an error.
-            Err(SdkError::ServiceError(e)) if stage == SecretStage::Previous && e.err().is_resource_not_found_exception() => Ok(None),
+            Err(SdkError::ServiceError(e))
+                if stage == SecretStage::Previous && e.err().is_resource_not_found_exception() =>
+            {
+                Ok(None)
+            }
             Err(error) => {
                 let classified = classify(&error);
                 match classified.transient {
                     true => Err(SecretError::Unavailable { class: classified.class, source: Box::new(error) }),
-                    false => Err(SecretError::Unreadable { id: id.to_owned(), class: classified.class, message: classified.message }),
+                    false => Err(SecretError::Unreadable {
+                        id: id.to_owned(),
+                        class: classified.class,
+                        message: classified.message,
+                    }),
                 }
             }
         }

@@ -47,7 +47,9 @@ impl EventKind {
 
     /// Reads an envelope `kind` back.
     pub fn from_name(name: &str) -> Option<Self> {
-        [Self::Issue, Self::ConfidentialIssue, Self::Note, Self::ConfidentialNote].into_iter().find(|k| k.name() == name)
+        [Self::Issue, Self::ConfidentialIssue, Self::Note, Self::ConfidentialNote]
+            .into_iter()
+            .find(|k| k.name() == name)
     }
 
     /// A form of the name that is valid in an SQS deduplication id (no spaces).
@@ -86,7 +88,9 @@ pub enum IgnoreReason {
 impl fmt::Display for IgnoreReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            IgnoreReason::NotSynced { object_kind } => write!(f, "{object_kind} events are not synced"),
+            IgnoreReason::NotSynced { object_kind } => {
+                write!(f, "{object_kind} events are not synced")
+            }
             IgnoreReason::WorkItem { work_item_type: Some(t) } => write!(f, "work items of type {t} are not synced"),
             IgnoreReason::WorkItem { work_item_type: None } => f.write_str("work items are not synced"),
             IgnoreReason::NoteNotOnIssue { noteable_type: Some(t) } => write!(f, "notes on a {t} are not synced"),
@@ -210,7 +214,8 @@ pub fn ingest(headers: &DeliveryHeaders<'_>, body: &[u8], received_at: DateTime<
     let confidential = delivery.event_type.as_deref().map(|t| t.starts_with("confidential_"));
     let (kind, payload, iid) = match object_kind {
         "issue" => {
-            let attributes = delivery.object_attributes.ok_or(IngestError::MissingField { path: "/object_attributes" })?;
+            let attributes =
+                delivery.object_attributes.ok_or(IngestError::MissingField { path: "/object_attributes" })?;
             summary.iid = attributes.iid;
             match attributes.issue_type.as_deref() {
                 None | Some("Issue") | Some("Incident") => {}
@@ -237,10 +242,12 @@ pub fn ingest(headers: &DeliveryHeaders<'_>, body: &[u8], received_at: DateTime<
             (kind, GitlabPayload::Issue(event), iid)
         }
         "note" => {
-            let attributes = delivery.object_attributes.ok_or(IngestError::MissingField { path: "/object_attributes" })?;
+            let attributes =
+                delivery.object_attributes.ok_or(IngestError::MissingField { path: "/object_attributes" })?;
             summary.iid = delivery.issue.as_ref().and_then(|i| i.iid);
             if attributes.noteable_type.as_deref() != Some("Issue") {
-                let reason = IgnoreReason::NoteNotOnIssue { noteable_type: attributes.noteable_type.map(Cow::into_owned) };
+                let reason =
+                    IgnoreReason::NoteNotOnIssue { noteable_type: attributes.noteable_type.map(Cow::into_owned) };
                 return Ok(Ingested::Ignore { reason, summary });
             }
             if attributes.system == Some(true) {
@@ -264,7 +271,9 @@ pub fn ingest(headers: &DeliveryHeaders<'_>, body: &[u8], received_at: DateTime<
             };
             (kind, GitlabPayload::Note(event), iid)
         }
-        other => return Ok(Ingested::Ignore { reason: ignore_reason(other), summary }),
+        other => {
+            return Ok(Ingested::Ignore { reason: ignore_reason(other), summary });
+        }
     };
 
     let project_id = project_id.ok_or(IngestError::MissingField { path: "/project/id" })?;
@@ -295,7 +304,6 @@ fn ignore_reason(object_kind: &str) -> IgnoreReason {
     }
 }
 
-
 /// The FIFO message group of a GitLab issue: its events are processed in order.
 pub fn group_id(project: GitlabProjectId, iid: Iid) -> String {
     format!("gitlab:{project}:{iid}")
@@ -322,10 +330,13 @@ fn parse(body: &[u8]) -> Result<Result<Delivery<'_>, Ingested>, IngestError> {
         });
     }
     // One UTF-8 check of the whole body (vectorised) instead of one per string.
-    let text = std::str::from_utf8(body).map_err(|e| IngestError::NotJson { detail: format!("body is not UTF-8: {e}") })?;
+    let text =
+        std::str::from_utf8(body).map_err(|e| IngestError::NotJson { detail: format!("body is not UTF-8: {e}") })?;
     let error = match serde_json::from_str::<Delivery<'_>>(text) {
         Ok(delivery) => return Ok(Ok(delivery)),
-        Err(e) if e.classify() != serde_json::error::Category::Data => return Err(IngestError::NotJson { detail: e.to_string() }),
+        Err(e) if e.classify() != serde_json::error::Category::Data => {
+            return Err(IngestError::NotJson { detail: e.to_string() });
+        }
         Err(e) => e,
     };
     let kind: KindOnly<'_> = serde_json::from_str(text).map_err(|e| bad("/object_kind", e))?;
@@ -350,7 +361,6 @@ fn parse(body: &[u8]) -> Result<Result<Delivery<'_>, Ingested>, IngestError> {
 fn bad(path: &str, error: impl fmt::Display) -> IngestError {
     IngestError::BadField { path: path.to_owned(), detail: error.to_string() }
 }
-
 
 /// `Idempotency-Key` (the same across GitLab's retries and resends), else the event UUID with the
 /// event kind (one event chain fires several hooks with the same UUID), else a hash of the body.

@@ -85,8 +85,14 @@ fn issue_and_note_fixtures_are_queued_in_the_group_of_their_issue() {
 
 #[test]
 fn notes_on_merge_requests_and_commits_are_acknowledged_and_ignored() {
-    assert_eq!(ignored("Note Hook", NOTE_ON_MR), IgnoreReason::NoteNotOnIssue { noteable_type: Some("MergeRequest".into()) });
-    assert_eq!(ignored("Note Hook", NOTE_ON_COMMIT), IgnoreReason::NoteNotOnIssue { noteable_type: Some("Commit".into()) });
+    assert_eq!(
+        ignored("Note Hook", NOTE_ON_MR),
+        IgnoreReason::NoteNotOnIssue { noteable_type: Some("MergeRequest".into()) }
+    );
+    assert_eq!(
+        ignored("Note Hook", NOTE_ON_COMMIT),
+        IgnoreReason::NoteNotOnIssue { noteable_type: Some("Commit".into()) }
+    );
     assert_eq!(ignored("Note Hook", NOTE_ON_MR).to_string(), "notes on a MergeRequest are not synced");
 }
 
@@ -234,7 +240,9 @@ fn the_message_carries_no_token_and_no_email() {
     let mut h = headers("Issue Hook");
     h.token = Some(b"super-secret-webhook-token");
     for (_, event, body) in FIXTURES {
-        if let Ok(Ingested::Queue { message, .. }) = ingest(&DeliveryHeaders { event: Some(event), ..h }, body.as_bytes(), now()) {
+        if let Ok(Ingested::Queue { message, .. }) =
+            ingest(&DeliveryHeaders { event: Some(event), ..h }, body.as_bytes(), now())
+        {
             assert!(!message.body.contains("super-secret-webhook-token"));
             assert!(!message.body.contains("email"), "{}", message.body);
             assert!(!message.body.contains("admin@example.com"));
@@ -270,7 +278,9 @@ fn expand<'v>(value: &'v Value, pattern: &str) -> Vec<(String, &'v Value)> {
 fn leaves(value: &Value, path: String, out: &mut Vec<String>) {
     match value {
         Value::Object(map) if !map.is_empty() => map.iter().for_each(|(k, v)| leaves(v, format!("{path}/{k}"), out)),
-        Value::Array(items) if items.iter().any(Value::is_object) => items.iter().for_each(|v| leaves(v, format!("{path}/*"), out)),
+        Value::Array(items) if items.iter().any(Value::is_object) => {
+            items.iter().for_each(|v| leaves(v, format!("{path}/*"), out))
+        }
         _ => out.push(path),
     }
 }
@@ -295,7 +305,9 @@ fn a_trimmed_real_payload_keeps_every_sync_field_and_nothing_else() {
         let mut kept = Vec::new();
         leaves(&trimmed, String::new(), &mut kept);
         for path in kept {
-            let listed = trim::SYNC_FIELDS.iter().any(|f| f.starts_with(&path) && f[path.len()..].chars().next().is_none_or(|c| c == '/'));
+            let listed = trim::SYNC_FIELDS
+                .iter()
+                .any(|f| f.starts_with(&path) && f[path.len()..].chars().next().is_none_or(|c| c == '/'));
             assert!(listed, "{name}: {path} is kept but not in SYNC_FIELDS");
         }
     }
@@ -323,7 +335,8 @@ fn the_trimmed_payload_reads_back_into_the_typed_events() {
 #[test]
 fn a_huge_description_is_carried_verbatim() {
     let description = "x\\\"y".repeat(300_000);
-    let body = ISSUE_OPEN.replace("\"Create new API for manipulations with repository\"", &format!("\"{description}\""));
+    let body =
+        ISSUE_OPEN.replace("\"Create new API for manipulations with repository\"", &format!("\"{description}\""));
     let (_, message) = queued("Issue Hook", &body);
     let envelope: Envelope<Value> = Envelope::parse(&message.body).unwrap();
     let original: Value = serde_json::from_str(&body).unwrap();

@@ -206,7 +206,13 @@ pub struct Attributes<'a> {
     #[serde(borrow, default, deserialize_with = "text::optional", skip_serializing_if = "Option::is_none")]
     pub action: Option<Cow<'a, str>>,
     /// `Issue`, `Incident`, or absent; work items of other types are not synced.
-    #[serde(borrow, default, rename = "type", deserialize_with = "text::optional", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        borrow,
+        default,
+        rename = "type",
+        deserialize_with = "text::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub issue_type: Option<Cow<'a, str>>,
     /// Whether the issue is confidential.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -84,7 +84,12 @@ pub struct WebhookAuthenticator {
 
 impl WebhookAuthenticator {
     /// An authenticator reading the secret `secret_id` from `source`.
-    pub fn new(source: Arc<dyn SecretSource>, secret_id: impl Into<String>, clock: Arc<dyn Clock>, policy: CachePolicy) -> Self {
+    pub fn new(
+        source: Arc<dyn SecretSource>,
+        secret_id: impl Into<String>,
+        clock: Arc<dyn Clock>,
+        policy: CachePolicy,
+    ) -> Self {
         WebhookAuthenticator { source, secret_id: secret_id.into(), clock, policy, state: Mutex::new(State::default()) }
     }
 

@@ -83,7 +83,8 @@ async fn a_message_made_visible_again_comes_back_with_a_higher_receive_count(que
 }
 
 async fn invalid_ids_are_refused_for_good(queue: &dyn EventQueue) {
-    for bad in [message("has space", "x-1", "b"), message("gitlab:4:1", &"k".repeat(129), "b"), message("", "x-2", "b")] {
+    for bad in [message("has space", "x-1", "b"), message("gitlab:4:1", &"k".repeat(129), "b"), message("", "x-2", "b")]
+    {
         let error = queue.send(&bad).await.expect_err("an invalid id is refused");
         assert!(!error.is_transient(), "{error}: retrying will not help");
     }

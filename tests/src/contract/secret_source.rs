@@ -11,7 +11,10 @@ where
 {
     let current = source.read(secret_id, SecretStage::Current).await.expect("read current");
     assert!(current.expect("a current value").matches(b"first"));
-    assert!(source.read(secret_id, SecretStage::Previous).await.expect("read previous").is_none(), "no previous value before a rotation");
+    assert!(
+        source.read(secret_id, SecretStage::Previous).await.expect("read previous").is_none(),
+        "no previous value before a rotation"
+    );
 
     rotate("second").await;
     let current = source.read(secret_id, SecretStage::Current).await.expect("read current");
@@ -21,5 +24,8 @@ where
 
     let error = source.read(missing_id, SecretStage::Current).await.expect_err("a missing secret is an error");
     assert!(!error.is_transient(), "{error}");
-    assert!(!format!("{error:?}").contains("second") && !error.to_string().contains("second"), "errors never carry a value");
+    assert!(
+        !format!("{error:?}").contains("second") && !error.to_string().contains("second"),
+        "errors never carry a value"
+    );
 }

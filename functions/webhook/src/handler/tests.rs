@@ -85,11 +85,18 @@ async fn every_gitlab_fixture_gets_the_right_answer_and_only_issue_events_are_qu
         assert_eq!(code, StatusCode::OK, "{name}");
         assert_eq!(body["status"], status, "{name}: {body}");
         let messages = drain(&f.queue).await;
-        assert_eq!(messages.iter().map(|m| m.group_id.as_str()).collect::<Vec<_>>(), group.into_iter().collect::<Vec<_>>(), "{name}");
+        assert_eq!(
+            messages.iter().map(|m| m.group_id.as_str()).collect::<Vec<_>>(),
+            group.into_iter().collect::<Vec<_>>(),
+            "{name}"
+        );
         if let Some(message) = messages.first() {
             let envelope: Envelope<Value> = Envelope::parse(&message.body).unwrap();
             assert_eq!(envelope.kind, event);
-            assert_eq!(envelope.key, "8d1b6a3e-4c2f-4e5d-9a7b-0c1d2e3f4a5b:".to_owned() + &event.to_lowercase().replace(' ', "-"));
+            assert_eq!(
+                envelope.key,
+                "8d1b6a3e-4c2f-4e5d-9a7b-0c1d2e3f4a5b:".to_owned() + &event.to_lowercase().replace(' ', "-")
+            );
             assert!(envelope.payload["project"]["id"].is_u64(), "{name}");
         } else {
             assert!(body["reason"].as_str().unwrap().starts_with("notes on a "), "{body}");
@@ -103,7 +110,10 @@ async fn when_the_token_is_missing_or_wrong_the_delivery_is_rejected_with_401_an
     let (code, body) = call(&f, delivery("Issue Hook", None, fixture_body("issue_open"))).await;
     assert_eq!((code, body["reason"].as_str()), (StatusCode::UNAUTHORIZED, Some("missing X-Gitlab-Token header")));
     let (code, body) = call(&f, delivery("Issue Hook", Some("wh-secret-1f6c2d9e8c"), fixture_body("issue_open"))).await;
-    assert_eq!((code, body["reason"].as_str()), (StatusCode::UNAUTHORIZED, Some("X-Gitlab-Token does not match the webhook secret")));
+    assert_eq!(
+        (code, body["reason"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("X-Gitlab-Token does not match the webhook secret"))
+    );
     let (code, _) = call(&f, delivery("Issue Hook", Some(""), fixture_body("issue_open"))).await;
     assert_eq!(code, StatusCode::UNAUTHORIZED);
     assert!(f.queue.is_empty());
@@ -123,7 +133,11 @@ async fn during_a_rotation_the_previous_secret_is_still_accepted() {
     let f = fixture();
     f.secrets.put(SECRET_ID, "wh-secret-rotated");
     for token in [TOKEN, "wh-secret-rotated"] {
-        let (code, body) = call(&f, delivery("Issue Hook", Some(token), fixture_body("issue_open").replace("\"iid\": 23", "\"iid\": 24"))).await;
+        let (code, body) = call(
+            &f,
+            delivery("Issue Hook", Some(token), fixture_body("issue_open").replace("\"iid\": 23", "\"iid\": 24")),
+        )
+        .await;
         assert_eq!((code, &body["status"]), (StatusCode::OK, &Value::from("queued")), "{token}");
     }
 }
@@ -161,7 +175,15 @@ async fn a_rotated_secret_is_picked_up_after_a_mismatch_and_at_most_once_a_minut
 async fn the_secret_is_cached_and_read_again_after_its_ttl() {
     let f = fixture();
     for iid in 1..=5 {
-        call(&f, delivery("Issue Hook", Some(TOKEN), fixture_body("issue_open").replace("\"iid\": 23", &format!("\"iid\": {iid}")))).await;
+        call(
+            &f,
+            delivery(
+                "Issue Hook",
+                Some(TOKEN),
+                fixture_body("issue_open").replace("\"iid\": 23", &format!("\"iid\": {iid}")),
+            ),
+        )
+        .await;
     }
     assert_eq!(f.secrets.reads(), 2, "read once (both stages) for five deliveries");
     f.clock.advance(TimeDelta::minutes(6));
@@ -192,7 +214,11 @@ async fn bad_bodies_after_authentication_get_400_or_413_with_the_reason() {
         ("[{\"object_kind\":\"issue\"}]".into(), StatusCode::BAD_REQUEST, "body must be a JSON object, got an array"),
         ("{\"event_type\":\"issue\"}".into(), StatusCode::BAD_REQUEST, "body has no object_kind"),
         ("".into(), StatusCode::BAD_REQUEST, "body is not valid JSON: EOF while parsing a value at line 1 column 0"),
-        (format!("{{\"object_kind\":\"issue\",\"x\":\"{}\"}}", "a".repeat(70_000)), StatusCode::PAYLOAD_TOO_LARGE, "body of 70030 bytes is over the limit of 65536 bytes"),
+        (
+            format!("{{\"object_kind\":\"issue\",\"x\":\"{}\"}}", "a".repeat(70_000)),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body of 70030 bytes is over the limit of 65536 bytes",
+        ),
     ];
     for (body, status, reason) in cases {
         let (code, answer) = call(&f, delivery("Issue Hook", Some(TOKEN), body)).await;
@@ -244,7 +270,10 @@ async fn when_the_queue_is_down_the_answer_is_503_and_service_resumes_when_it_is
     let f = fixture();
     f.queue.set_down(true);
     let (code, body) = call(&f, delivery("Issue Hook", Some(TOKEN), fixture_body("issue_open"))).await;
-    assert_eq!((code, body["reason"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("the event queue is unavailable; try again later")));
+    assert_eq!(
+        (code, body["reason"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("the event queue is unavailable; try again later"))
+    );
     f.queue.set_down(false);
     let (code, _) = call(&f, delivery("Issue Hook", Some(TOKEN), fixture_body("issue_open"))).await;
     assert_eq!(code, StatusCode::OK);
@@ -286,7 +315,11 @@ async fn each_delivery_logs_one_json_line_without_payload_headers_or_token() {
     call(&f, delivery("Issue Hook", Some(TOKEN), fixture_body("issue_close"))).await;
     call(&f, delivery("Note Hook", Some(TOKEN), fixture_body("note_on_mr"))).await;
     call(&f, delivery("Issue Hook", Some("forged-token-value"), fixture_body("issue_open"))).await;
-    call(&f, delivery("Issue Hook", Some(TOKEN), "{\"object_kind\":\"issue\",\"object_attributes\":\"secret-ish text\"}")).await;
+    call(
+        &f,
+        delivery("Issue Hook", Some(TOKEN), "{\"object_kind\":\"issue\",\"object_attributes\":\"secret-ish text\"}"),
+    )
+    .await;
     f.queue.set_down(true);
     call(&f, delivery("Issue Hook", Some(TOKEN), fixture_body("issue_open"))).await;
 
@@ -294,13 +327,27 @@ async fn each_delivery_logs_one_json_line_without_payload_headers_or_token() {
     let lines: Vec<Value> = output.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 5, "{output}");
     let field = |i: usize, name: &str| lines[i]["fields"][name].clone();
-    assert_eq!((field(0, "outcome"), field(0, "event"), field(0, "project"), field(0, "iid")), ("queued".into(), "Issue Hook".into(), 80222147.into(), 6.into()));
+    assert_eq!(
+        (field(0, "outcome"), field(0, "event"), field(0, "project"), field(0, "iid")),
+        ("queued".into(), "Issue Hook".into(), 80222147.into(), 6.into())
+    );
     assert_eq!(field(1, "outcome"), "ignored");
     assert_eq!(field(2, "outcome"), "unauthorized");
-    assert_eq!((field(3, "outcome"), field(3, "reason")), ("bad_request".into(), "/object_attributes is invalid".into()));
+    assert_eq!(
+        (field(3, "outcome"), field(3, "reason")),
+        ("bad_request".into(), "/object_attributes is invalid".into())
+    );
     assert_eq!((field(4, "outcome"), field(4, "error_class")), ("enqueue_failed".into(), "memory-queue-down".into()));
     assert!(lines.iter().all(|l| l["fields"]["latency_ms"].is_f64()));
-    for forbidden in [TOKEN, "forged-token-value", "secret-ish text", "Incident was observed", "sathwikshetty33", "GitLab/18.6.0", "application/json"] {
+    for forbidden in [
+        TOKEN,
+        "forged-token-value",
+        "secret-ish text",
+        "Incident was observed",
+        "sathwikshetty33",
+        "GitLab/18.6.0",
+        "application/json",
+    ] {
         assert!(!output.to_lowercase().contains(&forbidden.to_lowercase()), "log contains {forbidden:?}: {output}");
     }
 }
