@@ -65,6 +65,22 @@ positive_id!(
     Iid,
     "iid"
 );
+positive_id!(
+    /// The id of a QALITA issue.
+    QalitaIssueId,
+    "QALITA issue id"
+);
+
+impl std::str::FromStr for QalitaIssueId {
+    type Err = InvalidId;
+    fn from_str(text: &str) -> Result<Self, InvalidId> {
+        let raw = text
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| InvalidId { what: "QALITA issue id", got: text.chars().take(40).collect() })?;
+        Self::new(raw)
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,10 @@
 //! Domain types: identifiers and secrets as newtypes, so an invalid or leaked value cannot pass the edge.
 
+pub mod gitlab;
 mod ids;
+pub mod link;
+pub mod qalita;
 mod secret;
 
-pub use ids::{GitlabProjectId, Iid, InvalidId};
+pub use ids::{GitlabProjectId, Iid, InvalidId, QalitaIssueId};
 pub use secret::SecretString;

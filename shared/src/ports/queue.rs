@@ -1,13 +1,8 @@
-//! Ports: the small traits through which the functions reach the outside world (the queue, the
-//! secret store, the clock). Each has an AWS adapter and an in-memory one in [`crate::adapters`], and
-//! one contract-test suite that both pass.
+//! The FIFO event queue.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-
-use crate::domain::SecretString;
 
 /// A message to put on the FIFO event queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,81 +119,4 @@ pub trait EventQueue: Send + Sync {
 
     /// Makes a received message visible again after `timeout` (zero: at once).
     async fn change_visibility(&self, receipt: &str, timeout: Duration) -> Result<(), QueueError>;
-}
-
-/// Which version of a rotating secret to read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SecretStage {
-    /// The version in use (`AWSCURRENT`).
-    Current,
-    /// The version before the last rotation (`AWSPREVIOUS`), still accepted while senders catch up.
-    Previous,
-}
-
-impl SecretStage {
-    /// Secrets Manager's staging label for this stage.
-    pub fn label(self) -> &'static str {
-        match self {
-            SecretStage::Current => "AWSCURRENT",
-            SecretStage::Previous => "AWSPREVIOUS",
-        }
-    }
-}
-
-/// Why a secret could not be read. Never carries the secret's value.
-#[derive(Debug, thiserror::Error)]
-pub enum SecretError {
-    /// The store could not be reached or throttled the call: try later.
-    #[error("secret store unavailable ({class})")]
-    Unavailable {
-        /// A short class of the failure.
-        class: String,
-        /// The underlying error.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    /// The secret does not exist, has no current value, or may not be read by this function.
-    #[error("secret {id} cannot be read ({class}): {message}")]
-    Unreadable {
-        /// The secret's name or ARN (not its value).
-        id: String,
-        /// The AWS error code, or a short class.
-        class: String,
-        /// The service's message.
-        message: String,
-    },
-}
-
-impl SecretError {
-    /// Whether the same read may succeed later.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, SecretError::Unavailable { .. })
-    }
-}
-
-/// A store of rotating secrets (Secrets Manager, or the environment for a local run).
-///
-/// Contract: `read(id, Current)` returns the value in use or an error; `read(id, Previous)` returns
-/// `Ok(None)` when the secret was never rotated. Values are returned as [`SecretString`], which
-/// never prints.
-#[async_trait]
-pub trait SecretSource: Send + Sync {
-    /// Reads one stage of the secret `id`.
-    async fn read(&self, id: &str, stage: SecretStage) -> Result<Option<SecretString>, SecretError>;
-}
-
-/// The time, injectable so that caches, windows and back-offs can be tested without sleeping.
-pub trait Clock: Send + Sync {
-    /// The current UTC time.
-    fn now(&self) -> DateTime<Utc>;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
 }

@@ -1,0 +1,1 @@
+//! The link store on DynamoDB (adapter of [`crate::ports::LinkStore`]).

@@ -1,0 +1,1 @@
+//! The GitLab REST v4 client (adapter of [`crate::ports::GitlabApi`]).

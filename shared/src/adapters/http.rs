@@ -1,0 +1,129 @@
+//! What the GitLab and QALITA clients share: building a `reqwest` client with time-outs and an
+//! optional private CA, and classifying every HTTP answer into success, "not found", "try later"
+//! (429, 5xx, time-out, no connection) and "will not work" (other 4xx), keeping the server's
+//! message and the wait it asked for.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::Utc;
+use reqwest::{Response, StatusCode, header};
+
+use crate::ports::{ApiError, Service};
+
+/// Connection settings of one remote API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// Time to establish a connection.
+    pub connect_timeout: Duration,
+    /// Time for a whole request and its answer.
+    pub total_timeout: Duration,
+    /// A PEM bundle of extra trusted CAs (a self-managed server behind a private CA).
+    pub ca_bundle: Option<PathBuf>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            connect_timeout: Duration::from_secs(3),
+            total_timeout: Duration::from_secs(20),
+            ca_bundle: None,
+        }
+    }
+}
+
+/// A client that cannot be built (an unreadable or invalid CA bundle).
+#[derive(Debug, thiserror::Error)]
+pub enum HttpSetupError {
+    /// The CA bundle file cannot be read.
+    #[error("cannot read the CA bundle {path}: {source}")]
+    CaBundleUnreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The CA bundle is not PEM certificates, or the client cannot be built.
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// Builds a client: TLS verified (system roots, plus the CA bundle when given), time-outs set.
+pub fn build_client(settings: &HttpSettings, user_agent: &str) -> Result<reqwest::Client, HttpSetupError> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(settings.connect_timeout)
+        .timeout(settings.total_timeout)
+        .user_agent(user_agent);
+    if let Some(path) = &settings.ca_bundle {
+        let pem =
+            std::fs::read(path).map_err(|source| HttpSetupError::CaBundleUnreadable { path: path.clone(), source })?;
+        for certificate in reqwest::Certificate::from_pem_bundle(&pem)? {
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
+    Ok(builder.build()?)
+}
+
+/// Classifies a failure to get any answer (connection refused, time-out, TLS).
+pub fn transport_error(service: Service, error: reqwest::Error) -> ApiError {
+    let class = if error.is_timeout() {
+        "timeout"
+    } else if error.is_connect() {
+        "connect"
+    } else {
+        "transport"
+    };
+    // The URL is left out: it may carry a query, and the message says enough.
+    ApiError::Transient { service, class: class.into(), retry_after: None, message: error.without_url().to_string() }
+}
+
+/// Turns a non-success answer into an [`ApiError`]; `what` names the object for a 404 that means
+/// "this object does not exist" (pass `None` where a 404 means a missing project or route).
+pub async fn error_from(service: Service, response: Response, what: Option<String>) -> ApiError {
+    let status = response.status();
+    let retry_after = retry_after(response.headers());
+    let message = message_of(response).await;
+    match status {
+        StatusCode::NOT_FOUND if what.is_some() => ApiError::NotFound { service, what: what.unwrap_or_default() },
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::REQUEST_TIMEOUT => {
+            ApiError::Transient { service, class: format!("http-{}", status.as_u16()), retry_after, message }
+        }
+        s if s.is_server_error() => {
+            ApiError::Transient { service, class: format!("http-{}", s.as_u16()), retry_after, message }
+        }
+        s => ApiError::Permanent { service, status: s.as_u16(), message },
+    }
+}
+
+/// The wait a server asked for: `Retry-After` (seconds or an HTTP date), else `RateLimit-Reset`
+/// (a Unix time, as GitLab sends it).
+pub fn retry_after(headers: &header::HeaderMap) -> Option<Duration> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    if let Some(value) = text("retry-after") {
+        if let Ok(seconds) = value.parse::<u64>() {
+            return Some(Duration::from_secs(seconds));
+        }
+        if let Ok(date) = chrono::DateTime::parse_from_rfc2822(value) {
+            return Some((date.with_timezone(&Utc) - Utc::now()).to_std().unwrap_or_default());
+        }
+    }
+    let reset = text("ratelimit-reset")?.parse::<i64>().ok()?;
+    let now = Utc::now().timestamp();
+    Some(Duration::from_secs(u64::try_from(reset - now).unwrap_or(0)))
+}
+
+/// GitLab's error bodies are `{"message": …}` or `{"error": …}` (the message may be an object of
+/// field errors); others are text. At most 500 characters are kept.
+async fn message_of(response: Response) -> String {
+    let text = response.text().await.unwrap_or_default();
+    let message = match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(json) => match json.get("message").or_else(|| json.get("error")).or_else(|| json.get("detail")) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+            None => text,
+        },
+        Err(_) => text,
+    };
+    message.chars().take(500).collect()
+}

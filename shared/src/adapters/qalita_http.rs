@@ -1,0 +1,1 @@
+//! The QALITA REST client (adapter of [`crate::ports::QalitaApi`]).

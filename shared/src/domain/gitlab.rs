@@ -1,0 +1,265 @@
+//! GitLab's side: projects, issues, notes and users as the REST v4 API returns them, and the
+//! writes the sync makes.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{GitlabProjectId, Iid};
+
+/// A project as configured: its numeric id, or its full path `group/subgroup/project`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "ProjectRefRepr", into = "ProjectRefRepr")]
+pub enum GitlabProjectRef {
+    /// `42`.
+    Id(GitlabProjectId),
+    /// `group/subgroup/project`.
+    Path(String),
+}
+
+/// A project reference that is neither a positive number nor a `namespace/project` path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{got:?} is not a GitLab project: give its numeric id or its full path (group/subgroup/project)")]
+pub struct InvalidProjectRef {
+    /// What was given.
+    pub got: String,
+}
+
+impl GitlabProjectRef {
+    /// Parses `42` or `group/subgroup/project` (leading and trailing slashes and spaces ignored).
+    pub fn parse(text: &str) -> Result<Self, InvalidProjectRef> {
+        let trimmed = text.trim().trim_matches('/');
+        let invalid = || InvalidProjectRef { got: text.to_owned() };
+        if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) {
+            let raw = trimmed.parse::<u64>().map_err(|_| invalid())?;
+            return GitlabProjectId::new(raw).map(Self::Id).map_err(|_| invalid());
+        }
+        let segments: Vec<&str> = trimmed.split('/').collect();
+        let valid_segment = |s: &&str| {
+            !s.is_empty()
+                && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+                && !s.starts_with('.')
+        };
+        if segments.len() >= 2 && segments.iter().all(valid_segment) {
+            return Ok(Self::Path(trimmed.to_owned()));
+        }
+        Err(invalid())
+    }
+
+    /// The project as a path segment of the REST API: the id, or the URL-encoded full path.
+    pub fn api_segment(&self) -> String {
+        match self {
+            Self::Id(id) => id.to_string(),
+            Self::Path(path) => path.replace('/', "%2F"),
+        }
+    }
+}
+
+impl fmt::Display for GitlabProjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Id(id) => id.fmt(f),
+            Self::Path(path) => f.write_str(path),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum ProjectRefRepr {
+    Id(u64),
+    Path(String),
+}
+
+impl TryFrom<ProjectRefRepr> for GitlabProjectRef {
+    type Error = InvalidProjectRef;
+    fn try_from(repr: ProjectRefRepr) -> Result<Self, InvalidProjectRef> {
+        match repr {
+            ProjectRefRepr::Id(id) => {
+                GitlabProjectId::new(id).map(Self::Id).map_err(|_| InvalidProjectRef { got: id.to_string() })
+            }
+            ProjectRefRepr::Path(path) => Self::parse(&path),
+        }
+    }
+}
+
+impl From<GitlabProjectRef> for ProjectRefRepr {
+    fn from(project: GitlabProjectRef) -> Self {
+        match project {
+            GitlabProjectRef::Id(id) => ProjectRefRepr::Id(id.get()),
+            GitlabProjectRef::Path(path) => ProjectRefRepr::Path(path),
+        }
+    }
+}
+
+/// `opened` or `closed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IssueState {
+    /// Open.
+    Opened,
+    /// Closed.
+    Closed,
+}
+
+/// A GitLab user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitlabUser {
+    /// The user id (what `assignee_ids` takes).
+    pub id: u64,
+    /// The username: how people are mapped.
+    pub username: String,
+    /// The display name.
+    #[serde(default)]
+    pub name: String,
+}
+
+/// A GitLab issue as the API returns it (labels as names).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitlabIssue {
+    /// The global id.
+    pub id: u64,
+    /// The number in its project.
+    pub iid: Iid,
+    /// Its project.
+    pub project_id: GitlabProjectId,
+    /// The title.
+    pub title: String,
+    /// The description (Markdown).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Open or closed.
+    pub state: IssueState,
+    /// Label names.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Assignees.
+    #[serde(default)]
+    pub assignees: Vec<GitlabUser>,
+    /// Whether it is confidential.
+    #[serde(default)]
+    pub confidential: bool,
+    /// Its page.
+    pub web_url: String,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A new issue, as `POST /projects/:id/issues` takes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct NewIssue {
+    /// The title.
+    pub title: String,
+    /// The description, carrying the hidden marker of the QALITA issue.
+    pub description: String,
+    /// Label names (comma-joined on the wire); missing labels are created by GitLab.
+    pub labels: Vec<String>,
+    /// Assignee user ids.
+    pub assignee_ids: Vec<u64>,
+    /// Whether the issue is confidential.
+    pub confidential: bool,
+}
+
+/// `state_event` of an update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StateEvent {
+    /// Close the issue.
+    Close,
+    /// Reopen the issue.
+    Reopen,
+}
+
+/// A change to an issue, as `PUT /projects/:id/issues/:iid` takes it: only what is set is sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IssueUpdate {
+    /// A new title.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// A new description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Labels to add (others are left alone).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub add_labels: Vec<String>,
+    /// Labels to remove (others are left alone).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub remove_labels: Vec<String>,
+    /// Close or reopen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_event: Option<StateEvent>,
+    /// The new assignees.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assignee_ids: Option<Vec<u64>>,
+    /// Confidentiality.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidential: Option<bool>,
+}
+
+impl IssueUpdate {
+    /// Whether the update changes nothing (and must not be sent).
+    pub fn is_empty(&self) -> bool {
+        self == &IssueUpdate::default()
+    }
+}
+
+/// A note (comment) on a GitLab issue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitlabNote {
+    /// The note id.
+    pub id: u64,
+    /// The text.
+    pub body: String,
+    /// Its author.
+    pub author: GitlabUser,
+    /// A system note ("changed the description").
+    #[serde(default)]
+    pub system: bool,
+    /// Visible to project members only.
+    #[serde(default)]
+    pub internal: bool,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last edit.
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_project_is_a_positive_id_or_a_namespaced_path() {
+        assert_eq!(GitlabProjectRef::parse("42").unwrap(), GitlabProjectRef::Id(GitlabProjectId::new(42).unwrap()));
+        let path = GitlabProjectRef::parse("/group/sub.group/my-project/").unwrap();
+        assert_eq!(path.to_string(), "group/sub.group/my-project");
+        assert_eq!(path.api_segment(), "group%2Fsub.group%2Fmy-project");
+        for bad in ["", "0", "project", "group//project", "group/pro ject", "group/.hidden", "a/b?c"] {
+            assert!(GitlabProjectRef::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_project_reads_from_a_number_or_a_string() {
+        let id: GitlabProjectRef = serde_json::from_str("7").unwrap();
+        let path: GitlabProjectRef = serde_json::from_str("\"a/b\"").unwrap();
+        assert_eq!((id.to_string(), path.to_string()), ("7".into(), "a/b".into()));
+        assert!(serde_json::from_str::<GitlabProjectRef>("\"nope\"").is_err());
+    }
+
+    #[test]
+    fn an_empty_update_is_recognised_and_sends_nothing() {
+        assert!(IssueUpdate::default().is_empty());
+        let update = IssueUpdate {
+            add_labels: vec!["qalita".into()],
+            state_event: Some(StateEvent::Close),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&update).unwrap(),
+            serde_json::json!({"add_labels": ["qalita"], "state_event": "close"})
+        );
+    }
+}

@@ -1,0 +1,147 @@
+//! The link between a QALITA issue and its GitLab issue, with the sync state DESIGN section 4
+//! keeps on it: what this service last wrote to each field, and the provider timestamp of the
+//! value it wrote (the field's watermark).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{GitlabProjectId, Iid, QalitaIssueId};
+
+/// Where a link is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkStatus {
+    /// A worker is creating the GitLab issue (step 1 of the creation protocol).
+    Reserved,
+    /// The two issues are linked and kept in sync.
+    Linked,
+    /// An operator cut the link: the GitLab issue stays, later events are ignored.
+    Severed,
+    /// The GitLab issue was deleted and is not to be recreated.
+    Gone,
+}
+
+/// The token and time of a reservation: only its holder may turn it into a link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    /// A random token.
+    pub token: String,
+    /// When it was taken: an old reservation is stale (its worker died).
+    pub at: DateTime<Utc>,
+}
+
+/// The GitLab issue of a link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitlabLink {
+    /// Its project.
+    pub project_id: GitlabProjectId,
+    /// Its number in the project.
+    pub iid: Iid,
+    /// Its global id.
+    pub issue_id: u64,
+    /// Its page.
+    pub web_url: String,
+}
+
+/// A synced field of the GitLab issue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    /// The title.
+    Title,
+    /// The description.
+    Description,
+    /// The managed labels.
+    Labels,
+    /// Open or closed.
+    State,
+    /// The assignee.
+    Assignee,
+    /// Confidentiality.
+    Confidential,
+}
+
+/// What was last written to a field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Written {
+    /// The value written, or `sha256:<hex>` of it for long texts (a description can be large;
+    /// the item must stay well under DynamoDB's 400 KB).
+    pub value: String,
+    /// The provider timestamp of the value it came from: an event older than this changes nothing.
+    pub watermark: Option<DateTime<Utc>>,
+}
+
+/// A link and its sync state, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkState {
+    /// The QALITA issue.
+    pub qalita_id: QalitaIssueId,
+    /// Where the link is in its life.
+    pub status: LinkStatus,
+    /// The stored version this state was read at (0: not stored yet). Every write is conditional
+    /// on it (optimistic locking).
+    pub version: u64,
+    /// Set while `Reserved`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reservation: Option<Reservation>,
+    /// Set once the GitLab issue exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gitlab: Option<GitlabLink>,
+    /// What this service last wrote to GitLab, per field.
+    #[serde(default)]
+    pub to_gitlab: BTreeMap<Field, Written>,
+    /// The labels this service manages on the GitLab issue (it never touches others).
+    #[serde(default)]
+    pub managed_labels: BTreeSet<String>,
+    /// The QALITA `updated_at` of the last issue state planned from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qalita_watermark: Option<DateTime<Utc>>,
+    /// When the link was last written.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl LinkState {
+    /// A new reservation for `qalita_id`, not stored yet.
+    pub fn reserved(qalita_id: QalitaIssueId, token: String, at: DateTime<Utc>) -> Self {
+        LinkState {
+            qalita_id,
+            status: LinkStatus::Reserved,
+            version: 0,
+            reservation: Some(Reservation { token, at }),
+            gitlab: None,
+            to_gitlab: BTreeMap::new(),
+            managed_labels: BTreeSet::new(),
+            qalita_watermark: None,
+            updated_at: at,
+        }
+    }
+}
+
+/// How serious a log entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// A decision or a successful call.
+    Info,
+    /// Something did not sync, by rule (an unknown person, a field owned by the other side).
+    Warn,
+    /// A call failed.
+    Error,
+}
+
+/// One entry of the integration log: a decision or a remote call's outcome, never a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// The QALITA issue it is about.
+    pub issue: QalitaIssueId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// How serious.
+    pub level: LogLevel,
+    /// A short, stable kind (`create`, `update`, `route`, `assignee-unknown`, …).
+    pub kind: String,
+    /// What happened, for a person.
+    pub message: String,
+}

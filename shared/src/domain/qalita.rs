@@ -1,0 +1,117 @@
+//! QALITA's side: issues, users and comments as its REST API is expected to return them (DESIGN
+//! section 6). QALITA publishes no reference: unknown fields are ignored, absent ones are `None`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::QalitaIssueId;
+
+/// A QALITA issue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QalitaIssue {
+    /// Its id.
+    pub id: QalitaIssueId,
+    /// The tenant.
+    #[serde(default)]
+    pub partner_id: Option<u64>,
+    /// The title (a rule or metric name, e.g. `Invalid Latitude`).
+    #[serde(default)]
+    pub title: String,
+    /// The description: the current evidence.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// A free string; matched case-insensitively against the configured status words.
+    #[serde(default)]
+    pub status: String,
+    /// The data source the issue is on.
+    #[serde(default)]
+    pub source_id: Option<u64>,
+    /// The assigned user's id.
+    #[serde(default)]
+    pub assignee: Option<u64>,
+    /// `{perimeter, value, parent_scope}`: the column, dataset, … the issue is about.
+    #[serde(default)]
+    pub scope: Option<serde_json::Value>,
+    /// Due date, `YYYY-MM-DD`.
+    #[serde(default)]
+    pub due_date: Option<String>,
+    /// Who raised it.
+    #[serde(default)]
+    pub author_id: Option<u64>,
+    /// Who changed it last.
+    #[serde(default)]
+    pub updated_by: Option<u64>,
+    /// Who closed it.
+    #[serde(default)]
+    pub closed_by: Option<u64>,
+    /// Creation time.
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
+    /// Last change: the watermark of QALITA-owned fields.
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
+    /// Close time.
+    #[serde(default)]
+    pub closed_at: Option<DateTime<Utc>>,
+    /// The issue's page in QALITA.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// What a change event knows beyond the issue: severity (from the recommendation), the source's
+/// name and the domain.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssueContext {
+    /// `info`, `warning`, `high`.
+    #[serde(default)]
+    pub severity: Option<String>,
+    /// The source (dataset) name.
+    #[serde(default)]
+    pub source_name: Option<String>,
+    /// The data domain.
+    #[serde(default)]
+    pub domain: Option<String>,
+}
+
+/// A QALITA user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QalitaUser {
+    /// The user id.
+    pub id: u64,
+    /// The login (field name configurable on the client).
+    #[serde(default)]
+    pub login: Option<String>,
+    /// The display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The e-mail address.
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_qalita_issue_sample_reads_with_every_field() {
+        let issue: QalitaIssue = serde_json::from_str(include_str!("../../../fixtures/qalita/issue.json")).unwrap();
+        assert_eq!(issue.id.get(), 4821);
+        assert_eq!(issue.status, "open");
+        assert_eq!(issue.assignee, Some(12));
+        assert_eq!(issue.scope.unwrap()["parent_scope"]["value"], "billing.customer_sites");
+        assert_eq!(issue.updated_at.unwrap().to_rfc3339(), "2026-11-24T16:41:37+00:00");
+    }
+
+    #[test]
+    fn an_issue_with_only_an_id_still_reads() {
+        let issue: QalitaIssue = serde_json::from_str(r#"{"id": 9, "extra": {"x": 1}}"#).unwrap();
+        assert_eq!((issue.id.get(), issue.title.as_str(), issue.assignee), (9, "", None));
+    }
+
+    #[test]
+    fn the_user_sample_reads() {
+        let user: QalitaUser = serde_json::from_str(include_str!("../../../fixtures/qalita/user.json")).unwrap();
+        assert_eq!((user.id, user.login.as_deref()), (12, Some("m.durand")));
+    }
+}

@@ -1,0 +1,177 @@
+//! The two remote APIs: GitLab REST v4 and QALITA's REST API. Their adapters classify every answer
+//! into success, "not found", "try later" and "will not work", so that the worker decides retry or
+//! drop in one place.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::gitlab::{GitlabIssue, GitlabNote, GitlabProjectRef, GitlabUser, IssueUpdate, NewIssue};
+use crate::domain::qalita::{QalitaIssue, QalitaUser};
+use crate::domain::{Iid, QalitaIssueId};
+
+/// Which remote service an error comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// GitLab's REST API.
+    Gitlab,
+    /// QALITA's REST API.
+    Qalita,
+}
+
+impl std::fmt::Display for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Service::Gitlab => "GitLab",
+            Service::Qalita => "QALITA",
+        })
+    }
+}
+
+/// How a call to GitLab or QALITA failed. Never carries a token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// 429, 5xx, a time-out or no connection: the same call may work later, not before
+    /// `retry_after` when the server said so (`Retry-After`, `RateLimit-Reset`).
+    #[error("{service} unavailable ({class}): {message}")]
+    Transient {
+        /// The service.
+        service: Service,
+        /// `http-429`, `http-503`, `timeout`, `connect`, …
+        class: String,
+        /// The least wait the server asked for.
+        retry_after: Option<Duration>,
+        /// The server's message, if any.
+        message: String,
+    },
+    /// The object asked for does not exist (or was deleted): GitLab 404 on an issue, QALITA 204.
+    #[error("{service}: {what} not found")]
+    NotFound {
+        /// The service.
+        service: Service,
+        /// What was looked for (`issue 12 of group/project`).
+        what: String,
+    },
+    /// 400, 401, 403, 404 of a project or route, 422: retrying will not help. The server's message
+    /// is kept, so the log says what to fix.
+    #[error("{service} refused the request (HTTP {status}): {message}")]
+    Permanent {
+        /// The service.
+        service: Service,
+        /// The HTTP status.
+        status: u16,
+        /// The server's message.
+        message: String,
+    },
+}
+
+impl ApiError {
+    /// Whether the same call may succeed later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ApiError::Transient { .. })
+    }
+
+    /// The least time to wait before trying again, when the server said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::Transient { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// What a write carries about the event that caused it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallContext {
+    /// `X-Gitlab-Event-UUID` of the triggering delivery: sent back, GitLab uses it to stop
+    /// recursive hooks.
+    pub gitlab_event_uuid: Option<String>,
+}
+
+/// A query of a project's issues.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IssueQuery {
+    /// Only issues changed after this time.
+    pub updated_after: Option<DateTime<Utc>>,
+    /// Text to search for.
+    pub search: Option<String>,
+    /// Search the description only (`in=description`), where the hidden marker lives.
+    pub search_in_description: bool,
+    /// Page number, from 1.
+    pub page: u32,
+    /// Page size (GitLab's maximum is 100).
+    pub per_page: u32,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// The next page number (`X-Next-Page`), if any.
+    pub next_page: Option<u32>,
+}
+
+/// GitLab REST v4, the subset the sync uses.
+///
+/// Contract: a missing issue is [`ApiError::NotFound`]; a missing project, a bad token or a
+/// validation error is [`ApiError::Permanent`] with GitLab's message; 429 and 5xx are
+/// [`ApiError::Transient`] with the wait GitLab asked for.
+#[async_trait]
+pub trait GitlabApi: Send + Sync {
+    /// `POST /projects/:id/issues`.
+    async fn create_issue(
+        &self,
+        project: &GitlabProjectRef,
+        issue: &NewIssue,
+        context: &CallContext,
+    ) -> Result<GitlabIssue, ApiError>;
+    /// `GET /projects/:id/issues/:iid`.
+    async fn get_issue(&self, project: &GitlabProjectRef, iid: Iid) -> Result<GitlabIssue, ApiError>;
+    /// `PUT /projects/:id/issues/:iid` with only the fields to change.
+    async fn update_issue(
+        &self,
+        project: &GitlabProjectRef,
+        iid: Iid,
+        update: &IssueUpdate,
+        context: &CallContext,
+    ) -> Result<GitlabIssue, ApiError>;
+    /// `GET /projects/:id/issues` with filters and pagination.
+    async fn list_issues(&self, project: &GitlabProjectRef, query: &IssueQuery) -> Result<Page<GitlabIssue>, ApiError>;
+    /// `POST /projects/:id/issues/:iid/notes`.
+    async fn create_note(
+        &self,
+        project: &GitlabProjectRef,
+        iid: Iid,
+        body: &str,
+        internal: bool,
+        context: &CallContext,
+    ) -> Result<GitlabNote, ApiError>;
+    /// `GET /projects/:id/issues/:iid/notes`, oldest first.
+    async fn list_notes(
+        &self,
+        project: &GitlabProjectRef,
+        iid: Iid,
+        page: u32,
+        per_page: u32,
+    ) -> Result<Page<GitlabNote>, ApiError>;
+    /// `GET /users?username=`: `None` when nobody has that username.
+    async fn user_by_username(&self, username: &str) -> Result<Option<GitlabUser>, ApiError>;
+    /// `GET /user`: whose token this is.
+    async fn current_user(&self) -> Result<GitlabUser, ApiError>;
+}
+
+/// QALITA's REST API, the subset the outbound sync uses (DESIGN section 6; paths configurable).
+///
+/// Contract: QALITA answers "not found or no access" with 204, which is `Ok(None)`; 429 and 5xx are
+/// transient; 401 and 403 are permanent.
+#[async_trait]
+pub trait QalitaApi: Send + Sync {
+    /// `GET /api/v2/issues?offset=&limit=`, newest first by creation.
+    async fn list_issues(&self, offset: u64, limit: u32) -> Result<Vec<QalitaIssue>, ApiError>;
+    /// `GET /api/v2/issues/{id}`.
+    async fn get_issue(&self, id: QalitaIssueId) -> Result<Option<QalitaIssue>, ApiError>;
+    /// `GET /api/v2/users/{id}`.
+    async fn get_user(&self, id: u64) -> Result<Option<QalitaUser>, ApiError>;
+}

@@ -1,0 +1,32 @@
+//! Ports: the small traits through which the functions reach the outside world (the queue, the
+//! secret store, the clock, GitLab, QALITA, the link store). Each has a real adapter and an
+//! in-memory one in [`crate::adapters`] (or a simulator in the `tests` crate), and one contract
+//! suite that every adapter passes.
+
+mod api;
+mod queue;
+mod secrets;
+mod store;
+
+pub use api::*;
+pub use queue::*;
+pub use secrets::*;
+pub use store::*;
+
+use chrono::{DateTime, Utc};
+
+/// The time, injectable so that caches, windows and back-offs can be tested without sleeping.
+pub trait Clock: Send + Sync {
+    /// The current UTC time.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
