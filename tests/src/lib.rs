@@ -5,7 +5,9 @@
 
 pub mod contract;
 pub mod fault_proxy;
+pub mod gitlab_sim;
 pub mod local_aws;
+pub mod qalita_sim;
 pub mod runtime_api;
 pub mod stack;
 pub mod template;

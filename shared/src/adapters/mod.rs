@@ -6,6 +6,7 @@ pub mod dynamodb;
 pub mod gitlab_http;
 pub mod http;
 pub mod memory;
+pub mod memory_store;
 pub mod qalita_http;
 pub mod secrets_manager;
 pub mod sqs;

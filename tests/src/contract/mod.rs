@@ -2,4 +2,5 @@
 //! local stack, the in-memory one), so that the two cannot drift apart.
 
 pub mod event_queue;
+pub mod link_store;
 pub mod secret_source;

@@ -1,0 +1,1 @@
+//! The link store in memory (adapter of [`crate::ports::LinkStore`]).

@@ -1,0 +1,1 @@
+//! The [`LinkStore`](qalita_gitlab_core::ports::LinkStore) contract.

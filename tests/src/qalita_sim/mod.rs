@@ -1,0 +1,1 @@
+//! A simulator of the QALITA REST API subset the sync uses.
