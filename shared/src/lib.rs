@@ -4,6 +4,7 @@
 //! Binaries stay thin: they wire configuration and adapters, and call into this crate.
 
 pub mod adapters;
+pub mod config;
 pub mod domain;
 pub mod envelope;
 pub mod ports;

@@ -1,0 +1,449 @@
+//! The configuration document (TOML): where GitLab and QALITA are, how a QALITA issue maps to a
+//! GitLab issue (templates, labels, status words), where it goes (routing rules), who owns which
+//! field, and the sync's bounds. Loaded from the table's `CONFIG` item when present, else from
+//! defaults and the environment; validated once at start, with errors that name the key.
+
+mod template;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::domain::gitlab::GitlabProjectRef;
+pub use template::{Template, TemplateError};
+
+/// A configuration that cannot be used. `key` is the dotted path of the setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The document is not TOML, or a value has the wrong type.
+    #[error("configuration is not valid: {0}")]
+    Syntax(String),
+    /// A setting is missing or invalid.
+    #[error("configuration: {key}: {problem}")]
+    Invalid {
+        /// The dotted path of the setting (`routing[2].project`).
+        key: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+fn invalid(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.into(), problem: problem.into() }
+}
+
+/// The whole configuration, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// GitLab connection and default project.
+    pub gitlab: GitlabSettings,
+    /// QALITA connection.
+    pub qalita: QalitaSettings,
+    /// QALITA issue → GitLab issue.
+    pub mapping: Mapping,
+    /// Which QALITA statuses open, close or mute.
+    pub status: StatusMap,
+    /// QALITA login → GitLab username, tried before the username lookup.
+    pub assignees: BTreeMap<String, String>,
+    /// Ordered rules choosing the GitLab project; the first match wins.
+    pub routing: Vec<Route>,
+    /// Which side owns each field.
+    pub ownership: Ownership,
+    /// Bounds and switches of the sync.
+    pub sync: SyncSettings,
+}
+
+/// Where GitLab is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitlabSettings {
+    /// `https://gitlab.com` or a self-managed base URL.
+    pub base_url: String,
+    /// The project issues go to when no routing rule matches.
+    pub default_project: GitlabProjectRef,
+    /// A PEM bundle of extra CAs, for a self-managed GitLab behind a private CA.
+    pub ca_bundle: Option<std::path::PathBuf>,
+}
+
+/// Where QALITA is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QalitaSettings {
+    /// `https://qalita.example.com` (the API is under `/api/v2`).
+    pub base_url: String,
+}
+
+/// The templates of the GitLab issue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapping {
+    /// The title; truncated to GitLab's 255 characters.
+    pub title: Template,
+    /// The description; the hidden marker is appended after it.
+    pub description: Template,
+    /// Label templates; a label whose placeholders have no value is left out.
+    pub labels: Vec<Template>,
+    /// The label that marks a muted issue.
+    pub muted_label: String,
+}
+
+/// What a QALITA status means, matched case-insensitively.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusMap {
+    /// Statuses whose GitLab issue is open (reopened if closed).
+    pub open: Vec<String>,
+    /// Statuses whose GitLab issue is closed.
+    pub resolved: Vec<String>,
+    /// Statuses whose GitLab issue is open with the muted label.
+    pub muted: Vec<String>,
+}
+
+/// How a QALITA status maps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusMeaning {
+    /// Open.
+    Open,
+    /// Resolved: closed.
+    Resolved,
+    /// Muted or ignored: open, labelled.
+    Muted,
+}
+
+impl StatusMap {
+    /// What `status` means, or `None` for a word the map does not know.
+    pub fn meaning(&self, status: &str) -> Option<StatusMeaning> {
+        let status = status.trim();
+        let known = |words: &[String]| words.iter().any(|w| w.eq_ignore_ascii_case(status));
+        if known(&self.resolved) {
+            Some(StatusMeaning::Resolved)
+        } else if known(&self.muted) {
+            Some(StatusMeaning::Muted)
+        } else if known(&self.open) {
+            Some(StatusMeaning::Open)
+        } else {
+            None
+        }
+    }
+}
+
+/// One routing rule: every condition given must match (case-insensitively; `*` at the end of a
+/// value matches any suffix).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// A name for logs and `explain`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The issue's domain.
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// The source (dataset) name.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// The scope value (column, table, …) or its parent's.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// The QALITA login of the issue's owner (assignee).
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// The severity (`info`, `warning`, `high`).
+    #[serde(default)]
+    pub severity: Option<String>,
+    /// Where matching issues go.
+    pub project: GitlabProjectRef,
+    /// Make the GitLab issue confidential.
+    #[serde(default)]
+    pub confidential: bool,
+}
+
+/// Who owns a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Owner {
+    /// QALITA's value wins; GitLab edits are not synced back.
+    Qalita,
+    /// GitLab's value wins; QALITA's changes are not synced out.
+    Gitlab,
+    /// Two-way: the newer provider timestamp wins.
+    Both,
+}
+
+/// Field ownership and the two-way switches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Ownership {
+    /// The title.
+    pub title: Owner,
+    /// The description.
+    pub description: Owner,
+    /// The managed labels.
+    pub labels: Owner,
+    /// Open / resolved / muted.
+    pub status: Owner,
+    /// The assignee.
+    pub assignee: Owner,
+    /// Comments (`both` copies them both ways).
+    pub comments: Owner,
+}
+
+impl Default for Ownership {
+    fn default() -> Self {
+        Ownership {
+            title: Owner::Qalita,
+            description: Owner::Qalita,
+            labels: Owner::Qalita,
+            status: Owner::Both,
+            assignee: Owner::Both,
+            comments: Owner::Both,
+        }
+    }
+}
+
+/// Bounds and switches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncSettings {
+    /// Recreate a GitLab issue that was deleted (else the link becomes `gone`).
+    pub recreate_if_deleted: bool,
+    /// Smallest wait before a failed message is retried.
+    pub backoff_min: Duration,
+    /// Largest wait before a failed message is retried.
+    pub backoff_max: Duration,
+    /// A reservation older than this is taken over (its worker died).
+    pub reservation_stale_after: Duration,
+    /// Page size of the QALITA poll.
+    pub poll_page_size: u32,
+    /// Older pages swept per poll run.
+    pub poll_sweep_pages: u32,
+}
+
+/// The document as written; every field optional, defaults applied by [`Config::from_document`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Document {
+    #[serde(default)]
+    gitlab: GitlabDoc,
+    #[serde(default)]
+    qalita: QalitaDoc,
+    #[serde(default)]
+    mapping: MappingDoc,
+    #[serde(default)]
+    status: StatusDoc,
+    #[serde(default)]
+    assignees: BTreeMap<String, String>,
+    #[serde(default)]
+    routing: Vec<toml::Value>,
+    #[serde(default)]
+    ownership: Ownership,
+    #[serde(default)]
+    sync: SyncDoc,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GitlabDoc {
+    base_url: Option<String>,
+    default_project: Option<toml::Value>,
+    ca_bundle: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QalitaDoc {
+    base_url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MappingDoc {
+    title: Option<String>,
+    description: Option<String>,
+    labels: Option<Vec<String>>,
+    muted_label: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusDoc {
+    open: Option<Vec<String>>,
+    resolved: Option<Vec<String>>,
+    muted: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyncDoc {
+    recreate_if_deleted: Option<bool>,
+    backoff_min_seconds: Option<u64>,
+    backoff_max_seconds: Option<u64>,
+    reservation_stale_seconds: Option<u64>,
+    poll_page_size: Option<u32>,
+    poll_sweep_pages: Option<u32>,
+}
+
+/// The default title template.
+pub const DEFAULT_TITLE: &str = "[QALITA] {dataset}: {rule}";
+/// The default description template.
+pub const DEFAULT_DESCRIPTION: &str = "**Dataset:** {dataset}\n\n**Rule:** {rule}\n\n**Severity:** {severity}\n\n\
+**Owner:** {owner}\n\n### Evidence\n\n{evidence}\n\n[Open the issue in QALITA]({qalita_url})";
+/// The default label templates.
+pub const DEFAULT_LABELS: &[&str] = &["qalita", "severity:{severity}", "domain:{domain}"];
+
+impl Config {
+    /// Reads and validates a document. `env` supplies what the document leaves out
+    /// (`GITLAB_BASE_URL`, `GITLAB_DEFAULT_PROJECT`, `QALITA_BASE_URL`).
+    pub fn from_document(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let doc: Document = toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string().trim().to_owned()))?;
+        let gitlab_url =
+            doc.gitlab.base_url.or_else(|| env("GITLAB_BASE_URL")).unwrap_or_else(|| "https://gitlab.com".into());
+        let base_url = |key: &str, url: String| -> Result<String, ConfigError> {
+            let trimmed = url.trim().trim_end_matches('/').to_owned();
+            let valid = (trimmed.starts_with("https://") || trimmed.starts_with("http://"))
+                && !trimmed.contains('?')
+                && trimmed.split("://").nth(1).is_some_and(|rest| !rest.is_empty());
+            match valid {
+                true => Ok(trimmed),
+                false => Err(invalid(key, format!("must be an http(s) URL without a query, got {url:?}"))),
+            }
+        };
+        let default_project = match doc.gitlab.default_project {
+            Some(value) => project_from(&value, "gitlab.default_project")?,
+            None => {
+                let raw = env("GITLAB_DEFAULT_PROJECT")
+                    .ok_or_else(|| invalid("gitlab.default_project", "is not set (nor GITLAB_DEFAULT_PROJECT)"))?;
+                GitlabProjectRef::parse(&raw).map_err(|e| invalid("gitlab.default_project", e.to_string()))?
+            }
+        };
+        let qalita_url = doc
+            .qalita
+            .base_url
+            .or_else(|| env("QALITA_BASE_URL"))
+            .ok_or_else(|| invalid("qalita.base_url", "is not set (nor QALITA_BASE_URL)"))?;
+
+        let template = |key: &str, text: &str| Template::parse(text).map_err(|e| invalid(key, e.to_string()));
+        let labels = doc.mapping.labels.unwrap_or_else(|| DEFAULT_LABELS.iter().map(|l| l.to_string()).collect());
+        let labels = labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| match l.contains(',') {
+                true => Err(invalid(format!("mapping.labels[{i}]"), "a GitLab label cannot contain a comma")),
+                false => template(&format!("mapping.labels[{i}]"), l),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let muted_label = doc.mapping.muted_label.unwrap_or_else(|| "ignored".into());
+        if muted_label.trim().is_empty() || muted_label.contains(',') {
+            return Err(invalid("mapping.muted_label", "must be a label name without commas"));
+        }
+        let mapping = Mapping {
+            title: template("mapping.title", doc.mapping.title.as_deref().unwrap_or(DEFAULT_TITLE))?,
+            description: template(
+                "mapping.description",
+                doc.mapping.description.as_deref().unwrap_or(DEFAULT_DESCRIPTION),
+            )?,
+            labels,
+            muted_label,
+        };
+
+        let words = |given: Option<Vec<String>>, default: &[&str]| {
+            given
+                .unwrap_or_else(|| default.iter().map(|w| w.to_string()).collect())
+                .into_iter()
+                .map(|w| w.trim().to_owned())
+                .collect::<Vec<_>>()
+        };
+        let status = StatusMap {
+            open: words(doc.status.open, &["open", "active"]),
+            resolved: words(doc.status.resolved, &["resolved", "closed"]),
+            muted: words(doc.status.muted, &["muted", "ignored"]),
+        };
+        let mut seen = BTreeMap::new();
+        for (list, name) in [(&status.open, "open"), (&status.resolved, "resolved"), (&status.muted, "muted")] {
+            for word in list {
+                if word.is_empty() {
+                    return Err(invalid(format!("status.{name}"), "contains an empty word"));
+                }
+                if let Some(other) = seen.insert(word.to_lowercase(), name) {
+                    return Err(invalid(
+                        format!("status.{name}"),
+                        format!("{word:?} is also listed in status.{other}"),
+                    ));
+                }
+            }
+        }
+
+        let routing = doc
+            .routing
+            .into_iter()
+            .enumerate()
+            .map(|(i, value)| {
+                let key = format!("routing[{i}]");
+                let route: Route = value.try_into().map_err(|e: toml::de::Error| invalid(&key, e.message().to_owned()))?;
+                let conditions = [&route.domain, &route.source, &route.scope, &route.owner, &route.severity];
+                if conditions.iter().all(|c| c.is_none()) {
+                    return Err(invalid(&key, "has no condition (domain, source, scope, owner or severity): it would catch every issue; set gitlab.default_project instead"));
+                }
+                Ok(route)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let seconds = |key: &str, value: Option<u64>, default: u64, range: std::ops::RangeInclusive<u64>| match value {
+            None => Ok(Duration::from_secs(default)),
+            Some(v) if range.contains(&v) => Ok(Duration::from_secs(v)),
+            Some(v) => {
+                Err(invalid(key, format!("must be between {} and {} seconds, got {v}", range.start(), range.end())))
+            }
+        };
+        let sync = SyncSettings {
+            recreate_if_deleted: doc.sync.recreate_if_deleted.unwrap_or(true),
+            backoff_min: seconds("sync.backoff_min_seconds", doc.sync.backoff_min_seconds, 5, 1..=3600)?,
+            backoff_max: seconds("sync.backoff_max_seconds", doc.sync.backoff_max_seconds, 900, 1..=43_200)?,
+            reservation_stale_after: seconds(
+                "sync.reservation_stale_seconds",
+                doc.sync.reservation_stale_seconds,
+                120,
+                10..=86_400,
+            )?,
+            poll_page_size: doc.sync.poll_page_size.unwrap_or(100),
+            poll_sweep_pages: doc.sync.poll_sweep_pages.unwrap_or(5),
+        };
+        if sync.backoff_min > sync.backoff_max {
+            return Err(invalid("sync.backoff_min_seconds", "must not exceed sync.backoff_max_seconds"));
+        }
+        if !(1..=1000).contains(&sync.poll_page_size) {
+            return Err(invalid(
+                "sync.poll_page_size",
+                format!("must be between 1 and 1000, got {}", sync.poll_page_size),
+            ));
+        }
+        if !(1..=100).contains(&sync.poll_sweep_pages) {
+            return Err(invalid(
+                "sync.poll_sweep_pages",
+                format!("must be between 1 and 100, got {}", sync.poll_sweep_pages),
+            ));
+        }
+
+        Ok(Config {
+            gitlab: GitlabSettings {
+                base_url: base_url("gitlab.base_url", gitlab_url)?,
+                default_project,
+                ca_bundle: doc.gitlab.ca_bundle,
+            },
+            qalita: QalitaSettings { base_url: base_url("qalita.base_url", qalita_url)? },
+            mapping,
+            status,
+            assignees: doc.assignees,
+            routing,
+            ownership: doc.ownership,
+            sync,
+        })
+    }
+}
+
+fn project_from(value: &toml::Value, key: &str) -> Result<GitlabProjectRef, ConfigError> {
+    let text = match value {
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::String(s) => s.clone(),
+        other => return Err(invalid(key, format!("must be a project id or path, got {other}"))),
+    };
+    GitlabProjectRef::parse(&text).map_err(|e| invalid(key, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,127 @@
+use super::*;
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "GITLAB_DEFAULT_PROJECT" => Some("data/quality".into()),
+        "QALITA_BASE_URL" => Some("https://qalita.example.com".into()),
+        _ => None,
+    }
+}
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+#[test]
+fn an_empty_document_takes_the_defaults_and_the_environment() {
+    let config = Config::from_document("", env).unwrap();
+    assert_eq!(config.gitlab.base_url, "https://gitlab.com");
+    assert_eq!(config.gitlab.default_project.to_string(), "data/quality");
+    assert_eq!(config.qalita.base_url, "https://qalita.example.com");
+    assert_eq!(config.mapping.title.to_string(), DEFAULT_TITLE);
+    assert_eq!(config.mapping.muted_label, "ignored");
+    assert_eq!(config.ownership, Ownership::default());
+    assert!(config.sync.recreate_if_deleted);
+    assert_eq!(config.status.meaning("Active"), Some(StatusMeaning::Open));
+    assert_eq!(config.status.meaning(" RESOLVED "), Some(StatusMeaning::Resolved));
+    assert_eq!(config.status.meaning("Ignored"), Some(StatusMeaning::Muted));
+    assert_eq!(config.status.meaning("weird"), None);
+}
+
+#[test]
+fn a_full_document_is_read() {
+    let text = r#"
+        [gitlab]
+        base_url = "https://gitlab.example.com/gitlab/"
+        default_project = 42
+        [qalita]
+        base_url = "http://qalita.local:3080"
+        [mapping]
+        title = "{rule} on {dataset}"
+        labels = ["dq", "sev::{severity}"]
+        muted_label = "wontfix"
+        [status]
+        open = ["Open", "Active", "New"]
+        [assignees]
+        "m.durand" = "marie"
+        [[routing]]
+        name = "billing"
+        domain = "billing"
+        project = "finance/billing-data"
+        confidential = true
+        [[routing]]
+        severity = "high"
+        project = 7
+        [ownership]
+        title = "both"
+        [sync]
+        recreate_if_deleted = false
+        backoff_min_seconds = 2
+        poll_page_size = 50
+    "#;
+    let config = Config::from_document(text, no_env).unwrap();
+    assert_eq!(config.gitlab.base_url, "https://gitlab.example.com/gitlab");
+    assert_eq!(config.gitlab.default_project.to_string(), "42");
+    assert_eq!(config.mapping.labels.len(), 2);
+    assert_eq!(config.status.meaning("new"), Some(StatusMeaning::Open));
+    assert_eq!(config.assignees["m.durand"], "marie");
+    assert_eq!(config.routing[0].project.to_string(), "finance/billing-data");
+    assert!(config.routing[0].confidential);
+    assert_eq!(config.routing[1].project.to_string(), "7");
+    assert_eq!(config.ownership.title, Owner::Both);
+    assert_eq!(config.ownership.description, Owner::Qalita);
+    assert!(!config.sync.recreate_if_deleted);
+    assert_eq!(config.sync.backoff_min, Duration::from_secs(2));
+    assert_eq!(config.sync.poll_page_size, 50);
+}
+
+#[test]
+fn each_mistake_names_its_key() {
+    let cases: &[(&str, &str)] = &[
+        ("", "configuration: gitlab.default_project: is not set (nor GITLAB_DEFAULT_PROJECT)"),
+        (
+            "[gitlab]\ndefault_project = \"flat\"",
+            "configuration: gitlab.default_project: \"flat\" is not a GitLab project: give its numeric id or its full path (group/subgroup/project)",
+        ),
+        (
+            "[gitlab]\ndefault_project = 1\nbase_url = \"gitlab.com\"\n[qalita]\nbase_url = \"https://q\"",
+            "configuration: gitlab.base_url: must be an http(s) URL without a query, got \"gitlab.com\"",
+        ),
+        ("[gitlab]\ndefault_project = 1", "configuration: qalita.base_url: is not set (nor QALITA_BASE_URL)"),
+        (
+            "[gitlab]\ndefault_project = 1\n[qalita]\nbase_url = \"https://q\"\n[mapping]\ntitle = \"{rulez}\"",
+            "configuration: mapping.title: unknown placeholder {rulez} (known: dataset, rule, severity, domain, source, status, owner, evidence, qalita_url, issue_id, due_date, scope)",
+        ),
+        (
+            "[gitlab]\ndefault_project = 1\n[qalita]\nbase_url = \"https://q\"\n[mapping]\nlabels = [\"a,b\"]",
+            "configuration: mapping.labels[0]: a GitLab label cannot contain a comma",
+        ),
+        (
+            "[gitlab]\ndefault_project = 1\n[qalita]\nbase_url = \"https://q\"\n[status]\nmuted = [\"open\"]",
+            "configuration: status.muted: \"open\" is also listed in status.open",
+        ),
+        (
+            "[gitlab]\ndefault_project = 1\n[qalita]\nbase_url = \"https://q\"\n[[routing]]\nproject = 3",
+            "configuration: routing[0]: has no condition (domain, source, scope, owner or severity): it would catch every issue; set gitlab.default_project instead",
+        ),
+        (
+            "[gitlab]\ndefault_project = 1\n[qalita]\nbase_url = \"https://q\"\n[[routing]]\ndomain = \"x\"\nproject = \"nope\"",
+            "configuration: routing[0]: \"nope\" is not a GitLab project: give its numeric id or its full path (group/subgroup/project)",
+        ),
+        (
+            "[gitlab]\ndefault_project = 1\n[qalita]\nbase_url = \"https://q\"\n[sync]\nbackoff_min_seconds = 0",
+            "configuration: sync.backoff_min_seconds: must be between 1 and 3600 seconds, got 0",
+        ),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(Config::from_document(text, no_env).unwrap_err().to_string(), *expected, "{text}");
+    }
+}
+
+#[test]
+fn unknown_keys_and_wrong_types_are_refused() {
+    let error = Config::from_document("[gitlab]\ndefualt_project = 1", no_env).unwrap_err();
+    assert!(error.to_string().contains("unknown field `defualt_project`"), "{error}");
+    let error = Config::from_document("[sync]\nrecreate_if_deleted = \"yes\"", no_env).unwrap_err();
+    assert!(matches!(error, ConfigError::Syntax(_)), "{error}");
+}
