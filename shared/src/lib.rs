@@ -7,5 +7,7 @@ pub mod adapters;
 pub mod config;
 pub mod domain;
 pub mod envelope;
+pub mod mapping;
 pub mod ports;
+pub mod routing;
 pub mod webhook;
