@@ -4,10 +4,12 @@
 //! Binaries stay thin: they wire configuration and adapters, and call into this crate.
 
 pub mod adapters;
+pub mod apply;
 pub mod config;
 pub mod domain;
 pub mod envelope;
 pub mod mapping;
+pub mod plan;
 pub mod ports;
 pub mod routing;
 pub mod webhook;

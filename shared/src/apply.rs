@@ -1,0 +1,314 @@
+//! Executes the sync of one QALITA issue through the ports: reads what the plan needs (the owner,
+//! the GitLab user), runs the link protocol of DESIGN section 4 (reserve, create with the hidden
+//! marker, commit with the reservation's version; adopt the marked issue of a stale reservation),
+//! makes the one write the plan asks for, and commits the link with a conditional write.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+
+use crate::config::Config;
+use crate::domain::gitlab::{GitlabIssue, GitlabProjectRef, IssueState, IssueUpdate, StateEvent};
+use crate::domain::link::{Field, GitlabLink, LinkState, LinkStatus, LogEntry, LogLevel, Written};
+use crate::domain::qalita::{IssueContext, QalitaIssue, QalitaUser};
+use crate::mapping::{Desired, Facts, marker, text_digest};
+use crate::plan::{AssigneeInput, Decision, Op, plan};
+use crate::ports::{ApiError, CallContext, Clock, GitlabApi, IssueQuery, LinkStore, QalitaApi, StoreError};
+
+/// How many times a lost conditional write is retried at once (re-read, re-plan) before the
+/// message goes back to the queue.
+const CONFLICT_RETRIES: usize = 3;
+
+/// Why a sync did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// GitLab or QALITA failed.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// The link store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Another worker holds a fresh reservation of this issue: try again after it ends.
+    #[error("another worker is creating the GitLab issue (reservation of {age_seconds} s)")]
+    Reserved {
+        /// Age of the reservation.
+        age_seconds: i64,
+    },
+}
+
+impl SyncError {
+    /// Whether the message should be retried (after a back-off).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SyncError::Api(e) => e.is_transient(),
+            SyncError::Store(e) => e.is_transient(),
+            SyncError::Reserved { .. } => true,
+        }
+    }
+
+    /// The least wait a server asked for.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            SyncError::Api(e) => e.retry_after(),
+            _ => None,
+        }
+    }
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// `created`, `adopted`, `updated`, `unchanged`, `recreated`, `gone`, `skipped`.
+    pub action: &'static str,
+    /// The link after the sync.
+    pub link: LinkState,
+    /// The planner's decisions.
+    pub decisions: Vec<Decision>,
+}
+
+/// The outbound sync, wired to its ports.
+pub struct Syncer {
+    /// GitLab.
+    pub gitlab: Arc<dyn GitlabApi>,
+    /// QALITA.
+    pub qalita: Arc<dyn QalitaApi>,
+    /// The link store.
+    pub store: Arc<dyn LinkStore>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+    /// The configuration.
+    pub config: Arc<Config>,
+}
+
+impl Syncer {
+    /// Makes the GitLab issue of `issue` agree with it, creating it the first time.
+    pub async fn sync_issue(
+        &self,
+        issue: &QalitaIssue,
+        context: &IssueContext,
+        call: &CallContext,
+    ) -> Result<Outcome, SyncError> {
+        let owner = match issue.assignee {
+            Some(id) => self.qalita.get_user(id).await?,
+            None => None,
+        };
+        let desired = Desired::of(&self.config, &Facts::of(issue, context, owner.as_ref()));
+        let assignee = self.resolve_assignee(issue, owner.as_ref()).await?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.sync_once(issue, &desired, &assignee, call).await {
+                Err(SyncError::Store(StoreError::Conflict)) if attempt < CONFLICT_RETRIES => continue,
+                Ok(outcome) => {
+                    self.log(issue, &outcome).await;
+                    return Ok(outcome);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    async fn sync_once(
+        &self,
+        issue: &QalitaIssue,
+        desired: &Desired,
+        assignee: &AssigneeInput,
+        call: &CallContext,
+    ) -> Result<Outcome, SyncError> {
+        let now = self.clock.now();
+        let link = match self.store.get(issue.id).await? {
+            None => {
+                let token = uuid::Uuid::new_v4().to_string();
+                self.store.create(&LinkState::reserved(issue.id, token, now)).await?
+            }
+            Some(link) if link.status == LinkStatus::Reserved => {
+                let at = link.reservation.as_ref().map_or(link.updated_at, |r| r.at);
+                let stale = TimeDelta::from_std(self.config.sync.reservation_stale_after).unwrap_or(TimeDelta::MAX);
+                if now - at < stale {
+                    return Err(SyncError::Reserved { age_seconds: (now - at).num_seconds() });
+                }
+                // Its worker died between reserving and committing: take the reservation over,
+                // then look for the issue it may have created before creating one.
+                let mut taken = LinkState::reserved(issue.id, uuid::Uuid::new_v4().to_string(), now);
+                taken.version = link.version;
+                let taken = self.store.update(&taken).await?;
+                match self.find_marked(&desired.route.project, issue).await? {
+                    Some(found) => {
+                        let adopted = self.store.update(&adopt(taken, &found, desired, now)).await?;
+                        return self.write(issue, desired, assignee, adopted, call, "adopted").await;
+                    }
+                    None => taken,
+                }
+            }
+            Some(link) => link,
+        };
+        self.write(issue, desired, assignee, link, call, "updated").await
+    }
+
+    /// Plans against `link`, makes the write, commits the link.
+    async fn write(
+        &self,
+        issue: &QalitaIssue,
+        desired: &Desired,
+        assignee: &AssigneeInput,
+        link: LinkState,
+        call: &CallContext,
+        verb: &'static str,
+    ) -> Result<Outcome, SyncError> {
+        let now = self.clock.now();
+        let plan = plan(&self.config, issue, desired, assignee, &link, now);
+        let mut next = plan.next;
+        let action = match plan.op {
+            None if link.status != LinkStatus::Linked => {
+                return Ok(Outcome { action: "skipped", link, decisions: plan.decisions });
+            }
+            None if verb == "adopted" => "adopted",
+            None => "unchanged",
+            Some(Op::Create { project, issue: new, close_after }) => {
+                let created = self.gitlab.create_issue(&project, &new, call).await?;
+                if close_after {
+                    let close = IssueUpdate { state_event: Some(StateEvent::Close), ..IssueUpdate::default() };
+                    self.gitlab
+                        .update_issue(&GitlabProjectRef::Id(created.project_id), created.iid, &close, call)
+                        .await?;
+                }
+                next.gitlab = Some(link_of(&created));
+                if link.gitlab.is_some() { "recreated" } else { "created" }
+            }
+            Some(Op::Update { project, iid, update }) => {
+                match self.gitlab.update_issue(&project, iid, &update, call).await {
+                    Ok(_) => verb,
+                    Err(ApiError::NotFound { .. }) if self.config.sync.recreate_if_deleted => {
+                        // Deleted behind our back: plan again as a creation in the routed project.
+                        let mut orphan = link.clone();
+                        orphan.gitlab = None;
+                        orphan.to_gitlab.clear();
+                        orphan.managed_labels.clear();
+                        orphan.qalita_watermark = None;
+                        return Box::pin(self.write(issue, desired, assignee, orphan, call, verb)).await;
+                    }
+                    Err(ApiError::NotFound { what, .. }) => {
+                        next = link.clone();
+                        next.status = LinkStatus::Gone;
+                        next.updated_at = now;
+                        tracing::warn!(qalita_issue = %issue.id, gitlab_issue = %what, "the GitLab issue was deleted and recreate_if_deleted is off: the link is now gone");
+                        "gone"
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            }
+        };
+        let committed = self.store.update(&next).await?;
+        Ok(Outcome { action, link: committed, decisions: plan.decisions })
+    }
+
+    /// The GitLab issue carrying the marker of `issue`, if one exists.
+    async fn find_marked(
+        &self,
+        project: &GitlabProjectRef,
+        issue: &QalitaIssue,
+    ) -> Result<Option<GitlabIssue>, ApiError> {
+        let marker = marker(issue.id);
+        let query = IssueQuery {
+            search: Some(marker.clone()),
+            search_in_description: true,
+            page: 1,
+            per_page: 20,
+            ..IssueQuery::default()
+        };
+        let page = self.gitlab.list_issues(project, &query).await?;
+        // Search matches words; the exact marker decides.
+        Ok(page.items.into_iter().find(|i| i.description.as_deref().is_some_and(|d| d.contains(&marker))))
+    }
+
+    /// The GitLab user the QALITA owner maps to: the explicit map first, then the username lookup.
+    async fn resolve_assignee(
+        &self,
+        issue: &QalitaIssue,
+        owner: Option<&QalitaUser>,
+    ) -> Result<AssigneeInput, ApiError> {
+        let Some(id) = issue.assignee else { return Ok(AssigneeInput::Unassigned) };
+        let Some(owner) = owner else {
+            return Ok(AssigneeInput::NotFound { reason: format!("QALITA user {id} cannot be read") });
+        };
+        let login = owner.login.clone().unwrap_or_default();
+        let mapped = self.config.assignees.get(&login).or_else(|| self.config.assignees.get(&id.to_string()));
+        let (username, how) = match mapped {
+            Some(username) => (username.clone(), format!("explicit map {login:?} → {username:?}")),
+            None if !login.is_empty() => (login.clone(), format!("same username as QALITA login {login:?}")),
+            None => {
+                return Ok(AssigneeInput::NotFound {
+                    reason: format!("QALITA user {id} has no login and no explicit mapping"),
+                });
+            }
+        };
+        Ok(match self.gitlab.user_by_username(&username).await? {
+            Some(user) => AssigneeInput::Found { user, how },
+            None => AssigneeInput::NotFound { reason: format!("no GitLab user {username:?} ({how})") },
+        })
+    }
+
+    /// Writes the decisions to the integration log; a failure is logged, not fatal.
+    async fn log(&self, issue: &QalitaIssue, outcome: &Outcome) {
+        let at = self.clock.now();
+        let mut entries: Vec<LogEntry> = outcome
+            .decisions
+            .iter()
+            .map(|d| LogEntry {
+                issue: issue.id,
+                at,
+                level: d.level,
+                kind: d.kind.to_owned(),
+                message: d.message.clone(),
+            })
+            .collect();
+        let target = outcome.link.gitlab.as_ref().map_or(String::new(), |g| format!(" {}", g.web_url));
+        entries.push(LogEntry {
+            issue: issue.id,
+            at,
+            level: LogLevel::Info,
+            kind: outcome.action.to_owned(),
+            message: format!("{}{target}", outcome.action),
+        });
+        for entry in entries {
+            if let Err(error) = self.store.append_log(&entry).await {
+                tracing::error!(qalita_issue = %issue.id, error = %error, "integration log entry not written");
+            }
+        }
+    }
+}
+
+fn link_of(issue: &GitlabIssue) -> GitlabLink {
+    GitlabLink { project_id: issue.project_id, iid: issue.iid, issue_id: issue.id, web_url: issue.web_url.clone() }
+}
+
+/// A link to an issue found by its marker, recording what that issue holds as "written", so the
+/// plan writes only what differs.
+fn adopt(mut link: LinkState, found: &GitlabIssue, desired: &Desired, now: chrono::DateTime<chrono::Utc>) -> LinkState {
+    let mut written = |field, value: String| {
+        link.to_gitlab.insert(field, Written { value, watermark: None });
+    };
+    written(Field::Title, found.title.clone());
+    written(Field::Description, text_digest(found.description.as_deref().unwrap_or_default()));
+    let managed: std::collections::BTreeSet<String> =
+        desired.labels.iter().filter(|l| found.labels.contains(l)).cloned().collect();
+    written(Field::Labels, managed.iter().cloned().collect::<Vec<_>>().join(","));
+    written(
+        Field::State,
+        match found.state {
+            IssueState::Opened => "opened".into(),
+            IssueState::Closed => "closed".into(),
+        },
+    );
+    if let Some(user) = found.assignees.first() {
+        written(Field::Assignee, user.id.to_string());
+    }
+    written(Field::Confidential, found.confidential.to_string());
+    link.managed_labels = managed;
+    link.gitlab = Some(link_of(found));
+    link.status = LinkStatus::Linked;
+    link.reservation = None;
+    link.updated_at = now;
+    link
+}
