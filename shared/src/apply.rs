@@ -93,12 +93,11 @@ impl Syncer {
             Some(id) => self.qalita.get_user(id).await?,
             None => None,
         };
-        let desired = Desired::of(&self.config, &Facts::of(issue, context, owner.as_ref()));
         let assignee = self.resolve_assignee(issue, owner.as_ref()).await?;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.sync_once(issue, &desired, &assignee, call).await {
+            match self.sync_once(issue, context, owner.as_ref(), &assignee, call).await {
                 Err(SyncError::Store(StoreError::Conflict)) if attempt < CONFLICT_RETRIES => continue,
                 Ok(outcome) => {
                     self.log(issue, &outcome).await;
@@ -112,15 +111,24 @@ impl Syncer {
     async fn sync_once(
         &self,
         issue: &QalitaIssue,
-        desired: &Desired,
+        context: &IssueContext,
+        owner: Option<&QalitaUser>,
         assignee: &AssigneeInput,
         call: &CallContext,
     ) -> Result<Outcome, SyncError> {
         let now = self.clock.now();
-        let link = match self.store.get(issue.id).await? {
+        let stored = self.store.get(issue.id).await?;
+        // An event without context (the poll, an id-only event) keeps what an earlier event said.
+        let context = match &stored {
+            Some(link) => context.or(&link.context),
+            None => context.clone(),
+        };
+        let desired = &Desired::of(&self.config, &Facts::of(issue, &context, owner));
+        let link = match stored {
             None => {
-                let token = uuid::Uuid::new_v4().to_string();
-                self.store.create(&LinkState::reserved(issue.id, token, now)).await?
+                let mut reserved = LinkState::reserved(issue.id, uuid::Uuid::new_v4().to_string(), now);
+                reserved.context = context.clone();
+                self.store.create(&reserved).await?
             }
             Some(link) if link.status == LinkStatus::Reserved => {
                 let at = link.reservation.as_ref().map_or(link.updated_at, |r| r.at);
@@ -132,24 +140,27 @@ impl Syncer {
                 // then look for the issue it may have created before creating one.
                 let mut taken = LinkState::reserved(issue.id, uuid::Uuid::new_v4().to_string(), now);
                 taken.version = link.version;
+                taken.context = context.clone();
                 let taken = self.store.update(&taken).await?;
                 match self.find_marked(&desired.route.project, issue).await? {
                     Some(found) => {
                         let adopted = self.store.update(&adopt(taken, &found, desired, now)).await?;
-                        return self.write(issue, desired, assignee, adopted, call, "adopted").await;
+                        return self.write(issue, &context, desired, assignee, adopted, call, "adopted").await;
                     }
                     None => taken,
                 }
             }
             Some(link) => link,
         };
-        self.write(issue, desired, assignee, link, call, "updated").await
+        self.write(issue, &context, desired, assignee, link, call, "updated").await
     }
 
     /// Plans against `link`, makes the write, commits the link.
+    #[allow(clippy::too_many_arguments)]
     async fn write(
         &self,
         issue: &QalitaIssue,
+        context: &IssueContext,
         desired: &Desired,
         assignee: &AssigneeInput,
         link: LinkState,
@@ -159,6 +170,9 @@ impl Syncer {
         let now = self.clock.now();
         let plan = plan(&self.config, issue, desired, assignee, &link, now);
         let mut next = plan.next;
+        if matches!(link.status, LinkStatus::Linked | LinkStatus::Reserved) {
+            next.context = context.clone();
+        }
         let action = match plan.op {
             None if link.status != LinkStatus::Linked => {
                 return Ok(Outcome { action: "skipped", link, decisions: plan.decisions });
@@ -186,7 +200,7 @@ impl Syncer {
                         orphan.to_gitlab.clear();
                         orphan.managed_labels.clear();
                         orphan.qalita_watermark = None;
-                        return Box::pin(self.write(issue, desired, assignee, orphan, call, verb)).await;
+                        return Box::pin(self.write(issue, context, desired, assignee, orphan, call, verb)).await;
                     }
                     Err(ApiError::NotFound { what, .. }) => {
                         next = link.clone();

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::qalita::IssueContext;
 use super::{GitlabProjectId, Iid, QalitaIssueId};
 
 /// Where a link is in its life.
@@ -95,6 +96,10 @@ pub struct LinkState {
     /// The labels this service manages on the GitLab issue (it never touches others).
     #[serde(default)]
     pub managed_labels: BTreeSet<String>,
+    /// What the last change event knew beyond the issue (severity, source name, domain): the poll
+    /// reads issues without it, and must not drop the labels it gave.
+    #[serde(default, skip_serializing_if = "IssueContext::is_empty")]
+    pub context: IssueContext,
     /// The QALITA `updated_at` of the last issue state planned from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qalita_watermark: Option<DateTime<Utc>>,
@@ -113,6 +118,7 @@ impl LinkState {
             gitlab: None,
             to_gitlab: BTreeMap::new(),
             managed_labels: BTreeSet::new(),
+            context: IssueContext::default(),
             qalita_watermark: None,
             updated_at: at,
         }

@@ -73,6 +73,22 @@ pub struct IssueContext {
     pub domain: Option<String>,
 }
 
+impl IssueContext {
+    /// Whether the event knew nothing beyond the issue.
+    pub fn is_empty(&self) -> bool {
+        self == &IssueContext::default()
+    }
+
+    /// This context, completed with what `known` holds where this one knows nothing.
+    pub fn or(&self, known: &IssueContext) -> IssueContext {
+        IssueContext {
+            severity: self.severity.clone().or_else(|| known.severity.clone()),
+            source_name: self.source_name.clone().or_else(|| known.source_name.clone()),
+            domain: self.domain.clone().or_else(|| known.domain.clone()),
+        }
+    }
+}
+
 /// A QALITA user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QalitaUser {
