@@ -180,7 +180,13 @@ impl Syncer {
             None if verb == "adopted" => "adopted",
             None => "unchanged",
             Some(Op::Create { project, issue: new, close_after }) => {
-                let created = self.gitlab.create_issue(&project, &new, call).await?;
+                let created = match self.gitlab.create_issue(&project, &new, call).await {
+                    Ok(created) => created,
+                    Err(error) => {
+                        self.release(&link).await;
+                        return Err(error.into());
+                    }
+                };
                 if close_after {
                     let close = IssueUpdate { state_event: Some(StateEvent::Close), ..IssueUpdate::default() };
                     self.gitlab
@@ -215,6 +221,22 @@ impl Syncer {
         };
         let committed = self.store.update(&next).await?;
         Ok(Outcome { action, link: committed, decisions: plan.decisions })
+    }
+
+    /// Marks our reservation stale after a failed `POST`, so that the retry takes it over at once.
+    /// The retry then looks for the marked issue first: a `POST` that failed may still have
+    /// created it (a 502 from a proxy after GitLab answered, a time-out).
+    async fn release(&self, link: &LinkState) {
+        if link.status != LinkStatus::Reserved {
+            return;
+        }
+        let mut released = link.clone();
+        if let Some(reservation) = released.reservation.as_mut() {
+            reservation.at = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+        }
+        if let Err(error) = self.store.update(&released).await {
+            tracing::warn!(qalita_issue = %link.qalita_id, error = %error, "reservation not released; the retry waits until it is stale");
+        }
     }
 
     /// The GitLab issue carrying the marker of `issue`, if one exists.

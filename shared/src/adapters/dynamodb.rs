@@ -1,1 +1,217 @@
-//! The link store on DynamoDB (adapter of [`crate::ports::LinkStore`]).
+//! The link store on DynamoDB (adapter of [`crate::ports::LinkStore`]): one table, the item layout
+//! of DESIGN section 4 (built and checked in `item`), conditional writes for every "only if" of the
+//! contract.
+
+pub(crate) mod item;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, TimeDelta, Utc};
+
+use self::item::{EXPIRES_AT, GSI1, GSI1PK, Item, PK, VERSION};
+use super::aws_error::{HttpStatus, classify};
+use crate::domain::link::{LinkState, LogEntry};
+use crate::domain::{GitlabProjectId, Iid, QalitaIssueId};
+use crate::ports::{LinkStore, StoreError};
+
+/// The link store in one DynamoDB table (`template.yaml`'s `SyncTable`). Its items:
+///
+/// - link: pk `QALITA#<id>`, sk `LINK`; `version` N, `status` S, `state` S (the [`LinkState`]
+///   as JSON), and `gsi1pk` S `GITLAB#<project id>#<iid>` once it has a GitLab issue;
+/// - delivery seen: pk `EVENT#<source>#<key>`, sk `EVENT`; `expires_at` N (the TTL attribute);
+/// - cursor: pk `CURSOR#<name>`, sk `CURSOR`; `value` S;
+/// - configuration: pk `CONFIG`, sk `CURRENT`; `document` S (TOML);
+/// - log entry: pk `LOG#<id>`, sk `<RFC 3339 time to the ns>#<sequence>-<random>`; `entry` S (the
+///   [`LogEntry`] as JSON), `expires_at` N.
+///
+/// Every item is checked against DynamoDB's limits before it is sent (400 KB per item, key
+/// lengths, non-empty string keys), since the local stack lets some of them through.
+#[derive(Debug)]
+pub struct DynamoLinkStore {
+    client: Client,
+    table: String,
+    log_ttl: TimeDelta,
+    /// Orders the log entries this process appends within one instant.
+    log_sequence: AtomicU64,
+}
+
+impl DynamoLinkStore {
+    /// The store in `table`, reached through `client` (whose endpoint comes from the AWS config).
+    /// Log entries expire `log_ttl` after they are written.
+    pub fn new(client: Client, table: impl Into<String>, log_ttl: TimeDelta) -> Self {
+        DynamoLinkStore { client, table: table.into(), log_ttl, log_sequence: AtomicU64::new(0) }
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn put(&self, item: Item) -> PutItemFluentBuilder {
+        self.client.put_item().table_name(&self.table).set_item(Some(item))
+    }
+
+    async fn get_item(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        // Strongly consistent: a link read just before a conditional write should be the latest.
+        let output =
+            self.client.get_item().table_name(&self.table).set_key(Some(key)).consistent_read(true).send().await;
+        Ok(output.map_err(store_error)?.item)
+    }
+
+    /// Every item a query matches, all pages, in the order DynamoDB returns them.
+    async fn query_all(&self, query: QueryFluentBuilder) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = query.clone().set_exclusive_start_key(start).send().await.map_err(store_error)?;
+            items.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+}
+
+/// Sends a conditional put: `Ok(false)` when the condition did not hold.
+async fn put_if(request: PutItemFluentBuilder) -> Result<bool, StoreError> {
+    match request.send().await {
+        Ok(_) => Ok(true),
+        Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(false),
+        Err(error) => Err(store_error(error)),
+    }
+}
+
+/// Maps an SDK error: throttling, 5xx, no answer or a time-out is worth retrying; anything else
+/// (a missing table, access denied, a validation error) is not.
+fn store_error<E, R>(error: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: HttpStatus + std::fmt::Debug + Send + Sync + 'static,
+{
+    let classified = classify(&error);
+    if classified.transient {
+        return StoreError::Unavailable { class: classified.class, source: Box::new(error) };
+    }
+    let message = match classified.message.is_empty() {
+        true => DisplayErrorContext(&error).to_string(),
+        false => classified.message,
+    };
+    StoreError::Rejected { class: classified.class, message }
+}
+
+fn number(value: impl std::fmt::Display) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+#[async_trait]
+impl LinkStore for DynamoLinkStore {
+    async fn get(&self, id: QalitaIssueId) -> Result<Option<LinkState>, StoreError> {
+        self.get_item(item::link_key(id)).await?.as_ref().map(item::link_from).transpose()
+    }
+
+    async fn create(&self, link: &LinkState) -> Result<LinkState, StoreError> {
+        let stored = LinkState { version: 1, ..link.clone() };
+        let request = self
+            .put(item::link(&stored, 1)?)
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK);
+        match put_if(request).await? {
+            true => Ok(stored),
+            false => Err(StoreError::Conflict),
+        }
+    }
+
+    /// The condition is the version alone. It also enforces the reservation token of DESIGN
+    /// section 4 step 3: a worker that takes over a stale reservation writes a new token, which
+    /// bumps the version, so the first worker's update, made at the old version, fails.
+    async fn update(&self, link: &LinkState) -> Result<LinkState, StoreError> {
+        let version = link.version + 1;
+        let stored = LinkState { version, ..link.clone() };
+        // `version = :expected` is false on a missing item, so an update never creates a link.
+        let request = self
+            .put(item::link(&stored, version)?)
+            .condition_expression("#version = :expected")
+            .expression_attribute_names("#version", VERSION)
+            .expression_attribute_values(":expected", number(link.version));
+        match put_if(request).await? {
+            true => Ok(stored),
+            false => Err(StoreError::Conflict),
+        }
+    }
+
+    /// Reads the reverse index, which is eventually consistent: a link created or linked an
+    /// instant ago may not be found yet. Where a miss matters (deciding that a GitLab issue is not
+    /// ours), callers must treat `None` as "maybe not yet" and retry later rather than conclude.
+    /// Should two links name the same GitLab issue (which the creation protocol prevents), the one
+    /// of the lowest QALITA id is returned and the duplicate is logged.
+    async fn find_by_gitlab(&self, project: GitlabProjectId, iid: Iid) -> Result<Option<LinkState>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("#gsi1pk = :gitlab")
+            .expression_attribute_names("#gsi1pk", GSI1PK)
+            .expression_attribute_values(":gitlab", AttributeValue::S(item::gitlab_key(project, iid)));
+        let mut links = self.query_all(query).await?.iter().map(item::link_from).collect::<Result<Vec<_>, _>>()?;
+        links.sort_by_key(|link| link.qalita_id);
+        if links.len() > 1 {
+            let ids: Vec<u64> = links.iter().map(|link| link.qalita_id.get()).collect();
+            let (project, iid) = (project.get(), iid.get());
+            tracing::warn!(project, iid, qalita_ids = ?ids, "several links name one GitLab issue");
+        }
+        Ok(links.into_iter().next())
+    }
+
+    /// An expired record counts as absent even before DynamoDB's TTL, which is lazy (up to days),
+    /// deletes it.
+    async fn mark_seen(&self, source: &str, key: &str, expires_at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let request = self
+            .put(item::seen(source, key, expires_at)?)
+            .condition_expression("attribute_not_exists(#pk) OR #expires_at < :now")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#expires_at", EXPIRES_AT)
+            .expression_attribute_values(":now", number(Utc::now().timestamp()));
+        put_if(request).await
+    }
+
+    async fn cursor(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.get_item(item::cursor_key(name)?).await?.as_ref().map(item::cursor_from).transpose()
+    }
+
+    async fn set_cursor(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        self.put(item::cursor(name, value)?).send().await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn config_document(&self) -> Result<Option<String>, StoreError> {
+        self.get_item(item::config_key()).await?.as_ref().map(item::document_from).transpose()
+    }
+
+    async fn append_log(&self, entry: &LogEntry) -> Result<(), StoreError> {
+        let sort_key = item::log_sort_key(entry.at, self.log_sequence.fetch_add(1, Ordering::Relaxed));
+        let expires_at = (Utc::now() + self.log_ttl).timestamp();
+        self.put(item::log(entry, &sort_key, expires_at)?).send().await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn log(&self, issue: QalitaIssueId) -> Result<Vec<LogEntry>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :log")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":log", AttributeValue::S(item::log_partition(issue)))
+            .scan_index_forward(true)
+            .consistent_read(true);
+        self.query_all(query).await?.iter().map(item::log_from).collect()
+    }
+}

@@ -1,1 +1,215 @@
-//! A stateful simulator of the GitLab REST v4 subset the sync uses.
+//! A stateful simulator of the GitLab REST v4 subset the sync uses, on a loopback port: issues,
+//! notes and users the way GitLab serves them (its JSON, its errors, its pagination), its
+//! rate limits (the `RateLimit-*` API budget and the hidden issue- and note-creation budgets),
+//! and faults a test switches on (5xx, slow answers, connections closed without an answer).
+//!
+//! It answers as GitLab does, never as a test would like: tests arrange state through its
+//! switches (`add_project`, `delete_issue`, `inject`) and read the outcome through its accessors.
+//! Every change is appended to one feed ([`GitlabSim::changes`]), from which webhooks can be built.
+
+mod config;
+mod faults;
+mod limits;
+mod model;
+mod params;
+mod record;
+mod render;
+mod reply;
+mod routes;
+mod search;
+mod server;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use axum::Router;
+use chrono::{DateTime, TimeDelta, Utc};
+use qalita_gitlab_core::domain::gitlab::{GitlabIssue, GitlabNote};
+use serde_json::Value;
+use tokio::task::JoinHandle;
+
+pub use config::{DEFAULT_TOKEN, DEFAULT_USER_ID, DEFAULT_USERNAME, RateLimits, SimConfig, SimUser};
+pub use faults::{Fault, FaultRule};
+pub use model::{Change, ChangeKind};
+pub use record::RecordedRequest;
+
+use faults::Faults;
+use limits::Limits;
+use model::Model;
+use server::{Connection, SimListener};
+
+/// Everything the simulator holds, behind one lock so that every request sees and leaves a
+/// consistent state.
+struct SimState {
+    model: Model,
+    limits: Limits,
+    faults: Faults,
+    records: Vec<RecordedRequest>,
+    search_delay: TimeDelta,
+    last_tick: DateTime<Utc>,
+}
+
+impl SimState {
+    /// The server time of a request: the clock, but at least a millisecond after the previous
+    /// request's, so that two changes never share an `updated_at` as GitLab renders it.
+    fn tick(&mut self) -> DateTime<Utc> {
+        let now = Utc::now().max(self.last_tick + TimeDelta::milliseconds(1));
+        self.last_tick = now;
+        now
+    }
+}
+
+struct Shared {
+    state: Mutex<SimState>,
+    base: String,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, SimState> {
+        // A test that panicked while holding the lock must not hide the state from the others.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A running simulator; it stops when dropped.
+pub struct GitlabSim {
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+impl GitlabSim {
+    /// Starts a simulator on a free loopback port.
+    ///
+    /// # Panics
+    /// When no loopback port can be bound.
+    pub async fn start(config: SimConfig) -> Self {
+        let listener =
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port for the GitLab simulator");
+        let address: SocketAddr = listener.local_addr().expect("the GitLab simulator's address");
+        let state = SimState {
+            model: Model::new(&config),
+            limits: Limits::new(config.rate_limits.clone()),
+            faults: Faults::default(),
+            records: Vec::new(),
+            search_delay: TimeDelta::from_std(config.search_delay).unwrap_or(TimeDelta::MAX),
+            last_tick: DateTime::<Utc>::MIN_UTC,
+        };
+        let shared = Arc::new(Shared { state: Mutex::new(state), base: format!("http://{address}") });
+        let app = Router::new().fallback(server::handle).with_state(shared.clone());
+        let service = app.into_make_service_with_connect_info::<Connection>();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(SimListener(listener), service).await;
+        });
+        GitlabSim { shared, task }
+    }
+
+    /// The instance URL to give the client (`http://127.0.0.1:<port>`; the API is under `/api/v4`).
+    pub fn url(&self) -> String {
+        self.shared.base.clone()
+    }
+
+    /// Adds a project with its id and full path (`group/sub/project`).
+    ///
+    /// # Panics
+    /// When the id or the path is already taken.
+    pub fn add_project(&self, id: u64, path: &str) {
+        self.shared.lock().model.add_project(id, path);
+    }
+
+    /// Adds a user (or renames the user of that id).
+    pub fn add_user(&self, id: u64, username: &str, name: &str) {
+        self.shared.lock().model.add_user(SimUser::new(id, username, name));
+    }
+
+    /// Arms a fault.
+    pub fn inject(&self, rule: FaultRule) {
+        self.shared.lock().faults.arm(rule);
+    }
+
+    /// Disarms every fault.
+    pub fn clear_faults(&self) {
+        self.shared.lock().faults.clear();
+    }
+
+    /// Deletes an issue behind the service's back (as a person with the rights would); false when
+    /// there was none.
+    pub fn delete_issue(&self, project_id: u64, iid: u64) -> bool {
+        let mut state = self.shared.lock();
+        let now = state.tick();
+        state.model.delete_issue(project_id, iid, now)
+    }
+
+    /// An issue as `GET /projects/:id/issues/:iid` renders it.
+    pub fn issue_json(&self, project_id: u64, iid: u64) -> Option<Value> {
+        let state = self.shared.lock();
+        let project = state.model.projects.get(&project_id)?;
+        let issue = project.issues.get(&iid)?;
+        Some(render::issue(&state.model, project, issue, &self.shared.base, true))
+    }
+
+    /// An issue.
+    pub fn issue(&self, project_id: u64, iid: u64) -> Option<GitlabIssue> {
+        self.issue_json(project_id, iid).map(read_issue)
+    }
+
+    /// The issues of a project, by iid.
+    pub fn issues(&self, project_id: u64) -> Vec<GitlabIssue> {
+        let state = self.shared.lock();
+        let Some(project) = state.model.projects.get(&project_id) else { return Vec::new() };
+        project
+            .issues
+            .values()
+            .map(|issue| read_issue(render::issue(&state.model, project, issue, &self.shared.base, false)))
+            .collect()
+    }
+
+    /// The notes of an issue, oldest first, system notes included.
+    pub fn notes(&self, project_id: u64, iid: u64) -> Vec<GitlabNote> {
+        let state = self.shared.lock();
+        let Some(project) = state.model.projects.get(&project_id) else { return Vec::new() };
+        let Some(issue) = project.issues.get(&iid) else { return Vec::new() };
+        issue
+            .notes
+            .iter()
+            .map(|note| read_note(render::note(&state.model, project, issue, note, &self.shared.base)))
+            .collect()
+    }
+
+    /// The label names of a project (created on the fly by issue writes).
+    pub fn labels(&self, project_id: u64) -> Vec<String> {
+        let state = self.shared.lock();
+        state.model.projects.get(&project_id).map(|project| project.labels.clone()).unwrap_or_default()
+    }
+
+    /// Every request received, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.lock().records.clone()
+    }
+
+    /// How many requests had this method and exactly this path (after `/api/v4`, as sent).
+    pub fn count(&self, method: &str, path: &str) -> usize {
+        self.shared.lock().records.iter().filter(|r| r.method.eq_ignore_ascii_case(method) && r.path == path).count()
+    }
+
+    /// Every change made, in order: issues created, updated, deleted; notes created.
+    pub fn changes(&self) -> Vec<Change> {
+        self.shared.lock().model.changes.clone()
+    }
+}
+
+impl Drop for GitlabSim {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+// The accessors read the rendered JSON back with the domain types: that the two agree is checked on
+// every access. A disagreement is a bug of one or the other, hence the panics.
+
+fn read_issue(value: Value) -> GitlabIssue {
+    serde_json::from_value(value).expect("the simulator renders issues that the domain type reads")
+}
+
+fn read_note(value: Value) -> GitlabNote {
+    serde_json::from_value(value).expect("the simulator renders notes that the domain type reads")
+}

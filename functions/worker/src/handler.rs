@@ -1,0 +1,225 @@
+//! One SQS batch: messages of different groups are processed concurrently, those of one group in
+//! order; once a message of a group fails, the later messages of that group in the batch are
+//! reported failed too, so that FIFO order holds. A transient failure goes back to the queue with
+//! a back-off from its receive count (at least the wait the server asked for); a permanent one is
+//! logged (and written to the integration log) and deleted, never retried forever.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use qalita_gitlab_core::apply::{SyncError, Syncer};
+use qalita_gitlab_core::config::Config;
+use qalita_gitlab_core::domain::QalitaIssueId;
+use qalita_gitlab_core::domain::link::{LogEntry, LogLevel};
+use qalita_gitlab_core::domain::qalita::{IssueContext, QalitaIssue};
+use qalita_gitlab_core::envelope::{Envelope, Source};
+use qalita_gitlab_core::ports::{CallContext, Clock, EventQueue, LinkStore, QalitaApi};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// What the handler needs, built once per cold start.
+pub struct Deps {
+    /// The outbound sync.
+    pub syncer: Syncer,
+    /// QALITA, to fetch an issue an event names only by id.
+    pub qalita: Arc<dyn QalitaApi>,
+    /// The event queue, to set the back-off of a failed message.
+    pub queue: Arc<dyn EventQueue>,
+    /// The link store, for the integration log.
+    pub store: Arc<dyn LinkStore>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+    /// The configuration.
+    pub config: Arc<Config>,
+}
+
+/// Why a message was not processed and must come back.
+#[derive(Debug)]
+struct Retry {
+    /// The least wait.
+    after: Option<Duration>,
+    /// For the log.
+    reason: String,
+}
+
+/// Handles one batch and reports the failed messages.
+pub async fn handle_batch(deps: Arc<Deps>, event: SqsEvent) -> SqsBatchResponse {
+    // Group in batch order: a BTreeMap keyed by the first index keeps the groups' own order.
+    let mut groups: BTreeMap<String, Vec<SqsMessage>> = BTreeMap::new();
+    let all_ids: Vec<String> = event.records.iter().filter_map(|r| r.message_id.clone()).collect();
+    for record in event.records {
+        let group =
+            record.attributes.get("MessageGroupId").cloned().or_else(|| record.message_id.clone()).unwrap_or_default();
+        groups.entry(group).or_default().push(record);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (_, messages) in groups {
+        let deps = deps.clone();
+        tasks.spawn(async move { process_group(&deps, messages).await });
+    }
+    let mut response = SqsBatchResponse::default();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(failed) => failed.into_iter().for_each(|id| response.add_failure(id)),
+            // A group whose task died cannot say which of its messages were done: the whole batch
+            // comes back, which is safe since every sync is state-based and idempotent.
+            Err(error) => {
+                tracing::error!(error = %error, "a message group's task failed; the whole batch is retried");
+                let mut all = SqsBatchResponse::default();
+                all_ids.into_iter().for_each(|id| all.add_failure(id));
+                return all;
+            }
+        }
+    }
+    response
+}
+
+/// The ids of the messages of a group that must come back.
+async fn process_group(deps: &Deps, messages: Vec<SqsMessage>) -> Vec<String> {
+    let mut failed = Vec::new();
+    for message in messages {
+        let id = message.message_id.clone().unwrap_or_default();
+        if !failed.is_empty() {
+            // An earlier message of the group failed: this one must not overtake it.
+            failed.push(id);
+            continue;
+        }
+        if let Err(retry) = process_message(deps, &message).await {
+            let receive_count =
+                message.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
+            let wait = backoff(&deps.config, receive_count, retry.after);
+            if let Some(receipt) = &message.receipt_handle
+                && let Err(error) = deps.queue.change_visibility(receipt, wait).await
+            {
+                tracing::warn!(message_id = %id, error = %error, "back-off not set; the queue's visibility timeout applies");
+            }
+            tracing::warn!(message_id = %id, reason = %retry.reason, retry_in_s = wait.as_secs(), receive_count, "message will be retried");
+            failed.push(id);
+        }
+    }
+    failed
+}
+
+/// Exponential back-off from the receive count, within the configured bounds, and at least what
+/// the server asked for.
+pub fn backoff(config: &Config, receive_count: u32, server_asked: Option<Duration>) -> Duration {
+    let exponent = receive_count.saturating_sub(1).min(20);
+    let grown = config.sync.backoff_min.saturating_mul(1u32 << exponent).min(config.sync.backoff_max);
+    grown.max(server_asked.unwrap_or_default())
+}
+
+/// The payload of a QALITA change event (DESIGN section 6).
+#[derive(Debug, Deserialize)]
+struct QalitaPayload {
+    #[serde(default)]
+    issue: Option<QalitaIssue>,
+    #[serde(default)]
+    issue_id: Option<QalitaIssueId>,
+    #[serde(default)]
+    severity: Option<String>,
+    #[serde(default)]
+    source: Option<SourceRef>,
+    #[serde(default)]
+    domain: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SourceRef {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// Processes one message. `Ok` deletes it (done, or refused for good and logged); `Err` brings it
+/// back after a back-off.
+async fn process_message(deps: &Deps, message: &SqsMessage) -> Result<(), Retry> {
+    let started = Instant::now();
+    let id = message.message_id.as_deref().unwrap_or("-");
+    let body = message.body.as_deref().unwrap_or_default();
+    let envelope = match Envelope::<&RawValue>::parse(body) {
+        Ok(envelope) => envelope,
+        Err(error) => {
+            // Retrying cannot fix a message that does not parse: log it (not its body) and drop it.
+            tracing::error!(message_id = id, error = %error, outcome = "dropped", "message is not an envelope");
+            return Ok(());
+        }
+    };
+    let kind = envelope.kind.as_ref();
+    match envelope.source {
+        Source::Qalita if matches!(kind, "issue.created" | "issue.updated") => {
+            let payload: QalitaPayload = match serde_json::from_str(envelope.payload.get()) {
+                Ok(payload) => payload,
+                Err(error) => {
+                    tracing::error!(message_id = id, kind, error = %error, outcome = "dropped", "QALITA event payload is not readable");
+                    return Ok(());
+                }
+            };
+            sync_qalita(deps, id, kind, payload, started).await
+        }
+        source => {
+            // GitLab events (the inbound sync) and QALITA comments are handled by the inbound
+            // sync; until it is deployed they are acknowledged so that they do not block their group.
+            tracing::info!(message_id = id, source = ?source, kind, outcome = "not-synced", "event kind not handled by the outbound sync");
+            Ok(())
+        }
+    }
+}
+
+async fn sync_qalita(deps: &Deps, id: &str, kind: &str, payload: QalitaPayload, started: Instant) -> Result<(), Retry> {
+    let context = IssueContext {
+        severity: payload.severity,
+        source_name: payload.source.and_then(|s| s.name),
+        domain: payload.domain,
+    };
+    let issue = match (payload.issue, payload.issue_id) {
+        (Some(issue), _) => issue,
+        (None, Some(issue_id)) => match deps.qalita.get_issue(issue_id).await {
+            Ok(Some(issue)) => issue,
+            Ok(None) => {
+                tracing::warn!(message_id = id, kind, qalita_issue = %issue_id, outcome = "dropped", "QALITA says the issue does not exist or is not visible to the token");
+                return Ok(());
+            }
+            Err(error) if error.is_transient() => {
+                return Err(Retry { after: error.retry_after(), reason: error.to_string() });
+            }
+            Err(error) => {
+                tracing::error!(message_id = id, kind, qalita_issue = %issue_id, error = %error, outcome = "dropped", "QALITA refused the read");
+                return Ok(());
+            }
+        },
+        (None, None) => {
+            tracing::error!(message_id = id, kind, outcome = "dropped", "QALITA event names no issue");
+            return Ok(());
+        }
+    };
+    let result = deps.syncer.sync_issue(&issue, &context, &CallContext::default()).await;
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match result {
+        Ok(outcome) => {
+            let gitlab = outcome.link.gitlab.as_ref().map(|g| g.web_url.clone()).unwrap_or_default();
+            tracing::info!(message_id = id, kind, qalita_issue = %issue.id, outcome = outcome.action, gitlab = %gitlab, latency_ms, "synced");
+            Ok(())
+        }
+        // Decided in one place: what may work later comes back; what cannot is logged and dropped.
+        Err(error) if error.is_transient() => Err(Retry { after: error.retry_after(), reason: error.to_string() }),
+        Err(error) => {
+            tracing::error!(message_id = id, kind, qalita_issue = %issue.id, error = %error, outcome = "failed", latency_ms, "sync refused for good");
+            log_failure(deps, issue.id, &error).await;
+            Ok(())
+        }
+    }
+}
+
+async fn log_failure(deps: &Deps, issue: QalitaIssueId, error: &SyncError) {
+    let entry = LogEntry {
+        issue,
+        at: deps.clock.now(),
+        level: LogLevel::Error,
+        kind: "failed".into(),
+        message: error.to_string(),
+    };
+    if let Err(store_error) = deps.store.append_log(&entry).await {
+        tracing::error!(qalita_issue = %issue, error = %store_error, "integration log entry not written");
+    }
+}

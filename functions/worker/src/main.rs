@@ -1,0 +1,90 @@
+//! Cold start: read the settings, the tokens and the configuration document, build the clients
+//! once, then serve SQS batches and scheduled polls.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_config::BehaviorVersion;
+use aws_lambda_events::event::sqs::SqsEvent;
+use chrono::TimeDelta;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use qalita_gitlab_core::adapters::dynamodb::DynamoLinkStore;
+use qalita_gitlab_core::adapters::gitlab_http::GitlabClient;
+use qalita_gitlab_core::adapters::http::HttpSettings;
+use qalita_gitlab_core::adapters::qalita_http::{QalitaClient, QalitaPaths};
+use qalita_gitlab_core::adapters::secrets_manager::SecretsManager;
+use qalita_gitlab_core::adapters::sqs::SqsQueue;
+use qalita_gitlab_core::apply::Syncer;
+use qalita_gitlab_core::config::Config;
+use qalita_gitlab_core::ports::{LinkStore, SecretSource, SecretStage, SystemClock};
+use qalita_gitlab_worker::handler::{Deps, handle_batch};
+use qalita_gitlab_worker::poll::poll;
+use serde_json::Value;
+
+/// Time kept free at the end of an invocation, so that a poll stops cleanly.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(20);
+
+fn required(key: &str) -> Result<String, Error> {
+    std::env::var(key)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| format!("configuration: {key}: is not set").into())
+}
+
+async fn secret(source: &SecretsManager, id: &str) -> Result<qalita_gitlab_core::domain::SecretString, Error> {
+    source.read(id, SecretStage::Current).await?.ok_or_else(|| format!("secret {id} has no current value").into())
+}
+
+async fn build() -> Result<Arc<Deps>, Error> {
+    let aws = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let table = required("SYNC_TABLE_NAME")?;
+    let store: Arc<dyn LinkStore> =
+        Arc::new(DynamoLinkStore::new(aws_sdk_dynamodb::Client::new(&aws), table, TimeDelta::days(90)));
+    let env = |key: &str| std::env::var(key).ok();
+    let document = store.config_document().await?.unwrap_or_default();
+    let config = Arc::new(Config::from_document(&document, env)?);
+    let secrets = SecretsManager::new(aws_sdk_secretsmanager::Client::new(&aws));
+    let settings = HttpSettings { ca_bundle: config.gitlab.ca_bundle.clone(), ..HttpSettings::default() };
+    let gitlab = Arc::new(GitlabClient::new(
+        &config.gitlab.base_url,
+        secret(&secrets, &required("GITLAB_TOKEN_SECRET_ID")?).await?,
+        &settings,
+    )?);
+    let qalita = Arc::new(QalitaClient::new(
+        &config.qalita.base_url,
+        secret(&secrets, &required("QALITA_TOKEN_SECRET_ID")?).await?,
+        QalitaPaths::default(),
+        &HttpSettings::default(),
+    )?);
+    let clock = Arc::new(SystemClock);
+    let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), required("EVENT_QUEUE_URL")?));
+    let syncer =
+        Syncer { gitlab, qalita: qalita.clone(), store: store.clone(), clock: clock.clone(), config: config.clone() };
+    Ok(Arc::new(Deps { syncer, qalita, queue, store, clock, config }))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let deps = match build().await {
+        Ok(deps) => deps,
+        Err(error) => {
+            tracing::error!(error = %error, "cold start failed");
+            return Err(error.to_string().into());
+        }
+    };
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let deps = deps.clone();
+        async move {
+            if event.payload.get("Records").is_some() {
+                let batch: SqsEvent = serde_json::from_value(event.payload)?;
+                return Ok::<Value, Error>(serde_json::to_value(handle_batch(deps, batch).await)?);
+            }
+            // Anything else is the schedule (EventBridge "Scheduled Event").
+            let remaining = event.context.deadline().duration_since(std::time::SystemTime::now()).unwrap_or_default();
+            let deadline = Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN);
+            Ok(serde_json::to_value(poll(&deps, deadline).await)?)
+        }
+    }))
+    .await
+}

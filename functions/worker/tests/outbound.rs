@@ -1,0 +1,406 @@
+//! The outbound sync end to end: QALITA change events on the real FIFO queue (moto), the worker's
+//! batch handler, the link store on DynamoDB (moto), and the GitLab and QALITA simulators. Every
+//! assertion is on the final state of both sides and on the calls GitLab received.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::TimeDelta;
+use qalita_gitlab_core::adapters::dynamodb::DynamoLinkStore;
+use qalita_gitlab_core::adapters::gitlab_http::GitlabClient;
+use qalita_gitlab_core::adapters::http::HttpSettings;
+use qalita_gitlab_core::adapters::qalita_http::{QalitaClient, QalitaPaths};
+use qalita_gitlab_core::adapters::sqs::SqsQueue;
+use qalita_gitlab_core::apply::Syncer;
+use qalita_gitlab_core::config::Config;
+use qalita_gitlab_core::domain::gitlab::{GitlabIssue, IssueState};
+use qalita_gitlab_core::domain::link::{LinkState, LinkStatus};
+use qalita_gitlab_core::domain::{QalitaIssueId, SecretString};
+use qalita_gitlab_core::ports::{CallContext, EventQueue, LinkStore, OutgoingMessage, SystemClock};
+use qalita_gitlab_tests::gitlab_sim::{DEFAULT_TOKEN, FaultRule, GitlabSim, SimConfig};
+use qalita_gitlab_tests::local_aws::LocalAws;
+use qalita_gitlab_tests::qalita_sim::QalitaSim;
+use qalita_gitlab_tests::stack::TestStack;
+use qalita_gitlab_worker::handler::{Deps, handle_batch};
+use qalita_gitlab_worker::poll::poll;
+use serde_json::{Value, json};
+
+const QALITA_TOKEN: &str = "qalita-api-token-for-tests";
+const ISSUE: u64 = 4821;
+
+struct World {
+    gitlab: GitlabSim,
+    qalita: QalitaSim,
+    queue: SqsQueue,
+    store: Arc<DynamoLinkStore>,
+    deps: Arc<Deps>,
+    sent: std::sync::atomic::AtomicU32,
+}
+
+impl World {
+    async fn new(config_extra: &str) -> World {
+        let aws = LocalAws::connect().await;
+        let stack = TestStack::create(&aws, "wk", "unused").await;
+        let gitlab = GitlabSim::start(
+            SimConfig::default().with_user(30, "mdurand", "Marie Durand").with_user(31, "jroe", "John Roe"),
+        )
+        .await;
+        gitlab.add_project(42, "data/quality");
+        gitlab.add_project(43, "finance/billing");
+        let qalita = QalitaSim::start(QALITA_TOKEN).await;
+        qalita.insert_user(
+            json!({"id": 12, "login": "m.durand", "name": "Marie Durand", "email": "marie.durand@example.com"}),
+        );
+        qalita.insert_user(json!({"id": 13, "login": "jroe", "name": "John Roe"}));
+        qalita.insert_issue(issue_json("open"));
+
+        let document = format!(
+            "[gitlab]\nbase_url = \"{}\"\ndefault_project = \"data/quality\"\n[qalita]\nbase_url = \"{}\"\n[assignees]\n\"m.durand\" = \"mdurand\"\n[[routing]]\ndomain = \"finance\"\nproject = 43\n{config_extra}",
+            gitlab.url(),
+            qalita.url()
+        );
+        let config = Arc::new(Config::from_document(&document, |_| None).unwrap());
+        let store = Arc::new(DynamoLinkStore::new(aws.dynamodb(), stack.table_name.clone(), TimeDelta::days(1)));
+        let settings = HttpSettings { total_timeout: Duration::from_secs(3), ..HttpSettings::default() };
+        let gitlab_client =
+            Arc::new(GitlabClient::new(&gitlab.url(), SecretString::new(DEFAULT_TOKEN), &settings).unwrap());
+        let qalita_client = Arc::new(
+            QalitaClient::new(&qalita.url(), SecretString::new(QALITA_TOKEN), QalitaPaths::default(), &settings)
+                .unwrap(),
+        );
+        let clock = Arc::new(SystemClock);
+        let queue = SqsQueue::new(aws.sqs(), stack.queue_url.clone());
+        let syncer = Syncer {
+            gitlab: gitlab_client,
+            qalita: qalita_client.clone(),
+            store: store.clone(),
+            clock: clock.clone(),
+            config: config.clone(),
+        };
+        let deps = Arc::new(Deps {
+            syncer,
+            qalita: qalita_client,
+            queue: Arc::new(queue.clone()),
+            store: store.clone(),
+            clock,
+            config,
+        });
+        World { gitlab, qalita, queue, store, deps, sent: 0.into() }
+    }
+
+    /// Sends a QALITA change event carrying the issue as QALITA has it now, as QALITA's backend would.
+    async fn qalita_changed(&self, extra: Value) {
+        let issue = self.qalita.issue(ISSUE).unwrap();
+        let n = self.sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut payload =
+            json!({ "issue": issue, "severity": "high", "source": {"id": 57, "name": "billing.customer_sites"} });
+        if let (Some(payload), Some(extra)) = (payload.as_object_mut(), extra.as_object()) {
+            payload.extend(extra.clone());
+        }
+        let body = json!({"v": 1, "source": "qalita", "kind": "issue.updated", "key": format!("evt-{n}"), "received_at": "2026-11-25T10:00:00Z", "payload": payload});
+        let message = OutgoingMessage {
+            group_id: format!("qalita:{ISSUE}"),
+            dedup_id: format!("evt-{n}"),
+            body: body.to_string(),
+        };
+        self.queue.send(&message).await.unwrap();
+    }
+
+    /// One invocation of the worker, as Lambda's SQS event source makes it: receive a batch, hand
+    /// it to the handler, delete what the handler did not report failed.
+    async fn run_worker(&self) -> (usize, SqsBatchResponse) {
+        let received = self.queue.receive(10, Duration::ZERO).await.unwrap();
+        let mut event = SqsEvent::default();
+        for message in &received {
+            let mut record = SqsMessage::default();
+            record.message_id = Some(message.message_id.clone());
+            record.receipt_handle = Some(message.receipt.clone());
+            record.body = Some(message.body.clone());
+            record.attributes.insert("MessageGroupId".into(), message.group_id.clone());
+            record.attributes.insert("ApproximateReceiveCount".into(), message.receive_count.to_string());
+            event.records.push(record);
+        }
+        let response = handle_batch(self.deps.clone(), event).await;
+        let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        for message in &received {
+            if !failed.contains(&message.message_id.as_str()) {
+                self.queue.delete(&message.receipt).await.unwrap();
+            }
+        }
+        (received.len(), response)
+    }
+
+    async fn link(&self) -> LinkState {
+        self.store.get(QalitaIssueId::new(ISSUE).unwrap()).await.unwrap().expect("a link")
+    }
+
+    fn gitlab_issue(&self) -> GitlabIssue {
+        let mut all: Vec<GitlabIssue> = [42, 43].iter().flat_map(|p| self.gitlab.issues(*p)).collect();
+        assert_eq!(all.len(), 1, "exactly one GitLab issue exists: {all:?}");
+        all.remove(0)
+    }
+
+    fn gitlab_writes(&self) -> usize {
+        self.gitlab.requests().iter().filter(|r| r.method != "GET").count()
+    }
+}
+
+/// A change a person makes in QALITA, and what GitLab must show after it.
+type Edit = dyn Fn(&mut Value);
+type Check = dyn Fn(&GitlabIssue);
+
+fn issue_json(status: &str) -> Value {
+    let mut issue: Value = serde_json::from_str(include_str!("../../../fixtures/qalita/issue.json")).unwrap();
+    issue["status"] = status.into();
+    issue
+}
+
+#[tokio::test]
+async fn a_new_qalita_issue_gets_one_gitlab_issue_with_its_fields_in_one_call() {
+    let world = World::new("").await;
+    world.qalita_changed(json!({})).await;
+    let (received, response) = world.run_worker().await;
+    assert_eq!((received, response.batch_item_failures.len()), (1, 0));
+
+    let issue = world.gitlab_issue();
+    assert_eq!(issue.title, "[QALITA] billing.customer_sites: Invalid Latitude");
+    assert!(issue.description.as_deref().unwrap().ends_with("<!-- qalita-issue:4821 -->"));
+    let mut labels = issue.labels.clone();
+    labels.sort();
+    assert_eq!(labels, ["qalita", "severity:high"]);
+    assert_eq!(issue.assignees.iter().map(|a| a.username.as_str()).collect::<Vec<_>>(), ["mdurand"]);
+    assert_eq!(issue.state, IssueState::Opened);
+    assert_eq!(world.gitlab.count("POST", "/projects/data%2Fquality/issues"), 1);
+    assert_eq!(world.gitlab_writes(), 1, "creating costs one POST");
+
+    let link = world.link().await;
+    assert_eq!(link.status, LinkStatus::Linked);
+    assert_eq!(link.gitlab.unwrap().iid, issue.iid);
+}
+
+#[tokio::test]
+async fn each_qalita_change_costs_one_put_and_a_replay_costs_nothing() {
+    let world = World::new("").await;
+    world.qalita_changed(json!({})).await;
+    world.run_worker().await;
+    let iid = world.gitlab_issue().iid.get();
+
+    let steps: Vec<(&str, Box<Edit>, Box<Check>)> = vec![
+        (
+            "resolve",
+            Box::new(|i| i["status"] = "resolved".into()),
+            Box::new(|g| assert_eq!(g.state, IssueState::Closed)),
+        ),
+        ("reopen", Box::new(|i| i["status"] = "Active".into()), Box::new(|g| assert_eq!(g.state, IssueState::Opened))),
+        (
+            "mute",
+            Box::new(|i| i["status"] = "Muted".into()),
+            Box::new(|g| assert!(g.labels.contains(&"ignored".to_string()) && g.state == IssueState::Opened)),
+        ),
+        (
+            "unmute",
+            Box::new(|i| i["status"] = "open".into()),
+            Box::new(|g| assert!(!g.labels.contains(&"ignored".to_string()))),
+        ),
+        (
+            "retitle",
+            Box::new(|i| i["title"] = "Invalid Longitude".into()),
+            Box::new(|g| assert!(g.title.ends_with("Invalid Longitude"))),
+        ),
+        (
+            "reassign",
+            Box::new(|i| i["assignee"] = 13.into()),
+            Box::new(|g| assert_eq!(g.assignees[0].username, "jroe")),
+        ),
+    ];
+    for (name, change, check) in steps {
+        let writes_before = world.gitlab_writes();
+        world.qalita.update_issue(ISSUE, |issue| change(issue));
+        world.qalita_changed(json!({})).await;
+        let (_, response) = world.run_worker().await;
+        assert!(response.batch_item_failures.is_empty(), "{name}");
+        check(&world.gitlab.issue(42, iid).unwrap());
+        assert_eq!(world.gitlab_writes() - writes_before, 1, "{name} costs one PUT");
+        assert_eq!(world.gitlab.count("PUT", &format!("/projects/42/issues/{iid}")), world.gitlab_writes() - 1);
+    }
+
+    // The same state again (a duplicate event from QALITA, a replay): zero GitLab writes.
+    let writes_before = world.gitlab_writes();
+    world.qalita_changed(json!({})).await;
+    world.qalita_changed(json!({})).await;
+    world.run_worker().await;
+    assert_eq!(world.gitlab_writes(), writes_before);
+}
+
+#[tokio::test]
+async fn a_person_added_label_and_assignee_survive_qalita_changes() {
+    let world = World::new("").await;
+    world.qalita_changed(json!({})).await;
+    world.run_worker().await;
+    world.qalita.update_issue(ISSUE, |i| i["status"] = "resolved".into());
+    world.qalita_changed(json!({"severity": "warning"})).await;
+    world.run_worker().await;
+    let issue = world.gitlab_issue();
+    assert!(
+        issue.labels.contains(&"severity:warning".to_string()) && !issue.labels.contains(&"severity:high".to_string())
+    );
+    assert_eq!(issue.state, IssueState::Closed);
+}
+
+#[tokio::test]
+async fn issues_are_routed_to_the_project_of_the_first_matching_rule() {
+    let world = World::new("").await;
+    world.qalita_changed(json!({"domain": "finance"})).await;
+    world.run_worker().await;
+    assert_eq!(world.gitlab.issues(43).len(), 1);
+    assert!(world.gitlab.issues(42).is_empty());
+}
+
+#[tokio::test]
+async fn a_gitlab_issue_deleted_behind_our_back_is_recreated() {
+    let world = World::new("").await;
+    world.qalita_changed(json!({})).await;
+    world.run_worker().await;
+    let first = world.gitlab_issue();
+    assert!(world.gitlab.delete_issue(42, first.iid.get()));
+    world.qalita.update_issue(ISSUE, |i| i["status"] = "resolved".into());
+    world.qalita_changed(json!({})).await;
+    world.run_worker().await;
+    let second = world.gitlab_issue();
+    assert_ne!(second.iid, first.iid);
+    assert_eq!(second.state, IssueState::Closed);
+    assert_eq!(world.link().await.gitlab.unwrap().iid, second.iid);
+}
+
+#[tokio::test]
+async fn with_recreation_off_a_deleted_issue_leaves_the_link_gone() {
+    let world = World::new("[sync]\nrecreate_if_deleted = false").await;
+    world.qalita_changed(json!({})).await;
+    world.run_worker().await;
+    world.gitlab.delete_issue(42, world.gitlab_issue().iid.get());
+    world.qalita.update_issue(ISSUE, |i| i["status"] = "resolved".into());
+    world.qalita_changed(json!({})).await;
+    world.run_worker().await;
+    assert_eq!(world.link().await.status, LinkStatus::Gone);
+    assert!(world.gitlab.issues(42).is_empty());
+}
+
+#[tokio::test]
+async fn an_event_with_only_an_issue_id_makes_the_worker_fetch_the_issue() {
+    let world = World::new("").await;
+    let body = json!({"v": 1, "source": "qalita", "kind": "issue.updated", "key": "id-only", "received_at": "2026-11-24T16:42:00Z", "payload": {"issue_id": ISSUE}});
+    world
+        .queue
+        .send(&OutgoingMessage {
+            group_id: format!("qalita:{ISSUE}"),
+            dedup_id: "id-only".into(),
+            body: body.to_string(),
+        })
+        .await
+        .unwrap();
+    world.run_worker().await;
+    assert_eq!(world.qalita.count("GET", &format!("/api/v2/issues/{ISSUE}")), 1);
+    assert_eq!(world.gitlab_issue().title, "[QALITA] billing.customer_sites: Invalid Latitude");
+}
+
+#[tokio::test]
+async fn the_poll_picks_up_a_new_issue_and_then_a_change() {
+    let world = World::new("").await;
+    let report = poll(&world.deps, std::time::Instant::now() + Duration::from_secs(20)).await;
+    assert_eq!((report.synced, report.failed), (1, 0), "{report:?}");
+    assert_eq!(world.gitlab_issue().state, IssueState::Opened);
+    let quiet = poll(&world.deps, std::time::Instant::now() + Duration::from_secs(20)).await;
+    assert_eq!(quiet.synced, 0, "nothing changed: nothing synced");
+    world.qalita.update_issue(ISSUE, |i| {
+        i["status"] = "resolved".into();
+        i["updated_at"] = "2026-11-25T09:00:00Z".into();
+    });
+    let report = poll(&world.deps, std::time::Instant::now() + Duration::from_secs(20)).await;
+    assert_eq!(report.synced, 1);
+    assert_eq!(world.gitlab_issue().state, IssueState::Closed);
+}
+
+#[tokio::test]
+async fn a_worker_that_died_after_the_post_leaves_an_issue_that_is_adopted_not_duplicated() {
+    let world = World::new("[sync]\nreservation_stale_seconds = 10").await;
+    world.qalita_changed(json!({})).await;
+    world.run_worker().await;
+    let created = world.gitlab_issue();
+    // Rewind the link to "reserved long ago", as a worker that died between the POST and the commit leaves it.
+    let mut link = world.link().await;
+    let mut dead =
+        LinkState::reserved(link.qalita_id, "dead-worker".into(), chrono::Utc::now() - TimeDelta::minutes(5));
+    dead.version = link.version;
+    link = world.store.update(&dead).await.unwrap();
+    assert_eq!(link.status, LinkStatus::Reserved);
+
+    world.qalita.update_issue(ISSUE, |i| i["status"] = "resolved".into());
+    world.qalita_changed(json!({})).await;
+    world.run_worker().await;
+    let adopted = world.gitlab_issue();
+    assert_eq!(adopted.iid, created.iid, "the marked issue is adopted");
+    assert_eq!(adopted.state, IssueState::Closed);
+    assert_eq!(world.gitlab.requests().iter().filter(|r| r.method == "POST").count(), 1, "no second POST");
+    assert_eq!(world.link().await.status, LinkStatus::Linked);
+}
+
+#[tokio::test]
+async fn a_worker_that_died_after_reserving_leaves_a_reservation_that_is_taken_over() {
+    let world = World::new("[sync]\nreservation_stale_seconds = 10").await;
+    let dead = LinkState::reserved(
+        QalitaIssueId::new(ISSUE).unwrap(),
+        "dead".into(),
+        chrono::Utc::now() - TimeDelta::minutes(5),
+    );
+    world.store.create(&dead).await.unwrap();
+    world.qalita_changed(json!({})).await;
+    world.run_worker().await;
+    world.gitlab_issue();
+    assert_eq!(world.link().await.status, LinkStatus::Linked);
+}
+
+#[tokio::test]
+async fn a_fresh_reservation_of_another_worker_sends_the_message_back() {
+    let world = World::new("").await;
+    let busy = LinkState::reserved(QalitaIssueId::new(ISSUE).unwrap(), "busy".into(), chrono::Utc::now());
+    world.store.create(&busy).await.unwrap();
+    world.qalita_changed(json!({})).await;
+    let (_, response) = world.run_worker().await;
+    assert_eq!(response.batch_item_failures.len(), 1);
+    assert_eq!(world.gitlab_writes(), 0);
+}
+
+#[tokio::test]
+async fn two_workers_racing_on_one_issue_make_one_gitlab_issue() {
+    let world = World::new("").await;
+    let issue: qalita_gitlab_core::domain::qalita::QalitaIssue = serde_json::from_value(issue_json("open")).unwrap();
+    let (context, call) = (Default::default(), CallContext::default());
+    let (a, b) = tokio::join!(
+        world.deps.syncer.sync_issue(&issue, &context, &call),
+        world.deps.syncer.sync_issue(&issue, &context, &call),
+    );
+    let outcomes = [
+        a.as_ref().map(|o| o.action).map_err(|e| e.to_string()),
+        b.as_ref().map(|o| o.action).map_err(|e| e.to_string()),
+    ];
+    assert!(outcomes.contains(&Ok("created")), "{outcomes:?}");
+    world.gitlab_issue();
+    assert_eq!(world.gitlab.requests().iter().filter(|r| r.method == "POST").count(), 1);
+}
+
+#[tokio::test]
+async fn a_gitlab_5xx_sends_the_message_back_and_the_retry_creates_one_issue() {
+    let world = World::new("[sync]\nbackoff_min_seconds = 1\nbackoff_max_seconds = 1").await;
+    world
+        .gitlab
+        .inject(FaultRule::new(qalita_gitlab_tests::gitlab_sim::Fault::ServerError(503)).on("POST", "/projects"));
+    world.qalita_changed(json!({})).await;
+    let (_, response) = world.run_worker().await;
+    assert_eq!(response.batch_item_failures.len(), 1, "the 503 brings the message back");
+    assert!(world.gitlab.issues(42).is_empty());
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (received, response) = world.run_worker().await;
+    assert_eq!((received, response.batch_item_failures.len()), (1, 0));
+    world.gitlab_issue();
+}

@@ -1,0 +1,290 @@
+//! The items of the link store's table (DESIGN section 4): their keys, attributes and limits. The
+//! in-memory store builds the same items, so that both adapters refuse exactly what DynamoDB would
+//! refuse, including what a local emulator lets through.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::domain::link::{LinkState, LinkStatus, LogEntry};
+use crate::domain::{GitlabProjectId, Iid, QalitaIssueId};
+use crate::ports::StoreError;
+
+/// An item as the SDK takes and gives it.
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// The table's partition key.
+pub(crate) const PK: &str = "pk";
+/// The table's sort key.
+pub(crate) const SK: &str = "sk";
+/// The partition key of the reverse index, `GITLAB#<project id>#<iid>`; only linked items have it.
+pub(crate) const GSI1PK: &str = "gsi1pk";
+/// The reverse index (GitLab issue → link).
+pub(crate) const GSI1: &str = "GSI1";
+/// A link's optimistic-lock version (N).
+pub(crate) const VERSION: &str = "version";
+/// The TTL attribute of the table (N, epoch seconds).
+pub(crate) const EXPIRES_AT: &str = "expires_at";
+const STATUS: &str = "status";
+const STATE: &str = "state";
+const VALUE: &str = "value";
+const DOCUMENT: &str = "document";
+const ENTRY: &str = "entry";
+
+/// DynamoDB's item size limit, names and values included.
+pub(crate) const MAX_ITEM_BYTES: usize = 400 * 1024;
+const MAX_PARTITION_KEY_BYTES: usize = 2048;
+const MAX_SORT_KEY_BYTES: usize = 1024;
+
+/// The key of an item.
+pub(crate) fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([(PK.to_owned(), AttributeValue::S(pk)), (SK.to_owned(), AttributeValue::S(sk.to_owned()))])
+}
+
+/// The key of the link of `id`.
+pub(crate) fn link_key(id: QalitaIssueId) -> Item {
+    key(format!("QALITA#{id}"), "LINK")
+}
+
+/// The reverse-index key of a GitLab issue. Built from two positive numbers only, so it is never
+/// empty and always a string (moto would accept either mistake; DynamoDB refuses both).
+pub(crate) fn gitlab_key(project: GitlabProjectId, iid: Iid) -> String {
+    format!("GITLAB#{project}#{iid}")
+}
+
+/// The key of the configuration document.
+pub(crate) fn config_key() -> Item {
+    key("CONFIG".to_owned(), "CURRENT")
+}
+
+/// The partition key of the integration log of `issue`.
+pub(crate) fn log_partition(issue: QalitaIssueId) -> String {
+    format!("LOG#{issue}")
+}
+
+/// The key of a cursor; its name must not be empty.
+pub(crate) fn cursor_key(name: &str) -> Result<Item, StoreError> {
+    if name.is_empty() {
+        return Err(invalid_key("a cursor name must not be empty".into()));
+    }
+    let pk = format!("CURSOR#{name}");
+    check_key_length(&pk, MAX_PARTITION_KEY_BYTES)?;
+    Ok(key(pk, "CURSOR"))
+}
+
+/// The item of a link stored at `version`: its whole state as one JSON document, with the version,
+/// the status and the reverse-index key beside it for conditions, the console and the index.
+pub(crate) fn link(link: &LinkState, version: u64) -> Result<Item, StoreError> {
+    let stored = LinkState { version, ..link.clone() };
+    let mut item = Builder::new(link_key(link.qalita_id))
+        .number(VERSION, version)
+        .string(STATUS, status_name(link.status))
+        .string(STATE, to_json(&stored)?);
+    if let Some(gitlab) = &link.gitlab {
+        item = item.string(GSI1PK, gitlab_key(gitlab.project_id, gitlab.iid));
+    }
+    item.build(|| format!("the link of QALITA issue {}", link.qalita_id))
+}
+
+/// The link an item holds, at the item's version.
+pub(crate) fn link_from(item: &Item) -> Result<LinkState, StoreError> {
+    let mut link: LinkState = from_json(item, STATE)?;
+    link.version = number(item, VERSION)?;
+    Ok(link)
+}
+
+/// The record that the event `key` of `source` was processed, until `expires_at`.
+pub(crate) fn seen(source: &str, key: &str, expires_at: DateTime<Utc>) -> Result<Item, StoreError> {
+    if source.is_empty() || key.is_empty() || source.contains('#') {
+        return Err(invalid_key(format!(
+            "an event source ({source:?}) and key must not be empty, and the source must not contain '#'"
+        )));
+    }
+    Builder::new(self::key(format!("EVENT#{source}#{key}"), "EVENT"))
+        .number(EXPIRES_AT, expires_at.timestamp())
+        .build(|| format!("the delivery record of {source} event {key:?}"))
+}
+
+/// The item of a cursor.
+pub(crate) fn cursor(name: &str, value: &str) -> Result<Item, StoreError> {
+    Builder::new(cursor_key(name)?).string(VALUE, value.to_owned()).build(|| format!("the cursor {name:?}"))
+}
+
+/// The value a cursor item holds.
+pub(crate) fn cursor_from(item: &Item) -> Result<String, StoreError> {
+    string(item, VALUE).map(str::to_owned)
+}
+
+/// The document a configuration item holds.
+pub(crate) fn document_from(item: &Item) -> Result<String, StoreError> {
+    string(item, DOCUMENT).map(str::to_owned)
+}
+
+/// A log entry's sort key: its time to the nanosecond, so that a query returns the log oldest
+/// first, then `sequence` (this process's order of appending, for entries of the same instant)
+/// and a random part, so that two processes never write the same key.
+pub(crate) fn log_sort_key(at: DateTime<Utc>, sequence: u64) -> String {
+    let time = at.to_rfc3339_opts(SecondsFormat::Nanos, true);
+    format!("{time}#{sequence:012}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The item of a log entry, kept until `expires_at` (epoch seconds).
+pub(crate) fn log(entry: &LogEntry, sort_key: &str, expires_at: i64) -> Result<Item, StoreError> {
+    Builder::new(key(log_partition(entry.issue), sort_key))
+        .string(ENTRY, to_json(entry)?)
+        .number(EXPIRES_AT, expires_at)
+        .build(|| format!("the log entry {:?} of QALITA issue {}", entry.kind, entry.issue))
+}
+
+/// The log entry an item holds.
+pub(crate) fn log_from(item: &Item) -> Result<LogEntry, StoreError> {
+    from_json(item, ENTRY)
+}
+
+fn status_name(status: LinkStatus) -> String {
+    match status {
+        LinkStatus::Reserved => "reserved",
+        LinkStatus::Linked => "linked",
+        LinkStatus::Severed => "severed",
+        LinkStatus::Gone => "gone",
+    }
+    .to_owned()
+}
+
+/// Builds an item and counts its size as DynamoDB does (UTF-8 bytes of names and values; a
+/// number is counted as its digits, a little more than DynamoDB counts, never less).
+struct Builder {
+    item: Item,
+    bytes: usize,
+}
+
+impl Builder {
+    fn new(key: Item) -> Self {
+        let bytes = key.iter().map(|(name, value)| name.len() + value.as_s().map_or(0, String::len)).sum();
+        Builder { item: key, bytes }
+    }
+
+    fn string(mut self, name: &str, value: String) -> Self {
+        self.bytes += name.len() + value.len();
+        self.item.insert(name.to_owned(), AttributeValue::S(value));
+        self
+    }
+
+    fn number(mut self, name: &str, value: impl Display) -> Self {
+        let value = value.to_string();
+        self.bytes += name.len() + value.len();
+        self.item.insert(name.to_owned(), AttributeValue::N(value));
+        self
+    }
+
+    /// The item, if DynamoDB would store it; `what` names it in the error.
+    fn build(self, what: impl FnOnce() -> String) -> Result<Item, StoreError> {
+        for (name, limit) in
+            [(PK, MAX_PARTITION_KEY_BYTES), (SK, MAX_SORT_KEY_BYTES), (GSI1PK, MAX_PARTITION_KEY_BYTES)]
+        {
+            if let Some(value) = self.item.get(name) {
+                check_key_length(value.as_s().map_or("", String::as_str), limit)?;
+            }
+        }
+        if self.bytes > MAX_ITEM_BYTES {
+            return Err(StoreError::Rejected {
+                class: "ItemTooLarge".into(),
+                message: format!(
+                    "{} would be a {}-byte item; DynamoDB stores at most {MAX_ITEM_BYTES} bytes per item",
+                    what(),
+                    self.bytes
+                ),
+            });
+        }
+        Ok(self.item)
+    }
+}
+
+/// A key attribute must be a non-empty string within DynamoDB's length limit.
+fn check_key_length(value: &str, limit: usize) -> Result<(), StoreError> {
+    if value.is_empty() || value.len() > limit {
+        let shown: String = value.chars().take(60).collect();
+        return Err(invalid_key(format!("a key must be 1 to {limit} bytes, got {} ({shown:?}…)", value.len())));
+    }
+    Ok(())
+}
+
+fn invalid_key(message: String) -> StoreError {
+    StoreError::Rejected { class: "InvalidKey".into(), message }
+}
+
+fn to_json(value: &impl Serialize) -> Result<String, StoreError> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Rejected { class: "Unserialisable".into(), message: e.to_string() })
+}
+
+fn from_json<T: DeserializeOwned>(item: &Item, name: &str) -> Result<T, StoreError> {
+    serde_json::from_str(string(item, name)?).map_err(|e| corrupt(item, &format!("{name} is not readable: {e}")))
+}
+
+fn string<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::S(value)) => Ok(value),
+        _ => Err(corrupt(item, &format!("no string attribute {name}"))),
+    }
+}
+
+fn number<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::N(value)) => value.parse().map_err(|_| corrupt(item, &format!("{name} is not a count"))),
+        _ => Err(corrupt(item, &format!("no number attribute {name}"))),
+    }
+}
+
+/// An item this code did not write, or wrote under another layout: no retry will help.
+fn corrupt(item: &Item, what: &str) -> StoreError {
+    let part = |name| item.get(name).and_then(|v| v.as_s().ok()).map_or("?", String::as_str);
+    StoreError::Rejected { class: "CorruptItem".into(), message: format!("item {}/{}: {what}", part(PK), part(SK)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issue(raw: u64) -> QalitaIssueId {
+        QalitaIssueId::new(raw).unwrap()
+    }
+
+    #[test]
+    fn a_reserved_link_has_no_reverse_index_key() {
+        let link = LinkState::reserved(issue(7), "token".into(), Utc::now());
+        let item = self::link(&link, 1).unwrap();
+        assert!(!item.contains_key(GSI1PK));
+        assert_eq!(item[PK].as_s().unwrap(), "QALITA#7");
+        assert_eq!(item[VERSION].as_n().unwrap(), "1");
+        assert_eq!(link_from(&item).unwrap(), LinkState { version: 1, ..link });
+    }
+
+    #[test]
+    fn log_sort_keys_of_one_instant_follow_the_order_of_appending() {
+        let at = Utc::now();
+        let (first, second) = (log_sort_key(at, 9), log_sort_key(at, 10));
+        assert!(first < second, "{first} < {second}");
+        assert!(log_sort_key(at - chrono::TimeDelta::nanoseconds(1), 99) < first);
+        assert_ne!(log_sort_key(at, 9)[..], first[..], "the random part keeps keys of two processes apart");
+    }
+
+    #[test]
+    fn an_empty_or_oversized_key_is_refused() {
+        assert!(matches!(cursor_key(""), Err(StoreError::Rejected { .. })));
+        assert!(cursor_key(&"c".repeat(MAX_PARTITION_KEY_BYTES - "CURSOR#".len())).is_ok(), "exactly the limit");
+        assert!(matches!(cursor_key(&"c".repeat(MAX_PARTITION_KEY_BYTES)), Err(StoreError::Rejected { .. })));
+        assert!(matches!(seen("git#lab", "k", Utc::now()), Err(StoreError::Rejected { .. })));
+        assert!(matches!(seen("gitlab", "", Utc::now()), Err(StoreError::Rejected { .. })));
+    }
+
+    #[test]
+    fn an_item_that_lost_its_state_is_reported_as_corrupt() {
+        let error = link_from(&link_key(issue(3))).unwrap_err();
+        assert!(error.to_string().contains("QALITA#3/LINK: no string attribute state"), "{error}");
+    }
+}

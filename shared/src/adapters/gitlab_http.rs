@@ -1,1 +1,0 @@
-//! The GitLab REST v4 client (adapter of [`crate::ports::GitlabApi`]).

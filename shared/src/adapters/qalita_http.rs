@@ -1,1 +1,0 @@
-//! The QALITA REST client (adapter of [`crate::ports::QalitaApi`]).

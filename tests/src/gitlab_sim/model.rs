@@ -1,0 +1,446 @@
+//! The simulated instance's data: users and tokens, projects with their labels, issues and notes,
+//! and the rules GitLab applies when they change. Every change ends in [`Model::commit`], which
+//! appends it to the [`Change`] feed: the one place webhooks can be built from.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use qalita_gitlab_core::domain::gitlab::StateEvent;
+
+use super::config::{SimConfig, SimUser};
+use super::reply::Reply;
+
+/// GitLab's longest issue title.
+const TITLE_LIMIT: usize = 255;
+/// GitLab's longest issue description.
+const DESCRIPTION_LIMIT: usize = 1_048_576;
+/// GitLab's longest note.
+const NOTE_LIMIT: usize = 1_000_000;
+
+/// A change the simulated GitLab made, in the order it made them: what a webhook reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// What changed.
+    pub kind: ChangeKind,
+    /// The project id.
+    pub project_id: u64,
+    /// The issue.
+    pub iid: u64,
+    /// The user whose request made it (`None` for a test's switch such as `delete_issue`).
+    pub by: Option<u64>,
+    /// The `X-Gitlab-Event-UUID` the request carried, which GitLab puts on the hooks it causes.
+    pub event_uuid: Option<String>,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// The kinds of [`Change`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// An issue was created.
+    IssueCreated,
+    /// An issue's fields changed: `title`, `description`, `labels`, `state`, `assignees`,
+    /// `confidential`.
+    IssueUpdated {
+        /// The fields that changed.
+        fields: Vec<&'static str>,
+    },
+    /// A note was added to an issue.
+    NoteCreated {
+        /// The note id.
+        note_id: u64,
+        /// Whether it is internal.
+        internal: bool,
+    },
+    /// An issue was deleted.
+    IssueDeleted,
+}
+
+/// Open or closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum IssueState {
+    Opened,
+    Closed,
+}
+
+pub(super) struct Note {
+    pub(super) id: u64,
+    pub(super) body: String,
+    pub(super) author: u64,
+    pub(super) system: bool,
+    pub(super) internal: bool,
+    pub(super) created_at: DateTime<Utc>,
+}
+
+pub(super) struct Issue {
+    pub(super) id: u64,
+    pub(super) iid: u64,
+    pub(super) title: String,
+    pub(super) description: Option<String>,
+    pub(super) state: IssueState,
+    pub(super) labels: Vec<String>,
+    pub(super) assignees: Vec<u64>,
+    pub(super) author: u64,
+    pub(super) confidential: bool,
+    pub(super) created_at: DateTime<Utc>,
+    pub(super) updated_at: DateTime<Utc>,
+    pub(super) closed_at: Option<DateTime<Utc>>,
+    pub(super) closed_by: Option<u64>,
+    pub(super) notes: Vec<Note>,
+}
+
+pub(super) struct Project {
+    pub(super) id: u64,
+    pub(super) path: String,
+    /// The project's label names, in order of creation.
+    pub(super) labels: Vec<String>,
+    pub(super) issues: BTreeMap<u64, Issue>,
+    next_iid: u64,
+}
+
+/// A new issue as `POST /projects/:id/issues` asks it.
+pub(super) struct IssueDraft {
+    pub(super) title: String,
+    pub(super) description: Option<String>,
+    pub(super) labels: Vec<String>,
+    pub(super) assignee_ids: Vec<u64>,
+    pub(super) confidential: bool,
+}
+
+/// A change as `PUT /projects/:id/issues/:iid` asks it.
+#[derive(Default)]
+pub(super) struct IssueEdit {
+    pub(super) title: Option<String>,
+    pub(super) description: Option<String>,
+    pub(super) labels: Option<Vec<String>>,
+    pub(super) add_labels: Vec<String>,
+    pub(super) remove_labels: Vec<String>,
+    pub(super) state_event: Option<StateEvent>,
+    pub(super) assignee_ids: Option<Vec<u64>>,
+    pub(super) confidential: Option<bool>,
+}
+
+/// Who asks, with the request's event UUID, and when.
+pub(super) struct Actor {
+    pub(super) user: u64,
+    pub(super) event_uuid: Option<String>,
+    pub(super) now: DateTime<Utc>,
+}
+
+/// The data of the instance.
+pub(super) struct Model {
+    pub(super) users: BTreeMap<u64, SimUser>,
+    tokens: Vec<(String, u64)>,
+    pub(super) projects: BTreeMap<u64, Project>,
+    multiple_assignees: bool,
+    next_issue_id: u64,
+    next_note_id: u64,
+    pub(super) changes: Vec<Change>,
+}
+
+impl Model {
+    pub(super) fn new(config: &SimConfig) -> Self {
+        Model {
+            users: config.users.iter().map(|user| (user.id, user.clone())).collect(),
+            tokens: config.tokens.clone(),
+            projects: BTreeMap::new(),
+            multiple_assignees: config.multiple_assignees,
+            // Global ids far from iids, so that a client mixing them up fails visibly.
+            next_issue_id: 90_001,
+            next_note_id: 70_001,
+            changes: Vec::new(),
+        }
+    }
+
+    /// The user a token belongs to.
+    pub(super) fn user_of_token(&self, token: &str) -> Option<&SimUser> {
+        let user = self.tokens.iter().find(|(known, _)| known == token)?.1;
+        self.users.get(&user)
+    }
+
+    /// Adds a user (or renames one).
+    pub(super) fn add_user(&mut self, user: SimUser) {
+        self.users.insert(user.id, user);
+    }
+
+    /// Adds a project.
+    ///
+    /// # Panics
+    /// When the id or the path is taken: a mistake in the test.
+    pub(super) fn add_project(&mut self, id: u64, path: &str) {
+        assert!(
+            !self.projects.contains_key(&id) && self.project_by_segment(path).is_none(),
+            "the simulator already has project {id} or {path}"
+        );
+        let project = Project { id, path: path.to_owned(), labels: Vec::new(), issues: BTreeMap::new(), next_iid: 1 };
+        self.projects.insert(id, project);
+    }
+
+    /// The project a decoded `:id` segment names: its id, or its full path (without regard to
+    /// case, as GitLab resolves paths).
+    pub(super) fn project_by_segment(&self, segment: &str) -> Option<u64> {
+        if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
+            let id = segment.parse().ok()?;
+            return self.projects.contains_key(&id).then_some(id);
+        }
+        self.projects.values().find(|project| project.path.eq_ignore_ascii_case(segment)).map(|project| project.id)
+    }
+
+    /// An issue, or GitLab's 404.
+    pub(super) fn issue(&self, project: u64, iid: u64) -> Result<&Issue, Reply> {
+        self.projects.get(&project).and_then(|p| p.issues.get(&iid)).ok_or_else(issue_not_found)
+    }
+
+    fn issue_mut(&mut self, project: u64, iid: u64) -> Result<&mut Issue, Reply> {
+        self.projects.get_mut(&project).and_then(|p| p.issues.get_mut(&iid)).ok_or_else(issue_not_found)
+    }
+
+    /// Creates an issue; missing labels are created in the project, unknown assignees ignored.
+    pub(super) fn create_issue(&mut self, project: u64, draft: IssueDraft, actor: &Actor) -> Result<u64, Reply> {
+        validate_title(&draft.title)?;
+        validate_description(draft.description.as_deref())?;
+        let assignees = self.assignable(&draft.assignee_ids);
+        let id = self.next_issue_id;
+        let project_data = self.projects.get_mut(&project).ok_or_else(project_not_found)?;
+        let labels = ensure_labels(project_data, &draft.labels);
+        let iid = project_data.next_iid;
+        let issue = Issue {
+            id,
+            iid,
+            title: draft.title,
+            description: draft.description,
+            state: IssueState::Opened,
+            labels,
+            assignees,
+            author: actor.user,
+            confidential: draft.confidential,
+            created_at: actor.now,
+            updated_at: actor.now,
+            closed_at: None,
+            closed_by: None,
+            notes: Vec::new(),
+        };
+        project_data.issues.insert(iid, issue);
+        project_data.next_iid += 1;
+        self.next_issue_id += 1;
+        self.commit(ChangeKind::IssueCreated, project, iid, actor);
+        Ok(iid)
+    }
+
+    /// Changes an issue. Nothing that equals the current value counts as a change: an update
+    /// that changes nothing leaves `updated_at` alone and reports no change, as GitLab does.
+    pub(super) fn update_issue(&mut self, project: u64, iid: u64, edit: IssueEdit, actor: &Actor) -> Result<(), Reply> {
+        if let Some(title) = &edit.title {
+            validate_title(title)?;
+        }
+        validate_description(edit.description.as_deref())?;
+        let assignees = edit.assignee_ids.as_deref().map(|ids| self.assignable(ids));
+        let mut fields = Vec::new();
+        let mut system_notes = Vec::new();
+        {
+            let project_data = self.projects.get_mut(&project).ok_or_else(project_not_found)?;
+            let mut labels = project_data.issues.get(&iid).ok_or_else(issue_not_found)?.labels.clone();
+            if let Some(replacement) = &edit.labels {
+                labels = ensure_labels(project_data, replacement);
+            }
+            for added in ensure_labels(project_data, &edit.add_labels) {
+                if !labels.contains(&added) {
+                    labels.push(added);
+                }
+            }
+            labels.retain(|label| !edit.remove_labels.contains(label));
+            labels.sort();
+            let issue = project_data.issues.get_mut(&iid).ok_or_else(issue_not_found)?;
+            if let Some(title) = edit.title.filter(|title| *title != issue.title) {
+                system_notes.push(format!("changed title from **{}** to **{title}**", issue.title));
+                issue.title = title;
+                fields.push("title");
+            }
+            if let Some(description) = edit.description.filter(|d| Some(d) != issue.description.as_ref()) {
+                system_notes.push("changed the description".to_owned());
+                issue.description = Some(description);
+                fields.push("description");
+            }
+            if labels != issue.labels {
+                // Label changes are resource events in GitLab, not notes.
+                issue.labels = labels;
+                fields.push("labels");
+            }
+            let state = match edit.state_event {
+                Some(StateEvent::Close) => IssueState::Closed,
+                Some(StateEvent::Reopen) => IssueState::Opened,
+                None => issue.state,
+            };
+            if state != issue.state {
+                issue.state = state;
+                (issue.closed_at, issue.closed_by) =
+                    if state == IssueState::Closed { (Some(actor.now), Some(actor.user)) } else { (None, None) };
+                fields.push("state");
+            }
+            if let Some(assignees) = assignees.filter(|a| *a != issue.assignees) {
+                system_notes.extend(assignee_notes(&self.users, &issue.assignees, &assignees));
+                issue.assignees = assignees;
+                fields.push("assignees");
+            }
+            if let Some(confidential) = edit.confidential.filter(|c| *c != issue.confidential) {
+                system_notes.push(
+                    if confidential { "made the issue confidential" } else { "made the issue visible to everyone" }
+                        .to_owned(),
+                );
+                issue.confidential = confidential;
+                fields.push("confidential");
+            }
+            if !fields.is_empty() {
+                issue.updated_at = actor.now;
+            }
+        }
+        for body in system_notes {
+            self.add_note(project, iid, actor, body, true, false)?;
+        }
+        if !fields.is_empty() {
+            self.commit(ChangeKind::IssueUpdated { fields }, project, iid, actor);
+        }
+        Ok(())
+    }
+
+    /// Adds a note by the actor; it touches the issue's `updated_at`, as in GitLab.
+    pub(super) fn create_note(
+        &mut self,
+        project: u64,
+        iid: u64,
+        body: String,
+        internal: bool,
+        actor: &Actor,
+    ) -> Result<u64, Reply> {
+        self.issue(project, iid)?;
+        if body.trim().is_empty() {
+            return Err(Reply::invalid_field("note", "can't be blank"));
+        }
+        if body.chars().count() > NOTE_LIMIT {
+            return Err(Reply::invalid_field("note", &format!("is too long (maximum is {NOTE_LIMIT} characters)")));
+        }
+        let note_id = self.add_note(project, iid, actor, body, false, internal)?;
+        self.issue_mut(project, iid)?.updated_at = actor.now;
+        self.commit(ChangeKind::NoteCreated { note_id, internal }, project, iid, actor);
+        Ok(note_id)
+    }
+
+    fn add_note(
+        &mut self,
+        project: u64,
+        iid: u64,
+        actor: &Actor,
+        body: String,
+        system: bool,
+        internal: bool,
+    ) -> Result<u64, Reply> {
+        let id = self.next_note_id;
+        let note = Note { id, body, author: actor.user, system, internal, created_at: actor.now };
+        self.issue_mut(project, iid)?.notes.push(note);
+        self.next_note_id += 1;
+        Ok(id)
+    }
+
+    /// Deletes an issue (its iid is never given again). False when there is none.
+    pub(super) fn delete_issue(&mut self, project: u64, iid: u64, now: DateTime<Utc>) -> bool {
+        let removed = self.projects.get_mut(&project).and_then(|p| p.issues.remove(&iid)).is_some();
+        if removed {
+            self.changes.push(Change {
+                kind: ChangeKind::IssueDeleted,
+                project_id: project,
+                iid,
+                by: None,
+                event_uuid: None,
+                at: now,
+            });
+        }
+        removed
+    }
+
+    /// Records a change: every mutation made through the API ends here (a test's `delete_issue`
+    /// records its own).
+    fn commit(&mut self, kind: ChangeKind, project_id: u64, iid: u64, actor: &Actor) {
+        self.changes.push(Change {
+            kind,
+            project_id,
+            iid,
+            by: Some(actor.user),
+            event_uuid: actor.event_uuid.clone(),
+            at: actor.now,
+        });
+    }
+
+    /// The assignees GitLab keeps of `ids`: known users (0 means "nobody"), only the first on the
+    /// Free tier.
+    fn assignable(&self, ids: &[u64]) -> Vec<u64> {
+        let mut kept: Vec<u64> = Vec::new();
+        for id in ids.iter().filter(|id| self.users.contains_key(id)) {
+            if !kept.contains(id) {
+                kept.push(*id);
+            }
+        }
+        if !self.multiple_assignees {
+            kept.truncate(1);
+        }
+        kept
+    }
+}
+
+/// The label names of `names`, creating the missing ones in the project as GitLab does.
+fn ensure_labels(project: &mut Project, names: &[String]) -> Vec<String> {
+    let mut kept = Vec::new();
+    for name in names {
+        if !project.labels.contains(name) {
+            project.labels.push(name.clone());
+        }
+        if !kept.contains(name) {
+            kept.push(name.clone());
+        }
+    }
+    kept.sort();
+    kept
+}
+
+fn assignee_notes(users: &BTreeMap<u64, SimUser>, before: &[u64], after: &[u64]) -> Vec<String> {
+    let handle = |id: &u64| users.get(id).map_or_else(|| format!("user {id}"), |u| format!("@{}", u.username));
+    let added: Vec<String> = after.iter().filter(|id| !before.contains(id)).map(handle).collect();
+    let removed: Vec<String> = before.iter().filter(|id| !after.contains(id)).map(handle).collect();
+    let mut notes = Vec::new();
+    if !added.is_empty() {
+        notes.push(format!("assigned to {}", added.join(" and ")));
+    }
+    if !removed.is_empty() {
+        notes.push(format!("unassigned {}", removed.join(" and ")));
+    }
+    notes
+}
+
+fn validate_title(title: &str) -> Result<(), Reply> {
+    if title.trim().is_empty() {
+        return Err(Reply::invalid_field("title", "can't be blank"));
+    }
+    if title.chars().count() > TITLE_LIMIT {
+        return Err(Reply::invalid_field("title", &format!("is too long (maximum is {TITLE_LIMIT} characters)")));
+    }
+    Ok(())
+}
+
+fn validate_description(description: Option<&str>) -> Result<(), Reply> {
+    match description {
+        Some(text) if text.chars().count() > DESCRIPTION_LIMIT => Err(Reply::invalid_field(
+            "description",
+            &format!("is too long (maximum is {DESCRIPTION_LIMIT} characters)"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// GitLab's 404 of a project.
+pub(super) fn project_not_found() -> Reply {
+    Reply::message(404, "404 Project Not Found")
+}
+
+/// GitLab's 404 of an issue.
+pub(super) fn issue_not_found() -> Reply {
+    Reply::message(404, "404 Issue Not Found")
+}

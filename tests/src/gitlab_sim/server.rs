@@ -1,0 +1,207 @@
+//! The HTTP side: a loopback listener whose connections a request can cut (to close a connection
+//! without an answer), and the one pipeline every request goes through: record, faults, API
+//! rate limit, authentication, endpoint, rate-limit headers.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::connect_info::Connected;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
+use axum::serve::{IncomingStream, Listener};
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::faults::Fault;
+use super::params::{Params, decode_segment};
+use super::record::{RecordedRequest, redacted_query};
+use super::reply::{Reply, server_error};
+use super::routes::{Call, route};
+use super::{Shared, SimState};
+
+/// A listener whose connections carry a switch to cut them.
+pub(super) struct SimListener(pub(super) TcpListener);
+
+/// The switch of one connection, given to its requests as connect info.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Connection(Arc<AtomicBool>);
+
+impl Connection {
+    /// Closes the connection instead of writing the answer.
+    fn cut(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A TCP stream that fails every write once its connection is cut, so the server closes it
+/// without sending a byte of the answer.
+pub(super) struct SimStream {
+    inner: TcpStream,
+    cut: Arc<AtomicBool>,
+}
+
+impl Listener for SimListener {
+    type Io = SimStream;
+    type Addr = Connection;
+
+    async fn accept(&mut self) -> (SimStream, Connection) {
+        loop {
+            match self.0.accept().await {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    let connection = Connection::default();
+                    return (SimStream { inner: stream, cut: connection.0.clone() }, connection);
+                }
+                // Too many open files and the like: wait, as axum's own listener does.
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Connection> {
+        Ok(Connection::default())
+    }
+}
+
+impl Connected<IncomingStream<'_, SimListener>> for Connection {
+    fn connect_info(stream: IncomingStream<'_, SimListener>) -> Self {
+        stream.remote_addr().clone()
+    }
+}
+
+impl AsyncRead for SimStream {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for SimStream {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        if self.cut.load(Ordering::SeqCst) {
+            return Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into()));
+        }
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Every request.
+pub(super) async fn handle(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(connection): ConnectInfo<Connection>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(api_path) = uri.path().strip_prefix("/api/v4").filter(|p| p.starts_with('/')) else {
+        return Reply::text(404, "text/plain", "Not Found\n").into_response();
+    };
+    let query = uri.query().unwrap_or_default();
+    let json_body = serde_json::from_slice::<Value>(&body).ok();
+    let mut record = RecordedRequest {
+        method: method.as_str().to_owned(),
+        path: api_path.to_owned(),
+        query: redacted_query(query),
+        body: json_body.clone(),
+        event_uuid: header(&headers, "x-gitlab-event-uuid"),
+        status: None,
+    };
+    let (reply, fault) = {
+        let mut state = shared.lock();
+        let fault = state.faults.take(&record.method, &record.path);
+        let reply = match fault {
+            Some(Fault::ServerError(status)) => Some(server_error(status)),
+            Some(Fault::DropConnection) => None,
+            _ => {
+                let request = Request { method: &record.method, api_path, query, headers: &headers, body: &body };
+                let reply = process(&mut state, &shared.base, request, json_body.as_ref(), record.event_uuid.clone());
+                (fault != Some(Fault::DropAfterProcessing)).then_some(reply)
+            }
+        };
+        record.status = reply.as_ref().map(|reply| reply.status);
+        state.records.push(record);
+        (reply, fault)
+    };
+    let Some(reply) = reply else {
+        connection.cut();
+        return Reply::text(500, "text/plain", "").into_response();
+    };
+    if let Some(Fault::Slow(delay)) = fault {
+        tokio::time::sleep(delay).await;
+    }
+    reply.into_response()
+}
+
+struct Request<'a> {
+    method: &'a str,
+    api_path: &'a str,
+    query: &'a str,
+    headers: &'a HeaderMap,
+    body: &'a [u8],
+}
+
+/// The API's answer: rate limit first (as Rack::Attack runs before the API), then the token,
+/// then the endpoint; the API budget's headers on whatever comes out.
+fn process(
+    state: &mut SimState,
+    base: &str,
+    request: Request<'_>,
+    json_body: Option<&Value>,
+    event_uuid: Option<String>,
+) -> Reply {
+    let now = state.tick();
+    let user = token(request.headers, request.query).and_then(|token| state.model.user_of_token(&token)).cloned();
+    let usage = match state.limits.spend_api(user.as_ref().map(|user| user.id)) {
+        Ok(usage) => usage,
+        Err(refusal) => return refusal,
+    };
+    let reply = match user {
+        None => Reply::message(401, "401 Unauthorized"),
+        Some(user) => {
+            let call = Call {
+                method: request.method,
+                raw_path: request.api_path,
+                segments: request.api_path.trim_matches('/').split('/').map(decode_segment).collect(),
+                query: request.query,
+                params: Params::read(request.query, request.body, json_body),
+                user,
+                event_uuid,
+                now,
+                base,
+            };
+            route(state, &call)
+        }
+    };
+    state.limits.decorate(reply, usage.as_ref())
+}
+
+/// The token of a request: `PRIVATE-TOKEN`, `Authorization: Bearer`, or `?private_token=`, as
+/// GitLab accepts them.
+fn token(headers: &HeaderMap, query: &str) -> Option<String> {
+    if let Some(token) = header(headers, "private-token") {
+        return Some(token);
+    }
+    if let Some(token) = header(headers, "authorization").and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned)) {
+        return Some(token);
+    }
+    query.split('&').find_map(|pair| pair.strip_prefix("private_token=").map(super::params::decode))
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|value| value.to_str().ok()).map(str::to_owned)
+}

@@ -1,0 +1,112 @@
+//! Faults a test switches on while the simulator runs: the next requests (all, or only those under
+//! a path prefix) are rate limited, fail with a server error, are answered late, or get the HTML
+//! page a web front-end or a login proxy serves in front of the API.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// One way a request can go wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// `429 Too Many Requests` with `Retry-After: <seconds>`.
+    RateLimited {
+        /// The wait the answer asks for.
+        retry_after_secs: u64,
+    },
+    /// A server error: 500 from the application, 502, 503 or 504 from the proxy in front of it.
+    ServerError(u16),
+    /// The request is served normally, after this delay.
+    Slow(Duration),
+    /// `200 OK` with an HTML page instead of JSON.
+    HtmlPage,
+}
+
+/// A fault for the next `remaining` requests under `prefix` (every request when `None`).
+#[derive(Debug)]
+pub(super) struct FaultRule {
+    pub prefix: Option<String>,
+    pub fault: Fault,
+    pub remaining: usize,
+}
+
+/// The rules in the order they were added; the first that matches a request is used up.
+#[derive(Debug, Default)]
+pub(super) struct Faults(Vec<FaultRule>);
+
+impl Faults {
+    /// # Panics
+    /// When a server error is not a 5xx status.
+    pub fn add(&mut self, prefix: Option<&str>, count: usize, fault: Fault) {
+        if let Fault::ServerError(status) = fault {
+            assert!((500..600).contains(&status), "a server error is a 5xx status, not {status}");
+        }
+        self.0.push(FaultRule { prefix: prefix.map(str::to_owned), fault, remaining: count });
+    }
+
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// The fault for a request to `path`, if any, used up.
+    pub fn take(&mut self, path: &str) -> Option<Fault> {
+        let rule = self
+            .0
+            .iter_mut()
+            .find(|rule| rule.remaining > 0 && rule.prefix.as_deref().is_none_or(|prefix| path.starts_with(prefix)))?;
+        rule.remaining -= 1;
+        let fault = rule.fault.clone();
+        self.0.retain(|rule| rule.remaining > 0);
+        Some(fault)
+    }
+}
+
+/// The answer a fault gives instead of the application's; `None` for [`Fault::Slow`], which only
+/// delays the application's answer.
+pub(super) fn answer(fault: &Fault) -> Option<Response> {
+    let response = match fault {
+        Fault::RateLimited { retry_after_secs } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, retry_after_secs.to_string())],
+            Json(json!({"detail": "Rate limit exceeded"})),
+        )
+            .into_response(),
+        Fault::ServerError(500) => (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response(),
+        Fault::ServerError(code) => {
+            let status = StatusCode::from_u16(*code).unwrap_or(StatusCode::BAD_GATEWAY);
+            let title = format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("Error"));
+            let page = format!(
+                "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n\
+                 <hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+            );
+            (status, [(header::CONTENT_TYPE, "text/html")], page).into_response()
+        }
+        Fault::HtmlPage => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            "<!doctype html><html><head><title>QALITA</title></head><body><div id=\"root\"></div></body></html>",
+        )
+            .into_response(),
+        Fault::Slow(_) => return None,
+    };
+    Some(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fault_is_used_up_by_the_requests_it_matches() {
+        let mut faults = Faults::default();
+        faults.add(Some("/api/v2/users"), 1, Fault::ServerError(503));
+        faults.add(None, 2, Fault::HtmlPage);
+        assert_eq!(faults.take("/api/v2/issues"), Some(Fault::HtmlPage));
+        assert_eq!(faults.take("/api/v2/users/12"), Some(Fault::ServerError(503)));
+        assert_eq!(faults.take("/api/v2/users/12"), Some(Fault::HtmlPage));
+        assert_eq!(faults.take("/api/v2/users/12"), None);
+    }
+}
