@@ -9,8 +9,8 @@ use std::time::Duration;
 use chrono::TimeDelta;
 
 use crate::config::Config;
-use crate::domain::gitlab::{GitlabIssue, GitlabProjectRef, IssueState, IssueUpdate, StateEvent};
-use crate::domain::link::{Field, GitlabLink, LinkState, LinkStatus, LogEntry, LogLevel, Written};
+use crate::domain::gitlab::{GitlabIssue, GitlabProjectRef, GitlabUser, IssueState, IssueUpdate, StateEvent};
+use crate::domain::link::{Field, GitlabLink, LinkState, LinkStatus, LogEntry, LogLevel, ResolvedAssignee, Written};
 use crate::domain::qalita::{IssueContext, QalitaIssue, QalitaUser};
 use crate::mapping::{Desired, Facts, marker, text_digest};
 use crate::plan::{AssigneeInput, Decision, Op, plan};
@@ -67,6 +67,16 @@ pub struct Outcome {
     pub decisions: Vec<Decision>,
 }
 
+/// One sync: the QALITA issue and what was read for it before planning.
+struct Target<'a> {
+    issue: &'a QalitaIssue,
+    context: &'a IssueContext,
+    owner: Option<&'a QalitaUser>,
+    assignee: &'a AssigneeInput,
+    resolved: Option<&'a ResolvedAssignee>,
+    call: &'a CallContext,
+}
+
 /// The outbound sync, wired to its ports.
 pub struct Syncer {
     /// GitLab.
@@ -89,15 +99,44 @@ impl Syncer {
         context: &IssueContext,
         call: &CallContext,
     ) -> Result<Outcome, SyncError> {
-        let owner = match issue.assignee {
-            Some(id) => self.qalita.get_user(id).await?,
-            None => None,
+        // An owner resolved before costs no call, unless the explicit map now says otherwise.
+        let cached = self.store.get(issue.id).await?.and_then(|link| link.assignee).filter(|c| {
+            Some(c.qalita_user) == issue.assignee
+                && c.login
+                    .as_ref()
+                    .and_then(|l| self.config.assignees.get(l))
+                    .is_none_or(|mapped| *mapped == c.username)
+        });
+        let (owner, assignee, resolved) = match cached {
+            Some(c) => {
+                let owner = QalitaUser { id: c.qalita_user, login: c.login.clone(), name: None, email: None };
+                let user = GitlabUser { id: c.gitlab_user, username: c.username.clone(), name: String::new() };
+                (Some(owner), AssigneeInput::Found { user, how: "as resolved before".into() }, Some(c))
+            }
+            None => {
+                let owner = match issue.assignee {
+                    Some(id) => self.qalita.get_user(id).await?,
+                    None => None,
+                };
+                let assignee = self.resolve_assignee(issue, owner.as_ref()).await?;
+                let resolved = match (&assignee, &owner) {
+                    (AssigneeInput::Found { user, .. }, Some(owner)) => Some(ResolvedAssignee {
+                        qalita_user: owner.id,
+                        login: owner.login.clone(),
+                        gitlab_user: user.id,
+                        username: user.username.clone(),
+                    }),
+                    _ => None,
+                };
+                (owner, assignee, resolved)
+            }
         };
-        let assignee = self.resolve_assignee(issue, owner.as_ref()).await?;
+        let target =
+            Target { issue, context, owner: owner.as_ref(), assignee: &assignee, resolved: resolved.as_ref(), call };
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.sync_once(issue, context, owner.as_ref(), &assignee, call).await {
+            match self.sync_once(&target).await {
                 Err(SyncError::Store(StoreError::Conflict)) if attempt < CONFLICT_RETRIES => continue,
                 Ok(outcome) => {
                     self.log(issue, &outcome).await;
@@ -108,22 +147,16 @@ impl Syncer {
         }
     }
 
-    async fn sync_once(
-        &self,
-        issue: &QalitaIssue,
-        context: &IssueContext,
-        owner: Option<&QalitaUser>,
-        assignee: &AssigneeInput,
-        call: &CallContext,
-    ) -> Result<Outcome, SyncError> {
+    async fn sync_once(&self, target: &Target<'_>) -> Result<Outcome, SyncError> {
+        let issue = target.issue;
         let now = self.clock.now();
         let stored = self.store.get(issue.id).await?;
         // An event without context (the poll, an id-only event) keeps what an earlier event said.
         let context = match &stored {
-            Some(link) => context.or(&link.context),
-            None => context.clone(),
+            Some(link) => target.context.or(&link.context),
+            None => target.context.clone(),
         };
-        let desired = &Desired::of(&self.config, &Facts::of(issue, &context, owner));
+        let desired = &Desired::of(&self.config, &Facts::of(issue, &context, target.owner));
         let link = match stored {
             None => {
                 let mut reserved = LinkState::reserved(issue.id, uuid::Uuid::new_v4().to_string(), now);
@@ -145,33 +178,34 @@ impl Syncer {
                 match self.find_marked(&desired.route.project, issue).await? {
                     Some(found) => {
                         let adopted = self.store.update(&adopt(taken, &found, desired, now)).await?;
-                        return self.write(issue, &context, desired, assignee, adopted, call, "adopted").await;
+                        return self.write(target, &context, desired, adopted, "adopted").await;
                     }
                     None => taken,
                 }
             }
             Some(link) => link,
         };
-        self.write(issue, &context, desired, assignee, link, call, "updated").await
+        self.write(target, &context, desired, link, "updated").await
     }
 
     /// Plans against `link`, makes the write, commits the link.
-    #[allow(clippy::too_many_arguments)]
     async fn write(
         &self,
-        issue: &QalitaIssue,
+        target: &Target<'_>,
         context: &IssueContext,
         desired: &Desired,
-        assignee: &AssigneeInput,
         link: LinkState,
-        call: &CallContext,
         verb: &'static str,
     ) -> Result<Outcome, SyncError> {
+        let (issue, assignee, call) = (target.issue, target.assignee, target.call);
         let now = self.clock.now();
         let plan = plan(&self.config, issue, desired, assignee, &link, now);
         let mut next = plan.next;
         if matches!(link.status, LinkStatus::Linked | LinkStatus::Reserved) {
             next.context = context.clone();
+            if target.resolved.is_some() {
+                next.assignee = target.resolved.cloned();
+            }
         }
         let action = match plan.op {
             None if link.status != LinkStatus::Linked => {
@@ -206,7 +240,7 @@ impl Syncer {
                         orphan.to_gitlab.clear();
                         orphan.managed_labels.clear();
                         orphan.qalita_watermark = None;
-                        return Box::pin(self.write(issue, context, desired, assignee, orphan, call, verb)).await;
+                        return Box::pin(self.write(target, context, desired, orphan, verb)).await;
                     }
                     Err(ApiError::NotFound { what, .. }) => {
                         next = link.clone();

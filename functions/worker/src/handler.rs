@@ -78,12 +78,19 @@ pub async fn handle_batch(deps: Arc<Deps>, event: SqsEvent) -> SqsBatchResponse 
 
 /// The ids of the messages of a group that must come back.
 async fn process_group(deps: &Deps, messages: Vec<SqsMessage>) -> Vec<String> {
+    // The sync is state-based: of several QALITA changes of one issue in a batch, only the last
+    // needs planning (it carries, or fetches, the newest state). One GitLab write, not one per event.
+    let last_issue_event = messages.iter().rposition(is_qalita_issue_event);
     let mut failed = Vec::new();
-    for message in messages {
+    for (index, message) in messages.into_iter().enumerate() {
         let id = message.message_id.clone().unwrap_or_default();
         if !failed.is_empty() {
             // An earlier message of the group failed: this one must not overtake it.
             failed.push(id);
+            continue;
+        }
+        if is_qalita_issue_event(&message) && Some(index) != last_issue_event {
+            tracing::info!(message_id = %id, outcome = "superseded", "a later change of the same issue is in this batch");
             continue;
         }
         if let Err(retry) = process_message(deps, &message).await {
@@ -100,6 +107,12 @@ async fn process_group(deps: &Deps, messages: Vec<SqsMessage>) -> Vec<String> {
         }
     }
     failed
+}
+
+fn is_qalita_issue_event(message: &SqsMessage) -> bool {
+    let body = message.body.as_deref().unwrap_or_default();
+    Envelope::<&RawValue>::parse(body)
+        .is_ok_and(|e| e.source == Source::Qalita && matches!(e.kind.as_ref(), "issue.created" | "issue.updated"))
 }
 
 /// Exponential back-off from the receive count, within the configured bounds, and at least what

@@ -404,3 +404,38 @@ async fn a_gitlab_5xx_sends_the_message_back_and_the_retry_creates_one_issue() {
     assert_eq!((received, response.batch_item_failures.len()), (1, 0));
     world.gitlab_issue();
 }
+
+#[tokio::test]
+async fn several_changes_of_one_issue_in_one_batch_cost_one_put() {
+    let world = World::new("").await;
+    world.qalita_changed(json!({})).await;
+    world.run_worker().await;
+    let writes_before = world.gitlab_writes();
+    world.qalita.update_issue(ISSUE, |i| i["status"] = "resolved".into());
+    world.qalita_changed(json!({})).await;
+    world.qalita.update_issue(ISSUE, |i| i["title"] = "Invalid Longitude".into());
+    world.qalita_changed(json!({})).await;
+    world.qalita.update_issue(ISSUE, |i| i["assignee"] = 13.into());
+    world.qalita_changed(json!({})).await;
+    let (received, response) = world.run_worker().await;
+    assert_eq!((received, response.batch_item_failures.len()), (3, 0));
+    assert_eq!(world.gitlab_writes() - writes_before, 1, "one PUT for the three changes");
+    let issue = world.gitlab_issue();
+    assert_eq!(issue.state, IssueState::Closed);
+    assert!(issue.title.ends_with("Invalid Longitude"));
+    assert_eq!(issue.assignees[0].username, "jroe");
+}
+
+#[tokio::test]
+async fn a_qalita_change_to_a_field_that_maps_to_nothing_costs_no_call() {
+    let world = World::new("").await;
+    world.qalita_changed(json!({})).await;
+    world.run_worker().await;
+    let (gitlab_before, qalita_before) = (world.gitlab.requests().len(), world.qalita.request_count());
+    world.qalita.update_issue(ISSUE, |i| i["due_date"] = "2027-01-31".into());
+    world.qalita_changed(json!({})).await;
+    world.run_worker().await;
+    let calls = &world.gitlab.requests()[gitlab_before..];
+    assert!(calls.is_empty(), "no GitLab call at all, not even a user lookup: {calls:?}");
+    assert_eq!(world.qalita.request_count(), qalita_before, "no QALITA call either: the owner was resolved before");
+}

@@ -49,9 +49,13 @@ pub enum HttpSetupError {
     Client(#[from] reqwest::Error),
 }
 
-/// Builds a client: TLS verified (system roots, plus the CA bundle when given), time-outs set.
+/// Builds a client: TLS verified (system roots, plus the CA bundle when given), time-outs set,
+/// redirects not followed (a 3xx is answered as an error the caller classifies as permanent).
 pub fn build_client(settings: &HttpSettings, user_agent: &str) -> Result<reqwest::Client, HttpSetupError> {
     let mut builder = reqwest::Client::builder()
+        // Never follow a redirect: reqwest drops `Authorization` on a cross-host redirect, but
+        // not GitLab's `PRIVATE-TOKEN`, which would then reach whatever host the redirect names.
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(settings.connect_timeout)
         .timeout(settings.total_timeout)
         .user_agent(user_agent);

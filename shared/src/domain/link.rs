@@ -100,6 +100,9 @@ pub struct LinkState {
     /// reads issues without it, and must not drop the labels it gave.
     #[serde(default, skip_serializing_if = "IssueContext::is_empty")]
     pub context: IssueContext,
+    /// The last owner resolution (QALITA user → GitLab user): an unchanged owner costs no lookup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<ResolvedAssignee>,
     /// The QALITA `updated_at` of the last issue state planned from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qalita_watermark: Option<DateTime<Utc>>,
@@ -119,10 +122,25 @@ impl LinkState {
             to_gitlab: BTreeMap::new(),
             managed_labels: BTreeSet::new(),
             context: IssueContext::default(),
+            assignee: None,
             qalita_watermark: None,
             updated_at: at,
         }
     }
+}
+
+/// How a QALITA owner was found in GitLab.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolvedAssignee {
+    /// The QALITA user id.
+    pub qalita_user: u64,
+    /// Their QALITA login.
+    #[serde(default)]
+    pub login: Option<String>,
+    /// The GitLab user id.
+    pub gitlab_user: u64,
+    /// The GitLab username.
+    pub username: String,
 }
 
 /// How serious a log entry is.

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use qalita_gitlab_core::domain::link::{
-    Field, GitlabLink, LinkState, LinkStatus, LogEntry, LogLevel, Reservation, Written,
+    Field, GitlabLink, LinkState, LinkStatus, LogEntry, LogLevel, Reservation, ResolvedAssignee, Written,
 };
 use qalita_gitlab_core::domain::qalita::IssueContext;
 use qalita_gitlab_core::domain::{GitlabProjectId, Iid, QalitaIssueId};
@@ -56,6 +56,12 @@ fn full_link(id: u64) -> LinkState {
             source_name: Some("orders".into()),
             domain: Some("sales".into()),
         },
+        assignee: Some(ResolvedAssignee {
+            qalita_user: 12,
+            login: Some("m.durand".into()),
+            gitlab_user: 4242,
+            username: "mdurand".into(),
+        }),
         qalita_watermark: Some(time("2025-03-04T05:06:11.987654321Z")),
         updated_at: time("2025-03-04T05:06:12.000000999Z"),
     }
