@@ -11,7 +11,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use qalita_gitlab_core::adapters::dynamodb::DynamoLinkStore;
 use qalita_gitlab_core::adapters::gitlab_http::GitlabClient;
 use qalita_gitlab_core::adapters::http::HttpSettings;
-use qalita_gitlab_core::adapters::qalita_http::{QalitaClient, QalitaPaths};
+use qalita_gitlab_core::adapters::qalita_http::QalitaClient;
 use qalita_gitlab_core::adapters::secrets_manager::SecretsManager;
 use qalita_gitlab_core::adapters::sqs::SqsQueue;
 use qalita_gitlab_core::apply::Syncer;
@@ -53,7 +53,7 @@ async fn build() -> Result<Arc<Deps>, Error> {
     let qalita = Arc::new(QalitaClient::new(
         &config.qalita.base_url,
         secret(&secrets, &required("QALITA_TOKEN_SECRET_ID")?).await?,
-        QalitaPaths::default(),
+        config.qalita.paths.clone(),
         &HttpSettings::default(),
     )?);
     let clock = Arc::new(SystemClock);

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::adapters::qalita_http::QalitaPaths;
 use crate::domain::gitlab::GitlabProjectRef;
 pub use template::{Template, TemplateError};
 
@@ -70,6 +71,8 @@ pub struct GitlabSettings {
 pub struct QalitaSettings {
     /// `https://qalita.example.com` (the API is under `/api/v2`).
     pub base_url: String,
+    /// The API's paths and verbs (assumed, hence configurable: DESIGN section 6).
+    pub paths: QalitaPaths,
 }
 
 /// The templates of the GitLab issue.
@@ -248,6 +251,7 @@ struct GitlabDoc {
 #[serde(deny_unknown_fields)]
 struct QalitaDoc {
     base_url: Option<String>,
+    paths: Option<QalitaPaths>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -316,6 +320,9 @@ impl Config {
             .base_url
             .or_else(|| env("QALITA_BASE_URL"))
             .ok_or_else(|| invalid("qalita.base_url", "is not set (nor QALITA_BASE_URL)"))?;
+
+        let qalita_paths = doc.qalita.paths.unwrap_or_default();
+        qalita_paths.validate().map_err(|e| invalid("qalita.paths", e.to_string()))?;
 
         let template = |key: &str, text: &str| Template::parse(text).map_err(|e| invalid(key, e.to_string()));
         let labels = doc.mapping.labels.unwrap_or_else(|| DEFAULT_LABELS.iter().map(|l| l.to_string()).collect());
@@ -425,7 +432,7 @@ impl Config {
                 default_project,
                 ca_bundle: doc.gitlab.ca_bundle,
             },
-            qalita: QalitaSettings { base_url: base_url("qalita.base_url", qalita_url)? },
+            qalita: QalitaSettings { base_url: base_url("qalita.base_url", qalita_url)?, paths: qalita_paths },
             mapping,
             status,
             assignees: doc.assignees,

@@ -125,3 +125,14 @@ fn unknown_keys_and_wrong_types_are_refused() {
     let error = Config::from_document("[sync]\nrecreate_if_deleted = \"yes\"", no_env).unwrap_err();
     assert!(matches!(error, ConfigError::Syntax(_)), "{error}");
 }
+
+#[test]
+fn qalita_paths_and_verbs_are_configurable_and_checked() {
+    let text = "[gitlab]\ndefault_project = 1\n[qalita]\nbase_url = \"https://q\"\n[qalita.paths]\nget_issue = \"GET /api/v3/issues/{id}\"\nlist_extra_query = [[\"sort\", \"-created_at\"]]";
+    let config = Config::from_document(text, no_env).unwrap();
+    assert_eq!(config.qalita.paths.get_issue.path.as_str(), "/api/v3/issues/{id}");
+    assert_eq!(config.qalita.paths.list_extra_query, [("sort".to_string(), "-created_at".to_string())]);
+    let bad = "[gitlab]\ndefault_project = 1\n[qalita]\nbase_url = \"https://q\"\n[qalita.paths]\nget_issue = \"GET /api/v2/issues\"";
+    let error = Config::from_document(bad, no_env).unwrap_err().to_string();
+    assert!(error.starts_with("configuration: qalita.paths: "), "{error}");
+}

@@ -45,17 +45,31 @@ pub struct QalitaIssue {
     #[serde(default)]
     pub closed_by: Option<u64>,
     /// Creation time.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_time")]
     pub created_at: Option<DateTime<Utc>>,
     /// Last change: the watermark of QALITA-owned fields.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_time")]
     pub updated_at: Option<DateTime<Utc>>,
     /// Close time.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_time")]
     pub closed_at: Option<DateTime<Utc>>,
     /// The issue's page in QALITA.
     #[serde(default)]
     pub url: Option<String>,
+}
+
+/// A time as QALITA may send it: RFC 3339 with an offset, or without one (a Python backend's
+/// naive `2026-11-20T08:15:02.123456`), which is taken as UTC.
+fn lenient_time<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    let Some(text) = Option::<String>::deserialize(deserializer)? else { return Ok(None) };
+    if let Ok(time) = DateTime::parse_from_rfc3339(&text) {
+        return Ok(Some(time.with_timezone(&Utc)));
+    }
+    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+        .iter()
+        .find_map(|format| chrono::NaiveDateTime::parse_from_str(&text, format).ok())
+        .map(|naive| Some(naive.and_utc()))
+        .ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not a date and time")))
 }
 
 /// What a change event knows beyond the issue: severity (from the recommendation), the source's
@@ -123,6 +137,16 @@ mod tests {
     fn an_issue_with_only_an_id_still_reads() {
         let issue: QalitaIssue = serde_json::from_str(r#"{"id": 9, "extra": {"x": 1}}"#).unwrap();
         assert_eq!((issue.id.get(), issue.title.as_str(), issue.assignee), (9, "", None));
+    }
+
+    #[test]
+    fn times_without_an_offset_are_read_as_utc() {
+        let issue: QalitaIssue =
+            serde_json::from_str(r#"{"id": 9, "created_at": "2026-11-20T08:15:02.123456", "updated_at": "2026-11-20 08:16:00", "closed_at": null}"#)
+                .unwrap();
+        assert_eq!(issue.created_at.unwrap().to_rfc3339(), "2026-11-20T08:15:02.123456+00:00");
+        assert_eq!(issue.updated_at.unwrap().to_rfc3339(), "2026-11-20T08:16:00+00:00");
+        assert!(serde_json::from_str::<QalitaIssue>(r#"{"id": 9, "updated_at": "yesterday"}"#).is_err());
     }
 
     #[test]
