@@ -1,0 +1,115 @@
+//! The real `qalita-gitlab-worker` binary, run as Lambda runs it (emulated Runtime API) against
+//! the local stack and the simulators: a batch of ten QALITA events, then a scheduled poll. Also
+//! reports the process's peak memory after the batch.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use qalita_gitlab_core::adapters::sqs::SqsQueue;
+use qalita_gitlab_core::ports::{EventQueue, OutgoingMessage};
+use qalita_gitlab_tests::gitlab_sim::{DEFAULT_TOKEN, GitlabSim, SimConfig};
+use qalita_gitlab_tests::local_aws::LocalAws;
+use qalita_gitlab_tests::qalita_sim::QalitaSim;
+use qalita_gitlab_tests::runtime_api::RuntimeApi;
+use qalita_gitlab_tests::stack::{TestStack, ids};
+use serde_json::{Value, json};
+
+const QALITA_TOKEN: &str = "qalita-api-token-for-tests";
+
+/// This build's binary, or another one (the release build, to measure it) named by `WORKER_BINARY`.
+fn binary() -> String {
+    std::env::var("WORKER_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_qalita-gitlab-worker").to_owned())
+}
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn peak_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+#[tokio::test]
+async fn the_worker_binary_syncs_a_batch_of_ten_events_and_runs_the_poll() {
+    let aws = LocalAws::connect().await;
+    let stack = TestStack::create(&aws, "wk-bin", "unused").await;
+    let gitlab = GitlabSim::start(SimConfig::default()).await;
+    gitlab.add_project(42, "data/quality");
+    let qalita = QalitaSim::start(QALITA_TOKEN).await;
+    let fixture: Value = serde_json::from_str(include_str!("../../../fixtures/qalita/issue.json")).unwrap();
+    for id in 5001..=5010u64 {
+        let mut issue = fixture.clone();
+        issue["id"] = id.into();
+        issue["assignee"] = Value::Null;
+        issue["title"] = format!("Rule {id}").into();
+        qalita.insert_issue(issue);
+    }
+
+    for (secret, value) in [(ids::GITLAB_TOKEN, DEFAULT_TOKEN), (ids::QALITA_TOKEN, QALITA_TOKEN)] {
+        aws.secrets().put_secret_value().secret_id(stack.secret(secret)).secret_string(value).send().await.unwrap();
+    }
+    let document = format!("[gitlab]\nbase_url = \"{}\"\ndefault_project = 42\n[qalita]\nbase_url = \"{}\"\n", gitlab.url(), qalita.url());
+    aws.dynamodb()
+        .put_item()
+        .table_name(&stack.table_name)
+        .item("pk", AttributeValue::S("CONFIG".into()))
+        .item("sk", AttributeValue::S("CURRENT".into()))
+        .item("document", AttributeValue::S(document))
+        .send()
+        .await
+        .unwrap();
+
+    let queue = SqsQueue::new(aws.sqs(), stack.queue_url.clone());
+    for id in 5001..=5010u64 {
+        let body = json!({"v": 1, "source": "qalita", "kind": "issue.created", "key": format!("e-{id}"), "received_at": "2026-11-25T10:00:00Z", "payload": {"issue_id": id}});
+        let message = OutgoingMessage { group_id: format!("qalita:{id}"), dedup_id: format!("e-{id}"), body: body.to_string() };
+        queue.send(&message).await.unwrap();
+    }
+    let mut records = Vec::new();
+    while records.len() < 10 {
+        let batch = queue.receive(10, Duration::ZERO).await.unwrap();
+        assert!(!batch.is_empty(), "the ten messages are on the queue");
+        records.extend(batch);
+    }
+    let event = json!({"Records": records.iter().map(|m| json!({
+        "messageId": m.message_id, "receiptHandle": m.receipt, "body": m.body,
+        "attributes": {"MessageGroupId": m.group_id, "ApproximateReceiveCount": m.receive_count.to_string()},
+        "messageAttributes": {}, "eventSource": "aws:sqs", "eventSourceARN": stack.queue_arn, "awsRegion": "us-east-1"
+    })).collect::<Vec<_>>()});
+
+    let runtime = RuntimeApi::start().await;
+    let child = Command::new(binary())
+        .env("AWS_LAMBDA_RUNTIME_API", runtime.address())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "qalita-gitlab-worker")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("SYNC_TABLE_NAME", &stack.table_name)
+        .env("EVENT_QUEUE_URL", &stack.queue_url)
+        .env("GITLAB_TOKEN_SECRET_ID", stack.secret(ids::GITLAB_TOKEN))
+        .env("QALITA_TOKEN_SECRET_ID", stack.secret(ids::QALITA_TOKEN))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the worker binary");
+    let child = Running(child);
+
+    let answer = runtime.invoke(event, Duration::from_secs(60)).await.expect("the worker answers the batch");
+    let peak = peak_kib(child.0.id());
+    println!("{}: peak resident memory after a batch of 10 events: {} KiB", binary(), peak.map_or("unknown".into(), |p| p.to_string()));
+    assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
+    assert_eq!(gitlab.issues(42).len(), 10);
+
+    let schedule = json!({"version": "0", "id": "poll", "detail-type": "Scheduled Event", "source": "aws.scheduler", "account": "123456789012", "time": "2026-11-25T10:05:00Z", "region": "us-east-1", "resources": [], "detail": {}});
+    let report = runtime.invoke(schedule, Duration::from_secs(60)).await.expect("the worker answers the schedule");
+    assert_eq!((report["read"].as_u64(), report["synced"].as_u64()), (Some(10), Some(0)), "{report}");
+    assert_eq!(gitlab.issues(42).len(), 10);
+}
