@@ -33,8 +33,15 @@ project = "billing/quality"
 fn bench(c: &mut Criterion) {
     let config = Config::from_document(CONFIG, |_| None).expect("config");
     let issue: QalitaIssue = serde_json::from_str(ISSUE).expect("issue");
-    let context = IssueContext { severity: Some("high".into()), source_name: Some("billing.customer_sites".into()), domain: None };
-    let assignee = AssigneeInput::Found { user: GitlabUser { id: 8, username: "jroe".into(), name: String::new() }, how: "map".into() };
+    let context = IssueContext {
+        severity: Some("high".into()),
+        source_name: Some("billing.customer_sites".into()),
+        domain: None,
+    };
+    let assignee = AssigneeInput::Found {
+        user: GitlabUser { id: 8, username: "jroe".into(), name: String::new() },
+        how: "map".into(),
+    };
     let now = Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap();
     let reserved = LinkState::reserved(issue.id, "token".into(), now);
     let desired = Desired::of(&config, &Facts::of(&issue, &context, None));

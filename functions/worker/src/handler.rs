@@ -80,7 +80,7 @@ pub async fn handle_batch(deps: Arc<Deps>, event: SqsEvent) -> SqsBatchResponse 
 async fn process_group(deps: &Deps, messages: Vec<SqsMessage>) -> Vec<String> {
     // The sync is state-based: of several QALITA changes of one issue in a batch, only the last
     // needs planning (it carries, or fetches, the newest state). One GitLab write, not one per event.
-    let last_issue_event = messages.iter().rposition(is_qalita_issue_event);
+    let issues: Vec<Option<u64>> = messages.iter().map(qalita_issue_of).collect();
     let mut failed = Vec::new();
     for (index, message) in messages.into_iter().enumerate() {
         let id = message.message_id.clone().unwrap_or_default();
@@ -89,7 +89,8 @@ async fn process_group(deps: &Deps, messages: Vec<SqsMessage>) -> Vec<String> {
             failed.push(id);
             continue;
         }
-        if is_qalita_issue_event(&message) && Some(index) != last_issue_event {
+        let superseded = issues[index].is_some_and(|issue| issues[index + 1..].contains(&Some(issue)));
+        if superseded {
             tracing::info!(message_id = %id, outcome = "superseded", "a later change of the same issue is in this batch");
             continue;
         }
@@ -109,10 +110,25 @@ async fn process_group(deps: &Deps, messages: Vec<SqsMessage>) -> Vec<String> {
     failed
 }
 
-fn is_qalita_issue_event(message: &SqsMessage) -> bool {
-    let body = message.body.as_deref().unwrap_or_default();
-    Envelope::<&RawValue>::parse(body)
-        .is_ok_and(|e| e.source == Source::Qalita && matches!(e.kind.as_ref(), "issue.created" | "issue.updated"))
+/// The QALITA issue a QALITA issue event is about, if the message is one.
+fn qalita_issue_of(message: &SqsMessage) -> Option<u64> {
+    #[derive(Deserialize)]
+    struct Named {
+        #[serde(default)]
+        issue: Option<IdOnly>,
+        #[serde(default)]
+        issue_id: Option<u64>,
+    }
+    #[derive(Deserialize)]
+    struct IdOnly {
+        id: u64,
+    }
+    let envelope = Envelope::<&RawValue>::parse(message.body.as_deref().unwrap_or_default()).ok()?;
+    if envelope.source != Source::Qalita || !matches!(envelope.kind.as_ref(), "issue.created" | "issue.updated") {
+        return None;
+    }
+    let named: Named = serde_json::from_str(envelope.payload.get()).ok()?;
+    named.issue.map(|i| i.id).or(named.issue_id)
 }
 
 /// Exponential back-off from the receive count, within the configured bounds, and at least what

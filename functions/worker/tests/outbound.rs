@@ -18,7 +18,7 @@ use qalita_gitlab_core::domain::gitlab::{GitlabIssue, IssueState};
 use qalita_gitlab_core::domain::link::{LinkState, LinkStatus};
 use qalita_gitlab_core::domain::{QalitaIssueId, SecretString};
 use qalita_gitlab_core::ports::{CallContext, EventQueue, LinkStore, OutgoingMessage, SystemClock};
-use qalita_gitlab_tests::gitlab_sim::{DEFAULT_TOKEN, FaultRule, GitlabSim, SimConfig};
+use qalita_gitlab_tests::gitlab_sim::{DEFAULT_TOKEN, FaultRule, GitlabSim, RateLimits, SimConfig};
 use qalita_gitlab_tests::local_aws::LocalAws;
 use qalita_gitlab_tests::qalita_sim::QalitaSim;
 use qalita_gitlab_tests::stack::TestStack;
@@ -40,12 +40,14 @@ struct World {
 
 impl World {
     async fn new(config_extra: &str) -> World {
+        Self::with(SimConfig::default(), config_extra).await
+    }
+
+    async fn with(sim: SimConfig, config_extra: &str) -> World {
         let aws = LocalAws::connect().await;
         let stack = TestStack::create(&aws, "wk", "unused").await;
-        let gitlab = GitlabSim::start(
-            SimConfig::default().with_user(30, "mdurand", "Marie Durand").with_user(31, "jroe", "John Roe"),
-        )
-        .await;
+        let gitlab =
+            GitlabSim::start(sim.with_user(30, "mdurand", "Marie Durand").with_user(31, "jroe", "John Roe")).await;
         gitlab.add_project(42, "data/quality");
         gitlab.add_project(43, "finance/billing");
         let qalita = QalitaSim::start(QALITA_TOKEN).await;
@@ -91,7 +93,11 @@ impl World {
 
     /// Sends a QALITA change event carrying the issue as QALITA has it now, as QALITA's backend would.
     async fn qalita_changed(&self, extra: Value) {
-        let issue = self.qalita.issue(ISSUE).unwrap();
+        self.qalita_changed_issue(ISSUE, extra).await;
+    }
+
+    async fn qalita_changed_issue(&self, id: u64, extra: Value) {
+        let issue = self.qalita.issue(id).unwrap();
         let n = self.sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let mut payload =
             json!({ "issue": issue, "severity": "high", "source": {"id": 57, "name": "billing.customer_sites"} });
@@ -99,11 +105,8 @@ impl World {
             payload.extend(extra.clone());
         }
         let body = json!({"v": 1, "source": "qalita", "kind": "issue.updated", "key": format!("evt-{n}"), "received_at": "2026-11-25T10:00:00Z", "payload": payload});
-        let message = OutgoingMessage {
-            group_id: format!("qalita:{ISSUE}"),
-            dedup_id: format!("evt-{n}"),
-            body: body.to_string(),
-        };
+        let message =
+            OutgoingMessage { group_id: format!("qalita:{id}"), dedup_id: format!("evt-{n}"), body: body.to_string() };
         self.queue.send(&message).await.unwrap();
     }
 
@@ -438,4 +441,74 @@ async fn a_qalita_change_to_a_field_that_maps_to_nothing_costs_no_call() {
     let calls = &world.gitlab.requests()[gitlab_before..];
     assert!(calls.is_empty(), "no GitLab call at all, not even a user lookup: {calls:?}");
     assert_eq!(world.qalita.request_count(), qalita_before, "no QALITA call either: the owner was resolved before");
+}
+
+#[tokio::test]
+async fn a_gitlab_429_brings_the_message_back_no_earlier_than_gitlab_asked() {
+    let limits = RateLimits { window: Duration::from_secs(2), api: None, issue_creation: Some(1), note_creation: None };
+    let world = World::with(
+        SimConfig::default().with_rate_limits(limits),
+        "[sync]\nbackoff_min_seconds = 1\nbackoff_max_seconds = 1",
+    )
+    .await;
+    let mut second = issue_json("open");
+    second["id"] = 4822.into();
+    world.qalita.insert_issue(second);
+    world.qalita_changed_issue(ISSUE, json!({})).await;
+    world.qalita_changed_issue(4822, json!({})).await;
+
+    let (received, response) = world.run_worker().await;
+    let calls: Vec<(String, String, Option<u16>)> =
+        world.gitlab.requests().iter().map(|r| (r.method.clone(), r.path.clone(), r.status)).collect();
+    assert_eq!(
+        (received, response.batch_item_failures.len()),
+        (2, 1),
+        "one creation fits the budget, the other gets 429: {calls:?}"
+    );
+    assert_eq!(world.gitlab.issues(42).len(), 1);
+    let (received, _) = world.run_worker().await;
+    assert_eq!(
+        received, 0,
+        "the message stays invisible for the Retry-After GitLab gave, longer than the 1 s back-off"
+    );
+
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (received, response) = world.run_worker().await;
+    assert_eq!((received, response.batch_item_failures.len()), (1, 0));
+    assert_eq!(world.gitlab.issues(42).len(), 2, "nothing lost, nothing duplicated");
+}
+
+#[tokio::test]
+async fn the_poll_reads_the_newest_page_every_run_and_sweeps_older_pages_from_its_cursor() {
+    let world = World::new("[sync]\npoll_page_size = 5\npoll_sweep_pages = 2").await;
+    for n in 0..23u64 {
+        let mut issue = issue_json("open");
+        issue["id"] = (6000 + n).into();
+        issue["created_at"] = format!("2026-10-{:02}T08:00:00Z", n + 1).into();
+        world.qalita.insert_issue(issue);
+    }
+    // 24 issues, 5 a page: a run reads the newest page and two older ones.
+    let first = poll(&world.deps, std::time::Instant::now() + Duration::from_secs(30)).await;
+    assert_eq!((first.pages, first.synced, first.next_offset), (3, 15, 15), "{first:?}");
+    let second = poll(&world.deps, std::time::Instant::now() + Duration::from_secs(30)).await;
+    assert_eq!(
+        (second.synced, second.next_offset),
+        (9, 5),
+        "the sweep reached the oldest page and starts over: {second:?}"
+    );
+    let linked: usize = [42, 43].iter().map(|p| world.gitlab.issues(*p).len()).sum();
+    assert_eq!(linked, 24, "every issue is linked once");
+
+    // A change to the oldest issue is found within one sweep.
+    world.qalita.update_issue(6000, |i| i["status"] = "resolved".into());
+    let mut runs = 0;
+    while runs < 3 {
+        runs += 1;
+        if poll(&world.deps, std::time::Instant::now() + Duration::from_secs(30)).await.synced == 1 {
+            break;
+        }
+    }
+    assert!(runs <= 2, "found in {runs} runs");
+    let closed = world.gitlab.issues(42).into_iter().filter(|i| i.state == IssueState::Closed).count();
+    assert_eq!(closed, 1);
 }

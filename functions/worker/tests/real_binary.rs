@@ -33,7 +33,10 @@ impl Drop for Running {
 
 fn peak_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 #[tokio::test]
@@ -55,7 +58,11 @@ async fn the_worker_binary_syncs_a_batch_of_ten_events_and_runs_the_poll() {
     for (secret, value) in [(ids::GITLAB_TOKEN, DEFAULT_TOKEN), (ids::QALITA_TOKEN, QALITA_TOKEN)] {
         aws.secrets().put_secret_value().secret_id(stack.secret(secret)).secret_string(value).send().await.unwrap();
     }
-    let document = format!("[gitlab]\nbase_url = \"{}\"\ndefault_project = 42\n[qalita]\nbase_url = \"{}\"\n", gitlab.url(), qalita.url());
+    let document = format!(
+        "[gitlab]\nbase_url = \"{}\"\ndefault_project = 42\n[qalita]\nbase_url = \"{}\"\n",
+        gitlab.url(),
+        qalita.url()
+    );
     aws.dynamodb()
         .put_item()
         .table_name(&stack.table_name)
@@ -69,7 +76,8 @@ async fn the_worker_binary_syncs_a_batch_of_ten_events_and_runs_the_poll() {
     let queue = SqsQueue::new(aws.sqs(), stack.queue_url.clone());
     for id in 5001..=5010u64 {
         let body = json!({"v": 1, "source": "qalita", "kind": "issue.created", "key": format!("e-{id}"), "received_at": "2026-11-25T10:00:00Z", "payload": {"issue_id": id}});
-        let message = OutgoingMessage { group_id: format!("qalita:{id}"), dedup_id: format!("e-{id}"), body: body.to_string() };
+        let message =
+            OutgoingMessage { group_id: format!("qalita:{id}"), dedup_id: format!("e-{id}"), body: body.to_string() };
         queue.send(&message).await.unwrap();
     }
     let mut records = Vec::new();
@@ -104,7 +112,11 @@ async fn the_worker_binary_syncs_a_batch_of_ten_events_and_runs_the_poll() {
 
     let answer = runtime.invoke(event, Duration::from_secs(60)).await.expect("the worker answers the batch");
     let peak = peak_kib(child.0.id());
-    println!("{}: peak resident memory after a batch of 10 events: {} KiB", binary(), peak.map_or("unknown".into(), |p| p.to_string()));
+    println!(
+        "{}: peak resident memory after a batch of 10 events: {} KiB",
+        binary(),
+        peak.map_or("unknown".into(), |p| p.to_string())
+    );
     assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
     assert_eq!(gitlab.issues(42).len(), 10);
 
