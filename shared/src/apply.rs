@@ -333,6 +333,9 @@ impl Syncer {
                 message: d.message.clone(),
             })
             .collect();
+        for decision in &outcome.decisions {
+            tracing::info!(qalita_issue = %issue.id, kind = decision.kind, level = ?decision.level, decision = %decision.message, "decision");
+        }
         let target = outcome.link.gitlab.as_ref().map_or(String::new(), |g| format!(" {}", g.web_url));
         entries.push(LogEntry {
             issue: issue.id,

@@ -408,7 +408,7 @@ impl Config {
                 10..=86_400,
             )?,
             poll_page_size: doc.sync.poll_page_size.unwrap_or(100),
-            poll_sweep_pages: doc.sync.poll_sweep_pages.unwrap_or(5),
+            poll_sweep_pages: doc.sync.poll_sweep_pages.unwrap_or(20),
         };
         if sync.backoff_min > sync.backoff_max {
             return Err(invalid("sync.backoff_min_seconds", "must not exceed sync.backoff_max_seconds"));
