@@ -223,24 +223,29 @@ impl Syncer {
                 };
                 if close_after {
                     let close = IssueUpdate { state_event: Some(StateEvent::Close), ..IssueUpdate::default() };
-                    self.gitlab
-                        .update_issue(&GitlabProjectRef::Id(created.project_id), created.iid, &close, call)
-                        .await?;
+                    let project = GitlabProjectRef::Id(created.project_id);
+                    if let Err(error) = self.gitlab.update_issue(&project, created.iid, &close, call).await {
+                        // The retry adopts the marked issue at once, and closes it.
+                        self.release(&link).await;
+                        return Err(error.into());
+                    }
                 }
                 next.gitlab = Some(link_of(&created));
-                if link.gitlab.is_some() { "recreated" } else { "created" }
+                if verb == "recreated" { "recreated" } else { "created" }
             }
             Some(Op::Update { project, iid, update }) => {
                 match self.gitlab.update_issue(&project, iid, &update, call).await {
                     Ok(_) => verb,
                     Err(ApiError::NotFound { .. }) if self.config.sync.recreate_if_deleted => {
-                        // Deleted behind our back: plan again as a creation in the routed project.
-                        let mut orphan = link.clone();
-                        orphan.gitlab = None;
-                        orphan.to_gitlab.clear();
-                        orphan.managed_labels.clear();
-                        orphan.qalita_watermark = None;
-                        return Box::pin(self.write(target, context, desired, orphan, verb)).await;
+                        // Deleted behind our back: recreate through a reservation, as a first
+                        // creation, so that another worker seeing the same 404 cannot create a
+                        // second issue (the reservation is conditional on the link's version).
+                        let mut reserved = LinkState::reserved(link.qalita_id, uuid::Uuid::new_v4().to_string(), now);
+                        reserved.version = link.version;
+                        reserved.context = link.context.clone();
+                        reserved.assignee = link.assignee.clone();
+                        let reserved = self.store.update(&reserved).await?;
+                        return Box::pin(self.write(target, context, desired, reserved, "recreated")).await;
                     }
                     Err(ApiError::NotFound { what, .. }) => {
                         next = link.clone();

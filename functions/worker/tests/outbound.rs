@@ -512,3 +512,27 @@ async fn the_poll_reads_the_newest_page_every_run_and_sweeps_older_pages_from_it
     let closed = world.gitlab.issues(42).into_iter().filter(|i| i.state == IssueState::Closed).count();
     assert_eq!(closed, 1);
 }
+
+#[tokio::test]
+async fn two_workers_finding_the_issue_deleted_recreate_it_once() {
+    let world = World::new("").await;
+    world.qalita_changed(json!({})).await;
+    world.run_worker().await;
+    world.gitlab.delete_issue(42, world.gitlab_issue().iid.get());
+    world.qalita.update_issue(ISSUE, |i| i["status"] = "resolved".into());
+    let issue: qalita_gitlab_core::domain::qalita::QalitaIssue =
+        serde_json::from_value(world.qalita.issue(ISSUE).unwrap()).unwrap();
+    let (context, call) = (Default::default(), CallContext::default());
+    let (a, b) = tokio::join!(
+        world.deps.syncer.sync_issue(&issue, &context, &call),
+        world.deps.syncer.sync_issue(&issue, &context, &call),
+    );
+    let actions = [a.map(|o| o.action).map_err(|e| e.to_string()), b.map(|o| o.action).map_err(|e| e.to_string())];
+    assert!(actions.contains(&Ok("recreated")), "{actions:?}");
+    assert_eq!(world.gitlab_issue().state, IssueState::Closed, "one new issue, closed");
+    assert_eq!(
+        world.gitlab.requests().iter().filter(|r| r.method == "POST").count(),
+        2,
+        "the first creation and one recreation"
+    );
+}
