@@ -1,13 +1,18 @@
 //! The scheduled poll of QALITA (DESIGN section 6): QALITA documents no issue webhook, and its
 //! list is newest first by creation with no "updated since" filter. Every run reads the newest
-//! page (a new issue is picked up within one interval) and sweeps a few older pages from a cursor
-//! kept in the table (an update to an old issue is picked up within one sweep). Only issues whose
-//! `updated_at` is newer than their link's watermark are synced.
+//! page (a new issue is picked up within one interval) and sweeps older pages from a cursor kept in
+//! the table (an update to an old issue is picked up within one sweep).
+//!
+//! The poll does not sync by itself: an issue whose `updated_at` is newer than its link's
+//! watermark is put on the queue as an `issue.updated` event in the issue's own message group, so
+//! that it is applied in order with the change events of that issue and never races them.
 
 use std::time::Instant;
 
-use qalita_gitlab_core::domain::qalita::{IssueContext, QalitaIssue};
-use qalita_gitlab_core::ports::{ApiError, CallContext};
+use qalita_gitlab_core::domain::qalita::QalitaIssue;
+use qalita_gitlab_core::envelope::{ENVELOPE_VERSION, Envelope, Source};
+use qalita_gitlab_core::ports::OutgoingMessage;
+use serde_json::json;
 
 use crate::handler::Deps;
 
@@ -19,9 +24,9 @@ pub const SWEEP_CURSOR: &str = "poll-sweep";
 pub struct PollReport {
     /// Issues read from QALITA.
     pub read: usize,
-    /// Issues synced (changed or new).
-    pub synced: usize,
-    /// Issues whose sync failed (logged).
+    /// Issues new or changed since their last sync, put on the queue.
+    pub enqueued: usize,
+    /// Issues that could not be checked or queued (logged); the next sweep tries them again.
     pub failed: usize,
     /// Pages read.
     pub pages: usize,
@@ -34,94 +39,126 @@ pub struct PollReport {
 /// Runs one poll, stopping before `deadline` (the Lambda's, less a margin).
 pub async fn poll(deps: &Deps, deadline: Instant) -> PollReport {
     let mut report = PollReport::default();
-    let size = deps.config.sync.poll_page_size;
+    let size = u64::from(deps.config.sync.poll_page_size);
     let start = match deps.store.cursor(SWEEP_CURSOR).await {
-        Ok(cursor) => cursor.and_then(|c| c.parse::<u64>().ok()).unwrap_or(u64::from(size)),
+        Ok(cursor) => cursor.and_then(|c| c.parse::<u64>().ok()).unwrap_or(size).max(size),
         Err(error) => {
             report.stopped = Some(format!("cursor unreadable: {error}"));
             return report;
         }
     };
-    // The newest page, then the sweep: offset 0 is read every run, so the sweep skips it.
-    let mut offsets = vec![0u64];
-    let mut offset = start.max(u64::from(size));
+    report.next_offset = start;
+
+    // The newest page first: offset 0 is read every run, so the sweep starts after it.
+    if !read_page(deps, 0, &mut report, deadline).await.is_some_and(|page| page.finished) {
+        save_cursor(deps, &report).await;
+        return report;
+    }
+    let mut offset = start;
     for _ in 0..deps.config.sync.poll_sweep_pages {
-        offsets.push(offset);
-        offset += u64::from(size);
-    }
-    report.next_offset = start.max(u64::from(size));
-    for (index, offset) in offsets.into_iter().enumerate() {
-        if Instant::now() >= deadline {
-            report.stopped = Some("out of time".into());
+        let Some(page) = read_page(deps, offset, &mut report, deadline).await else { break };
+        if !page.finished {
             break;
         }
-        let page = match deps.qalita.list_issues(offset, size).await {
-            Ok(page) => page,
-            Err(error) => {
-                report.stopped = Some(error.to_string());
-                break;
-            }
-        };
-        report.pages += 1;
-        report.read += page.len();
-        let full = page.len() == size as usize;
-        if let Err(error) = sync_page(deps, &page, &mut report, deadline).await {
-            report.stopped = Some(error.to_string());
-            break;
-        }
-        if index > 0 {
-            // A short page is the oldest: the sweep starts again after the newest page.
-            report.next_offset = if full { offset + u64::from(size) } else { u64::from(size) };
-        }
-        if index > 0 && !full {
+        // The cursor moves past a page only once every issue of it is checked; a short page is
+        // the oldest, and the sweep starts again after the newest page.
+        offset = if page.len < size { size } else { offset + size };
+        report.next_offset = offset;
+        save_cursor(deps, &report).await;
+        if page.len < size {
             break;
         }
     }
-    if let Err(error) = deps.store.set_cursor(SWEEP_CURSOR, &report.next_offset.to_string()).await {
-        tracing::error!(error = %error, "poll cursor not saved; the next run sweeps the same pages again");
-    }
-    tracing::info!(read = report.read, synced = report.synced, failed = report.failed, pages = report.pages, next_offset = report.next_offset, stopped = ?report.stopped, "poll");
+    save_cursor(deps, &report).await;
+    tracing::info!(read = report.read, enqueued = report.enqueued, failed = report.failed, pages = report.pages, next_offset = report.next_offset, stopped = ?report.stopped, "poll");
     report
 }
 
-/// Syncs the issues of a page that changed since their link's watermark. A transient failure
-/// (rate limit, outage) ends the run: the next run retries; a permanent one is logged.
-async fn sync_page(
-    deps: &Deps,
-    page: &[QalitaIssue],
-    report: &mut PollReport,
-    deadline: Instant,
-) -> Result<(), ApiError> {
-    for issue in page {
+struct PageRead {
+    len: u64,
+    finished: bool,
+}
+
+/// Reads one page and queues its changed issues. `None` when the page could not be read (the
+/// reason is in the report).
+async fn read_page(deps: &Deps, offset: u64, report: &mut PollReport, deadline: Instant) -> Option<PageRead> {
+    if Instant::now() >= deadline {
+        report.stopped = Some("out of time".into());
+        return None;
+    }
+    let size = deps.config.sync.poll_page_size;
+    let page = match deps.qalita.list_issues(offset, size).await {
+        Ok(page) => page,
+        // A page QALITA refuses for good (an issue that does not read) must not stop every later
+        // run at the same place: it is logged and passed over.
+        Err(error) if !error.is_transient() => {
+            tracing::error!(offset, error = %error, "QALITA page refused; passed over until the next sweep");
+            report.failed += 1;
+            return Some(PageRead { len: u64::from(size), finished: true });
+        }
+        Err(error) => {
+            tracing::warn!(offset, error = %error, "QALITA page unreadable; the poll stops here and tries again next run");
+            report.stopped = Some(error.to_string());
+            return None;
+        }
+    };
+    report.pages += 1;
+    report.read += page.len();
+    for issue in &page {
         if Instant::now() >= deadline {
-            return Ok(());
+            report.stopped = Some("out of time".into());
+            return Some(PageRead { len: page.len() as u64, finished: false });
         }
-        let link = match deps.store.get(issue.id).await {
-            Ok(link) => link,
-            Err(error) => {
-                tracing::warn!(qalita_issue = %issue.id, error = %error, "link unreadable; skipped this run");
-                continue;
-            }
-        };
-        let changed = match (&link, issue.updated_at) {
-            (None, _) => true,
-            (Some(link), Some(updated)) => link.qalita_watermark.is_none_or(|w| updated > w),
-            (Some(_), None) => false,
-        };
-        if !changed {
-            continue;
-        }
-        match deps.syncer.sync_issue(issue, &IssueContext::default(), &CallContext::default()).await {
-            Ok(outcome) => {
-                report.synced += 1;
-                tracing::info!(qalita_issue = %issue.id, outcome = outcome.action, "polled");
-            }
-            Err(qalita_gitlab_core::apply::SyncError::Api(error)) if error.is_transient() => return Err(error),
+        match changed(deps, issue).await {
+            Ok(false) => {}
+            Ok(true) => match enqueue(deps, issue).await {
+                Ok(()) => report.enqueued += 1,
+                Err(error) => {
+                    report.failed += 1;
+                    tracing::warn!(qalita_issue = %issue.id, error = %error, "change not queued");
+                }
+            },
             Err(error) => {
                 report.failed += 1;
-                tracing::error!(qalita_issue = %issue.id, error = %error, "poll sync failed");
+                tracing::warn!(qalita_issue = %issue.id, error = %error, "link unreadable");
             }
         }
     }
-    Ok(())
+    Some(PageRead { len: page.len() as u64, finished: true })
+}
+
+/// Whether the issue is new or changed since its last sync.
+async fn changed(deps: &Deps, issue: &QalitaIssue) -> Result<bool, qalita_gitlab_core::ports::StoreError> {
+    Ok(match (deps.store.get(issue.id).await?, issue.updated_at) {
+        (None, _) => true,
+        (Some(link), Some(updated)) => link.qalita_watermark.is_none_or(|w| updated > w),
+        (Some(_), None) => false,
+    })
+}
+
+/// Puts the issue on the queue as a change event of its own group. The deduplication id names
+/// the state, so two runs that see the same state queue it once.
+async fn enqueue(deps: &Deps, issue: &QalitaIssue) -> Result<(), qalita_gitlab_core::ports::QueueError> {
+    let stamp = issue.updated_at.map_or_else(|| "none".to_owned(), |t| t.timestamp_micros().to_string());
+    let key = format!("poll:{}:{stamp}", issue.id);
+    let envelope = Envelope {
+        v: ENVELOPE_VERSION,
+        source: Source::Qalita,
+        kind: "issue.updated".into(),
+        received_at: deps.clock.now(),
+        key: key.as_str().into(),
+        delivery: None,
+        payload: json!({ "issue": issue }),
+    };
+    let body = serde_json::to_string(&envelope).map_err(|e| qalita_gitlab_core::ports::QueueError::Rejected {
+        class: "encode".into(),
+        message: e.to_string(),
+    })?;
+    deps.queue.send(&OutgoingMessage { group_id: format!("qalita:{}", issue.id), dedup_id: key, body }).await
+}
+
+async fn save_cursor(deps: &Deps, report: &PollReport) {
+    if let Err(error) = deps.store.set_cursor(SWEEP_CURSOR, &report.next_offset.to_string()).await {
+        tracing::error!(error = %error, "poll cursor not saved; the next run sweeps the same pages again");
+    }
 }

@@ -134,6 +134,16 @@ impl World {
         (received.len(), response)
     }
 
+    /// Runs the worker until the queue has nothing visible.
+    async fn drain(&self) {
+        for _ in 0..20 {
+            if self.run_worker().await.0 == 0 {
+                return;
+            }
+        }
+        panic!("the queue did not drain");
+    }
+
     async fn link(&self) -> LinkState {
         self.store.get(QalitaIssueId::new(ISSUE).unwrap()).await.unwrap().expect("a link")
     }
@@ -311,16 +321,18 @@ async fn an_event_with_only_an_issue_id_makes_the_worker_fetch_the_issue() {
 async fn the_poll_picks_up_a_new_issue_and_then_a_change() {
     let world = World::new("").await;
     let report = poll(&world.deps, std::time::Instant::now() + Duration::from_secs(20)).await;
-    assert_eq!((report.synced, report.failed), (1, 0), "{report:?}");
+    assert_eq!((report.enqueued, report.failed), (1, 0), "{report:?}");
+    world.drain().await;
     assert_eq!(world.gitlab_issue().state, IssueState::Opened);
     let quiet = poll(&world.deps, std::time::Instant::now() + Duration::from_secs(20)).await;
-    assert_eq!(quiet.synced, 0, "nothing changed: nothing synced");
+    assert_eq!(quiet.enqueued, 0, "nothing changed: nothing queued");
     world.qalita.update_issue(ISSUE, |i| {
         i["status"] = "resolved".into();
         i["updated_at"] = "2026-11-25T09:00:00Z".into();
     });
     let report = poll(&world.deps, std::time::Instant::now() + Duration::from_secs(20)).await;
-    assert_eq!(report.synced, 1);
+    assert_eq!(report.enqueued, 1);
+    world.drain().await;
     assert_eq!(world.gitlab_issue().state, IssueState::Closed);
 }
 
@@ -489,13 +501,15 @@ async fn the_poll_reads_the_newest_page_every_run_and_sweeps_older_pages_from_it
     }
     // 24 issues, 5 a page: a run reads the newest page and two older ones.
     let first = poll(&world.deps, std::time::Instant::now() + Duration::from_secs(30)).await;
-    assert_eq!((first.pages, first.synced, first.next_offset), (3, 15, 15), "{first:?}");
+    assert_eq!((first.pages, first.enqueued, first.next_offset), (3, 15, 15), "{first:?}");
+    world.drain().await;
     let second = poll(&world.deps, std::time::Instant::now() + Duration::from_secs(30)).await;
     assert_eq!(
-        (second.synced, second.next_offset),
+        (second.enqueued, second.next_offset),
         (9, 5),
         "the sweep reached the oldest page and starts over: {second:?}"
     );
+    world.drain().await;
     let linked: usize = [42, 43].iter().map(|p| world.gitlab.issues(*p).len()).sum();
     assert_eq!(linked, 24, "every issue is linked once");
 
@@ -504,11 +518,12 @@ async fn the_poll_reads_the_newest_page_every_run_and_sweeps_older_pages_from_it
     let mut runs = 0;
     while runs < 3 {
         runs += 1;
-        if poll(&world.deps, std::time::Instant::now() + Duration::from_secs(30)).await.synced == 1 {
+        if poll(&world.deps, std::time::Instant::now() + Duration::from_secs(30)).await.enqueued == 1 {
             break;
         }
     }
     assert!(runs <= 2, "found in {runs} runs");
+    world.drain().await;
     let closed = world.gitlab.issues(42).into_iter().filter(|i| i.state == IssueState::Closed).count();
     assert_eq!(closed, 1);
 }
