@@ -20,6 +20,17 @@ use crate::ports::{ApiError, CallContext, Clock, GitlabApi, IssueQuery, LinkStor
 /// message goes back to the queue.
 const CONFLICT_RETRIES: usize = 3;
 
+/// Pages of 100 read when looking for the issue of a stale reservation.
+const MARKER_SEARCH_PAGES: usize = 20;
+
+/// Whether a failed `POST` surely created nothing: GitLab refused it (4xx) or was never reached.
+fn surely_not_created(error: &ApiError) -> bool {
+    match error {
+        ApiError::Permanent { .. } | ApiError::NotFound { .. } => true,
+        ApiError::Transient { class, .. } => class == "http-429" || class == "connect",
+    }
+}
+
 /// Why a sync did not complete.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -29,11 +40,13 @@ pub enum SyncError {
     /// The link store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// Another worker holds a fresh reservation of this issue: try again after it ends.
+    /// Another worker holds a fresh reservation of this issue: try again once it is stale.
     #[error("another worker is creating the GitLab issue (reservation of {age_seconds} s)")]
     Reserved {
         /// Age of the reservation.
         age_seconds: i64,
+        /// When it becomes stale and may be taken over.
+        stale_in: Duration,
     },
 }
 
@@ -51,8 +64,15 @@ impl SyncError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             SyncError::Api(e) => e.retry_after(),
-            _ => None,
+            SyncError::Reserved { stale_in, .. } => Some(*stale_in),
+            SyncError::Store(_) => None,
         }
+    }
+
+    /// A token refused (401): fixed by putting a valid token in the secret, so worth retrying
+    /// rather than dropping; the message ends in the dead-letter queue if it is not fixed in time.
+    pub fn is_auth_failure(&self) -> bool {
+        matches!(self, SyncError::Api(ApiError::Permanent { status: 401, .. }))
     }
 }
 
@@ -114,8 +134,16 @@ impl Syncer {
                 (Some(owner), AssigneeInput::Found { user, how: "as resolved before".into() }, Some(c))
             }
             None => {
+                // A lookup refused for good only leaves the assignee as it is (DESIGN section 7).
                 let owner = match issue.assignee {
-                    Some(id) => self.qalita.get_user(id).await?,
+                    Some(id) => match self.qalita.get_user(id).await {
+                        Ok(owner) => owner,
+                        Err(error) if error.is_transient() => return Err(error.into()),
+                        Err(error) => {
+                            tracing::warn!(qalita_issue = %issue.id, error = %error, "QALITA owner unreadable");
+                            None
+                        }
+                    },
                     None => None,
                 };
                 let assignee = self.resolve_assignee(issue, owner.as_ref()).await?;
@@ -161,21 +189,30 @@ impl Syncer {
             None => {
                 let mut reserved = LinkState::reserved(issue.id, uuid::Uuid::new_v4().to_string(), now);
                 reserved.context = context.clone();
+                reserved.reserve_in(desired.route.project.clone());
                 self.store.create(&reserved).await?
             }
             Some(link) if link.status == LinkStatus::Reserved => {
                 let at = link.reservation.as_ref().map_or(link.updated_at, |r| r.at);
                 let stale = TimeDelta::from_std(self.config.sync.reservation_stale_after).unwrap_or(TimeDelta::MAX);
                 if now - at < stale {
-                    return Err(SyncError::Reserved { age_seconds: (now - at).num_seconds() });
+                    let stale_in = (stale - (now - at)).to_std().unwrap_or_default() + Duration::from_secs(1);
+                    return Err(SyncError::Reserved { age_seconds: (now - at).num_seconds(), stale_in });
                 }
                 // Its worker died between reserving and committing: take the reservation over,
                 // then look for the issue it may have created before creating one.
                 let mut taken = LinkState::reserved(issue.id, uuid::Uuid::new_v4().to_string(), now);
                 taken.version = link.version;
                 taken.context = context.clone();
+                taken.reserve_in(desired.route.project.clone());
                 let taken = self.store.update(&taken).await?;
-                match self.find_marked(&desired.route.project, issue).await? {
+                // Search where the dead worker was creating it, even if routing changed since.
+                let project = link
+                    .reservation
+                    .as_ref()
+                    .and_then(|r| r.project.clone())
+                    .unwrap_or_else(|| desired.route.project.clone());
+                match self.find_marked(&project, issue).await? {
                     Some(found) => {
                         let adopted = self.store.update(&adopt(taken, &found, desired, now)).await?;
                         return self.write(target, &context, desired, adopted, "adopted").await;
@@ -217,20 +254,27 @@ impl Syncer {
                 let created = match self.gitlab.create_issue(&project, &new, call).await {
                     Ok(created) => created,
                     Err(error) => {
-                        self.release(&link).await;
+                        // Released at once only when GitLab surely created nothing; after a
+                        // time-out or a 5xx it may have, and the reservation must go stale so
+                        // that the search for the marked issue finds it.
+                        if surely_not_created(&error) {
+                            self.release(&link).await;
+                        }
                         return Err(error.into());
                     }
                 };
-                if close_after {
-                    let close = IssueUpdate { state_event: Some(StateEvent::Close), ..IssueUpdate::default() };
-                    let project = GitlabProjectRef::Id(created.project_id);
-                    if let Err(error) = self.gitlab.update_issue(&project, created.iid, &close, call).await {
-                        // The retry adopts the marked issue at once, and closes it.
-                        self.release(&link).await;
-                        return Err(error.into());
-                    }
-                }
                 next.gitlab = Some(link_of(&created));
+                if close_after {
+                    // Link first, recorded as open: if the close fails, the retry plans it again
+                    // on a linked issue instead of finding a reservation.
+                    let mut opened = next.clone();
+                    opened.to_gitlab.insert(Field::State, Written { value: "opened".into(), watermark: None });
+                    next.version = self.store.update(&opened).await?.version;
+                    let close = IssueUpdate { state_event: Some(StateEvent::Close), ..IssueUpdate::default() };
+                    self.gitlab
+                        .update_issue(&GitlabProjectRef::Id(created.project_id), created.iid, &close, call)
+                        .await?;
+                }
                 if verb == "recreated" { "recreated" } else { "created" }
             }
             Some(Op::Update { project, iid, update }) => {
@@ -241,6 +285,7 @@ impl Syncer {
                         // creation, so that another worker seeing the same 404 cannot create a
                         // second issue (the reservation is conditional on the link's version).
                         let mut reserved = LinkState::reserved(link.qalita_id, uuid::Uuid::new_v4().to_string(), now);
+                        reserved.reserve_in(desired.route.project.clone());
                         reserved.version = link.version;
                         reserved.context = link.context.clone();
                         reserved.assignee = link.assignee.clone();
@@ -285,16 +330,31 @@ impl Syncer {
         issue: &QalitaIssue,
     ) -> Result<Option<GitlabIssue>, ApiError> {
         let marker = marker(issue.id);
-        let query = IssueQuery {
+        let mut query = IssueQuery {
             search: Some(marker.clone()),
             search_in_description: true,
             page: 1,
-            per_page: 20,
+            per_page: 100,
             ..IssueQuery::default()
         };
-        let page = self.gitlab.list_issues(project, &query).await?;
-        // Search matches words; the exact marker decides.
-        Ok(page.items.into_iter().find(|i| i.description.as_deref().is_some_and(|d| d.contains(&marker))))
+        // GitLab's search matches words as substrings: the marker of issue 1 also finds 10, 100, …
+        // Every page is read (up to a bound), and only a description that ends with the exact
+        // marker, as ours do, counts; a marker quoted inside another text does not.
+        for _ in 0..MARKER_SEARCH_PAGES {
+            let page = self.gitlab.list_issues(project, &query).await?;
+            if let Some(found) = page
+                .items
+                .into_iter()
+                .find(|i| i.description.as_deref().is_some_and(|d| d.trim_end().ends_with(&marker)))
+            {
+                return Ok(Some(found));
+            }
+            match page.next_page {
+                Some(next) => query.page = next,
+                None => return Ok(None),
+            }
+        }
+        Ok(None)
     }
 
     /// The GitLab user the QALITA owner maps to: the explicit map first, then the username lookup.
@@ -318,9 +378,11 @@ impl Syncer {
                 });
             }
         };
-        Ok(match self.gitlab.user_by_username(&username).await? {
-            Some(user) => AssigneeInput::Found { user, how },
-            None => AssigneeInput::NotFound { reason: format!("no GitLab user {username:?} ({how})") },
+        Ok(match self.gitlab.user_by_username(&username).await {
+            Ok(Some(user)) => AssigneeInput::Found { user, how },
+            Ok(None) => AssigneeInput::NotFound { reason: format!("no GitLab user {username:?} ({how})") },
+            Err(error) if error.is_transient() => return Err(error),
+            Err(error) => AssigneeInput::NotFound { reason: format!("GitLab user lookup refused: {error}") },
         })
     }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::{DateTime, Utc};
 use qalita_gitlab_core::apply::{SyncError, Syncer};
 use qalita_gitlab_core::config::Config;
 use qalita_gitlab_core::domain::QalitaIssueId;
@@ -80,7 +81,7 @@ pub async fn handle_batch(deps: Arc<Deps>, event: SqsEvent) -> SqsBatchResponse 
 async fn process_group(deps: &Deps, messages: Vec<SqsMessage>) -> Vec<String> {
     // The sync is state-based: of several QALITA changes of one issue in a batch, only the last
     // needs planning (it carries, or fetches, the newest state). One GitLab write, not one per event.
-    let issues: Vec<Option<u64>> = messages.iter().map(qalita_issue_of).collect();
+    let issues: Vec<_> = messages.iter().map(qalita_issue_of).collect();
     let mut failed = Vec::new();
     for (index, message) in messages.into_iter().enumerate() {
         let id = message.message_id.clone().unwrap_or_default();
@@ -89,7 +90,9 @@ async fn process_group(deps: &Deps, messages: Vec<SqsMessage>) -> Vec<String> {
             failed.push(id);
             continue;
         }
-        let superseded = issues[index].is_some_and(|issue| issues[index + 1..].contains(&Some(issue)));
+        let superseded = issues[index]
+            .as_ref()
+            .is_some_and(|this| issues[index + 1..].iter().flatten().any(|later| supersedes(this, later)));
         if superseded {
             tracing::info!(message_id = %id, outcome = "superseded", "a later change of the same issue is in this batch");
             continue;
@@ -110,25 +113,33 @@ async fn process_group(deps: &Deps, messages: Vec<SqsMessage>) -> Vec<String> {
     failed
 }
 
-/// The QALITA issue a QALITA issue event is about, if the message is one.
-fn qalita_issue_of(message: &SqsMessage) -> Option<u64> {
-    #[derive(Deserialize)]
-    struct Named {
-        #[serde(default)]
-        issue: Option<IdOnly>,
-        #[serde(default)]
-        issue_id: Option<u64>,
-    }
-    #[derive(Deserialize)]
-    struct IdOnly {
-        id: u64,
-    }
+/// The QALITA issue a readable QALITA issue event is about, and the `updated_at` of the state it
+/// carries (`None` for an event that names the issue only: the worker fetches the newest state).
+fn qalita_issue_of(message: &SqsMessage) -> Option<(QalitaIssueId, Option<DateTime<Utc>>)> {
     let envelope = Envelope::<&RawValue>::parse(message.body.as_deref().unwrap_or_default()).ok()?;
     if envelope.source != Source::Qalita || !matches!(envelope.kind.as_ref(), "issue.created" | "issue.updated") {
         return None;
     }
-    let named: Named = serde_json::from_str(envelope.payload.get()).ok()?;
-    named.issue.map(|i| i.id).or(named.issue_id)
+    // The same parse as processing uses: an event that will not be processed supersedes nothing.
+    let payload: QalitaPayload = serde_json::from_str(envelope.payload.get()).ok()?;
+    match (payload.issue, payload.issue_id) {
+        (Some(issue), _) => Some((issue.id, issue.updated_at)),
+        (None, Some(id)) => Some((id, None)),
+        (None, None) => None,
+    }
+}
+
+/// Whether a later event of the same issue makes `earlier` useless: it names the issue only (the
+/// newest state is fetched), or carries a state at least as new.
+fn supersedes(
+    earlier: &(QalitaIssueId, Option<DateTime<Utc>>),
+    later: &(QalitaIssueId, Option<DateTime<Utc>>),
+) -> bool {
+    earlier.0 == later.0
+        && match (earlier.1, later.1) {
+            (_, None) | (None, _) => true,
+            (Some(earlier), Some(later)) => later >= earlier,
+        }
 }
 
 /// Exponential back-off from the receive count, within the configured bounds, and at least what
@@ -231,7 +242,9 @@ async fn sync_qalita(deps: &Deps, id: &str, kind: &str, payload: QalitaPayload, 
             Ok(())
         }
         // Decided in one place: what may work later comes back; what cannot is logged and dropped.
-        Err(error) if error.is_transient() => Err(Retry { after: error.retry_after(), reason: error.to_string() }),
+        Err(error) if error.is_transient() || error.is_auth_failure() => {
+            Err(Retry { after: error.retry_after(), reason: error.to_string() })
+        }
         Err(error) => {
             tracing::error!(message_id = id, kind, qalita_issue = %issue.id, error = %error, outcome = "failed", latency_ms, "sync refused for good");
             log_failure(deps, issue.id, &error).await;

@@ -36,6 +36,8 @@ struct World {
     store: Arc<DynamoLinkStore>,
     deps: Arc<Deps>,
     sent: std::sync::atomic::AtomicU32,
+    /// Receipts of the messages the last worker run reported failed (invisible for a back-off).
+    failed_receipts: std::sync::Mutex<Vec<String>>,
 }
 
 impl World {
@@ -88,7 +90,7 @@ impl World {
             clock,
             config,
         });
-        World { gitlab, qalita, queue, store, deps, sent: 0.into() }
+        World { gitlab, qalita, queue, store, deps, sent: 0.into(), failed_receipts: Default::default() }
     }
 
     /// Sends a QALITA change event carrying the issue as QALITA has it now, as QALITA's backend would.
@@ -127,7 +129,9 @@ impl World {
         let response = handle_batch(self.deps.clone(), event).await;
         let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
         for message in &received {
-            if !failed.contains(&message.message_id.as_str()) {
+            if failed.contains(&message.message_id.as_str()) {
+                self.failed_receipts.lock().unwrap().push(message.receipt.clone());
+            } else {
                 self.queue.delete(&message.receipt).await.unwrap();
             }
         }
@@ -404,9 +408,29 @@ async fn two_workers_racing_on_one_issue_make_one_gitlab_issue() {
     assert_eq!(world.gitlab.requests().iter().filter(|r| r.method == "POST").count(), 1);
 }
 
+impl World {
+    /// Ages the reservation of the issue as time would, so that it is stale now.
+    async fn age_reservation(&self) {
+        let mut link = self.link().await;
+        assert_eq!(link.status, LinkStatus::Reserved, "{link:?}");
+        if let Some(reservation) = link.reservation.as_mut() {
+            reservation.at -= TimeDelta::minutes(5);
+        }
+        self.store.update(&link).await.unwrap();
+    }
+
+    /// Makes the message visible again, as the end of its back-off would.
+    async fn end_backoff(&self) {
+        let receipts = std::mem::take(&mut *self.failed_receipts.lock().unwrap());
+        for receipt in receipts {
+            self.queue.change_visibility(&receipt, Duration::ZERO).await.unwrap();
+        }
+    }
+}
+
 #[tokio::test]
-async fn a_gitlab_5xx_sends_the_message_back_and_the_retry_creates_one_issue() {
-    let world = World::new("[sync]\nbackoff_min_seconds = 1\nbackoff_max_seconds = 1").await;
+async fn a_gitlab_5xx_on_the_post_sends_the_message_back_and_the_retry_creates_one_issue() {
+    let world = World::new("").await;
     world
         .gitlab
         .inject(FaultRule::new(qalita_gitlab_tests::gitlab_sim::Fault::ServerError(503)).on("POST", "/projects"));
@@ -414,10 +438,41 @@ async fn a_gitlab_5xx_sends_the_message_back_and_the_retry_creates_one_issue() {
     let (_, response) = world.run_worker().await;
     assert_eq!(response.batch_item_failures.len(), 1, "the 503 brings the message back");
     assert!(world.gitlab.issues(42).is_empty());
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (received, _) = world.run_worker().await;
+    assert_eq!(received, 0, "the message waits until the reservation may be taken over");
+
+    // A 5xx may come after GitLab created the issue: the reservation is left to go stale, and the
+    // retry looks for the marked issue before creating one.
+    world.age_reservation().await;
+    world.end_backoff().await;
     let (received, response) = world.run_worker().await;
     assert_eq!((received, response.batch_item_failures.len()), (1, 0));
     world.gitlab_issue();
+    let searches =
+        world.gitlab.requests().iter().filter(|r| r.method == "GET" && r.query_param("search").is_some()).count();
+    assert_eq!(searches, 1, "one search for the marked issue, then the POST");
+}
+
+#[tokio::test]
+async fn a_post_that_timed_out_after_gitlab_created_the_issue_is_adopted_not_duplicated() {
+    let world = World::new("").await;
+    // GitLab creates the issue but answers after the client has given up (3 s).
+    world.gitlab.inject(
+        FaultRule::new(qalita_gitlab_tests::gitlab_sim::Fault::Slow(Duration::from_secs(4))).on("POST", "/projects"),
+    );
+    world.qalita_changed(json!({})).await;
+    let (_, response) = world.run_worker().await;
+    assert_eq!(response.batch_item_failures.len(), 1, "the time-out brings the message back");
+    assert_eq!(world.gitlab.issues(42).len(), 1, "GitLab did create it");
+
+    world.age_reservation().await;
+    world.end_backoff().await;
+    world.qalita.update_issue(ISSUE, |i| i["status"] = "resolved".into());
+    world.qalita_changed(json!({})).await;
+    world.drain().await;
+    let issue = world.gitlab_issue();
+    assert_eq!(issue.state, IssueState::Closed, "the adopted issue carries the latest state");
+    assert_eq!(world.gitlab.requests().iter().filter(|r| r.method == "POST").count(), 1, "no second POST");
 }
 
 #[tokio::test]
@@ -550,4 +605,14 @@ async fn two_workers_finding_the_issue_deleted_recreate_it_once() {
         2,
         "the first creation and one recreation"
     );
+}
+
+#[tokio::test]
+async fn an_unreadable_later_event_does_not_swallow_an_earlier_one() {
+    let world = World::new("").await;
+    world.qalita_changed(json!({})).await;
+    world.qalita_changed(json!({"severity": 3})).await;
+    let (received, response) = world.run_worker().await;
+    assert_eq!((received, response.batch_item_failures.len()), (2, 0), "the unreadable event is dropped, not retried");
+    assert_eq!(world.gitlab_issue().state, IssueState::Opened, "the readable one was applied");
 }

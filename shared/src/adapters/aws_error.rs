@@ -11,6 +11,8 @@ const TRANSIENT_CODES: &[&str] = &[
     "RequestThrottledException",
     "TooManyRequestsException",
     "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "TransactionConflictException",
     "ServiceUnavailable",
     "ServiceUnavailableException",
     "InternalFailure",

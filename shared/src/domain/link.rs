@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::gitlab::GitlabProjectRef;
 use super::qalita::IssueContext;
 use super::{GitlabProjectId, Iid, QalitaIssueId};
 
@@ -31,6 +32,9 @@ pub struct Reservation {
     pub token: String,
     /// When it was taken: an old reservation is stale (its worker died).
     pub at: DateTime<Utc>,
+    /// The project the issue is being created in: where a takeover looks for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<GitlabProjectRef>,
 }
 
 /// The GitLab issue of a link.
@@ -111,13 +115,20 @@ pub struct LinkState {
 }
 
 impl LinkState {
+    /// Records the project a reservation creates the GitLab issue in.
+    pub fn reserve_in(&mut self, project: GitlabProjectRef) {
+        if let Some(reservation) = self.reservation.as_mut() {
+            reservation.project = Some(project);
+        }
+    }
+
     /// A new reservation for `qalita_id`, not stored yet.
     pub fn reserved(qalita_id: QalitaIssueId, token: String, at: DateTime<Utc>) -> Self {
         LinkState {
             qalita_id,
             status: LinkStatus::Reserved,
             version: 0,
-            reservation: Some(Reservation { token, at }),
+            reservation: Some(Reservation { token, at, project: None }),
             gitlab: None,
             to_gitlab: BTreeMap::new(),
             managed_labels: BTreeSet::new(),

@@ -15,13 +15,13 @@ pub struct QalitaIssue {
     #[serde(default)]
     pub partner_id: Option<u64>,
     /// The title (a rule or metric name, e.g. `Invalid Latitude`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub title: String,
     /// The description: the current evidence.
     #[serde(default)]
     pub description: Option<String>,
     /// A free string; matched case-insensitively against the configured status words.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub status: String,
     /// The data source the issue is on.
     #[serde(default)]
@@ -56,6 +56,11 @@ pub struct QalitaIssue {
     /// The issue's page in QALITA.
     #[serde(default)]
     pub url: Option<String>,
+}
+
+/// A string that QALITA may send as `null`.
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// A time as QALITA may send it: RFC 3339 with an offset, or without one (a Python backend's
@@ -135,7 +140,8 @@ mod tests {
 
     #[test]
     fn an_issue_with_only_an_id_still_reads() {
-        let issue: QalitaIssue = serde_json::from_str(r#"{"id": 9, "extra": {"x": 1}}"#).unwrap();
+        let issue: QalitaIssue =
+            serde_json::from_str(r#"{"id": 9, "extra": {"x": 1}, "title": null, "status": null}"#).unwrap();
         assert_eq!((issue.id.get(), issue.title.as_str(), issue.assignee), (9, "", None));
     }
 

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
+use qalita_gitlab_core::domain::gitlab::GitlabProjectRef;
 use qalita_gitlab_core::domain::link::{
     Field, GitlabLink, LinkState, LinkStatus, LogEntry, LogLevel, Reservation, ResolvedAssignee, Written,
 };
@@ -37,7 +38,11 @@ fn full_link(id: u64) -> LinkState {
         qalita_id: issue(id),
         status: LinkStatus::Linked,
         version: 0,
-        reservation: Some(Reservation { token: "token-ü-1".into(), at: time("2025-03-04T05:06:07.123456789Z") }),
+        reservation: Some(Reservation {
+            token: "token-ü-1".into(),
+            at: time("2025-03-04T05:06:07.123456789Z"),
+            project: Some(GitlabProjectRef::parse("group/sub/project").unwrap()),
+        }),
         gitlab: Some(GitlabLink {
             project_id: project(80_222_147),
             iid: iid(id),
