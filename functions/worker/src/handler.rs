@@ -34,6 +34,8 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     /// The configuration.
     pub config: Arc<Config>,
+    /// Set when GitLab or QALITA refused a token (401): the function then reads the secrets again.
+    pub credentials_refused: std::sync::atomic::AtomicBool,
 }
 
 /// Why a message was not processed and must come back.
@@ -243,6 +245,9 @@ async fn sync_qalita(deps: &Deps, id: &str, kind: &str, payload: QalitaPayload, 
         }
         // Decided in one place: what may work later comes back; what cannot is logged and dropped.
         Err(error) if error.is_transient() || error.is_auth_failure() => {
+            if error.is_auth_failure() {
+                deps.credentials_refused.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
             Err(Retry { after: error.retry_after(), reason: error.to_string() })
         }
         Err(error) => {

@@ -44,7 +44,9 @@ async fn build() -> Result<Arc<Deps>, Error> {
     let document = store.config_document().await?.unwrap_or_default();
     let config = Arc::new(Config::from_document(&document, env)?);
     let secrets = SecretsManager::new(aws_sdk_secretsmanager::Client::new(&aws));
-    let settings = HttpSettings { ca_bundle: config.gitlab.ca_bundle.clone(), ..HttpSettings::default() };
+    // Several calls per sync must fit in the function's time-out (60 s).
+    let http = HttpSettings { total_timeout: Duration::from_secs(10), ..HttpSettings::default() };
+    let settings = HttpSettings { ca_bundle: config.gitlab.ca_bundle.clone(), ..http.clone() };
     let gitlab = Arc::new(GitlabClient::new(
         &config.gitlab.base_url,
         secret(&secrets, &required("GITLAB_TOKEN_SECRET_ID")?).await?,
@@ -54,13 +56,13 @@ async fn build() -> Result<Arc<Deps>, Error> {
         &config.qalita.base_url,
         secret(&secrets, &required("QALITA_TOKEN_SECRET_ID")?).await?,
         config.qalita.paths.clone(),
-        &HttpSettings::default(),
+        &http,
     )?);
     let clock = Arc::new(SystemClock);
     let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), required("EVENT_QUEUE_URL")?));
     let syncer =
         Syncer { gitlab, qalita: qalita.clone(), store: store.clone(), clock: clock.clone(), config: config.clone() };
-    Ok(Arc::new(Deps { syncer, qalita, queue, store, clock, config }))
+    Ok(Arc::new(Deps { syncer, qalita, queue, store, clock, config, credentials_refused: false.into() }))
 }
 
 #[tokio::main]
@@ -73,18 +75,39 @@ async fn main() -> Result<(), Error> {
             return Err(error.to_string().into());
         }
     };
+    // Rebuilt (secrets and configuration read again) after a token was refused, at most once a
+    // minute: a rotated token is picked up without waiting for a cold start.
+    let current = Arc::new(tokio::sync::RwLock::new((deps, Instant::now())));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let deps = deps.clone();
+        let current = current.clone();
         async move {
-            if event.payload.get("Records").is_some() {
-                let batch: SqsEvent = serde_json::from_value(event.payload)?;
-                return Ok::<Value, Error>(serde_json::to_value(handle_batch(deps, batch).await)?);
+            let deps = current.read().await.0.clone();
+            let answer = invoke(deps.clone(), event).await;
+            if deps.credentials_refused.load(std::sync::atomic::Ordering::SeqCst) {
+                let mut guard = current.write().await;
+                if guard.1.elapsed() >= REFRESH_AFTER_REFUSAL {
+                    match build().await {
+                        Ok(fresh) => *guard = (fresh, Instant::now()),
+                        Err(error) => tracing::error!(error = %error, "secrets could not be read again"),
+                    }
+                }
             }
-            // Anything else is the schedule (EventBridge "Scheduled Event").
-            let remaining = event.context.deadline().duration_since(std::time::SystemTime::now()).unwrap_or_default();
-            let deadline = Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN);
-            Ok(serde_json::to_value(poll(&deps, deadline).await)?)
+            answer
         }
     }))
     .await
+}
+
+/// The least time between two rebuilds caused by a refused token.
+const REFRESH_AFTER_REFUSAL: Duration = Duration::from_secs(60);
+
+async fn invoke(deps: Arc<Deps>, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    if event.payload.get("Records").is_some() {
+        let batch: SqsEvent = serde_json::from_value(event.payload)?;
+        return Ok(serde_json::to_value(handle_batch(deps, batch).await)?);
+    }
+    // Anything else is the schedule (EventBridge "Scheduled Event").
+    let remaining = event.context.deadline().duration_since(std::time::SystemTime::now()).unwrap_or_default();
+    let deadline = Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN);
+    Ok(serde_json::to_value(poll(&deps, deadline).await)?)
 }

@@ -89,6 +89,7 @@ impl World {
             store: store.clone(),
             clock,
             config,
+            credentials_refused: false.into(),
         });
         World { gitlab, qalita, queue, store, deps, sent: 0.into(), failed_receipts: Default::default() }
     }
@@ -342,7 +343,7 @@ async fn the_poll_picks_up_a_new_issue_and_then_a_change() {
 
 #[tokio::test]
 async fn a_worker_that_died_after_the_post_leaves_an_issue_that_is_adopted_not_duplicated() {
-    let world = World::new("[sync]\nreservation_stale_seconds = 10").await;
+    let world = World::new("").await;
     world.qalita_changed(json!({})).await;
     world.run_worker().await;
     let created = world.gitlab_issue();
@@ -366,7 +367,7 @@ async fn a_worker_that_died_after_the_post_leaves_an_issue_that_is_adopted_not_d
 
 #[tokio::test]
 async fn a_worker_that_died_after_reserving_leaves_a_reservation_that_is_taken_over() {
-    let world = World::new("[sync]\nreservation_stale_seconds = 10").await;
+    let world = World::new("").await;
     let dead = LinkState::reserved(
         QalitaIssueId::new(ISSUE).unwrap(),
         "dead".into(),

@@ -405,7 +405,9 @@ impl Config {
                 "sync.reservation_stale_seconds",
                 doc.sync.reservation_stale_seconds,
                 120,
-                10..=86_400,
+                // Longer than a worker can live (the function's time-out), so that a live holder is
+                // never taken over.
+                90..=86_400,
             )?,
             poll_page_size: doc.sync.poll_page_size.unwrap_or(100),
             poll_sweep_pages: doc.sync.poll_sweep_pages.unwrap_or(20),
