@@ -214,7 +214,7 @@ impl Syncer {
                     .unwrap_or_else(|| desired.route.project.clone());
                 match self.find_marked(&project, issue).await? {
                     Some(found) => {
-                        let adopted = self.store.update(&adopt(taken, &found, desired, now)).await?;
+                        let adopted = self.store.update(&adopt(taken, &found, desired, &self.config, now)).await?;
                         return self.write(target, &context, desired, adopted, "adopted").await;
                     }
                     None => taken,
@@ -425,14 +425,26 @@ fn link_of(issue: &GitlabIssue) -> GitlabLink {
 
 /// A link to an issue found by its marker, recording what that issue holds as "written", so the
 /// plan writes only what differs.
-fn adopt(mut link: LinkState, found: &GitlabIssue, desired: &Desired, now: chrono::DateTime<chrono::Utc>) -> LinkState {
+fn adopt(
+    mut link: LinkState,
+    found: &GitlabIssue,
+    desired: &Desired,
+    config: &Config,
+    now: chrono::DateTime<chrono::Utc>,
+) -> LinkState {
     let mut written = |field, value: String| {
         link.to_gitlab.insert(field, Written { value, watermark: None });
     };
     written(Field::Title, found.title.clone());
     written(Field::Description, text_digest(found.description.as_deref().unwrap_or_default()));
-    let managed: std::collections::BTreeSet<String> =
-        desired.labels.iter().filter(|l| found.labels.contains(l)).cloned().collect();
+    // Ours: the labels desired now, and those shaped like our templates, which the dead attempt
+    // wrote from an older state (`severity:high` when it is now `severity:warning`).
+    let ours = |label: &String| {
+        desired.labels.contains(label)
+            || *label == config.mapping.muted_label
+            || config.mapping.labels.iter().any(|t| t.could_render(label))
+    };
+    let managed: std::collections::BTreeSet<String> = found.labels.iter().filter(|l| ours(l)).cloned().collect();
     written(Field::Labels, managed.iter().cloned().collect::<Vec<_>>().join(","));
     written(
         Field::State,

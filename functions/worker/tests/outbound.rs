@@ -469,10 +469,16 @@ async fn a_post_that_timed_out_after_gitlab_created_the_issue_is_adopted_not_dup
     world.age_reservation().await;
     world.end_backoff().await;
     world.qalita.update_issue(ISSUE, |i| i["status"] = "resolved".into());
-    world.qalita_changed(json!({})).await;
+    world.qalita_changed(json!({"severity": "warning"})).await;
     world.drain().await;
     let issue = world.gitlab_issue();
     assert_eq!(issue.state, IssueState::Closed, "the adopted issue carries the latest state");
+    assert!(issue.labels.contains(&"severity:warning".to_string()), "{:?}", issue.labels);
+    assert!(
+        !issue.labels.contains(&"severity:high".to_string()),
+        "the dead attempt's label is ours, and goes: {:?}",
+        issue.labels
+    );
     assert_eq!(world.gitlab.requests().iter().filter(|r| r.method == "POST").count(), 1, "no second POST");
 }
 
@@ -598,8 +604,8 @@ async fn two_workers_finding_the_issue_deleted_recreate_it_once() {
         world.deps.syncer.sync_issue(&issue, &context, &call),
         world.deps.syncer.sync_issue(&issue, &context, &call),
     );
-    let actions = [a.map(|o| o.action).map_err(|e| e.to_string()), b.map(|o| o.action).map_err(|e| e.to_string())];
-    assert!(actions.contains(&Ok("recreated")), "{actions:?}");
+    // Either may be the one that recreates; the other then finds the new link and plans on it.
+    assert!(a.is_ok() && b.is_ok(), "{a:?} {b:?}");
     assert_eq!(world.gitlab_issue().state, IssueState::Closed, "one new issue, closed");
     assert_eq!(
         world.gitlab.requests().iter().filter(|r| r.method == "POST").count(),

@@ -111,6 +111,33 @@ impl Template {
         out
     }
 
+    /// Whether `text` has the shape of a rendering of this template: the same text around the
+    /// placeholders (each placeholder standing for any non-empty text). Used to recognise the
+    /// labels a crashed attempt wrote from an older state.
+    pub fn could_render(&self, text: &str) -> bool {
+        let mut rest = text;
+        let mut after_placeholder = false;
+        for part in &self.parts {
+            match part {
+                Part::Text(literal) if after_placeholder => {
+                    match rest.get(1..).and_then(|r| r.find(literal.as_str())) {
+                        Some(at) => rest = &rest[1 + at + literal.len()..],
+                        None => return false,
+                    }
+                }
+                Part::Text(literal) => match rest.strip_prefix(literal.as_str()) {
+                    Some(r) => rest = r,
+                    None => return false,
+                },
+                Part::Placeholder(_) => after_placeholder = true,
+            }
+            if matches!(part, Part::Text(_)) {
+                after_placeholder = false;
+            }
+        }
+        if after_placeholder { !rest.is_empty() } else { rest.is_empty() }
+    }
+
     /// The placeholders used, in order.
     pub fn placeholders(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.parts.iter().filter_map(|p| match p {
@@ -150,6 +177,17 @@ mod tests {
         assert_eq!(Template::parse("severity:{severity}").unwrap().render_strict(values), None);
         assert_eq!(Template::parse("qalita").unwrap().render_strict(values).as_deref(), Some("qalita"));
         assert_eq!(Template::parse("sev:{severity}").unwrap().render(values, "unknown"), "sev:unknown");
+    }
+
+    #[test]
+    fn a_rendering_is_recognised_by_its_shape() {
+        let t = Template::parse("severity:{severity}").unwrap();
+        assert!(t.could_render("severity:high") && t.could_render("severity:warning"));
+        assert!(!t.could_render("severity:") && !t.could_render("priority:high") && !t.could_render("bug"));
+        let literal = Template::parse("qalita").unwrap();
+        assert!(literal.could_render("qalita") && !literal.could_render("qalita2"));
+        let both = Template::parse("{domain}/{severity}").unwrap();
+        assert!(both.could_render("billing/high") && !both.could_render("billing"));
     }
 
     #[test]
