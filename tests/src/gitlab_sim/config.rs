@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use super::webhook::WebhookConfig;
+
 /// The token of the default user of [`SimConfig::default`].
 pub const DEFAULT_TOKEN: &str = "glpat-simulated-sync-bot";
 /// The id of the default user.
@@ -72,6 +74,8 @@ pub struct SimConfig {
     /// How long a new issue stays invisible to `search` (a search index that lags behind);
     /// zero by default.
     pub search_delay: Duration,
+    /// The project webhook every change made through the API is delivered to; none by default.
+    pub webhook: Option<WebhookConfig>,
 }
 
 impl Default for SimConfig {
@@ -84,6 +88,7 @@ impl Default for SimConfig {
             rate_limits: RateLimits::default(),
             multiple_assignees: false,
             search_delay: Duration::ZERO,
+            webhook: None,
         }
     }
 }
@@ -104,6 +109,12 @@ impl SimConfig {
     /// Sets the rate limits.
     pub fn with_rate_limits(mut self, rate_limits: RateLimits) -> Self {
         self.rate_limits = rate_limits;
+        self
+    }
+
+    /// Sets the webhook.
+    pub fn with_webhook(mut self, webhook: WebhookConfig) -> Self {
+        self.webhook = Some(webhook);
         self
     }
 }

@@ -5,10 +5,12 @@
 //!
 //! It answers as GitLab does, never as a test would like: tests arrange state through its
 //! switches (`add_project`, `delete_issue`, `inject`) and read the outcome through its accessors.
-//! Every change is appended to one feed ([`GitlabSim::changes`]), from which webhooks can be built.
+//! Every change is appended to one feed ([`GitlabSim::changes`]), from which the webhook deliveries
+//! are built and sent to the configured URL ([`GitlabSim::deliveries`]).
 
 mod config;
 mod faults;
+mod hook_payload;
 mod limits;
 mod model;
 mod params;
@@ -18,9 +20,11 @@ mod reply;
 mod routes;
 mod search;
 mod server;
+mod webhook;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use axum::Router;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -32,11 +36,13 @@ pub use config::{DEFAULT_TOKEN, DEFAULT_USER_ID, DEFAULT_USERNAME, RateLimits, S
 pub use faults::{Fault, FaultRule};
 pub use model::{Change, ChangeKind};
 pub use record::RecordedRequest;
+pub use webhook::{Delivery, DeliveryOutcome, WebhookConfig, WebhookEvents};
 
 use faults::Faults;
 use limits::Limits;
 use model::Model;
 use server::{Connection, SimListener};
+use webhook::Hooks;
 
 /// Everything the simulator holds, behind one lock so that every request sees and leaves a
 /// consistent state.
@@ -45,6 +51,7 @@ struct SimState {
     limits: Limits,
     faults: Faults,
     records: Vec<RecordedRequest>,
+    hooks: Hooks,
     search_delay: TimeDelta,
     last_tick: DateTime<Utc>,
 }
@@ -75,6 +82,7 @@ impl Shared {
 pub struct GitlabSim {
     shared: Arc<Shared>,
     task: JoinHandle<()>,
+    hook_task: JoinHandle<()>,
 }
 
 impl GitlabSim {
@@ -86,11 +94,13 @@ impl GitlabSim {
         let listener =
             tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port for the GitLab simulator");
         let address: SocketAddr = listener.local_addr().expect("the GitLab simulator's address");
+        let (jobs, queue) = tokio::sync::mpsc::unbounded_channel();
         let state = SimState {
             model: Model::new(&config),
             limits: Limits::new(config.rate_limits.clone()),
             faults: Faults::default(),
             records: Vec::new(),
+            hooks: Hooks::new(config.webhook.clone(), jobs),
             search_delay: TimeDelta::from_std(config.search_delay).unwrap_or(TimeDelta::MAX),
             last_tick: DateTime::<Utc>::MIN_UTC,
         };
@@ -100,7 +110,8 @@ impl GitlabSim {
         let task = tokio::spawn(async move {
             let _ = axum::serve(SimListener(listener), service).await;
         });
-        GitlabSim { shared, task }
+        let hook_task = tokio::spawn(webhook::run(shared.clone(), queue));
+        GitlabSim { shared, task, hook_task }
     }
 
     /// The instance URL to give the client (`http://127.0.0.1:<port>`; the API is under `/api/v4`).
@@ -191,6 +202,42 @@ impl GitlabSim {
         self.shared.lock().records.iter().filter(|r| r.method.eq_ignore_ascii_case(method) && r.path == path).count()
     }
 
+    /// Sets or removes the webhook; changes made from now on are delivered to it.
+    pub fn set_webhook(&self, webhook: Option<WebhookConfig>) {
+        self.shared.lock().hooks.config = webhook;
+    }
+
+    /// Every webhook delivery, in the order they were made (a duplicate follows its original).
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.shared.lock().hooks.deliveries.clone()
+    }
+
+    /// The next `times` deliveries are recorded as [`DeliveryOutcome::Dropped`] and never sent.
+    pub fn drop_deliveries(&self, times: u32) {
+        self.shared.lock().hooks.drop_next(times);
+    }
+
+    /// The next `times` deliveries are each sent twice, with the same `Idempotency-Key` and a new
+    /// `X-Gitlab-Webhook-UUID`, as "Resend request" does.
+    pub fn duplicate_deliveries(&self, times: u32) {
+        self.shared.lock().hooks.duplicate_next(times);
+    }
+
+    /// The next `times` deliveries wait `delay` before they are sent; the ones behind them wait too.
+    pub fn delay_deliveries(&self, times: u32, delay: Duration) {
+        self.shared.lock().hooks.delay_next(times, delay);
+    }
+
+    /// Holds deliveries back until [`GitlabSim::release_deliveries_reversed`].
+    pub fn hold_deliveries(&self) {
+        self.shared.lock().hooks.hold();
+    }
+
+    /// Sends the held deliveries, the last one first, and stops holding.
+    pub fn release_deliveries_reversed(&self) {
+        self.shared.lock().hooks.release_reversed();
+    }
+
     /// Every change made, in order: issues created, updated, deleted; notes created.
     pub fn changes(&self) -> Vec<Change> {
         self.shared.lock().model.changes.clone()
@@ -200,6 +247,7 @@ impl GitlabSim {
 impl Drop for GitlabSim {
     fn drop(&mut self) {
         self.task.abort();
+        self.hook_task.abort();
     }
 }
 

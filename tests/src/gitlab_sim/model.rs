@@ -86,7 +86,42 @@ pub(super) struct Issue {
     pub(super) updated_at: DateTime<Utc>,
     pub(super) closed_at: Option<DateTime<Utc>>,
     pub(super) closed_by: Option<u64>,
+    /// Who last changed a field, and who last edited the title or description, and when.
+    pub(super) updated_by: Option<u64>,
+    pub(super) last_edited: Option<(DateTime<Utc>, u64)>,
     pub(super) notes: Vec<Note>,
+}
+
+impl Issue {
+    fn snapshot(&self) -> IssueSnapshot {
+        IssueSnapshot {
+            title: self.title.clone(),
+            description: self.description.clone(),
+            state: self.state,
+            labels: self.labels.clone(),
+            assignees: self.assignees.clone(),
+            confidential: self.confidential,
+            updated_at: self.updated_at,
+            updated_by: self.updated_by,
+            closed_at: self.closed_at,
+            last_edited: self.last_edited,
+        }
+    }
+}
+
+/// An issue's fields as they were before an update: the `previous` side of its webhook's `changes`.
+#[derive(Debug, Clone)]
+pub(super) struct IssueSnapshot {
+    pub(super) title: String,
+    pub(super) description: Option<String>,
+    pub(super) state: IssueState,
+    pub(super) labels: Vec<String>,
+    pub(super) assignees: Vec<u64>,
+    pub(super) confidential: bool,
+    pub(super) updated_at: DateTime<Utc>,
+    pub(super) updated_by: Option<u64>,
+    pub(super) closed_at: Option<DateTime<Utc>>,
+    pub(super) last_edited: Option<(DateTime<Utc>, u64)>,
 }
 
 pub(super) struct Project {
@@ -136,6 +171,8 @@ pub(super) struct Model {
     next_issue_id: u64,
     next_note_id: u64,
     pub(super) changes: Vec<Change>,
+    /// The issue before each update, by the index of its [`ChangeKind::IssueUpdated`] in `changes`.
+    pub(super) previous: BTreeMap<usize, IssueSnapshot>,
 }
 
 impl Model {
@@ -149,6 +186,7 @@ impl Model {
             next_issue_id: 90_001,
             next_note_id: 70_001,
             changes: Vec::new(),
+            previous: BTreeMap::new(),
         }
     }
 
@@ -218,6 +256,8 @@ impl Model {
             updated_at: actor.now,
             closed_at: None,
             closed_by: None,
+            updated_by: None,
+            last_edited: None,
             notes: Vec::new(),
         };
         project_data.issues.insert(iid, issue);
@@ -237,6 +277,7 @@ impl Model {
         let assignees = edit.assignee_ids.as_deref().map(|ids| self.assignable(ids));
         let mut fields = Vec::new();
         let mut system_notes = Vec::new();
+        let before;
         {
             let project_data = self.projects.get_mut(&project).ok_or_else(project_not_found)?;
             let mut labels = project_data.issues.get(&iid).ok_or_else(issue_not_found)?.labels.clone();
@@ -251,6 +292,7 @@ impl Model {
             labels.retain(|label| !edit.remove_labels.contains(label));
             labels.sort();
             let issue = project_data.issues.get_mut(&iid).ok_or_else(issue_not_found)?;
+            before = issue.snapshot();
             if let Some(title) = edit.title.filter(|title| *title != issue.title) {
                 system_notes.push(format!("changed title from **{}** to **{title}**", issue.title));
                 issue.title = title;
@@ -292,12 +334,17 @@ impl Model {
             }
             if !fields.is_empty() {
                 issue.updated_at = actor.now;
+                issue.updated_by = Some(actor.user);
+            }
+            if fields.contains(&"title") || fields.contains(&"description") {
+                issue.last_edited = Some((actor.now, actor.user));
             }
         }
         for body in system_notes {
             self.add_note(project, iid, actor, body, true, false)?;
         }
         if !fields.is_empty() {
+            self.previous.insert(self.changes.len(), before);
             self.commit(ChangeKind::IssueUpdated { fields }, project, iid, actor);
         }
         Ok(())

@@ -24,7 +24,7 @@ use super::params::{Params, decode_segment};
 use super::record::{RecordedRequest, redacted_query};
 use super::reply::{Reply, server_error};
 use super::routes::{Call, route};
-use super::{Shared, SimState};
+use super::{Shared, SimState, webhook};
 
 /// A listener whose connections carry a switch to cut them.
 pub(super) struct SimListener(pub(super) TcpListener);
@@ -129,7 +129,9 @@ pub(super) async fn handle(
             Some(Fault::DropConnection) => None,
             _ => {
                 let request = Request { method: &record.method, api_path, query, headers: &headers, body: &body };
+                let changes_before = state.model.changes.len();
                 let reply = process(&mut state, &shared.base, request, json_body.as_ref(), record.event_uuid.clone());
+                webhook::dispatch(&mut state, changes_before, &shared.base);
                 (fault != Some(Fault::DropAfterProcessing)).then_some(reply)
             }
         };

@@ -1,0 +1,338 @@
+//! The project webhook of the simulator: after each change made through the API it POSTs the
+//! matching `Issue Hook` or `Note Hook` to the configured URL with GitLab's headers, from one task
+//! that sends in order, waits 10 s and never retries; the record of every delivery; and the faults
+//! a test arms on deliveries (drop, duplicate, delay, hold and release in reverse order).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+
+use super::hook_payload::{IssueAction, issue_hook, note_hook};
+use super::model::ChangeKind;
+use super::{Shared, SimState};
+
+/// How long GitLab waits for the receiver's answer.
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// The version GitLab names in `User-Agent`.
+const USER_AGENT: &str = "GitLab/18.6.0";
+
+/// Which events the hook is enabled for (all by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookEvents {
+    /// `Issue Hook`.
+    pub issues: bool,
+    /// `Confidential Issue Hook`.
+    pub confidential_issues: bool,
+    /// `Note Hook`.
+    pub notes: bool,
+    /// `Confidential Note Hook`: internal notes and notes on confidential issues.
+    pub confidential_notes: bool,
+}
+
+impl Default for WebhookEvents {
+    fn default() -> Self {
+        WebhookEvents { issues: true, confidential_issues: true, notes: true, confidential_notes: true }
+    }
+}
+
+/// A project webhook: where to POST, the secret token, and the events it fires on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    /// The target, `http://127.0.0.1:<port>/<path>`.
+    pub url: String,
+    /// Sent as `X-Gitlab-Token` when set.
+    pub secret: Option<String>,
+    /// The enabled events.
+    pub events: WebhookEvents,
+}
+
+impl WebhookConfig {
+    /// A hook to `url` for every event, without a secret.
+    pub fn new(url: &str) -> Self {
+        WebhookConfig { url: url.to_owned(), secret: None, events: WebhookEvents::default() }
+    }
+
+    /// Sets the secret token.
+    pub fn with_secret(mut self, secret: &str) -> Self {
+        self.secret = Some(secret.to_owned());
+        self
+    }
+
+    /// Sets the enabled events.
+    pub fn with_events(mut self, events: WebhookEvents) -> Self {
+        self.events = events;
+        self
+    }
+}
+
+/// What became of a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// Queued, delayed or held: not answered yet.
+    Pending,
+    /// The receiver answered this status (4xx and 5xx are failures to GitLab).
+    Answered(u16),
+    /// No answer: connection refused, closed, or 10 s passed.
+    Failed(String),
+    /// Dropped by a fault: never sent.
+    Dropped,
+}
+
+/// One delivery, as GitLab's "Recent events" shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// `X-Gitlab-Event`.
+    pub event: String,
+    /// The headers sent, except `X-Gitlab-Token`.
+    pub headers: Vec<(String, String)>,
+    /// The JSON body.
+    pub body: Value,
+    /// What became of it.
+    pub outcome: DeliveryOutcome,
+}
+
+impl Delivery {
+    /// A header sent, by name without regard to case.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(known, _)| known.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
+    }
+
+    /// The status answered, if any.
+    pub fn status(&self) -> Option<u16> {
+        match self.outcome {
+            DeliveryOutcome::Answered(status) => Some(status),
+            _ => None,
+        }
+    }
+}
+
+/// A delivery to send: the index of its record and the request.
+pub(super) struct Job {
+    record: usize,
+    url: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    delay: Duration,
+}
+
+/// The hook's configuration, record and armed faults.
+pub(super) struct Hooks {
+    pub(super) config: Option<WebhookConfig>,
+    pub(super) deliveries: Vec<Delivery>,
+    drop_next: u32,
+    duplicate_next: u32,
+    delay_next: (u32, Duration),
+    holding: bool,
+    held: Vec<Job>,
+    sender: UnboundedSender<Job>,
+}
+
+impl Hooks {
+    pub(super) fn new(config: Option<WebhookConfig>, sender: UnboundedSender<Job>) -> Self {
+        Hooks {
+            config,
+            deliveries: Vec::new(),
+            drop_next: 0,
+            duplicate_next: 0,
+            delay_next: (0, Duration::ZERO),
+            holding: false,
+            held: Vec::new(),
+            sender,
+        }
+    }
+
+    /// The next `times` deliveries are recorded as dropped and never sent.
+    pub(super) fn drop_next(&mut self, times: u32) {
+        self.drop_next = times;
+    }
+
+    /// The next `times` deliveries are sent twice, with the same `Idempotency-Key` (a redelivery).
+    pub(super) fn duplicate_next(&mut self, times: u32) {
+        self.duplicate_next = times;
+    }
+
+    /// The next `times` deliveries wait `delay` before they are sent (and hold up those behind).
+    pub(super) fn delay_next(&mut self, times: u32, delay: Duration) {
+        self.delay_next = (times, delay);
+    }
+
+    /// Keeps deliveries back until [`Hooks::release_reversed`].
+    pub(super) fn hold(&mut self) {
+        self.holding = true;
+    }
+
+    /// Sends the held deliveries, last first, and stops holding.
+    pub(super) fn release_reversed(&mut self) {
+        self.holding = false;
+        for job in std::mem::take(&mut self.held).into_iter().rev() {
+            self.send(job);
+        }
+    }
+
+    fn send(&mut self, job: Job) {
+        let record = job.record;
+        if self.sender.send(job).is_err() {
+            self.deliveries[record].outcome = DeliveryOutcome::Failed("the delivery task has stopped".into());
+        }
+    }
+
+    /// Records one delivery and sends it, or not, as the armed faults say.
+    fn deliver(&mut self, config: &WebhookConfig, event: &str, event_uuid: String, instance: &str, body: Value) {
+        let idempotency_key = new_uuid();
+        let copies = if self.duplicate_next > 0 {
+            self.duplicate_next -= 1;
+            2
+        } else {
+            1
+        };
+        let dropped = self.drop_next > 0;
+        self.drop_next = self.drop_next.saturating_sub(1);
+        let delay = if self.delay_next.0 > 0 {
+            self.delay_next.0 -= 1;
+            self.delay_next.1
+        } else {
+            Duration::ZERO
+        };
+        let bytes = body.to_string().into_bytes();
+        for _ in 0..copies {
+            let headers = vec![
+                ("Content-Type".to_owned(), "application/json".to_owned()),
+                ("User-Agent".to_owned(), USER_AGENT.to_owned()),
+                ("Idempotency-Key".to_owned(), idempotency_key.clone()),
+                ("X-Gitlab-Event".to_owned(), event.to_owned()),
+                ("X-Gitlab-Webhook-UUID".to_owned(), new_uuid()),
+                ("X-Gitlab-Instance".to_owned(), instance.to_owned()),
+                ("X-Gitlab-Event-UUID".to_owned(), event_uuid.clone()),
+            ];
+            let record = self.deliveries.len();
+            let outcome = if dropped { DeliveryOutcome::Dropped } else { DeliveryOutcome::Pending };
+            self.deliveries.push(Delivery {
+                event: event.to_owned(),
+                headers: headers.clone(),
+                body: body.clone(),
+                outcome,
+            });
+            if dropped {
+                continue;
+            }
+            let mut sent = headers;
+            if let Some(secret) = &config.secret {
+                sent.push(("X-Gitlab-Token".to_owned(), secret.clone()));
+            }
+            let job = Job { record, url: config.url.clone(), headers: sent, body: bytes.clone(), delay };
+            if self.holding {
+                self.held.push(job);
+            } else {
+                self.send(job);
+            }
+        }
+    }
+}
+
+/// Delivers the hooks of the changes from index `from` on, if a hook is configured.
+pub(super) fn dispatch(state: &mut SimState, from: usize, base: &str) {
+    let Some(config) = state.hooks.config.clone() else { return };
+    for index in from..state.model.changes.len() {
+        let change = state.model.changes[index].clone();
+        let Some(user) = change.by else { continue };
+        let model = &state.model;
+        let Some(project) = model.projects.get(&change.project_id) else { continue };
+        let Some(issue) = project.issues.get(&change.iid) else { continue };
+        let (event, enabled, body) = match &change.kind {
+            ChangeKind::IssueCreated | ChangeKind::IssueUpdated { .. } => {
+                let action = match model.previous.get(&index) {
+                    Some(before) => IssueAction::Changed(before),
+                    None => IssueAction::Open,
+                };
+                let body = issue_hook(model, project, issue, action, user, base);
+                match issue.confidential {
+                    true => ("Confidential Issue Hook", config.events.confidential_issues, body),
+                    false => ("Issue Hook", config.events.issues, body),
+                }
+            }
+            ChangeKind::NoteCreated { note_id, internal } => {
+                let Some(note) = issue.notes.iter().find(|note| note.id == *note_id) else { continue };
+                let body = note_hook(model, project, issue, note, base);
+                match *internal || issue.confidential {
+                    true => ("Confidential Note Hook", config.events.confidential_notes, body),
+                    false => ("Note Hook", config.events.notes, body),
+                }
+            }
+            // GitLab fires no issue hook when an issue is deleted.
+            ChangeKind::IssueDeleted => continue,
+        };
+        if enabled {
+            let event_uuid = change.event_uuid.clone().unwrap_or_else(new_uuid);
+            state.hooks.deliver(&config, event, event_uuid, base, body);
+        }
+    }
+}
+
+/// Sends the deliveries one after the other, and records what became of each.
+pub(super) async fn run(shared: Arc<Shared>, mut jobs: UnboundedReceiver<Job>) {
+    while let Some(job) = jobs.recv().await {
+        if !job.delay.is_zero() {
+            tokio::time::sleep(job.delay).await;
+        }
+        let outcome = match tokio::time::timeout(TIMEOUT, post(&job)).await {
+            Ok(Ok(status)) => DeliveryOutcome::Answered(status),
+            Ok(Err(error)) => DeliveryOutcome::Failed(error),
+            Err(_) => DeliveryOutcome::Failed("no answer within 10 s".into()),
+        };
+        if let Some(delivery) = shared.lock().hooks.deliveries.get_mut(job.record) {
+            delivery.outcome = outcome;
+        }
+    }
+}
+
+/// One HTTP/1.1 POST on its own connection; the status of the answer.
+async fn post(job: &Job) -> Result<u16, String> {
+    let rest = job.url.strip_prefix("http://").ok_or_else(|| format!("not an http:// URL: {}", job.url))?;
+    let (authority, path) = rest.find('/').map_or((rest, "/"), |at| rest.split_at(at));
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        job.body.len()
+    );
+    for (name, value) in &job.headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    let mut stream = tokio::net::TcpStream::connect(authority).await.map_err(|e| e.to_string())?;
+    stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
+    stream.write_all(&job.body).await.map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    let mut chunk = [0_u8; 1024];
+    while !answer.windows(2).any(|w| w == b"\r\n") {
+        let read = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+        if read == 0 {
+            return Err("connection closed without an answer".into());
+        }
+        answer.extend_from_slice(&chunk[..read]);
+    }
+    let line = String::from_utf8_lossy(&answer);
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|status| status.parse().ok())
+        .ok_or_else(|| format!("not an HTTP status line: {}", line.lines().next().unwrap_or_default()))
+}
+
+/// A UUID-shaped id (8-4-4-4-12 hex, version 4 and variant bits set), unique in the process:
+/// the clock in nanoseconds and a counter.
+pub(super) fn new_uuid() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64;
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        nanos >> 32,
+        (nanos >> 16) & 0xffff,
+        nanos & 0xfff,
+        0x8000 | ((count >> 48) & 0x3fff),
+        count & 0xffff_ffff_ffff
+    )
+}
