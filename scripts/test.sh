@@ -45,13 +45,16 @@ moto_log="$tools/moto-server.log"
 moto_pid=$!
 stop_moto() { kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; }
 trap stop_moto EXIT
-for _ in $(seq 1 100); do
+ready=
+for _ in $(seq 1 150); do
   if python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/', timeout=1)" 2>/dev/null; then
+    ready=yes
     break
   fi
   kill -0 "$moto_pid" 2>/dev/null || { cat "$moto_log" >&2; echo "moto_server exited" >&2; exit 1; }
   sleep 0.2
 done
+[[ -n $ready ]] || { cat "$moto_log" >&2; echo "moto_server did not answer on 127.0.0.1:$port" >&2; exit 1; }
 
 # Every AWS client of the tests finds the local stack through the standard configuration chain.
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port"

@@ -40,6 +40,9 @@ pub struct DeliveryMeta<'a> {
     /// `X-Gitlab-Instance`: the GitLab base URL that sent it.
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<Cow<'a, str>>,
+    /// The descriptions and note body were left out to fit the queue: read them from GitLab.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub texts_omitted: bool,
 }
 
 /// One queue message. `P` is the payload: a typed, borrowed payload when writing, any

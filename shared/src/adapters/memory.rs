@@ -59,7 +59,8 @@ struct Stored {
 #[derive(Debug, Default)]
 struct QueueState {
     messages: VecDeque<Stored>,
-    seen: HashMap<String, DateTime<Utc>>,
+    /// Deduplication ids by message group, as the deployed queue scopes them (`messageGroup`).
+    seen: HashMap<(String, String), DateTime<Utc>>,
 }
 
 /// An in-memory FIFO queue with SQS FIFO semantics: group order, one group in flight at a time,
@@ -175,10 +176,11 @@ impl MemoryQueue {
     fn push(&self, message: OutgoingMessage, now: DateTime<Utc>) -> bool {
         let mut state = lock(&self.state);
         state.seen.retain(|_, at| now - *at < DEDUP_WINDOW);
-        if state.seen.contains_key(&message.dedup_id) {
+        let scope = (message.group_id.clone(), message.dedup_id);
+        if state.seen.contains_key(&scope) {
             return false;
         }
-        state.seen.insert(message.dedup_id, now);
+        state.seen.insert(scope, now);
         let message_id = self.next_id("message");
         state.messages.push_back(Stored {
             message_id,

@@ -11,7 +11,8 @@ use crate::envelope::DeliveryMeta;
 const MAX_HEADER_COPY: usize = 256;
 
 /// The headers of a GitLab webhook delivery. Values that are not valid UTF-8 are treated as absent.
-#[derive(Debug, Clone, Copy, Default)]
+/// `Debug` never shows the token.
+#[derive(Clone, Copy, Default)]
 pub struct DeliveryHeaders<'a> {
     /// `X-Gitlab-Event`.
     pub event: Option<&'a str>,
@@ -25,6 +26,19 @@ pub struct DeliveryHeaders<'a> {
     pub idempotency_key: Option<&'a str>,
     /// `X-Gitlab-Instance`.
     pub instance: Option<&'a str>,
+}
+
+impl std::fmt::Debug for DeliveryHeaders<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeliveryHeaders")
+            .field("event", &self.event)
+            .field("token", &self.token.map(|_| "[redacted]"))
+            .field("event_uuid", &self.event_uuid)
+            .field("webhook_uuid", &self.webhook_uuid)
+            .field("idempotency_key", &self.idempotency_key)
+            .field("instance", &self.instance)
+            .finish()
+    }
 }
 
 impl<'a> DeliveryHeaders<'a> {
@@ -50,6 +64,7 @@ impl<'a> DeliveryHeaders<'a> {
             webhook_uuid: copy(self.webhook_uuid),
             idempotency_key: copy(self.idempotency_key),
             instance: copy(self.instance),
+            texts_omitted: false,
         }
     }
 }

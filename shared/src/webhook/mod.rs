@@ -203,6 +203,21 @@ struct KindOnly<'a> {
 ///
 /// `body` must already be authenticated and within the size limit. Never panics, whatever the bytes.
 pub fn ingest(headers: &DeliveryHeaders<'_>, body: &[u8], received_at: DateTime<Utc>) -> Result<Ingested, IngestError> {
+    match read(headers, body, received_at) {
+        // Some events (a group hook's member or project events) have no `object_kind`: when the
+        // header names an event the sync does not use, the delivery is authentic and irrelevant.
+        Err(IngestError::MissingObjectKind) => match headers.event {
+            Some(event) if EventKind::from_name(event).is_none() => Ok(Ingested::Ignore {
+                reason: IgnoreReason::NotSynced { object_kind: event.to_owned() },
+                summary: Summary::default(),
+            }),
+            _ => Err(IngestError::MissingObjectKind),
+        },
+        other => other,
+    }
+}
+
+fn read(headers: &DeliveryHeaders<'_>, body: &[u8], received_at: DateTime<Utc>) -> Result<Ingested, IngestError> {
     let delivery = match parse(body)? {
         Ok(delivery) => delivery,
         Err(ignored) => return Ok(ignored),
@@ -280,21 +295,44 @@ pub fn ingest(headers: &DeliveryHeaders<'_>, body: &[u8], received_at: DateTime<
     let project_id = GitlabProjectId::new(project_id).map_err(|e| bad("/project/id", e))?;
     let iid = Iid::new(iid).map_err(|e| bad("/object_attributes/iid", e))?;
     let key = dedup_id(headers, kind, body);
+    let mut payload = payload;
+    let mut meta = headers.meta();
+    let mut message_body = encode(kind, received_at, &key, &meta, &payload, body.len())?;
+    if message_body.len() > MESSAGE_BUDGET {
+        // Descriptions and note bodies can each approach GitLab's 1 MB: without them the message
+        // fits SQS's limit, and the worker reads the texts from GitLab when it needs them.
+        payload.omit_texts();
+        meta.texts_omitted = true;
+        message_body = encode(kind, received_at, &key, &meta, &payload, body.len())?;
+    }
+    let message = OutgoingMessage { group_id: group_id(project_id, iid), dedup_id: key, body: message_body };
+    Ok(Ingested::Queue { kind, message, summary })
+}
+
+/// The largest message body kept whole: SQS's limit, less room for the queue's own attributes.
+const MESSAGE_BUDGET: usize = crate::ports::MAX_MESSAGE_BYTES - 16 * 1024;
+
+fn encode(
+    kind: EventKind,
+    received_at: DateTime<Utc>,
+    key: &str,
+    meta: &crate::envelope::DeliveryMeta<'_>,
+    payload: &GitlabPayload<'_>,
+    delivery_len: usize,
+) -> Result<String, IngestError> {
     let envelope = Envelope {
         v: ENVELOPE_VERSION,
         source: Source::Gitlab,
         kind: Cow::Borrowed(kind.name()),
         received_at,
-        key: Cow::Borrowed(&key),
-        delivery: Some(headers.meta()),
+        key: Cow::Borrowed(key),
+        delivery: Some(meta.clone()),
         payload,
     };
     // The trimmed message is smaller than the delivery: one allocation, no regrowth.
-    let mut buffer = Vec::with_capacity(body.len().min(crate::ports::MAX_MESSAGE_BYTES) + 512);
+    let mut buffer = Vec::with_capacity(delivery_len.min(crate::ports::MAX_MESSAGE_BYTES) + 512);
     serde_json::to_writer(&mut buffer, &envelope).map_err(|e| bad("/", e))?;
-    let body = String::from_utf8(buffer).map_err(|e| bad("/", e))?;
-    let message = OutgoingMessage { group_id: group_id(project_id, iid), dedup_id: key, body };
-    Ok(Ingested::Queue { kind, message, summary })
+    String::from_utf8(buffer).map_err(|e| bad("/", e))
 }
 
 fn ignore_reason(object_kind: &str) -> IgnoreReason {
@@ -363,13 +401,14 @@ fn bad(path: &str, error: impl fmt::Display) -> IngestError {
 }
 
 /// `Idempotency-Key` (the same across GitLab's retries and resends), else the event UUID with the
-/// event kind (one event chain fires several hooks with the same UUID), else a hash of the body.
+/// event kind and a hash of the body (one request can fire several hooks of one kind under the same
+/// UUID, and a resend carries the same body), else the hash of the body alone.
 fn dedup_id(headers: &DeliveryHeaders<'_>, kind: EventKind, body: &[u8]) -> String {
     if let Some(key) = headers.idempotency_key.filter(|k| !k.is_empty()) {
         return fifo_safe(key);
     }
     if let Some(uuid) = headers.event_uuid.filter(|u| !u.is_empty()) {
-        return fifo_safe(&format!("{uuid}:{}", kind.slug()));
+        return fifo_safe(&format!("{uuid}:{}:{:x}", kind.slug(), Sha256::digest(body)));
     }
     format!("sha256:{:x}", Sha256::digest(body))
 }

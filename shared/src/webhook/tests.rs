@@ -207,8 +207,15 @@ fn the_deduplication_id_prefers_the_idempotency_key_then_the_event_uuid_then_the
     let mut h = headers("Issue Hook");
     assert_eq!(queued_with(&h, ISSUE_OPEN).dedup_id, "e9f1b9a0-73c5-4c1f-8b2a-3c4d5e6f7a8b");
     h.idempotency_key = None;
-    assert_eq!(queued_with(&h, ISSUE_OPEN).dedup_id, "6a0bc4ef-2b0b-4a0a-9d8e-5a3b0a6e4c11:issue-hook");
-    assert_eq!(queued_with(&h, NOTE_ON_ISSUE).dedup_id, "6a0bc4ef-2b0b-4a0a-9d8e-5a3b0a6e4c11:note-hook");
+    let by_uuid = queued_with(&h, ISSUE_OPEN).dedup_id;
+    assert!(
+        by_uuid.starts_with("6a0bc4ef-2b0b-4a0a-9d8e-5a3b0a6e4c11:issue-hook:") && by_uuid.len() <= 128,
+        "{by_uuid}"
+    );
+    assert_eq!(queued_with(&h, ISSUE_OPEN).dedup_id, by_uuid, "a resend of the same delivery has the same id");
+    // One request can fire two hooks of one kind under one UUID (a close and an update): both count.
+    assert_ne!(queued_with(&h, ISSUE_CLOSE).dedup_id, by_uuid);
+    assert!(queued_with(&h, NOTE_ON_ISSUE).dedup_id.starts_with("6a0bc4ef-2b0b-4a0a-9d8e-5a3b0a6e4c11:note-hook:"));
     h.event_uuid = None;
     let by_body = queued_with(&h, ISSUE_OPEN).dedup_id;
     assert!(by_body.starts_with("sha256:") && by_body.len() == 7 + 64, "{by_body}");
@@ -333,12 +340,44 @@ fn the_trimmed_payload_reads_back_into_the_typed_events() {
 }
 
 #[test]
-fn a_huge_description_is_carried_verbatim() {
-    let description = "x\\\"y".repeat(300_000);
+fn a_large_description_is_carried_verbatim() {
+    let description = "x\\\"y".repeat(100_000);
     let body =
         ISSUE_OPEN.replace("\"Create new API for manipulations with repository\"", &format!("\"{description}\""));
     let (_, message) = queued("Issue Hook", &body);
+    message.validate().unwrap();
     let envelope: Envelope<Value> = Envelope::parse(&message.body).unwrap();
     let original: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(envelope.payload["object_attributes"]["description"], original["object_attributes"]["description"]);
+    assert!(!envelope.delivery.unwrap().texts_omitted);
+}
+
+#[test]
+fn texts_too_large_for_the_queue_are_left_out_and_the_envelope_says_so() {
+    let description = "x\\\"y".repeat(300_000);
+    let body = with(ISSUE_UPDATE, |v| {
+        v["object_attributes"]["description"] = description.clone().into();
+        v["changes"]["description"]["previous"] = description.clone().into();
+    });
+    let (_, message) = queued("Issue Hook", &body);
+    message.validate().expect("the message fits the queue");
+    let envelope: Envelope<Value> = Envelope::parse(&message.body).unwrap();
+    assert!(envelope.delivery.unwrap().texts_omitted);
+    assert!(envelope.payload["object_attributes"].get("description").is_none());
+    assert_eq!(envelope.payload["object_attributes"]["title"], "New title", "everything else is kept");
+}
+
+#[test]
+fn an_event_without_object_kind_under_an_unsynced_event_name_is_ignored() {
+    let member = r#"{"event_name":"user_add_to_group","group_id":3,"user_id":9}"#;
+    assert_eq!(ignored("Member Hook", member), IgnoreReason::NotSynced { object_kind: "Member Hook".into() });
+    let error = ingest(&headers("Issue Hook"), member.as_bytes(), now()).unwrap_err();
+    assert_eq!(error, IngestError::MissingObjectKind);
+}
+
+#[test]
+fn the_headers_never_print_the_token() {
+    let h = DeliveryHeaders { token: Some(b"very-secret-token"), ..headers("Issue Hook") };
+    let printed = format!("{h:?}");
+    assert!(!printed.contains("very-secret-token") && printed.contains("[redacted]"), "{printed}");
 }

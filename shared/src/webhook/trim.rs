@@ -358,6 +358,25 @@ pub struct NoteEvent<'a> {
     pub issue: NoteIssue<'a>,
 }
 
+impl GitlabPayload<'_> {
+    /// Drops the large texts (descriptions, the note's body), for a message that would not fit the
+    /// queue; the envelope then says so (`delivery.texts_omitted`).
+    pub fn omit_texts(&mut self) {
+        match self {
+            GitlabPayload::Issue(event) => {
+                event.object_attributes.description = None;
+                if let Some(changes) = event.changes.as_mut() {
+                    changes.description = None;
+                }
+            }
+            GitlabPayload::Note(event) => {
+                event.object_attributes.note = None;
+                event.issue.description = None;
+            }
+        }
+    }
+}
+
 /// The trimmed payload of a queued GitLab delivery. Readers pick [`IssueEvent`] or [`NoteEvent`]
 /// from the envelope's `kind`.
 #[derive(Debug, Clone, Serialize)]

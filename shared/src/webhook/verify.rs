@@ -124,14 +124,19 @@ impl WebhookAuthenticator {
     /// in use (a warning is logged); only a first read that fails is an error.
     async fn refresh(&self, state: &mut State, now: DateTime<Utc>) -> Result<(), SecretError> {
         let read = async {
-            let current = self.source.read(&self.secret_id, SecretStage::Current).await?;
-            let current = current.ok_or_else(|| SecretError::Unreadable {
+            // Both stages at once: the delivery waits for one round trip, not two.
+            let (current, previous) = tokio::join!(
+                self.source.read(&self.secret_id, SecretStage::Current),
+                self.source.read(&self.secret_id, SecretStage::Previous),
+            );
+            let current = current?.ok_or_else(|| SecretError::Unreadable {
                 id: self.secret_id.clone(),
                 class: "NoCurrentValue".into(),
                 message: "the secret has no AWSCURRENT value".into(),
             })?;
-            let previous = self.source.read(&self.secret_id, SecretStage::Previous).await?;
-            Ok::<_, SecretError>(Cached { current, previous, read_at: now })
+            // A secret stored from a file often ends with a newline that no header can carry.
+            let trimmed = |s: SecretString| SecretString::new(s.expose().trim());
+            Ok::<_, SecretError>(Cached { current: trimmed(current), previous: previous?.map(trimmed), read_at: now })
         };
         match (read.await, state.cached.as_mut()) {
             (Ok(cached), _) => {

@@ -46,8 +46,9 @@ async fn sent_messages_come_back_as_sent(queue: &dyn EventQueue) {
 async fn a_second_message_with_the_same_deduplication_id_is_dropped(queue: &dyn EventQueue) {
     queue.send(&message("gitlab:1:2", "d-1", "first")).await.expect("send");
     queue.send(&message("gitlab:1:2", "d-1", "second")).await.expect("a duplicate is accepted, not refused");
-    queue.send(&message("gitlab:9:9", "d-1", "third")).await.expect("a duplicate in another group is accepted too");
-    let received = receive_all(queue, 3).await;
+    // Deduplication is only promised within a group: the deployed queue scopes it by group, while
+    // a local emulator may scope it by queue; no caller relies on either across groups.
+    let received = receive_all(queue, 2).await;
     assert_eq!(received.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["first"]);
     queue.delete(&received[0].receipt).await.expect("delete");
 }

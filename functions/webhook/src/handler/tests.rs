@@ -93,10 +93,9 @@ async fn every_gitlab_fixture_gets_the_right_answer_and_only_issue_events_are_qu
         if let Some(message) = messages.first() {
             let envelope: Envelope<Value> = Envelope::parse(&message.body).unwrap();
             assert_eq!(envelope.kind, event);
-            assert_eq!(
-                envelope.key,
-                "8d1b6a3e-4c2f-4e5d-9a7b-0c1d2e3f4a5b:".to_owned() + &event.to_lowercase().replace(' ', "-")
-            );
+            let prefix =
+                "8d1b6a3e-4c2f-4e5d-9a7b-0c1d2e3f4a5b:".to_owned() + &event.to_lowercase().replace(' ', "-") + ":";
+            assert!(envelope.key.starts_with(&prefix), "{}", envelope.key);
             assert!(envelope.payload["project"]["id"].is_u64(), "{name}");
         } else {
             assert!(body["reason"].as_str().unwrap().starts_with("notes on a "), "{body}");
