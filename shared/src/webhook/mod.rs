@@ -295,16 +295,26 @@ fn read(headers: &DeliveryHeaders<'_>, body: &[u8], received_at: DateTime<Utc>) 
     let project_id = GitlabProjectId::new(project_id).map_err(|e| bad("/project/id", e))?;
     let iid = Iid::new(iid).map_err(|e| bad("/object_attributes/iid", e))?;
     let key = dedup_id(headers, kind, body);
-    let mut payload = payload;
-    let mut meta = headers.meta();
-    let mut message_body = encode(kind, received_at, &key, &meta, &payload, body.len())?;
+    let mut envelope = Envelope {
+        v: ENVELOPE_VERSION,
+        source: Source::Gitlab,
+        kind: Cow::Borrowed(kind.name()),
+        received_at,
+        key: Cow::Borrowed(&key),
+        delivery: Some(headers.meta()),
+        payload,
+    };
+    let mut message_body = encode(&envelope, body.len())?;
     if message_body.len() > MESSAGE_BUDGET {
         // Descriptions and note bodies can each approach GitLab's 1 MB: without them the message
         // fits SQS's limit, and the worker reads the texts from GitLab when it needs them.
-        payload.omit_texts();
-        meta.texts_omitted = true;
-        message_body = encode(kind, received_at, &key, &meta, &payload, body.len())?;
+        envelope.payload.omit_texts();
+        if let Some(delivery) = envelope.delivery.as_mut() {
+            delivery.texts_omitted = true;
+        }
+        message_body = encode(&envelope, body.len())?;
     }
+    drop(envelope);
     let message = OutgoingMessage { group_id: group_id(project_id, iid), dedup_id: key, body: message_body };
     Ok(Ingested::Queue { kind, message, summary })
 }
@@ -312,26 +322,10 @@ fn read(headers: &DeliveryHeaders<'_>, body: &[u8], received_at: DateTime<Utc>) 
 /// The largest message body kept whole: SQS's limit, less room for the queue's own attributes.
 const MESSAGE_BUDGET: usize = crate::ports::MAX_MESSAGE_BYTES - 16 * 1024;
 
-fn encode(
-    kind: EventKind,
-    received_at: DateTime<Utc>,
-    key: &str,
-    meta: &crate::envelope::DeliveryMeta<'_>,
-    payload: &GitlabPayload<'_>,
-    delivery_len: usize,
-) -> Result<String, IngestError> {
-    let envelope = Envelope {
-        v: ENVELOPE_VERSION,
-        source: Source::Gitlab,
-        kind: Cow::Borrowed(kind.name()),
-        received_at,
-        key: Cow::Borrowed(key),
-        delivery: Some(meta.clone()),
-        payload,
-    };
+fn encode(envelope: &Envelope<'_, GitlabPayload<'_>>, delivery_len: usize) -> Result<String, IngestError> {
     // The trimmed message is smaller than the delivery: one allocation, no regrowth.
     let mut buffer = Vec::with_capacity(delivery_len.min(crate::ports::MAX_MESSAGE_BYTES) + 512);
-    serde_json::to_writer(&mut buffer, &envelope).map_err(|e| bad("/", e))?;
+    serde_json::to_writer(&mut buffer, envelope).map_err(|e| bad("/", e))?;
     String::from_utf8(buffer).map_err(|e| bad("/", e))
 }
 
