@@ -14,17 +14,20 @@ SAM_CLI_VERSION=1.170.0
 
 log() { printf '\n==> %s\n' "$*" >&2; }
 
-# ensure_tool NAME SPEC: a virtualenv at .tools/NAME holding exactly SPEC, installed from PyPI once.
+# ensure_tool NAME SPEC: a virtualenv at .tools/NAME holding exactly SPEC, its dependencies pinned
+# by scripts/constraints/NAME.txt, installed from PyPI once and reused while both are unchanged.
 ensure_tool() {
-  local name=$1 spec=$2 venv="$tools/$1"
-  if [[ -f "$venv/.installed" && "$(cat "$venv/.installed")" == "$spec" ]]; then
+  local name=$1 spec=$2 venv="$tools/$1" constraints="$root/scripts/constraints/$1.txt"
+  local stamp
+  stamp="$spec $(sha256sum "$constraints" | cut -d' ' -f1)"
+  if [[ -f "$venv/.installed" && "$(cat "$venv/.installed")" == "$stamp" ]]; then
     return
   fi
   log "installing $spec into .tools/$name"
   rm -rf "$venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "$spec" </dev/null
-  echo "$spec" >"$venv/.installed"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -c "$constraints" "$spec" </dev/null
+  echo "$stamp" >"$venv/.installed"
 }
 
 mkdir -p "$tools"
