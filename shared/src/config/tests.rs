@@ -1,3 +1,5 @@
+//! The configuration document: defaults, a full document, and one error per kind of mistake.
+
 use super::*;
 
 fn env(name: &str) -> Option<String> {

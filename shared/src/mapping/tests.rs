@@ -1,3 +1,5 @@
+//! The mapping and the routing, table-driven over the sample issue.
+
 use super::*;
 use crate::domain::qalita::{IssueContext, QalitaIssue, QalitaUser};
 

@@ -1,3 +1,5 @@
+//! The planner: one test per rule, and property tests over orders and replays of changes.
+
 use chrono::TimeZone;
 use proptest::prelude::*;
 

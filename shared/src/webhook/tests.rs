@@ -1,3 +1,5 @@
+//! Delivery parsing over the real fixtures: classification, trimming, errors, deduplication ids.
+
 use chrono::TimeZone;
 use serde_json::Value;
 

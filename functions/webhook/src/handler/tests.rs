@@ -1,3 +1,5 @@
+//! The handler with in-memory adapters: every answer, the secret cache and rotation, the log line.
+
 use std::io::Write;
 use std::sync::Mutex;
 

@@ -1,3 +1,5 @@
+//! The GitLab client without a server: URLs, paths, request bodies, headers, answer decoding.
+
 use chrono::{TimeZone, Utc};
 use reqwest::Request;
 
