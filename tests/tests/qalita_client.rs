@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use qalita_gitlab_core::adapters::http::HttpSettings;
 use qalita_gitlab_core::adapters::qalita_http::{Endpoint, QalitaClient, QalitaPaths, UserFields};
-use qalita_gitlab_core::domain::qalita::{QalitaIssue, QalitaUser};
+use qalita_gitlab_core::domain::qalita::{QalitaIssue, QalitaIssueUpdate, QalitaUser};
 use qalita_gitlab_core::domain::{QalitaIssueId, SecretString};
 use qalita_gitlab_core::ports::{ApiError, QalitaApi, Service};
 use qalita_gitlab_tests::qalita_sim::{Fault, ListEnvelope, QalitaSim, SimOptions};
@@ -359,4 +359,29 @@ async fn the_issue_sample_round_trips_through_the_simulator_and_the_client() {
         Some(expected),
         "a domain issue stored reads back the same"
     );
+}
+
+#[tokio::test]
+async fn an_update_changes_only_the_fields_it_names_and_moves_updated_at() {
+    let sim = QalitaSim::start(TOKEN).await;
+    let id = sim.insert_issue(serde_json::from_str::<Value>(include_str!("../../fixtures/qalita/issue.json")).unwrap());
+    let before = sim.issue(id).unwrap();
+    let client = client(&sim);
+    let update = QalitaIssueUpdate { status: Some("Resolved".into()), ..QalitaIssueUpdate::default() };
+    let after = client.update_issue(QalitaIssueId::new(id).unwrap(), &update).await.unwrap();
+    assert_eq!(after.status, "Resolved");
+    assert_eq!(after.title, before["title"].as_str().unwrap(), "other fields are left alone");
+    let before_time: chrono::DateTime<chrono::Utc> = before["updated_at"].as_str().unwrap().parse().unwrap();
+    assert!(after.updated_at.unwrap() > before_time, "QALITA moves updated_at on every change");
+    assert_eq!(sim.issue(id).unwrap()["status"], "Resolved");
+    let put = sim.requests().into_iter().find(|r| r.method == "PUT").unwrap();
+    assert_eq!(put.path, format!("/api/v2/issues/{id}"));
+}
+
+#[tokio::test]
+async fn updating_a_missing_issue_is_not_found() {
+    let sim = QalitaSim::start(TOKEN).await;
+    let update = QalitaIssueUpdate { assignee: Some(12), ..QalitaIssueUpdate::default() };
+    let error = client(&sim).update_issue(QalitaIssueId::new(999).unwrap(), &update).await.unwrap_err();
+    assert!(matches!(error, ApiError::NotFound { .. }), "{error}");
 }

@@ -108,6 +108,30 @@ impl IssueContext {
     }
 }
 
+/// A change to a QALITA issue, as the update call sends it: only the fields set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QalitaIssueUpdate {
+    /// A new status word.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// A new assignee (user id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<u64>,
+    /// A new title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// A new description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl QalitaIssueUpdate {
+    /// Whether the update changes nothing (and must not be sent).
+    pub fn is_empty(&self) -> bool {
+        self == &QalitaIssueUpdate::default()
+    }
+}
+
 /// A QALITA user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QalitaUser {

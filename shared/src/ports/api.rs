@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::gitlab::{GitlabIssue, GitlabNote, GitlabProjectRef, GitlabUser, IssueUpdate, NewIssue};
-use crate::domain::qalita::{QalitaIssue, QalitaUser};
+use crate::domain::qalita::{QalitaIssue, QalitaIssueUpdate, QalitaUser};
 use crate::domain::{Iid, QalitaIssueId};
 
 /// Which remote service an error comes from.
@@ -174,4 +174,7 @@ pub trait QalitaApi: Send + Sync {
     async fn get_issue(&self, id: QalitaIssueId) -> Result<Option<QalitaIssue>, ApiError>;
     /// `GET /api/v2/users/{id}`.
     async fn get_user(&self, id: u64) -> Result<Option<QalitaUser>, ApiError>;
+    /// `PUT /api/v2/issues/{id}` with the changed fields only; the issue as QALITA has it after.
+    /// A missing issue (204) is [`ApiError::NotFound`].
+    async fn update_issue(&self, id: QalitaIssueId, update: &QalitaIssueUpdate) -> Result<QalitaIssue, ApiError>;
 }

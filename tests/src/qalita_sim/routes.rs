@@ -23,7 +23,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
     let prefix = shared.options.api_prefix.trim_end_matches('/').to_owned();
     Router::new()
         .route(&format!("{prefix}/issues"), get(list_issues))
-        .route(&format!("{prefix}/issues/{{id}}"), get(get_issue))
+        .route(&format!("{prefix}/issues/{{id}}"), get(get_issue).put(update_issue))
         .route(&format!("{prefix}/users/{{id}}"), get(get_user))
         .route_layer(middleware::from_fn_with_state(shared.clone(), authenticate))
         .fallback(|| async { (StatusCode::NOT_FOUND, Json(json!({"detail": "Not Found"}))) })
@@ -114,6 +114,54 @@ async fn get_issue(State(shared): SimState, Path(id): Path<String>) -> Response 
         Ok(id) => found(lock(&shared.store).issue(id.unsigned_abs())),
         Err(error) => unprocessable(error),
     }
+}
+
+/// The fields an update may set, and the JSON type each must have (FastAPI refuses others with
+/// 422, naming the field).
+const UPDATABLE: &[(&str, &str)] = &[
+    ("status", "string"),
+    ("title", "string"),
+    ("description", "string"),
+    ("assignee", "int"),
+    ("due_date", "string"),
+];
+
+async fn update_issue(State(shared): SimState, Path(id): Path<String>, Json(changes): Json<Value>) -> Response {
+    let id = match integer(Some(&id), "issue_id", 0, 1, i64::MAX) {
+        Ok(id) => id.unsigned_abs(),
+        Err(error) => return unprocessable(error),
+    };
+    let Some(fields) = changes.as_object() else {
+        return unprocessable(
+            json!({"type": "model_attributes_type", "loc": ["body"], "msg": "Input should be a valid dictionary", "input": changes}),
+        );
+    };
+    for (name, value) in fields {
+        let Some((_, kind)) = UPDATABLE.iter().find(|(field, _)| field == name) else { continue };
+        let valid = value.is_null() && *name != "status" && *name != "title"
+            || (*kind == "string" && value.is_string())
+            || (*kind == "int" && value.is_u64());
+        if !valid {
+            let message =
+                if *kind == "int" { "Input should be a valid integer" } else { "Input should be a valid string" };
+            return unprocessable(
+                json!({"type": format!("{kind}_type"), "loc": ["body", name], "msg": message, "input": value}),
+            );
+        }
+    }
+    let mut store = lock(&shared.store);
+    if store.issue(id).is_none() {
+        return found(None);
+    }
+    let updated = store.update_issue(id, |issue| {
+        for (name, value) in fields {
+            // Fields the API does not let a client set (id, dates, authors) are ignored.
+            if UPDATABLE.iter().any(|(field, _)| field == name) {
+                issue[name.as_str()] = value.clone();
+            }
+        }
+    });
+    found(Some(updated))
 }
 
 async fn get_user(State(shared): SimState, Path(id): Path<String>) -> Response {

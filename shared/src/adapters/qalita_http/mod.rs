@@ -15,7 +15,7 @@ use reqwest::{StatusCode, Url};
 use self::decode::Answer;
 pub use self::paths::{Endpoint, PathConfigError, PathTemplate, QalitaPaths, UserFields, Verb};
 use crate::adapters::http::{self, HttpSettings, HttpSetupError};
-use crate::domain::qalita::{QalitaIssue, QalitaUser};
+use crate::domain::qalita::{QalitaIssue, QalitaIssueUpdate, QalitaUser};
 use crate::domain::{QalitaIssueId, SecretString};
 use crate::ports::{ApiError, QalitaApi, Service};
 
@@ -112,6 +112,18 @@ impl QalitaClient {
         query: &[(String, String)],
         absent_on_404: bool,
     ) -> Result<Fetched, ApiError> {
+        self.send(endpoint, path, query, None, absent_on_404).await
+    }
+
+    /// [`Self::fetch`] with an optional JSON body.
+    async fn send(
+        &self,
+        endpoint: &Endpoint,
+        path: &str,
+        query: &[(String, String)],
+        json: Option<&serde_json::Value>,
+        absent_on_404: bool,
+    ) -> Result<Fetched, ApiError> {
         let request = format!("{} {path}", endpoint.verb);
         let started = Instant::now();
         let mut builder = self
@@ -121,6 +133,9 @@ impl QalitaClient {
             .header(header::ACCEPT, "application/json");
         if !query.is_empty() {
             builder = builder.query(query);
+        }
+        if let Some(json) = json {
+            builder = builder.json(json);
         }
         let mut response = builder.send().await.map_err(|error| {
             tracing::debug!(%request, elapsed_ms = elapsed_ms(started), "QALITA did not answer");
@@ -191,6 +206,21 @@ impl QalitaApi for QalitaClient {
     async fn get_user(&self, id: u64) -> Result<Option<QalitaUser>, ApiError> {
         let endpoint = &self.paths.get_user;
         self.fetch(endpoint, &endpoint.path_for(id), &[], true).await?.answer().user(id, &self.paths.user_fields)
+    }
+
+    async fn update_issue(&self, id: QalitaIssueId, update: &QalitaIssueUpdate) -> Result<QalitaIssue, ApiError> {
+        let endpoint = &self.paths.update_issue;
+        let body = serde_json::to_value(update).map_err(|e| ApiError::Permanent {
+            service: Service::Qalita,
+            status: 0,
+            message: format!("the update cannot be encoded: {e}"),
+        })?;
+        let fetched = self.send(endpoint, &endpoint.path_for(id.get()), &[], Some(&body), true).await?;
+        match fetched.answer().issue()? {
+            Some(issue) => Ok(issue),
+            // 204 (or 404) is QALITA's "not found or no access".
+            None => Err(ApiError::NotFound { service: Service::Qalita, what: format!("QALITA issue {id}") }),
+        }
     }
 }
 
