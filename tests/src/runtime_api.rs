@@ -137,3 +137,38 @@ async fn finish(shared: &Shared, id: &str, outcome: Result<Value, Value>) -> Sta
         None => StatusCode::BAD_REQUEST,
     }
 }
+
+/// A function binary started against a [`RuntimeApi`]; killed when dropped.
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl RuntimeApi {
+    /// A command running `binary` as Lambda would: the Runtime API's address and the function's
+    /// environment set, JSON logs, no standard input.
+    pub fn command(&self, binary: &str, function_name: &str, memory_mb: u32) -> std::process::Command {
+        let mut command = std::process::Command::new(binary);
+        command
+            .env("AWS_LAMBDA_RUNTIME_API", self.address())
+            .env("AWS_LAMBDA_FUNCTION_NAME", function_name)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb.to_string())
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .stdin(std::process::Stdio::null());
+        command
+    }
+}
+
+/// Peak resident memory of a process, in KiB (`VmHWM` of `/proc/<pid>/status`).
+pub fn peak_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}

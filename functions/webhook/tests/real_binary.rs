@@ -2,11 +2,11 @@
 //! API, with the sample events of `events/` and the local stack. Also reports the process's peak
 //! memory after one delivery, and checks that a misconfigured cold start fails with a clear message.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use qalita_gitlab_tests::local_aws::LocalAws;
-use qalita_gitlab_tests::runtime_api::RuntimeApi;
+use qalita_gitlab_tests::runtime_api::{Running, RuntimeApi, peak_kib};
 use qalita_gitlab_tests::stack::{TestStack, ids};
 use serde_json::Value;
 
@@ -19,41 +19,15 @@ fn binary() -> String {
 /// The secret the sample events carry (events/README.md).
 const EXAMPLE_SECRET: &str = "example-webhook-secret";
 
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn lambda(runtime: &RuntimeApi) -> Command {
-    let mut command = Command::new(binary());
-    command
-        .env("AWS_LAMBDA_RUNTIME_API", runtime.address())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "qalita-gitlab-webhook")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut command = runtime.command(&binary(), "qalita-gitlab-webhook", 128);
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
     command
 }
 
 fn event(name: &str) -> Value {
     let path = qalita_gitlab_tests::repo_root().join("events").join(name);
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-}
-
-/// Peak resident memory of a process, in KiB (`VmHWM`).
-fn peak_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 #[tokio::test]

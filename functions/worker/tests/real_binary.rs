@@ -2,7 +2,7 @@
 //! the local stack and the simulators: a batch of ten QALITA events, then a scheduled poll. Also
 //! reports the process's peak memory after the batch.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -11,7 +11,7 @@ use qalita_gitlab_core::ports::{EventQueue, OutgoingMessage};
 use qalita_gitlab_tests::gitlab_sim::{DEFAULT_TOKEN, GitlabSim, SimConfig};
 use qalita_gitlab_tests::local_aws::LocalAws;
 use qalita_gitlab_tests::qalita_sim::QalitaSim;
-use qalita_gitlab_tests::runtime_api::RuntimeApi;
+use qalita_gitlab_tests::runtime_api::{Running, RuntimeApi, peak_kib};
 use qalita_gitlab_tests::stack::{TestStack, ids};
 use serde_json::{Value, json};
 
@@ -20,23 +20,6 @@ const QALITA_TOKEN: &str = "qalita-api-token-for-tests";
 /// This build's binary, or another one (the release build, to measure it) named by `WORKER_BINARY`.
 fn binary() -> String {
     std::env::var("WORKER_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_qalita-gitlab-worker").to_owned())
-}
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn peak_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 #[tokio::test]
@@ -93,17 +76,12 @@ async fn the_worker_binary_syncs_a_batch_of_ten_events_and_runs_the_poll() {
     })).collect::<Vec<_>>()});
 
     let runtime = RuntimeApi::start().await;
-    let child = Command::new(binary())
-        .env("AWS_LAMBDA_RUNTIME_API", runtime.address())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "qalita-gitlab-worker")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+    let child = runtime
+        .command(&binary(), "qalita-gitlab-worker", 256)
         .env("SYNC_TABLE_NAME", &stack.table_name)
         .env("EVENT_QUEUE_URL", &stack.queue_url)
         .env("GITLAB_TOKEN_SECRET_ID", stack.secret(ids::GITLAB_TOKEN))
         .env("QALITA_TOKEN_SECRET_ID", stack.secret(ids::QALITA_TOKEN))
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

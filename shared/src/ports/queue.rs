@@ -18,21 +18,24 @@ pub struct OutgoingMessage {
 /// SQS's limit on a message body.
 pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
+/// Whether SQS takes `value` as a message group or deduplication id: 1 to 128 ASCII letters,
+/// digits or punctuation.
+pub fn is_fifo_id(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 128
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b.is_ascii_punctuation())
+}
+
 impl OutgoingMessage {
     /// The checks SQS makes on a FIFO message (ids of 1 to 128 ASCII letters, digits or
     /// punctuation; a body of 1 byte to 1 MiB), so that every adapter refuses what SQS refuses.
     pub fn validate(&self) -> Result<(), QueueError> {
-        let fifo_id = |name: &str, value: &str| {
-            let valid = !value.is_empty()
-                && value.len() <= 128
-                && value.bytes().all(|b| b.is_ascii_alphanumeric() || b.is_ascii_punctuation());
-            match valid {
-                true => Ok(()),
-                false => Err(QueueError::Rejected {
-                    class: "InvalidParameterValue".into(),
-                    message: format!("{name} must be 1 to 128 ASCII letters, digits or punctuation"),
-                }),
-            }
+        let fifo_id = |name: &str, value: &str| match is_fifo_id(value) {
+            true => Ok(()),
+            false => Err(QueueError::Rejected {
+                class: "InvalidParameterValue".into(),
+                message: format!("{name} must be 1 to 128 ASCII letters, digits or punctuation"),
+            }),
         };
         fifo_id("MessageGroupId", &self.group_id)?;
         fifo_id("MessageDeduplicationId", &self.dedup_id)?;

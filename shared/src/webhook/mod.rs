@@ -410,11 +410,7 @@ fn dedup_id(headers: &DeliveryHeaders<'_>, kind: EventKind, body: &[u8]) -> Stri
 /// SQS takes at most 128 characters of ASCII letters, digits and punctuation as a deduplication
 /// id; any other key is replaced by its hash, which keeps it unique.
 fn fifo_safe(key: &str) -> String {
-    if key.len() <= 128 && key.bytes().all(|b| b.is_ascii_alphanumeric() || b.is_ascii_punctuation()) {
-        key.to_owned()
-    } else {
-        format!("sha256:{:x}", Sha256::digest(key.as_bytes()))
-    }
+    if crate::ports::is_fifo_id(key) { key.to_owned() } else { format!("sha256:{:x}", Sha256::digest(key.as_bytes())) }
 }
 
 /// Reads a GitLab delivery's message back (worker side) into its trimmed payload.
