@@ -268,7 +268,7 @@ impl Syncer {
                     // Link first, recorded as open: if the close fails, the retry plans it again
                     // on a linked issue instead of finding a reservation.
                     let mut opened = next.clone();
-                    opened.to_gitlab.insert(Field::State, Written { value: "opened".into(), watermark: None });
+                    opened.to_gitlab.insert(Field::State, Written::new("opened", None));
                     next.version = self.store.update(&opened).await?.version;
                     let close = IssueUpdate { state_event: Some(StateEvent::Close), ..IssueUpdate::default() };
                     self.gitlab
@@ -433,7 +433,7 @@ fn adopt(
     now: chrono::DateTime<chrono::Utc>,
 ) -> LinkState {
     let mut written = |field, value: String| {
-        link.to_gitlab.insert(field, Written { value, watermark: None });
+        link.to_gitlab.insert(field, Written::new(value, None));
     };
     written(Field::Title, found.title.clone());
     written(Field::Description, text_digest(found.description.as_deref().unwrap_or_default()));

@@ -16,7 +16,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use self::item::{EXPIRES_AT, GSI1, GSI1PK, Item, PK, VERSION};
 use super::aws_error::{HttpStatus, classify};
-use crate::domain::link::{LinkState, LogEntry};
+use crate::domain::link::{CommentKey, CommentLink, LinkState, LogEntry};
 use crate::domain::{GitlabProjectId, Iid, QalitaIssueId};
 use crate::ports::{LinkStore, StoreError};
 
@@ -24,6 +24,8 @@ use crate::ports::{LinkStore, StoreError};
 ///
 /// - link: pk `QALITA#<id>`, sk `LINK`; `version` N, `status` S, `state` S (the [`LinkState`]
 ///   as JSON), and `gsi1pk` S `GITLAB#<project id>#<iid>` once it has a GitLab issue;
+/// - comment link: pk `QALITA#<id>`, sk `NOTE#<note id>` or `COMMENT#<comment id>`; `version` N,
+///   `state` S (the [`CommentLink`] as JSON);
 /// - delivery seen: pk `EVENT#<source>#<key>`, sk `EVENT`; `expires_at` N (the TTL attribute);
 /// - cursor: pk `CURSOR#<name>`, sk `CURSOR`; `value` S;
 /// - configuration: pk `CONFIG`, sk `CURRENT`; `document` S (TOML);
@@ -193,6 +195,26 @@ impl LinkStore for DynamoLinkStore {
 
     async fn config_document(&self) -> Result<Option<String>, StoreError> {
         self.get_item(item::config_key()).await?.as_ref().map(item::document_from).transpose()
+    }
+
+    async fn comment_link(&self, issue: QalitaIssueId, key: CommentKey) -> Result<Option<CommentLink>, StoreError> {
+        self.get_item(item::comment_key(issue, key)).await?.as_ref().map(item::comment_from).transpose()
+    }
+
+    async fn put_comment_link(&self, link: &CommentLink) -> Result<CommentLink, StoreError> {
+        let version = link.version + 1;
+        let request = self.put(item::comment(link, version)?);
+        let request = match link.version {
+            0 => request.condition_expression("attribute_not_exists(#pk)").expression_attribute_names("#pk", PK),
+            expected => request
+                .condition_expression("#version = :expected")
+                .expression_attribute_names("#version", VERSION)
+                .expression_attribute_values(":expected", number(expected)),
+        };
+        match put_if(request).await? {
+            true => Ok(CommentLink { version, ..link.clone() }),
+            false => Err(StoreError::Conflict),
+        }
     }
 
     async fn append_log(&self, entry: &LogEntry) -> Result<(), StoreError> {

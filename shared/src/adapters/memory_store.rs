@@ -10,13 +10,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::dynamodb::item;
-use crate::domain::link::{LinkState, LogEntry};
+use crate::domain::link::{CommentKey, CommentLink, LinkState, LogEntry};
 use crate::domain::{GitlabProjectId, Iid, QalitaIssueId};
 use crate::ports::{Clock, LinkStore, StoreError};
 
 #[derive(Debug, Default)]
 struct Tables {
     links: BTreeMap<QalitaIssueId, LinkState>,
+    comments: BTreeMap<(QalitaIssueId, CommentKey), CommentLink>,
     /// Delivery records: (source, key) → expiry in epoch seconds, the precision of the TTL attribute.
     seen: HashMap<(String, String), i64>,
     cursors: HashMap<String, String>,
@@ -131,6 +132,22 @@ impl LinkStore for MemoryLinkStore {
 
     async fn config_document(&self) -> Result<Option<String>, StoreError> {
         Ok(self.up()?.config.clone())
+    }
+
+    async fn comment_link(&self, issue: QalitaIssueId, key: CommentKey) -> Result<Option<CommentLink>, StoreError> {
+        Ok(self.up()?.comments.get(&(issue, key)).cloned())
+    }
+
+    async fn put_comment_link(&self, link: &CommentLink) -> Result<CommentLink, StoreError> {
+        let mut tables = self.up()?;
+        let stored_version = tables.comments.get(&(link.issue, link.key)).map(|c| c.version);
+        if stored_version.unwrap_or(0) != link.version {
+            return Err(StoreError::Conflict);
+        }
+        item::comment(link, link.version + 1)?;
+        let stored = CommentLink { version: link.version + 1, ..link.clone() };
+        tables.comments.insert((link.issue, link.key), stored.clone());
+        Ok(stored)
     }
 
     async fn append_log(&self, entry: &LogEntry) -> Result<(), StoreError> {

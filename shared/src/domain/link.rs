@@ -66,6 +66,9 @@ pub enum Field {
     Assignee,
     /// Confidentiality.
     Confidential,
+    /// The status as both sides understand it: `open`, `resolved` or `muted` (GitLab: open, closed,
+    /// open with the muted label). Kept beside `State` and `Labels`, which are its GitLab parts.
+    Status,
 }
 
 /// What was last written to a field.
@@ -76,6 +79,17 @@ pub struct Written {
     pub value: String,
     /// The provider timestamp of the value it came from: an event older than this changes nothing.
     pub watermark: Option<DateTime<Utc>>,
+    /// When the side it was written to (or seen on) got it, by that side's clock: of two records
+    /// of one field, the later is what that side holds now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<DateTime<Utc>>,
+}
+
+impl Written {
+    /// A value with its source's timestamp, not yet seen on the target.
+    pub fn new(value: impl Into<String>, watermark: Option<DateTime<Utc>>) -> Self {
+        Written { value: value.into(), watermark, at: None }
+    }
 }
 
 /// A link and its sync state, as stored.
@@ -97,6 +111,15 @@ pub struct LinkState {
     /// What this service last wrote to GitLab, per field.
     #[serde(default)]
     pub to_gitlab: BTreeMap<Field, Written>,
+    /// What GitLab changed by itself (a person's edit), per field, as last seen in an event: the
+    /// value and GitLab's `updated_at` of the change (its watermark and its `at`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub from_gitlab: BTreeMap<Field, Written>,
+    /// What QALITA holds per inbound field (`Status`, `Assignee`, `Title`, `Description`), as last
+    /// read or written by this service, with QALITA's `updated_at`: a QALITA value equal to it is
+    /// no news (our own echo, or unchanged).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub to_qalita: BTreeMap<Field, Written>,
     /// The labels this service manages on the GitLab issue (it never touches others).
     #[serde(default)]
     pub managed_labels: BTreeSet<String>,
@@ -131,6 +154,8 @@ impl LinkState {
             reservation: Some(Reservation { token, at, project: None }),
             gitlab: None,
             to_gitlab: BTreeMap::new(),
+            from_gitlab: BTreeMap::new(),
+            to_qalita: BTreeMap::new(),
             managed_labels: BTreeSet::new(),
             context: IssueContext::default(),
             assignee: None,
@@ -138,6 +163,78 @@ impl LinkState {
             updated_at: at,
         }
     }
+}
+
+impl LinkState {
+    /// The value GitLab holds for `field` as far as this service knows: the later of what it wrote
+    /// and what an event showed.
+    pub fn gitlab_value(&self, field: Field) -> Option<&Written> {
+        match (self.to_gitlab.get(&field), self.from_gitlab.get(&field)) {
+            (Some(written), Some(seen)) => Some(if written.at > seen.at { written } else { seen }),
+            (written, seen) => written.or(seen),
+        }
+    }
+
+    /// The provider timestamp of the value `field` holds: an event older than it changes nothing.
+    pub fn watermark(&self, field: Field) -> Option<DateTime<Utc>> {
+        let of = |map: &BTreeMap<Field, Written>| map.get(&field).and_then(|w| w.watermark);
+        of(&self.to_gitlab).max(of(&self.from_gitlab))
+    }
+}
+
+/// Which side's comment a comment link is keyed by (DESIGN section 4: `NOTE#<id>`, `COMMENT#<id>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum CommentKey {
+    /// A GitLab note id.
+    Note(u64),
+    /// A QALITA comment id.
+    Comment(u64),
+}
+
+impl CommentKey {
+    /// The sort key of its item.
+    pub fn sort_key(&self) -> String {
+        match self {
+            CommentKey::Note(id) => format!("NOTE#{id}"),
+            CommentKey::Comment(id) => format!("COMMENT#{id}"),
+        }
+    }
+
+    /// Reads a sort key back.
+    pub fn parse(sort_key: &str) -> Option<Self> {
+        if let Some(id) = sort_key.strip_prefix("NOTE#") {
+            return id.parse().ok().map(CommentKey::Note);
+        }
+        sort_key.strip_prefix("COMMENT#").and_then(|id| id.parse().ok()).map(CommentKey::Comment)
+    }
+}
+
+/// The link between a comment and its copy on the other side: no comment is copied twice.
+///
+/// A copy makes two items: one keyed by the source (`copy` is the copy's id), one keyed by the copy
+/// (`ours`, `copy` is the source's id), so that the event about the copy is known for ours.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommentLink {
+    /// The QALITA issue the comments are on.
+    pub issue: QalitaIssueId,
+    /// The comment this item is about.
+    pub key: CommentKey,
+    /// The other side's id, once the copy exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy: Option<u64>,
+    /// Set while the copy is being made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reservation: Option<Reservation>,
+    /// `sha256:` of the source text copied: an edit with another digest updates the copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// The comment is a copy this service made.
+    #[serde(default)]
+    pub ours: bool,
+    /// The stored version (0: not stored yet); writes are conditional on it.
+    pub version: u64,
+    /// When it was last written.
+    pub updated_at: DateTime<Utc>,
 }
 
 /// How a QALITA owner was found in GitLab.

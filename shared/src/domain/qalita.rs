@@ -132,6 +132,32 @@ impl QalitaIssueUpdate {
     }
 }
 
+/// A comment on a QALITA issue. The field names are assumed (DESIGN section 6): the text is read
+/// from `content`, `body` or `text`, the author from `author_id` or `user_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QalitaComment {
+    /// The comment id.
+    pub id: u64,
+    /// The issue it is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issue_id: Option<u64>,
+    /// Who wrote it.
+    #[serde(default, alias = "user_id", skip_serializing_if = "Option::is_none")]
+    pub author_id: Option<u64>,
+    /// The author's name or login, when the answer carries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// The text.
+    #[serde(default, alias = "body", alias = "text", deserialize_with = "null_as_empty")]
+    pub content: String,
+    /// Creation time.
+    #[serde(default, deserialize_with = "lenient_time", skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<Utc>>,
+    /// Last edit.
+    #[serde(default, deserialize_with = "lenient_time", skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
 /// A QALITA user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QalitaUser {

@@ -117,7 +117,7 @@ pub fn plan(
     next.qalita_watermark = link.qalita_watermark.max(watermark);
     let written = |field: Field| link.to_gitlab.get(&field).map(|w| w.value.as_str());
     let record = |next: &mut LinkState, field: Field, value: String| {
-        next.to_gitlab.insert(field, Written { value, watermark });
+        next.to_gitlab.insert(field, Written::new(value, watermark));
     };
     let owns = |owner: Owner| owner != Owner::Gitlab;
     let ownership = config.ownership;

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::gitlab::{GitlabIssue, GitlabNote, GitlabProjectRef, GitlabUser, IssueUpdate, NewIssue};
-use crate::domain::qalita::{QalitaIssue, QalitaIssueUpdate, QalitaUser};
+use crate::domain::qalita::{QalitaComment, QalitaIssue, QalitaIssueUpdate, QalitaUser};
 use crate::domain::{Iid, QalitaIssueId};
 
 /// Which remote service an error comes from.
@@ -177,4 +177,20 @@ pub trait QalitaApi: Send + Sync {
     /// `PUT /api/v2/issues/{id}` with the changed fields only; the issue as QALITA has it after.
     /// A missing issue (204) is [`ApiError::NotFound`].
     async fn update_issue(&self, id: QalitaIssueId, update: &QalitaIssueUpdate) -> Result<QalitaIssue, ApiError>;
+    /// `GET /api/v2/issues/{id}/comments`: every comment of the issue, oldest first. A missing
+    /// issue is [`ApiError::NotFound`].
+    async fn list_comments(&self, issue: QalitaIssueId) -> Result<Vec<QalitaComment>, ApiError>;
+    /// `POST /api/v2/issues/{id}/comments`: adds a comment; the comment as stored.
+    async fn create_comment(&self, issue: QalitaIssueId, content: &str) -> Result<QalitaComment, ApiError>;
+    /// `PUT /api/v2/issues/{id}/comments/{comment_id}`: changes a comment's text. `Ok(None)` when
+    /// the instance offers no such call (not configured, or answered 404/405 on the route).
+    async fn update_comment(
+        &self,
+        issue: QalitaIssueId,
+        comment: u64,
+        content: &str,
+    ) -> Result<Option<QalitaComment>, ApiError>;
+    /// The user whose login is `login` (case-insensitive), from `GET /api/v2/users`; `None` when
+    /// nobody has it.
+    async fn user_by_login(&self, login: &str) -> Result<Option<QalitaUser>, ApiError>;
 }

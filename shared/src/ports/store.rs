@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::link::{LinkState, LogEntry};
+use crate::domain::link::{CommentKey, CommentLink, LinkState, LogEntry};
 use crate::domain::{GitlabProjectId, Iid, QalitaIssueId};
 
 /// Why the store did not do what was asked.
@@ -64,6 +64,12 @@ pub trait LinkStore: Send + Sync {
     async fn set_cursor(&self, name: &str, value: &str) -> Result<(), StoreError>;
     /// The configuration document (TOML), when one was applied.
     async fn config_document(&self) -> Result<Option<String>, StoreError>;
+    /// The link of a comment (DESIGN section 4: no comment is copied twice).
+    async fn comment_link(&self, issue: QalitaIssueId, key: CommentKey) -> Result<Option<CommentLink>, StoreError>;
+    /// Stores a comment link: a new one (version 0) only if none exists, else only if the stored
+    /// version is still `link.version`; [`StoreError::Conflict`] otherwise. Returns it with its new
+    /// version.
+    async fn put_comment_link(&self, link: &CommentLink) -> Result<CommentLink, StoreError>;
     /// Appends to the integration log of an issue.
     async fn append_log(&self, entry: &LogEntry) -> Result<(), StoreError>;
     /// The integration log of an issue, oldest first.

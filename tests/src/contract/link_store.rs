@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, TimeDelta, Utc};
 use qalita_gitlab_core::domain::gitlab::GitlabProjectRef;
 use qalita_gitlab_core::domain::link::{
-    Field, GitlabLink, LinkState, LinkStatus, LogEntry, LogLevel, Reservation, ResolvedAssignee, Written,
+    CommentKey, CommentLink, Field, GitlabLink, LinkState, LinkStatus, LogEntry, LogLevel, Reservation,
+    ResolvedAssignee, Written,
 };
 use qalita_gitlab_core::domain::qalita::IssueContext;
 use qalita_gitlab_core::domain::{GitlabProjectId, Iid, QalitaIssueId};
@@ -32,8 +33,7 @@ fn time(text: &str) -> DateTime<Utc> {
 
 /// A link with every field set, at nanosecond precision.
 fn full_link(id: u64) -> LinkState {
-    let written =
-        |value: &str, watermark: Option<&str>| Written { value: value.into(), watermark: watermark.map(time) };
+    let written = |value: &str, watermark: Option<&str>| Written::new(value, watermark.map(time));
     LinkState {
         qalita_id: issue(id),
         status: LinkStatus::Linked,
@@ -55,6 +55,17 @@ fn full_link(id: u64) -> LinkState {
             (Field::State, written("opened", None)),
             (Field::Assignee, written("4242", Some("2025-03-04T05:06:10.5+02:00"))),
         ]),
+        from_gitlab: BTreeMap::from([(
+            Field::Status,
+            Written {
+                at: Some(time("2025-03-04T05:06:10.25Z")),
+                ..written("resolved", Some("2025-03-04T05:06:10.25Z"))
+            },
+        )]),
+        to_qalita: BTreeMap::from([(
+            Field::Assignee,
+            Written { at: Some(time("2025-03-04T05:06:11Z")), ..written("12", Some("2025-03-04T05:06:11Z")) },
+        )]),
         managed_labels: BTreeSet::from(["qalita".to_owned(), "severity::high".to_owned(), "dataset:orders".to_owned()]),
         context: IssueContext {
             severity: Some("high".into()),
@@ -100,7 +111,38 @@ where
     cursors_read_back_what_was_last_set(store).await;
     the_configuration_document_is_absent_until_one_is_applied(store, put_config).await;
     the_log_comes_back_oldest_first_with_entries_of_one_instant_kept(store).await;
+    a_comment_is_linked_once_and_changed_only_at_its_version(store).await;
     what_dynamodb_would_refuse_is_refused_for_good(store).await;
+}
+
+async fn a_comment_is_linked_once_and_changed_only_at_its_version(store: &dyn LinkStore) {
+    let reserved = CommentLink {
+        issue: issue(10),
+        key: CommentKey::Note(7001),
+        copy: None,
+        reservation: Some(Reservation { token: "c-1".into(), at: time("2025-03-04T05:06:07Z"), project: None }),
+        digest: Some(format!("sha256:{}", "cd".repeat(32))),
+        ours: false,
+        version: 0,
+        updated_at: time("2025-03-04T05:06:07.5Z"),
+    };
+    assert_eq!(store.comment_link(issue(10), CommentKey::Note(7001)).await.expect("read"), None);
+    let stored = store.put_comment_link(&reserved).await.expect("create");
+    assert_eq!(stored, CommentLink { version: 1, ..reserved.clone() });
+    assert!(matches!(store.put_comment_link(&reserved).await, Err(StoreError::Conflict)), "a second create");
+
+    let linked = CommentLink { copy: Some(88), reservation: None, ..stored.clone() };
+    let linked = store.put_comment_link(&linked).await.expect("update at the stored version");
+    assert_eq!(linked.version, 2);
+    assert!(matches!(store.put_comment_link(&stored).await, Err(StoreError::Conflict)), "a stale version");
+    assert_eq!(store.comment_link(issue(10), CommentKey::Note(7001)).await.expect("read"), Some(linked));
+
+    // The other side's id space and another issue are other items.
+    assert_eq!(store.comment_link(issue(10), CommentKey::Comment(7001)).await.expect("read"), None);
+    assert_eq!(store.comment_link(issue(11), CommentKey::Note(7001)).await.expect("read"), None);
+    let never = CommentLink { key: CommentKey::Comment(5), version: 3, ..reserved };
+    assert!(matches!(store.put_comment_link(&never).await, Err(StoreError::Conflict)), "an update of nothing");
+    assert_eq!(store.comment_link(issue(10), CommentKey::Comment(5)).await.expect("read"), None);
 }
 
 async fn a_created_link_reads_back_with_every_field(store: &dyn LinkStore) {
@@ -242,7 +284,7 @@ async fn the_log_comes_back_oldest_first_with_entries_of_one_instant_kept(store:
 async fn what_dynamodb_would_refuse_is_refused_for_good(store: &dyn LinkStore) {
     // A description is stored as a hash; a caller that forgot would exceed DynamoDB's 400 KB item.
     let mut huge = full_link(8);
-    huge.to_gitlab.insert(Field::Description, Written { value: "x".repeat(410 * 1024), watermark: None });
+    huge.to_gitlab.insert(Field::Description, Written::new("x".repeat(410 * 1024), None));
     assert_refused(store.create(&huge).await, "a link over 400 KB");
     assert_eq!(store.get(issue(8)).await.expect("get"), None, "nothing was stored");
 

@@ -10,7 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::domain::link::{LinkState, LinkStatus, LogEntry};
+use crate::domain::link::{CommentKey, CommentLink, LinkState, LinkStatus, LogEntry};
 use crate::domain::{GitlabProjectId, Iid, QalitaIssueId};
 use crate::ports::StoreError;
 
@@ -93,6 +93,27 @@ pub(crate) fn link(link: &LinkState, version: u64) -> Result<Item, StoreError> {
 /// The link an item holds, at the item's version.
 pub(crate) fn link_from(item: &Item) -> Result<LinkState, StoreError> {
     let mut link: LinkState = from_json(item, STATE)?;
+    link.version = number(item, VERSION)?;
+    Ok(link)
+}
+
+/// The key of the comment link `key` of `issue`: beside the issue's link, in its partition.
+pub(crate) fn comment_key(issue: QalitaIssueId, key: CommentKey) -> Item {
+    self::key(format!("QALITA#{issue}"), &key.sort_key())
+}
+
+/// The item of a comment link stored at `version`.
+pub(crate) fn comment(link: &CommentLink, version: u64) -> Result<Item, StoreError> {
+    let stored = CommentLink { version, ..link.clone() };
+    Builder::new(comment_key(link.issue, link.key))
+        .number(VERSION, version)
+        .string(STATE, to_json(&stored)?)
+        .build(|| format!("the link of comment {} of QALITA issue {}", link.key.sort_key(), link.issue))
+}
+
+/// The comment link an item holds, at the item's version.
+pub(crate) fn comment_from(item: &Item) -> Result<CommentLink, StoreError> {
+    let mut link: CommentLink = from_json(item, STATE)?;
     link.version = number(item, VERSION)?;
     Ok(link)
 }

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::paths::UserFields;
-use crate::domain::qalita::{QalitaIssue, QalitaUser};
+use crate::domain::qalita::{QalitaComment, QalitaIssue, QalitaUser};
 use crate::ports::{ApiError, Service};
 
 /// The wrappers a list may come in, besides a bare array.
@@ -57,6 +57,69 @@ impl Answer<'_> {
             return Err(self.refuse("a list of QALITA issues", format!("{} at `[{at}]`", kind(item))));
         }
         self.typed(items, "a list of QALITA issues")
+    }
+
+    /// A list of comments (bare, or in `items` or `data`); "no content" is none.
+    pub fn comments(&self) -> Result<Vec<QalitaComment>, ApiError> {
+        match self.list("a list of QALITA comments")? {
+            None => Ok(Vec::new()),
+            Some(items) => self.typed(items, "a list of QALITA comments"),
+        }
+    }
+
+    /// One comment; `None` for "no content".
+    pub fn comment(&self) -> Result<Option<QalitaComment>, ApiError> {
+        match self.json()? {
+            None => Ok(None),
+            Some(comment @ Value::Object(_)) => self.typed(comment, "a QALITA comment").map(Some),
+            Some(other) => Err(self.refuse("a QALITA comment", kind(&other))),
+        }
+    }
+
+    /// A list of users, each read with the configured field names.
+    pub fn users(&self, fields: &UserFields) -> Result<Vec<QalitaUser>, ApiError> {
+        let Some(Value::Array(items)) = self.list("a list of QALITA users")? else { return Ok(Vec::new()) };
+        let text = |user: &serde_json::Map<String, Value>, name: &str| {
+            user.get(name).and_then(Value::as_str).map(str::to_owned)
+        };
+        items
+            .iter()
+            .enumerate()
+            .map(|(at, item)| {
+                let user = item
+                    .as_object()
+                    .ok_or_else(|| self.refuse("a list of QALITA users", format!("{} at `[{at}]`", kind(item))))?;
+                let id = user.get("id").and_then(|id| id.as_u64().or_else(|| id.as_str().and_then(|s| s.parse().ok())));
+                let id = id.ok_or_else(|| {
+                    self.refuse("a list of QALITA users", format!("a user without a numeric `id` at `[{at}]`"))
+                })?;
+                Ok(QalitaUser {
+                    id,
+                    login: text(user, &fields.login),
+                    name: text(user, &fields.name),
+                    email: text(user, &fields.email),
+                })
+            })
+            .collect()
+    }
+
+    /// A list as an array of objects: bare, or in one of the wrappers; `None` for "no content".
+    fn list(&self, expected: &str) -> Result<Option<Value>, ApiError> {
+        let items = match self.json()? {
+            None => return Ok(None),
+            Some(items @ Value::Array(_)) => items,
+            Some(Value::Object(mut wrapper)) => {
+                match LIST_WRAPPERS.iter().find_map(|key| wrapper.remove(*key).filter(Value::is_array)) {
+                    Some(items) => items,
+                    None => return Err(self.refuse(expected, "an object without `items` or `data`")),
+                }
+            }
+            Some(other) => return Err(self.refuse(expected, kind(&other))),
+        };
+        if let Some((at, item)) = items.as_array().into_iter().flatten().enumerate().find(|(_, i)| !i.is_object()) {
+            return Err(self.refuse(expected, format!("{} at `[{at}]`", kind(item))));
+        }
+        Ok(Some(items))
     }
 
     /// One user, its fields read under the configured names; `id` falls back to the one asked for.

@@ -15,7 +15,7 @@ use reqwest::{StatusCode, Url};
 use self::decode::Answer;
 pub use self::paths::{Endpoint, PathConfigError, PathTemplate, QalitaPaths, UserFields, Verb};
 use crate::adapters::http::{self, HttpSettings, HttpSetupError};
-use crate::domain::qalita::{QalitaIssue, QalitaIssueUpdate, QalitaUser};
+use crate::domain::qalita::{QalitaComment, QalitaIssue, QalitaIssueUpdate, QalitaUser};
 use crate::domain::{QalitaIssueId, SecretString};
 use crate::ports::{ApiError, QalitaApi, Service};
 
@@ -221,6 +221,56 @@ impl QalitaApi for QalitaClient {
             // 204 (or 404) is QALITA's "not found or no access".
             None => Err(ApiError::NotFound { service: Service::Qalita, what: format!("QALITA issue {id}") }),
         }
+    }
+
+    async fn list_comments(&self, issue: QalitaIssueId) -> Result<Vec<QalitaComment>, ApiError> {
+        let endpoint = &self.paths.list_comments;
+        let fetched = self.fetch(endpoint, &endpoint.path_for(issue.get()), &[], true).await?;
+        if fetched.status == StatusCode::NO_CONTENT || fetched.status == StatusCode::NOT_FOUND {
+            // The issue is gone or hidden: not "no comments".
+            return Err(ApiError::NotFound { service: Service::Qalita, what: format!("QALITA issue {issue}") });
+        }
+        fetched.answer().comments()
+    }
+
+    async fn create_comment(&self, issue: QalitaIssueId, content: &str) -> Result<QalitaComment, ApiError> {
+        let endpoint = &self.paths.create_comment;
+        let body = serde_json::json!({ "content": content });
+        let fetched = self.send(endpoint, &endpoint.path_for(issue.get()), &[], Some(&body), true).await?;
+        match fetched.answer().comment()? {
+            Some(comment) => Ok(comment),
+            None => Err(ApiError::NotFound { service: Service::Qalita, what: format!("QALITA issue {issue}") }),
+        }
+    }
+
+    async fn update_comment(
+        &self,
+        issue: QalitaIssueId,
+        comment: u64,
+        content: &str,
+    ) -> Result<Option<QalitaComment>, ApiError> {
+        let Some(endpoint) = &self.paths.update_comment else { return Ok(None) };
+        let body = serde_json::json!({ "content": content });
+        let path = endpoint.path.render_comment(issue.get(), comment);
+        match self.send(endpoint, &path, &[], Some(&body), false).await {
+            // No such route on this instance: the edit cannot be propagated.
+            Err(ApiError::Permanent { status: 404 | 405, .. }) => Ok(None),
+            Err(error) => Err(error),
+            Ok(fetched) => match fetched.answer().comment()? {
+                Some(comment) => Ok(Some(comment)),
+                None => Err(ApiError::NotFound {
+                    service: Service::Qalita,
+                    what: format!("comment {comment} of QALITA issue {issue}"),
+                }),
+            },
+        }
+    }
+
+    async fn user_by_login(&self, login: &str) -> Result<Option<QalitaUser>, ApiError> {
+        let endpoint = &self.paths.list_users;
+        let users =
+            self.fetch(endpoint, endpoint.path.as_str(), &[], false).await?.answer().users(&self.paths.user_fields)?;
+        Ok(users.into_iter().find(|u| u.login.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(login.trim()))))
     }
 }
 

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 /// The placeholder of the object id in a path template.
 const ID: &str = "{id}";
 
+/// The placeholder of a comment's id, in the comment update path.
+const COMMENT_ID: &str = "{comment_id}";
+
 /// The query parameters the client sets itself on the list call.
 const PAGING_PARAMETERS: [&str; 2] = ["offset", "limit"];
 
@@ -124,9 +127,9 @@ impl PathTemplate {
             return Err(invalid("it must start with `/`"));
         }
         // With every `{id}` removed, no brace may remain: any other placeholder is a typo.
-        let bare = template.replace(ID, "");
+        let bare = template.replace(ID, "").replace(COMMENT_ID, "");
         if bare.contains(['{', '}']) {
-            return Err(invalid("its only placeholder can be `{id}`"));
+            return Err(invalid("its only placeholders can be `{id}` and `{comment_id}`"));
         }
         if bare.contains(['?', '#']) {
             return Err(invalid("it cannot carry a query or a fragment (use `list_extra_query`)"));
@@ -145,6 +148,16 @@ impl PathTemplate {
     /// The path with `{id}` replaced by `id`.
     pub fn render(&self, id: u64) -> String {
         self.0.replace(ID, &id.to_string())
+    }
+
+    /// Whether the template names a comment.
+    pub fn has_comment_id(&self) -> bool {
+        self.0.contains(COMMENT_ID)
+    }
+
+    /// The path with `{id}` replaced by `id` and `{comment_id}` by `comment`.
+    pub fn render_comment(&self, id: u64, comment: u64) -> String {
+        self.render(id).replace(COMMENT_ID, &comment.to_string())
     }
 
     /// The template as configured.
@@ -179,6 +192,10 @@ impl Endpoint {
     }
 
     fn expect_id(&self, setting: &'static str, wanted: bool) -> Result<(), PathConfigError> {
+        if self.path.has_comment_id() && setting != "update_comment" {
+            let reason = "must not contain {comment_id}";
+            return Err(PathConfigError::Placeholder { setting, reason, endpoint: self.to_string() });
+        }
         if self.path.has_id() == wanted {
             return Ok(());
         }
@@ -250,13 +267,41 @@ pub struct QalitaPaths {
     pub list_comments: Endpoint,
     /// Add a comment to an issue.
     pub create_comment: Endpoint,
+    /// Change a comment's text (`{id}` the issue, `{comment_id}` the comment); `"none"` when the
+    /// instance has no such call: edits of GitLab notes are then logged as not propagated.
+    #[serde(with = "optional_endpoint")]
+    pub update_comment: Option<Endpoint>,
     /// One user.
     pub get_user: Endpoint,
+    /// Every user (searched by login when a GitLab assignee is mapped back to QALITA).
+    pub list_users: Endpoint,
     /// Parameters added to every list call after `offset` and `limit`: a sort or filter, where an
     /// instance offers one. Empty by default.
     pub list_extra_query: Vec<(String, String)>,
     /// The user's field names.
     pub user_fields: UserFields,
+}
+
+/// `update_comment` may be `"none"`: the instance cannot edit comments.
+mod optional_endpoint {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Endpoint;
+
+    pub fn serialize<S: Serializer>(endpoint: &Option<Endpoint>, serializer: S) -> Result<S::Ok, S::Error> {
+        match endpoint {
+            Some(endpoint) => serializer.serialize_str(&endpoint.to_string()),
+            None => serializer.serialize_str("none"),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Endpoint>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if text.trim().eq_ignore_ascii_case("none") {
+            return Ok(None);
+        }
+        Endpoint::parse(&text).map(Some).map_err(serde::de::Error::custom)
+    }
 }
 
 impl Default for QalitaPaths {
@@ -267,7 +312,9 @@ impl Default for QalitaPaths {
             update_issue: Endpoint::builtin(Verb::Put, "/api/v2/issues/{id}"),
             list_comments: Endpoint::builtin(Verb::Get, "/api/v2/issues/{id}/comments"),
             create_comment: Endpoint::builtin(Verb::Post, "/api/v2/issues/{id}/comments"),
+            update_comment: Some(Endpoint::builtin(Verb::Put, "/api/v2/issues/{id}/comments/{comment_id}")),
             get_user: Endpoint::builtin(Verb::Get, "/api/v2/users/{id}"),
+            list_users: Endpoint::builtin(Verb::Get, "/api/v2/users"),
             list_extra_query: Vec::new(),
             user_fields: UserFields::default(),
         }
@@ -284,6 +331,18 @@ impl QalitaPaths {
         self.list_comments.expect_id("list_comments", true)?;
         self.create_comment.expect_id("create_comment", true)?;
         self.get_user.expect_id("get_user", true)?;
+        self.list_users.expect_id("list_users", false)?;
+        if let Some(update) = &self.update_comment {
+            update.expect_id("update_comment", true)?;
+            if !update.path.has_comment_id() {
+                let reason = "must contain {comment_id}";
+                return Err(PathConfigError::Placeholder {
+                    setting: "update_comment",
+                    reason,
+                    endpoint: update.to_string(),
+                });
+            }
+        }
         for (name, _) in &self.list_extra_query {
             let refuse = |reason| Err(PathConfigError::ExtraQuery { name: shorten(name), reason });
             if name.trim().is_empty() {
