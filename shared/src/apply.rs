@@ -18,7 +18,7 @@ use crate::ports::{ApiError, CallContext, Clock, GitlabApi, IssueQuery, LinkStor
 
 /// How many times a lost conditional write is retried at once (re-read, re-plan) before the
 /// message goes back to the queue.
-const CONFLICT_RETRIES: usize = 3;
+pub(crate) const CONFLICT_RETRIES: usize = 3;
 
 /// Pages of 100 read when looking for the issue of a stale reservation.
 const MARKER_SEARCH_PAGES: usize = 20;
@@ -264,6 +264,7 @@ impl Syncer {
                     }
                 };
                 next.gitlab = Some(link_of(&created));
+                stamp_written(&link, &mut next, created.updated_at);
                 if close_after {
                     // Link first, recorded as open: if the close fails, the retry plans it again
                     // on a linked issue instead of finding a reservation.
@@ -271,15 +272,24 @@ impl Syncer {
                     opened.to_gitlab.insert(Field::State, Written::new("opened", None));
                     next.version = self.store.update(&opened).await?.version;
                     let close = IssueUpdate { state_event: Some(StateEvent::Close), ..IssueUpdate::default() };
-                    self.gitlab
+                    let closed = self
+                        .gitlab
                         .update_issue(&GitlabProjectRef::Id(created.project_id), created.iid, &close, call)
                         .await?;
+                    for field in [Field::State, Field::Status] {
+                        if let Some(written) = next.to_gitlab.get_mut(&field) {
+                            written.at = Some(closed.updated_at);
+                        }
+                    }
                 }
                 if verb == "recreated" { "recreated" } else { "created" }
             }
             Some(Op::Update { project, iid, update }) => {
                 match self.gitlab.update_issue(&project, iid, &update, call).await {
-                    Ok(_) => verb,
+                    Ok(updated) => {
+                        stamp_written(&link, &mut next, updated.updated_at);
+                        verb
+                    }
                     Err(ApiError::NotFound { .. }) if self.config.sync.recreate_if_deleted => {
                         // Deleted behind our back: recreate through a reservation, as a first
                         // creation, so that another worker seeing the same 404 cannot create a
@@ -388,33 +398,42 @@ impl Syncer {
 
     /// Writes the decisions to the integration log; a failure is logged, not fatal.
     async fn log(&self, issue: &QalitaIssue, outcome: &Outcome) {
-        let at = self.clock.now();
-        let mut entries: Vec<LogEntry> = outcome
-            .decisions
-            .iter()
-            .map(|d| LogEntry {
-                issue: issue.id,
-                at,
-                level: d.level,
-                kind: d.kind.to_owned(),
-                message: d.message.clone(),
-            })
-            .collect();
-        for decision in &outcome.decisions {
-            tracing::info!(qalita_issue = %issue.id, kind = decision.kind, level = ?decision.level, decision = %decision.message, "decision");
-        }
         let target = outcome.link.gitlab.as_ref().map_or(String::new(), |g| format!(" {}", g.web_url));
-        entries.push(LogEntry {
-            issue: issue.id,
-            at,
-            level: LogLevel::Info,
-            kind: outcome.action.to_owned(),
-            message: format!("{}{target}", outcome.action),
-        });
+        let summary = format!("{}{target}", outcome.action);
+        self.log_decisions(issue.id, &outcome.decisions, outcome.action, summary).await;
+    }
+
+    /// Writes decisions and a closing entry (`action`: `summary`) to the integration log of `issue`.
+    pub(crate) async fn log_decisions(
+        &self,
+        issue: crate::domain::QalitaIssueId,
+        decisions: &[Decision],
+        action: &str,
+        summary: String,
+    ) {
+        let at = self.clock.now();
+        let mut entries: Vec<LogEntry> = decisions
+            .iter()
+            .map(|d| LogEntry { issue, at, level: d.level, kind: d.kind.to_owned(), message: d.message.clone() })
+            .collect();
+        for decision in decisions {
+            tracing::info!(qalita_issue = %issue, kind = decision.kind, level = ?decision.level, decision = %decision.message, "decision");
+        }
+        entries.push(LogEntry { issue, at, level: LogLevel::Info, kind: action.to_owned(), message: summary });
         for entry in entries {
             if let Err(error) = self.store.append_log(&entry).await {
-                tracing::error!(qalita_issue = %issue.id, error = %error, "integration log entry not written");
+                tracing::error!(qalita_issue = %issue, error = %error, "integration log entry not written");
             }
+        }
+    }
+}
+
+/// Stamps the fields `next` wrote (those that differ from `link`) with GitLab's time of the write,
+/// so that the link knows they are newer than any earlier event's value.
+fn stamp_written(link: &LinkState, next: &mut LinkState, at: chrono::DateTime<chrono::Utc>) {
+    for (field, written) in next.to_gitlab.iter_mut() {
+        if link.to_gitlab.get(field) != Some(written) {
+            written.at = Some(at);
         }
     }
 }
@@ -425,7 +444,7 @@ fn link_of(issue: &GitlabIssue) -> GitlabLink {
 
 /// A link to an issue found by its marker, recording what that issue holds as "written", so the
 /// plan writes only what differs.
-fn adopt(
+pub(crate) fn adopt(
     mut link: LinkState,
     found: &GitlabIssue,
     desired: &Desired,

@@ -8,6 +8,7 @@ pub mod apply;
 pub mod config;
 pub mod domain;
 pub mod envelope;
+pub mod inbound;
 pub mod mapping;
 pub mod plan;
 pub mod ports;

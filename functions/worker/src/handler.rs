@@ -14,9 +14,11 @@ use qalita_gitlab_core::apply::{SyncError, Syncer};
 use qalita_gitlab_core::config::Config;
 use qalita_gitlab_core::domain::QalitaIssueId;
 use qalita_gitlab_core::domain::link::{LogEntry, LogLevel};
-use qalita_gitlab_core::domain::qalita::{IssueContext, QalitaIssue};
+use qalita_gitlab_core::domain::qalita::{IssueContext, QalitaComment, QalitaIssue};
 use qalita_gitlab_core::envelope::{Envelope, Source};
+use qalita_gitlab_core::inbound::{FactsError, GitlabIssueFacts, GitlabNoteFacts};
 use qalita_gitlab_core::ports::{CallContext, Clock, EventQueue, LinkStore, QalitaApi};
+use qalita_gitlab_core::webhook::{EventKind, read_issue_event, read_note_event};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -197,18 +199,128 @@ async fn process_message(deps: &Deps, message: &SqsMessage) -> Result<(), Retry>
                     return Ok(());
                 }
             };
-            sync_qalita(deps, id, kind, payload, started).await
+            let sweep_comments = envelope.key.starts_with("poll:") || kind == "issue.created";
+            sync_qalita(deps, id, kind, payload, started, sweep_comments).await
+        }
+        Source::Qalita if kind == "comment.created" || kind == "comment.updated" => {
+            let payload: CommentPayload = match serde_json::from_str(envelope.payload.get()) {
+                Ok(payload) => payload,
+                Err(error) => {
+                    tracing::error!(message_id = id, kind, error = %error, outcome = "dropped", "QALITA comment event payload is not readable");
+                    return Ok(());
+                }
+            };
+            let Some(issue) = payload.issue_id.or(payload.comment.issue_id.and_then(|i| QalitaIssueId::new(i).ok()))
+            else {
+                tracing::error!(message_id = id, kind, outcome = "dropped", "QALITA comment event names no issue");
+                return Ok(());
+            };
+            let result = deps.syncer.sync_qalita_comment(issue, &payload.comment, &CallContext::default()).await;
+            finish(deps, id, kind, Some(issue), result.map(|o| (o.action, o.reason)), started).await
+        }
+        Source::Gitlab => {
+            let call = CallContext {
+                gitlab_event_uuid: envelope.delivery.as_ref().and_then(|d| d.event_uuid.as_deref().map(str::to_owned)),
+            };
+            match EventKind::from_name(kind) {
+                Some(EventKind::Issue | EventKind::ConfidentialIssue) => {
+                    let facts = read_issue_event(envelope.payload)
+                        .map_err(|e| FactsError(e.to_string()))
+                        .and_then(|event| GitlabIssueFacts::of_issue(&event));
+                    let facts = match facts {
+                        Ok(facts) => facts,
+                        Err(error) => {
+                            tracing::error!(message_id = id, kind, error = %error, outcome = "dropped", "GitLab issue event is not readable");
+                            return Ok(());
+                        }
+                    };
+                    let result = deps.syncer.sync_gitlab_issue(&facts, &call).await;
+                    let issue = result.as_ref().ok().and_then(|o| o.issue);
+                    finish(deps, id, kind, issue, result.map(|o| (o.action, o.reason)), started).await
+                }
+                Some(EventKind::Note | EventKind::ConfidentialNote) => {
+                    let facts = read_note_event(envelope.payload)
+                        .map_err(|e| FactsError(e.to_string()))
+                        .and_then(|event| GitlabNoteFacts::of_note(&event));
+                    let note = match facts {
+                        Ok(Some(note)) => note,
+                        Ok(None) => {
+                            tracing::info!(
+                                message_id = id,
+                                kind,
+                                outcome = "ignored",
+                                "a note on something else than an issue"
+                            );
+                            return Ok(());
+                        }
+                        Err(error) => {
+                            tracing::error!(message_id = id, kind, error = %error, outcome = "dropped", "GitLab note event is not readable");
+                            return Ok(());
+                        }
+                    };
+                    let result = deps.syncer.sync_gitlab_note(&note, &call).await;
+                    finish(deps, id, kind, None, result.map(|o| (o.action, o.reason)), started).await
+                }
+                None => {
+                    tracing::warn!(message_id = id, kind, outcome = "dropped", "unknown GitLab event kind");
+                    Ok(())
+                }
+            }
         }
         source => {
-            // GitLab events (the inbound sync) and QALITA comments are handled by the inbound
-            // sync; until it is deployed they are acknowledged so that they do not block their group.
-            tracing::info!(message_id = id, source = ?source, kind, outcome = "not-synced", "event kind not handled by the outbound sync");
+            tracing::warn!(message_id = id, source = ?source, kind, outcome = "dropped", "event kind the worker does not handle");
             Ok(())
         }
     }
 }
 
-async fn sync_qalita(deps: &Deps, id: &str, kind: &str, payload: QalitaPayload, started: Instant) -> Result<(), Retry> {
+/// The payload of a QALITA comment event.
+#[derive(Debug, Deserialize)]
+struct CommentPayload {
+    #[serde(default)]
+    issue_id: Option<QalitaIssueId>,
+    comment: QalitaComment,
+}
+
+/// Logs the result of an inbound sync, and decides: done, or back to the queue.
+async fn finish(
+    deps: &Deps,
+    id: &str,
+    kind: &str,
+    issue: Option<QalitaIssueId>,
+    result: Result<(&'static str, String), SyncError>,
+    started: Instant,
+) -> Result<(), Retry> {
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match result {
+        Ok((action, reason)) => {
+            tracing::info!(message_id = id, kind, qalita_issue = ?issue.map(|i| i.get()), outcome = action, reason = %reason, latency_ms, "synced");
+            Ok(())
+        }
+        Err(error) if error.is_transient() || error.is_auth_failure() => {
+            if error.is_auth_failure() {
+                deps.credentials_refused.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            Err(Retry { after: error.retry_after(), reason: error.to_string() })
+        }
+        Err(error) => {
+            tracing::error!(message_id = id, kind, error = %error, outcome = "failed", latency_ms, "sync refused for good");
+            if let Some(issue) = issue {
+                log_failure(deps, issue, &error).await;
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn sync_qalita(
+    deps: &Deps,
+    id: &str,
+    kind: &str,
+    payload: QalitaPayload,
+    started: Instant,
+    sweep_comments: bool,
+) -> Result<(), Retry> {
     let context = IssueContext {
         severity: payload.severity,
         source_name: payload.source.and_then(|s| s.name),
@@ -241,6 +353,23 @@ async fn sync_qalita(deps: &Deps, id: &str, kind: &str, payload: QalitaPayload, 
         Ok(outcome) => {
             let gitlab = outcome.link.gitlab.as_ref().map(|g| g.web_url.clone()).unwrap_or_default();
             tracing::info!(message_id = id, kind, qalita_issue = %issue.id, outcome = outcome.action, gitlab = %gitlab, latency_ms, "synced");
+            // Comments QALITA gave no event for (made before the link, or by an instance that
+            // sends issue events only) are found when the issue is created or polled.
+            if sweep_comments && outcome.link.status == qalita_gitlab_core::domain::link::LinkStatus::Linked {
+                match deps.syncer.sync_qalita_comments(issue.id, &CallContext::default()).await {
+                    Ok(copied) => {
+                        let copied = copied.iter().filter(|o| o.action == "copied").count();
+                        tracing::info!(message_id = id, qalita_issue = %issue.id, copied, "comments swept");
+                    }
+                    Err(error) if error.is_transient() => {
+                        return Err(Retry { after: error.retry_after(), reason: error.to_string() });
+                    }
+                    Err(error) => {
+                        tracing::error!(message_id = id, qalita_issue = %issue.id, error = %error, "comments not swept");
+                        log_failure(deps, issue.id, &error).await;
+                    }
+                }
+            }
             Ok(())
         }
         // Decided in one place: what may work later comes back; what cannot is logged and dropped.

@@ -51,8 +51,25 @@ pub struct Config {
     pub routing: Vec<Route>,
     /// Which side owns each field.
     pub ownership: Ownership,
+    /// Comments: which directions are copied, and their prefixes.
+    pub comments: CommentSettings,
     /// Bounds and switches of the sync.
     pub sync: SyncSettings,
+}
+
+/// How comments cross over (DESIGN section 7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentSettings {
+    /// QALITA comments become GitLab notes.
+    pub to_gitlab: bool,
+    /// GitLab notes become QALITA comments.
+    pub to_qalita: bool,
+    /// Internal GitLab notes are copied too (off: they stay internal).
+    pub sync_internal_notes: bool,
+    /// What a note copied from QALITA starts with (`**[QALITA]**`); such notes are never copied back.
+    pub gitlab_prefix: String,
+    /// What a comment copied from GitLab starts with (`[GitLab]`); such comments are never copied back.
+    pub qalita_prefix: String,
 }
 
 /// Where GitLab is.
@@ -97,6 +114,12 @@ pub struct StatusMap {
     pub resolved: Vec<String>,
     /// Statuses whose GitLab issue is open with the muted label.
     pub muted: Vec<String>,
+    /// The status a GitLab reopen (or the muted label removed) sets in QALITA.
+    pub reopen_to: String,
+    /// The status a GitLab close sets in QALITA.
+    pub resolve_to: String,
+    /// The status the muted label added in GitLab sets in QALITA.
+    pub mute_to: String,
 }
 
 /// How a QALITA status maps.
@@ -183,8 +206,6 @@ pub struct Ownership {
     pub status: Owner,
     /// The assignee.
     pub assignee: Owner,
-    /// Comments (`both` copies them both ways).
-    pub comments: Owner,
 }
 
 impl Default for Ownership {
@@ -195,7 +216,6 @@ impl Default for Ownership {
             labels: Owner::Qalita,
             status: Owner::Both,
             assignee: Owner::Both,
-            comments: Owner::Both,
         }
     }
 }
@@ -236,7 +256,19 @@ struct Document {
     #[serde(default)]
     ownership: Ownership,
     #[serde(default)]
+    comments: CommentsDoc,
+    #[serde(default)]
     sync: SyncDoc,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommentsDoc {
+    to_gitlab: Option<bool>,
+    to_qalita: Option<bool>,
+    sync_internal_notes: Option<bool>,
+    gitlab_prefix: Option<String>,
+    qalita_prefix: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -269,6 +301,9 @@ struct StatusDoc {
     open: Option<Vec<String>>,
     resolved: Option<Vec<String>>,
     muted: Option<Vec<String>>,
+    reopen_to: Option<String>,
+    resolve_to: Option<String>,
+    mute_to: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -355,10 +390,28 @@ impl Config {
                 .map(|w| w.trim().to_owned())
                 .collect::<Vec<_>>()
         };
+        let (open, resolved, muted) = (
+            words(doc.status.open, &["open", "active"]),
+            words(doc.status.resolved, &["resolved", "closed"]),
+            words(doc.status.muted, &["muted", "ignored"]),
+        );
+        // What a GitLab change writes back: the first word of each list unless told otherwise, and
+        // it must mean what it is used for, or the sync would flip the status back.
+        let target =
+            |key: &str, given: Option<String>, list: &[String], meaning: &str| -> Result<String, ConfigError> {
+                let word = given.map(|w| w.trim().to_owned()).or_else(|| list.first().cloned()).unwrap_or_default();
+                match list.iter().any(|w| w.eq_ignore_ascii_case(&word)) {
+                    true => Ok(word),
+                    false => Err(invalid(key, format!("{word:?} is not one of the {meaning} statuses {list:?}"))),
+                }
+            };
         let status = StatusMap {
-            open: words(doc.status.open, &["open", "active"]),
-            resolved: words(doc.status.resolved, &["resolved", "closed"]),
-            muted: words(doc.status.muted, &["muted", "ignored"]),
+            reopen_to: target("status.reopen_to", doc.status.reopen_to, &open, "open")?,
+            resolve_to: target("status.resolve_to", doc.status.resolve_to, &resolved, "resolved")?,
+            mute_to: target("status.mute_to", doc.status.mute_to, &muted, "muted")?,
+            open,
+            resolved,
+            muted,
         };
         let mut seen = BTreeMap::new();
         for (list, name) in [(&status.open, "open"), (&status.resolved, "resolved"), (&status.muted, "muted")] {
@@ -428,6 +481,21 @@ impl Config {
             ));
         }
 
+        let prefix = |key: &str, given: Option<String>, default: &str| -> Result<String, ConfigError> {
+            let prefix = given.unwrap_or_else(|| default.to_owned());
+            match prefix.trim().is_empty() {
+                true => Err(invalid(key, "must not be empty: it is how copies are told from originals (no loop)")),
+                false => Ok(prefix.trim().to_owned()),
+            }
+        };
+        let comments = CommentSettings {
+            to_gitlab: doc.comments.to_gitlab.unwrap_or(true),
+            to_qalita: doc.comments.to_qalita.unwrap_or(true),
+            sync_internal_notes: doc.comments.sync_internal_notes.unwrap_or(false),
+            gitlab_prefix: prefix("comments.gitlab_prefix", doc.comments.gitlab_prefix, "**[QALITA]**")?,
+            qalita_prefix: prefix("comments.qalita_prefix", doc.comments.qalita_prefix, "[GitLab]")?,
+        };
+
         Ok(Config {
             gitlab: GitlabSettings {
                 base_url: base_url("gitlab.base_url", gitlab_url)?,
@@ -440,6 +508,7 @@ impl Config {
             assignees: doc.assignees,
             routing,
             ownership: doc.ownership,
+            comments,
             sync,
         })
     }

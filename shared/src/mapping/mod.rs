@@ -35,6 +35,8 @@ pub struct Desired {
     /// Open or closed; `None` when the QALITA status is a word the configuration does not know
     /// (the state is then left as it is).
     pub state: Option<IssueState>,
+    /// `open`, `resolved` or `muted`: the status as both sides understand it (`None` when unknown).
+    pub status: Option<String>,
     /// The routing decision: project, confidentiality, and why.
     pub route: RouteDecision,
     /// Why the state is what it is, for the log.
@@ -76,7 +78,8 @@ impl Desired {
                 format!("QALITA status {:?} is not in the status map: the GitLab state is left as it is", facts.status),
             ),
         };
-        Desired { title, description, labels, state, route: route(config, facts), status_reason }
+        let status = meaning.map(|m| crate::inbound::status_word(m).to_owned());
+        Desired { title, description, labels, state, status, route: route(config, facts), status_reason }
     }
 }
 

@@ -143,6 +143,14 @@ pub fn plan(
         record(&mut next, Field::Description, text_digest(&desired.description));
         record(&mut next, Field::Labels, join(&desired.labels));
         record(&mut next, Field::State, state_word(desired.state.unwrap_or(IssueState::Opened)).into());
+        if let Some(status) = &desired.status {
+            record(&mut next, Field::Status, status.clone());
+        }
+        for field in crate::inbound::INBOUND_FIELDS {
+            if let Some(value) = crate::inbound::qalita_value(config, issue, field) {
+                next.to_qalita.insert(field, Written { value, watermark, at: watermark });
+            }
+        }
         record(&mut next, Field::Confidential, desired.route.confidential.to_string());
         next.managed_labels = desired.labels.clone();
         next.status = LinkStatus::Linked;
@@ -187,17 +195,31 @@ pub fn plan(
         next.managed_labels = desired.labels.clone();
         record(&mut next, Field::Labels, join(&desired.labels));
     }
-    match desired.state {
-        Some(state) if owns(ownership.status) && written(Field::State) != Some(state_word(state)) => {
+    match (desired.state, &desired.status) {
+        (Some(state), Some(status))
+            if owns(ownership.status)
+                && (written(Field::State) != Some(state_word(state))
+                    || written(Field::Status).is_some_and(|w| w != *status)) =>
+        {
+            // The whole status is written, state and muted label together, even where the link
+            // believes GitLab already has one part: GitLab may have changed it since (an event
+            // still on its way), and QALITA's change is the newer.
             update.state_event = Some(match state {
                 IssueState::Closed => StateEvent::Close,
                 IssueState::Opened => StateEvent::Reopen,
             });
             note(LogLevel::Info, "status", desired.status_reason.clone());
             record(&mut next, Field::State, state_word(state).into());
+            record(&mut next, Field::Status, status.clone());
         }
-        None => note(LogLevel::Warn, "status-unknown", desired.status_reason.clone()),
+        (None, _) | (_, None) => note(LogLevel::Warn, "status-unknown", desired.status_reason.clone()),
         _ => {}
+    }
+    // What QALITA holds now, for the inbound sync's echo and conflict tests.
+    for field in crate::inbound::INBOUND_FIELDS {
+        if let Some(value) = crate::inbound::qalita_value(config, issue, field) {
+            next.to_qalita.insert(field, Written { value, watermark, at: watermark });
+        }
     }
     if owns(ownership.assignee) {
         match assignee {

@@ -1,0 +1,398 @@
+//! Comments both ways (DESIGN sections 4 and 7): a GitLab note on a linked issue becomes a QALITA
+//! comment `[GitLab] <username>: <body>`, a QALITA comment becomes a GitLab note
+//! `**[QALITA]** <author>: <body>`. Copies start with their prefix and are never copied back.
+//!
+//! No comment is copied twice: the copy is made through the same protocol as the GitLab issue, on
+//! a comment link item: reserve (conditional put), create, commit the copy's id (conditional on the
+//! version). A reservation whose worker died is taken over after looking for the copy it may have
+//! made (the GitLab note carries a hidden marker; the QALITA comment is found by its exact text).
+
+use chrono::TimeDelta;
+
+use super::facts::GitlabNoteFacts;
+use crate::apply::{SyncError, Syncer};
+use crate::domain::QalitaIssueId;
+use crate::domain::gitlab::GitlabProjectRef;
+use crate::domain::link::{CommentKey, CommentLink, LinkState, LinkStatus, LogLevel, Reservation};
+use crate::domain::qalita::QalitaComment;
+use crate::mapping::text_digest;
+use crate::plan::Decision;
+use crate::ports::{ApiError, CallContext, StoreError};
+
+/// Pages of notes read when looking for the copy a dead worker may have made.
+const NOTE_SEARCH_PAGES: u32 = 20;
+
+/// What a comment sync did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentOutcome {
+    /// `copied`, `updated`, `unchanged`, `adopted`, `not-propagated`, `ignored`.
+    pub action: &'static str,
+    /// Why, for the log.
+    pub reason: String,
+}
+
+impl CommentOutcome {
+    fn new(action: &'static str, reason: impl Into<String>) -> Self {
+        CommentOutcome { action, reason: reason.into() }
+    }
+}
+
+/// The hidden marker that ties a GitLab note to the QALITA comment it copies.
+pub fn comment_marker(comment: u64) -> String {
+    format!("<!-- qalita-comment:{comment} -->")
+}
+
+/// Where a claim on a comment stands.
+enum Claim {
+    /// Reserved by this worker: make the copy.
+    Reserved(CommentLink),
+    /// A dead worker's reservation, taken over: look for its copy before making one.
+    TakenOver(CommentLink),
+    /// The copy exists.
+    Linked(CommentLink),
+    /// The comment is itself a copy this service made.
+    Ours,
+}
+
+impl Syncer {
+    /// Copies a GitLab note to QALITA (or its edit to the copy).
+    pub async fn sync_gitlab_note(
+        &self,
+        note: &GitlabNoteFacts,
+        _call: &CallContext,
+    ) -> Result<CommentOutcome, SyncError> {
+        let settings = &self.config.comments;
+        if !settings.to_qalita {
+            return Ok(CommentOutcome::new("ignored", "comments.to_qalita is off"));
+        }
+        if note.system {
+            return Ok(CommentOutcome::new("ignored", "a system note"));
+        }
+        if note.internal && !settings.sync_internal_notes {
+            return Ok(CommentOutcome::new(
+                "ignored",
+                "an internal note stays internal (comments.sync_internal_notes)",
+            ));
+        }
+        if note.body.as_deref().is_some_and(|b| b.trim_start().starts_with(&settings.gitlab_prefix)) {
+            return Ok(CommentOutcome::new("ignored", "a note this service copied from QALITA"));
+        }
+        let Some(link) = self.link_of_gitlab(note.project_id, note.iid, note.marked).await? else {
+            return Ok(CommentOutcome::new("ignored", "the GitLab issue is not linked to a QALITA issue"));
+        };
+        if link.status != LinkStatus::Linked {
+            return Ok(CommentOutcome::new("ignored", format!("the link is {:?}", link.status)));
+        }
+        let issue = link.qalita_id;
+        let body = match &note.body {
+            Some(body) => body.clone(),
+            None => self.note_body(&link, note.note_id).await?,
+        };
+        if body.trim_start().starts_with(&settings.gitlab_prefix) {
+            return Ok(CommentOutcome::new("ignored", "a note this service copied from QALITA"));
+        }
+        let content = format!("{} {}: {}", settings.qalita_prefix, note.username, body);
+        let digest = text_digest(&body);
+        let outcome = match self.claim(issue, CommentKey::Note(note.note_id), &digest).await? {
+            Claim::Ours => CommentOutcome::new("ignored", "a note this service made"),
+            Claim::Linked(linked) if linked.digest.as_deref() == Some(digest.as_str()) => {
+                CommentOutcome::new("unchanged", "already copied")
+            }
+            Claim::Linked(linked) => {
+                let copy = linked.copy.unwrap_or_default();
+                let outcome = match self.qalita.update_comment(issue, copy, &content).await {
+                    Ok(Some(_)) => CommentOutcome::new(
+                        "updated",
+                        format!("GitLab note {} edited: QALITA comment {copy} updated", note.note_id),
+                    ),
+                    Ok(None) => CommentOutcome::new(
+                        "not-propagated",
+                        format!(
+                            "GitLab note {} was edited, but this QALITA instance cannot edit comments (qalita.paths.update_comment): its copy {copy} is unchanged",
+                            note.note_id
+                        ),
+                    ),
+                    Err(ApiError::NotFound { .. }) => CommentOutcome::new(
+                        "not-propagated",
+                        format!("GitLab note {} was edited, but its QALITA copy {copy} is gone", note.note_id),
+                    ),
+                    Err(error) => return Err(error.into()),
+                };
+                let updated = CommentLink { digest: Some(digest), updated_at: self.clock.now(), ..linked };
+                self.store.put_comment_link(&updated).await?;
+                outcome
+            }
+            Claim::TakenOver(taken) => {
+                let found = self.qalita.list_comments(issue).await?.into_iter().find(|c| c.content == content);
+                match found {
+                    Some(found) => {
+                        self.commit_copy(taken, found.id, CommentKey::Comment(found.id)).await?;
+                        CommentOutcome::new(
+                            "adopted",
+                            format!("GitLab note {} → QALITA comment {} (found after a crash)", note.note_id, found.id),
+                        )
+                    }
+                    None => self.copy_note(issue, taken, note.note_id, &content).await?,
+                }
+            }
+            Claim::Reserved(reserved) => self.copy_note(issue, reserved, note.note_id, &content).await?,
+        };
+        self.log_comment(issue, &outcome).await;
+        Ok(outcome)
+    }
+
+    async fn copy_note(
+        &self,
+        issue: QalitaIssueId,
+        reserved: CommentLink,
+        note_id: u64,
+        content: &str,
+    ) -> Result<CommentOutcome, SyncError> {
+        let comment = match self.qalita.create_comment(issue, content).await {
+            Ok(comment) => comment,
+            Err(error) => {
+                self.release_comment(&reserved, &error).await;
+                return Err(error.into());
+            }
+        };
+        self.commit_copy(reserved, comment.id, CommentKey::Comment(comment.id)).await?;
+        Ok(CommentOutcome::new("copied", format!("GitLab note {note_id} → QALITA comment {}", comment.id)))
+    }
+
+    /// Copies a QALITA comment to the linked GitLab issue.
+    pub async fn sync_qalita_comment(
+        &self,
+        issue: QalitaIssueId,
+        comment: &QalitaComment,
+        call: &CallContext,
+    ) -> Result<CommentOutcome, SyncError> {
+        let settings = &self.config.comments;
+        if !settings.to_gitlab {
+            return Ok(CommentOutcome::new("ignored", "comments.to_gitlab is off"));
+        }
+        if comment.content.trim_start().starts_with(&settings.qalita_prefix) {
+            return Ok(CommentOutcome::new("ignored", "a comment this service copied from GitLab"));
+        }
+        let Some(link) = self.store.get(issue).await? else {
+            return Ok(CommentOutcome::new("ignored", "the QALITA issue has no GitLab issue yet"));
+        };
+        if link.status != LinkStatus::Linked || link.gitlab.is_none() {
+            return Ok(CommentOutcome::new("ignored", format!("the link is {:?}", link.status)));
+        }
+        let digest = text_digest(&comment.content);
+        let outcome = match self.claim(issue, CommentKey::Comment(comment.id), &digest).await? {
+            Claim::Ours => CommentOutcome::new("ignored", "a comment this service made"),
+            Claim::Linked(linked) if linked.digest.as_deref() == Some(digest.as_str()) => {
+                CommentOutcome::new("unchanged", "already copied")
+            }
+            Claim::Linked(linked) => {
+                // GitLab notes are edited only by their author's token; the copy stays as it was.
+                let updated = CommentLink { digest: Some(digest), updated_at: self.clock.now(), ..linked };
+                self.store.put_comment_link(&updated).await?;
+                CommentOutcome::new(
+                    "not-propagated",
+                    format!("QALITA comment {} was edited: its GitLab copy is unchanged", comment.id),
+                )
+            }
+            Claim::TakenOver(taken) => match self.find_note(&link, comment.id).await? {
+                Some(note) => {
+                    self.commit_copy(taken, note, CommentKey::Note(note)).await?;
+                    CommentOutcome::new(
+                        "adopted",
+                        format!("QALITA comment {} → GitLab note {note} (found after a crash)", comment.id),
+                    )
+                }
+                None => self.copy_comment(&link, taken, comment, call).await?,
+            },
+            Claim::Reserved(reserved) => self.copy_comment(&link, reserved, comment, call).await?,
+        };
+        self.log_comment(issue, &outcome).await;
+        Ok(outcome)
+    }
+
+    async fn copy_comment(
+        &self,
+        link: &LinkState,
+        reserved: CommentLink,
+        comment: &QalitaComment,
+        call: &CallContext,
+    ) -> Result<CommentOutcome, SyncError> {
+        let Some(gitlab) = &link.gitlab else {
+            return Ok(CommentOutcome::new("ignored", "the link has no GitLab issue"));
+        };
+        let author = match (&comment.author, comment.author_id) {
+            (Some(author), _) if !author.trim().is_empty() => author.trim().to_owned(),
+            (_, Some(id)) => match self.qalita.get_user(id).await {
+                Ok(Some(user)) => user.name.or(user.login).unwrap_or_else(|| format!("user {id}")),
+                Ok(None) => format!("user {id}"),
+                Err(error) if error.is_transient() => return Err(error.into()),
+                Err(_) => format!("user {id}"),
+            },
+            _ => "someone".to_owned(),
+        };
+        let body = format!(
+            "{} {author}: {}\n\n{}",
+            self.config.comments.gitlab_prefix,
+            comment.content,
+            comment_marker(comment.id)
+        );
+        let project = GitlabProjectRef::Id(gitlab.project_id);
+        let note = match self.gitlab.create_note(&project, gitlab.iid, &body, false, call).await {
+            Ok(note) => note,
+            Err(error) => {
+                self.release_comment(&reserved, &error).await;
+                return Err(error.into());
+            }
+        };
+        self.commit_copy(reserved, note.id, CommentKey::Note(note.id)).await?;
+        Ok(CommentOutcome::new("copied", format!("QALITA comment {} → GitLab note {}", comment.id, note.id)))
+    }
+
+    /// Every comment of a QALITA issue that is not copied yet is copied (the poll's sweep).
+    pub async fn sync_qalita_comments(
+        &self,
+        issue: QalitaIssueId,
+        call: &CallContext,
+    ) -> Result<Vec<CommentOutcome>, SyncError> {
+        if !self.config.comments.to_gitlab {
+            return Ok(Vec::new());
+        }
+        let comments = match self.qalita.list_comments(issue).await {
+            Ok(comments) => comments,
+            Err(ApiError::NotFound { .. }) => return Ok(Vec::new()),
+            Err(error) => return Err(error.into()),
+        };
+        let mut outcomes = Vec::new();
+        for comment in &comments {
+            outcomes.push(self.sync_qalita_comment(issue, comment, call).await?);
+        }
+        Ok(outcomes)
+    }
+
+    /// Reserves the copy of a comment, or says where it stands.
+    async fn claim(&self, issue: QalitaIssueId, key: CommentKey, digest: &str) -> Result<Claim, SyncError> {
+        let now = self.clock.now();
+        let reservation = || Reservation { token: uuid::Uuid::new_v4().to_string(), at: now, project: None };
+        match self.store.comment_link(issue, key).await? {
+            None => {
+                let reserved = CommentLink {
+                    issue,
+                    key,
+                    copy: None,
+                    reservation: Some(reservation()),
+                    digest: Some(digest.to_owned()),
+                    ours: false,
+                    version: 0,
+                    updated_at: now,
+                };
+                Ok(Claim::Reserved(self.store.put_comment_link(&reserved).await?))
+            }
+            Some(link) if link.ours => Ok(Claim::Ours),
+            Some(link) if link.copy.is_some() => Ok(Claim::Linked(link)),
+            Some(link) => {
+                let at = link.reservation.as_ref().map_or(link.updated_at, |r| r.at);
+                let stale = TimeDelta::from_std(self.config.sync.reservation_stale_after).unwrap_or(TimeDelta::MAX);
+                if now - at < stale {
+                    let stale_in =
+                        (stale - (now - at)).to_std().unwrap_or_default() + std::time::Duration::from_secs(1);
+                    return Err(SyncError::Reserved { age_seconds: (now - at).num_seconds(), stale_in });
+                }
+                let taken = CommentLink { reservation: Some(reservation()), updated_at: now, ..link };
+                Ok(Claim::TakenOver(self.store.put_comment_link(&taken).await?))
+            }
+        }
+    }
+
+    /// Records the copy on the source's item, and the copy's own item (so the event about the copy
+    /// is known as ours).
+    async fn commit_copy(&self, reserved: CommentLink, copy: u64, copy_key: CommentKey) -> Result<(), SyncError> {
+        let now = self.clock.now();
+        let source = match reserved.key {
+            CommentKey::Note(id) | CommentKey::Comment(id) => id,
+        };
+        let linked = CommentLink { copy: Some(copy), reservation: None, updated_at: now, ..reserved.clone() };
+        self.store.put_comment_link(&linked).await?;
+        let ours = CommentLink {
+            issue: reserved.issue,
+            key: copy_key,
+            copy: Some(source),
+            reservation: None,
+            digest: None,
+            ours: true,
+            version: 0,
+            updated_at: now,
+        };
+        match self.store.put_comment_link(&ours).await {
+            Ok(_) | Err(StoreError::Conflict) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Makes a reservation stale at once when the create surely made nothing, so the retry does not
+    /// wait for it to age.
+    async fn release_comment(&self, reserved: &CommentLink, error: &ApiError) {
+        let surely_not_created = match error {
+            ApiError::Permanent { .. } | ApiError::NotFound { .. } => true,
+            ApiError::Transient { class, .. } => class == "http-429" || class == "connect",
+        };
+        if !surely_not_created {
+            return;
+        }
+        let mut released = reserved.clone();
+        if let Some(reservation) = released.reservation.as_mut() {
+            reservation.at = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+        }
+        if let Err(error) = self.store.put_comment_link(&released).await {
+            tracing::warn!(qalita_issue = %reserved.issue, error = %error, "comment reservation not released");
+        }
+    }
+
+    /// The GitLab note carrying the marker of a QALITA comment, if a dead worker made it.
+    async fn find_note(&self, link: &LinkState, comment: u64) -> Result<Option<u64>, ApiError> {
+        let Some(gitlab) = &link.gitlab else { return Ok(None) };
+        let project = GitlabProjectRef::Id(gitlab.project_id);
+        let marker = comment_marker(comment);
+        let mut page = 1;
+        for _ in 0..NOTE_SEARCH_PAGES {
+            let notes = self.gitlab.list_notes(&project, gitlab.iid, page, 100).await?;
+            if let Some(note) = notes.items.iter().find(|n| n.body.trim_end().ends_with(&marker)) {
+                return Ok(Some(note.id));
+            }
+            match notes.next_page {
+                Some(next) => page = next,
+                None => break,
+            }
+        }
+        Ok(None)
+    }
+
+    /// The text of a note the delivery left out (a message too large for the queue).
+    async fn note_body(&self, link: &LinkState, note_id: u64) -> Result<String, SyncError> {
+        let Some(gitlab) = &link.gitlab else { return Ok(String::new()) };
+        let project = GitlabProjectRef::Id(gitlab.project_id);
+        let mut page = 1;
+        for _ in 0..NOTE_SEARCH_PAGES {
+            let notes = self.gitlab.list_notes(&project, gitlab.iid, page, 100).await?;
+            if let Some(note) = notes.items.into_iter().find(|n| n.id == note_id) {
+                return Ok(note.body);
+            }
+            match notes.next_page {
+                Some(next) => page = next,
+                None => break,
+            }
+        }
+        Err(ApiError::NotFound { service: crate::ports::Service::Gitlab, what: format!("note {note_id}") }.into())
+    }
+
+    async fn log_comment(&self, issue: QalitaIssueId, outcome: &CommentOutcome) {
+        let level = match outcome.action {
+            "not-propagated" => LogLevel::Warn,
+            _ => LogLevel::Info,
+        };
+        if outcome.action == "ignored" || outcome.action == "unchanged" {
+            return;
+        }
+        let decision = Decision { level, kind: "comment", message: outcome.reason.clone() };
+        self.log_decisions(issue, &[decision], outcome.action, format!("comment {}", outcome.action)).await;
+    }
+}

@@ -1,0 +1,206 @@
+//! What a queued GitLab delivery says about its issue or note, read from the trimmed payload the
+//! webhook function queued, in the sync's own types.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+use crate::domain::gitlab::{GitlabUser, IssueState};
+use crate::domain::{GitlabProjectId, Iid, QalitaIssueId};
+use crate::webhook::trim::{IssueEvent, NoteEvent};
+
+/// A delivery that cannot be synced: it lacks what identifies its issue.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the GitLab delivery cannot be synced: {0}")]
+pub struct FactsError(pub String);
+
+/// A GitLab time as webhooks give it: RFC 3339 (`2026-05-28T06:11:46.241Z`), or the older
+/// `2015-05-17 17:06:40 UTC`.
+pub fn parse_gitlab_time(text: &str) -> Option<DateTime<Utc>> {
+    if let Ok(time) = DateTime::parse_from_rfc3339(text.trim()) {
+        return Some(time.with_timezone(&Utc));
+    }
+    let bare = text.trim().trim_end_matches("UTC").trim();
+    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(bare, format).ok())
+        .map(|naive| naive.and_utc())
+        .or_else(|| DateTime::parse_from_str(text.trim(), "%Y-%m-%d %H:%M:%S %z").ok().map(|t| t.with_timezone(&Utc)))
+}
+
+/// The GitLab issue as an `Issue Hook` (or a note's `issue`) shows it after the change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitlabIssueFacts {
+    /// Its project (`project.id`).
+    pub project_id: GitlabProjectId,
+    /// Its number.
+    pub iid: Iid,
+    /// Its global id.
+    pub issue_id: Option<u64>,
+    /// Open or closed.
+    pub state: IssueState,
+    /// Its labels; `None` when the delivery does not say.
+    pub labels: Option<BTreeSet<String>>,
+    /// Its first assignee: `Some(None)` when nobody is assigned, `None` when the delivery does not say.
+    pub assignee: Option<Option<GitlabUser>>,
+    /// Its title.
+    pub title: Option<String>,
+    /// Its description; `None` when the delivery does not carry it (left out of a large message).
+    pub description: Option<String>,
+    /// GitLab's `updated_at`: the watermark of the change.
+    pub updated_at: Option<DateTime<Utc>>,
+    /// `open`, `close`, `reopen`, `update`; `None` for a "Test" delivery.
+    pub action: Option<String>,
+    /// The QALITA issue whose hidden marker ends the description.
+    pub marked: Option<QalitaIssueId>,
+    /// Who made the change (username).
+    pub by: Option<String>,
+}
+
+impl GitlabIssueFacts {
+    /// Reads an issue delivery.
+    pub fn of_issue(event: &IssueEvent<'_>) -> Result<Self, FactsError> {
+        let attributes = &event.object_attributes;
+        let project_id = event
+            .project
+            .id
+            .or(attributes.project_id)
+            .and_then(|id| GitlabProjectId::new(id).ok())
+            .ok_or_else(|| FactsError("no project id".into()))?;
+        let iid = attributes.iid.and_then(|iid| Iid::new(iid).ok()).ok_or_else(|| FactsError("no issue iid".into()))?;
+        let description = match attributes.description {
+            Some(raw) => serde_json::from_str::<Option<String>>(raw.get())
+                .map_err(|e| FactsError(format!("the description does not read: {e}")))?
+                .map(Some)
+                .unwrap_or(Some(String::new())),
+            None => None,
+        };
+        let labels = event
+            .labels
+            .as_ref()
+            .or(attributes.labels.as_ref())
+            .map(|labels| labels.iter().filter_map(|l| l.title.as_deref().map(str::to_owned)).collect());
+        let assignee = match (&event.assignees, &attributes.assignee_ids) {
+            (Some(assignees), _) => Some(assignees.first().and_then(|user| {
+                Some(GitlabUser {
+                    id: user.id?,
+                    username: user.username.as_deref().unwrap_or_default().to_owned(),
+                    name: user.name.as_deref().unwrap_or_default().to_owned(),
+                })
+            })),
+            (None, Some(ids)) => {
+                Some(ids.first().map(|&id| GitlabUser { id, username: String::new(), name: String::new() }))
+            }
+            (None, None) => None,
+        };
+        Ok(GitlabIssueFacts {
+            project_id,
+            iid,
+            issue_id: attributes.id,
+            state: state_of(attributes.state.as_deref(), attributes.state_id),
+            labels,
+            assignee,
+            title: attributes.title.as_deref().map(str::to_owned),
+            marked: description.as_deref().and_then(marked),
+            description,
+            updated_at: attributes.updated_at.as_deref().and_then(parse_gitlab_time),
+            action: attributes.action.as_deref().map(str::to_owned),
+            by: event.user.as_ref().and_then(|u| u.username.as_deref().map(str::to_owned)),
+        })
+    }
+
+    /// `open`, `resolved` or `muted`, as the inbound sync compares the status.
+    pub fn status(&self, muted_label: &str) -> &'static str {
+        match (self.state, self.labels.as_ref().is_some_and(|l| l.contains(muted_label))) {
+            (IssueState::Closed, _) => "resolved",
+            (IssueState::Opened, true) => "muted",
+            (IssueState::Opened, false) => "open",
+        }
+    }
+}
+
+fn state_of(state: Option<&str>, state_id: Option<u64>) -> IssueState {
+    match (state, state_id) {
+        (Some("closed"), _) | (None, Some(2)) => IssueState::Closed,
+        _ => IssueState::Opened,
+    }
+}
+
+/// The QALITA issue of the hidden marker that ends `description`, if it ends with one.
+pub fn marked(description: &str) -> Option<QalitaIssueId> {
+    let trimmed = description.trim_end().strip_suffix("-->")?.trim_end();
+    let start = trimmed.rfind("<!-- qalita-issue:")?;
+    let id = trimmed[start + "<!-- qalita-issue:".len()..].trim();
+    id.parse::<u64>().ok().and_then(|id| QalitaIssueId::new(id).ok())
+}
+
+/// A note delivery on an issue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitlabNoteFacts {
+    /// The note id.
+    pub note_id: u64,
+    /// The issue's project.
+    pub project_id: GitlabProjectId,
+    /// The issue's number.
+    pub iid: Iid,
+    /// The note's text; `None` when the delivery does not carry it.
+    pub body: Option<String>,
+    /// The author's username.
+    pub username: String,
+    /// The author's display name.
+    pub name: Option<String>,
+    /// A system note.
+    pub system: bool,
+    /// An internal note.
+    pub internal: bool,
+    /// `create` or `update`.
+    pub action: Option<String>,
+    /// The QALITA issue whose marker ends the issue's description, if the delivery carries it.
+    pub marked: Option<QalitaIssueId>,
+}
+
+impl GitlabNoteFacts {
+    /// Reads a note delivery; `Ok(None)` for a note on something else than an issue.
+    pub fn of_note(event: &NoteEvent<'_>) -> Result<Option<Self>, FactsError> {
+        let attributes = &event.object_attributes;
+        if attributes.noteable_type.as_deref().is_some_and(|t| t != "Issue") {
+            return Ok(None);
+        }
+        let project_id = event
+            .project
+            .id
+            .or(event.project_id)
+            .or(event.issue.project_id)
+            .and_then(|id| GitlabProjectId::new(id).ok())
+            .ok_or_else(|| FactsError("no project id".into()))?;
+        let iid =
+            event.issue.iid.and_then(|iid| Iid::new(iid).ok()).ok_or_else(|| FactsError("no issue iid".into()))?;
+        let note_id = attributes.id.ok_or_else(|| FactsError("no note id".into()))?;
+        let body = match attributes.note {
+            Some(raw) => Some(
+                serde_json::from_str::<Option<String>>(raw.get())
+                    .map_err(|e| FactsError(format!("the note does not read: {e}")))?
+                    .unwrap_or_default(),
+            ),
+            None => None,
+        };
+        let description = match event.issue.description {
+            Some(raw) => serde_json::from_str::<Option<String>>(raw.get()).ok().flatten(),
+            None => None,
+        };
+        let user = event.user.as_ref();
+        Ok(Some(GitlabNoteFacts {
+            note_id,
+            project_id,
+            iid,
+            body,
+            username: user.and_then(|u| u.username.as_deref()).unwrap_or("unknown").to_owned(),
+            name: user.and_then(|u| u.name.as_deref()).map(str::to_owned),
+            system: attributes.system.unwrap_or(false),
+            internal: attributes.internal.unwrap_or(false)
+                || event.event_type.as_deref() == Some("confidential_note") && attributes.internal.is_none(),
+            action: attributes.action.as_deref().map(str::to_owned),
+            marked: description.as_deref().and_then(marked),
+        }))
+    }
+}

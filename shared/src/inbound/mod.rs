@@ -1,0 +1,374 @@
+//! The inbound sync's planner: a GitLab issue event on a linked issue → the QALITA fields to change
+//! (DESIGN section 3). Pure, like the outbound planner: what it needs (the current QALITA issue, the
+//! QALITA user a GitLab assignee maps to) is read before.
+//!
+//! Per field (status, assignee, title, description), in this order of tests:
+//! 1. the GitLab value equals what GitLab holds as far as the link knows (what this service wrote,
+//!    or what an earlier event showed): our own echo, or a field this event did not change;
+//! 2. the event is older than the field's watermark: a late or replayed delivery, changes nothing;
+//! 3. QALITA owns the field: the edit is recorded, not synced back (QALITA's next change of that
+//!    field overwrites it);
+//! 4. QALITA already holds the value: recorded, nothing to write;
+//! 5. QALITA changed the field too since the last sync: a conflict, won by the newer provider
+//!    timestamp where the field is two-way; the decision is logged;
+//! 6. otherwise the value is written to QALITA.
+
+mod comments;
+mod facts;
+mod sync;
+
+#[cfg(test)]
+mod tests;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::{Config, Owner, StatusMeaning};
+use crate::domain::link::{Field, LinkState, LogLevel, Written};
+use crate::domain::qalita::{QalitaIssue, QalitaIssueUpdate};
+use crate::mapping::{Facts, text_digest};
+use crate::plan::Decision;
+pub use comments::{CommentOutcome, comment_marker};
+pub use facts::{FactsError, GitlabIssueFacts, GitlabNoteFacts, marked, parse_gitlab_time};
+pub use sync::InboundOutcome;
+
+/// The fields the inbound sync looks at, in the order they are planned.
+pub const INBOUND_FIELDS: [Field; 4] = [Field::Status, Field::Assignee, Field::Title, Field::Description];
+
+/// The QALITA user a GitLab assignee maps to, resolved before planning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssigneeBack {
+    /// Found; `how` says by which means.
+    Found {
+        /// The QALITA user id.
+        user: u64,
+        /// The QALITA login, if known.
+        login: Option<String>,
+        /// How the user was found.
+        how: String,
+    },
+    /// Nobody in QALITA matches: nothing changes, and the log says why.
+    NotFound {
+        /// Why.
+        reason: String,
+    },
+    /// Not looked up (the assignee did not change, or nobody is assigned).
+    NotNeeded,
+}
+
+/// What the inbound planner decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundPlan {
+    /// The QALITA fields to change (empty: nothing to write).
+    pub update: QalitaIssueUpdate,
+    /// The fields GitLab won (written to QALITA, or already there): the link records them as in sync.
+    pub accepted: Vec<Field>,
+    /// QALITA won a conflict, or GitLab's winning value was overwritten by a write of ours made
+    /// after it: GitLab must be written (an outbound sync of the issue).
+    pub push_to_gitlab: bool,
+    /// Accepted fields whose GitLab value was overwritten after the event by a write of ours: the
+    /// link must not record the event's value as what GitLab holds.
+    pub overwritten: Vec<Field>,
+    /// The link state with what the event showed (the caller completes it after the write).
+    pub next: LinkState,
+    /// What was decided, and why.
+    pub decisions: Vec<Decision>,
+}
+
+/// The logical value of a field as GitLab shows it.
+pub fn gitlab_value(config: &Config, facts: &GitlabIssueFacts, field: Field) -> Option<String> {
+    match field {
+        Field::Status => Some(facts.status(&config.mapping.muted_label).into()),
+        Field::Assignee => facts.assignee.as_ref().map(|a| a.as_ref().map_or(String::new(), |u| u.id.to_string())),
+        Field::Title => facts.title.clone(),
+        Field::Description => facts.description.as_deref().map(text_digest),
+        _ => None,
+    }
+}
+
+/// The logical value of a field as QALITA holds it (`None`: the status word is unknown).
+pub fn qalita_value(config: &Config, issue: &QalitaIssue, field: Field) -> Option<String> {
+    match field {
+        Field::Status => config.status.meaning(&issue.status).map(|m| status_word(m).to_owned()),
+        Field::Assignee => Some(issue.assignee.map_or(String::new(), |a| a.to_string())),
+        Field::Title => Some(issue.title.clone()),
+        Field::Description => Some(text_digest(issue.description.as_deref().unwrap_or_default())),
+        _ => None,
+    }
+}
+
+/// `open`, `resolved` or `muted`.
+pub fn status_word(meaning: StatusMeaning) -> &'static str {
+    match meaning {
+        StatusMeaning::Open => "open",
+        StatusMeaning::Resolved => "resolved",
+        StatusMeaning::Muted => "muted",
+    }
+}
+
+/// The GitLab value of a field as the link knows it; for the status of a link written before the
+/// status was recorded on its own, what its state and managed labels imply.
+fn known_gitlab_value(config: &Config, link: &LinkState, field: Field) -> Option<String> {
+    if let Some(written) = link.gitlab_value(field) {
+        return Some(written.value.clone());
+    }
+    match field {
+        Field::Status => link.to_gitlab.get(&Field::State).map(|state| {
+            match (state.value.as_str(), link.managed_labels.contains(&config.mapping.muted_label)) {
+                ("closed", _) => "resolved".to_owned(),
+                (_, true) => "muted".to_owned(),
+                _ => "open".to_owned(),
+            }
+        }),
+        _ => None,
+    }
+}
+
+fn owner_of(config: &Config, field: Field) -> Owner {
+    match field {
+        Field::Status => config.ownership.status,
+        Field::Assignee => config.ownership.assignee,
+        Field::Title => config.ownership.title,
+        Field::Description => config.ownership.description,
+        _ => Owner::Qalita,
+    }
+}
+
+fn field_name(field: Field) -> &'static str {
+    match field {
+        Field::Status => "status",
+        Field::Assignee => "assignee",
+        Field::Title => "title",
+        Field::Description => "description",
+        Field::Labels => "labels",
+        Field::State => "state",
+        Field::Confidential => "confidentiality",
+    }
+}
+
+/// Which inbound fields the event shows a change of (compared with what the link knows): the reads
+/// the plan needs are made only for these.
+pub fn changed_fields(config: &Config, link: &LinkState, facts: &GitlabIssueFacts) -> Vec<Field> {
+    INBOUND_FIELDS
+        .into_iter()
+        .filter(|&field| {
+            gitlab_value(config, facts, field)
+                .is_some_and(|g| Some(&g) != known_gitlab_value(config, link, field).as_ref())
+        })
+        .collect()
+}
+
+/// Plans the inbound sync of one GitLab issue event on a linked issue. `qalita` is the QALITA
+/// issue as it is now (read for this event) and `known` its facts; `assignee` what the GitLab
+/// assignee maps to.
+pub fn plan_inbound(
+    config: &Config,
+    link: &LinkState,
+    facts: &GitlabIssueFacts,
+    qalita: &QalitaIssue,
+    known: &Facts,
+    assignee: &AssigneeBack,
+    now: DateTime<Utc>,
+) -> InboundPlan {
+    let mut plan = InboundPlan {
+        update: QalitaIssueUpdate::default(),
+        accepted: Vec::new(),
+        push_to_gitlab: false,
+        overwritten: Vec::new(),
+        next: link.clone(),
+        decisions: Vec::new(),
+    };
+    plan.next.updated_at = now;
+    let note =
+        |plan: &mut InboundPlan, level, kind, message: String| plan.decisions.push(Decision { level, kind, message });
+    let event_time = facts.updated_at;
+    let qalita_time = qalita.updated_at;
+    for field in INBOUND_FIELDS {
+        let name = field_name(field);
+        let Some(value) = gitlab_value(config, facts, field) else { continue };
+        if Some(&value) == known_gitlab_value(config, link, field).as_ref() {
+            continue;
+        }
+        if let (Some(watermark), Some(at)) = (link.watermark(field), event_time)
+            && at < watermark
+        {
+            note(
+                &mut plan,
+                LogLevel::Info,
+                "stale",
+                format!("GitLab {name} of {at} is older than the value already synced ({watermark}): ignored"),
+            );
+            continue;
+        }
+        plan.next.from_gitlab.insert(field, Written { value: value.clone(), watermark: event_time, at: event_time });
+        let owner = owner_of(config, field);
+        if owner == Owner::Qalita {
+            note(
+                &mut plan,
+                LogLevel::Info,
+                "not-synced-back",
+                format!(
+                    "the GitLab {name} was edited, but QALITA owns it: not synced back (set ownership.{name} = \"both\" to sync it); QALITA's next change of it overwrites the edit"
+                ),
+            );
+            continue;
+        }
+        // What QALITA should get, in QALITA's words.
+        let target = match field {
+            Field::Status => Some(value.clone()),
+            Field::Assignee => match (value.is_empty(), assignee) {
+                (true, _) => {
+                    note(
+                        &mut plan,
+                        LogLevel::Info,
+                        "assignee-cleared",
+                        "the GitLab issue was unassigned: the QALITA assignee is kept (an assignee is never cleared)"
+                            .into(),
+                    );
+                    None
+                }
+                (false, AssigneeBack::Found { user, how, .. }) => {
+                    note(
+                        &mut plan,
+                        LogLevel::Info,
+                        "assignee-back",
+                        format!("GitLab assignee → QALITA user {user} ({how})"),
+                    );
+                    Some(user.to_string())
+                }
+                (false, AssigneeBack::NotFound { reason }) => {
+                    note(
+                        &mut plan,
+                        LogLevel::Warn,
+                        "assignee-unknown",
+                        format!("the QALITA assignee is left as it is: {reason}"),
+                    );
+                    None
+                }
+                (false, AssigneeBack::NotNeeded) => None,
+            },
+            Field::Title => facts.title.as_ref().map(|t| title_back(config, known, t)),
+            Field::Description => facts.description.as_ref().map(|d| description_back(d)),
+            _ => None,
+        };
+        let Some(target) = target else { continue };
+        let target_value = match field {
+            Field::Description => text_digest(&target),
+            _ => target.clone(),
+        };
+        let now_in_qalita = qalita_value(config, qalita, field);
+        if now_in_qalita.as_ref() == Some(&target_value) {
+            plan.accepted.push(field);
+            plan.next.to_qalita.insert(field, Written { value: target_value, watermark: qalita_time, at: qalita_time });
+            continue;
+        }
+        // QALITA changed the field since the last sync (its value is neither what it held then nor
+        // GitLab's): a conflict.
+        let known = link.to_qalita.get(&field);
+        let qalita_changed = known.is_some_and(|k| Some(&k.value) != now_in_qalita.as_ref())
+            && qalita_time.is_some_and(|t| known.and_then(|k| k.watermark).is_none_or(|w| t > w));
+        if qalita_changed && owner == Owner::Both {
+            let qalita_newer = match (qalita_time, event_time) {
+                (Some(q), Some(g)) => q > g,
+                _ => false,
+            };
+            let shown = now_in_qalita.clone().unwrap_or_else(|| format!("{:?}", qalita.status));
+            if qalita_newer {
+                note(
+                    &mut plan,
+                    LogLevel::Warn,
+                    "conflict",
+                    format!(
+                        "{name} changed on both sides: QALITA's {shown:?} ({}) is newer than GitLab's {value:?} ({}): QALITA wins",
+                        show(qalita_time),
+                        show(event_time)
+                    ),
+                );
+                plan.push_to_gitlab = true;
+                continue;
+            }
+            note(
+                &mut plan,
+                LogLevel::Warn,
+                "conflict",
+                format!(
+                    "{name} changed on both sides: GitLab's {value:?} ({}) is newer than QALITA's {shown:?} ({}): GitLab wins",
+                    show(event_time),
+                    show(qalita_time)
+                ),
+            );
+        }
+        match field {
+            Field::Status => {
+                let word = match value.as_str() {
+                    "resolved" => &config.status.resolve_to,
+                    "muted" => &config.status.mute_to,
+                    _ => &config.status.reopen_to,
+                };
+                note(
+                    &mut plan,
+                    LogLevel::Info,
+                    "status-back",
+                    format!("GitLab issue is {value}: QALITA status → {word:?}"),
+                );
+                plan.update.status = Some(word.clone());
+            }
+            Field::Assignee => plan.update.assignee = target.parse().ok(),
+            Field::Title => {
+                note(&mut plan, LogLevel::Info, "title-back", "GitLab title → QALITA".into());
+                plan.update.title = Some(target);
+            }
+            Field::Description => {
+                note(&mut plan, LogLevel::Info, "description-back", "GitLab description → QALITA".into());
+                plan.update.description = Some(target);
+            }
+            _ => {}
+        }
+        plan.accepted.push(field);
+        // A write of ours reached GitLab after this edit (an older QALITA change, processed while
+        // this event was on its way): GitLab no longer shows the winning value; it is written again.
+        if link.to_gitlab.get(&field).is_some_and(|w| w.at.zip(event_time).is_some_and(|(ours, edit)| ours > edit)) {
+            note(
+                &mut plan,
+                LogLevel::Info,
+                "rewrite",
+                format!("GitLab's {name} was overwritten by an older QALITA value after this edit: written again"),
+            );
+            plan.overwritten.push(field);
+            plan.push_to_gitlab = true;
+        }
+    }
+    plan
+}
+
+fn show(time: Option<DateTime<Utc>>) -> String {
+    time.map_or_else(|| "unknown time".into(), |t| t.to_rfc3339())
+}
+
+/// The QALITA title a GitLab title stands for: the part the title template puts `{rule}` in, when
+/// the GitLab title still has the template's text around it (rendered from `known`, the QALITA
+/// issue's facts); else the whole title.
+pub fn title_back(config: &Config, known: &Facts, title: &str) -> String {
+    const HOLE: &str = "\u{1}";
+    let rendered = config.mapping.title.render(
+        |name| match name {
+            "rule" => Some(HOLE.to_owned()),
+            other => known.value(other),
+        },
+        "unknown",
+    );
+    if let Some((prefix, suffix)) = rendered.split_once(HOLE)
+        && let Some(inner) = title.strip_prefix(prefix).and_then(|rest| rest.strip_suffix(suffix))
+    {
+        return inner.trim().to_owned();
+    }
+    title.trim().to_owned()
+}
+
+/// The QALITA description a GitLab description stands for: without the hidden marker.
+pub fn description_back(description: &str) -> String {
+    let trimmed = description.trim_end();
+    match trimmed.rfind("<!-- qalita-issue:") {
+        Some(at) if trimmed.ends_with("-->") => trimmed[..at].trim_end().to_owned(),
+        _ => trimmed.to_owned(),
+    }
+}

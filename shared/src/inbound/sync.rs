@@ -1,0 +1,307 @@
+//! Executes the inbound sync of one GitLab issue event through the ports: finds the link (by the
+//! reverse index, or by the hidden marker when the index lags), adopts a marked issue whose link is
+//! still reserved, reads what the plan needs only for the fields that changed, writes QALITA,
+//! records on the link what each side now holds, and commits it conditionally.
+
+use super::{AssigneeBack, GitlabIssueFacts, changed_fields, plan_inbound, qalita_value};
+use crate::apply::{CONFLICT_RETRIES, SyncError, Syncer, adopt};
+use crate::config::Owner;
+use crate::domain::QalitaIssueId;
+use crate::domain::gitlab::{GitlabProjectRef, GitlabUser};
+use crate::domain::link::{Field, LinkState, LinkStatus, ResolvedAssignee, Written};
+use crate::domain::qalita::{QalitaIssue, QalitaUser};
+use crate::mapping::{Desired, Facts, text_digest};
+use crate::plan::Decision;
+use crate::ports::{ApiError, CallContext, StoreError};
+
+/// What an inbound sync did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundOutcome {
+    /// `synced`, `unchanged`, `adopted`, `ignored`, `qalita-won`.
+    pub action: &'static str,
+    /// The QALITA issue, when the GitLab issue is linked.
+    pub issue: Option<QalitaIssueId>,
+    /// Why, for an event that changed nothing.
+    pub reason: String,
+    /// The planner's decisions.
+    pub decisions: Vec<Decision>,
+}
+
+impl InboundOutcome {
+    fn ignored(issue: Option<QalitaIssueId>, reason: impl Into<String>) -> Self {
+        InboundOutcome { action: "ignored", issue, reason: reason.into(), decisions: Vec::new() }
+    }
+}
+
+impl Syncer {
+    /// The link a GitLab issue event is about: by the reverse index, else through the hidden
+    /// marker (the index is eventually consistent; the marker names the link's key).
+    pub async fn link_of_gitlab(
+        &self,
+        project: crate::domain::GitlabProjectId,
+        iid: crate::domain::Iid,
+        marked: Option<QalitaIssueId>,
+    ) -> Result<Option<LinkState>, StoreError> {
+        if let Some(link) = self.store.find_by_gitlab(project, iid).await? {
+            return Ok(Some(link));
+        }
+        let Some(id) = marked else { return Ok(None) };
+        Ok(self.store.get(id).await?.filter(|link| match &link.gitlab {
+            Some(gitlab) => gitlab.project_id == project && gitlab.iid == iid,
+            None => link.status == LinkStatus::Reserved,
+        }))
+    }
+
+    /// Syncs a GitLab issue event to QALITA.
+    pub async fn sync_gitlab_issue(
+        &self,
+        facts: &GitlabIssueFacts,
+        call: &CallContext,
+    ) -> Result<InboundOutcome, SyncError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.sync_gitlab_once(facts, call).await {
+                Err(SyncError::Store(StoreError::Conflict)) if attempt < CONFLICT_RETRIES => continue,
+                other => return other,
+            }
+        }
+    }
+
+    async fn sync_gitlab_once(
+        &self,
+        facts: &GitlabIssueFacts,
+        call: &CallContext,
+    ) -> Result<InboundOutcome, SyncError> {
+        let Some(link) = self.link_of_gitlab(facts.project_id, facts.iid, facts.marked).await? else {
+            return Ok(InboundOutcome::ignored(None, "the GitLab issue is not linked to a QALITA issue"));
+        };
+        let id = link.qalita_id;
+        match link.status {
+            LinkStatus::Severed | LinkStatus::Gone => {
+                return Ok(InboundOutcome::ignored(Some(id), format!("the link is {:?}", link.status)));
+            }
+            LinkStatus::Reserved => return self.adopt_reserved(link, facts, call).await,
+            LinkStatus::Linked => {}
+        }
+        let changed = changed_fields(&self.config, &link, facts);
+        // Only what can sync back costs a read.
+        let owner = |field: Field| match field {
+            Field::Status => self.config.ownership.status,
+            Field::Assignee => self.config.ownership.assignee,
+            Field::Title => self.config.ownership.title,
+            _ => self.config.ownership.description,
+        };
+        if changed.is_empty() {
+            return Ok(InboundOutcome {
+                action: "unchanged",
+                issue: Some(id),
+                reason: "every field is as the link knows it (our own echo, or no synced field changed)".into(),
+                decisions: Vec::new(),
+            });
+        }
+        let Some(qalita) = self.qalita.get_issue(id).await? else {
+            let reason = "QALITA says the issue does not exist or is not visible to the token";
+            self.log_decisions(id, &[], "ignored", reason.into()).await;
+            return Ok(InboundOutcome::ignored(Some(id), reason));
+        };
+        let assignee = match &facts.assignee {
+            Some(Some(user)) if changed.contains(&Field::Assignee) && owner(Field::Assignee) != Owner::Qalita => {
+                self.resolve_back(&link, user).await?
+            }
+            _ => AssigneeBack::NotNeeded,
+        };
+        let texts =
+            changed.iter().any(|f| matches!(f, Field::Title | Field::Description) && owner(*f) != Owner::Qalita);
+        let known_owner = match texts {
+            true => self.owner_of(&qalita, &link).await?,
+            false => None,
+        };
+        let context = link.context.clone();
+        let known = Facts::of(&qalita, &context, known_owner.as_ref());
+        let now = self.clock.now();
+        let plan = plan_inbound(&self.config, &link, facts, &qalita, &known, &assignee, now);
+        let mut next = plan.next;
+        let after = match plan.update.is_empty() {
+            true => qalita.clone(),
+            false => match self.qalita.update_issue(id, &plan.update).await {
+                Ok(updated) => updated,
+                Err(ApiError::NotFound { .. }) => {
+                    let reason = "QALITA says the issue no longer exists: the change is not synced";
+                    self.log_decisions(id, &plan.decisions, "ignored", reason.into()).await;
+                    return Ok(InboundOutcome::ignored(Some(id), reason));
+                }
+                Err(error) => return Err(error.into()),
+            },
+        };
+        let recorded: Vec<Field> = plan.accepted.iter().copied().filter(|f| !plan.overwritten.contains(f)).collect();
+        self.record_accepted(&mut next, facts, &recorded, &after, &known_owner, &assignee);
+        // An overwritten field still has QALITA's new value recorded, for the watermark.
+        next.qalita_watermark = next.qalita_watermark.max(after.updated_at);
+        self.store.update(&next).await?;
+        let action = match (plan.update.is_empty(), plan.push_to_gitlab) {
+            (_, true) if plan.overwritten.is_empty() => "qalita-won",
+            (_, true) => "rewritten",
+            (false, false) => "synced",
+            (true, false) => "unchanged",
+        };
+        let summary = match action {
+            "synced" => format!("GitLab → QALITA: {}", serde_json::to_string(&plan.update).unwrap_or_default()),
+            other => other.to_owned(),
+        };
+        self.log_decisions(id, &plan.decisions, action, summary).await;
+        if plan.push_to_gitlab {
+            // QALITA's newer value goes to GitLab through the outbound sync, which writes what differs.
+            self.sync_issue(&after, &context, call).await?;
+        }
+        Ok(InboundOutcome { action, issue: Some(id), reason: String::new(), decisions: plan.decisions })
+    }
+
+    /// Records on the link what both sides hold after an inbound write, so that neither side's
+    /// echo plans anything: QALITA's values (and its new `updated_at` as the watermark the poll
+    /// and the QALITA events compare with), and, as "written to GitLab", what QALITA's new state
+    /// maps to for each field GitLab won.
+    fn record_accepted(
+        &self,
+        next: &mut LinkState,
+        facts: &GitlabIssueFacts,
+        accepted: &[Field],
+        after: &QalitaIssue,
+        owner: &Option<QalitaUser>,
+        assignee: &AssigneeBack,
+    ) {
+        if accepted.is_empty() {
+            return;
+        }
+        let config = &self.config;
+        let at = facts.updated_at;
+        next.qalita_watermark = next.qalita_watermark.max(after.updated_at);
+        let desired = accepted
+            .iter()
+            .any(|f| matches!(f, Field::Title | Field::Description))
+            .then(|| Desired::of(config, &Facts::of(after, &next.context, owner.as_ref())));
+        for &field in accepted {
+            if let Some(value) = qalita_value(config, after, field) {
+                next.to_qalita.insert(field, Written { value, watermark: after.updated_at, at: after.updated_at });
+            }
+            let gitlab = |value: String| Written { value, watermark: at, at };
+            match field {
+                Field::Status => {
+                    let status = facts.status(&config.mapping.muted_label);
+                    next.to_gitlab.insert(Field::Status, gitlab(status.into()));
+                    let state = if status == "resolved" { "closed" } else { "opened" };
+                    next.to_gitlab.insert(Field::State, gitlab(state.into()));
+                    let muted = config.mapping.muted_label.clone();
+                    match status == "muted" {
+                        true => next.managed_labels.insert(muted),
+                        false => next.managed_labels.remove(&muted),
+                    };
+                    let labels = next.managed_labels.iter().cloned().collect::<Vec<_>>().join(",");
+                    next.to_gitlab.insert(Field::Labels, gitlab(labels));
+                }
+                Field::Assignee => {
+                    if let (Some(Some(user)), AssigneeBack::Found { user: qalita_user, login, .. }) =
+                        (&facts.assignee, assignee)
+                    {
+                        next.to_gitlab.insert(Field::Assignee, gitlab(user.id.to_string()));
+                        next.assignee = Some(ResolvedAssignee {
+                            qalita_user: *qalita_user,
+                            login: login.clone(),
+                            gitlab_user: user.id,
+                            username: user.username.clone(),
+                        });
+                    }
+                }
+                Field::Title => {
+                    if let Some(desired) = &desired {
+                        next.to_gitlab.insert(Field::Title, gitlab(desired.title.clone()));
+                    }
+                }
+                Field::Description => {
+                    if let Some(desired) = &desired {
+                        next.to_gitlab.insert(Field::Description, gitlab(text_digest(&desired.description)));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// A GitLab issue carrying the marker of a QALITA issue whose link is still reserved: the
+    /// creation's `POST` went through and its worker has not committed (or died). The issue is
+    /// adopted, then synced like any linked issue.
+    async fn adopt_reserved(
+        &self,
+        link: LinkState,
+        facts: &GitlabIssueFacts,
+        call: &CallContext,
+    ) -> Result<InboundOutcome, SyncError> {
+        let id = link.qalita_id;
+        if facts.marked != Some(id) {
+            return Ok(InboundOutcome::ignored(
+                Some(id),
+                "the link is reserved and the issue does not carry its marker",
+            ));
+        }
+        let found = match self.gitlab.get_issue(&GitlabProjectRef::Id(facts.project_id), facts.iid).await {
+            Ok(found) => found,
+            Err(ApiError::NotFound { .. }) => return Ok(InboundOutcome::ignored(Some(id), "the marked issue is gone")),
+            Err(error) => return Err(error.into()),
+        };
+        let Some(issue) = self.qalita.get_issue(id).await? else {
+            return Ok(InboundOutcome::ignored(Some(id), "QALITA says the issue does not exist"));
+        };
+        let owner = self.owner_of(&issue, &link).await?;
+        let desired = Desired::of(&self.config, &Facts::of(&issue, &link.context, owner.as_ref()));
+        let context = link.context.clone();
+        let adopted = adopt(link, &found, &desired, &self.config, self.clock.now());
+        self.store.update(&adopted).await?;
+        let summary = format!("adopted {} (it carries the marker; its link was still reserved)", found.web_url);
+        self.log_decisions(id, &[], "adopted", summary).await;
+        self.sync_issue(&issue, &context, call).await?;
+        Ok(InboundOutcome { action: "adopted", issue: Some(id), reason: String::new(), decisions: Vec::new() })
+    }
+
+    /// The QALITA owner of an issue, for templates: from the link's cache when it is the same user,
+    /// else read.
+    async fn owner_of(&self, issue: &QalitaIssue, link: &LinkState) -> Result<Option<QalitaUser>, ApiError> {
+        let Some(id) = issue.assignee else { return Ok(None) };
+        if let Some(cached) = link.assignee.as_ref().filter(|c| c.qalita_user == id) {
+            return Ok(Some(QalitaUser { id, login: cached.login.clone(), name: None, email: None }));
+        }
+        match self.qalita.get_user(id).await {
+            Ok(user) => Ok(user),
+            Err(error) if error.is_transient() => Err(error),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// The QALITA user a GitLab user maps to: the link's cache, the explicit map read backwards,
+    /// then the QALITA user whose login is the GitLab username.
+    async fn resolve_back(&self, link: &LinkState, user: &GitlabUser) -> Result<AssigneeBack, ApiError> {
+        if let Some(cached) = link.assignee.as_ref().filter(|c| c.gitlab_user == user.id) {
+            let how = "as resolved before".to_owned();
+            return Ok(AssigneeBack::Found { user: cached.qalita_user, login: cached.login.clone(), how });
+        }
+        if user.username.is_empty() {
+            return Ok(AssigneeBack::NotFound {
+                reason: format!("the delivery names GitLab user {} by id only", user.id),
+            });
+        }
+        let mapped = self.config.assignees.iter().find(|(_, username)| username.eq_ignore_ascii_case(&user.username));
+        let (login, how) = match mapped {
+            Some((login, username)) => (login.clone(), format!("explicit map {login:?} → {username:?}")),
+            None => (user.username.clone(), format!("same login as GitLab username {:?}", user.username)),
+        };
+        if let Ok(id) = login.parse::<u64>() {
+            // The explicit map may name a QALITA user by id.
+            return Ok(AssigneeBack::Found { user: id, login: None, how });
+        }
+        Ok(match self.qalita.user_by_login(&login).await {
+            Ok(Some(found)) => AssigneeBack::Found { user: found.id, login: found.login, how },
+            Ok(None) => AssigneeBack::NotFound { reason: format!("no QALITA user with login {login:?} ({how})") },
+            Err(error) if error.is_transient() => return Err(error),
+            Err(error) => AssigneeBack::NotFound { reason: format!("QALITA user lookup refused: {error}") },
+        })
+    }
+}

@@ -1,0 +1,1 @@
+//! The inbound planner's rules, one by one.
