@@ -2,177 +2,19 @@
 //! batch handler, the link store on DynamoDB (moto), and the GitLab and QALITA simulators. Every
 //! assertion is on the final state of both sides and on the calls GitLab received.
 
-use std::sync::Arc;
+mod world;
+
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::TimeDelta;
-use qalita_gitlab_core::adapters::dynamodb::DynamoLinkStore;
-use qalita_gitlab_core::adapters::gitlab_http::GitlabClient;
-use qalita_gitlab_core::adapters::http::HttpSettings;
-use qalita_gitlab_core::adapters::qalita_http::{QalitaClient, QalitaPaths};
-use qalita_gitlab_core::adapters::sqs::SqsQueue;
-use qalita_gitlab_core::apply::Syncer;
-use qalita_gitlab_core::config::Config;
-use qalita_gitlab_core::domain::gitlab::{GitlabIssue, IssueState};
+use qalita_gitlab_core::domain::QalitaIssueId;
+use qalita_gitlab_core::domain::gitlab::IssueState;
 use qalita_gitlab_core::domain::link::{LinkState, LinkStatus};
-use qalita_gitlab_core::domain::{QalitaIssueId, SecretString};
-use qalita_gitlab_core::ports::{CallContext, EventQueue, LinkStore, OutgoingMessage, SystemClock};
-use qalita_gitlab_tests::gitlab_sim::{DEFAULT_TOKEN, FaultRule, GitlabSim, RateLimits, SimConfig};
-use qalita_gitlab_tests::local_aws::LocalAws;
-use qalita_gitlab_tests::qalita_sim::QalitaSim;
-use qalita_gitlab_tests::stack::TestStack;
-use qalita_gitlab_worker::handler::{Deps, handle_batch};
+use qalita_gitlab_core::ports::{CallContext, EventQueue, LinkStore, OutgoingMessage};
+use qalita_gitlab_tests::gitlab_sim::{FaultRule, RateLimits, SimConfig};
 use qalita_gitlab_worker::poll::poll;
-use serde_json::{Value, json};
-
-const QALITA_TOKEN: &str = "qalita-api-token-for-tests";
-const ISSUE: u64 = 4821;
-
-struct World {
-    gitlab: GitlabSim,
-    qalita: QalitaSim,
-    queue: SqsQueue,
-    store: Arc<DynamoLinkStore>,
-    deps: Arc<Deps>,
-    sent: std::sync::atomic::AtomicU32,
-    /// Receipts of the messages the last worker run reported failed (invisible for a back-off).
-    failed_receipts: std::sync::Mutex<Vec<String>>,
-}
-
-impl World {
-    async fn new(config_extra: &str) -> World {
-        Self::with(SimConfig::default(), config_extra).await
-    }
-
-    async fn with(sim: SimConfig, config_extra: &str) -> World {
-        let aws = LocalAws::connect().await;
-        let stack = TestStack::create(&aws, "wk", "unused").await;
-        let gitlab =
-            GitlabSim::start(sim.with_user(30, "mdurand", "Marie Durand").with_user(31, "jroe", "John Roe")).await;
-        gitlab.add_project(42, "data/quality");
-        gitlab.add_project(43, "finance/billing");
-        let qalita = QalitaSim::start(QALITA_TOKEN).await;
-        qalita.insert_user(
-            json!({"id": 12, "login": "m.durand", "name": "Marie Durand", "email": "marie.durand@example.com"}),
-        );
-        qalita.insert_user(json!({"id": 13, "login": "jroe", "name": "John Roe"}));
-        qalita.insert_issue(issue_json("open"));
-
-        let document = format!(
-            "[gitlab]\nbase_url = \"{}\"\ndefault_project = \"data/quality\"\n[qalita]\nbase_url = \"{}\"\n[assignees]\n\"m.durand\" = \"mdurand\"\n[[routing]]\ndomain = \"finance\"\nproject = 43\n{config_extra}",
-            gitlab.url(),
-            qalita.url()
-        );
-        let config = Arc::new(Config::from_document(&document, |_| None).unwrap());
-        let store = Arc::new(DynamoLinkStore::new(aws.dynamodb(), stack.table_name.clone(), TimeDelta::days(1)));
-        let settings = HttpSettings { total_timeout: Duration::from_secs(3), ..HttpSettings::default() };
-        let gitlab_client =
-            Arc::new(GitlabClient::new(&gitlab.url(), SecretString::new(DEFAULT_TOKEN), &settings).unwrap());
-        let qalita_client = Arc::new(
-            QalitaClient::new(&qalita.url(), SecretString::new(QALITA_TOKEN), QalitaPaths::default(), &settings)
-                .unwrap(),
-        );
-        let clock = Arc::new(SystemClock);
-        let queue = SqsQueue::new(aws.sqs(), stack.queue_url.clone());
-        let syncer = Syncer {
-            gitlab: gitlab_client,
-            qalita: qalita_client.clone(),
-            store: store.clone(),
-            clock: clock.clone(),
-            config: config.clone(),
-        };
-        let deps = Arc::new(Deps {
-            syncer,
-            qalita: qalita_client,
-            queue: Arc::new(queue.clone()),
-            store: store.clone(),
-            clock,
-            config,
-            credentials_refused: false.into(),
-        });
-        World { gitlab, qalita, queue, store, deps, sent: 0.into(), failed_receipts: Default::default() }
-    }
-
-    /// Sends a QALITA change event carrying the issue as QALITA has it now, as QALITA's backend would.
-    async fn qalita_changed(&self, extra: Value) {
-        self.qalita_changed_issue(ISSUE, extra).await;
-    }
-
-    async fn qalita_changed_issue(&self, id: u64, extra: Value) {
-        let issue = self.qalita.issue(id).unwrap();
-        let n = self.sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let mut payload =
-            json!({ "issue": issue, "severity": "high", "source": {"id": 57, "name": "billing.customer_sites"} });
-        if let (Some(payload), Some(extra)) = (payload.as_object_mut(), extra.as_object()) {
-            payload.extend(extra.clone());
-        }
-        let body = json!({"v": 1, "source": "qalita", "kind": "issue.updated", "key": format!("evt-{n}"), "received_at": "2026-11-25T10:00:00Z", "payload": payload});
-        let message =
-            OutgoingMessage { group_id: format!("qalita:{id}"), dedup_id: format!("evt-{n}"), body: body.to_string() };
-        self.queue.send(&message).await.unwrap();
-    }
-
-    /// One invocation of the worker, as Lambda's SQS event source makes it: receive a batch, hand
-    /// it to the handler, delete what the handler did not report failed.
-    async fn run_worker(&self) -> (usize, SqsBatchResponse) {
-        let received = self.queue.receive(10, Duration::ZERO).await.unwrap();
-        let mut event = SqsEvent::default();
-        for message in &received {
-            let mut record = SqsMessage::default();
-            record.message_id = Some(message.message_id.clone());
-            record.receipt_handle = Some(message.receipt.clone());
-            record.body = Some(message.body.clone());
-            record.attributes.insert("MessageGroupId".into(), message.group_id.clone());
-            record.attributes.insert("ApproximateReceiveCount".into(), message.receive_count.to_string());
-            event.records.push(record);
-        }
-        let response = handle_batch(self.deps.clone(), event).await;
-        let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-        for message in &received {
-            if failed.contains(&message.message_id.as_str()) {
-                self.failed_receipts.lock().unwrap().push(message.receipt.clone());
-            } else {
-                self.queue.delete(&message.receipt).await.unwrap();
-            }
-        }
-        (received.len(), response)
-    }
-
-    /// Runs the worker until the queue has nothing visible.
-    async fn drain(&self) {
-        for _ in 0..20 {
-            if self.run_worker().await.0 == 0 {
-                return;
-            }
-        }
-        panic!("the queue did not drain");
-    }
-
-    async fn link(&self) -> LinkState {
-        self.store.get(QalitaIssueId::new(ISSUE).unwrap()).await.unwrap().expect("a link")
-    }
-
-    fn gitlab_issue(&self) -> GitlabIssue {
-        let mut all: Vec<GitlabIssue> = [42, 43].iter().flat_map(|p| self.gitlab.issues(*p)).collect();
-        assert_eq!(all.len(), 1, "exactly one GitLab issue exists: {all:?}");
-        all.remove(0)
-    }
-
-    fn gitlab_writes(&self) -> usize {
-        self.gitlab.requests().iter().filter(|r| r.method != "GET").count()
-    }
-}
-
-/// A change a person makes in QALITA, and what GitLab must show after it.
-type Edit = dyn Fn(&mut Value);
-type Check = dyn Fn(&GitlabIssue);
-
-fn issue_json(status: &str) -> Value {
-    let mut issue: Value = serde_json::from_str(include_str!("../../../fixtures/qalita/issue.json")).unwrap();
-    issue["status"] = status.into();
-    issue
-}
+use serde_json::json;
+use world::*;
 
 #[tokio::test]
 async fn a_new_qalita_issue_gets_one_gitlab_issue_with_its_fields_in_one_call() {

@@ -1,0 +1,239 @@
+//! The inbound sync end to end: a person changes the GitLab issue through GitLab's API (the
+//! simulator, with the person's token), GitLab's project hook POSTs to the real webhook handler,
+//! the delivery goes through the FIFO queue on moto to the worker, and QALITA (the simulator,
+//! which sends its own change events back to the queue as QALITA's backend would) is written. Every
+//! test runs until the system is quiet and then counts the calls each side received.
+
+mod world;
+
+use qalita_gitlab_core::domain::gitlab::{GitlabProjectRef, IssueState, IssueUpdate, StateEvent};
+use qalita_gitlab_core::domain::{Iid, QalitaIssueId};
+use qalita_gitlab_core::ports::{CallContext, GitlabApi, LinkStore};
+use serde_json::json;
+use world::*;
+
+fn project() -> GitlabProjectRef {
+    GitlabProjectRef::Id(qalita_gitlab_core::domain::GitlabProjectId::new(42).unwrap())
+}
+
+/// A world with the QALITA issue linked to its GitLab issue, everything delivered.
+async fn linked(config_extra: &str) -> (World, Iid) {
+    let world = World::inbound(config_extra).await;
+    world.qalita_changed(serde_json::json!({})).await;
+    world.quiesce().await;
+    let iid = world.gitlab_issue().iid;
+    (world, iid)
+}
+
+async fn person_updates(world: &World, iid: Iid, update: IssueUpdate) {
+    world.person().update_issue(&project(), iid, &update, &CallContext::default()).await.expect("the person's edit");
+}
+
+fn qalita_status(world: &World) -> String {
+    world.qalita.issue(ISSUE).unwrap()["status"].as_str().unwrap_or_default().to_owned()
+}
+
+/// The calls each side received since `before`, the writes apart: (GitLab all, GitLab writes,
+/// QALITA all, QALITA writes).
+fn calls_since(world: &World, before: (usize, usize)) -> (usize, usize, usize, usize) {
+    let gitlab = world.gitlab.requests();
+    let qalita = world.qalita.requests();
+    let gitlab_writes = gitlab[before.0..].iter().filter(|r| r.method != "GET").count();
+    let qalita_writes = qalita[before.1..].iter().filter(|r| r.method != "GET").count();
+    (gitlab.len() - before.0, gitlab_writes, qalita.len() - before.1, qalita_writes)
+}
+
+#[tokio::test]
+async fn creating_the_gitlab_issue_echoes_back_nothing() {
+    let world = World::inbound("").await;
+    world.qalita_changed(json!({})).await;
+    world.quiesce().await;
+    let deliveries = world.gitlab.deliveries();
+    assert_eq!(deliveries.len(), 1, "our POST fired one Issue Hook: {deliveries:?}");
+    assert_eq!(deliveries[0].status(), Some(200), "the webhook handler queued it");
+    assert_eq!(world.gitlab.requests().iter().filter(|r| r.method != "GET").count(), 1, "one POST, no echo write");
+    assert_eq!(world.qalita.requests().iter().filter(|r| r.method != "GET").count(), 0, "QALITA is not written");
+}
+
+#[tokio::test]
+async fn a_person_closing_then_reopening_in_gitlab_resolves_then_reopens_qalita() {
+    let (world, iid) = linked("").await;
+    let before = world.calls();
+    person_updates(&world, iid, IssueUpdate { state_event: Some(StateEvent::Close), ..Default::default() }).await;
+    world.quiesce().await;
+    assert_eq!(qalita_status(&world), "resolved");
+    let (gitlab, gitlab_writes, qalita, qalita_writes) = calls_since(&world, before);
+    // The person's PUT; the worker's GET and PUT of the QALITA issue; QALITA's own change event
+    // comes back and plans nothing.
+    assert_eq!((gitlab, gitlab_writes), (1, 1), "GitLab got only the person's close");
+    assert_eq!((qalita, qalita_writes), (2, 1), "QALITA got one read and one write");
+    let log = world.store.log(QalitaIssueId::new(ISSUE).unwrap()).await.unwrap();
+    assert!(log.iter().any(|e| e.kind == "status-back" && e.message.contains("resolved")), "{log:?}");
+
+    let before = world.calls();
+    person_updates(&world, iid, IssueUpdate { state_event: Some(StateEvent::Reopen), ..Default::default() }).await;
+    world.quiesce().await;
+    assert_eq!(qalita_status(&world), "open");
+    assert_eq!(calls_since(&world, before), (1, 1, 2, 1));
+    assert_eq!(world.gitlab_issue().state, IssueState::Opened);
+}
+
+#[tokio::test]
+async fn reopening_can_set_another_open_status() {
+    let (world, iid) = linked("[status]\nreopen_to = \"active\"").await;
+    person_updates(&world, iid, IssueUpdate { state_event: Some(StateEvent::Close), ..Default::default() }).await;
+    world.quiesce().await;
+    person_updates(&world, iid, IssueUpdate { state_event: Some(StateEvent::Reopen), ..Default::default() }).await;
+    world.quiesce().await;
+    assert_eq!(qalita_status(&world), "active");
+}
+
+#[tokio::test]
+async fn qalita_resolving_and_reopening_reach_gitlab_and_come_back_as_nothing() {
+    let (world, _) = linked("").await;
+    let before = world.calls();
+    world.qalita.set_status(ISSUE, "resolved");
+    world.quiesce().await;
+    assert_eq!(world.gitlab_issue().state, IssueState::Closed);
+    let (_, gitlab_writes, _, qalita_writes) = calls_since(&world, before);
+    assert_eq!((gitlab_writes, qalita_writes), (1, 0), "one close; GitLab's Issue Hook of it is our echo");
+
+    world.qalita.set_status(ISSUE, "open");
+    world.quiesce().await;
+    assert_eq!(world.gitlab_issue().state, IssueState::Opened);
+    let (_, gitlab_writes, _, qalita_writes) = calls_since(&world, before);
+    assert_eq!((gitlab_writes, qalita_writes), (2, 0));
+}
+
+#[tokio::test]
+async fn the_ignored_label_mutes_and_its_removal_reopens() {
+    let (world, iid) = linked("").await;
+    let before = world.calls();
+    person_updates(&world, iid, IssueUpdate { add_labels: vec!["ignored".into()], ..Default::default() }).await;
+    world.quiesce().await;
+    assert_eq!(qalita_status(&world), "muted");
+    assert_eq!(calls_since(&world, before), (1, 1, 2, 1));
+    // QALITA's event of our write plans nothing: the label stays, nothing else is written.
+    let issue = world.gitlab_issue();
+    assert!(issue.labels.contains(&"ignored".to_string()) && issue.state == IssueState::Opened);
+
+    person_updates(&world, iid, IssueUpdate { remove_labels: vec!["ignored".into()], ..Default::default() }).await;
+    world.quiesce().await;
+    assert_eq!(qalita_status(&world), "open");
+    // And QALITA muting again puts the label back (the label is managed again).
+    world.qalita.set_status(ISSUE, "muted");
+    world.quiesce().await;
+    assert!(world.gitlab_issue().labels.contains(&"ignored".to_string()));
+}
+
+#[tokio::test]
+async fn reassigning_in_gitlab_reassigns_in_qalita_and_back() {
+    let (world, iid) = linked("").await;
+    assert_eq!(world.gitlab_issue().assignees[0].username, "mdurand");
+    let before = world.calls();
+    // jroe in GitLab is the QALITA user whose login is jroe (13), found by the users API.
+    person_updates(&world, iid, IssueUpdate { assignee_ids: Some(vec![31]), ..Default::default() }).await;
+    world.quiesce().await;
+    assert_eq!(world.qalita.issue(ISSUE).unwrap()["assignee"], 13);
+    let (_, gitlab_writes, qalita, qalita_writes) = calls_since(&world, before);
+    assert_eq!((qalita, qalita_writes), (3, 1), "GET the issue, GET the users, PUT");
+    // The person's change, then the description, which names the owner: QALITA's new owner is
+    // news to the description, not to the assignee (no assignee write: that would be an echo).
+    assert_eq!(gitlab_writes, 2);
+    let ours = world.gitlab.requests().into_iter().filter(|r| r.method == "PUT").last().unwrap();
+    let body = ours.body.unwrap();
+    assert!(body.get("assignee_ids").is_none(), "{body}");
+    assert!(body["description"].as_str().unwrap().contains("**Owner:** jroe"), "{body}");
+
+    // QALITA reassigns to Marie (12): GitLab shows mdurand, through the explicit map.
+    let before = world.calls();
+    world.qalita.set_assignee(ISSUE, Some(12));
+    world.quiesce().await;
+    assert_eq!(world.gitlab_issue().assignees.iter().map(|a| a.id).collect::<Vec<_>>(), [30]);
+    let (_, gitlab_writes, _, qalita_writes) = calls_since(&world, before);
+    assert_eq!((gitlab_writes, qalita_writes), (1, 0));
+}
+
+#[tokio::test]
+async fn a_gitlab_assignee_unknown_to_qalita_changes_nothing_and_the_log_says_why() {
+    let (world, iid) = linked("").await;
+    world.gitlab.add_user(32, "stranger", "A Stranger");
+    person_updates(&world, iid, IssueUpdate { assignee_ids: Some(vec![32]), ..Default::default() }).await;
+    world.quiesce().await;
+    assert_eq!(world.qalita.issue(ISSUE).unwrap()["assignee"], 12, "unchanged");
+    let log = world.store.log(QalitaIssueId::new(ISSUE).unwrap()).await.unwrap();
+    assert!(
+        log.iter().any(|e| e.kind == "assignee-unknown" && e.message.contains("stranger")),
+        "the log names the person: {log:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_title_edit_in_gitlab_stays_in_gitlab_while_qalita_owns_the_title() {
+    let (world, iid) = linked("").await;
+    let title = "[QALITA] billing.customer_sites: Latitude out of range".to_owned();
+    person_updates(&world, iid, IssueUpdate { title: Some(title.clone()), ..Default::default() }).await;
+    world.quiesce().await;
+    assert_eq!(world.qalita.issue(ISSUE).unwrap()["title"], "Invalid Latitude", "not synced back");
+    assert_eq!(world.gitlab_issue().title, title, "and not reverted either");
+    let log = world.store.log(QalitaIssueId::new(ISSUE).unwrap()).await.unwrap();
+    assert!(log.iter().any(|e| e.kind == "not-synced-back"), "{log:?}");
+    // A QALITA change of another field leaves the edit alone; QALITA's own title change overwrites it.
+    world.qalita.set_status(ISSUE, "resolved");
+    world.quiesce().await;
+    assert_eq!(world.gitlab_issue().title, title);
+    world.qalita.set_title(ISSUE, "Latitude invalid");
+    world.quiesce().await;
+    assert_eq!(world.gitlab_issue().title, "[QALITA] billing.customer_sites: Latitude invalid");
+}
+
+#[tokio::test]
+async fn with_two_way_titles_a_gitlab_title_edit_reaches_qalita_once() {
+    let (world, iid) = linked("[ownership]\ntitle = \"both\"\ndescription = \"both\"").await;
+    let before = world.calls();
+    let title = "[QALITA] billing.customer_sites: Latitude out of range";
+    person_updates(&world, iid, IssueUpdate { title: Some(title.into()), ..Default::default() }).await;
+    world.quiesce().await;
+    assert_eq!(world.qalita.issue(ISSUE).unwrap()["title"], "Latitude out of range");
+    assert_eq!(world.gitlab_issue().title, title);
+    let (_, gitlab_writes, _, qalita_writes) = calls_since(&world, before);
+    assert_eq!(qalita_writes, 1);
+    // The person's edit, then the description, which names the rule (the title is not written back:
+    // that would be an echo).
+    assert_eq!(gitlab_writes, 2);
+    let ours = world.gitlab.requests().into_iter().filter(|r| r.method == "PUT").last().unwrap().body.unwrap();
+    assert!(ours.get("title").is_none(), "{ours}");
+    assert!(ours["description"].as_str().unwrap().contains("**Rule:** Latitude out of range"), "{ours}");
+
+    let before = world.calls();
+    let description = "Rows with a latitude outside [-90, 90] are rejected downstream.";
+    person_updates(&world, iid, IssueUpdate { description: Some(description.into()), ..Default::default() }).await;
+    world.quiesce().await;
+    assert_eq!(world.qalita.issue(ISSUE).unwrap()["description"], description);
+    assert_eq!(world.gitlab_issue().description.as_deref(), Some(description), "the person's text stays");
+    let (_, gitlab_writes, _, qalita_writes) = calls_since(&world, before);
+    assert_eq!((gitlab_writes, qalita_writes), (1, 1));
+}
+
+#[tokio::test]
+async fn a_test_delivery_changes_nothing_that_is_in_sync() {
+    let (world, _) = linked("").await;
+    let before = world.calls();
+    let delivery = world.gitlab.deliveries().into_iter().next().expect("the creation's delivery");
+    let mut body = delivery.body.clone();
+    body["object_attributes"].as_object_mut().unwrap().remove("action");
+    body["changes"] = json!({});
+    let front = world.front.as_ref().unwrap();
+    let answer = reqwest::Client::new()
+        .post(&front.url)
+        .header("X-Gitlab-Event", "Issue Hook")
+        .header("X-Gitlab-Token", WEBHOOK_SECRET)
+        .header("X-Gitlab-Event-UUID", "test-delivery-uuid")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    world.quiesce().await;
+    assert_eq!(calls_since(&world, before), (0, 0, 0, 0));
+}

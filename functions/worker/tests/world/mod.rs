@@ -1,0 +1,249 @@
+//! The world the worker's end-to-end tests run in: moto (queue, table, secrets from the template),
+//! the GitLab and QALITA simulators, the worker's batch handler, and, for the inbound sync, the
+//! real webhook handler served on a loopback port as GitLab's webhook target.
+#![allow(dead_code)]
+
+mod front;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::TimeDelta;
+use qalita_gitlab_core::adapters::dynamodb::DynamoLinkStore;
+use qalita_gitlab_core::adapters::gitlab_http::GitlabClient;
+use qalita_gitlab_core::adapters::http::HttpSettings;
+use qalita_gitlab_core::adapters::qalita_http::{QalitaClient, QalitaPaths};
+use qalita_gitlab_core::adapters::sqs::SqsQueue;
+use qalita_gitlab_core::apply::Syncer;
+use qalita_gitlab_core::config::Config;
+use qalita_gitlab_core::domain::gitlab::GitlabIssue;
+use qalita_gitlab_core::domain::link::LinkState;
+use qalita_gitlab_core::domain::{QalitaIssueId, SecretString};
+use qalita_gitlab_core::ports::{EventQueue, LinkStore, OutgoingMessage, SystemClock};
+use qalita_gitlab_tests::gitlab_sim::{DEFAULT_TOKEN, DeliveryOutcome, GitlabSim, SimConfig, WebhookConfig};
+use qalita_gitlab_tests::local_aws::LocalAws;
+use qalita_gitlab_tests::qalita_sim::QalitaSim;
+use qalita_gitlab_tests::stack::TestStack;
+use qalita_gitlab_worker::handler::{Deps, handle_batch};
+use serde_json::{Value, json};
+
+pub const QALITA_TOKEN: &str = "qalita-api-token-for-tests";
+pub const ISSUE: u64 = 4821;
+
+/// The webhook secret GitLab's hook is configured with.
+pub const WEBHOOK_SECRET: &str = "inbound-webhook-secret";
+/// A person's token in the GitLab simulator (Marie Durand, user 30, `mdurand`).
+pub const MARIE_TOKEN: &str = "glpat-marie-durand";
+
+pub struct World {
+    pub aws: LocalAws,
+    pub stack: TestStack,
+    pub gitlab: GitlabSim,
+    pub qalita: QalitaSim,
+    pub queue: SqsQueue,
+    pub store: Arc<DynamoLinkStore>,
+    pub deps: Arc<Deps>,
+    pub sent: std::sync::atomic::AtomicU32,
+    /// Receipts of the messages the last worker run reported failed (invisible for a back-off).
+    pub failed_receipts: std::sync::Mutex<Vec<String>>,
+    /// The webhook handler on a loopback port, when GitLab's hook is set.
+    pub front: Option<front::Front>,
+}
+
+impl World {
+    pub async fn new(config_extra: &str) -> World {
+        Self::with(SimConfig::default(), config_extra).await
+    }
+
+    pub async fn with(sim: SimConfig, config_extra: &str) -> World {
+        let aws = LocalAws::connect().await;
+        let stack = TestStack::create(&aws, "wk", WEBHOOK_SECRET).await;
+        let sim = sim.with_user(30, "mdurand", "Marie Durand").with_user(31, "jroe", "John Roe");
+        let gitlab = GitlabSim::start(sim.with_token(MARIE_TOKEN, 30)).await;
+        gitlab.add_project(42, "data/quality");
+        gitlab.add_project(43, "finance/billing");
+        let qalita = QalitaSim::start(QALITA_TOKEN).await;
+        qalita.insert_user(
+            json!({"id": 12, "login": "m.durand", "name": "Marie Durand", "email": "marie.durand@example.com"}),
+        );
+        qalita.insert_user(json!({"id": 13, "login": "jroe", "name": "John Roe"}));
+        qalita.insert_issue(issue_json("open"));
+
+        let document = format!(
+            "[gitlab]\nbase_url = \"{}\"\ndefault_project = \"data/quality\"\n[qalita]\nbase_url = \"{}\"\n[assignees]\n\"m.durand\" = \"mdurand\"\n[[routing]]\ndomain = \"finance\"\nproject = 43\n{config_extra}",
+            gitlab.url(),
+            qalita.url()
+        );
+        let config = Arc::new(Config::from_document(&document, |_| None).unwrap());
+        let store = Arc::new(DynamoLinkStore::new(aws.dynamodb(), stack.table_name.clone(), TimeDelta::days(1)));
+        let settings = HttpSettings { total_timeout: Duration::from_secs(3), ..HttpSettings::default() };
+        let gitlab_client =
+            Arc::new(GitlabClient::new(&gitlab.url(), SecretString::new(DEFAULT_TOKEN), &settings).unwrap());
+        let qalita_client = Arc::new(
+            QalitaClient::new(&qalita.url(), SecretString::new(QALITA_TOKEN), QalitaPaths::default(), &settings)
+                .unwrap(),
+        );
+        let clock = Arc::new(SystemClock);
+        let queue = SqsQueue::new(aws.sqs(), stack.queue_url.clone());
+        let syncer = Syncer {
+            gitlab: gitlab_client,
+            qalita: qalita_client.clone(),
+            store: store.clone(),
+            clock: clock.clone(),
+            config: config.clone(),
+        };
+        let deps = Arc::new(Deps {
+            syncer,
+            qalita: qalita_client,
+            queue: Arc::new(queue.clone()),
+            store: store.clone(),
+            clock,
+            config,
+            credentials_refused: false.into(),
+        });
+        World {
+            aws,
+            stack,
+            gitlab,
+            qalita,
+            queue,
+            store,
+            deps,
+            sent: 0.into(),
+            failed_receipts: Default::default(),
+            front: None,
+        }
+    }
+
+    /// A world whose GitLab project hook POSTs to the real webhook handler, which queues on moto:
+    /// the whole inbound path.
+    pub async fn inbound(config_extra: &str) -> World {
+        let mut world = Self::new(config_extra).await;
+        let front = front::Front::start(&world.aws, &world.stack).await;
+        world.gitlab.set_webhook(Some(WebhookConfig::new(&front.url).with_secret(WEBHOOK_SECRET)));
+        world.front = Some(front);
+        // QALITA's backend sends a change event for every change, ours included.
+        world.qalita.emit_events_to(Arc::new(world.queue.clone()));
+        world
+    }
+
+    /// GitLab's REST API as Marie Durand, a person (not the sync's token).
+    pub fn person(&self) -> GitlabClient {
+        let settings = HttpSettings { total_timeout: Duration::from_secs(3), ..HttpSettings::default() };
+        GitlabClient::new(&self.gitlab.url(), SecretString::new(MARIE_TOKEN), &settings).unwrap()
+    }
+
+    /// Waits until GitLab has sent every delivery it has to send (the hook sends from a task).
+    pub async fn settle(&self) {
+        self.qalita.settle_events().await;
+        for _ in 0..400 {
+            if !self.gitlab.deliveries().iter().any(|d| d.outcome == DeliveryOutcome::Pending) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("GitLab's deliveries did not settle: {:?}", self.gitlab.deliveries());
+    }
+
+    /// Delivers and processes until nothing moves: every delivery sent, the queue empty. Returns
+    /// the number of worker runs that found messages.
+    pub async fn quiesce(&self) -> usize {
+        let mut busy = 0;
+        for _ in 0..30 {
+            self.settle().await;
+            if self.run_worker().await.0 == 0 {
+                self.settle().await;
+                if self.run_worker().await.0 == 0 {
+                    return busy;
+                }
+            }
+            busy += 1;
+        }
+        panic!("the system did not become quiet");
+    }
+
+    /// The requests each simulator has received so far: (GitLab, QALITA).
+    pub fn calls(&self) -> (usize, usize) {
+        (self.gitlab.requests().len(), self.qalita.request_count())
+    }
+
+    /// Sends a QALITA change event carrying the issue as QALITA has it now, as QALITA's backend would.
+    pub async fn qalita_changed(&self, extra: Value) {
+        self.qalita_changed_issue(ISSUE, extra).await;
+    }
+
+    pub async fn qalita_changed_issue(&self, id: u64, extra: Value) {
+        let issue = self.qalita.issue(id).unwrap();
+        let n = self.sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut payload =
+            json!({ "issue": issue, "severity": "high", "source": {"id": 57, "name": "billing.customer_sites"} });
+        if let (Some(payload), Some(extra)) = (payload.as_object_mut(), extra.as_object()) {
+            payload.extend(extra.clone());
+        }
+        let body = json!({"v": 1, "source": "qalita", "kind": "issue.updated", "key": format!("evt-{n}"), "received_at": "2026-11-25T10:00:00Z", "payload": payload});
+        let message =
+            OutgoingMessage { group_id: format!("qalita:{id}"), dedup_id: format!("evt-{n}"), body: body.to_string() };
+        self.queue.send(&message).await.unwrap();
+    }
+
+    /// One invocation of the worker, as Lambda's SQS event source makes it: receive a batch, hand
+    /// it to the handler, delete what the handler did not report failed.
+    pub async fn run_worker(&self) -> (usize, SqsBatchResponse) {
+        let received = self.queue.receive(10, Duration::ZERO).await.unwrap();
+        let mut event = SqsEvent::default();
+        for message in &received {
+            let mut record = SqsMessage::default();
+            record.message_id = Some(message.message_id.clone());
+            record.receipt_handle = Some(message.receipt.clone());
+            record.body = Some(message.body.clone());
+            record.attributes.insert("MessageGroupId".into(), message.group_id.clone());
+            record.attributes.insert("ApproximateReceiveCount".into(), message.receive_count.to_string());
+            event.records.push(record);
+        }
+        let response = handle_batch(self.deps.clone(), event).await;
+        let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        for message in &received {
+            if failed.contains(&message.message_id.as_str()) {
+                self.failed_receipts.lock().unwrap().push(message.receipt.clone());
+            } else {
+                self.queue.delete(&message.receipt).await.unwrap();
+            }
+        }
+        (received.len(), response)
+    }
+
+    /// Runs the worker until the queue has nothing visible.
+    pub async fn drain(&self) {
+        for _ in 0..20 {
+            if self.run_worker().await.0 == 0 {
+                return;
+            }
+        }
+        panic!("the queue did not drain");
+    }
+
+    pub async fn link(&self) -> LinkState {
+        self.store.get(QalitaIssueId::new(ISSUE).unwrap()).await.unwrap().expect("a link")
+    }
+
+    pub fn gitlab_issue(&self) -> GitlabIssue {
+        let mut all: Vec<GitlabIssue> = [42, 43].iter().flat_map(|p| self.gitlab.issues(*p)).collect();
+        assert_eq!(all.len(), 1, "exactly one GitLab issue exists: {all:?}");
+        all.remove(0)
+    }
+
+    pub fn gitlab_writes(&self) -> usize {
+        self.gitlab.requests().iter().filter(|r| r.method != "GET").count()
+    }
+}
+
+/// A change a person makes in QALITA, and what GitLab must show after it.
+pub type Edit = dyn Fn(&mut Value);
+pub type Check = dyn Fn(&GitlabIssue);
+
+pub fn issue_json(status: &str) -> Value {
+    let mut issue: Value = serde_json::from_str(include_str!("../../../../fixtures/qalita/issue.json")).unwrap();
+    issue["status"] = status.into();
+    issue
+}
