@@ -10,7 +10,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use qalita_gitlab_core::adapters::gitlab_http::GitlabClient;
 use qalita_gitlab_core::adapters::http::HttpSettings;
 use qalita_gitlab_core::domain::gitlab::{GitlabProjectRef, IssueUpdate, NewIssue, StateEvent};
@@ -20,12 +20,16 @@ use qalita_gitlab_core::webhook::{DeliveryHeaders, Ingested, ingest};
 use qalita_gitlab_tests::gitlab_sim::{
     DEFAULT_TOKEN, Delivery, DeliveryOutcome, GitlabSim, SimConfig, WebhookConfig, WebhookEvents,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const PROJECT_ID: u64 = 42;
 const PROJECT_PATH: &str = "data/quality/orders";
 const SECRET: &str = "hook-secret";
 const ANA: u64 = 7;
+const ANA_TOKEN: &str = "glpat-person-ana";
+const BOB: u64 = 8;
+const BOB_TOKEN: &str = "glpat-person-bob";
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
@@ -60,7 +64,12 @@ fn received(inbox: &Inbox) -> Vec<Received> {
 async fn sim_with_receiver(events: WebhookEvents) -> (GitlabSim, Inbox) {
     let (url, inbox) = receiver().await;
     let hook = WebhookConfig::new(&url).with_secret(SECRET).with_events(events);
-    let config = SimConfig::default().with_user(ANA, "ana.lopez", "Ana López").with_webhook(hook);
+    let config = SimConfig::default()
+        .with_user(ANA, "ana.lopez", "Ana López")
+        .with_token(ANA_TOKEN, ANA)
+        .with_user(BOB, "bob.martin", "Bob Martin")
+        .with_token(BOB_TOKEN, BOB)
+        .with_webhook(hook);
     let sim = GitlabSim::start(config).await;
     sim.add_project(PROJECT_ID, PROJECT_PATH);
     (sim, inbox)
@@ -117,6 +126,59 @@ async fn life_of_an_issue(sim: &GitlabSim) -> Iid {
     api.update_issue(&project(), iid, &reopen, &event("evt-reopen")).await.expect("reopen");
     api.create_note(&project(), iid, "Looked into it", false, &event("evt-note")).await.expect("note");
     iid
+}
+
+/// A request sent as a person does, with their token and without the service's client: the
+/// status and the JSON answer.
+async fn send(sim: &GitlabSim, token: &str, method: &str, path: &str, content_type: &str, body: &str) -> (u16, Value) {
+    let address = sim.url().trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.expect("connect to the simulator");
+    let request = format!(
+        "{method} /api/v4{path} HTTP/1.1\r\nHost: {address}\r\nPRIVATE-TOKEN: {token}\r\n\
+         Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("send a request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.expect("read the answer");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a status");
+    (status, serde_json::from_str(body).unwrap_or_else(|e| panic!("a JSON answer ({e}): {body}")))
+}
+
+async fn send_json(sim: &GitlabSim, token: &str, method: &str, path: &str, body: &Value) -> (u16, Value) {
+    send(sim, token, method, path, "application/json", &body.to_string()).await
+}
+
+async fn get(sim: &GitlabSim, token: &str, path: &str) -> (u16, Value) {
+    send(sim, token, "GET", path, "application/json", "").await
+}
+
+fn notes_path(iid: u64) -> String {
+    format!("/projects/{PROJECT_ID}/issues/{iid}/notes")
+}
+
+fn note_path(iid: u64, note_id: u64) -> String {
+    format!("/projects/{PROJECT_ID}/issues/{iid}/notes/{note_id}")
+}
+
+/// An issue opened by the service, and a comment on it by `token`'s person; the note's JSON.
+async fn comment_as(sim: &GitlabSim, token: &str, confidential_issue: bool, internal: bool) -> (u64, Value) {
+    let new =
+        NewIssue { title: "Nulls in orders.amount".into(), confidential: confidential_issue, ..NewIssue::default() };
+    let issue = client(sim).create_issue(&project(), &new, &CallContext::default()).await.expect("create");
+    let iid = issue.iid.get();
+    let body = json!({ "body": "First look: 12 rows", "internal": internal });
+    let (status, note) = send_json(sim, token, "POST", &notes_path(iid), &body).await;
+    assert_eq!(status, 201, "{note}");
+    (iid, note)
+}
+
+/// A REST time (`2025-03-04T05:06:07.123Z`) as note hooks render times (`2025-03-04 05:06:07 UTC`).
+fn hook_time(rest: &Value) -> String {
+    let text = rest.as_str().expect("a time");
+    let time = DateTime::parse_from_rfc3339(text).expect("an RFC 3339 time").with_timezone(&Utc);
+    time.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 fn header<'a>(request: &'a Received, name: &str) -> &'a str {
@@ -261,15 +323,21 @@ const OPTIONAL: &[&str] = &[
 async fn deliveries_have_the_keys_and_json_types_of_real_gitlab_payloads() {
     let (sim, inbox) = sim_with_receiver(WebhookEvents::default()).await;
 
-    life_of_an_issue(&sim).await;
-    settle(&sim, &inbox, 5).await;
+    let iid = life_of_an_issue(&sim).await.get();
+    let note_id = sim.notes(PROJECT_ID, iid).iter().rfind(|n| !n.system).expect("the comment").id;
+    let edit = json!({ "body": "Looked into it: 12 rows" });
+    let (status, _) = send_json(&sim, DEFAULT_TOKEN, "PUT", &note_path(iid, note_id), &edit).await;
+    assert_eq!(status, 200);
+    settle(&sim, &inbox, 6).await;
 
     let requests = received(&inbox);
+    assert_eq!(json(&requests[5])["object_attributes"]["action"], "update");
     let cases = [
         (0, "issue_open.json", false),
         (1, "issue_update_synthetic.json", true),
         (2, "issue_close.json", true),
         (4, "note_on_issue.json", false),
+        (5, "note_on_issue.json", false),
     ];
     for (index, name, strict_changes) in cases {
         let (fixture, actual) = (fixture(name), json(&requests[index]));
@@ -289,14 +357,33 @@ async fn deliveries_have_the_keys_and_json_types_of_real_gitlab_payloads() {
             }
         }
     }
+    let (created, updated) = (json(&requests[4]), json(&requests[5]));
+    assert_eq!(key_paths("", &updated), key_paths("", &created), "an edit's delivery has the keys of a creation's");
+}
+
+/// Every key path of a JSON value (objects by key, arrays by their first element).
+fn key_paths(path: &str, value: &Value) -> Vec<String> {
+    match value {
+        Value::Object(fields) => fields
+            .iter()
+            .flat_map(|(name, inner)| {
+                let inner_path = format!("{path}/{name}");
+                std::iter::once(inner_path.clone()).chain(key_paths(&inner_path, inner))
+            })
+            .collect(),
+        Value::Array(items) => items.first().map(|first| key_paths(&format!("{path}/0"), first)).unwrap_or_default(),
+        _ => Vec::new(),
+    }
 }
 
 #[tokio::test]
 async fn every_issue_and_note_delivery_is_queued_by_the_sync_parser() {
     let (sim, inbox) = sim_with_receiver(WebhookEvents::default()).await;
 
-    life_of_an_issue(&sim).await;
-    settle(&sim, &inbox, 5).await;
+    let iid = life_of_an_issue(&sim).await.get();
+    let note_id = sim.notes(PROJECT_ID, iid).iter().rfind(|n| !n.system).expect("the comment").id;
+    assert!(sim.edit_note(PROJECT_ID, iid, note_id, "Looked into it again"));
+    settle(&sim, &inbox, 6).await;
 
     for request in received(&inbox) {
         let text = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok());
@@ -441,4 +528,173 @@ async fn a_delivery_to_a_closed_port_is_recorded_as_failed_and_not_retried() {
     let deliveries = sim.deliveries();
     assert_eq!(deliveries.len(), 1);
     assert!(matches!(deliveries[0].outcome, DeliveryOutcome::Failed(_)), "{:?}", deliveries[0].outcome);
+}
+
+#[tokio::test]
+async fn a_person_editing_their_note_delivers_one_note_hook_with_action_update_and_the_new_body() {
+    let (sim, inbox) = sim_with_receiver(WebhookEvents::default()).await;
+    let (iid, note) = comment_as(&sim, ANA_TOKEN, false, false).await;
+    let note_id = note["id"].as_u64().expect("a note id");
+    settle(&sim, &inbox, 2).await;
+    let issue_before = sim.issue(PROJECT_ID, iid).expect("the issue");
+
+    let edit = json!({ "body": "First look: 12 rows, all from one import" });
+    let (status, edited) = send_json(&sim, ANA_TOKEN, "PUT", &note_path(iid, note_id), &edit).await;
+    settle(&sim, &inbox, 3).await;
+
+    assert_eq!(status, 200, "{edited}");
+    assert_eq!(edited["body"], "First look: 12 rows, all from one import");
+    assert_eq!(edited["created_at"], note["created_at"]);
+    assert!(edited["updated_at"].as_str() > note["updated_at"].as_str(), "the edit is the note's new updated_at");
+    let requests = received(&inbox);
+    assert_eq!(requests.len(), 3, "one delivery for the edit");
+    let delivery = &requests[2];
+    assert_eq!(header(delivery, "x-gitlab-event"), "Note Hook");
+    let body = json(delivery);
+    let attributes = &body["object_attributes"];
+    assert_eq!(attributes["action"], "update");
+    assert_eq!(attributes["id"], note_id);
+    assert_eq!(attributes["note"], "First look: 12 rows, all from one import");
+    assert_eq!(attributes["created_at"], hook_time(&note["created_at"]));
+    assert_eq!(attributes["updated_at"], hook_time(&edited["updated_at"]));
+    assert_eq!(attributes["updated_by_id"], ANA);
+    assert_eq!(body["user"]["username"], "ana.lopez");
+    assert_eq!(body["event_type"], "note");
+    assert_eq!(body["issue"]["iid"], iid);
+    let notes = sim.notes(PROJECT_ID, iid);
+    assert_eq!(notes.iter().map(|n| n.body.as_str()).collect::<Vec<_>>(), ["First look: 12 rows, all from one import"]);
+    let issue_after = sim.issue(PROJECT_ID, iid).expect("the issue");
+    assert_eq!((&issue_after.title, issue_after.state), (&issue_before.title, issue_before.state));
+    assert!(issue_after.updated_at > issue_before.updated_at, "saving a note touches its issue, as in GitLab");
+}
+
+#[tokio::test]
+async fn another_users_token_cannot_edit_a_note_and_nothing_is_delivered() {
+    let (sim, inbox) = sim_with_receiver(WebhookEvents::default()).await;
+    let (iid, note) = comment_as(&sim, ANA_TOKEN, false, false).await;
+    let note_id = note["id"].as_u64().expect("a note id");
+    settle(&sim, &inbox, 2).await;
+    let changes_before = sim.changes().len();
+
+    let edit = json!({ "body": "Not yours to change" });
+    let by_bob = send_json(&sim, BOB_TOKEN, "PUT", &note_path(iid, note_id), &edit).await;
+    let by_service = send_json(&sim, DEFAULT_TOKEN, "PUT", &note_path(iid, note_id), &edit).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let forbidden = (403, json!({ "message": "403 Forbidden" }));
+    assert_eq!(by_bob, forbidden);
+    assert_eq!(by_service, forbidden);
+    assert_eq!(sim.notes(PROJECT_ID, iid)[0].body, "First look: 12 rows");
+    assert_eq!(sim.changes().len(), changes_before);
+    assert_eq!(sim.deliveries().len(), 2);
+    assert_eq!(received(&inbox).len(), 2);
+}
+
+#[tokio::test]
+async fn an_edit_with_the_same_body_changes_nothing_and_delivers_nothing() {
+    let (sim, inbox) = sim_with_receiver(WebhookEvents::default()).await;
+    let (iid, note) = comment_as(&sim, ANA_TOKEN, false, false).await;
+    let note_id = note["id"].as_u64().expect("a note id");
+    settle(&sim, &inbox, 2).await;
+    let (changes_before, issue_before) = (sim.changes().len(), sim.issue_json(PROJECT_ID, iid));
+
+    let same = send(
+        &sim,
+        ANA_TOKEN,
+        "PUT",
+        &note_path(iid, note_id),
+        "application/x-www-form-urlencoded",
+        "body=First+look%3A+12+rows",
+    )
+    .await;
+    let without_body = send_json(&sim, ANA_TOKEN, "PUT", &note_path(iid, note_id), &json!({})).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    assert_eq!(same, (200, note.clone()), "the same body (as a form) answers the note unchanged");
+    assert_eq!(without_body, (200, note), "GitLab's body is optional: without one nothing is edited");
+    assert_eq!(sim.changes().len(), changes_before);
+    assert_eq!(sim.issue_json(PROJECT_ID, iid), issue_before, "the issue is not touched either");
+    assert_eq!(sim.deliveries().len(), 2);
+    assert_eq!(received(&inbox).len(), 2);
+}
+
+#[tokio::test]
+async fn a_blank_body_is_refused_by_grape_and_a_system_note_by_gitlabs_policy() {
+    let (sim, inbox) = sim_with_receiver(WebhookEvents::default()).await;
+    let (iid, note) = comment_as(&sim, DEFAULT_TOKEN, false, false).await;
+    let note_id = note["id"].as_u64().expect("a note id");
+    let retitle = IssueUpdate { title: Some("Nulls in orders.amount (import)".into()), ..IssueUpdate::default() };
+    client(&sim)
+        .update_issue(&project(), Iid::new(iid).expect("an iid"), &retitle, &CallContext::default())
+        .await
+        .expect("update");
+    let system_id = sim.notes(PROJECT_ID, iid).iter().find(|n| n.system).expect("the title's system note").id;
+    settle(&sim, &inbox, 3).await;
+
+    let blank = send_json(&sim, DEFAULT_TOKEN, "PUT", &note_path(iid, note_id), &json!({ "body": "  " })).await;
+    let system = send_json(&sim, DEFAULT_TOKEN, "PUT", &note_path(iid, system_id), &json!({ "body": "x" })).await;
+    let confidential =
+        send_json(&sim, DEFAULT_TOKEN, "PUT", &note_path(iid, note_id), &json!({ "body": "x", "confidential": true }))
+            .await;
+
+    assert_eq!(blank, (400, json!({ "error": "body is empty" })));
+    assert_eq!(
+        system,
+        (403, json!({ "message": "403 Forbidden" })),
+        "the service wrote it, but no one edits a system note"
+    );
+    let refusal = "400 Bad request - Note {:confidential=>[\"can not be changed for existing notes\"]}";
+    assert_eq!(confidential, (400, json!({ "message": refusal })));
+    assert_eq!(sim.notes(PROJECT_ID, iid)[0].body, "First look: 12 rows");
+    assert_eq!(sim.deliveries().len(), 3);
+}
+
+#[tokio::test]
+async fn editing_an_internal_note_or_a_note_on_a_confidential_issue_delivers_a_confidential_note_hook() {
+    let (sim, inbox) = sim_with_receiver(WebhookEvents::default()).await;
+    let (public_iid, internal) = comment_as(&sim, ANA_TOKEN, false, true).await;
+    let (secret_iid, on_secret) = comment_as(&sim, ANA_TOKEN, true, false).await;
+    settle(&sim, &inbox, 4).await;
+
+    let edit = json!({ "body": "Edited in private" });
+    let internal_path = note_path(public_iid, internal["id"].as_u64().expect("a note id"));
+    let (first, _) = send_json(&sim, ANA_TOKEN, "PUT", &internal_path, &edit).await;
+    let secret_path = note_path(secret_iid, on_secret["id"].as_u64().expect("a note id"));
+    let (second, _) = send_json(&sim, ANA_TOKEN, "PUT", &secret_path, &edit).await;
+    settle(&sim, &inbox, 6).await;
+
+    assert_eq!((first, second), (200, 200));
+    for delivery in &received(&inbox)[4..] {
+        assert_eq!(header(delivery, "x-gitlab-event"), "Confidential Note Hook");
+        let body = json(delivery);
+        assert_eq!(body["event_type"], "confidential_note");
+        assert_eq!(body["object_attributes"]["action"], "update");
+        assert_eq!(body["object_attributes"]["note"], "Edited in private");
+    }
+    assert_eq!(json(&received(&inbox)[4])["object_attributes"]["internal"], true);
+}
+
+#[tokio::test]
+async fn one_note_is_read_by_id_as_the_list_renders_it_and_a_missing_one_is_gitlabs_404() {
+    let (sim, _inbox) = sim_with_receiver(WebhookEvents::default()).await;
+    let (iid, note) = comment_as(&sim, ANA_TOKEN, false, false).await;
+    let note_id = note["id"].as_u64().expect("a note id");
+
+    let (status, one) = get(&sim, BOB_TOKEN, &note_path(iid, note_id)).await;
+    let (_, list) = get(&sim, BOB_TOKEN, &notes_path(iid)).await;
+    let missing_note = get(&sim, BOB_TOKEN, &note_path(iid, note_id + 1000)).await;
+    let missing_issue = get(&sim, BOB_TOKEN, &note_path(iid + 1, note_id)).await;
+    let edit_missing =
+        send_json(&sim, ANA_TOKEN, "PUT", &note_path(iid, note_id + 1000), &json!({ "body": "x" })).await;
+    let bad_id = get(&sim, BOB_TOKEN, &format!("{}/abc", notes_path(iid))).await;
+
+    assert_eq!(status, 200);
+    assert_eq!(one, note, "the same note as the creation answered");
+    assert_eq!(list[0], one, "and as the list renders it");
+    // `noteable.notes.find` raises RecordNotFound, which GitLab's API answers with its generic 404.
+    let not_found = (404, json!({ "message": "404 Not found" }));
+    assert_eq!(missing_note, not_found);
+    assert_eq!(edit_missing, not_found);
+    assert_eq!(missing_issue, (404, json!({ "message": "404 Issue Not Found" })));
+    assert_eq!(bad_id, (400, json!({ "error": "note_id is invalid" })));
 }

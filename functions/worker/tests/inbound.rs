@@ -8,7 +8,7 @@ mod world;
 
 use qalita_gitlab_core::domain::gitlab::{GitlabProjectRef, IssueState, IssueUpdate, StateEvent};
 use qalita_gitlab_core::domain::{Iid, QalitaIssueId};
-use qalita_gitlab_core::ports::{CallContext, GitlabApi, LinkStore};
+use qalita_gitlab_core::ports::{CallContext, EventQueue, GitlabApi, LinkStore};
 use serde_json::json;
 use world::*;
 
@@ -236,4 +236,131 @@ async fn a_test_delivery_changes_nothing_that_is_in_sync() {
     assert_eq!(answer.status(), 200);
     world.quiesce().await;
     assert_eq!(calls_since(&world, before), (0, 0, 0, 0));
+}
+
+fn qalita_comments(world: &World) -> Vec<String> {
+    world.qalita.comments(ISSUE).iter().map(|c| c["content"].as_str().unwrap_or_default().to_owned()).collect()
+}
+
+fn gitlab_notes(world: &World, iid: Iid) -> Vec<String> {
+    world.gitlab.notes(42, iid.get()).into_iter().filter(|n| !n.system).map(|n| n.body).collect()
+}
+
+#[tokio::test]
+async fn a_gitlab_comment_reaches_qalita_once_even_when_delivered_twice() {
+    let (world, iid) = linked("").await;
+    let before = world.calls();
+    world.gitlab.duplicate_deliveries(1);
+    world
+        .person()
+        .create_note(
+            &project(),
+            iid,
+            "Checked: the upstream feed sends 0 for missing values.",
+            false,
+            &CallContext::default(),
+        )
+        .await
+        .unwrap();
+    world.quiesce().await;
+    assert_eq!(qalita_comments(&world), ["[GitLab] mdurand: Checked: the upstream feed sends 0 for missing values."]);
+    assert_eq!(world.gitlab.deliveries().iter().filter(|d| d.event == "Note Hook").count(), 2, "delivered twice");
+    let (_, gitlab_writes, _, qalita_writes) = calls_since(&world, before);
+    assert_eq!((gitlab_writes, qalita_writes), (1, 1), "the person's note and one copy; QALITA's event of it is ours");
+    assert_eq!(gitlab_notes(&world, iid).len(), 1, "nothing is copied back");
+}
+
+#[tokio::test]
+async fn a_qalita_comment_reaches_gitlab_once_with_its_author() {
+    let (world, iid) = linked("").await;
+    let before = world.calls();
+    world.qalita.add_comment(ISSUE, 12, "Fixed in the loader; re-running the check.");
+    world.quiesce().await;
+    let notes = gitlab_notes(&world, iid);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].starts_with("**[QALITA]** Marie Durand: Fixed in the loader; re-running the check."), "{notes:?}");
+    assert_eq!(qalita_comments(&world).len(), 1, "GitLab's Note Hook of our note is not copied back");
+    let (_, gitlab_writes, _, qalita_writes) = calls_since(&world, before);
+    assert_eq!((gitlab_writes, qalita_writes), (1, 0));
+    // The same event again (a redelivery by QALITA's bridge): nothing.
+    let before = world.calls();
+    let comment = world.qalita.comments(ISSUE)[0].clone();
+    let body = json!({"v": 1, "source": "qalita", "kind": "comment.created", "key": "again", "received_at": "2026-11-25T10:00:00Z", "payload": {"issue_id": ISSUE, "comment": comment}});
+    world
+        .queue
+        .send(&qalita_gitlab_core::ports::OutgoingMessage {
+            group_id: format!("qalita:{ISSUE}"),
+            dedup_id: "again".into(),
+            body: body.to_string(),
+        })
+        .await
+        .unwrap();
+    world.quiesce().await;
+    assert_eq!(calls_since(&world, before).1, 0, "no GitLab write");
+    assert_eq!(gitlab_notes(&world, iid).len(), 1);
+}
+
+#[tokio::test]
+async fn internal_notes_stay_internal_unless_enabled() {
+    let (world, iid) = linked("").await;
+    world
+        .person()
+        .create_note(&project(), iid, "Internal: customer name is in the sample.", true, &CallContext::default())
+        .await
+        .unwrap();
+    world.quiesce().await;
+    assert!(world.gitlab.deliveries().iter().any(|d| d.event == "Confidential Note Hook"));
+    assert!(qalita_comments(&world).is_empty(), "an internal note is not copied");
+
+    let (world, iid) = linked("[comments]\nsync_internal_notes = true").await;
+    world.person().create_note(&project(), iid, "Internal but shared.", true, &CallContext::default()).await.unwrap();
+    world.quiesce().await;
+    assert_eq!(qalita_comments(&world), ["[GitLab] mdurand: Internal but shared."]);
+}
+
+#[tokio::test]
+async fn each_comment_direction_can_be_switched_off() {
+    let (world, iid) = linked("[comments]\nto_qalita = false\nto_gitlab = false").await;
+    world.person().create_note(&project(), iid, "Not copied.", false, &CallContext::default()).await.unwrap();
+    world.qalita.add_comment(ISSUE, 12, "Not copied either.");
+    world.quiesce().await;
+    assert!(qalita_comments(&world) == ["Not copied either."]);
+    assert_eq!(gitlab_notes(&world, iid), ["Not copied."]);
+}
+
+/// Edits a note as its author, through GitLab's API.
+async fn edit_note(world: &World, iid: Iid, note: u64, body: &str) {
+    let url = format!("{}/api/v4/projects/42/issues/{}/notes/{note}", world.gitlab.url(), iid.get());
+    let answer = reqwest::Client::new()
+        .put(url)
+        .header("PRIVATE-TOKEN", MARIE_TOKEN)
+        .json(&json!({"body": body}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200, "{:?}", answer.text().await);
+}
+
+#[tokio::test]
+async fn an_edited_gitlab_note_updates_its_copy_where_qalita_allows_it() {
+    let (world, iid) = linked("").await;
+    let note =
+        world.person().create_note(&project(), iid, "First version.", false, &CallContext::default()).await.unwrap();
+    world.quiesce().await;
+    edit_note(&world, iid, note.id, "Second version.").await;
+    world.quiesce().await;
+    assert_eq!(qalita_comments(&world), ["[GitLab] mdurand: Second version."]);
+}
+
+#[tokio::test]
+async fn an_edited_gitlab_note_is_logged_as_not_propagated_where_qalita_cannot_edit() {
+    let (world, iid) = linked("[qalita.paths]\nupdate_comment = \"none\"").await;
+    let note =
+        world.person().create_note(&project(), iid, "First version.", false, &CallContext::default()).await.unwrap();
+    world.quiesce().await;
+    edit_note(&world, iid, note.id, "Second version.").await;
+    world.quiesce().await;
+    assert_eq!(qalita_comments(&world), ["[GitLab] mdurand: First version."]);
+    let log = world.store.log(QalitaIssueId::new(ISSUE).unwrap()).await.unwrap();
+    assert!(log.iter().any(|e| e.kind == "not-propagated" || e.message.contains("cannot edit comments")), "{log:?}");
 }

@@ -59,8 +59,24 @@ pub(super) fn issue_hook(
     body
 }
 
-/// A `Note Hook` body for a note on an issue.
-pub(super) fn note_hook(model: &Model, project: &Project, issue: &Issue, note: &Note, base: &str) -> Value {
+/// What a note delivery reports (`object_attributes.action`, GitLab 16.11+).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NoteAction {
+    Create,
+    /// The body was edited (`Notes::UpdateService` sends the hook only then).
+    Update,
+}
+
+/// A `Note Hook` body for a note on an issue. The note's attributes are its `hook_attrs`: after an
+/// edit, `updated_at` is the edit's time and `updated_by_id` the editor.
+pub(super) fn note_hook(
+    model: &Model,
+    project: &Project,
+    issue: &Issue,
+    note: &Note,
+    action: NoteAction,
+    base: &str,
+) -> Value {
     let confidential = note.internal || issue.confidential;
     json!({
         "object_kind": "note",
@@ -75,7 +91,7 @@ pub(super) fn note_hook(model: &Model, project: &Project, issue: &Issue, note: &
             "noteable_type": "Issue",
             "author_id": note.author,
             "created_at": note_time(note.created_at),
-            "updated_at": note_time(note.created_at),
+            "updated_at": note_time(note.updated_at),
             "project_id": project.id,
             "attachment": null,
             "line_code": null,
@@ -83,12 +99,12 @@ pub(super) fn note_hook(model: &Model, project: &Project, issue: &Issue, note: &
             "noteable_id": issue.id,
             "system": note.system,
             "st_diff": null,
-            "updated_by_id": null,
+            "updated_by_id": note.updated_by,
             "type": null,
             "internal": note.internal,
             "confidential": note.internal,
             "discussion_id": format!("{:040x}", note.id),
-            "action": "create",
+            "action": match action { NoteAction::Create => "create", NoteAction::Update => "update" },
             "url": format!("{}#note_{}", issue_url(project, issue, base), note.id),
         },
         "issue": issue_attributes(project, issue, base),

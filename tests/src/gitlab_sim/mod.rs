@@ -4,9 +4,9 @@
 //! and faults a test switches on (5xx, slow answers, connections closed without an answer).
 //!
 //! It answers as GitLab does, never as a test would like: tests arrange state through its
-//! switches (`add_project`, `delete_issue`, `inject`) and read the outcome through its accessors.
-//! Every change is appended to one feed ([`GitlabSim::changes`]), from which the webhook deliveries
-//! are built and sent to the configured URL ([`GitlabSim::deliveries`]).
+//! switches (`add_project`, `delete_issue`, `edit_note`, `inject`) and read the outcome through
+//! its accessors. Every change is appended to one feed ([`GitlabSim::changes`]), from which the
+//! webhook deliveries are built and sent to the configured URL ([`GitlabSim::deliveries`]).
 
 mod config;
 mod faults;
@@ -40,7 +40,7 @@ pub use webhook::{Delivery, DeliveryOutcome, WebhookConfig, WebhookEvents};
 
 use faults::Faults;
 use limits::Limits;
-use model::Model;
+use model::{Actor, Model, NoteEdit};
 use server::{Connection, SimListener};
 use webhook::Hooks;
 
@@ -150,6 +150,30 @@ impl GitlabSim {
         state.model.delete_issue(project_id, iid, now)
     }
 
+    /// Edits a note's body as its author does on GitLab's page, behind the service's back: the
+    /// change is recorded and delivered (a `Note Hook` with action `update`) as an edit through
+    /// the API is. False when the body is the same: nothing changes and nothing is delivered.
+    ///
+    /// # Panics
+    /// When there is no such note, it is a system note, or the body is blank: a mistake in the test.
+    pub fn edit_note(&self, project_id: u64, iid: u64, note_id: u64, body: &str) -> bool {
+        let mut state = self.shared.lock();
+        let now = state.tick();
+        let author = match state.model.note(project_id, iid, note_id) {
+            Ok(note) => note.author,
+            Err(reply) => panic!("no note {note_id} on issue {project_id}#{iid} to edit: {reply:?}"),
+        };
+        let actor = Actor { user: author, event_uuid: None, now };
+        let edit = NoteEdit { body: Some(body.to_owned()), confidential: None };
+        let changes_before = state.model.changes.len();
+        let changed = state
+            .model
+            .update_note(project_id, iid, note_id, edit, &actor)
+            .unwrap_or_else(|reply| panic!("the simulator refuses to edit note {note_id}: {reply:?}"));
+        webhook::dispatch(&mut state, changes_before, &self.shared.base);
+        changed
+    }
+
     /// An issue as `GET /projects/:id/issues/:iid` renders it.
     pub fn issue_json(&self, project_id: u64, iid: u64) -> Option<Value> {
         let state = self.shared.lock();
@@ -238,7 +262,7 @@ impl GitlabSim {
         self.shared.lock().hooks.release_reversed();
     }
 
-    /// Every change made, in order: issues created, updated, deleted; notes created.
+    /// Every change made, in order: issues created, updated, deleted; notes created, edited.
     pub fn changes(&self) -> Vec<Change> {
         self.shared.lock().model.changes.clone()
     }

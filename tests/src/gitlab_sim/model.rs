@@ -52,6 +52,13 @@ pub enum ChangeKind {
         /// Whether it is internal.
         internal: bool,
     },
+    /// A note's body was edited.
+    NoteUpdated {
+        /// The note id.
+        note_id: u64,
+        /// Whether it is internal.
+        internal: bool,
+    },
     /// An issue was deleted.
     IssueDeleted,
 }
@@ -70,6 +77,9 @@ pub(super) struct Note {
     pub(super) system: bool,
     pub(super) internal: bool,
     pub(super) created_at: DateTime<Utc>,
+    pub(super) updated_at: DateTime<Utc>,
+    /// Who last edited the body (GitLab's `updated_by_id`; the REST entity does not show it).
+    pub(super) updated_by: Option<u64>,
 }
 
 pub(super) struct Issue {
@@ -152,6 +162,13 @@ pub(super) struct IssueEdit {
     pub(super) remove_labels: Vec<String>,
     pub(super) state_event: Option<StateEvent>,
     pub(super) assignee_ids: Option<Vec<u64>>,
+    pub(super) confidential: Option<bool>,
+}
+
+/// A change as `PUT /projects/:id/issues/:iid/notes/:note_id` asks it.
+pub(super) struct NoteEdit {
+    pub(super) body: Option<String>,
+    /// The deprecated `confidential`, which can only repeat the note's current value.
     pub(super) confidential: Option<bool>,
 }
 
@@ -372,6 +389,49 @@ impl Model {
         Ok(note_id)
     }
 
+    /// A note of an issue, system notes included, or GitLab's 404 of the issue, then of the note.
+    pub(super) fn note(&self, project: u64, iid: u64, note_id: u64) -> Result<&Note, Reply> {
+        self.issue(project, iid)?.notes.iter().find(|note| note.id == note_id).ok_or_else(note_not_found)
+    }
+
+    /// Edits a note as `PUT …/notes/:note_id` does (GitLab's `update_note` helper and
+    /// `Notes::UpdateService`): only its author may (`admin_note`, which no one has on a system
+    /// note), its confidentiality cannot change, and no body or the same body changes nothing. A
+    /// new body sets the note's `updated_at` and `updated_by`, and touches the issue's `updated_at`
+    /// (`Note`'s `after_save :touch_noteable`). True when the body changed.
+    pub(super) fn update_note(
+        &mut self,
+        project: u64,
+        iid: u64,
+        note_id: u64,
+        edit: NoteEdit,
+        actor: &Actor,
+    ) -> Result<bool, Reply> {
+        let note = self.note(project, iid, note_id)?;
+        if note.author != actor.user || note.system {
+            return Err(Reply::message(403, "403 Forbidden"));
+        }
+        let internal = note.internal;
+        if edit.confidential.is_some_and(|confidential| confidential != internal) {
+            return Err(invalid_note("confidential", "can not be changed for existing notes"));
+        }
+        let Some(body) = edit.body.filter(|body| *body != note.body) else { return Ok(false) };
+        if body.trim().is_empty() {
+            return Err(invalid_note("note", "can't be blank"));
+        }
+        if body.chars().count() > NOTE_LIMIT {
+            return Err(invalid_note("note", &format!("is too long (maximum is {NOTE_LIMIT} characters)")));
+        }
+        let issue = self.issue_mut(project, iid)?;
+        issue.updated_at = actor.now;
+        let note = issue.notes.iter_mut().find(|note| note.id == note_id).ok_or_else(note_not_found)?;
+        note.body = body;
+        note.updated_at = actor.now;
+        note.updated_by = Some(actor.user);
+        self.commit(ChangeKind::NoteUpdated { note_id, internal }, project, iid, actor);
+        Ok(true)
+    }
+
     fn add_note(
         &mut self,
         project: u64,
@@ -382,7 +442,16 @@ impl Model {
         internal: bool,
     ) -> Result<u64, Reply> {
         let id = self.next_note_id;
-        let note = Note { id, body, author: actor.user, system, internal, created_at: actor.now };
+        let note = Note {
+            id,
+            body,
+            author: actor.user,
+            system,
+            internal,
+            created_at: actor.now,
+            updated_at: actor.now,
+            updated_by: None,
+        };
         self.issue_mut(project, iid)?.notes.push(note);
         self.next_note_id += 1;
         Ok(id)
@@ -490,4 +559,16 @@ pub(super) fn project_not_found() -> Reply {
 /// GitLab's 404 of an issue.
 pub(super) fn issue_not_found() -> Reply {
     Reply::message(404, "404 Issue Not Found")
+}
+
+/// GitLab's 404 of a note: `noteable.notes.find` raises `RecordNotFound`, which the API answers
+/// with this generic message (`lib/api/api.rb`), not with `404 Note Not Found`.
+pub(super) fn note_not_found() -> Reply {
+    Reply::message(404, "404 Not found")
+}
+
+/// A note that fails its model validations on update, as `process_note_creation_result` refuses
+/// it: `bad_request!("Note #{note.errors.messages}")`, the errors as Ruby 3.3 inspects a hash.
+fn invalid_note(field: &str, problem: &str) -> Reply {
+    Reply::message(400, &format!("400 Bad request - Note {{:{field}=>[{problem:?}]}}"))
 }

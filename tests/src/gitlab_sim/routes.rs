@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::SimState;
 use super::config::SimUser;
 use super::limits::Budget;
-use super::model::{Actor, Issue, IssueDraft, IssueEdit, IssueState, Project, project_not_found};
+use super::model::{Actor, Issue, IssueDraft, IssueEdit, IssueState, Note, NoteEdit, Project, project_not_found};
 use super::params::Params;
 use super::render;
 use super::reply::Reply;
@@ -51,10 +51,14 @@ pub(super) fn route(state: &mut SimState, call: &Call<'_>) -> Reply {
         ("PUT", ["projects", project, "issues", iid]) => update_issue(state, call, project, iid),
         ("GET", ["projects", project, "issues", iid, "notes"]) => list_notes(state, call, project, iid),
         ("POST", ["projects", project, "issues", iid, "notes"]) => create_note(state, call, project, iid),
+        ("GET", ["projects", project, "issues", iid, "notes", note]) => get_note(state, call, project, iid, note),
+        ("PUT", ["projects", project, "issues", iid, "notes", note]) => update_note(state, call, project, iid, note),
         (_, ["user" | "users"] | ["projects", _, "issues"] | ["projects", _, "issues", _]) => {
             Err(Reply::error(405, "405 Not Allowed"))
         }
-        (_, ["projects", _, "issues", _, "notes"]) => Err(Reply::error(405, "405 Not Allowed")),
+        (_, ["projects", _, "issues", _, "notes"] | ["projects", _, "issues", _, "notes", _]) => {
+            Err(Reply::error(405, "405 Not Allowed"))
+        }
         _ => Err(Reply::error(404, "404 Not Found")),
     };
     outcome.unwrap_or_else(|reply| reply)
@@ -70,6 +74,24 @@ fn project_of(state: &SimState, id: u64) -> Result<&Project, Reply> {
 
 fn iid(segment: &str) -> Result<u64, Reply> {
     segment.parse::<u64>().ok().filter(|iid| *iid > 0).ok_or_else(|| Reply::error(400, "issue_iid is invalid"))
+}
+
+/// `note_id`, which Grape coerces to an integer.
+fn note_id(segment: &str) -> Result<u64, Reply> {
+    segment.parse::<u64>().map_err(|_| Reply::error(400, "note_id is invalid"))
+}
+
+fn note_reply(
+    state: &SimState,
+    call: &Call<'_>,
+    project: u64,
+    iid: u64,
+    note_id: u64,
+    status: u16,
+) -> Result<Reply, Reply> {
+    let issue = state.model.issue(project, iid)?;
+    let note = state.model.note(project, iid, note_id)?;
+    Ok(Reply::json(status, render::note(&state.model, project_of(state, project)?, issue, note, call.base)))
 }
 
 fn issue_reply(state: &SimState, call: &Call<'_>, project: u64, iid: u64, status: u16) -> Result<Reply, Reply> {
@@ -211,21 +233,46 @@ fn create_note(state: &mut SimState, call: &Call<'_>, project: &str, iid_text: &
     state.limits.spend_creation(Budget::NoteCreation(call.user.id))?;
     let project = project_id(state, project)?;
     let note_id = state.model.create_note(project, iid, body, internal, &call.actor())?;
-    let issue = state.model.issue(project, iid)?;
-    let note = issue
-        .notes
-        .iter()
-        .find(|note| note.id == note_id)
-        .ok_or_else(|| Reply::message(500, "500 Internal Server Error"))?;
-    Ok(Reply::json(201, render::note(&state.model, project_of(state, project)?, issue, note, call.base)))
+    note_reply(state, call, project, iid, note_id, 201)
+}
+
+fn get_note(state: &SimState, call: &Call<'_>, project: &str, iid_text: &str, note_text: &str) -> Result<Reply, Reply> {
+    let iid = iid(iid_text)?;
+    let note_id = note_id(note_text)?;
+    let project = project_id(state, project)?;
+    note_reply(state, call, project, iid, note_id, 200)
+}
+
+fn update_note(
+    state: &mut SimState,
+    call: &Call<'_>,
+    project: &str,
+    iid_text: &str,
+    note_text: &str,
+) -> Result<Reply, Reply> {
+    let iid = iid(iid_text)?;
+    let note_id = note_id(note_text)?;
+    // GitLab declares `optional :body, type: String, allow_blank: false` (lib/api/notes.rb): Grape
+    // refuses a blank body with `{"error": "body is empty"}` before anything is looked up, and a
+    // request without `body` passes, edits nothing and answers the note (neither `body is missing`
+    // nor the model's `can't be blank` can happen on this route).
+    let body = call.params.string("body")?;
+    if call.params.has("body") && body.as_deref().is_none_or(|text| text.trim().is_empty()) {
+        return Err(Reply::error(400, "body is empty"));
+    }
+    let edit = NoteEdit { body, confidential: call.params.boolean("confidential")? };
+    let project = project_id(state, project)?;
+    state.model.update_note(project, iid, note_id, edit, &call.actor())?;
+    note_reply(state, call, project, iid, note_id, 200)
 }
 
 fn list_notes(state: &SimState, call: &Call<'_>, project: &str, iid_text: &str) -> Result<Reply, Reply> {
     let iid = iid(iid_text)?;
-    // Notes are never edited here, so both orders are the order of creation.
-    if !matches!(call.params.string("order_by")?.as_deref(), None | Some("created_at" | "updated_at")) {
-        return Err(Reply::error(400, "order_by does not have a valid value"));
-    }
+    let by_update = match call.params.string("order_by")?.as_deref() {
+        None | Some("created_at") => false,
+        Some("updated_at") => true,
+        Some(_) => return Err(Reply::error(400, "order_by does not have a valid value")),
+    };
     let descending = match call.params.string("sort")?.as_deref() {
         None | Some("desc") => true,
         Some("asc") => false,
@@ -235,7 +282,8 @@ fn list_notes(state: &SimState, call: &Call<'_>, project: &str, iid_text: &str) 
     let issue = state.model.issue(project_id, iid)?;
     let project = project_of(state, project_id)?;
     let mut notes: Vec<_> = issue.notes.iter().collect();
-    notes.sort_by(|a, b| ordered(a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)), descending));
+    let key = |note: &Note| if by_update { note.updated_at } else { note.created_at };
+    notes.sort_by(|a, b| ordered(key(a).cmp(&key(b)).then(a.id.cmp(&b.id)), descending));
     let items = notes.into_iter().map(|note| render::note(&state.model, project, issue, note, call.base)).collect();
     paginate(call, items)
 }

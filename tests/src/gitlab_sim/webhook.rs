@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
-use super::hook_payload::{IssueAction, issue_hook, note_hook};
+use super::hook_payload::{IssueAction, NoteAction, issue_hook, note_hook};
 use super::model::ChangeKind;
 use super::{Shared, SimState};
 
@@ -255,9 +255,13 @@ pub(super) fn dispatch(state: &mut SimState, from: usize, base: &str) {
                     false => ("Issue Hook", config.events.issues, body),
                 }
             }
-            ChangeKind::NoteCreated { note_id, internal } => {
+            ChangeKind::NoteCreated { note_id, internal } | ChangeKind::NoteUpdated { note_id, internal } => {
                 let Some(note) = issue.notes.iter().find(|note| note.id == *note_id) else { continue };
-                let body = note_hook(model, project, issue, note, base);
+                let action = match change.kind {
+                    ChangeKind::NoteUpdated { .. } => NoteAction::Update,
+                    _ => NoteAction::Create,
+                };
+                let body = note_hook(model, project, issue, note, action, base);
                 match *internal || issue.confidential {
                     true => ("Confidential Note Hook", config.events.confidential_notes, body),
                     false => ("Note Hook", config.events.notes, body),

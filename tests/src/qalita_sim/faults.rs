@@ -1,6 +1,7 @@
 //! Faults a test switches on while the simulator runs: the next requests (all, or only those under
-//! a path prefix) are rate limited, fail with a server error, are answered late, or get the HTML
-//! page a web front-end or a login proxy serves in front of the API.
+//! a path prefix) are rate limited, fail with a server error, are refused for want of permission,
+//! are answered late, or get the HTML page a web front-end or a login proxy serves in front of the
+//! API.
 
 use std::time::Duration;
 
@@ -23,6 +24,9 @@ pub enum Fault {
     Slow(Duration),
     /// `200 OK` with an HTML page instead of JSON.
     HtmlPage,
+    /// `403 Forbidden`: the token is valid but its user may not do this (a role without the
+    /// permission, a read-only key).
+    Forbidden,
 }
 
 /// A fault for the next `remaining` requests under `prefix` (every request when `None`).
@@ -90,6 +94,7 @@ pub(super) fn answer(fault: &Fault) -> Option<Response> {
             "<!doctype html><html><head><title>QALITA</title></head><body><div id=\"root\"></div></body></html>",
         )
             .into_response(),
+        Fault::Forbidden => (StatusCode::FORBIDDEN, Json(json!({"detail": "Not enough permissions"}))).into_response(),
         Fault::Slow(_) => return None,
     };
     Some(response)

@@ -1,5 +1,7 @@
 //! The record of every request the simulator received, without any header (so never the token):
-//! what tests read to prove a call was made, or that none was.
+//! what tests read to prove a call was made, or that none was, and what a write sent.
+
+use serde_json::Value;
 
 /// One request as received.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,6 +12,8 @@ pub struct RecordedRequest {
     pub path: String,
     /// The raw query string, when there is one.
     pub query: Option<String>,
+    /// The body as text, when there was one (QALITA's API takes no secret in a body).
+    pub body: Option<String>,
     /// The status answered; `None` while the answer is pending, or when the client left first.
     pub status: Option<u16>,
 }
@@ -18,6 +22,11 @@ impl RecordedRequest {
     /// The query's parameters, percent-decoded, in order.
     pub fn query_pairs(&self) -> Vec<(String, String)> {
         self.query.as_deref().map(query_pairs).unwrap_or_default()
+    }
+
+    /// The body as JSON, when there was one and it parses.
+    pub fn json(&self) -> Option<Value> {
+        self.body.as_deref().and_then(|body| serde_json::from_str(body).ok())
     }
 
     /// The first value of the query parameter `name`.

@@ -1,9 +1,14 @@
 //! A simulator of the QALITA REST API subset the sync uses (DESIGN section 6), on a loopback port:
 //! bearer authentication, issues listed newest first by creation with offset paging and no
-//! "updated since" filter, 204 No Content for a missing issue or user, faults switchable at run
-//! time, and a record of every request. Tests act on it as a QALITA user would (insert, update,
-//! remove issues); what it answers follows from that state, never from what a test expects.
+//! "updated since" filter, comments, users, 204 No Content for a missing issue, comment or user,
+//! FastAPI's answers to invalid requests, faults switchable at run time, a record of every request,
+//! and, once connected to a queue, the change events a QALITA backend or bridge would send. Tests
+//! act on it as QALITA users would (insert, change, comment, remove); what it answers follows from
+//! that state, never from what a test expects.
 
+mod comments;
+mod events;
+mod fastapi;
 mod faults;
 mod journal;
 mod routes;
@@ -11,16 +16,19 @@ mod store;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
+use qalita_gitlab_core::ports::EventQueue;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
+pub use self::events::{EmitOutcome, EmittedEvent};
 pub use self::faults::Fault;
 pub use self::journal::RecordedRequest;
 pub use self::store::QalitaJson;
 
-/// How a list of issues is sent: QALITA's own list is a bare array; some instances or versions may
-/// wrap it.
+/// How a list (of issues, comments or users) is sent: QALITA's own list is a bare array; some
+/// instances or versions may wrap it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ListEnvelope {
     /// `[…]`.
@@ -43,6 +51,12 @@ pub struct SimOptions {
     pub default_limit: u32,
     /// The largest page size; a larger `limit` is refused with 422.
     pub max_limit: u32,
+    /// The user the API token belongs to: the author of comments created through the API, and
+    /// `updated_by` of changes made through it. Insert a user with this id to make it readable.
+    pub api_user_id: u64,
+    /// Whether `PUT …/issues/{id}/comments/{comment_id}` exists. Without it the path serves `GET`
+    /// only, and a `PUT` gets FastAPI's 405 Method Not Allowed.
+    pub comment_updates: bool,
 }
 
 impl Default for SimOptions {
@@ -52,6 +66,8 @@ impl Default for SimOptions {
             list_envelope: ListEnvelope::Bare,
             default_limit: 100,
             max_limit: 1000,
+            api_user_id: 1,
+            comment_updates: true,
         }
     }
 }
@@ -63,6 +79,35 @@ struct Shared {
     store: Mutex<store::Store>,
     faults: Mutex<faults::Faults>,
     journal: Mutex<Vec<RecordedRequest>>,
+    events: events::Emitter,
+}
+
+impl Shared {
+    /// Stores an issue; its event is recorded under the store's lock, so events keep the order of
+    /// the changes.
+    fn insert_issue(&self, issue: Value) -> u64 {
+        let mut store = lock(&self.store);
+        let stored = store.insert_issue(issue);
+        self.events.issue_changed(stored.created, &stored.object);
+        stored.id
+    }
+
+    /// Changes an issue (see [`store::Store::update_issue`]) and records its event; `None` when
+    /// there is no such issue.
+    fn update_issue(&self, id: u64, by: Option<u64>, change: impl FnOnce(&mut Value)) -> Option<Value> {
+        let mut store = lock(&self.store);
+        let updated = store.update_issue(id, by, change)?;
+        self.events.issue_changed(false, &updated);
+        Some(updated)
+    }
+
+    /// Adds a comment and records its event; `None` when there is no such issue.
+    fn add_comment(&self, issue: u64, author: u64, content: &str) -> Option<Value> {
+        let mut store = lock(&self.store);
+        let stored = store.add_comment(issue, author, content)?;
+        self.events.comment_created(issue, &stored.object);
+        Some(stored.object)
+    }
 }
 
 /// A lock that a panicking test thread cannot poison for the others.
@@ -70,11 +115,15 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// How long [`QalitaSim::settle_events`] waits at most.
+const SETTLE_LIMIT: Duration = Duration::from_secs(10);
+
 /// A running simulator; it stops when dropped.
 pub struct QalitaSim {
     address: SocketAddr,
     shared: Arc<Shared>,
-    task: JoinHandle<()>,
+    server: JoinHandle<()>,
+    sender: JoinHandle<()>,
 }
 
 impl QalitaSim {
@@ -98,15 +147,18 @@ impl QalitaSim {
             store: Mutex::default(),
             faults: Mutex::default(),
             journal: Mutex::default(),
+            events: events::Emitter::default(),
         });
         let app = routes::router(shared.clone());
         let listener =
             tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port for the QALITA simulator");
         let address = listener.local_addr().expect("the QALITA simulator's address");
-        let task = tokio::spawn(async move {
+        let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        QalitaSim { address, shared, task }
+        let emitter = shared.clone();
+        let sender = tokio::spawn(async move { emitter.events.run().await });
+        QalitaSim { address, shared, server, sender }
     }
 
     /// The base URL, `http://127.0.0.1:<port>`.
@@ -114,26 +166,82 @@ impl QalitaSim {
         format!("http://{}", self.address)
     }
 
+    /// The user id the API token belongs to ([`SimOptions::api_user_id`]).
+    pub fn api_user_id(&self) -> u64 {
+        self.shared.options.api_user_id
+    }
+
     /// Stores (or replaces) an issue and returns its id. A missing `id` is the next free one, a
     /// missing `created_at` is now, a missing `updated_at` is `created_at`; other fields are kept
-    /// as given, unknown ones included.
+    /// as given, unknown ones included. Emits `issue.created` (`issue.updated` when it replaces
+    /// one).
     ///
     /// # Panics
     /// When the issue is not a JSON object, or its `id` is not a positive integer.
     pub fn insert_issue(&self, issue: impl QalitaJson) -> u64 {
-        lock(&self.shared.store).insert_issue(issue.into_json())
+        self.shared.insert_issue(issue.into_json())
     }
 
     /// Changes an issue as a QALITA user would and returns it; `updated_at` moves forward unless
-    /// `change` sets it.
+    /// `change` sets it, and a move to or from `resolved` sets or clears `closed_at`. Emits
+    /// `issue.updated`.
     ///
     /// # Panics
     /// When there is no such issue, or `change` alters its id.
     pub fn update_issue(&self, id: u64, change: impl FnOnce(&mut Value)) -> Value {
-        lock(&self.shared.store).update_issue(id, change)
+        self.update(id, None, change)
     }
 
-    /// Deletes an issue (from then on, asking for it gets 204); returns it if it existed.
+    /// [`Self::update_issue`] by the user `user`, who becomes `updated_by` (and `closed_by` when
+    /// the change resolves the issue).
+    ///
+    /// # Panics
+    /// When there is no such issue, or `change` alters its id.
+    pub fn update_issue_as(&self, id: u64, user: u64, change: impl FnOnce(&mut Value)) -> Value {
+        self.update(id, Some(user), change)
+    }
+
+    fn update(&self, id: u64, user: Option<u64>, change: impl FnOnce(&mut Value)) -> Value {
+        match self.shared.update_issue(id, user, change) {
+            Some(issue) => issue,
+            None => panic!("no QALITA issue {id} to update in the simulator"),
+        }
+    }
+
+    /// Sets an issue's status as a QALITA user would (see [`Self::update_issue`]).
+    ///
+    /// # Panics
+    /// When there is no such issue.
+    pub fn set_status(&self, id: u64, status: &str) -> Value {
+        self.update_issue(id, |issue| issue["status"] = status.into())
+    }
+
+    /// Assigns an issue to a user, or to nobody.
+    ///
+    /// # Panics
+    /// When there is no such issue.
+    pub fn set_assignee(&self, id: u64, assignee: Option<u64>) -> Value {
+        self.update_issue(id, |issue| issue["assignee"] = assignee.into())
+    }
+
+    /// Sets an issue's title.
+    ///
+    /// # Panics
+    /// When there is no such issue.
+    pub fn set_title(&self, id: u64, title: &str) -> Value {
+        self.update_issue(id, |issue| issue["title"] = title.into())
+    }
+
+    /// Sets an issue's description.
+    ///
+    /// # Panics
+    /// When there is no such issue.
+    pub fn set_description(&self, id: u64, description: &str) -> Value {
+        self.update_issue(id, |issue| issue["description"] = description.into())
+    }
+
+    /// Deletes an issue and its comments (from then on, asking for it gets 204); returns it if it
+    /// existed. Emits nothing: no deletion event is known.
     pub fn remove_issue(&self, id: u64) -> Option<Value> {
         lock(&self.shared.store).remove_issue(id)
     }
@@ -143,6 +251,56 @@ impl QalitaSim {
         lock(&self.shared.store).issue(id)
     }
 
+    /// Comments an issue as the user `author` would, now, and returns the comment's id. The issue
+    /// is left as it is. Emits `comment.created`.
+    ///
+    /// # Panics
+    /// When there is no such issue.
+    pub fn add_comment(&self, issue: u64, author: u64, content: &str) -> u64 {
+        match self.shared.add_comment(issue, author, content) {
+            Some(comment) => comment["id"].as_u64().unwrap_or_default(),
+            None => panic!("no QALITA issue {issue} to comment on in the simulator"),
+        }
+    }
+
+    /// Stores (or replaces) a comment of `issue` exactly as given, for answers of another shape
+    /// (`body`, `user_id`, no `issue_id`, unreadable dates …); returns its id. A missing `id` is
+    /// the next free one, a missing `created_at` is now, a missing `updated_at` is `created_at`.
+    /// Emits `comment.created` for a new comment.
+    ///
+    /// # Panics
+    /// When there is no such issue, or the comment is not an object with a positive integer `id`.
+    pub fn insert_comment(&self, issue: u64, comment: impl QalitaJson) -> u64 {
+        let mut store = lock(&self.shared.store);
+        let stored = store.insert_comment(issue, comment.into_json());
+        if stored.created {
+            self.shared.events.comment_created(issue, &stored.object);
+        }
+        stored.id
+    }
+
+    /// Changes a comment's text as its author would; `updated_at` moves forward. Returns the
+    /// comment. The issue is left as it is, and no event is sent (none is known for an edit).
+    ///
+    /// # Panics
+    /// When there is no such comment.
+    pub fn edit_comment(&self, comment: u64, content: &str) -> Value {
+        match lock(&self.shared.store).edit_comment(comment, content) {
+            Some(comment) => comment,
+            None => panic!("no QALITA comment {comment} to edit in the simulator"),
+        }
+    }
+
+    /// An issue's comments as QALITA holds them, oldest first (empty when there is no such issue).
+    pub fn comments(&self, issue: u64) -> Vec<Value> {
+        lock(&self.shared.store).comments_of(issue).unwrap_or_default()
+    }
+
+    /// One comment as QALITA holds it.
+    pub fn comment(&self, id: u64) -> Option<Value> {
+        lock(&self.shared.store).comment(id).map(|(_, comment)| comment)
+    }
+
     /// Stores (or replaces) a user (shape of `fixtures/qalita/user.json`; any field names) and
     /// returns its id.
     ///
@@ -150,6 +308,50 @@ impl QalitaSim {
     /// When the user has no positive integer `id`.
     pub fn insert_user(&self, user: impl QalitaJson) -> u64 {
         lock(&self.shared.store).insert_user(user.into_json())
+    }
+
+    /// From now on, sends a change event to `queue` after every change to an issue and every new
+    /// comment, through the API or the helpers above: `issue.created`, `issue.updated` with
+    /// `payload.issue`, `comment.created` with `payload.issue_id` and `payload.comment`; group
+    /// `qalita:<issue id>`, deduplication id the envelope's `key` (`qalita-evt-<uuid>`). The
+    /// events are sent in the order of the changes, by one task; see [`Self::events`] for their
+    /// outcomes. Calling it again changes the queue.
+    pub fn emit_events_to(&self, queue: Arc<dyn EventQueue>) {
+        self.shared.events.connect(queue);
+    }
+
+    /// Holds the events (as a bridge that is down would) until [`Self::resume_events`]; changes
+    /// still record theirs.
+    pub fn pause_events(&self) {
+        self.shared.events.pause();
+    }
+
+    /// Sends the held events, in order, and the later ones as they come.
+    pub fn resume_events(&self) {
+        self.shared.events.resume();
+    }
+
+    /// Every event since [`Self::emit_events_to`], in the order of the changes, with its outcome.
+    pub fn events(&self) -> Vec<EmittedEvent> {
+        self.shared.events.events()
+    }
+
+    /// How many events the queue took.
+    pub fn events_sent(&self) -> usize {
+        self.events().iter().filter(|event| event.outcome == EmitOutcome::Sent).count()
+    }
+
+    /// The events whose send failed.
+    pub fn failed_events(&self) -> Vec<EmittedEvent> {
+        self.events().into_iter().filter(|event| matches!(event.outcome, EmitOutcome::Failed(_))).collect()
+    }
+
+    /// Waits until every event not held by a pause is sent or failed.
+    ///
+    /// # Panics
+    /// When that takes more than 10 s (a queue that never answers).
+    pub async fn settle_events(&self) {
+        self.shared.events.settle(SETTLE_LIMIT).await;
     }
 
     /// Makes the next `count` requests meet `fault`.
@@ -201,25 +403,43 @@ impl QalitaSim {
 
 impl Drop for QalitaSim {
     fn drop(&mut self) {
-        self.task.abort();
+        self.server.abort();
+        self.sender.abort();
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
 
     /// Sends a bare HTTP/1.1 request and returns the whole answer as text.
     async fn raw(sim: &QalitaSim, request_line: &str, authorization: Option<&str>) -> String {
+        send(sim, request_line, authorization.map(|value| format!("Authorization: {value}\r\n")), "").await
+    }
+
+    /// Sends a request with the right token, extra header lines and a body.
+    async fn with_body(sim: &QalitaSim, request_line: &str, headers: &str, body: &str) -> String {
+        let headers = format!("Authorization: Bearer t\r\n{headers}Content-Length: {}\r\n", body.len());
+        send(sim, request_line, Some(headers), body).await
+    }
+
+    async fn send(sim: &QalitaSim, request_line: &str, headers: Option<String>, body: &str) -> String {
         let mut stream = tokio::net::TcpStream::connect(sim.address).await.unwrap();
-        let header = authorization.map(|value| format!("Authorization: {value}\r\n")).unwrap_or_default();
-        let request = format!("{request_line} HTTP/1.1\r\nHost: qalita\r\n{header}Connection: close\r\n\r\n");
+        let headers = headers.unwrap_or_default();
+        let request = format!("{request_line} HTTP/1.1\r\nHost: qalita\r\n{headers}Connection: close\r\n\r\n{body}");
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut answer = String::new();
         stream.read_to_string(&mut answer).await.unwrap();
         answer
+    }
+
+    /// The body of an answer, as JSON.
+    fn json_of(answer: &str) -> Value {
+        let (_, body) = answer.split_once("\r\n\r\n").unwrap();
+        serde_json::from_str(body).unwrap()
     }
 
     #[tokio::test]
@@ -251,5 +471,123 @@ mod tests {
         assert!(unknown.starts_with("HTTP/1.1 404") && unknown.ends_with(r#"{"detail":"Not Found"}"#), "{unknown}");
         assert!(bad_id.starts_with("HTTP/1.1 422") && bad_id.contains(r#""loc":["path","issue_id"]"#), "{bad_id}");
         assert!(bad_offset.contains(r#""type":"greater_than_equal""#), "{bad_offset}");
+    }
+
+    #[tokio::test]
+    async fn every_comment_and_user_route_asks_for_the_token() {
+        let sim = QalitaSim::start("t").await;
+        let issue = sim.insert_issue(json!({"title": "t"}));
+        let comment = sim.add_comment(issue, 1, "hello");
+
+        for request in [
+            format!("GET /api/v2/issues/{issue}/comments"),
+            format!("POST /api/v2/issues/{issue}/comments"),
+            format!("GET /api/v2/issues/{issue}/comments/{comment}"),
+            format!("PUT /api/v2/issues/{issue}/comments/{comment}"),
+            "GET /api/v2/users".to_owned(),
+        ] {
+            let answer = raw(&sim, &request, Some("Bearer wrong")).await;
+            assert!(answer.starts_with("HTTP/1.1 401"), "{request}: {answer}");
+        }
+        assert_eq!(sim.comments(issue).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_comment_body_that_does_not_validate_gets_fastapis_422_and_stores_nothing() {
+        let sim = QalitaSim::start("t").await;
+        let issue = sim.insert_issue(json!({"title": "t"}));
+        let post = format!("POST /api/v2/issues/{issue}/comments");
+        let json_type = "Content-Type: application/json\r\n";
+
+        let missing = json_of(&with_body(&sim, &post, json_type, r#"{"text": "hi"}"#).await);
+        let number = json_of(&with_body(&sim, &post, json_type, r#"{"content": 5}"#).await);
+        let empty = json_of(&with_body(&sim, &post, json_type, "").await);
+        let broken = json_of(&with_body(&sim, &post, json_type, r#"{"content": "#).await);
+        let array = json_of(&with_body(&sim, &post, json_type, r#"["hi"]"#).await);
+        let form = json_of(&with_body(&sim, &post, "Content-Type: text/plain\r\n", r#"{"content": "hi"}"#).await);
+
+        assert_eq!(
+            missing["detail"][0],
+            json!({"type": "missing", "loc": ["body", "content"], "msg": "Field required", "input": {"text": "hi"}})
+        );
+        assert_eq!(number["detail"][0]["type"], "string_type");
+        assert_eq!(number["detail"][0]["loc"], json!(["body", "content"]));
+        assert_eq!(empty["detail"][0]["loc"], json!(["body"]));
+        assert_eq!(
+            (&broken["detail"][0]["type"], &broken["detail"][0]["loc"]),
+            (&json!("json_invalid"), &json!(["body", 12]))
+        );
+        assert_eq!(array["detail"][0]["type"], "model_attributes_type");
+        assert_eq!(form["detail"][0]["type"], "model_attributes_type", "FastAPI does not parse a text body");
+        assert!(sim.comments(issue).is_empty());
+        assert!(sim.requests().iter().all(|r| r.status == Some(422)));
+    }
+
+    #[tokio::test]
+    async fn without_comment_updates_a_put_gets_405_and_the_comment_stays() {
+        let options = SimOptions { comment_updates: false, ..SimOptions::default() };
+        let sim = QalitaSim::start_with("t", options).await;
+        let issue = sim.insert_issue(json!({"title": "t"}));
+        let comment = sim.add_comment(issue, 1, "hello");
+        let path = format!("/api/v2/issues/{issue}/comments/{comment}");
+
+        let put = with_body(&sim, &format!("PUT {path}"), "", r#"{"content": "bye"}"#).await;
+        let get = raw(&sim, &format!("GET {path}"), Some("Bearer t")).await;
+
+        assert!(put.starts_with("HTTP/1.1 405"), "{put}");
+        assert!(put.to_ascii_lowercase().contains("\r\nallow: get"), "{put}");
+        assert_eq!(json_of(&put), json!({"detail": "Method Not Allowed"}));
+        assert_eq!(json_of(&get)["content"], "hello");
+        assert_eq!(sim.comment(comment).unwrap()["content"], "hello");
+    }
+
+    #[tokio::test]
+    async fn a_comment_is_edited_only_by_its_author_and_only_under_its_issue() {
+        let sim = QalitaSim::start("t").await;
+        let issue = sim.insert_issue(json!({"title": "t"}));
+        let other_issue = sim.insert_issue(json!({"title": "u"}));
+        let own = sim.add_comment(issue, sim.api_user_id(), "mine");
+        let someone_elses = sim.add_comment(issue, 12, "theirs");
+        let body = r#"{"content": "edited"}"#;
+
+        let edited = with_body(&sim, &format!("PUT /api/v2/issues/{issue}/comments/{own}"), "", body).await;
+        let refused = with_body(&sim, &format!("PUT /api/v2/issues/{issue}/comments/{someone_elses}"), "", body).await;
+        let elsewhere = with_body(&sim, &format!("PUT /api/v2/issues/{other_issue}/comments/{own}"), "", body).await;
+
+        assert_eq!(json_of(&edited)["content"], "edited");
+        assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+        assert_eq!(sim.comment(someone_elses).unwrap()["content"], "theirs");
+        assert!(elsewhere.starts_with("HTTP/1.1 204"), "{elsewhere}");
+    }
+
+    #[tokio::test]
+    async fn an_update_through_the_api_records_its_author_and_a_no_op_changes_nothing() {
+        let sim = QalitaSim::start_with("t", SimOptions { api_user_id: 40, ..SimOptions::default() }).await;
+        let issue = sim.insert_issue(json!({"title": "t", "status": "open", "updated_at": "2026-01-01T00:00:00Z"}));
+        let path = format!("PUT /api/v2/issues/{issue}");
+
+        let same = json_of(&with_body(&sim, &path, "", r#"{"status": "open", "closed_by": 3}"#).await);
+        let resolved = json_of(&with_body(&sim, &path, "", r#"{"status": "resolved"}"#).await);
+
+        assert_eq!(same["updated_at"], "2026-01-01T00:00:00Z", "nothing to write, nothing written");
+        assert_eq!(same.get("updated_by"), None);
+        assert_eq!((&resolved["updated_by"], &resolved["closed_by"]), (&json!(40), &json!(40)));
+        assert_eq!(resolved["closed_at"], resolved["updated_at"]);
+        assert_eq!(sim.issue(issue), Some(resolved));
+    }
+
+    #[tokio::test]
+    async fn users_are_listed_by_id_with_offset_paging() {
+        let sim =
+            QalitaSim::start_with("t", SimOptions { list_envelope: ListEnvelope::Items, ..SimOptions::default() })
+                .await;
+        for id in [3, 1, 2] {
+            sim.insert_user(json!({"id": id, "login": format!("user{id}")}));
+        }
+
+        let page = json_of(&raw(&sim, "GET /api/v2/users?offset=1&limit=5", Some("Bearer t")).await);
+
+        assert_eq!(page, json!({"items": [{"id": 2, "login": "user2"}, {"id": 3, "login": "user3"}], "total": 3}));
+        assert_eq!(sim.requests()[0].query_value("offset").as_deref(), Some("1"));
     }
 }

@@ -1,29 +1,36 @@
-//! The simulator's HTTP surface, all in one place: the routes under the API prefix, FastAPI's
-//! answers for validation errors and unknown routes, and the layers every request passes through
-//! (record → fault → bearer authentication, the last on known routes only, as QALITA's routes
-//! declare it).
+//! The simulator's HTTP surface: the routes under the API prefix (issues and users here, comments
+//! in [`super::comments`]), FastAPI's answers for unknown routes and methods, and the layers every
+//! request passes through (record → fault → bearer authentication, the last on known routes only,
+//! as QALITA's routes declare it).
 
 use std::sync::Arc;
 
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use super::fastapi::{Invalid, found, integer, model_body, path_id};
 use super::journal::{RecordedRequest, query_pairs};
-use super::{ListEnvelope, Shared, faults, lock};
+use super::{ListEnvelope, Shared, comments, faults, lock};
 
-type SimState = State<Arc<Shared>>;
+pub(super) type SimState = State<Arc<Shared>>;
 
 /// The application.
 pub(super) fn router(shared: Arc<Shared>) -> Router {
     let prefix = shared.options.api_prefix.trim_end_matches('/').to_owned();
+    let comment = get(comments::get_comment);
+    let comment = if shared.options.comment_updates { comment.put(comments::update_comment) } else { comment };
     Router::new()
         .route(&format!("{prefix}/issues"), get(list_issues))
         .route(&format!("{prefix}/issues/{{id}}"), get(get_issue).put(update_issue))
+        .route(&format!("{prefix}/issues/{{id}}/comments"), get(comments::list_comments).post(comments::create_comment))
+        .route(&format!("{prefix}/issues/{{id}}/comments/{{comment_id}}"), comment)
+        .route(&format!("{prefix}/users"), get(list_users))
         .route(&format!("{prefix}/users/{{id}}"), get(get_user))
         .route_layer(middleware::from_fn_with_state(shared.clone(), authenticate))
         .fallback(|| async { (StatusCode::NOT_FOUND, Json(json!({"detail": "Not Found"}))) })
@@ -36,10 +43,15 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
 }
 
 async fn record(State(shared): SimState, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
     let entry = RecordedRequest {
-        method: request.method().to_string(),
-        path: request.uri().path().to_owned(),
-        query: request.uri().query().map(str::to_owned),
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        body: (!body.is_empty()).then(|| String::from_utf8_lossy(&body).into_owned()),
         status: None,
     };
     // Recorded on arrival, so that a request whose client gave up still counts.
@@ -48,7 +60,7 @@ async fn record(State(shared): SimState, request: Request, next: Next) -> Respon
         journal.push(entry);
         journal.len() - 1
     };
-    let response = next.run(request).await;
+    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
     if let Some(entry) = lock(&shared.journal).get_mut(index) {
         entry.status = Some(response.status().as_u16());
     }
@@ -85,35 +97,38 @@ async fn authenticate(State(shared): SimState, request: Request, next: Next) -> 
     next.run(request).await
 }
 
-async fn list_issues(State(shared): SimState, RawQuery(query): RawQuery) -> Response {
-    let pairs = query.as_deref().map(query_pairs).unwrap_or_default();
+/// `offset` and `limit` as FastAPI reads them, or its 422.
+fn paging(shared: &Shared, query: Option<&str>) -> Result<(usize, usize), Invalid> {
+    let pairs = query.map(query_pairs).unwrap_or_default();
     let param = |name: &str| pairs.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str());
     let options = &shared.options;
-    let offset = match integer(param("offset"), "offset", 0, 0, i64::MAX) {
-        Ok(offset) => offset,
-        Err(error) => return unprocessable(error),
-    };
-    let limit = match integer(param("limit"), "limit", options.default_limit.into(), 1, options.max_limit.into()) {
-        Ok(limit) => limit,
-        Err(error) => return unprocessable(error),
-    };
-    let (page, total) = {
-        let store = lock(&shared.store);
-        (store.page(as_index(offset), as_index(limit)), store.issue_count())
-    };
-    let body = match options.list_envelope {
-        ListEnvelope::Bare => Value::from(page),
-        ListEnvelope::Items => json!({"items": page, "total": total}),
-        ListEnvelope::Data => json!({"data": page}),
+    let offset = integer(param("offset"), "offset", 0, 0, i64::MAX)?;
+    let limit = integer(param("limit"), "limit", options.default_limit.into(), 1, options.max_limit.into())?;
+    Ok((as_index(offset), as_index(limit)))
+}
+
+/// A list as this instance sends lists.
+pub(super) fn list(shared: &Shared, items: Vec<Value>, total: usize) -> Response {
+    let body = match shared.options.list_envelope {
+        ListEnvelope::Bare => Value::from(items),
+        ListEnvelope::Items => json!({"items": items, "total": total}),
+        ListEnvelope::Data => json!({"data": items}),
     };
     Json(body).into_response()
 }
 
-async fn get_issue(State(shared): SimState, Path(id): Path<String>) -> Response {
-    match integer(Some(&id), "issue_id", 0, 1, i64::MAX) {
-        Ok(id) => found(lock(&shared.store).issue(id.unsigned_abs())),
-        Err(error) => unprocessable(error),
-    }
+async fn list_issues(State(shared): SimState, RawQuery(query): RawQuery) -> Result<Response, Invalid> {
+    let (offset, limit) = paging(&shared, query.as_deref())?;
+    let (page, total) = {
+        let store = lock(&shared.store);
+        (store.page(offset, limit), store.issue_count())
+    };
+    Ok(list(&shared, page, total))
+}
+
+async fn get_issue(State(shared): SimState, Path(id): Path<String>) -> Result<Response, Invalid> {
+    let id = path_id(&id, "issue_id")?;
+    Ok(found(lock(&shared.store).issue(id)))
 }
 
 /// The fields an update may set, and the JSON type each must have (FastAPI refuses others with
@@ -126,17 +141,17 @@ const UPDATABLE: &[(&str, &str)] = &[
     ("due_date", "string"),
 ];
 
-async fn update_issue(State(shared): SimState, Path(id): Path<String>, Json(changes): Json<Value>) -> Response {
-    let id = match integer(Some(&id), "issue_id", 0, 1, i64::MAX) {
-        Ok(id) => id.unsigned_abs(),
-        Err(error) => return unprocessable(error),
-    };
-    let Some(fields) = changes.as_object() else {
-        return unprocessable(
-            json!({"type": "model_attributes_type", "loc": ["body"], "msg": "Input should be a valid dictionary", "input": changes}),
-        );
-    };
-    for (name, value) in fields {
+/// `PUT …/issues/{id}` with the fields to change. A change that sets every field to the value it
+/// has leaves the issue as it is (no new `updated_at`, no event), as an ORM writes nothing then.
+async fn update_issue(
+    State(shared): SimState,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Invalid> {
+    let id = path_id(&id, "issue_id")?;
+    let fields = model_body(&headers, &body)?;
+    for (name, value) in &fields {
         let Some((_, kind)) = UPDATABLE.iter().find(|(field, _)| field == name) else { continue };
         let valid = value.is_null() && *name != "status" && *name != "title"
             || (*kind == "string" && value.is_string())
@@ -144,74 +159,43 @@ async fn update_issue(State(shared): SimState, Path(id): Path<String>, Json(chan
         if !valid {
             let message =
                 if *kind == "int" { "Input should be a valid integer" } else { "Input should be a valid string" };
-            return unprocessable(
+            return Err(Invalid(
                 json!({"type": format!("{kind}_type"), "loc": ["body", name], "msg": message, "input": value}),
-            );
+            ));
         }
     }
+    // Fields the API does not let a client set (id, dates, authors) are ignored.
+    let changes: Vec<_> = fields.iter().filter(|(name, _)| UPDATABLE.iter().any(|(field, _)| field == name)).collect();
     let mut store = lock(&shared.store);
-    if store.issue(id).is_none() {
-        return found(None);
+    let Some(current) = store.issue(id) else { return Ok(found(None)) };
+    if changes.iter().all(|(name, value)| current.get(name.as_str()).unwrap_or(&Value::Null) == *value) {
+        return Ok(found(Some(current)));
     }
-    let updated = store.update_issue(id, |issue| {
-        for (name, value) in fields {
-            // Fields the API does not let a client set (id, dates, authors) are ignored.
-            if UPDATABLE.iter().any(|(field, _)| field == name) {
-                issue[name.as_str()] = value.clone();
-            }
+    let updated = store.update_issue(id, Some(shared.options.api_user_id), |issue| {
+        for (name, value) in changes {
+            issue[name.as_str()] = value.clone();
         }
     });
-    found(Some(updated))
+    if let Some(issue) = &updated {
+        shared.events.issue_changed(false, issue);
+    }
+    Ok(found(updated))
 }
 
-async fn get_user(State(shared): SimState, Path(id): Path<String>) -> Response {
-    match integer(Some(&id), "user_id", 0, 1, i64::MAX) {
-        Ok(id) => found(lock(&shared.store).user(id.unsigned_abs())),
-        Err(error) => unprocessable(error),
-    }
+async fn list_users(State(shared): SimState, RawQuery(query): RawQuery) -> Result<Response, Invalid> {
+    let (offset, limit) = paging(&shared, query.as_deref())?;
+    let (page, total) = {
+        let store = lock(&shared.store);
+        (store.users_page(offset, limit), store.user_count())
+    };
+    Ok(list(&shared, page, total))
 }
 
-/// QALITA's answer for one object: the object, or 204 No Content for "not found or no access".
-fn found(object: Option<Value>) -> Response {
-    match object {
-        Some(object) => Json(object).into_response(),
-        None => StatusCode::NO_CONTENT.into_response(),
-    }
+async fn get_user(State(shared): SimState, Path(id): Path<String>) -> Result<Response, Invalid> {
+    let id = path_id(&id, "user_id")?;
+    Ok(found(lock(&shared.store).user(id)))
 }
 
 fn as_index(value: i64) -> usize {
     usize::try_from(value).unwrap_or(usize::MAX)
-}
-
-/// FastAPI's answer to a request whose parameters do not validate.
-fn unprocessable(error: Value) -> Response {
-    (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"detail": [error]}))).into_response()
-}
-
-/// An integer parameter checked as FastAPI checks it, or the validation error when it does not fit.
-fn integer(text: Option<&str>, name: &str, default: i64, min: i64, max: i64) -> Result<i64, Value> {
-    let location = if name.ends_with("_id") { "path" } else { "query" };
-    let Some(text) = text else {
-        return Ok(default);
-    };
-    let refuse = |kind: &str, message: String, context: Option<Value>| {
-        let mut error = json!({"type": kind, "loc": [location, name], "msg": message, "input": text});
-        if let Some(context) = context {
-            error["ctx"] = context;
-        }
-        error
-    };
-    let Ok(value) = text.trim().parse::<i64>() else {
-        let message = "Input should be a valid integer, unable to parse string as an integer".to_owned();
-        return Err(refuse("int_parsing", message, None));
-    };
-    if value < min {
-        let message = format!("Input should be greater than or equal to {min}");
-        return Err(refuse("greater_than_equal", message, Some(json!({"ge": min}))));
-    }
-    if value > max {
-        let message = format!("Input should be less than or equal to {max}");
-        return Err(refuse("less_than_equal", message, Some(json!({"le": max}))));
-    }
-    Ok(value)
 }

@@ -13,7 +13,7 @@ use chrono::TimeDelta;
 use qalita_gitlab_core::adapters::dynamodb::DynamoLinkStore;
 use qalita_gitlab_core::adapters::gitlab_http::GitlabClient;
 use qalita_gitlab_core::adapters::http::HttpSettings;
-use qalita_gitlab_core::adapters::qalita_http::{QalitaClient, QalitaPaths};
+use qalita_gitlab_core::adapters::qalita_http::QalitaClient;
 use qalita_gitlab_core::adapters::sqs::SqsQueue;
 use qalita_gitlab_core::apply::Syncer;
 use qalita_gitlab_core::config::Config;
@@ -81,7 +81,7 @@ impl World {
         let gitlab_client =
             Arc::new(GitlabClient::new(&gitlab.url(), SecretString::new(DEFAULT_TOKEN), &settings).unwrap());
         let qalita_client = Arc::new(
-            QalitaClient::new(&qalita.url(), SecretString::new(QALITA_TOKEN), QalitaPaths::default(), &settings)
+            QalitaClient::new(&qalita.url(), SecretString::new(QALITA_TOKEN), config.qalita.paths.clone(), &settings)
                 .unwrap(),
         );
         let clock = Arc::new(SystemClock);

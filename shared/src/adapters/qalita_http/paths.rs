@@ -31,7 +31,7 @@ pub enum PathConfigError {
         got: String,
     },
     /// A path template that does not start with `/`, carries a query, a fragment, a space, or a
-    /// placeholder other than `{id}`.
+    /// placeholder other than `{id}` and `{comment_id}`.
     #[error("invalid QALITA path template {template:?}: {reason}")]
     InvalidTemplate {
         /// The template, shortened.
@@ -115,7 +115,8 @@ impl fmt::Display for Verb {
 }
 
 /// A path below the base URL, `/api/v2/issues/{id}`: it starts with `/`, has no query or fragment,
-/// and its only placeholder is `{id}`.
+/// and its only placeholders are `{id}` and `{comment_id}` (the latter only where a comment is
+/// named, which [`QalitaPaths::validate`] checks).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathTemplate(String);
 
@@ -126,7 +127,7 @@ impl PathTemplate {
         if !template.starts_with('/') {
             return Err(invalid("it must start with `/`"));
         }
-        // With every `{id}` removed, no brace may remain: any other placeholder is a typo.
+        // With every known placeholder removed, no brace may remain: any other one is a typo.
         let bare = template.replace(ID, "").replace(COMMENT_ID, "");
         if bare.contains(['{', '}']) {
             return Err(invalid("its only placeholders can be `{id}` and `{comment_id}`"));
@@ -369,13 +370,16 @@ mod tests {
     #[test]
     fn the_defaults_are_the_documented_and_assumed_endpoints() {
         let paths = QalitaPaths::default();
+        let update_comment = paths.update_comment.as_ref().expect("comment edits are on by default");
         for endpoint in [
             &paths.list_issues,
             &paths.get_issue,
             &paths.update_issue,
             &paths.list_comments,
             &paths.create_comment,
+            update_comment,
             &paths.get_user,
+            &paths.list_users,
         ] {
             assert_eq!(Endpoint::parse(&endpoint.to_string()).as_ref(), Ok(endpoint));
         }
@@ -384,7 +388,9 @@ mod tests {
         assert_eq!(paths.update_issue.to_string(), "PUT /api/v2/issues/{id}");
         assert_eq!(paths.list_comments.to_string(), "GET /api/v2/issues/{id}/comments");
         assert_eq!(paths.create_comment.to_string(), "POST /api/v2/issues/{id}/comments");
+        assert_eq!(update_comment.to_string(), "PUT /api/v2/issues/{id}/comments/{comment_id}");
         assert_eq!(paths.get_user.to_string(), "GET /api/v2/users/{id}");
+        assert_eq!(paths.list_users.to_string(), "GET /api/v2/users");
         assert_eq!(paths.user_fields.login, "login");
         assert!(paths.list_extra_query.is_empty());
         assert_eq!(paths.validate(), Ok(()));
@@ -459,5 +465,103 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(paths.validate(), Err(PathConfigError::EmptyUserField { setting: "login" }));
+    }
+
+    #[test]
+    fn comment_edits_can_be_configured_off_with_none() {
+        for text in ["none", "None", " NONE "] {
+            let paths: QalitaPaths = toml::from_str(&format!("update_comment = {text:?}")).unwrap();
+            assert_eq!(paths.update_comment, None, "{text:?}");
+            assert_eq!(paths.validate(), Ok(()));
+        }
+        let unset: QalitaPaths = toml::from_str("").unwrap();
+        assert_eq!(unset.update_comment, QalitaPaths::default().update_comment);
+    }
+
+    #[test]
+    fn the_comment_edit_setting_round_trips_through_the_configuration() {
+        let patch = Endpoint::parse("patch /c/{id}/{comment_id}").unwrap();
+        for update_comment in [None, Some(patch)] {
+            let paths = QalitaPaths { update_comment, ..Default::default() };
+            let text = toml::to_string(&paths).unwrap();
+            assert_eq!(toml::from_str::<QalitaPaths>(&text).unwrap(), paths, "{text}");
+            let expected = match &paths.update_comment {
+                None => r#"update_comment = "none""#,
+                Some(_) => r#"update_comment = "PATCH /c/{id}/{comment_id}""#,
+            };
+            assert!(text.contains(expected), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_comment_edit_endpoint_fails_the_configuration() {
+        let error = toml::from_str::<QalitaPaths>(r#"update_comment = "PUT""#).unwrap_err().to_string();
+        assert!(error.contains("must be `VERB /path`"), "{error}");
+        let error = toml::from_str::<QalitaPaths>(r#"update_comment = "PUT /c/{comment}""#).unwrap_err().to_string();
+        assert!(error.contains("only placeholders"), "{error}");
+    }
+
+    #[test]
+    fn the_comment_edit_needs_both_the_issue_and_the_comment_id() {
+        let with =
+            |text: &str| QalitaPaths { update_comment: Some(Endpoint::parse(text).unwrap()), ..Default::default() };
+        assert_eq!(
+            with("PUT /api/v2/issues/{id}/comments").validate().unwrap_err().to_string(),
+            "the QALITA endpoint `update_comment` must contain {comment_id} (got `PUT /api/v2/issues/{id}/comments`)"
+        );
+        assert_eq!(
+            with("PUT /api/v2/comments/{comment_id}").validate().unwrap_err().to_string(),
+            "the QALITA endpoint `update_comment` must contain {id} (got `PUT /api/v2/comments/{comment_id}`)"
+        );
+        assert_eq!(with("PUT /api/v2/issues/{id}/notes/{comment_id}").validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_comment_id_is_refused_outside_the_comment_edit() {
+        let comment_path = "/api/v2/issues/{id}/comments/{comment_id}";
+        type Set = fn(&mut QalitaPaths, Endpoint);
+        let cases: [(&str, Set); 4] = [
+            ("get_issue", |paths, e| paths.get_issue = e),
+            ("list_comments", |paths, e| paths.list_comments = e),
+            ("create_comment", |paths, e| paths.create_comment = e),
+            ("get_user", |paths, e| paths.get_user = e),
+        ];
+        for (setting, set) in cases {
+            let mut paths = QalitaPaths::default();
+            set(&mut paths, Endpoint::parse(&format!("GET {comment_path}")).unwrap());
+            let error = paths.validate().unwrap_err().to_string();
+            assert!(
+                error.starts_with(&format!("the QALITA endpoint `{setting}` must not contain {{comment_id}}")),
+                "{error}"
+            );
+        }
+        let paths = QalitaPaths {
+            list_users: Endpoint::parse("GET /api/v2/users/{comment_id}").unwrap(),
+            ..Default::default()
+        };
+        assert!(paths.validate().unwrap_err().to_string().contains("must not contain {comment_id}"));
+    }
+
+    #[test]
+    fn the_user_list_is_configurable_and_names_no_user() {
+        let paths: QalitaPaths =
+            toml::from_str("list_users = \"GET /api/v3/users\"\nuser_fields = { login = \"username\" }").unwrap();
+        assert_eq!((paths.list_users.verb, paths.list_users.path.as_str()), (Verb::Get, "/api/v3/users"));
+        assert_eq!(paths.user_fields.login, "username");
+        assert_eq!(paths.validate(), Ok(()));
+        let paths =
+            QalitaPaths { list_users: Endpoint::parse("GET /api/v2/users/{id}").unwrap(), ..Default::default() };
+        assert_eq!(
+            paths.validate().unwrap_err().to_string(),
+            "the QALITA endpoint `list_users` must not contain {id} (got `GET /api/v2/users/{id}`)"
+        );
+    }
+
+    #[test]
+    fn a_comment_path_renders_both_ids() {
+        let template = PathTemplate::parse("/api/v2/issues/{id}/comments/{comment_id}").unwrap();
+        assert!(template.has_id() && template.has_comment_id());
+        assert_eq!(template.render_comment(4821, 77), "/api/v2/issues/4821/comments/77");
+        assert!(!PathTemplate::parse("/api/v2/issues/{id}").unwrap().has_comment_id());
     }
 }

@@ -1,0 +1,4 @@
+//! The operator CLI `qalita-gitlab` of the QALITA ↔ GitLab sync (DESIGN section 1), as a library:
+//! the embedded adapters that let `qalita-gitlab serve` run the whole pipeline on one machine.
+
+pub mod embedded;
