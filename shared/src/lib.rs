@@ -6,6 +6,7 @@
 pub mod adapters;
 pub mod apply;
 pub mod config;
+pub mod control;
 pub mod domain;
 pub mod envelope;
 pub mod inbound;

@@ -51,6 +51,24 @@ struct Retry {
 
 /// Handles one batch and reports the failed messages.
 pub async fn handle_batch(deps: Arc<Deps>, event: SqsEvent) -> SqsBatchResponse {
+    // The operator's switch, read once per batch. Unreadable: the batch comes back later rather
+    // than writing while the operator may have said stop.
+    match qalita_gitlab_core::control::is_disabled(deps.store.as_ref()).await {
+        Ok(false) => {}
+        Ok(true) => {
+            for record in &event.records {
+                let id = record.message_id.as_deref().unwrap_or("-");
+                tracing::info!(message_id = id, outcome = "skipped", "the integration is disabled (qalita-gitlab enable turns it back on): acknowledged, nothing written");
+            }
+            return SqsBatchResponse::default();
+        }
+        Err(error) => {
+            tracing::warn!(error = %error, "the integration switch is unreadable; the batch is retried");
+            let mut all = SqsBatchResponse::default();
+            event.records.iter().filter_map(|r| r.message_id.clone()).for_each(|id| all.add_failure(id));
+            return all;
+        }
+    }
     // Group in batch order: a BTreeMap keyed by the first index keeps the groups' own order.
     let mut groups: BTreeMap<String, Vec<SqsMessage>> = BTreeMap::new();
     let all_ids: Vec<String> = event.records.iter().filter_map(|r| r.message_id.clone()).collect();

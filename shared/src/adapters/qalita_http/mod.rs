@@ -23,6 +23,10 @@ use crate::ports::{ApiError, QalitaApi, Service};
 /// runaway body must not exhaust a Lambda's memory.
 const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
+/// Users read per page when a login is looked up, and the most pages read.
+const USER_PAGE: u32 = 100;
+const USER_PAGES: u32 = 100;
+
 /// A client that cannot be set up; the message says which setting to fix and never shows the token.
 #[derive(Debug, thiserror::Error)]
 pub enum QalitaClientError {
@@ -268,9 +272,24 @@ impl QalitaApi for QalitaClient {
 
     async fn user_by_login(&self, login: &str) -> Result<Option<QalitaUser>, ApiError> {
         let endpoint = &self.paths.list_users;
-        let users =
-            self.fetch(endpoint, endpoint.path.as_str(), &[], false).await?.answer().users(&self.paths.user_fields)?;
-        Ok(users.into_iter().find(|u| u.login.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(login.trim()))))
+        // Paged like the issue list, so that a tenant of many users is searched whole.
+        let mut offset = 0;
+        for _ in 0..USER_PAGES {
+            let query = [("offset".to_owned(), offset.to_string()), ("limit".to_owned(), USER_PAGE.to_string())];
+            let fetched = self.fetch(endpoint, endpoint.path.as_str(), &query, false).await?;
+            let users = fetched.answer().users(&self.paths.user_fields)?;
+            let count = users.len();
+            if let Some(user) =
+                users.into_iter().find(|u| u.login.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(login.trim())))
+            {
+                return Ok(Some(user));
+            }
+            if count < USER_PAGE as usize {
+                break;
+            }
+            offset += u64::from(USER_PAGE);
+        }
+        Ok(None)
     }
 }
 
