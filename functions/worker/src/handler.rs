@@ -58,7 +58,11 @@ pub async fn handle_batch(deps: Arc<Deps>, event: SqsEvent) -> SqsBatchResponse 
         Ok(true) => {
             for record in &event.records {
                 let id = record.message_id.as_deref().unwrap_or("-");
-                tracing::info!(message_id = id, outcome = "skipped", "the integration is disabled (qalita-gitlab enable turns it back on): acknowledged, nothing written");
+                tracing::info!(
+                    message_id = id,
+                    outcome = "skipped",
+                    "the integration is disabled (qalita-gitlab enable turns it back on): acknowledged, nothing written"
+                );
             }
             return SqsBatchResponse::default();
         }

@@ -140,7 +140,7 @@ async fn reassigning_in_gitlab_reassigns_in_qalita_and_back() {
     // The person's change, then the description, which names the owner: QALITA's new owner is
     // news to the description, not to the assignee (no assignee write: that would be an echo).
     assert_eq!(gitlab_writes, 2);
-    let ours = world.gitlab.requests().into_iter().filter(|r| r.method == "PUT").last().unwrap();
+    let ours = world.gitlab.requests().into_iter().rfind(|r| r.method == "PUT").unwrap();
     let body = ours.body.unwrap();
     assert!(body.get("assignee_ids").is_none(), "{body}");
     assert!(body["description"].as_str().unwrap().contains("**Owner:** jroe"), "{body}");
@@ -201,7 +201,7 @@ async fn with_two_way_titles_a_gitlab_title_edit_reaches_qalita_once() {
     // The person's edit, then the description, which names the rule (the title is not written back:
     // that would be an echo).
     assert_eq!(gitlab_writes, 2);
-    let ours = world.gitlab.requests().into_iter().filter(|r| r.method == "PUT").last().unwrap().body.unwrap();
+    let ours = world.gitlab.requests().into_iter().rfind(|r| r.method == "PUT").unwrap().body.unwrap();
     assert!(ours.get("title").is_none(), "{ours}");
     assert!(ours["description"].as_str().unwrap().contains("**Rule:** Latitude out of range"), "{ours}");
 
@@ -363,4 +363,112 @@ async fn an_edited_gitlab_note_is_logged_as_not_propagated_where_qalita_cannot_e
     assert_eq!(qalita_comments(&world), ["[GitLab] mdurand: First version."]);
     let log = world.store.log(QalitaIssueId::new(ISSUE).unwrap()).await.unwrap();
     assert!(log.iter().any(|e| e.kind == "not-propagated" || e.message.contains("cannot edit comments")), "{log:?}");
+}
+
+/// Posts a delivery GitLab sent before again, as "Resend request" does (with a key outside the
+/// queue's five-minute deduplication window).
+async fn resend(world: &World, delivery: &qalita_gitlab_tests::gitlab_sim::Delivery, key: &str) {
+    let front = world.front.as_ref().unwrap();
+    let answer = reqwest::Client::new()
+        .post(&front.url)
+        .header("X-Gitlab-Event", delivery.event.as_str())
+        .header("X-Gitlab-Token", WEBHOOK_SECRET)
+        .header("Idempotency-Key", key)
+        .json(&delivery.body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+}
+
+#[tokio::test]
+async fn replaying_an_old_close_after_a_newer_reopen_leaves_the_issue_open_on_both_sides() {
+    let (world, iid) = linked("").await;
+    person_updates(&world, iid, IssueUpdate { state_event: Some(StateEvent::Close), ..Default::default() }).await;
+    world.quiesce().await;
+    person_updates(&world, iid, IssueUpdate { state_event: Some(StateEvent::Reopen), ..Default::default() }).await;
+    world.quiesce().await;
+    assert_eq!(qalita_status(&world), "open");
+    let close = world
+        .gitlab
+        .deliveries()
+        .into_iter()
+        .find(|d| d.body["object_attributes"]["action"] == "close")
+        .expect("the close was delivered");
+    let before = world.calls();
+    resend(&world, &close, "resend-of-the-close").await;
+    world.quiesce().await;
+    assert_eq!(qalita_status(&world), "open");
+    assert_eq!(world.gitlab_issue().state, IssueState::Opened);
+    assert_eq!(calls_since(&world, before), (0, 0, 0, 0), "a stale delivery costs no call");
+    let log = world.store.log(QalitaIssueId::new(ISSUE).unwrap()).await.unwrap();
+    assert!(log.iter().any(|e| e.kind == "stale"), "{log:?}");
+}
+
+#[tokio::test]
+async fn deliveries_in_reverse_order_leave_the_newest_state_on_both_sides() {
+    let (world, iid) = linked("").await;
+    world.gitlab.hold_deliveries();
+    person_updates(&world, iid, IssueUpdate { state_event: Some(StateEvent::Close), ..Default::default() }).await;
+    person_updates(&world, iid, IssueUpdate { state_event: Some(StateEvent::Reopen), ..Default::default() }).await;
+    let before = world.calls();
+    world.gitlab.release_deliveries_reversed();
+    world.quiesce().await;
+    assert_eq!(qalita_status(&world), "open");
+    assert_eq!(world.gitlab_issue().state, IssueState::Opened);
+    let (_, gitlab_writes, _, qalita_writes) = calls_since(&world, before);
+    assert_eq!((gitlab_writes, qalita_writes), (0, 0), "the reopen came first and is what QALITA has");
+}
+
+#[tokio::test]
+async fn a_gitlab_close_then_a_newer_qalita_mute_end_muted_on_both_sides() {
+    let (world, iid) = linked("").await;
+    world.gitlab.hold_deliveries();
+    person_updates(&world, iid, IssueUpdate { state_event: Some(StateEvent::Close), ..Default::default() }).await;
+    world.qalita.set_status(ISSUE, "muted");
+    world.qalita.settle_events().await;
+    world.run_worker().await;
+    world.gitlab.release_deliveries_reversed();
+    world.quiesce().await;
+    assert_eq!(qalita_status(&world), "muted");
+    let issue = world.gitlab_issue();
+    assert_eq!(issue.state, IssueState::Opened, "QALITA's newer mute reopened it");
+    assert!(issue.labels.contains(&"ignored".to_string()));
+    let log = world.store.log(QalitaIssueId::new(ISSUE).unwrap()).await.unwrap();
+    assert!(log.iter().any(|e| e.kind == "stale"), "the older close is stale: {log:?}");
+}
+
+#[tokio::test]
+async fn a_qalita_mute_then_a_newer_gitlab_close_end_resolved_on_both_sides() {
+    let (world, iid) = linked("").await;
+    world.qalita.pause_events();
+    world.qalita.set_status(ISSUE, "muted");
+    person_updates(&world, iid, IssueUpdate { state_event: Some(StateEvent::Close), ..Default::default() }).await;
+    world.settle().await;
+    world.run_worker().await;
+    world.qalita.resume_events();
+    world.quiesce().await;
+    assert_eq!(qalita_status(&world), "resolved");
+    let issue = world.gitlab_issue();
+    assert_eq!(issue.state, IssueState::Closed);
+    assert!(!issue.labels.contains(&"ignored".to_string()));
+    let log = world.store.log(QalitaIssueId::new(ISSUE).unwrap()).await.unwrap();
+    assert!(
+        log.iter().any(|e| e.kind == "conflict" && e.message.contains("GitLab wins")),
+        "the decision is logged: {log:?}"
+    );
+}
+
+#[tokio::test]
+async fn with_qalita_owning_the_status_a_gitlab_close_is_not_synced_back() {
+    let (world, iid) = linked("[ownership]\nstatus = \"qalita\"").await;
+    person_updates(&world, iid, IssueUpdate { state_event: Some(StateEvent::Close), ..Default::default() }).await;
+    world.quiesce().await;
+    assert_eq!(qalita_status(&world), "open");
+    // QALITA's next status change is written over the person's close.
+    world.qalita.set_status(ISSUE, "resolved");
+    world.quiesce().await;
+    world.qalita.set_status(ISSUE, "open");
+    world.quiesce().await;
+    assert_eq!(world.gitlab_issue().state, IssueState::Opened);
 }

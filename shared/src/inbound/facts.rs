@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use crate::domain::gitlab::{GitlabUser, IssueState};
+use crate::domain::gitlab::{GitlabIssue, GitlabUser, IssueState};
+use crate::domain::link::Field;
 use crate::domain::{GitlabProjectId, Iid, QalitaIssueId};
 use crate::webhook::trim::{IssueEvent, NoteEvent};
 
@@ -55,6 +56,10 @@ pub struct GitlabIssueFacts {
     pub marked: Option<QalitaIssueId>,
     /// Who made the change (username).
     pub by: Option<String>,
+    /// The fields the delivery's `changes` say this event changed (`None`: not known, as for an
+    /// issue read from the API). A change back to the value the link knows still moves the field's
+    /// watermark, so that an older delivery arriving after it changes nothing.
+    pub changed: Option<BTreeSet<Field>>,
 }
 
 impl GitlabIssueFacts {
@@ -106,7 +111,28 @@ impl GitlabIssueFacts {
             updated_at: attributes.updated_at.as_deref().and_then(parse_gitlab_time),
             action: attributes.action.as_deref().map(str::to_owned),
             by: event.user.as_ref().and_then(|u| u.username.as_deref().map(str::to_owned)),
+            changed: event.changes.as_ref().map(changed_fields),
         })
+    }
+
+    /// The issue as the API returns it (the reconcile reads it when deliveries were lost).
+    pub fn of_api(issue: &GitlabIssue) -> Self {
+        let description = issue.description.clone().unwrap_or_default();
+        GitlabIssueFacts {
+            project_id: issue.project_id,
+            iid: issue.iid,
+            issue_id: Some(issue.id),
+            state: issue.state,
+            labels: Some(issue.labels.iter().cloned().collect()),
+            assignee: Some(issue.assignees.first().cloned()),
+            title: Some(issue.title.clone()),
+            marked: marked(&description),
+            description: Some(description),
+            updated_at: Some(issue.updated_at),
+            action: None,
+            by: None,
+            changed: None,
+        }
     }
 
     /// `open`, `resolved` or `muted`, as the inbound sync compares the status.
@@ -117,6 +143,25 @@ impl GitlabIssueFacts {
             (IssueState::Opened, false) => "open",
         }
     }
+}
+
+/// The sync fields a delivery's `changes` name. A label change counts for the status only when
+/// it is the muted label's (any label may be it: the planner checks the value).
+fn changed_fields(changes: &crate::webhook::trim::IssueChanges<'_>) -> BTreeSet<Field> {
+    let mut fields = BTreeSet::new();
+    if changes.state_id.is_some() || changes.closed_at.is_some() || changes.labels.is_some() {
+        fields.insert(Field::Status);
+    }
+    if changes.assignees.is_some() {
+        fields.insert(Field::Assignee);
+    }
+    if changes.title.is_some() {
+        fields.insert(Field::Title);
+    }
+    if changes.description.is_some() {
+        fields.insert(Field::Description);
+    }
+    fields
 }
 
 fn state_of(state: Option<&str>, state_id: Option<u64>) -> IssueState {

@@ -150,9 +150,54 @@ fn field_name(field: Field) -> &'static str {
 pub fn changed_fields(config: &Config, link: &LinkState, facts: &GitlabIssueFacts) -> Vec<Field> {
     INBOUND_FIELDS
         .into_iter()
-        .filter(|&field| {
-            gitlab_value(config, facts, field)
-                .is_some_and(|g| Some(&g) != known_gitlab_value(config, link, field).as_ref())
+        .filter(|&field| differs(config, link, facts, field) && !is_stale(link, facts, field))
+        .collect()
+}
+
+/// The decisions about fields whose value differs but whose event is older than their watermark
+/// (a late or replayed delivery): it changes nothing, and costs no call.
+pub fn stale_decisions(config: &Config, link: &LinkState, facts: &GitlabIssueFacts) -> Vec<Decision> {
+    INBOUND_FIELDS
+        .into_iter()
+        .filter(|&field| differs(config, link, facts, field) && is_stale(link, facts, field))
+        .map(|field| stale_decision(link, facts, field))
+        .collect()
+}
+
+fn differs(config: &Config, link: &LinkState, facts: &GitlabIssueFacts, field: Field) -> bool {
+    gitlab_value(config, facts, field).is_some_and(|g| Some(&g) != known_gitlab_value(config, link, field).as_ref())
+}
+
+fn is_stale(link: &LinkState, facts: &GitlabIssueFacts, field: Field) -> bool {
+    matches!((link.watermark(field), facts.updated_at), (Some(watermark), Some(at)) if at < watermark)
+}
+
+fn stale_decision(link: &LinkState, facts: &GitlabIssueFacts, field: Field) -> Decision {
+    let (at, watermark) = (show(facts.updated_at), show(link.watermark(field)));
+    Decision {
+        level: LogLevel::Info,
+        kind: "stale",
+        message: format!(
+            "GitLab {} of {at} is older than the value already synced ({watermark}): ignored",
+            field_name(field)
+        ),
+    }
+}
+
+/// The fields whose watermark the event moves although their value is what the link knows: the
+/// delivery's `changes` name them (a person changed them, back to that value), the event is newer
+/// than the watermark, and it is not the echo of our own write (whose time the link recorded).
+pub fn watermark_bumps(config: &Config, link: &LinkState, facts: &GitlabIssueFacts) -> Vec<(Field, Written)> {
+    let (Some(changed), Some(at)) = (&facts.changed, facts.updated_at) else { return Vec::new() };
+    INBOUND_FIELDS
+        .into_iter()
+        .filter(|field| changed.contains(field))
+        .filter_map(|field| {
+            let value = gitlab_value(config, facts, field)?;
+            let known = known_gitlab_value(config, link, field)?;
+            let ours = link.to_gitlab.get(&field).is_some_and(|w| w.at == Some(at));
+            let newer = link.watermark(field).is_none_or(|w| at > w);
+            (value == known && newer && !ours).then_some((field, Written { value, watermark: Some(at), at: Some(at) }))
         })
         .collect()
 }
@@ -188,15 +233,8 @@ pub fn plan_inbound(
         if Some(&value) == known_gitlab_value(config, link, field).as_ref() {
             continue;
         }
-        if let (Some(watermark), Some(at)) = (link.watermark(field), event_time)
-            && at < watermark
-        {
-            note(
-                &mut plan,
-                LogLevel::Info,
-                "stale",
-                format!("GitLab {name} of {at} is older than the value already synced ({watermark}): ignored"),
-            );
+        if is_stale(link, facts, field) {
+            plan.decisions.push(stale_decision(link, facts, field));
             continue;
         }
         plan.next.from_gitlab.insert(field, Written { value: value.clone(), watermark: event_time, at: event_time });

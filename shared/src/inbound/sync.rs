@@ -92,7 +92,33 @@ impl Syncer {
             Field::Title => self.config.ownership.title,
             _ => self.config.ownership.description,
         };
+        let bumps = super::watermark_bumps(&self.config, &link, facts);
+        if changed.is_empty() && !bumps.is_empty() {
+            // A person changed a field back to what the link knows: nothing to write, but an older
+            // delivery of the change before must not undo it.
+            let mut next = link.clone();
+            next.from_gitlab.extend(bumps);
+            next.updated_at = self.clock.now();
+            self.store.update(&next).await?;
+            return Ok(InboundOutcome {
+                action: "unchanged",
+                issue: Some(id),
+                reason: "a GitLab change back to the synced value: its time is recorded".into(),
+                decisions: Vec::new(),
+            });
+        }
         if changed.is_empty() {
+            let stale = super::stale_decisions(&self.config, &link, facts);
+            if !stale.is_empty() {
+                self.log_decisions(id, &stale, "stale", "a late or replayed GitLab delivery: nothing changed".into())
+                    .await;
+                return Ok(InboundOutcome {
+                    action: "stale",
+                    issue: Some(id),
+                    reason: "older than what is synced".into(),
+                    decisions: stale,
+                });
+            }
             return Ok(InboundOutcome {
                 action: "unchanged",
                 issue: Some(id),
@@ -122,6 +148,7 @@ impl Syncer {
         let now = self.clock.now();
         let plan = plan_inbound(&self.config, &link, facts, &qalita, &known, &assignee, now);
         let mut next = plan.next;
+        next.from_gitlab.extend(bumps);
         let after = match plan.update.is_empty() {
             true => qalita.clone(),
             false => match self.qalita.update_issue(id, &plan.update).await {

@@ -149,8 +149,7 @@ impl World {
     /// Delivers and processes until nothing moves: every delivery sent, the queue empty. Returns
     /// the number of worker runs that found messages.
     pub async fn quiesce(&self) -> usize {
-        let mut busy = 0;
-        for _ in 0..30 {
+        for busy in 0..30 {
             self.settle().await;
             if self.run_worker().await.0 == 0 {
                 self.settle().await;
@@ -158,7 +157,6 @@ impl World {
                     return busy;
                 }
             }
-            busy += 1;
         }
         panic!("the system did not become quiet");
     }
