@@ -4,3 +4,4 @@
 
 pub mod handler;
 pub mod poll;
+pub mod reconcile;

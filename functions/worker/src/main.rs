@@ -109,5 +109,7 @@ async fn invoke(deps: Arc<Deps>, event: LambdaEvent<Value>) -> Result<Value, Err
     // Anything else is the schedule (EventBridge "Scheduled Event").
     let remaining = event.context.deadline().duration_since(std::time::SystemTime::now()).unwrap_or_default();
     let deadline = Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN);
-    Ok(serde_json::to_value(poll(&deps, deadline).await)?)
+    let poll = poll(&deps, deadline).await;
+    let reconcile = qalita_gitlab_worker::reconcile::reconcile(&deps, deadline).await;
+    Ok(serde_json::json!({ "poll": poll, "reconcile": reconcile }))
 }

@@ -9,6 +9,8 @@ mod world;
 use qalita_gitlab_core::domain::gitlab::{GitlabProjectRef, IssueState, IssueUpdate, StateEvent};
 use qalita_gitlab_core::domain::{Iid, QalitaIssueId};
 use qalita_gitlab_core::ports::{CallContext, EventQueue, GitlabApi, LinkStore};
+use qalita_gitlab_worker::poll::{PollReport, poll};
+use qalita_gitlab_worker::reconcile::{ReconcileReport, reconcile};
 use serde_json::json;
 use world::*;
 
@@ -471,4 +473,72 @@ async fn with_qalita_owning_the_status_a_gitlab_close_is_not_synced_back() {
     world.qalita.set_status(ISSUE, "open");
     world.quiesce().await;
     assert_eq!(world.gitlab_issue().state, IssueState::Opened);
+}
+
+/// One scheduled run: the QALITA poll, then the GitLab reconcile.
+async fn scheduled(world: &World) -> (PollReport, ReconcileReport) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let poll = poll(&world.deps, deadline).await;
+    let reconcile = reconcile(&world.deps, deadline).await;
+    (poll, reconcile)
+}
+
+#[tokio::test]
+async fn a_lost_delivery_is_made_up_by_the_gitlab_reconcile() {
+    let (world, iid) = linked("").await;
+    world.gitlab.drop_deliveries(1);
+    person_updates(&world, iid, IssueUpdate { state_event: Some(StateEvent::Close), ..Default::default() }).await;
+    world.quiesce().await;
+    assert_eq!(qalita_status(&world), "open", "GitLab dropped the delivery");
+    let (_, report) = scheduled(&world).await;
+    assert_eq!((report.projects, report.synced, report.failed), (2, 1, 0), "{report:?}");
+    world.quiesce().await;
+    assert_eq!(qalita_status(&world), "resolved");
+    let (_, again) = scheduled(&world).await;
+    assert_eq!(again.synced, 0, "{again:?}");
+}
+
+#[tokio::test]
+async fn with_every_field_two_way_one_change_makes_its_writes_and_then_everything_is_quiet() {
+    let all_two_way = "[ownership]\ntitle = \"both\"\ndescription = \"both\"\nlabels = \"both\"\nstatus = \"both\"\nassignee = \"both\"";
+    let (world, iid) = linked(all_two_way).await;
+    // Settle what the link's first schedule reads, so that every later cycle is alike.
+    scheduled(&world).await;
+    world.quiesce().await;
+
+    let quiet_cycles = |label: &'static str| {
+        let world = &world;
+        async move {
+            let mut reads = Vec::new();
+            for _ in 0..3 {
+                let before = world.calls();
+                let (poll, reconcile) = scheduled(world).await;
+                assert_eq!((poll.enqueued, reconcile.synced), (0, 0), "{label}: {poll:?} {reconcile:?}");
+                world.quiesce().await;
+                let (gitlab, gitlab_writes, qalita, qalita_writes) = calls_since(world, before);
+                assert_eq!((gitlab_writes, qalita_writes), (0, 0), "{label}: no write after the change");
+                reads.push((gitlab, qalita));
+            }
+            // Only the schedule's own reads: one list per GitLab project, QALITA's newest page and
+            // the sweep's next page, the same every cycle.
+            assert_eq!(reads, vec![(2, 2); 3], "{label}");
+        }
+    };
+
+    // A person's change in GitLab: one QALITA read and one QALITA write.
+    let before = world.calls();
+    person_updates(&world, iid, IssueUpdate { state_event: Some(StateEvent::Close), ..Default::default() }).await;
+    world.quiesce().await;
+    assert_eq!(calls_since(&world, before), (1, 1, 2, 1), "GitLab → QALITA");
+    quiet_cycles("after the GitLab change").await;
+
+    // A change in QALITA: one GitLab write, nothing back.
+    let before = world.calls();
+    world.qalita.set_status(ISSUE, "open");
+    world.quiesce().await;
+    let (gitlab, gitlab_writes, qalita, qalita_writes) = calls_since(&world, before);
+    assert_eq!((gitlab, gitlab_writes, qalita_writes), (1, 1, 0), "QALITA → GitLab");
+    assert_eq!(qalita, 0, "the event carries the issue: nothing to read");
+    quiet_cycles("after the QALITA change").await;
+    assert_eq!((world.gitlab_issue().state, qalita_status(&world).as_str()), (IssueState::Opened, "open"));
 }

@@ -100,6 +100,10 @@ async fn the_worker_binary_syncs_a_batch_of_ten_events_and_runs_the_poll() {
 
     let schedule = json!({"version": "0", "id": "poll", "detail-type": "Scheduled Event", "source": "aws.scheduler", "account": "123456789012", "time": "2026-11-25T10:05:00Z", "region": "us-east-1", "resources": [], "detail": {}});
     let report = runtime.invoke(schedule, Duration::from_secs(60)).await.expect("the worker answers the schedule");
-    assert_eq!((report["read"].as_u64(), report["enqueued"].as_u64()), (Some(10), Some(0)), "{report}");
+    let poll = &report["poll"];
+    assert_eq!((poll["read"].as_u64(), poll["enqueued"].as_u64()), (Some(10), Some(0)), "{report}");
+    // The GitLab reconcile read the ten issues the batch made, and found them as the links know them.
+    let reconcile = &report["reconcile"];
+    assert_eq!((reconcile["read"].as_u64(), reconcile["synced"].as_u64()), (Some(10), Some(0)), "{report}");
     assert_eq!(gitlab.issues(42).len(), 10);
 }

@@ -1,0 +1,133 @@
+//! The scheduled reconcile of GitLab: GitLab never retries a failed delivery, drops events while a
+//! hook is disabled, and a receiver can be down. Every run lists, in each project the sync writes
+//! to, the issues GitLab changed since the last run (`updated_after`, from a cursor per project),
+//! and puts each one that carries our marker through the inbound sync as GitLab has it now. An
+//! issue whose fields are what the link knows costs nothing more; a change whose delivery was
+//! lost is applied as if it had arrived.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use qalita_gitlab_core::domain::gitlab::GitlabProjectRef;
+use qalita_gitlab_core::inbound::{GitlabIssueFacts, marked};
+use qalita_gitlab_core::ports::{CallContext, IssueQuery};
+
+use crate::handler::Deps;
+
+/// The cursors' names: one per project.
+pub const CURSOR_PREFIX: &str = "gitlab-reconcile:";
+
+/// How far back each run looks before its cursor: GitLab's clock and the cursor's may differ a
+/// little, and a change at the cursor's own second must not be missed.
+const OVERLAP: TimeDelta = TimeDelta::seconds(60);
+
+/// On the first run of a project, how far back to look.
+const FIRST_LOOK_BACK: TimeDelta = TimeDelta::hours(1);
+
+/// Pages of 100 read per project and run, at most.
+const MAX_PAGES: u32 = 20;
+
+/// What one run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReconcileReport {
+    /// Projects listed.
+    pub projects: usize,
+    /// GitLab issues read.
+    pub read: usize,
+    /// Issues whose GitLab state was synced to QALITA (a change whose delivery was lost).
+    pub synced: usize,
+    /// Issues that could not be synced (logged); the next run tries them again.
+    pub failed: usize,
+    /// Why the run stopped early, if it did.
+    pub stopped: Option<String>,
+}
+
+/// Reconciles every project the configuration routes to, stopping before `deadline`.
+pub async fn reconcile(deps: &Deps, deadline: Instant) -> ReconcileReport {
+    let mut report = ReconcileReport::default();
+    match qalita_gitlab_core::control::is_disabled(deps.store.as_ref()).await {
+        Ok(false) => {}
+        Ok(true) => {
+            report.stopped = Some("the integration is disabled".into());
+            return report;
+        }
+        Err(error) => {
+            report.stopped = Some(format!("the integration switch is unreadable: {error}"));
+            return report;
+        }
+    }
+    let config = &deps.config;
+    let projects: BTreeSet<String> = std::iter::once(&config.gitlab.default_project)
+        .chain(config.routing.iter().map(|route| &route.project))
+        .map(GitlabProjectRef::to_string)
+        .collect();
+    for project in projects {
+        if Instant::now() >= deadline {
+            report.stopped = Some("out of time".into());
+            break;
+        }
+        let Ok(project_ref) = GitlabProjectRef::parse(&project) else { continue };
+        report.projects += 1;
+        if let Err(reason) = reconcile_project(deps, &project_ref, &mut report, deadline).await {
+            tracing::warn!(project = %project, reason = %reason, "GitLab reconcile stopped for this project; the next run resumes from its cursor");
+            report.stopped = Some(reason);
+        }
+    }
+    tracing::info!(projects = report.projects, read = report.read, synced = report.synced, failed = report.failed, stopped = ?report.stopped, "GitLab reconcile");
+    report
+}
+
+async fn reconcile_project(
+    deps: &Deps,
+    project: &GitlabProjectRef,
+    report: &mut ReconcileReport,
+    deadline: Instant,
+) -> Result<(), String> {
+    let name = format!("{CURSOR_PREFIX}{project}");
+    let started = deps.clock.now();
+    let since = match deps.store.cursor(&name).await.map_err(|e| format!("cursor unreadable: {e}"))? {
+        Some(text) => {
+            DateTime::parse_from_rfc3339(&text).map(|t| t.with_timezone(&Utc)).unwrap_or(started - FIRST_LOOK_BACK)
+        }
+        None => started - FIRST_LOOK_BACK,
+    };
+    let mut query =
+        IssueQuery { updated_after: Some(since - OVERLAP), page: 1, per_page: 100, ..IssueQuery::default() };
+    let mut finished = false;
+    for _ in 0..MAX_PAGES {
+        if Instant::now() >= deadline {
+            return Err("out of time".into());
+        }
+        let page = deps.syncer.gitlab.list_issues(project, &query).await.map_err(|e| e.to_string())?;
+        report.read += page.items.len();
+        for issue in &page.items {
+            // Only the issues this service made carry the marker; the rest cost nothing.
+            if issue.description.as_deref().and_then(marked).is_none() {
+                continue;
+            }
+            let facts = GitlabIssueFacts::of_api(issue);
+            match deps.syncer.sync_gitlab_issue(&facts, &CallContext::default()).await {
+                Ok(outcome) if outcome.action != "unchanged" && outcome.action != "ignored" => report.synced += 1,
+                Ok(_) => {}
+                Err(error) if error.is_transient() => return Err(error.to_string()),
+                Err(error) => {
+                    report.failed += 1;
+                    tracing::warn!(gitlab_issue = %issue.web_url, error = %error, "GitLab issue not reconciled");
+                }
+            }
+        }
+        match page.next_page {
+            Some(next) => query.page = next,
+            None => {
+                finished = true;
+                break;
+            }
+        }
+    }
+    if !finished {
+        return Err(format!("more than {MAX_PAGES} pages changed; the rest is read next run"));
+    }
+    // Every issue changed up to the start of the run was looked at.
+    deps.store.set_cursor(&name, &started.to_rfc3339()).await.map_err(|e| format!("cursor not saved: {e}"))
+}
