@@ -313,8 +313,32 @@ impl Syncer {
                 }
             }
         };
-        let committed = self.store.update(&next).await?;
+        let committed = match (action, self.store.update(&next).await) {
+            (_, Ok(committed)) => committed,
+            // GitLab was written, and the link changed meanwhile (an inbound event of the same
+            // issue, handled in its own message group): what was written is recorded on the newer
+            // link, so that no retry writes it again.
+            ("updated", Err(StoreError::Conflict)) => self.commit_over(&link, &next).await?,
+            (_, Err(error)) => return Err(error.into()),
+        };
         Ok(Outcome { action, link: committed, decisions: plan.decisions })
+    }
+
+    /// Commits what `next` wrote over `base` onto the link as it is now, re-reading on each
+    /// conflict.
+    async fn commit_over(&self, base: &LinkState, next: &LinkState) -> Result<LinkState, SyncError> {
+        for _ in 0..CONFLICT_RETRIES {
+            let Some(fresh) = self.store.get(base.qalita_id).await? else { break };
+            if fresh.status != LinkStatus::Linked || fresh.gitlab != base.gitlab {
+                break;
+            }
+            match self.store.update(&merge_written(base, next, fresh)).await {
+                Ok(committed) => return Ok(committed),
+                Err(StoreError::Conflict) => continue,
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(StoreError::Conflict.into())
     }
 
     /// Marks our reservation stale after a failed `POST`, so that the retry takes it over at once.
@@ -426,6 +450,35 @@ impl Syncer {
             }
         }
     }
+}
+
+/// `fresh` with what `next` changed over `base`: the GitLab fields written, the managed labels, what
+/// QALITA was seen to hold, the watermark, the context and the owner's resolution.
+fn merge_written(base: &LinkState, next: &LinkState, mut fresh: LinkState) -> LinkState {
+    for (field, written) in &next.to_gitlab {
+        if base.to_gitlab.get(field) != Some(written) {
+            fresh.to_gitlab.insert(*field, written.clone());
+        }
+    }
+    for (field, seen) in &next.to_qalita {
+        if base.to_qalita.get(field) != Some(seen)
+            && fresh.to_qalita.get(field).is_none_or(|f| f.watermark <= seen.watermark)
+        {
+            fresh.to_qalita.insert(*field, seen.clone());
+        }
+    }
+    if next.managed_labels != base.managed_labels {
+        fresh.managed_labels = next.managed_labels.clone();
+    }
+    if next.context != base.context {
+        fresh.context = next.context.clone();
+    }
+    if next.assignee != base.assignee {
+        fresh.assignee = next.assignee.clone();
+    }
+    fresh.qalita_watermark = fresh.qalita_watermark.max(next.qalita_watermark);
+    fresh.updated_at = next.updated_at;
+    fresh
 }
 
 /// Stamps the fields `next` wrote (those that differ from `link`) with GitLab's time of the write,

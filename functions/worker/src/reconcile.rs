@@ -37,6 +37,8 @@ pub struct ReconcileReport {
     pub read: usize,
     /// Issues whose GitLab state was synced to QALITA (a change whose delivery was lost).
     pub synced: usize,
+    /// Notes copied to QALITA whose delivery was lost.
+    pub notes_copied: usize,
     /// Issues that could not be synced (logged); the next run tries them again.
     pub failed: usize,
     /// Why the run stopped early, if it did.
@@ -107,14 +109,38 @@ async fn reconcile_project(
                 continue;
             }
             let facts = GitlabIssueFacts::of_api(issue);
-            match deps.syncer.sync_gitlab_issue(&facts, &CallContext::default()).await {
-                Ok(outcome) if outcome.action != "unchanged" && outcome.action != "ignored" => report.synced += 1,
-                Ok(_) => {}
+            let call = CallContext::default();
+            let synced = match deps.syncer.sync_gitlab_issue(&facts, &call).await {
+                Ok(outcome) => outcome.action != "unchanged" && outcome.action != "ignored",
                 Err(error) if error.is_transient() => return Err(error.to_string()),
                 Err(error) => {
                     report.failed += 1;
                     tracing::warn!(gitlab_issue = %issue.web_url, error = %error, "GitLab issue not reconciled");
+                    continue;
                 }
+            };
+            // A note changes the issue's `updated_at` too: its delivery may be the one lost. Issues
+            // seen again only because of the overlap had their notes read by the run before.
+            if issue.updated_at < since {
+                report.synced += usize::from(synced);
+                continue;
+            }
+            let link = deps.syncer.link_of_gitlab(facts.project_id, facts.iid, facts.marked).await;
+            let copied = match link {
+                Ok(Some(link)) => deps.syncer.sync_gitlab_notes(&link, &call).await,
+                Ok(None) => Ok(0),
+                Err(error) => Err(error.into()),
+            };
+            match copied {
+                Ok(copied) => report.notes_copied += copied,
+                Err(error) if error.is_transient() => return Err(error.to_string()),
+                Err(error) => {
+                    report.failed += 1;
+                    tracing::warn!(gitlab_issue = %issue.web_url, error = %error, "GitLab notes not reconciled");
+                }
+            }
+            if synced {
+                report.synced += 1;
             }
         }
         match page.next_page {

@@ -520,8 +520,9 @@ async fn with_every_field_two_way_one_change_makes_its_writes_and_then_everythin
                 reads.push((gitlab, qalita));
             }
             // Only the schedule's own reads: one list per GitLab project, QALITA's newest page and
-            // the sweep's next page, the same every cycle.
-            assert_eq!(reads, vec![(2, 2); 3], "{label}");
+            // the sweep's next page; the first cycle after a change also reads the notes of the issue
+            // GitLab shows changed (a note's delivery may have been lost).
+            assert_eq!(reads, vec![(3, 2), (2, 2), (2, 2)], "{label}");
         }
     };
 

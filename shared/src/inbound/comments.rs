@@ -248,6 +248,32 @@ impl Syncer {
         Ok(CommentOutcome::new("copied", format!("QALITA comment {} → GitLab note {}", comment.id, note.id)))
     }
 
+    /// Every note of a linked GitLab issue that is not copied yet is copied (the reconcile's sweep,
+    /// for deliveries GitLab lost).
+    pub async fn sync_gitlab_notes(&self, link: &LinkState, call: &CallContext) -> Result<usize, SyncError> {
+        let Some(gitlab) = link.gitlab.as_ref().filter(|_| link.status == LinkStatus::Linked) else { return Ok(0) };
+        if !self.config.comments.to_qalita {
+            return Ok(0);
+        }
+        let project = GitlabProjectRef::Id(gitlab.project_id);
+        let mut copied = 0;
+        let mut page = 1;
+        for _ in 0..NOTE_SEARCH_PAGES {
+            let notes = self.gitlab.list_notes(&project, gitlab.iid, page, 100).await?;
+            for note in &notes.items {
+                let facts = GitlabNoteFacts::of_api(gitlab.project_id, gitlab.iid, note);
+                if self.sync_gitlab_note(&facts, call).await?.action == "copied" {
+                    copied += 1;
+                }
+            }
+            match notes.next_page {
+                Some(next) => page = next,
+                None => break,
+            }
+        }
+        Ok(copied)
+    }
+
     /// Every comment of a QALITA issue that is not copied yet is copied (the poll's sweep).
     pub async fn sync_qalita_comments(
         &self,

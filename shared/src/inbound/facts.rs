@@ -60,6 +60,10 @@ pub struct GitlabIssueFacts {
     /// issue read from the API). A change back to the value the link knows still moves the field's
     /// watermark, so that an older delivery arriving after it changes nothing.
     pub changed: Option<BTreeSet<Field>>,
+    /// The state before the change, when the delivery's `changes` say.
+    pub previous_state: Option<IssueState>,
+    /// The labels before the change, when the delivery's `changes` say.
+    pub previous_labels: Option<BTreeSet<String>>,
 }
 
 impl GitlabIssueFacts {
@@ -112,6 +116,17 @@ impl GitlabIssueFacts {
             action: attributes.action.as_deref().map(str::to_owned),
             by: event.user.as_ref().and_then(|u| u.username.as_deref().map(str::to_owned)),
             changed: event.changes.as_ref().map(changed_fields),
+            previous_state: event
+                .changes
+                .as_ref()
+                .and_then(|c| c.state_id.as_ref())
+                .and_then(|c| c.previous)
+                .map(|id| state_of(None, Some(id))),
+            previous_labels: event
+                .changes
+                .as_ref()
+                .and_then(|c| c.labels.as_ref())
+                .map(|c| c.previous.iter().filter_map(|l| l.title.as_deref().map(str::to_owned)).collect()),
         })
     }
 
@@ -132,16 +147,32 @@ impl GitlabIssueFacts {
             action: None,
             by: None,
             changed: None,
+            previous_state: None,
+            previous_labels: None,
         }
     }
 
     /// `open`, `resolved` or `muted`, as the inbound sync compares the status.
     pub fn status(&self, muted_label: &str) -> &'static str {
-        match (self.state, self.labels.as_ref().is_some_and(|l| l.contains(muted_label))) {
-            (IssueState::Closed, _) => "resolved",
-            (IssueState::Opened, true) => "muted",
-            (IssueState::Opened, false) => "open",
+        status_of(self.state, self.labels.as_ref().is_some_and(|l| l.contains(muted_label)))
+    }
+
+    /// Whether this event is a change of `field`. A delivery speaks only for what its `changes`
+    /// name: the other fields it shows may come from an older change, delivered on its own. The
+    /// status changed only if it differs from the status before (closing a muted issue does not
+    /// unmute it; removing the label of a closed issue does not reopen it). Without `changes` (an
+    /// issue read from the API) every field counts.
+    pub fn changes(&self, field: Field, muted_label: &str) -> bool {
+        let Some(changed) = &self.changed else { return true };
+        if field != Field::Status {
+            return changed.contains(&field);
         }
+        let muted = |labels: Option<&BTreeSet<String>>| labels.is_some_and(|l| l.contains(muted_label));
+        let before = status_of(
+            self.previous_state.unwrap_or(self.state),
+            muted(self.previous_labels.as_ref().or(self.labels.as_ref())),
+        );
+        changed.contains(&Field::Status) && before != self.status(muted_label)
     }
 }
 
@@ -162,6 +193,14 @@ fn changed_fields(changes: &crate::webhook::trim::IssueChanges<'_>) -> BTreeSet<
         fields.insert(Field::Description);
     }
     fields
+}
+
+fn status_of(state: IssueState, muted: bool) -> &'static str {
+    match (state, muted) {
+        (IssueState::Closed, _) => "resolved",
+        (IssueState::Opened, true) => "muted",
+        (IssueState::Opened, false) => "open",
+    }
 }
 
 fn state_of(state: Option<&str>, state_id: Option<u64>) -> IssueState {
@@ -205,6 +244,22 @@ pub struct GitlabNoteFacts {
 }
 
 impl GitlabNoteFacts {
+    /// A note as the API lists it (the reconcile reads them when deliveries were lost).
+    pub fn of_api(project_id: GitlabProjectId, iid: Iid, note: &crate::domain::gitlab::GitlabNote) -> Self {
+        GitlabNoteFacts {
+            note_id: note.id,
+            project_id,
+            iid,
+            body: Some(note.body.clone()),
+            username: note.author.username.clone(),
+            name: Some(note.author.name.clone()),
+            system: note.system,
+            internal: note.internal,
+            action: None,
+            marked: None,
+        }
+    }
+
     /// Reads a note delivery; `Ok(None)` for a note on something else than an issue.
     pub fn of_note(event: &NoteEvent<'_>) -> Result<Option<Self>, FactsError> {
         let attributes = &event.object_attributes;

@@ -165,7 +165,9 @@ pub fn stale_decisions(config: &Config, link: &LinkState, facts: &GitlabIssueFac
 }
 
 fn differs(config: &Config, link: &LinkState, facts: &GitlabIssueFacts, field: Field) -> bool {
-    gitlab_value(config, facts, field).is_some_and(|g| Some(&g) != known_gitlab_value(config, link, field).as_ref())
+    facts.changes(field, &config.mapping.muted_label)
+        && gitlab_value(config, facts, field)
+            .is_some_and(|g| Some(&g) != known_gitlab_value(config, link, field).as_ref())
 }
 
 fn is_stale(link: &LinkState, facts: &GitlabIssueFacts, field: Field) -> bool {
@@ -191,7 +193,7 @@ pub fn watermark_bumps(config: &Config, link: &LinkState, facts: &GitlabIssueFac
     let (Some(changed), Some(at)) = (&facts.changed, facts.updated_at) else { return Vec::new() };
     INBOUND_FIELDS
         .into_iter()
-        .filter(|field| changed.contains(field))
+        .filter(|field| changed.contains(field) && facts.changes(*field, &config.mapping.muted_label))
         .filter_map(|field| {
             let value = gitlab_value(config, facts, field)?;
             let known = known_gitlab_value(config, link, field)?;
@@ -230,7 +232,7 @@ pub fn plan_inbound(
     for field in INBOUND_FIELDS {
         let name = field_name(field);
         let Some(value) = gitlab_value(config, facts, field) else { continue };
-        if Some(&value) == known_gitlab_value(config, link, field).as_ref() {
+        if !differs(config, link, facts, field) {
             continue;
         }
         if is_stale(link, facts, field) {

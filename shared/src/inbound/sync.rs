@@ -218,8 +218,10 @@ impl Syncer {
                     next.to_gitlab.insert(Field::Status, gitlab(status.into()));
                     let state = if status == "resolved" { "closed" } else { "opened" };
                     next.to_gitlab.insert(Field::State, gitlab(state.into()));
+                    // The muted label is managed as GitLab shows it: a person may close an issue
+                    // and leave the label on; QALITA's next status then removes it.
                     let muted = config.mapping.muted_label.clone();
-                    match status == "muted" {
+                    match facts.labels.as_ref().map_or(status == "muted", |labels| labels.contains(&muted)) {
                         true => next.managed_labels.insert(muted),
                         false => next.managed_labels.remove(&muted),
                     };
