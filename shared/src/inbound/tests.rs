@@ -1,1 +1,283 @@
-//! The inbound planner's rules, one by one.
+//! The inbound planner's rules, one test each, on the link the outbound planner leaves after a
+//! creation, and the delivery facts read from the real fixtures.
+
+use std::collections::BTreeSet;
+
+use chrono::{TimeZone, Utc};
+
+use super::*;
+use crate::domain::gitlab::{GitlabUser, IssueState};
+use crate::domain::link::{GitlabLink, LinkState};
+use crate::domain::qalita::IssueContext;
+use crate::domain::{GitlabProjectId, Iid, QalitaIssueId};
+use crate::mapping::Desired;
+use crate::plan::{AssigneeInput, plan};
+use crate::webhook::read_issue_event;
+
+fn config(extra: &str) -> Config {
+    let text = format!("[gitlab]\ndefault_project = 42\n[qalita]\nbase_url = \"https://q.example.com\"\n{extra}");
+    Config::from_document(&text, |_| None).unwrap()
+}
+
+fn at(minute: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, 16, minute, 0).unwrap()
+}
+
+fn qalita(status: &str, minute: u32) -> QalitaIssue {
+    let mut issue: QalitaIssue = serde_json::from_str(include_str!("../../../fixtures/qalita/issue.json")).unwrap();
+    issue.status = status.into();
+    issue.updated_at = Some(at(minute));
+    issue
+}
+
+fn context() -> IssueContext {
+    IssueContext { severity: Some("high".into()), source_name: Some("billing.sites".into()), domain: None }
+}
+
+fn facts_of(issue: &QalitaIssue) -> Facts {
+    Facts::of(issue, &context(), None)
+}
+
+/// The link after the outbound sync created the GitLab issue from QALITA's state at minute 1,
+/// assigned to GitLab user 8.
+fn linked(config: &Config) -> LinkState {
+    let issue = qalita("open", 1);
+    let desired = Desired::of(config, &facts_of(&issue));
+    let assignee = AssigneeInput::Found {
+        user: GitlabUser { id: 8, username: "jroe".into(), name: String::new() },
+        how: "map".into(),
+    };
+    let reserved = LinkState::reserved(QalitaIssueId::new(4821).unwrap(), "t".into(), at(1));
+    let mut next = plan(config, &issue, &desired, &assignee, &reserved, at(1)).next;
+    next.gitlab = Some(GitlabLink {
+        project_id: GitlabProjectId::new(42).unwrap(),
+        iid: Iid::new(7).unwrap(),
+        issue_id: 700,
+        web_url: "https://gitlab.example.com/g/p/-/issues/7".into(),
+    });
+    for written in next.to_gitlab.values_mut() {
+        written.at = Some(at(1));
+    }
+    next
+}
+
+/// The GitLab issue as the link knows it, at `minute`, with what a person changed.
+fn event(
+    config: &Config,
+    link: &LinkState,
+    minute: u32,
+    change: impl FnOnce(&mut GitlabIssueFacts),
+) -> GitlabIssueFacts {
+    let issue = qalita("open", 1);
+    let desired = Desired::of(config, &facts_of(&issue));
+    let mut facts = GitlabIssueFacts {
+        project_id: link.gitlab.as_ref().unwrap().project_id,
+        iid: link.gitlab.as_ref().unwrap().iid,
+        issue_id: Some(700),
+        state: IssueState::Opened,
+        labels: Some(desired.labels.clone()),
+        assignee: Some(Some(GitlabUser { id: 8, username: "jroe".into(), name: String::new() })),
+        title: Some(desired.title.clone()),
+        description: Some(desired.description.clone()),
+        updated_at: Some(at(minute)),
+        action: Some("update".into()),
+        marked: Some(QalitaIssueId::new(4821).unwrap()),
+        by: Some("mdurand".into()),
+        changed: None,
+        previous_state: None,
+        previous_labels: None,
+    };
+    change(&mut facts);
+    facts
+}
+
+fn closed(facts: &mut GitlabIssueFacts) {
+    facts.state = IssueState::Closed;
+    facts.changed = Some(BTreeSet::from([Field::Status]));
+    facts.previous_state = Some(IssueState::Opened);
+}
+
+fn run(config: &Config, link: &LinkState, facts: &GitlabIssueFacts, now_in_qalita: &QalitaIssue) -> InboundPlan {
+    plan_inbound(config, link, facts, now_in_qalita, &facts_of(now_in_qalita), &AssigneeBack::NotNeeded, at(30))
+}
+
+#[test]
+fn our_own_echo_plans_nothing() {
+    let config = config("");
+    let link = linked(&config);
+    let echo = event(&config, &link, 2, |_| {});
+    assert!(changed_fields(&config, &link, &echo).is_empty());
+    let plan = run(&config, &link, &echo, &qalita("open", 1));
+    assert!(plan.update.is_empty() && plan.decisions.is_empty() && !plan.push_to_gitlab, "{plan:?}");
+}
+
+#[test]
+fn a_close_resolves_with_the_configured_word_and_records_what_qalita_holds() {
+    let config = config("[status]\nresolved = [\"Resolved\", \"closed\"]");
+    let link = linked(&config);
+    let close = event(&config, &link, 5, closed);
+    assert_eq!(changed_fields(&config, &link, &close), [Field::Status]);
+    let plan = run(&config, &link, &close, &qalita("open", 1));
+    assert_eq!(plan.update.status.as_deref(), Some("Resolved"));
+    assert_eq!(plan.accepted, [Field::Status]);
+    assert_eq!(plan.next.from_gitlab[&Field::Status].value, "resolved");
+    assert_eq!(plan.next.from_gitlab[&Field::Status].watermark, Some(at(5)));
+}
+
+#[test]
+fn a_delivery_older_than_the_field_is_stale_and_changes_nothing() {
+    let config = config("");
+    let mut link = linked(&config);
+    // QALITA's value of minute 10 was written after this close of minute 5 was made.
+    link.to_gitlab.get_mut(&Field::Status).unwrap().watermark = Some(at(10));
+    let close = event(&config, &link, 5, closed);
+    assert!(changed_fields(&config, &link, &close).is_empty(), "no read for a stale delivery");
+    let stale = stale_decisions(&config, &link, &close);
+    assert_eq!(stale.len(), 1);
+    assert!(stale[0].message.contains("older than the value already synced"), "{stale:?}");
+}
+
+#[test]
+fn a_delivery_speaks_only_for_the_fields_it_changed() {
+    let config = config("");
+    let link = linked(&config);
+    // The issue is closed, but this delivery is about a label: the close is another delivery's.
+    let labelled = event(&config, &link, 5, |f| {
+        f.state = IssueState::Closed;
+        f.labels.as_mut().unwrap().insert("needs-triage".into());
+        f.changed = Some(BTreeSet::from([Field::Status]));
+        f.previous_state = None;
+        f.previous_labels = Some(BTreeSet::from(["qalita".to_owned(), "severity:high".to_owned()]));
+    });
+    assert!(changed_fields(&config, &link, &labelled).is_empty());
+    // Closing a muted issue changes its status; removing the label of a closed issue does not.
+    let unmuting_closed = event(&config, &link, 6, |f| {
+        f.state = IssueState::Closed;
+        f.changed = Some(BTreeSet::from([Field::Status]));
+        f.previous_labels = Some(BTreeSet::from(["qalita".to_owned(), "ignored".to_owned()]));
+    });
+    assert!(!unmuting_closed.changes(Field::Status, "ignored"));
+}
+
+#[test]
+fn qalita_owned_fields_are_recorded_not_synced_back() {
+    let config = config("");
+    let link = linked(&config);
+    let retitled = event(&config, &link, 5, |f| {
+        f.title = Some("[QALITA] billing.sites: Latitude out of range".into());
+        f.changed = Some(BTreeSet::from([Field::Title]));
+    });
+    let plan = run(&config, &link, &retitled, &qalita("open", 1));
+    assert!(plan.update.is_empty());
+    assert_eq!(plan.decisions[0].kind, "not-synced-back");
+    assert!(plan.next.from_gitlab.contains_key(&Field::Title), "the edit is known, so it is not logged again");
+}
+
+#[test]
+fn a_two_way_title_goes_back_without_the_template_around_it() {
+    let config = config("[ownership]\ntitle = \"both\"");
+    let link = linked(&config);
+    let retitled = event(&config, &link, 5, |f| {
+        f.title = Some("[QALITA] billing.sites: Latitude out of range".into());
+        f.changed = Some(BTreeSet::from([Field::Title]));
+    });
+    let plan = run(&config, &link, &retitled, &qalita("open", 1));
+    assert_eq!(plan.update.title.as_deref(), Some("Latitude out of range"));
+    // A title a person rewrote whole goes back whole.
+    let rewritten = event(&config, &link, 6, |f| {
+        f.title = Some("Latitudes are wrong".into());
+        f.changed = Some(BTreeSet::from([Field::Title]));
+    });
+    assert_eq!(
+        run(&config, &link, &rewritten, &qalita("open", 1)).update.title.as_deref(),
+        Some("Latitudes are wrong")
+    );
+}
+
+#[test]
+fn a_two_way_description_goes_back_without_the_marker() {
+    assert_eq!(description_back("Rows are wrong.\n\n<!-- qalita-issue:4821 -->\n"), "Rows are wrong.");
+    assert_eq!(description_back("No marker here."), "No marker here.");
+}
+
+#[test]
+fn when_qalita_already_holds_the_value_nothing_is_written() {
+    let config = config("");
+    let link = linked(&config);
+    let close = event(&config, &link, 5, closed);
+    let plan = run(&config, &link, &close, &qalita("resolved", 4));
+    assert!(plan.update.is_empty());
+    assert_eq!(plan.accepted, [Field::Status], "recorded as in sync");
+}
+
+#[test]
+fn a_conflict_goes_to_the_newer_side_and_is_logged() {
+    let config = config("");
+    let link = linked(&config);
+    let close = event(&config, &link, 5, closed);
+    // QALITA muted the issue at minute 8, after GitLab's close of minute 5: QALITA wins.
+    let plan = run(&config, &link, &close, &qalita("muted", 8));
+    assert!(plan.update.is_empty() && plan.push_to_gitlab);
+    assert!(plan.decisions.iter().any(|d| d.kind == "conflict" && d.message.contains("QALITA wins")), "{plan:?}");
+    // QALITA muted it at minute 3, before: GitLab wins.
+    let plan = run(&config, &link, &close, &qalita("muted", 3));
+    assert_eq!(plan.update.status.as_deref(), Some("resolved"));
+    assert!(plan.decisions.iter().any(|d| d.kind == "conflict" && d.message.contains("GitLab wins")), "{plan:?}");
+}
+
+#[test]
+fn an_unassignment_or_an_unknown_person_changes_nothing_and_says_why() {
+    let config = config("");
+    let link = linked(&config);
+    let unassigned = event(&config, &link, 5, |f| {
+        f.assignee = Some(None);
+        f.changed = Some(BTreeSet::from([Field::Assignee]));
+    });
+    let plan = run(&config, &link, &unassigned, &qalita("open", 1));
+    assert!(plan.update.is_empty());
+    assert_eq!(plan.decisions[0].kind, "assignee-cleared");
+
+    let stranger = event(&config, &link, 6, |f| {
+        f.assignee = Some(Some(GitlabUser { id: 99, username: "stranger".into(), name: String::new() }));
+        f.changed = Some(BTreeSet::from([Field::Assignee]));
+    });
+    let unknown = AssigneeBack::NotFound { reason: "no QALITA user with login \"stranger\"".into() };
+    let issue = qalita("open", 1);
+    let plan = plan_inbound(&config, &link, &stranger, &issue, &facts_of(&issue), &unknown, at(30));
+    assert!(plan.update.is_empty());
+    assert!(plan.decisions.iter().any(|d| d.kind == "assignee-unknown" && d.message.contains("stranger")));
+}
+
+#[test]
+fn a_change_back_to_the_synced_value_moves_the_watermark_but_not_our_echo() {
+    let config = config("");
+    let link = linked(&config);
+    let reopened = event(&config, &link, 5, |f| {
+        f.changed = Some(BTreeSet::from([Field::Status]));
+        f.previous_state = Some(IssueState::Closed);
+    });
+    let bumps = watermark_bumps(&config, &link, &reopened);
+    assert_eq!(bumps.iter().map(|(f, w)| (*f, w.watermark)).collect::<Vec<_>>(), [(Field::Status, Some(at(5)))]);
+    // Our own write's echo carries the time the link recorded for it.
+    let echo = event(&config, &link, 1, |f| {
+        f.changed = Some(BTreeSet::from([Field::Status]));
+        f.previous_state = Some(IssueState::Closed);
+    });
+    assert!(watermark_bumps(&config, &link, &echo).is_empty());
+}
+
+#[test]
+fn the_fixtures_read_as_facts() {
+    let close = include_str!("../../../fixtures/gitlab/issue_close.json");
+    let raw: &serde_json::value::RawValue = serde_json::from_str(close).unwrap();
+    let facts = GitlabIssueFacts::of_issue(&read_issue_event(raw).unwrap()).unwrap();
+    assert_eq!(facts.state, IssueState::Closed);
+    assert_eq!(facts.action.as_deref(), Some("close"));
+    assert_eq!(facts.previous_state, Some(IssueState::Opened));
+    assert!(facts.changes(Field::Status, "ignored"));
+    assert!(!facts.changes(Field::Title, "ignored"));
+    assert_eq!(facts.updated_at.unwrap().to_rfc3339(), "2026-05-28T06:11:46.241+00:00");
+    assert_eq!(parse_gitlab_time("2015-05-17 17:06:40 UTC").unwrap().to_rfc3339(), "2015-05-17T17:06:40+00:00");
+    assert_eq!(marked("text\n\n<!-- qalita-issue:4821 -->\n").map(|i| i.get()), Some(4821));
+    assert_eq!(marked("<!-- qalita-issue:4821 --> quoted, then more text"), None);
+}
