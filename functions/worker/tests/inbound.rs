@@ -543,3 +543,56 @@ async fn with_every_field_two_way_one_change_makes_its_writes_and_then_everythin
     quiet_cycles("after the QALITA change").await;
     assert_eq!((world.gitlab_issue().state, qalita_status(&world).as_str()), (IssueState::Opened, "open"));
 }
+
+#[tokio::test]
+async fn an_issue_not_linked_is_acknowledged_and_ignored() {
+    let (world, _) = linked("").await;
+    let before = world.calls();
+    let new = qalita_gitlab_core::domain::gitlab::NewIssue {
+        title: "A person's own issue".into(),
+        description: "Nothing to do with QALITA.".into(),
+        ..Default::default()
+    };
+    world.person().create_issue(&project(), &new, &CallContext::default()).await.unwrap();
+    world.quiesce().await;
+    let deliveries = world.gitlab.deliveries();
+    assert_eq!(deliveries.last().unwrap().status(), Some(200));
+    let (gitlab, gitlab_writes, qalita, _) = calls_since(&world, before);
+    assert_eq!((gitlab, gitlab_writes, qalita), (1, 1, 0), "only the person's POST; nothing read or written");
+}
+
+#[tokio::test]
+async fn a_marked_issue_whose_link_is_still_reserved_is_adopted_from_its_event() {
+    let world = World::inbound("").await;
+    // A worker reserved QALITA issue 4821 and made its GitLab issue, then died before committing.
+    let id = QalitaIssueId::new(ISSUE).unwrap();
+    let mut reserved =
+        qalita_gitlab_core::domain::link::LinkState::reserved(id, "dead-worker".into(), chrono::Utc::now());
+    reserved.reserve_in(project());
+    world.store.create(&reserved).await.unwrap();
+    let bot = qalita_gitlab_core::adapters::gitlab_http::GitlabClient::new(
+        &world.gitlab.url(),
+        qalita_gitlab_core::domain::SecretString::new(qalita_gitlab_tests::gitlab_sim::DEFAULT_TOKEN),
+        &qalita_gitlab_core::adapters::http::HttpSettings::default(),
+    )
+    .unwrap();
+    let new = qalita_gitlab_core::domain::gitlab::NewIssue {
+        title: "[QALITA] billing.customer_sites: Invalid Latitude".into(),
+        description: format!("Made by a worker that died.\n\n{}", qalita_gitlab_core::mapping::marker(id)),
+        labels: vec!["qalita".into()],
+        ..Default::default()
+    };
+    let made = bot.create_issue(&project(), &new, &CallContext::default()).await.unwrap();
+    world.quiesce().await;
+    let link = world.link().await;
+    assert_eq!(link.status, qalita_gitlab_core::domain::link::LinkStatus::Linked);
+    assert_eq!(link.gitlab.as_ref().unwrap().iid, made.iid, "the marked issue is adopted");
+    // The QALITA event that follows finds the link and writes only what differs: no second issue.
+    world.qalita_changed(json!({})).await;
+    world.quiesce().await;
+    let issue = world.gitlab_issue();
+    assert_eq!(issue.iid, made.iid);
+    assert!(issue.description.unwrap().starts_with("**Dataset:** billing.customer_sites"), "brought up to date");
+    let log = world.store.log(id).await.unwrap();
+    assert!(log.iter().any(|e| e.kind == "adopted"), "{log:?}");
+}
