@@ -421,3 +421,40 @@ async fn log_failure(deps: &Deps, issue: QalitaIssueId, error: &SyncError) {
         tracing::error!(qalita_issue = %issue, error = %store_error, "integration log entry not written");
     }
 }
+
+/// The event Lambda's SQS source makes of received messages (their group and receive count in
+/// the attributes the handler reads).
+pub fn sqs_event(received: &[qalita_gitlab_core::ports::ReceivedMessage]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    for message in received {
+        let mut record = SqsMessage::default();
+        record.message_id = Some(message.message_id.clone());
+        record.receipt_handle = Some(message.receipt.clone());
+        record.body = Some(message.body.clone());
+        record.attributes.insert("MessageGroupId".into(), message.group_id.clone());
+        record.attributes.insert("ApproximateReceiveCount".into(), message.receive_count.to_string());
+        event.records.push(record);
+    }
+    event
+}
+
+/// What Lambda's SQS source does with a batch, for a process that polls a queue itself (the local
+/// pipeline, the tests): hands the messages to [`handle_batch`], then deletes every message not
+/// reported failed (the failed ones come back after the back-off the handler set).
+pub async fn consume(
+    deps: Arc<Deps>,
+    queue: &dyn EventQueue,
+    received: &[qalita_gitlab_core::ports::ReceivedMessage],
+) -> SqsBatchResponse {
+    let response = handle_batch(deps, sqs_event(received)).await;
+    for message in received {
+        if response.batch_item_failures.iter().any(|f| f.item_identifier == message.message_id) {
+            continue;
+        }
+        if let Err(error) = queue.delete(&message.receipt).await {
+            // Not deleted: it comes back and is planned again, which changes nothing (state-based).
+            tracing::warn!(message_id = %message.message_id, error = %error, "processed message not deleted");
+        }
+    }
+    response
+}

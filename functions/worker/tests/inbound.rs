@@ -268,7 +268,11 @@ async fn a_gitlab_comment_reaches_qalita_once_even_when_delivered_twice() {
     assert_eq!(qalita_comments(&world), ["[GitLab] mdurand: Checked: the upstream feed sends 0 for missing values."]);
     assert_eq!(world.gitlab.deliveries().iter().filter(|d| d.event == "Note Hook").count(), 2, "delivered twice");
     // The person's note; one QALITA write; QALITA's event of the copy and the second delivery: nothing.
-    assert_eq!(calls_since(&world, before), (1, 1, 1, 1), "the person's note and one copy; QALITA's event of it is ours");
+    assert_eq!(
+        calls_since(&world, before),
+        (1, 1, 1, 1),
+        "the person's note and one copy; QALITA's event of it is ours"
+    );
     assert_eq!(gitlab_notes(&world, iid).len(), 1, "nothing is copied back");
 }
 

@@ -8,7 +8,7 @@ mod front;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::SqsBatchResponse;
 use chrono::TimeDelta;
 use qalita_gitlab_core::adapters::dynamodb::DynamoLinkStore;
 use qalita_gitlab_core::adapters::gitlab_http::GitlabClient;
@@ -25,7 +25,7 @@ use qalita_gitlab_tests::gitlab_sim::{DEFAULT_TOKEN, DeliveryOutcome, GitlabSim,
 use qalita_gitlab_tests::local_aws::LocalAws;
 use qalita_gitlab_tests::qalita_sim::QalitaSim;
 use qalita_gitlab_tests::stack::TestStack;
-use qalita_gitlab_worker::handler::{Deps, handle_batch};
+use qalita_gitlab_worker::handler::{Deps, consume};
 use serde_json::{Value, json};
 
 pub const QALITA_TOKEN: &str = "qalita-api-token-for-tests";
@@ -189,23 +189,10 @@ impl World {
     /// it to the handler, delete what the handler did not report failed.
     pub async fn run_worker(&self) -> (usize, SqsBatchResponse) {
         let received = self.queue.receive(10, Duration::ZERO).await.unwrap();
-        let mut event = SqsEvent::default();
+        let response = consume(self.deps.clone(), &self.queue, &received).await;
         for message in &received {
-            let mut record = SqsMessage::default();
-            record.message_id = Some(message.message_id.clone());
-            record.receipt_handle = Some(message.receipt.clone());
-            record.body = Some(message.body.clone());
-            record.attributes.insert("MessageGroupId".into(), message.group_id.clone());
-            record.attributes.insert("ApproximateReceiveCount".into(), message.receive_count.to_string());
-            event.records.push(record);
-        }
-        let response = handle_batch(self.deps.clone(), event).await;
-        let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-        for message in &received {
-            if failed.contains(&message.message_id.as_str()) {
+            if response.batch_item_failures.iter().any(|f| f.item_identifier == message.message_id) {
                 self.failed_receipts.lock().unwrap().push(message.receipt.clone());
-            } else {
-                self.queue.delete(&message.receipt).await.unwrap();
             }
         }
         (received.len(), response)
