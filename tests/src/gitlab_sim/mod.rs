@@ -3,11 +3,17 @@
 //! rate limits (the `RateLimit-*` API budget and the hidden issue- and note-creation budgets),
 //! and faults a test switches on (5xx, slow answers, connections closed without an answer).
 //!
+//! It also answers what an operator's connection test reads: the instance's version, the token's
+//! own record (`/personal_access_tokens/self`: scopes, expiry, revocation, all enforced on every
+//! request), a project with the caller's role, and the project hook with its auto-disabling state
+//! (`alert_status`, `disabled_until`), which follows the hook's real delivery failures.
+//!
 //! It answers as GitLab does, never as a test would like: tests arrange state through its
-//! switches (`add_project`, `delete_issue`, `edit_note`, `inject`) and read the outcome through
-//! its accessors. Every change is appended to one feed ([`GitlabSim::changes`]), from which the
+//! switches (`add_project`, `delete_issue`, `edit_note`, `inject`, `revoke_token`,
+//! `set_access_level`, `disable_webhook`) and read the outcome through its accessors. Every change is appended to one feed ([`GitlabSim::changes`]), from which the
 //! webhook deliveries are built and sent to the configured URL ([`GitlabSim::deliveries`]).
 
+mod access;
 mod config;
 mod faults;
 mod hook_payload;
@@ -27,16 +33,17 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use qalita_gitlab_core::domain::gitlab::{GitlabIssue, GitlabNote};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
+pub use access::level;
 pub use config::{DEFAULT_TOKEN, DEFAULT_USER_ID, DEFAULT_USERNAME, RateLimits, SimConfig, SimUser};
 pub use faults::{Fault, FaultRule};
 pub use model::{Change, ChangeKind};
 pub use record::RecordedRequest;
-pub use webhook::{Delivery, DeliveryOutcome, WebhookConfig, WebhookEvents};
+pub use webhook::{Delivery, DeliveryOutcome, HookHealth, WebhookConfig, WebhookEvents};
 
 use faults::Faults;
 use limits::Limits;
@@ -226,9 +233,56 @@ impl GitlabSim {
         self.shared.lock().records.iter().filter(|r| r.method.eq_ignore_ascii_case(method) && r.path == path).count()
     }
 
-    /// Sets or removes the webhook; changes made from now on are delivered to it.
+    /// Sets or removes the webhook; changes made from now on are delivered to it. A hook of
+    /// another id than the current one starts healthy.
     pub fn set_webhook(&self, webhook: Option<WebhookConfig>) {
-        self.shared.lock().hooks.config = webhook;
+        self.shared.lock().hooks.configure(webhook);
+    }
+
+    /// The webhook's auto-disabling state.
+    pub fn webhook_health(&self) -> HookHealth {
+        self.shared.lock().hooks.health.clone()
+    }
+
+    /// Disables the webhook as GitLab's auto-disabling would have: until `until` (after four
+    /// failures), or for good (`None`, after forty).
+    pub fn disable_webhook(&self, until: Option<DateTime<Utc>>) {
+        let mut state = self.shared.lock();
+        state.hooks.health = match until {
+            Some(until) => HookHealth { recent_failures: 4, backoff_count: 1, disabled_until: Some(until) },
+            None => HookHealth { recent_failures: 40, backoff_count: 0, disabled_until: None },
+        };
+    }
+
+    /// Sets the scopes of a token (`api`, `read_api`, `read_user`, …).
+    ///
+    /// # Panics
+    /// When the simulator does not know the token.
+    pub fn set_token_scopes(&self, token: &str, scopes: &[&str]) {
+        self.shared.lock().model.token_mut(token).scopes = scopes.iter().map(|s| s.to_string()).collect();
+    }
+
+    /// Sets the day a token expires (it stops working at the start of that day, UTC), or none.
+    ///
+    /// # Panics
+    /// When the simulator does not know the token.
+    pub fn set_token_expiry(&self, token: &str, expires_at: Option<NaiveDate>) {
+        self.shared.lock().model.token_mut(token).expires_at = expires_at;
+    }
+
+    /// Revokes a token: every request made with it is refused from now on.
+    ///
+    /// # Panics
+    /// When the simulator does not know the token.
+    pub fn revoke_token(&self, token: &str) {
+        self.shared.lock().model.token_mut(token).revoked = true;
+    }
+
+    /// Sets a user's role in a project ([`level`]; `level::NO_ACCESS` makes the user a
+    /// non-member, to whom the private project does not exist). Everyone is Maintainer of every
+    /// project unless set otherwise.
+    pub fn set_access_level(&self, project_id: u64, user_id: u64, access: u8) {
+        self.shared.lock().model.set_access_level(project_id, user_id, access);
     }
 
     /// Every webhook delivery, in the order they were made (a duplicate follows its original).

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use qalita_gitlab_core::domain::gitlab::StateEvent;
 
+use super::access::{TokenRecord, level};
 use super::config::{SimConfig, SimUser};
 use super::reply::Reply;
 
@@ -182,7 +183,10 @@ pub(super) struct Actor {
 /// The data of the instance.
 pub(super) struct Model {
     pub(super) users: BTreeMap<u64, SimUser>,
-    tokens: Vec<(String, u64)>,
+    /// Each token's value and record.
+    tokens: Vec<(String, TokenRecord)>,
+    /// Roles set by a test, by (project, user); everyone else is Maintainer of every project.
+    access: BTreeMap<(u64, u64), u8>,
     pub(super) projects: BTreeMap<u64, Project>,
     multiple_assignees: bool,
     next_issue_id: u64,
@@ -196,7 +200,13 @@ impl Model {
     pub(super) fn new(config: &SimConfig) -> Self {
         Model {
             users: config.users.iter().map(|user| (user.id, user.clone())).collect(),
-            tokens: config.tokens.clone(),
+            tokens: config
+                .tokens
+                .iter()
+                .enumerate()
+                .map(|(index, (token, user))| (token.clone(), TokenRecord::new(index as u64 + 1, *user)))
+                .collect(),
+            access: BTreeMap::new(),
             projects: BTreeMap::new(),
             multiple_assignees: config.multiple_assignees,
             // Global ids far from iids, so that a client mixing them up fails visibly.
@@ -207,10 +217,39 @@ impl Model {
         }
     }
 
-    /// The user a token belongs to.
-    pub(super) fn user_of_token(&self, token: &str) -> Option<&SimUser> {
-        let user = self.tokens.iter().find(|(known, _)| known == token)?.1;
-        self.users.get(&user)
+    /// The user a token belongs to and the token's record, if the token is known (revoked and
+    /// expired ones included: the caller refuses them with their own answer).
+    pub(super) fn token(&self, token: &str) -> Option<(&SimUser, &TokenRecord)> {
+        let record = &self.tokens.iter().find(|(known, _)| known == token)?.1;
+        Some((self.users.get(&record.user_id)?, record))
+    }
+
+    /// The record of a token, to change it.
+    ///
+    /// # Panics
+    /// When the simulator does not know the token: a mistake in the test.
+    pub(super) fn token_mut(&mut self, token: &str) -> &mut TokenRecord {
+        match self.tokens.iter_mut().find(|(known, _)| known == token) {
+            Some((_, record)) => record,
+            None => panic!("the simulator has no such token"),
+        }
+    }
+
+    /// Notes that a token was used now (`last_used_at`).
+    pub(super) fn touch_token(&mut self, token: &str, now: DateTime<Utc>) {
+        if let Some((_, record)) = self.tokens.iter_mut().find(|(known, _)| known == token) {
+            record.last_used_at = Some(now);
+        }
+    }
+
+    /// A user's access level in a project: what a test set, else Maintainer.
+    pub(super) fn access_level(&self, project: u64, user: u64) -> u8 {
+        self.access.get(&(project, user)).copied().unwrap_or(level::MAINTAINER)
+    }
+
+    /// Sets a user's access level in a project (`level::NO_ACCESS`: not a member).
+    pub(super) fn set_access_level(&mut self, project: u64, user: u64, access: u8) {
+        self.access.insert((project, user), access);
     }
 
     /// Adds a user (or renames one).

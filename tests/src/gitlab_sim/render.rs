@@ -4,8 +4,10 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
+use super::access::TokenRecord;
 use super::config::SimUser;
 use super::model::{Issue, IssueState, Model, Note, Project};
+use super::webhook::{Hooks, WebhookConfig};
 
 /// A time as GitLab renders it: `2025-03-04T05:06:07.123Z`.
 pub(super) fn time(at: DateTime<Utc>) -> String {
@@ -153,5 +155,117 @@ pub(super) fn note(model: &Model, project: &Project, issue: &Issue, note: &Note,
         "imported_from": "none",
         "noteable_iid": issue.iid,
         "commands_changes": {},
+    })
+}
+
+/// `GET /version`.
+pub(super) fn version() -> Value {
+    json!({ "version": "18.6.0", "revision": "7f3d1a2c9e4", "kas": { "enabled": false, "externalUrl": null, "version": null }, "enterprise": false })
+}
+
+/// A token's record (`GET /personal_access_tokens/self`): never its value.
+pub(super) fn token(record: &TokenRecord, now: DateTime<Utc>) -> Value {
+    json!({
+        "id": record.id,
+        "name": record.name,
+        "revoked": record.revoked,
+        "created_at": time(record.created_at),
+        "description": null,
+        "scopes": record.scopes,
+        "user_id": record.user_id,
+        "last_used_at": optional_time(record.last_used_at),
+        "active": record.active(now),
+        "expires_at": record.expires_at.map(|day| day.format("%Y-%m-%d").to_string()),
+    })
+}
+
+/// A project (`GET /projects/:id`), with the caller's `permissions`: its own membership as
+/// `project_access` (the simulator has no group memberships), `null` when it has none.
+pub(super) fn project(project: &Project, access: u8, base: &str) -> Value {
+    let (namespace, name) = project.path.rsplit_once('/').unwrap_or(("", project.path.as_str()));
+    let api = format!("{base}/api/v4/projects/{}", project.id);
+    let project_access = match access {
+        0 => Value::Null,
+        level => json!({ "access_level": level, "notification_level": 3 }),
+    };
+    json!({
+        "id": project.id,
+        "description": null,
+        "name": name,
+        "name_with_namespace": project.path.replace('/', " / "),
+        "path": name,
+        "path_with_namespace": project.path,
+        "created_at": "2024-01-01T00:00:00.000Z",
+        "default_branch": "main",
+        "tag_list": [],
+        "topics": [],
+        "ssh_url_to_repo": format!("git@127.0.0.1:{}.git", project.path),
+        "http_url_to_repo": format!("{base}/{}.git", project.path),
+        "web_url": format!("{base}/{}", project.path),
+        "readme_url": null,
+        "forks_count": 0,
+        "avatar_url": null,
+        "star_count": 0,
+        "last_activity_at": "2024-01-01T00:00:00.000Z",
+        "namespace": {
+            "id": project.id + 1000,
+            "name": namespace.rsplit('/').next().unwrap_or(namespace),
+            "path": namespace.rsplit('/').next().unwrap_or(namespace),
+            "kind": "group",
+            "full_path": namespace,
+            "parent_id": null,
+            "avatar_url": null,
+            "web_url": format!("{base}/groups/{namespace}"),
+        },
+        "_links": {
+            "self": api,
+            "issues": format!("{api}/issues"),
+            "labels": format!("{api}/labels"),
+            "events": format!("{api}/events"),
+            "members": format!("{api}/members"),
+        },
+        "archived": false,
+        "visibility": "private",
+        "issues_enabled": true,
+        "issues_access_level": "enabled",
+        "open_issues_count": project.issues.values().filter(|issue| issue.state == IssueState::Opened).count(),
+        "permissions": { "project_access": project_access, "group_access": null },
+    })
+}
+
+/// A project hook (`GET /projects/:id/hooks/:hook_id`): never its secret token.
+pub(super) fn hook(hooks: &Hooks, config: &WebhookConfig, project_id: u64, now: DateTime<Utc>) -> Value {
+    json!({
+        "id": config.id,
+        "url": config.url,
+        "name": "",
+        "description": "",
+        "project_id": project_id,
+        "created_at": time(hooks.configured_at),
+        "push_events": false,
+        "push_events_branch_filter": null,
+        "branch_filter_strategy": "wildcard",
+        "tag_push_events": false,
+        "issues_events": config.events.issues,
+        "confidential_issues_events": config.events.confidential_issues,
+        "note_events": config.events.notes,
+        "confidential_note_events": config.events.confidential_notes,
+        "merge_requests_events": false,
+        "wiki_page_events": false,
+        "pipeline_events": false,
+        "job_events": false,
+        "deployment_events": false,
+        "feature_flag_events": false,
+        "releases_events": false,
+        "milestone_events": false,
+        "emoji_events": false,
+        "resource_access_token_events": false,
+        "repository_update_events": false,
+        "enable_ssl_verification": true,
+        "alert_status": hooks.health.alert_status(now),
+        "disabled_until": optional_time(hooks.health.shown_disabled_until(now)),
+        "url_variables": [],
+        "custom_webhook_template": null,
+        "custom_headers": [],
     })
 }

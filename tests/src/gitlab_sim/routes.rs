@@ -9,6 +9,7 @@ use qalita_gitlab_core::domain::gitlab::StateEvent;
 use serde_json::Value;
 
 use super::SimState;
+use super::access::{TokenRecord, level};
 use super::config::SimUser;
 use super::limits::Budget;
 use super::model::{Actor, Issue, IssueDraft, IssueEdit, IssueState, Note, NoteEdit, Project, project_not_found};
@@ -27,6 +28,8 @@ pub(super) struct Call<'a> {
     pub(super) query: &'a str,
     pub(super) params: Params,
     pub(super) user: SimUser,
+    /// The record of the token the call was made with.
+    pub(super) token: TokenRecord,
     pub(super) event_uuid: Option<String>,
     pub(super) now: DateTime<Utc>,
     /// The simulator's base URL.
@@ -44,6 +47,11 @@ pub(super) fn route(state: &mut SimState, call: &Call<'_>) -> Reply {
     let segments: Vec<&str> = call.segments.iter().map(String::as_str).collect();
     let outcome = match (call.method, segments.as_slice()) {
         ("GET", ["user"]) => Ok(Reply::json(200, render::current_user(&call.user, call.base))),
+        ("GET", ["version"]) => Ok(Reply::json(200, render::version())),
+        ("GET", ["personal_access_tokens", "self"]) => Ok(Reply::json(200, render::token(&call.token, call.now))),
+        ("GET", ["projects", project]) => get_project(state, call, project),
+        ("GET", ["projects", project, "hooks"]) => list_hooks(state, call, project),
+        ("GET", ["projects", project, "hooks", hook]) => get_hook(state, call, project, hook),
         ("GET", ["users"]) => list_users(state, call),
         ("GET", ["projects", project, "issues"]) => list_issues(state, call, project),
         ("POST", ["projects", project, "issues"]) => create_issue(state, call, project),
@@ -53,9 +61,10 @@ pub(super) fn route(state: &mut SimState, call: &Call<'_>) -> Reply {
         ("POST", ["projects", project, "issues", iid, "notes"]) => create_note(state, call, project, iid),
         ("GET", ["projects", project, "issues", iid, "notes", note]) => get_note(state, call, project, iid, note),
         ("PUT", ["projects", project, "issues", iid, "notes", note]) => update_note(state, call, project, iid, note),
-        (_, ["user" | "users"] | ["projects", _, "issues"] | ["projects", _, "issues", _]) => {
+        (_, ["user" | "users" | "version"] | ["personal_access_tokens", "self"] | ["projects", _]) => {
             Err(Reply::error(405, "405 Not Allowed"))
         }
+        (_, ["projects", _, "issues"] | ["projects", _, "issues", _]) => Err(Reply::error(405, "405 Not Allowed")),
         (_, ["projects", _, "issues", _, "notes"] | ["projects", _, "issues", _, "notes", _]) => {
             Err(Reply::error(405, "405 Not Allowed"))
         }
@@ -64,8 +73,51 @@ pub(super) fn route(state: &mut SimState, call: &Call<'_>) -> Reply {
     outcome.unwrap_or_else(|reply| reply)
 }
 
-fn project_id(state: &SimState, segment: &str) -> Result<u64, Reply> {
-    state.model.project_by_segment(segment).ok_or_else(project_not_found)
+/// The project a segment names, if the caller is a member: GitLab answers a private project the
+/// caller cannot see exactly as a missing one.
+fn project_id(state: &SimState, call: &Call<'_>, segment: &str) -> Result<u64, Reply> {
+    let id = state.model.project_by_segment(segment).ok_or_else(project_not_found)?;
+    match state.model.access_level(id, call.user.id) >= level::GUEST {
+        true => Ok(id),
+        false => Err(project_not_found()),
+    }
+}
+
+/// Whether the caller may set an issue's metadata (labels, assignees) and edit others' issues:
+/// GitLab's `set_issue_metadata` and `update_issue`, from Planner up.
+fn manages_issues(state: &SimState, call: &Call<'_>, project: u64) -> bool {
+    state.model.access_level(project, call.user.id) >= level::PLANNER
+}
+
+fn get_project(state: &SimState, call: &Call<'_>, segment: &str) -> Result<Reply, Reply> {
+    let id = project_id(state, call, segment)?;
+    let project = project_of(state, id)?;
+    let access = state.model.access_level(id, call.user.id);
+    Ok(Reply::json(200, render::project(project, access, call.base)))
+}
+
+/// The project's hooks need Maintainer (`admin_project`), as GitLab's hooks API does.
+fn hooks_project(state: &SimState, call: &Call<'_>, segment: &str) -> Result<u64, Reply> {
+    let id = project_id(state, call, segment)?;
+    match state.model.access_level(id, call.user.id) >= level::MAINTAINER {
+        true => Ok(id),
+        false => Err(Reply::message(403, "403 Forbidden")),
+    }
+}
+
+fn list_hooks(state: &SimState, call: &Call<'_>, segment: &str) -> Result<Reply, Reply> {
+    let id = hooks_project(state, call, segment)?;
+    let hooks = state.hooks.config.iter().map(|hook| render::hook(&state.hooks, hook, id, call.now));
+    paginate(call, hooks.collect())
+}
+
+fn get_hook(state: &SimState, call: &Call<'_>, segment: &str, hook: &str) -> Result<Reply, Reply> {
+    let id = hooks_project(state, call, segment)?;
+    let hook_id = hook.parse::<u64>().map_err(|_| Reply::error(400, "hook_id is invalid"))?;
+    match &state.hooks.config {
+        Some(config) if config.id == hook_id => Ok(Reply::json(200, render::hook(&state.hooks, config, id, call.now))),
+        _ => Err(Reply::message(404, "404 Not found")),
+    }
 }
 
 fn project_of(state: &SimState, id: u64) -> Result<&Project, Reply> {
@@ -110,14 +162,20 @@ fn create_issue(state: &mut SimState, call: &Call<'_>, project: &str) -> Result<
         confidential: params.boolean("confidential")?.unwrap_or(false),
     };
     state.limits.spend_creation(Budget::IssueCreation(call.user.id))?;
-    let project = project_id(state, project)?;
+    let project = project_id(state, call, project)?;
+    let mut draft = draft;
+    if !manages_issues(state, call, project) {
+        // GitLab drops the metadata a Guest may not set, and creates the issue without it.
+        draft.labels.clear();
+        draft.assignee_ids.clear();
+    }
     let iid = state.model.create_issue(project, draft, &call.actor())?;
     issue_reply(state, call, project, iid, 201)
 }
 
 fn get_issue(state: &SimState, call: &Call<'_>, project: &str, iid_text: &str) -> Result<Reply, Reply> {
     let iid = iid(iid_text)?;
-    let project = project_id(state, project)?;
+    let project = project_id(state, call, project)?;
     issue_reply(state, call, project, iid, 200)
 }
 
@@ -162,8 +220,15 @@ fn update_issue(state: &mut SimState, call: &Call<'_>, project: &str, iid_text: 
         assignee_ids,
         confidential: params.boolean("confidential")?,
     };
-    let project = project_id(state, project)?;
-    state.model.issue(project, iid)?;
+    let project = project_id(state, call, project)?;
+    let author = state.model.issue(project, iid)?.author;
+    let mut edit = edit;
+    if !manages_issues(state, call, project) {
+        if author != call.user.id {
+            return Err(Reply::message(403, "403 Forbidden"));
+        }
+        (edit.labels, edit.add_labels, edit.remove_labels, edit.assignee_ids) = (None, Vec::new(), Vec::new(), None);
+    }
     state.model.update_issue(project, iid, edit, &call.actor())?;
     issue_reply(state, call, project, iid, 200)
 }
@@ -192,7 +257,7 @@ fn list_issues(state: &SimState, call: &Call<'_>, project: &str) -> Result<Reply
     if !in_title && !in_description {
         return Err(Reply::error(400, "in does not have a valid value"));
     }
-    let project = project_of(state, project_id(state, project)?)?;
+    let project = project_of(state, project_id(state, call, project)?)?;
     let searchable_since = call.now.checked_sub_signed(state.search_delay).unwrap_or(DateTime::<Utc>::MIN_UTC);
     let keep = |issue: &&Issue| {
         wanted_state.is_none_or(|wanted| issue.state == wanted)
@@ -231,7 +296,7 @@ fn create_note(state: &mut SimState, call: &Call<'_>, project: &str, iid_text: &
         None => call.params.boolean("confidential")?.unwrap_or(false),
     };
     state.limits.spend_creation(Budget::NoteCreation(call.user.id))?;
-    let project = project_id(state, project)?;
+    let project = project_id(state, call, project)?;
     let note_id = state.model.create_note(project, iid, body, internal, &call.actor())?;
     note_reply(state, call, project, iid, note_id, 201)
 }
@@ -239,7 +304,7 @@ fn create_note(state: &mut SimState, call: &Call<'_>, project: &str, iid_text: &
 fn get_note(state: &SimState, call: &Call<'_>, project: &str, iid_text: &str, note_text: &str) -> Result<Reply, Reply> {
     let iid = iid(iid_text)?;
     let note_id = note_id(note_text)?;
-    let project = project_id(state, project)?;
+    let project = project_id(state, call, project)?;
     note_reply(state, call, project, iid, note_id, 200)
 }
 
@@ -261,7 +326,7 @@ fn update_note(
         return Err(Reply::error(400, "body is empty"));
     }
     let edit = NoteEdit { body, confidential: call.params.boolean("confidential")? };
-    let project = project_id(state, project)?;
+    let project = project_id(state, call, project)?;
     state.model.update_note(project, iid, note_id, edit, &call.actor())?;
     note_reply(state, call, project, iid, note_id, 200)
 }
@@ -278,7 +343,7 @@ fn list_notes(state: &SimState, call: &Call<'_>, project: &str, iid_text: &str) 
         Some("asc") => false,
         Some(_) => return Err(Reply::error(400, "sort does not have a valid value")),
     };
-    let project_id = project_id(state, project)?;
+    let project_id = project_id(state, call, project)?;
     let issue = state.model.issue(project_id, iid)?;
     let project = project_of(state, project_id)?;
     let mut notes: Vec<_> = issue.notes.iter().collect();

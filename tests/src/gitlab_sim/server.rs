@@ -19,6 +19,7 @@ use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
+use super::access::TokenRecord;
 use super::faults::Fault;
 use super::params::{Params, decode_segment};
 use super::record::{RecordedRequest, redacted_query};
@@ -167,27 +168,45 @@ fn process(
     event_uuid: Option<String>,
 ) -> Reply {
     let now = state.tick();
-    let user = token(request.headers, request.query).and_then(|token| state.model.user_of_token(&token)).cloned();
-    let usage = match state.limits.spend_api(user.as_ref().map(|user| user.id)) {
+    let presented = token(request.headers, request.query);
+    let known = presented
+        .as_deref()
+        .and_then(|token| state.model.token(token))
+        .map(|(user, record)| (user.clone(), record.clone()));
+    // The budget is the user's when the token authenticates, else the client's.
+    let authenticated = known.as_ref().filter(|(_, record)| record.active(now)).map(|(user, _)| user.id);
+    let usage = match state.limits.spend_api(authenticated) {
         Ok(usage) => usage,
         Err(refusal) => return refusal,
     };
-    let reply = match user {
+    let segments: Vec<String> = request.api_path.trim_matches('/').split('/').map(decode_segment).collect();
+    let route_segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let reply = match known {
         None => Reply::message(401, "401 Unauthorized"),
-        Some(user) => {
-            let call = Call {
-                method: request.method,
-                raw_path: request.api_path,
-                segments: request.api_path.trim_matches('/').split('/').map(decode_segment).collect(),
-                query: request.query,
-                params: Params::read(request.query, request.body, json_body),
-                user,
-                event_uuid,
-                now,
-                base,
-            };
-            route(state, &call)
-        }
+        Some((user, record)) => match record.refusal(now) {
+            Some(refusal) => refusal,
+            None if !record.allows(request.method, &route_segments) => {
+                TokenRecord::insufficient_scope(matches!(request.method, "GET" | "HEAD"))
+            }
+            None => {
+                if let Some(presented) = &presented {
+                    state.model.touch_token(presented, now);
+                }
+                let call = Call {
+                    method: request.method,
+                    raw_path: request.api_path,
+                    segments: segments.clone(),
+                    query: request.query,
+                    params: Params::read(request.query, request.body, json_body),
+                    user,
+                    token: record,
+                    event_uuid,
+                    now,
+                    base,
+                };
+                route(state, &call)
+            }
+        },
     };
     state.limits.decorate(reply, usage.as_ref())
 }

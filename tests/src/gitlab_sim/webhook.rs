@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
@@ -40,9 +40,13 @@ impl Default for WebhookEvents {
     }
 }
 
-/// A project webhook: where to POST, the secret token, and the events it fires on.
+/// A project webhook: where to POST, the secret token, and the events it fires on. The simulator
+/// has one hook, which fires on the changes of every project and which the hooks API shows under
+/// each project.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookConfig {
+    /// The hook's id in the hooks API (1 unless set).
+    pub id: u64,
     /// The target, `http://127.0.0.1:<port>/<path>`.
     pub url: String,
     /// Sent as `X-Gitlab-Token` when set.
@@ -54,7 +58,13 @@ pub struct WebhookConfig {
 impl WebhookConfig {
     /// A hook to `url` for every event, without a secret.
     pub fn new(url: &str) -> Self {
-        WebhookConfig { url: url.to_owned(), secret: None, events: WebhookEvents::default() }
+        WebhookConfig { id: 1, url: url.to_owned(), secret: None, events: WebhookEvents::default() }
+    }
+
+    /// Sets the hook's id.
+    pub fn with_id(mut self, id: u64) -> Self {
+        self.id = id;
+        self
     }
 
     /// Sets the secret token.
@@ -81,6 +91,63 @@ pub enum DeliveryOutcome {
     Failed(String),
     /// Dropped by a fault: never sent.
     Dropped,
+    /// Not sent: the hook was disabled (temporarily or for good) when its turn came.
+    HookDisabled,
+}
+
+/// How GitLab's auto-disabling sees the hook: 4 consecutive failed deliveries (any 4xx or 5xx, or
+/// no answer) disable it for a minute, then twice as long after each further failure, up to a day;
+/// 40 consecutive failures disable it until a person enables it again. A success resets it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HookHealth {
+    /// Failed deliveries since the last success.
+    pub recent_failures: u32,
+    /// How many times the hook was temporarily disabled in this run of failures.
+    pub backoff_count: u32,
+    /// Until when the hook is temporarily disabled.
+    pub disabled_until: Option<DateTime<Utc>>,
+}
+
+/// Failures after which a hook is temporarily disabled.
+const FAILURES_BEFORE_BACKOFF: u32 = 4;
+/// Failures after which a hook is disabled for good.
+const FAILURES_BEFORE_DISABLED: u32 = 40;
+
+impl HookHealth {
+    /// GitLab's `alert_status`: `executable`, `temporarily_disabled` or `disabled`.
+    pub fn alert_status(&self, now: DateTime<Utc>) -> &'static str {
+        if self.recent_failures >= FAILURES_BEFORE_DISABLED {
+            "disabled"
+        } else if self.disabled_until.is_some_and(|until| until > now) {
+            "temporarily_disabled"
+        } else {
+            "executable"
+        }
+    }
+
+    /// Whether a delivery may be sent at `now`.
+    pub fn executable(&self, now: DateTime<Utc>) -> bool {
+        self.alert_status(now) == "executable"
+    }
+
+    /// `disabled_until` as the API shows it: only while temporarily disabled.
+    pub fn shown_disabled_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.disabled_until.filter(|_| self.alert_status(now) == "temporarily_disabled")
+    }
+
+    /// Records the outcome of a delivery sent at `now`.
+    fn record(&mut self, success: bool, now: DateTime<Utc>) {
+        if success {
+            *self = HookHealth::default();
+            return;
+        }
+        self.recent_failures = self.recent_failures.saturating_add(1);
+        if self.recent_failures >= FAILURES_BEFORE_BACKOFF && self.recent_failures < FAILURES_BEFORE_DISABLED {
+            let minutes = 1_i64 << self.backoff_count.min(11);
+            self.disabled_until = Some(now + TimeDelta::minutes(minutes).min(TimeDelta::hours(24)));
+            self.backoff_count += 1;
+        }
+    }
 }
 
 /// One delivery, as GitLab's "Recent events" shows it.
@@ -114,6 +181,8 @@ impl Delivery {
 /// A delivery to send: the index of its record and the request.
 pub(super) struct Job {
     record: usize,
+    /// The id of the hook it is a delivery of.
+    hook: u64,
     url: String,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
@@ -123,6 +192,10 @@ pub(super) struct Job {
 /// The hook's configuration, record and armed faults.
 pub(super) struct Hooks {
     pub(super) config: Option<WebhookConfig>,
+    /// The auto-disabling state of the configured hook.
+    pub(super) health: HookHealth,
+    /// When the configured hook was set.
+    pub(super) configured_at: DateTime<Utc>,
     pub(super) deliveries: Vec<Delivery>,
     drop_next: u32,
     duplicate_next: u32,
@@ -136,6 +209,8 @@ impl Hooks {
     pub(super) fn new(config: Option<WebhookConfig>, sender: UnboundedSender<Job>) -> Self {
         Hooks {
             config,
+            health: HookHealth::default(),
+            configured_at: Utc::now(),
             deliveries: Vec::new(),
             drop_next: 0,
             duplicate_next: 0,
@@ -144,6 +219,15 @@ impl Hooks {
             held: Vec::new(),
             sender,
         }
+    }
+
+    /// Configures (or removes) the hook; another hook than the one configured starts healthy.
+    pub(super) fn configure(&mut self, config: Option<WebhookConfig>) {
+        if self.config.as_ref().map(|hook| hook.id) != config.as_ref().map(|hook| hook.id) {
+            self.health = HookHealth::default();
+            self.configured_at = Utc::now();
+        }
+        self.config = config;
     }
 
     /// The next `times` deliveries are recorded as dropped and never sent.
@@ -224,7 +308,8 @@ impl Hooks {
             if let Some(secret) = &config.secret {
                 sent.push(("X-Gitlab-Token".to_owned(), secret.clone()));
             }
-            let job = Job { record, url: config.url.clone(), headers: sent, body: bytes.clone(), delay };
+            let job =
+                Job { record, hook: config.id, url: config.url.clone(), headers: sent, body: bytes.clone(), delay };
             if self.holding {
                 self.held.push(job);
             } else {
@@ -277,18 +362,36 @@ pub(super) fn dispatch(state: &mut SimState, from: usize, base: &str) {
     }
 }
 
-/// Sends the deliveries one after the other, and records what became of each.
+/// Sends the deliveries one after the other, and records what became of each; a hook that is
+/// disabled when a delivery's turn comes does not send it, and each outcome moves the hook's
+/// auto-disabling state.
 pub(super) async fn run(shared: Arc<Shared>, mut jobs: UnboundedReceiver<Job>) {
     while let Some(job) = jobs.recv().await {
         if !job.delay.is_zero() {
             tokio::time::sleep(job.delay).await;
+        }
+        let executable = {
+            let state = shared.lock();
+            state.hooks.config.as_ref().is_none_or(|hook| hook.id != job.hook)
+                || state.hooks.health.executable(Utc::now())
+        };
+        if !executable {
+            if let Some(delivery) = shared.lock().hooks.deliveries.get_mut(job.record) {
+                delivery.outcome = DeliveryOutcome::HookDisabled;
+            }
+            continue;
         }
         let outcome = match tokio::time::timeout(TIMEOUT, post(&job)).await {
             Ok(Ok(status)) => DeliveryOutcome::Answered(status),
             Ok(Err(error)) => DeliveryOutcome::Failed(error),
             Err(_) => DeliveryOutcome::Failed("no answer within 10 s".into()),
         };
-        if let Some(delivery) = shared.lock().hooks.deliveries.get_mut(job.record) {
+        let mut state = shared.lock();
+        if state.hooks.config.as_ref().is_some_and(|hook| hook.id == job.hook) {
+            let success = matches!(outcome, DeliveryOutcome::Answered(status) if (200..300).contains(&status));
+            state.hooks.health.record(success, Utc::now());
+        }
+        if let Some(delivery) = state.hooks.deliveries.get_mut(job.record) {
             delivery.outcome = outcome;
         }
     }

@@ -1,0 +1,456 @@
+//! `create-issue` ("Create External Issue" of QALITA's guide) and `explain`: both run the worker's
+//! own sync of one QALITA issue ([`Syncer::sync_issue`], the link protocol of DESIGN section 4, so
+//! never a duplicate); `explain` runs it on the dry-run ports and shows what it would write, and
+//! why. A severed (or gone) link is replaced by a new one: the old GitLab issue's hidden marker is
+//! retired first, so that nothing adopts or routes to the old issue again.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use qalita_gitlab_core::apply::{Outcome as SyncOutcome, SyncError, Syncer};
+use qalita_gitlab_core::control;
+use qalita_gitlab_core::domain::QalitaIssueId;
+use qalita_gitlab_core::domain::gitlab::{GitlabProjectRef, IssueState, IssueUpdate, StateEvent};
+use qalita_gitlab_core::domain::link::{LinkState, LinkStatus, LogEntry, LogLevel};
+use qalita_gitlab_core::domain::qalita::{IssueContext, QalitaIssue};
+use qalita_gitlab_core::mapping::{Desired, Facts, marker};
+use qalita_gitlab_core::plan::Decision;
+use qalita_gitlab_core::ports::{
+    ApiError, CallContext, Clock, GitlabApi, LinkStore, QalitaApi, StoreError, SystemClock,
+};
+use serde_json::{Value, json};
+
+use super::dry_run::{DryRunGitlab, DryRunStore, PlannedWrite};
+use super::global::GlobalArgs;
+use super::outcome::{CommandError, Outcome};
+use super::stack::Stack;
+
+/// Creates (or updates) the GitLab issue of one QALITA issue now, through the sync's own link
+/// protocol: running it twice, or while the worker handles the same issue, never makes a second
+/// GitLab issue.
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_help = "\
+A QALITA issue already linked is brought up to date instead (nothing is written if it already
+agrees). A severed link is replaced by a new GitLab issue; the old one stays, its hidden marker
+retired so that the sync never takes it back.
+
+Exit codes: 0 linked (the GitLab URL is printed); 1 the QALITA issue does not exist for the token,
+GitLab refused the issue, or the integration is disabled; 2 usage or configuration error; 3 GitLab,
+QALITA or the store did not answer (or another worker is creating this issue right now): try again.")]
+pub struct CreateIssueArgs {
+    /// The QALITA issue id.
+    #[arg(value_name = "QALITA_ID")]
+    pub id: QalitaIssueId,
+}
+
+/// Shows which project the routing picks for one QALITA issue and why, and the title,
+/// description, labels, state and assignee the mapping would write; writes nothing.
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_help = "\
+Reads the QALITA issue, its owner, the link, and GitLab where the sync would (a user lookup, a search
+for the issue of an interrupted creation), then runs the sync with every write left out. The write
+shown is exactly the one the worker would make now.
+
+Exit codes: 0 explained; 1 the QALITA issue does not exist for the token; 2 usage or configuration
+error; 3 a service did not answer.")]
+pub struct ExplainArgs {
+    /// The QALITA issue id.
+    #[arg(value_name = "QALITA_ID")]
+    pub id: QalitaIssueId,
+}
+
+/// What both commands need.
+struct Engine {
+    stack: Stack,
+    gitlab: Arc<dyn GitlabApi>,
+    qalita: Arc<dyn QalitaApi>,
+    config: Arc<qalita_gitlab_core::config::Config>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Engine {
+    async fn open(global: &GlobalArgs) -> Result<Engine, CommandError> {
+        let stack = Stack::open(global).await?;
+        let config = stack.config().await?.config;
+        let (gitlab, qalita) = stack.clients(&config).await?;
+        Ok(Engine { stack, gitlab, qalita, config, clock: Arc::new(SystemClock) })
+    }
+
+    async fn qalita_issue(&self, id: QalitaIssueId) -> Result<QalitaIssue, CommandError> {
+        self.qalita.get_issue(id).await?.ok_or_else(|| {
+            CommandError::Failure(format!(
+                "QALITA has no issue {id}, or the token may not see it (QALITA answers both with 204 No Content)"
+            ))
+        })
+    }
+}
+
+/// Runs `create-issue`.
+pub async fn create_issue(global: GlobalArgs, args: CreateIssueArgs) -> Result<Outcome, CommandError> {
+    let engine = Engine::open(&global).await?;
+    let store = engine.stack.store();
+    if control::is_disabled(store.as_ref()).await? {
+        return Err(CommandError::Failure(
+            "the integration is disabled, so nothing is written to GitLab: `qalita-gitlab enable` turns it back on"
+                .into(),
+        ));
+    }
+    let issue = engine.qalita_issue(args.id).await?;
+    let previous = store.get(args.id).await?;
+    let mut replaced = None;
+    if let Some(link) = previous.filter(|link| matches!(link.status, LinkStatus::Severed | LinkStatus::Gone)) {
+        replaced = link.gitlab.as_ref().map(|g| g.web_url.clone());
+        retire_marker(engine.gitlab.as_ref(), &link).await?;
+        release_for_relink(store.as_ref(), engine.clock.as_ref(), &link).await?;
+    }
+    let syncer = Syncer {
+        gitlab: engine.gitlab.clone(),
+        qalita: engine.qalita.clone(),
+        store: store.clone(),
+        clock: engine.clock.clone(),
+        config: engine.config.clone(),
+    };
+    let outcome = syncer.sync_issue(&issue, &IssueContext::default(), &CallContext::default()).await?;
+    Ok(render_created(args.id, &outcome, replaced))
+}
+
+/// Replaces the old issue's hidden marker by an inert one, so that the search for an interrupted
+/// creation never adopts it and its events are never routed back by the marker. A deleted issue,
+/// or one whose description no longer ends with the marker, needs nothing.
+async fn retire_marker(gitlab: &dyn GitlabApi, link: &LinkState) -> Result<(), CommandError> {
+    let Some(old) = &link.gitlab else { return Ok(()) };
+    let project = GitlabProjectRef::Id(old.project_id);
+    let found = match gitlab.get_issue(&project, old.iid).await {
+        Ok(found) => found,
+        Err(ApiError::NotFound { .. }) => return Ok(()),
+        Err(error) => return Err(CommandError::from(error).context("the severed GitLab issue cannot be read")),
+    };
+    let description = found.description.unwrap_or_default();
+    if qalita_gitlab_core::inbound::marked(&description) != Some(link.qalita_id) {
+        return Ok(());
+    }
+    let marker = marker(link.qalita_id);
+    let Some(at) = description.rfind(&marker) else { return Ok(()) };
+    let retired = format!(
+        "{}<!-- qalita-issue-severed:{} -->{}",
+        &description[..at],
+        link.qalita_id,
+        &description[at + marker.len()..]
+    );
+    let update = IssueUpdate { description: Some(retired), ..IssueUpdate::default() };
+    gitlab
+        .update_issue(&project, old.iid, &update, &CallContext::default())
+        .await
+        .map_err(|error| CommandError::from(error).context("the severed GitLab issue's marker cannot be retired"))?;
+    Ok(())
+}
+
+/// Turns a severed link into a released reservation (as a failed creation leaves it): the sync
+/// then takes it over and creates the new issue through the link protocol.
+async fn release_for_relink(store: &dyn LinkStore, clock: &dyn Clock, link: &LinkState) -> Result<(), CommandError> {
+    let now = clock.now();
+    let mut released =
+        LinkState::reserved(link.qalita_id, uuid::Uuid::new_v4().to_string(), DateTime::<Utc>::UNIX_EPOCH);
+    released.version = link.version;
+    released.context = link.context.clone();
+    released.assignee = link.assignee.clone();
+    released.updated_at = now;
+    match store.update(&released).await {
+        // Another process moved the link meanwhile: the sync reads it again and goes on from there.
+        Ok(_) | Err(StoreError::Conflict) => {}
+        Err(error) => return Err(error.into()),
+    }
+    let previous = link.gitlab.as_ref().map_or_else(|| "none".to_owned(), |g| g.web_url.clone());
+    let entry = LogEntry {
+        issue: link.qalita_id,
+        at: now,
+        level: LogLevel::Info,
+        kind: "relink".into(),
+        message: format!(
+            "a new GitLab issue was asked for by the operator (the {:?} link's issue: {previous})",
+            link.status
+        ),
+    };
+    store.append_log(&entry).await?;
+    Ok(())
+}
+
+fn render_created(id: QalitaIssueId, outcome: &SyncOutcome, replaced: Option<String>) -> Outcome {
+    let gitlab = outcome.link.gitlab.as_ref();
+    let url = gitlab.map_or_else(|| "(no GitLab issue)".to_owned(), |g| g.web_url.clone());
+    let verb = match outcome.action {
+        "created" | "recreated" => "created",
+        "adopted" => "linked to the GitLab issue an interrupted creation had made",
+        "updated" => "already linked; brought up to date",
+        "unchanged" => "already linked and up to date",
+        other => other,
+    };
+    let mut human = format!("QALITA issue {id}: {verb}\n{url}\n");
+    if let Some(old) = &replaced {
+        human.push_str(&format!("(replaces the severed link to {old}, which stays as it is)\n"));
+    }
+    let json = json!({
+        "qalita_issue": id.get(),
+        "action": outcome.action,
+        "gitlab": gitlab.map(|g| json!({ "project_id": g.project_id.get(), "iid": g.iid.get(), "web_url": g.web_url })),
+        "replaces": replaced,
+        "decisions": decisions_json(&outcome.decisions),
+    });
+    match outcome.action {
+        "skipped" | "gone" => Outcome::failed(human, json),
+        _ => Outcome::ok(human, json),
+    }
+}
+
+/// Runs `explain`.
+pub async fn explain(global: GlobalArgs, args: ExplainArgs) -> Result<Outcome, CommandError> {
+    let engine = Engine::open(&global).await?;
+    let issue = engine.qalita_issue(args.id).await?;
+    let (store, link) = DryRunStore::over(engine.stack.store(), engine.clock.clone(), args.id).await?;
+    let store = Arc::new(store);
+    let gitlab = Arc::new(DryRunGitlab::new(engine.gitlab.clone(), engine.clock.clone()));
+    let context = link.as_ref().map(|l| l.context.clone()).unwrap_or_default();
+    let owner = match issue.assignee {
+        Some(user) => engine.qalita.get_user(user).await.unwrap_or(None),
+        None => None,
+    };
+    let desired = Desired::of(&engine.config, &Facts::of(&issue, &context, owner.as_ref()));
+    let severed = link.as_ref().is_some_and(|l| matches!(l.status, LinkStatus::Severed | LinkStatus::Gone));
+    let syncer = Syncer {
+        gitlab: gitlab.clone(),
+        qalita: engine.qalita.clone(),
+        store: store.clone(),
+        clock: engine.clock.clone(),
+        config: engine.config.clone(),
+    };
+    let result = syncer.sync_issue(&issue, &IssueContext::default(), &CallContext::default()).await;
+    let (decisions, waiting) = match result {
+        Ok(outcome) => (outcome.decisions, None),
+        Err(SyncError::Reserved { age_seconds, stale_in }) => (
+            Vec::new(),
+            Some(format!(
+                "another worker is creating the GitLab issue (reserved {age_seconds} s ago); in {} s the sync would take over and look for it first",
+                stale_in.as_secs()
+            )),
+        ),
+        Err(error) => return Err(error.into()),
+    };
+    let writes = gitlab.take_writes();
+    let explained = Explained {
+        issue: &issue,
+        link: link.as_ref(),
+        desired: &desired,
+        decisions: &decisions,
+        writes: &writes,
+        waiting,
+        severed,
+    };
+    Ok(Outcome::ok(explained.human(), explained.json()))
+}
+
+struct Explained<'a> {
+    issue: &'a QalitaIssue,
+    link: Option<&'a LinkState>,
+    desired: &'a Desired,
+    decisions: &'a [Decision],
+    writes: &'a [PlannedWrite],
+    waiting: Option<String>,
+    severed: bool,
+}
+
+impl Explained<'_> {
+    fn assignee(&self) -> String {
+        if let Some(decision) = self.decisions.iter().find(|d| d.kind == "assignee" || d.kind == "assignee-unknown") {
+            return decision.message.clone();
+        }
+        match (self.issue.assignee, self.link.and_then(|l| l.assignee.as_ref())) {
+            (None, _) => "nobody in QALITA: the GitLab assignee is left as it is".into(),
+            (Some(_), Some(resolved)) => format!("{} (as resolved before; already assigned)", resolved.username),
+            (Some(user), None) => format!("QALITA user {user}: no change planned"),
+        }
+    }
+
+    fn link_text(&self) -> String {
+        match self.link {
+            None => "none yet".into(),
+            Some(link) => {
+                let target =
+                    link.gitlab.as_ref().map_or_else(|| "no GitLab issue yet".to_owned(), |g| g.web_url.clone());
+                format!("{} ({target}, version {})", status_word(link.status), link.version)
+            }
+        }
+    }
+
+    fn writes_text(&self) -> Vec<String> {
+        if let Some(waiting) = &self.waiting {
+            return vec![format!("nothing now: {waiting}")];
+        }
+        if self.writes.is_empty() {
+            let why = match self.severed {
+                true => {
+                    "the link is severed, so QALITA changes are not synced (`create-issue` would link a new GitLab issue)"
+                }
+                false => "GitLab already has every value QALITA's state maps to",
+            };
+            return vec![format!("nothing: {why}")];
+        }
+        self.writes.iter().map(write_text).collect()
+    }
+
+    fn human(&self) -> String {
+        let d = self.desired;
+        let mut text = format!("QALITA issue {} → GitLab (explain: nothing was written)\n", self.issue.id);
+        let lines = [
+            ("Link", self.link_text()),
+            ("Project", format!("{} ({})", d.route.project, d.route.reason)),
+            ("Confidential", if d.route.confidential { "yes (by the routing rule)".into() } else { "no".into() }),
+            ("Title", d.title.clone()),
+            ("Labels", d.labels.iter().cloned().collect::<Vec<_>>().join(", ")),
+            ("State", format!("{} ({})", d.state.map_or("left as it is", state_word), d.status_reason)),
+            ("Assignee", self.assignee()),
+        ];
+        for (name, value) in lines {
+            text.push_str(&format!("{name:>12}: {value}\n"));
+        }
+        text.push_str("Description:\n");
+        for line in d.description.lines() {
+            text.push_str(&format!("  | {line}\n"));
+        }
+        text.push_str("Would write:\n");
+        for write in self.writes_text() {
+            text.push_str(&format!("  - {write}\n"));
+        }
+        if !self.decisions.is_empty() {
+            text.push_str("Decisions:\n");
+            for decision in self.decisions {
+                text.push_str(&format!(
+                    "  - {} [{}]: {}\n",
+                    level_word(decision.level),
+                    decision.kind,
+                    decision.message
+                ));
+            }
+        }
+        text
+    }
+
+    fn json(&self) -> Value {
+        let d = self.desired;
+        json!({
+            "qalita_issue": self.issue.id.get(),
+            "written": false,
+            "link": self.link.map(|l| json!({
+                "status": status_word(l.status),
+                "version": l.version,
+                "gitlab": l.gitlab.as_ref().map(|g| json!({"project_id": g.project_id.get(), "iid": g.iid.get(), "web_url": g.web_url})),
+            })),
+            "route": { "project": d.route.project.to_string(), "confidential": d.route.confidential, "reason": d.route.reason },
+            "title": d.title,
+            "description": d.description,
+            "labels": d.labels,
+            "state": d.state.map(state_word),
+            "status_reason": d.status_reason,
+            "assignee": self.assignee(),
+            "would_write": self.writes.iter().map(write_json).collect::<Vec<_>>(),
+            "waiting": self.waiting,
+            "decisions": decisions_json(self.decisions),
+        })
+    }
+}
+
+fn state_word(state: IssueState) -> &'static str {
+    match state {
+        IssueState::Opened => "opened",
+        IssueState::Closed => "closed",
+    }
+}
+
+fn status_word(status: LinkStatus) -> &'static str {
+    match status {
+        LinkStatus::Reserved => "reserved",
+        LinkStatus::Linked => "linked",
+        LinkStatus::Severed => "severed",
+        LinkStatus::Gone => "gone",
+    }
+}
+
+fn level_word(level: LogLevel) -> &'static str {
+    match level {
+        LogLevel::Info => "info",
+        LogLevel::Warn => "warn",
+        LogLevel::Error => "error",
+    }
+}
+
+fn decisions_json(decisions: &[Decision]) -> Value {
+    decisions.iter().map(|d| json!({ "level": level_word(d.level), "kind": d.kind, "message": d.message })).collect()
+}
+
+/// The fields an update sets, for people.
+fn update_fields(update: &IssueUpdate) -> Vec<String> {
+    let mut fields = Vec::new();
+    if let Some(title) = &update.title {
+        fields.push(format!("title {title:?}"));
+    }
+    if update.description.is_some() {
+        fields.push("description".into());
+    }
+    if !update.add_labels.is_empty() {
+        fields.push(format!("add labels {}", update.add_labels.join(", ")));
+    }
+    if !update.remove_labels.is_empty() {
+        fields.push(format!("remove labels {}", update.remove_labels.join(", ")));
+    }
+    match update.state_event {
+        Some(StateEvent::Close) => fields.push("close".into()),
+        Some(StateEvent::Reopen) => fields.push("reopen".into()),
+        None => {}
+    }
+    if let Some(ids) = &update.assignee_ids {
+        fields.push(format!("assignees {ids:?}"));
+    }
+    if let Some(confidential) = update.confidential {
+        fields.push(format!("confidential {confidential}"));
+    }
+    fields
+}
+
+fn write_text(write: &PlannedWrite) -> String {
+    match write {
+        PlannedWrite::CreateIssue { project, issue } => format!(
+            "create an issue in {project} (title, description with the marker, labels {}{}{})",
+            issue.labels.join(", "),
+            if issue.assignee_ids.is_empty() { String::new() } else { format!(", assignees {:?}", issue.assignee_ids) },
+            if issue.confidential { ", confidential" } else { "" }
+        ),
+        PlannedWrite::UpdateIssue { project, iid: None, update } => {
+            format!("then update the new issue in {project}: {}", update_fields(update).join("; "))
+        }
+        PlannedWrite::UpdateIssue { project, iid: Some(iid), update } => {
+            format!("update issue #{iid} of project {project}: {}", update_fields(update).join("; "))
+        }
+        PlannedWrite::CreateNote { project, iid, .. } => format!("add a note to issue #{iid} of project {project}"),
+    }
+}
+
+fn write_json(write: &PlannedWrite) -> Value {
+    match write {
+        PlannedWrite::CreateIssue { project, issue } => json!({
+            "write": "create_issue",
+            "project": project.to_string(),
+            "title": issue.title,
+            "labels": issue.labels,
+            "assignee_ids": issue.assignee_ids,
+            "confidential": issue.confidential,
+        }),
+        PlannedWrite::UpdateIssue { project, iid, update } => json!({
+            "write": "update_issue",
+            "project": project.to_string(),
+            "iid": iid.map(|i| i.get()),
+            "update": update,
+        }),
+        PlannedWrite::CreateNote { project, iid, body } => {
+            json!({ "write": "create_note", "project": project.to_string(), "iid": iid.get(), "body": body })
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! `link show` and `link sever`: a link as the store holds it, and cutting it. Severing is one
+//! conditional update of the link (status `severed`, on the version read): the GitLab issue stays
+//! as it is, the worker ignores later events of either side for it, and `create-issue` can link a
+//! new GitLab issue to the QALITA issue.
+
+use chrono::Utc;
+use qalita_gitlab_core::domain::QalitaIssueId;
+use qalita_gitlab_core::domain::link::{LinkState, LinkStatus, LogEntry, LogLevel};
+use qalita_gitlab_core::ports::StoreError;
+use serde_json::{Value, json};
+
+use super::global::GlobalArgs;
+use super::outcome::{CommandError, Outcome};
+use super::stack::Stack;
+
+/// How many times a sever re-reads a link that changed under it.
+const SEVER_ATTEMPTS: usize = 5;
+
+/// The link between a QALITA issue and its GitLab issue.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum LinkCommand {
+    /// Shows the link of a QALITA issue: its status, the GitLab issue, what the sync last wrote.
+    #[command(
+        after_help = "Exit codes: 0 shown; 1 the QALITA issue has no link; 2 usage or configuration error; 3 the store did not answer."
+    )]
+    Show {
+        /// The QALITA issue id.
+        #[arg(value_name = "QALITA_ID")]
+        id: QalitaIssueId,
+    },
+    /// Cuts the link of a QALITA issue: the GitLab issue stays, later events for it are ignored,
+    /// and `create-issue` can link a new one.
+    #[command(
+        after_help = "Exit codes: 0 severed (or already severed); 1 the QALITA issue has no link; 2 usage or configuration error; 3 the store did not answer."
+    )]
+    Sever {
+        /// The QALITA issue id.
+        #[arg(value_name = "QALITA_ID")]
+        id: QalitaIssueId,
+    },
+}
+
+/// Runs a `link` command.
+pub async fn run(global: GlobalArgs, command: LinkCommand) -> Result<Outcome, CommandError> {
+    let stack = Stack::open(&global).await?;
+    match command {
+        LinkCommand::Show { id } => show(&stack, id).await,
+        LinkCommand::Sever { id } => sever(&stack, id).await,
+    }
+}
+
+fn no_link(id: QalitaIssueId) -> CommandError {
+    CommandError::Failure(format!("QALITA issue {id} has no link (`qalita-gitlab create-issue {id}` creates one)"))
+}
+
+async fn show(stack: &Stack, id: QalitaIssueId) -> Result<Outcome, CommandError> {
+    let link = stack.store().get(id).await?.ok_or_else(|| no_link(id))?;
+    Ok(Outcome::ok(human(&link), link_json(&link)))
+}
+
+async fn sever(stack: &Stack, id: QalitaIssueId) -> Result<Outcome, CommandError> {
+    let store = stack.store();
+    for _ in 0..SEVER_ATTEMPTS {
+        let link = store.get(id).await?.ok_or_else(|| no_link(id))?;
+        if link.status == LinkStatus::Severed {
+            let text = format!("QALITA issue {id}: the link was already severed\n{}", human(&link));
+            return Ok(Outcome::ok(text, json!({ "severed": true, "already": true, "link": link_json(&link) })));
+        }
+        let now = Utc::now();
+        let severed = LinkState { status: LinkStatus::Severed, reservation: None, updated_at: now, ..link.clone() };
+        match store.update(&severed).await {
+            Ok(stored) => {
+                let target = link.gitlab.as_ref().map_or_else(|| "no GitLab issue".to_owned(), |g| g.web_url.clone());
+                let entry = LogEntry {
+                    issue: id,
+                    at: now,
+                    level: LogLevel::Info,
+                    kind: "severed".into(),
+                    message: format!(
+                        "link severed by the operator; the GitLab issue stays ({target}) and its events are ignored"
+                    ),
+                };
+                store.append_log(&entry).await?;
+                let text = format!(
+                    "QALITA issue {id}: link severed. The GitLab issue stays ({target}); later events are ignored.\n\
+                     `qalita-gitlab create-issue {id}` links a new GitLab issue.\n"
+                );
+                return Ok(Outcome::ok(text, json!({ "severed": true, "already": false, "link": link_json(&stored) })));
+            }
+            // The worker changed the link since it was read: read it again.
+            Err(StoreError::Conflict) => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(CommandError::Unavailable(format!(
+        "the link of QALITA issue {id} kept changing while it was being severed: try again"
+    )))
+}
+
+fn status_word(status: LinkStatus) -> &'static str {
+    match status {
+        LinkStatus::Reserved => "reserved (a GitLab issue is being created)",
+        LinkStatus::Linked => "linked",
+        LinkStatus::Severed => "severed (events are ignored)",
+        LinkStatus::Gone => "gone (the GitLab issue was deleted)",
+    }
+}
+
+fn human(link: &LinkState) -> String {
+    let mut text = format!("QALITA issue {}: {}\n", link.qalita_id, status_word(link.status));
+    if let Some(gitlab) = &link.gitlab {
+        text.push_str(&format!(
+            "  GitLab issue: {} (project {}, #{})\n",
+            gitlab.web_url, gitlab.project_id, gitlab.iid
+        ));
+    }
+    if let Some(reservation) = &link.reservation {
+        text.push_str(&format!("  reserved at: {}\n", reservation.at.to_rfc3339()));
+    }
+    text.push_str(&format!("  version: {}, last written {}\n", link.version, link.updated_at.to_rfc3339()));
+    if !link.managed_labels.is_empty() {
+        let labels: Vec<&str> = link.managed_labels.iter().map(String::as_str).collect();
+        text.push_str(&format!("  managed labels: {}\n", labels.join(", ")));
+    }
+    if let Some(watermark) = link.qalita_watermark {
+        text.push_str(&format!("  QALITA state synced up to: {}\n", watermark.to_rfc3339()));
+    }
+    if let Some(assignee) = &link.assignee {
+        text.push_str(&format!("  assignee: QALITA user {} → GitLab @{}\n", assignee.qalita_user, assignee.username));
+    }
+    for (field, written) in &link.to_gitlab {
+        let value: String = written.value.chars().take(80).collect();
+        text.push_str(&format!("  written to GitLab, {field:?}: {value}\n"));
+    }
+    text
+}
+
+fn link_json(link: &LinkState) -> Value {
+    serde_json::to_value(link).unwrap_or_else(|_| json!({ "qalita_id": link.qalita_id.get() }))
+}

@@ -1,0 +1,207 @@
+//! What the webhook function's and the worker's `main.rs` build at a cold start, built here from
+//! the embedded adapters: the configuration (a file, the stored document, or the environment),
+//! the secrets, the GitLab and QALITA clients and the handlers' dependencies. The worker's are
+//! built again (tokens read again) after GitLab or QALITA refused a token, as the Lambda does.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use qalita_gitlab_core::adapters::gitlab_http::GitlabClient;
+use qalita_gitlab_core::adapters::http::HttpSettings;
+use qalita_gitlab_core::adapters::qalita_http::QalitaClient;
+use qalita_gitlab_core::apply::Syncer;
+use qalita_gitlab_core::config::Config;
+use qalita_gitlab_core::domain::SecretString;
+use qalita_gitlab_core::ports::{Clock, LinkStore, SecretError, SecretSource, SecretStage};
+use qalita_gitlab_core::webhook::verify::{CachePolicy, WebhookAuthenticator};
+use qalita_gitlab_webhook::config::DEFAULT_MAX_BODY_BYTES;
+use qalita_gitlab_worker::handler::Deps;
+use tokio::sync::RwLock;
+
+use super::error::StartError;
+use crate::embedded::queue::EmbeddedQueue;
+use crate::embedded::store::RedbLinkStore;
+
+/// The secret id of the GitLab token (scope `api`): variable `QALITA_GITLAB_GITLAB_TOKEN`.
+pub const GITLAB_TOKEN_ID: &str = "qalita-gitlab/gitlab-token";
+/// The secret id of the QALITA API token: variable `QALITA_GITLAB_QALITA_TOKEN`.
+pub const QALITA_TOKEN_ID: &str = "qalita-gitlab/qalita-token";
+/// The secret id of the GitLab webhook secret: variable `QALITA_GITLAB_WEBHOOK_SECRET` (and
+/// `QALITA_GITLAB_WEBHOOK_SECRET_PREVIOUS` during a rotation).
+pub const WEBHOOK_SECRET_ID: &str = "qalita-gitlab/webhook-secret";
+
+/// The least time between two rebuilds caused by a refused token (the worker Lambda's).
+const REFRESH_AFTER_REFUSAL: Duration = Duration::from_secs(60);
+
+/// Where the configuration document comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigFrom {
+    /// A TOML file (`--config`).
+    File(PathBuf),
+    /// A document given in full (the demo, tests).
+    Document(String),
+    /// The document stored in the database by `config apply`; without one, the defaults and the
+    /// environment (`GITLAB_BASE_URL`, `GITLAB_DEFAULT_PROJECT`, `QALITA_BASE_URL`), as the Lambda.
+    Stored,
+}
+
+/// Reads and validates the configuration; returns it and where it came from, in words.
+pub(crate) async fn load_config(
+    from: &ConfigFrom,
+    store: &RedbLinkStore,
+    env: &(dyn Fn(&str) -> Option<String> + Send + Sync),
+) -> Result<(Config, String), StartError> {
+    let (document, origin, hint) = match from {
+        ConfigFrom::File(path) => {
+            let text = tokio::fs::read_to_string(path)
+                .await
+                .map_err(|source| StartError::ConfigFile { path: path.clone(), source })?;
+            (text, format!("file {}", path.display()), "")
+        }
+        ConfigFrom::Document(text) => (text.clone(), "given".to_owned(), ""),
+        ConfigFrom::Stored => match store.config_document().await.map_err(StartError::Store)? {
+            Some(text) => (text, "stored in the database (by `config apply`)".to_owned(), ""),
+            None => (
+                String::new(),
+                "from the environment (no --config, none stored)".to_owned(),
+                " (give --config FILE, store one with `qalita-gitlab config apply FILE`, or set GITLAB_DEFAULT_PROJECT \
+                 and QALITA_BASE_URL)",
+            ),
+        },
+    };
+    match Config::from_document(&document, env) {
+        Ok(config) => Ok((config, origin)),
+        Err(source) => Err(StartError::Config { origin, hint, source }),
+    }
+}
+
+/// Reads the current value of a secret; `what` names it in the error.
+pub(crate) async fn read_secret(
+    secrets: &dyn SecretSource,
+    id: &str,
+    what: &'static str,
+    hint: &'static str,
+) -> Result<SecretString, StartError> {
+    match secrets.read(id, SecretStage::Current).await {
+        Ok(Some(value)) => Ok(value),
+        Ok(None) => Err(StartError::Secret {
+            what,
+            hint,
+            source: SecretError::Unreadable { id: id.to_owned(), class: "NotSet".into(), message: "no value".into() },
+        }),
+        Err(source) => Err(StartError::Secret { what, hint, source }),
+    }
+}
+
+/// The adapters the handlers are built from.
+#[derive(Clone)]
+pub(crate) struct Wiring {
+    pub config: Arc<Config>,
+    pub secrets: Arc<dyn SecretSource>,
+    /// Said after a secret that cannot be read: where secrets can be given.
+    pub secrets_hint: &'static str,
+    pub store: RedbLinkStore,
+    pub queue: EmbeddedQueue,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Wiring {
+    /// The webhook function's dependencies: the queue and the token check.
+    pub fn webhook_deps(&self) -> qalita_gitlab_webhook::handler::Deps {
+        qalita_gitlab_webhook::handler::Deps {
+            queue: Arc::new(self.queue.clone()),
+            auth: WebhookAuthenticator::new(
+                self.secrets.clone(),
+                WEBHOOK_SECRET_ID,
+                self.clock.clone(),
+                CachePolicy::default(),
+            ),
+            clock: self.clock.clone(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+
+    /// Checks that the webhook secret can be read, so that a missing one stops the start rather
+    /// than answering every delivery 503.
+    pub async fn check_webhook_secret(&self) -> Result<(), StartError> {
+        read_secret(self.secrets.as_ref(), WEBHOOK_SECRET_ID, "webhook secret", self.secrets_hint).await.map(drop)
+    }
+
+    /// The worker's dependencies, with the tokens read now.
+    pub async fn worker_deps(&self) -> Result<Deps, StartError> {
+        let config = self.config.clone();
+        let hint = self.secrets_hint;
+        let gitlab_token = read_secret(self.secrets.as_ref(), GITLAB_TOKEN_ID, "GitLab token", hint).await?;
+        let qalita_token = read_secret(self.secrets.as_ref(), QALITA_TOKEN_ID, "QALITA token", hint).await?;
+        // Several calls per sync must fit in the visibility timeout, as in the worker Lambda.
+        let http = HttpSettings { total_timeout: Duration::from_secs(10), ..HttpSettings::default() };
+        let gitlab_settings = HttpSettings { ca_bundle: config.gitlab.ca_bundle.clone(), ..http.clone() };
+        let gitlab = Arc::new(
+            GitlabClient::new(&config.gitlab.base_url, gitlab_token, &gitlab_settings).map_err(StartError::Gitlab)?,
+        );
+        let qalita = Arc::new(
+            QalitaClient::new(&config.qalita.base_url, qalita_token, config.qalita.paths.clone(), &http)
+                .map_err(StartError::Qalita)?,
+        );
+        let store: Arc<dyn LinkStore> = Arc::new(self.store.clone());
+        let syncer = Syncer {
+            gitlab,
+            qalita: qalita.clone(),
+            store: store.clone(),
+            clock: self.clock.clone(),
+            config: config.clone(),
+        };
+        Ok(Deps {
+            syncer,
+            qalita,
+            queue: Arc::new(self.queue.clone()),
+            store,
+            clock: self.clock.clone(),
+            config,
+            credentials_refused: false.into(),
+        })
+    }
+}
+
+/// The worker's dependencies in use, rebuilt after a refused token.
+pub(crate) struct CurrentDeps {
+    wiring: Wiring,
+    current: RwLock<(Arc<Deps>, Instant)>,
+}
+
+impl CurrentDeps {
+    /// Builds the first dependencies.
+    pub async fn build(wiring: Wiring) -> Result<Self, StartError> {
+        let deps = Arc::new(wiring.worker_deps().await?);
+        Ok(CurrentDeps { wiring, current: RwLock::new((deps, Instant::now())) })
+    }
+
+    /// The dependencies to use now.
+    pub async fn get(&self) -> Arc<Deps> {
+        self.current.read().await.0.clone()
+    }
+
+    /// After GitLab or QALITA refused a token: reads the secrets again (at most once a minute), so
+    /// that a rotated token is picked up without a restart.
+    pub async fn refresh_if_refused(&self) {
+        let refused = self.current.read().await.0.credentials_refused.load(std::sync::atomic::Ordering::SeqCst);
+        if !refused {
+            return;
+        }
+        let mut guard = self.current.write().await;
+        if guard.1.elapsed() < REFRESH_AFTER_REFUSAL {
+            return;
+        }
+        match self.wiring.worker_deps().await {
+            Ok(fresh) => {
+                tracing::info!("a token was refused: the secrets were read again");
+                *guard = (Arc::new(fresh), Instant::now());
+            }
+            Err(error) => {
+                tracing::error!(error = %super::error::describe(&error), "a token was refused and the secrets could not be read again");
+                guard.1 = Instant::now();
+            }
+        }
+    }
+}

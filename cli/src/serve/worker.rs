@@ -1,0 +1,196 @@
+//! The worker loop and the poll loop of `serve`: what Lambda's SQS event source and EventBridge
+//! schedule do for the deployed worker. The worker receives batches of up to ten messages, hands
+//! them to the worker function's handler and deletes what it did not report failed (a failed one
+//! comes back after the back-off the handler set). A request to stop is honoured between batches:
+//! the batch in hand is finished, and nothing unfinished is deleted.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use qalita_gitlab_core::ports::{EventQueue, ReceivedMessage};
+use qalita_gitlab_worker::handler::handle_batch;
+use qalita_gitlab_worker::poll::poll;
+use tokio::sync::{Notify, watch};
+
+use super::wiring::CurrentDeps;
+use crate::embedded::queue::EmbeddedQueue;
+use crate::embedded::store::RedbLinkStore;
+
+/// The most messages in a batch (SQS's and the event source's limit).
+const BATCH: u8 = 10;
+/// While messages are in flight (being retried after a back-off, or held by a worker that died),
+/// how often the worker looks whether one became visible again: that happens by time alone, with
+/// no change to wake it.
+const IN_FLIGHT_LOOK: Duration = Duration::from_secs(1);
+/// The pause after the queue failed, before trying again.
+const QUEUE_ERROR_PAUSE: Duration = Duration::from_secs(1);
+
+/// A request to stop, shared by the pipeline's tasks.
+#[derive(Debug, Clone)]
+pub(crate) struct Stop(watch::Receiver<bool>);
+
+impl Stop {
+    /// A stop signal and the switch that raises it.
+    pub fn new() -> (watch::Sender<bool>, Stop) {
+        let (sender, receiver) = watch::channel(false);
+        (sender, Stop(receiver))
+    }
+
+    /// Whether a stop was requested.
+    pub fn requested(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves once a stop is requested (or the switch is gone).
+    pub async fn wait(self) {
+        let mut receiver = self.0;
+        let _ = receiver.wait_for(|stop| *stop).await;
+    }
+}
+
+/// What the worker did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerReport {
+    /// Batches handed to the handler.
+    pub batches: u64,
+    /// Messages done (deleted).
+    pub done: u64,
+    /// Messages reported failed (they come back).
+    pub retried: u64,
+}
+
+/// Receives and processes batches until a stop is requested. A receive is one pass over the queue
+/// that is never abandoned half-way (its messages would stay hidden until the visibility timeout);
+/// between passes the worker sleeps until the queue changes (a send, a delete, a visibility change,
+/// a replay: `changes`), a stop is requested, or, while messages are in flight, a second passed.
+/// An idle pipeline so makes no write to the database.
+pub(crate) async fn work(
+    current: Arc<CurrentDeps>,
+    queue: EmbeddedQueue,
+    changes: Arc<Notify>,
+    stop: Stop,
+) -> WorkerReport {
+    let mut report = WorkerReport::default();
+    while !stop.requested() {
+        // Registered before the pass, so that a change made during it is not missed.
+        let changed = changes.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let received = match queue.receive(BATCH, Duration::ZERO).await {
+            Ok(received) => received,
+            Err(error) => {
+                tracing::error!(error = %error, "the queue cannot be read; trying again");
+                tokio::select! {
+                    () = stop.clone().wait() => break,
+                    () = tokio::time::sleep(QUEUE_ERROR_PAUSE) => continue,
+                }
+            }
+        };
+        if !received.is_empty() {
+            let deps = current.get().await;
+            let (done, retried) = process(deps, &queue, received).await;
+            report.batches += 1;
+            report.done += done;
+            report.retried += retried;
+            current.refresh_if_refused().await;
+            continue;
+        }
+        // Nothing receivable. Without a message in flight, only a change can make one receivable.
+        let in_flight = match queue.depth().await {
+            Ok(depth) => depth.in_flight > 0,
+            Err(error) => {
+                tracing::warn!(error = %error, "the queue's depth is unreadable; looking again in a second");
+                true
+            }
+        };
+        tokio::select! {
+            () = stop.clone().wait() => break,
+            () = &mut changed => {}
+            () = tokio::time::sleep(IN_FLIGHT_LOOK), if in_flight => {}
+        }
+    }
+    report
+}
+
+/// One batch through the handler, as Lambda's event source runs it. Returns (done, retried).
+async fn process(
+    deps: Arc<qalita_gitlab_worker::handler::Deps>,
+    queue: &EmbeddedQueue,
+    received: Vec<ReceivedMessage>,
+) -> (u64, u64) {
+    let mut event = SqsEvent::default();
+    for message in &received {
+        let mut record = SqsMessage::default();
+        record.message_id = Some(message.message_id.clone());
+        record.receipt_handle = Some(message.receipt.clone());
+        record.body = Some(message.body.clone());
+        record.attributes.insert("MessageGroupId".into(), message.group_id.clone());
+        record.attributes.insert("ApproximateReceiveCount".into(), message.receive_count.to_string());
+        event.records.push(record);
+    }
+    let response = handle_batch(deps, event).await;
+    let failed: HashSet<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    let (mut done, mut retried) = (0, 0);
+    for message in &received {
+        if failed.contains(message.message_id.as_str()) {
+            retried += 1;
+            continue;
+        }
+        match queue.delete(&message.receipt).await {
+            Ok(()) => done += 1,
+            // Processed but not deleted: it comes back after the visibility timeout and plans
+            // nothing, since every sync is state-based.
+            Err(error) => {
+                tracing::warn!(message_id = %message.message_id, error = %error, "processed message not deleted; it will come back and change nothing")
+            }
+        }
+    }
+    (done, retried)
+}
+
+/// What the poll loop did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PollerReport {
+    /// Poll runs finished.
+    pub runs: u64,
+    /// Issues put on the queue by them.
+    pub enqueued: u64,
+}
+
+/// Polls QALITA now and then every `interval`, and deletes expired records of the store, until a
+/// stop is requested. A run stopped half-way loses nothing: the poll moves its cursor only past
+/// pages it finished, and the next run reads them again.
+pub(crate) async fn poll_loop(
+    current: Arc<CurrentDeps>,
+    store: RedbLinkStore,
+    interval: Duration,
+    stop: Stop,
+) -> PollerReport {
+    let mut report = PollerReport::default();
+    loop {
+        let deps = current.get().await;
+        // A run never overlaps the next one.
+        let deadline = Instant::now() + interval;
+        tokio::select! {
+            biased;
+            () = stop.clone().wait() => return report,
+            outcome = poll(&deps, deadline) => {
+                report.runs += 1;
+                report.enqueued += outcome.enqueued as u64;
+            }
+        }
+        match store.purge_expired().await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "expired delivery records and log entries deleted"),
+            Err(error) => {
+                tracing::warn!(error = %error, "expired records not deleted; tried again after the next poll")
+            }
+        }
+        tokio::select! {
+            () = stop.clone().wait() => return report,
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}

@@ -1,0 +1,747 @@
+//! `qalita-gitlab serve` against the GitLab and QALITA simulators: a person's change in GitLab
+//! reaches QALITA through the webhook endpoint, the on-disk queue and the worker; QALITA's changes
+//! reach GitLab (change events and the poll); a stop finishes the batch in hand and a restart
+//! applies every acknowledged delivery exactly once; a configuration or a secret that cannot be
+//! used stops the start with a message that says what to fix and shows no secret.
+//!
+//! The tests named `the_binary_…` run the built binary (`QALITA_GITLAB_BINARY` overrides which
+//! one) and send it real signals: they need `main.rs` to route `serve` to `qalita_gitlab::serve::run`.
+
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use qalita_gitlab::embedded::EmbeddedDb;
+use qalita_gitlab::embedded::queue::{EmbeddedQueue, QueueOptions};
+use qalita_gitlab::embedded::secrets::EnvSecrets;
+use qalita_gitlab::serve::{
+    ConfigFrom, GITLAB_TOKEN_ID, HEALTH_PATH, Options, QALITA_TOKEN_ID, RunError, RunSummary, SecretsFrom, Server,
+    StartError, WEBHOOK_SECRET_ID, database_path, describe,
+};
+use qalita_gitlab_core::adapters::gitlab_http::GitlabClient;
+use qalita_gitlab_core::adapters::http::HttpSettings;
+use qalita_gitlab_core::domain::gitlab::{GitlabIssue, GitlabProjectRef, IssueState, IssueUpdate, StateEvent};
+use qalita_gitlab_core::domain::{GitlabProjectId, Iid, SecretString};
+use qalita_gitlab_core::ports::{CallContext, GitlabApi, SecretSource, SystemClock};
+use qalita_gitlab_tests::gitlab_sim::{DEFAULT_TOKEN, DeliveryOutcome, GitlabSim, SimConfig, WebhookConfig};
+use qalita_gitlab_tests::qalita_sim::{Fault, QalitaSim};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+const QALITA_TOKEN: &str = "qalita-token-of-the-serve-tests";
+const WEBHOOK_SECRET: &str = "webhook-secret-of-the-serve-tests";
+const MARIE_TOKEN: &str = "glpat-marie-of-the-serve-tests";
+const ISSUE: u64 = 4821;
+const PROJECT: u64 = 42;
+/// How long a test waits for the sync to show a result (it takes milliseconds).
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// The simulators: GitLab with project `data/quality` and Marie Durand, QALITA with Marie and the
+/// open issue 4821 (the fixture) assigned to her.
+struct Sims {
+    gitlab: GitlabSim,
+    qalita: QalitaSim,
+}
+
+impl Sims {
+    async fn start() -> Sims {
+        let gitlab =
+            GitlabSim::start(SimConfig::default().with_user(30, "mdurand", "Marie Durand").with_token(MARIE_TOKEN, 30))
+                .await;
+        gitlab.add_project(PROJECT, "data/quality");
+        let qalita = QalitaSim::start(QALITA_TOKEN).await;
+        qalita.insert_user(json!({"id": 12, "login": "m.durand", "name": "Marie Durand"}));
+        qalita.insert_issue(issue(ISSUE, "Invalid Latitude"));
+        Sims { gitlab, qalita }
+    }
+
+    fn config_document(&self) -> String {
+        format!(
+            "[gitlab]\nbase_url = \"{}\"\ndefault_project = \"data/quality\"\n[qalita]\nbase_url = \"{}\"\n\
+             [assignees]\n\"m.durand\" = \"mdurand\"\n",
+            self.gitlab.url(),
+            self.qalita.url()
+        )
+    }
+
+    /// The GitLab issues of the project.
+    fn gitlab_issues(&self) -> Vec<GitlabIssue> {
+        self.gitlab.issues(PROJECT)
+    }
+
+    /// The one GitLab issue of a QALITA issue, once it exists.
+    fn gitlab_issue_of(&self, qalita_id: u64) -> Option<GitlabIssue> {
+        let marker = format!("<!-- qalita-issue:{qalita_id} -->");
+        self.gitlab_issues().into_iter().find(|i| i.description.as_deref().is_some_and(|d| d.contains(&marker)))
+    }
+
+    fn qalita_status(&self, id: u64) -> String {
+        self.qalita.issue(id).and_then(|i| i["status"].as_str().map(str::to_owned)).unwrap_or_default()
+    }
+
+    fn qalita_comments(&self, id: u64) -> Vec<String> {
+        self.qalita.comments(id).iter().filter_map(|c| c["content"].as_str().map(str::to_owned)).collect()
+    }
+
+    fn qalita_writes(&self) -> usize {
+        self.qalita.requests().iter().filter(|r| r.method != "GET").count()
+    }
+
+    fn notes_answered(&self, status: u16) -> usize {
+        self.gitlab.deliveries().iter().filter(|d| d.event == "Note Hook" && d.status() == Some(status)).count()
+    }
+
+    fn deliveries_pending(&self) -> bool {
+        self.gitlab.deliveries().iter().any(|d| d.outcome == DeliveryOutcome::Pending)
+    }
+
+    /// GitLab's API as Marie Durand, a person.
+    fn person(&self) -> GitlabClient {
+        let settings = HttpSettings { total_timeout: Duration::from_secs(5), ..HttpSettings::default() };
+        GitlabClient::new(&self.gitlab.url(), SecretString::new(MARIE_TOKEN), &settings).expect("a GitLab client")
+    }
+
+    async fn person_closes(&self, iid: Iid) {
+        let update = IssueUpdate { state_event: Some(StateEvent::Close), ..IssueUpdate::default() };
+        self.person()
+            .update_issue(&project(), iid, &update, &CallContext::default())
+            .await
+            .expect("the person's close");
+    }
+
+    async fn person_comments(&self, iid: Iid, text: &str) {
+        self.person()
+            .create_note(&project(), iid, text, false, &CallContext::default())
+            .await
+            .expect("the person's note");
+    }
+}
+
+fn issue(id: u64, title: &str) -> Value {
+    json!({
+        "id": id, "partner_id": 3, "title": title, "description": "12.4% of rows in column `lat` are outside [-90, 90].",
+        "status": "open", "source_id": 57, "assignee": 12,
+        "scope": {"perimeter": "column", "value": "lat", "parent_scope": {"perimeter": "dataset", "value": "billing.customer_sites"}},
+        "author_id": 12, "updated_by": 12, "closed_by": null, "closed_at": null,
+    })
+}
+
+fn project() -> GitlabProjectRef {
+    GitlabProjectRef::Id(GitlabProjectId::new(PROJECT).expect("a project id"))
+}
+
+fn secret_values() -> [(&'static str, &'static str); 3] {
+    [(GITLAB_TOKEN_ID, DEFAULT_TOKEN), (QALITA_TOKEN_ID, QALITA_TOKEN), (WEBHOOK_SECRET_ID, WEBHOOK_SECRET)]
+}
+
+/// The secrets as environment variables would give them, without touching this process's environment.
+fn secrets_without(missing: Option<&str>) -> Arc<dyn SecretSource> {
+    let values: Vec<(String, OsString)> = secret_values()
+        .into_iter()
+        .filter(|(id, _)| Some(*id) != missing)
+        .map(|(id, value)| (EnvSecrets::variable(id), OsString::from(value)))
+        .collect();
+    Arc::new(EnvSecrets::with_lookup(move |variable| {
+        values.iter().find(|(name, _)| name == variable).map(|(_, value)| value.clone())
+    }))
+}
+
+fn options(data_dir: &Path, config: ConfigFrom) -> Options {
+    Options {
+        listen: "127.0.0.1:0".parse().expect("an address"),
+        data_dir: data_dir.to_path_buf(),
+        config,
+        env: Arc::new(|_| None),
+        secrets: SecretsFrom::Source(secrets_without(None)),
+        poll_interval: Duration::from_secs(300),
+        queue: QueueOptions { visibility_timeout: Duration::from_secs(60), max_receive_count: 5 },
+    }
+}
+
+/// A pipeline serving in this process.
+struct Serving {
+    webhook_url: String,
+    task: JoinHandle<Result<RunSummary, RunError>>,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Serving {
+    async fn start(sims: &Sims, options: Options) -> (Serving, EmbeddedQueue) {
+        let server = Server::start(options).await.expect("serve starts");
+        let webhook_url = server.webhook_url();
+        sims.gitlab.set_webhook(Some(WebhookConfig::new(&webhook_url).with_secret(WEBHOOK_SECRET)));
+        let queue = server.queue();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async move {
+            let _ = stopped.await;
+        }));
+        (Serving { webhook_url, task, stop }, queue)
+    }
+
+    /// Asks it to stop and waits; fails the test if that takes more than `limit`.
+    async fn stop_within(self, limit: Duration) -> RunSummary {
+        let _ = self.stop.send(());
+        let ran = tokio::time::timeout(limit, self.task).await.expect("stops in time").expect("the task ends");
+        ran.expect("stops without an error")
+    }
+}
+
+async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !check() {
+        assert!(Instant::now() < deadline, "waited {PATIENCE:?} for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Until every delivery is answered and the queue is empty, three looks in a row.
+async fn wait_until_quiet(sims: &Sims, queue: &EmbeddedQueue) {
+    let deadline = Instant::now() + PATIENCE;
+    let mut quiet = 0;
+    while quiet < 3 {
+        assert!(Instant::now() < deadline, "the sync was still busy after {PATIENCE:?}");
+        let depth = queue.depth().await.expect("the queue's depth");
+        let busy = sims.deliveries_pending() || depth.available + depth.in_flight > 0;
+        quiet = if busy { 0 } else { quiet + 1 };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_poll_opens_the_gitlab_issue_and_a_close_in_gitlab_resolves_the_qalita_issue() {
+    let sims = Sims::start().await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let (serving, queue) =
+        Serving::start(&sims, options(dir.path(), ConfigFrom::Document(sims.config_document()))).await;
+
+    wait_until("the GitLab issue of the poll", || sims.gitlab_issue_of(ISSUE).is_some()).await;
+    let opened = sims.gitlab_issue_of(ISSUE).expect("the GitLab issue");
+    assert_eq!(opened.title, "[QALITA] billing.customer_sites: Invalid Latitude");
+    assert_eq!(opened.assignees.iter().map(|u| u.username.as_str()).collect::<Vec<_>>(), ["mdurand"]);
+
+    sims.person_closes(opened.iid).await;
+    wait_until("QALITA resolved", || sims.qalita_status(ISSUE) == "resolved").await;
+    wait_until_quiet(&sims, &queue).await;
+    assert_eq!(sims.gitlab_issues().len(), 1, "one GitLab issue, no duplicate");
+    assert_eq!(sims.qalita_writes(), 1, "one QALITA write: the status");
+    assert!(sims.gitlab.deliveries().iter().all(|d| d.status() == Some(200)), "{:?}", sims.gitlab.deliveries());
+
+    let summary = serving.stop_within(Duration::from_secs(3)).await;
+    assert_eq!(summary.poller.runs, 1, "the poll ran once at start (the next is in 5 minutes)");
+    assert!(summary.worker.done >= 3, "the poll's event, the issue's and the close's hooks: {summary:?}");
+    assert_eq!(summary.worker.retried, 0);
+}
+
+#[tokio::test]
+async fn qalita_change_events_reach_gitlab_through_the_queue() {
+    let sims = Sims::start().await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let (serving, queue) =
+        Serving::start(&sims, options(dir.path(), ConfigFrom::Document(sims.config_document()))).await;
+    // QALITA's backend (or a bridge beside it) sends its change events to the queue.
+    sims.qalita.emit_events_to(Arc::new(queue.clone()));
+    wait_until("the GitLab issue", || sims.gitlab_issue_of(ISSUE).is_some()).await;
+
+    sims.qalita.set_status(ISSUE, "resolved");
+    wait_until("GitLab closed", || sims.gitlab_issue_of(ISSUE).is_some_and(|i| i.state == IssueState::Closed)).await;
+    let newer = sims.qalita.insert_issue(issue(4900, "Negative amounts"));
+    wait_until("the new issue's GitLab issue", || sims.gitlab_issue_of(newer).is_some()).await;
+    sims.qalita.add_comment(newer, 12, "Seen in the March load only.");
+    let iid = sims.gitlab_issue_of(newer).expect("the new GitLab issue").iid.get();
+    wait_until("the comment as a note", || {
+        sims.gitlab.notes(PROJECT, iid).iter().any(|n| n.body.contains("Seen in the March load only."))
+    })
+    .await;
+    wait_until_quiet(&sims, &queue).await;
+    assert_eq!(sims.gitlab_issues().len(), 2);
+    assert_eq!(sims.qalita_writes(), 0, "nothing echoed back to QALITA");
+    serving.stop_within(Duration::from_secs(3)).await;
+}
+
+#[tokio::test]
+async fn the_poll_runs_again_after_its_interval() {
+    let sims = Sims::start().await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let mut options = options(dir.path(), ConfigFrom::Document(sims.config_document()));
+    options.poll_interval = Duration::from_secs(1);
+    let (serving, _queue) = Serving::start(&sims, options).await;
+    wait_until("the first issue", || sims.gitlab_issue_of(ISSUE).is_some()).await;
+    // No change event: only a later poll can find it.
+    let later = sims.qalita.insert_issue(issue(4901, "Late load"));
+    wait_until("the later issue, by a later poll", || sims.gitlab_issue_of(later).is_some()).await;
+    let summary = serving.stop_within(Duration::from_secs(3)).await;
+    assert!(summary.poller.runs >= 2, "{summary:?}");
+}
+
+#[tokio::test]
+async fn a_restart_applies_every_acknowledged_delivery_exactly_once() {
+    let sims = Sims::start().await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let config = ConfigFrom::Document(sims.config_document());
+    let (first, queue) = Serving::start(&sims, options(dir.path(), config.clone())).await;
+    wait_until("the GitLab issue", || sims.gitlab_issue_of(ISSUE).is_some()).await;
+    let iid = sims.gitlab_issue_of(ISSUE).expect("the GitLab issue").iid;
+    wait_until_quiet(&sims, &queue).await;
+    // The queue's handle keeps the database open: the restart must find it closed.
+    drop(queue);
+
+    // QALITA answers slowly: the worker is busy with the first comment while the others arrive.
+    sims.qalita.fail_next(2, Fault::Slow(Duration::from_secs(2)));
+    let texts: Vec<String> = (1..=5).map(|n| format!("Comment {n} from GitLab.")).collect();
+    for text in &texts {
+        sims.person_comments(iid, text).await;
+    }
+    wait_until("GitLab's five deliveries answered 200", || sims.notes_answered(200) == 5).await;
+    first.stop_within(Duration::from_secs(5)).await;
+    let copied_before_restart = sims.qalita_comments(ISSUE).len();
+    assert!(copied_before_restart < 5, "the stop came before the worker was through: {copied_before_restart}");
+    {
+        let db = EmbeddedDb::open(database_path(dir.path())).await.expect("the database is closed after a stop");
+        let queue = EmbeddedQueue::open(&db, Arc::new(SystemClock), QueueOptions::default()).await.expect("the queue");
+        let depth = queue.depth().await.expect("the depth");
+        assert_eq!(depth.available as usize, 5 - copied_before_restart, "the rest is on disk: {depth:?}");
+        assert_eq!(depth.in_flight, 0, "nothing left half-done");
+    }
+
+    let (second, queue) = Serving::start(&sims, options(dir.path(), config)).await;
+    wait_until("every comment in QALITA", || sims.qalita_comments(ISSUE).len() >= 5).await;
+    wait_until_quiet(&sims, &queue).await;
+    let expected: Vec<String> = texts.iter().map(|t| format!("[GitLab] mdurand: {t}")).collect();
+    assert_eq!(sims.qalita_comments(ISSUE), expected, "each once, in order");
+    assert_eq!(sims.gitlab.notes(PROJECT, iid.get()).iter().filter(|n| !n.system).count(), 5, "none copied back");
+    second.stop_within(Duration::from_secs(3)).await;
+}
+
+#[tokio::test]
+async fn a_message_that_failed_is_retried_after_its_back_off() {
+    let sims = Sims::start().await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let document = format!("{}[sync]\nbackoff_min_seconds = 1\n", sims.config_document());
+    let (serving, queue) = Serving::start(&sims, options(dir.path(), ConfigFrom::Document(document))).await;
+    wait_until("the GitLab issue", || sims.gitlab_issue_of(ISSUE).is_some()).await;
+    wait_until_quiet(&sims, &queue).await;
+    sims.qalita.fail_next(1, Fault::ServerError(503));
+    let iid = sims.gitlab_issue_of(ISSUE).expect("the GitLab issue").iid;
+    sims.person_closes(iid).await;
+    wait_until("QALITA resolved after a retry", || sims.qalita_status(ISSUE) == "resolved").await;
+    wait_until_quiet(&sims, &queue).await;
+    assert!(queue.dlq_list().await.expect("the dead-letter queue").is_empty());
+    let summary = serving.stop_within(Duration::from_secs(3)).await;
+    assert_eq!(summary.worker.retried, 1, "{summary:?}");
+}
+
+#[tokio::test]
+async fn an_idle_pipeline_does_not_write_to_its_database() {
+    let sims = Sims::start().await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let (serving, queue) =
+        Serving::start(&sims, options(dir.path(), ConfigFrom::Document(sims.config_document()))).await;
+    wait_until("the GitLab issue", || sims.gitlab_issue_of(ISSUE).is_some()).await;
+    wait_until_quiet(&sims, &queue).await;
+    let modified = || std::fs::metadata(database_path(dir.path())).and_then(|m| m.modified()).expect("the file's time");
+    let before = modified();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(modified(), before, "no write while nothing happens");
+    serving.stop_within(Duration::from_secs(3)).await;
+}
+
+#[tokio::test]
+async fn a_stop_when_idle_is_prompt_and_the_endpoint_stops_accepting() {
+    let sims = Sims::start().await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let (serving, queue) =
+        Serving::start(&sims, options(dir.path(), ConfigFrom::Document(sims.config_document()))).await;
+    wait_until("the GitLab issue", || sims.gitlab_issue_of(ISSUE).is_some()).await;
+    wait_until_quiet(&sims, &queue).await;
+    let url = serving.webhook_url.clone();
+    let started = Instant::now();
+    serving.stop_within(Duration::from_secs(2)).await;
+    assert!(started.elapsed() < Duration::from_secs(2), "stopped in {:?}", started.elapsed());
+    let refused = reqwest::Client::new().post(&url).body("{}").send().await;
+    assert!(refused.is_err_and(|e| e.is_connect()), "nothing listens after the stop");
+}
+
+#[tokio::test]
+async fn the_endpoint_answers_as_the_deployed_one_and_queues_only_authentic_deliveries() {
+    let sims = Sims::start().await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let (serving, queue) =
+        Serving::start(&sims, options(dir.path(), ConfigFrom::Document(sims.config_document()))).await;
+    wait_until("the GitLab issue", || sims.gitlab_issue_of(ISSUE).is_some()).await;
+    wait_until_quiet(&sims, &queue).await;
+    let client = reqwest::Client::new();
+    let body = include_str!("../../fixtures/gitlab/issue_open.json");
+
+    let wrong = client
+        .post(&serving.webhook_url)
+        .header("X-Gitlab-Event", "Issue Hook")
+        .header("X-Gitlab-Token", "not-the-secret")
+        .body(body)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(wrong.status().as_u16(), 401);
+    let get = client.get(&serving.webhook_url).send().await.expect("an answer");
+    assert_eq!(get.status().as_u16(), 405);
+    let elsewhere = serving.webhook_url.replace("/api/v2/integrations/gitlab/webhook", "/hooks");
+    let missing = client.post(&elsewhere).body(body).send().await.expect("an answer");
+    assert_eq!(missing.status().as_u16(), 404);
+    assert!(missing.text().await.expect("a body").contains("/api/v2/integrations/gitlab/webhook"));
+    let depth = queue.depth().await.expect("the depth");
+    assert_eq!(depth.available + depth.in_flight, 0, "nothing queued");
+
+    let right = client
+        .post(&serving.webhook_url)
+        .header("X-Gitlab-Event", "Issue Hook")
+        .header("X-Gitlab-Token", WEBHOOK_SECRET)
+        .body(body)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(right.status().as_u16(), 200);
+    assert_eq!(right.json::<Value>().await.expect("JSON"), json!({"status": "queued"}));
+
+    let health_url = serving.webhook_url.replace("/api/v2/integrations/gitlab/webhook", HEALTH_PATH);
+    let health: Value = client.get(&health_url).send().await.expect("an answer").json().await.expect("JSON");
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["queue"]["dead_letters"], 0);
+    serving.stop_within(Duration::from_secs(3)).await;
+}
+
+async fn start_error(options: Options) -> String {
+    let error: StartError = Server::start(options).await.expect_err("refused");
+    let text = describe(&error);
+    for (_, value) in secret_values() {
+        assert!(!text.contains(value), "no secret in {text:?}");
+    }
+    text
+}
+
+#[tokio::test]
+async fn a_configuration_that_cannot_be_used_stops_the_start_naming_the_key() {
+    let sims = Sims::start().await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let bad = ConfigFrom::Document(format!("[gitlab]\nbase_url = \"{}\"\n", sims.gitlab.url()));
+    let text = start_error(options(dir.path(), bad)).await;
+    assert!(text.contains("gitlab.default_project") && text.contains("is not set"), "{text}");
+
+    let text = start_error(options(dir.path(), ConfigFrom::Stored)).await;
+    assert!(text.contains("from the environment") && text.contains("--config FILE"), "{text}");
+
+    let file = dir.path().join("absent.toml");
+    let text = start_error(options(dir.path(), ConfigFrom::File(file))).await;
+    assert!(text.contains("absent.toml") && text.contains("--config"), "{text}");
+}
+
+#[tokio::test]
+async fn a_missing_secret_stops_the_start_naming_its_variable() {
+    let sims = Sims::start().await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    for (id, variable) in [
+        (QALITA_TOKEN_ID, "QALITA_GITLAB_QALITA_TOKEN"),
+        (WEBHOOK_SECRET_ID, "QALITA_GITLAB_WEBHOOK_SECRET"),
+        (GITLAB_TOKEN_ID, "QALITA_GITLAB_GITLAB_TOKEN"),
+    ] {
+        let mut options = options(dir.path(), ConfigFrom::Document(sims.config_document()));
+        options.secrets = SecretsFrom::Source(secrets_without(Some(id)));
+        let text = start_error(options).await;
+        assert!(text.contains(variable), "{text}");
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_secrets_file_others_can_read_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let sims = Sims::start().await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let file = write_secrets_file(dir.path());
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let mut options = options(dir.path(), ConfigFrom::Document(sims.config_document()));
+    options.secrets = SecretsFrom::File(file);
+    let text = start_error(options).await;
+    assert!(text.contains("chmod 600") && text.contains("--secrets-file"), "{text}");
+}
+
+#[tokio::test]
+async fn a_second_serve_on_the_same_data_folder_or_address_is_refused() {
+    let sims = Sims::start().await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let config = ConfigFrom::Document(sims.config_document());
+    let server = Server::start(options(dir.path(), config.clone())).await.expect("the first one starts");
+    let text = start_error(options(dir.path(), config.clone())).await;
+    assert!(text.contains("already in use"), "{text}");
+
+    let other = tempfile::tempdir().expect("a temporary folder");
+    let mut same_port = options(other.path(), config);
+    same_port.listen = server.local_addr();
+    let text = start_error(same_port).await;
+    assert!(text.contains("--listen") && text.contains(&server.local_addr().to_string()), "{text}");
+}
+
+/// The secrets in a file readable by its owner only.
+fn write_secrets_file(dir: &Path) -> PathBuf {
+    let path = dir.join("secrets.toml");
+    let text: String = secret_values().iter().map(|(id, value)| format!("\"{id}\" = \"{value}\"\n")).collect();
+    std::fs::write(&path, text).expect("the secrets file");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod 600");
+    }
+    path
+}
+
+/// The `qalita-gitlab` binary under test.
+fn binary() -> String {
+    std::env::var("QALITA_GITLAB_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_qalita-gitlab").to_owned())
+}
+
+/// A `qalita-gitlab serve` process, its standard error read line by line as it comes.
+struct Process {
+    child: Child,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Process {
+    /// Starts `serve` with JSON logs and the simulators' secrets in its environment.
+    fn serve(args: &[&str], secrets_in_env: bool) -> Process {
+        let mut command = Command::new(binary());
+        command.arg("serve").args(args).args(["--log-format", "json"]).env("RUST_LOG", "info");
+        for key in ["GITLAB_BASE_URL", "GITLAB_DEFAULT_PROJECT", "QALITA_BASE_URL"] {
+            command.env_remove(key);
+        }
+        for (id, value) in secret_values() {
+            let variable = EnvSecrets::variable(id);
+            match secrets_in_env {
+                true => command.env(variable, value),
+                false => command.env_remove(variable),
+            };
+        }
+        let mut child =
+            command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start qalita-gitlab serve");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let lines = stderr.clone();
+        let pipe = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(line);
+            }
+        });
+        Process { child, stderr }
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap_or_else(std::sync::PoisonError::into_inner).join("\n")
+    }
+
+    /// The webhook URL from the `serving` log line, once it is written.
+    async fn webhook_url(&mut self) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let found = self.stderr.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().find_map(|line| {
+                let line: Value = serde_json::from_str(line).ok()?;
+                (line["fields"]["message"] == "serving")
+                    .then(|| line["fields"]["webhook_url"].as_str().map(str::to_owned))?
+            });
+            if let Some(url) = found {
+                return url;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("serve exited with {status} before serving: {}", self.stderr());
+            }
+            assert!(Instant::now() < deadline, "no `serving` line after {PATIENCE:?}: {}", self.stderr());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn interrupt(&self) {
+        let status = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().expect("run kill");
+        assert!(status.success(), "kill -INT");
+    }
+
+    /// Waits for the exit, at most `limit`.
+    async fn exit_code_within(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the process's status") {
+                return status.code();
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                panic!("serve did not exit within {limit:?}: {}", self.stderr());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Until every delivery is answered and the queue of the `serve` at `webhook_url` is empty (as its
+/// health endpoint tells), three looks in a row.
+async fn wait_until_serve_is_idle(sims: &Sims, webhook_url: &str) {
+    let health = webhook_url.replace("/api/v2/integrations/gitlab/webhook", HEALTH_PATH);
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + PATIENCE;
+    let mut quiet = 0;
+    while quiet < 3 {
+        assert!(Instant::now() < deadline, "serve was still busy after {PATIENCE:?}");
+        let answer: Value = client.get(&health).send().await.expect("an answer").json().await.expect("JSON");
+        let queued =
+            answer["queue"]["available"].as_u64().unwrap_or(1) + answer["queue"]["in_flight"].as_u64().unwrap_or(1);
+        quiet = if sims.deliveries_pending() || queued > 0 { 0 } else { quiet + 1 };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn config_file(sims: &Sims, dir: &Path) -> PathBuf {
+    let path = dir.join("qalita-gitlab.toml");
+    std::fs::write(&path, sims.config_document()).expect("the configuration file");
+    path
+}
+
+fn text(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 path")
+}
+
+/// Needs `main.rs` to route `serve` to `qalita_gitlab::serve::run`.
+#[tokio::test]
+async fn the_binary_syncs_a_close_and_exits_0_promptly_on_ctrl_c() {
+    let sims = Sims::start().await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let (config, secrets, data) =
+        (config_file(&sims, dir.path()), write_secrets_file(dir.path()), dir.path().join("data"));
+    let mut serve = Process::serve(
+        &[
+            "--config",
+            text(&config),
+            "--secrets-file",
+            text(&secrets),
+            "--data-dir",
+            text(&data),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        false,
+    );
+    let url = serve.webhook_url().await;
+    sims.gitlab.set_webhook(Some(WebhookConfig::new(&url).with_secret(WEBHOOK_SECRET)));
+    wait_until("the GitLab issue", || sims.gitlab_issue_of(ISSUE).is_some()).await;
+    let iid = sims.gitlab_issue_of(ISSUE).expect("the GitLab issue").iid;
+    sims.person_closes(iid).await;
+    wait_until("QALITA resolved", || sims.qalita_status(ISSUE) == "resolved").await;
+
+    let started = Instant::now();
+    serve.interrupt();
+    assert_eq!(serve.exit_code_within(Duration::from_secs(5)).await, Some(0), "{}", serve.stderr());
+    assert!(started.elapsed() < Duration::from_secs(3), "stopped in {:?}", started.elapsed());
+    let log = serve.stderr();
+    assert!(log.contains("\"stopped\""), "{log}");
+    assert!(database_path(&data).is_file(), "the database is in --data-dir");
+    for (_, value) in secret_values() {
+        assert!(!log.contains(value), "no secret in the log");
+    }
+}
+
+/// Needs `main.rs` to route `serve` to `qalita_gitlab::serve::run`.
+#[tokio::test]
+async fn the_binary_restarted_after_ctrl_c_applies_every_acknowledged_delivery_once() {
+    let sims = Sims::start().await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let (config, data) = (config_file(&sims, dir.path()), dir.path().join("data"));
+    let args = ["--config", text(&config), "--data-dir", text(&data), "--listen", "127.0.0.1:0"];
+    let mut first = Process::serve(&args, true);
+    let url = first.webhook_url().await;
+    sims.gitlab.set_webhook(Some(WebhookConfig::new(&url).with_secret(WEBHOOK_SECRET)));
+    wait_until("the GitLab issue", || sims.gitlab_issue_of(ISSUE).is_some()).await;
+    let iid = sims.gitlab_issue_of(ISSUE).expect("the GitLab issue").iid;
+    wait_until_serve_is_idle(&sims, &url).await;
+
+    sims.qalita.fail_next(2, Fault::Slow(Duration::from_secs(2)));
+    let texts: Vec<String> = (1..=4).map(|n| format!("Note {n} before the restart.")).collect();
+    for text in &texts {
+        sims.person_comments(iid, text).await;
+    }
+    wait_until("GitLab's deliveries answered 200", || sims.notes_answered(200) == texts.len()).await;
+    first.interrupt();
+    assert_eq!(first.exit_code_within(Duration::from_secs(5)).await, Some(0), "{}", first.stderr());
+    assert!(sims.qalita_comments(ISSUE).len() < texts.len(), "the stop came before the worker was through");
+
+    let mut second = Process::serve(&args, true);
+    second.webhook_url().await;
+    wait_until("every comment in QALITA", || sims.qalita_comments(ISSUE).len() >= texts.len()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let expected: Vec<String> = texts.iter().map(|t| format!("[GitLab] mdurand: {t}")).collect();
+    assert_eq!(sims.qalita_comments(ISSUE), expected, "each once, in order");
+    second.interrupt();
+    assert_eq!(second.exit_code_within(Duration::from_secs(5)).await, Some(0), "{}", second.stderr());
+}
+
+/// Needs `main.rs` to route `serve` to `qalita_gitlab::serve::run`.
+#[tokio::test]
+async fn the_binary_killed_right_after_acknowledging_loses_no_delivery() {
+    let sims = Sims::start().await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let (config, data) = (config_file(&sims, dir.path()), dir.path().join("data"));
+    // A message in hand when the process dies comes back after the visibility timeout.
+    let args =
+        ["--config", text(&config), "--data-dir", text(&data), "--listen", "127.0.0.1:0", "--visibility-timeout", "1s"];
+    let mut first = Process::serve(&args, true);
+    let url = first.webhook_url().await;
+    sims.gitlab.set_webhook(Some(WebhookConfig::new(&url).with_secret(WEBHOOK_SECRET)));
+    wait_until("the GitLab issue", || sims.gitlab_issue_of(ISSUE).is_some()).await;
+    let iid = sims.gitlab_issue_of(ISSUE).expect("the GitLab issue").iid;
+    wait_until_serve_is_idle(&sims, &url).await;
+
+    // The close is in hand, its first QALITA call slow, when the process is killed; the notes of
+    // the same issue wait behind it in the queue.
+    sims.qalita.fail_next_on(&format!("/api/v2/issues/{ISSUE}"), 1, Fault::Slow(Duration::from_secs(2)));
+    sims.person_closes(iid).await;
+    let texts: Vec<String> = (1..=3).map(|n| format!("Note {n} before the crash.")).collect();
+    for text in &texts {
+        sims.person_comments(iid, text).await;
+    }
+    wait_until("GitLab's deliveries answered 200", || sims.notes_answered(200) == texts.len()).await;
+    first.child.kill().expect("SIGKILL");
+    assert_eq!(first.exit_code_within(Duration::from_secs(5)).await, None, "killed by a signal");
+    assert!(sims.qalita_comments(ISSUE).is_empty(), "killed before the notes were processed");
+
+    let mut second = Process::serve(&args, true);
+    second.webhook_url().await;
+    wait_until("QALITA resolved and every comment copied", || {
+        sims.qalita_status(ISSUE) == "resolved" && sims.qalita_comments(ISSUE).len() >= texts.len()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let expected: Vec<String> = texts.iter().map(|t| format!("[GitLab] mdurand: {t}")).collect();
+    assert_eq!(sims.qalita_comments(ISSUE), expected, "each once, in order");
+    second.interrupt();
+    assert_eq!(second.exit_code_within(Duration::from_secs(5)).await, Some(0), "{}", second.stderr());
+}
+
+/// Needs `main.rs` to route `serve` to `qalita_gitlab::serve::run`.
+#[tokio::test]
+async fn the_binary_refuses_a_bad_configuration_with_exit_code_2_and_a_clear_message() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, "[gitlab]\ndefault_project = \"data/quality\"\n[qalita]\nbase_url = \"not a url\"\n")
+        .expect("the configuration file");
+    let data = dir.path().join("data");
+    let mut serve =
+        Process::serve(&["--config", text(&config), "--data-dir", text(&data), "--listen", "127.0.0.1:0"], true);
+    assert_eq!(serve.exit_code_within(Duration::from_secs(5)).await, Some(2));
+    let stderr = serve.stderr();
+    assert!(stderr.contains("error: the configuration file") && stderr.contains("qalita.base_url"), "{stderr}");
+    for (_, value) in secret_values() {
+        assert!(!stderr.contains(value), "no secret in {stderr}");
+    }
+}
