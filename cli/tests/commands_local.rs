@@ -197,3 +197,37 @@ async fn secrets_from_a_private_file_a_held_database_and_a_missing_folder() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("is not a folder"));
 }
+
+/// Runs `args` on a pseudo-terminal (util-linux `script`), answering `answer` to its prompt.
+fn on_a_terminal(world: &World, args: &[&str], answer: &str) -> (i32, String) {
+    use std::io::Write;
+    let mut line = vec![env!("CARGO_BIN_EXE_qalita-gitlab").to_owned()];
+    line.extend(args.iter().map(|a| a.to_string()));
+    line.extend(world.stack_args());
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &line.join(" "), "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("util-linux script runs a command on a pseudo-terminal");
+    child.stdin.take().unwrap().write_all(answer.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[tokio::test]
+async fn config_apply_shows_the_diff_on_a_terminal_and_applies_only_when_told_yes() {
+    let world = World::local("").await;
+    let file = world.write_config("new.toml", &world.document("[comments]\nto_qalita = false\n"));
+    let (code, screen) = on_a_terminal(&world, &["config", "apply", path(&file)], "n\n");
+    assert_eq!(code, 1, "{screen}");
+    assert!(screen.contains("+ [comments]") && screen.contains("+ to_qalita = false"), "{screen}");
+    assert!(screen.contains("Apply? [y/N]") && screen.contains("Not applied."), "{screen}");
+    assert!(!world.run(&["config", "show"]).await.expect(0).stdout.contains("to_qalita"));
+
+    let (code, screen) = on_a_terminal(&world, &["config", "apply", path(&file)], "y\n");
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("Applied"), "{screen}");
+    let shown = world.run(&["config", "show"]).await.expect(0);
+    assert!(shown.stdout.contains("to_qalita = false") && shown.stdout.contains("to QALITA false"), "{}", shown.stdout);
+}

@@ -29,6 +29,8 @@ use super::time::{parse_date, parse_duration};
 pub const CHECKPOINT: &str = "backfill";
 /// Tries of one call that failed without saying when to try again (1, 2, 4, 8, 16 s apart).
 const UNTIMED_RETRIES: u32 = 5;
+/// Tries of one call in all, waits asked by the server included.
+const MAX_TRIES: u32 = 50;
 
 /// Links every existing QALITA issue to a GitLab issue, resumably, within GitLab's rate limits.
 #[derive(Debug, Clone, clap::Args)]
@@ -238,6 +240,11 @@ impl Run {
     /// Waits before the same call is tried again: what the server asked, else an exponential
     /// back-off; stops when that is longer than --max-wait or the tries are used up.
     async fn wait(&mut self, error: &ApiError, attempt: &mut u32) -> Result<(), Stop> {
+        if *attempt >= MAX_TRIES {
+            return Err(Stop(
+                CommandError::from(error.clone()).context(format!("still refused after {MAX_TRIES} tries")),
+            ));
+        }
         let wait = match error.retry_after() {
             Some(asked) => asked.max(Duration::from_millis(200)),
             None if *attempt < UNTIMED_RETRIES => Duration::from_secs(1 << *attempt),
@@ -447,11 +454,5 @@ impl Run {
             "stopped": stop.as_ref().map(|s| s.0.to_string()),
         });
         Outcome { human, json, exit }
-    }
-}
-
-impl From<SyncError> for Stop {
-    fn from(error: SyncError) -> Self {
-        Stop(error.into())
     }
 }
