@@ -317,6 +317,8 @@ async fn internal_notes_stay_internal_unless_enabled() {
     world.quiesce().await;
     assert!(world.gitlab.deliveries().iter().any(|d| d.event == "Confidential Note Hook"));
     assert!(qalita_comments(&world).is_empty(), "an internal note is not copied");
+    let log = world.store.log(QalitaIssueId::new(ISSUE).unwrap()).await.unwrap();
+    assert!(log.iter().any(|e| e.kind == "comment" && e.message.contains("internal note stays internal")), "{log:?}");
 
     let (world, iid) = linked("[comments]\nsync_internal_notes = true").await;
     world.person().create_note(&project(), iid, "Internal but shared.", true, &CallContext::default()).await.unwrap();

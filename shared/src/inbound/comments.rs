@@ -62,24 +62,32 @@ impl Syncer {
         _call: &CallContext,
     ) -> Result<CommentOutcome, SyncError> {
         let settings = &self.config.comments;
-        if !settings.to_qalita {
-            return Ok(CommentOutcome::new("ignored", "comments.to_qalita is off"));
-        }
-        if note.system {
-            return Ok(CommentOutcome::new("ignored", "a system note"));
-        }
-        if note.internal && !settings.sync_internal_notes {
-            return Ok(CommentOutcome::new(
-                "ignored",
-                "an internal note stays internal (comments.sync_internal_notes)",
-            ));
-        }
+        // Our own copies come back on every note we make: they cost nothing, not even a read.
         if note.body.as_deref().is_some_and(|b| b.trim_start().starts_with(&settings.gitlab_prefix)) {
             return Ok(CommentOutcome::new("ignored", "a note this service copied from QALITA"));
         }
         let Some(link) = self.link_of_gitlab(note.project_id, note.iid, note.marked).await? else {
             return Ok(CommentOutcome::new("ignored", "the GitLab issue is not linked to a QALITA issue"));
         };
+        // A note of a linked issue that is not copied says why in the issue's log ("comments not
+        // syncing"), once: when it is delivered, not at every sweep.
+        let skipped = if !settings.to_qalita {
+            Some("comments.to_qalita is off")
+        } else if note.system {
+            Some("a system note")
+        } else if note.internal && !settings.sync_internal_notes {
+            Some("an internal note stays internal (comments.sync_internal_notes)")
+        } else {
+            None
+        };
+        if let Some(reason) = skipped {
+            let outcome =
+                CommentOutcome::new("not-copied", format!("GitLab note {} not copied: {reason}", note.note_id));
+            if note.action.as_deref() == Some("create") {
+                self.log_comment(link.qalita_id, &outcome).await;
+            }
+            return Ok(outcome);
+        }
         if link.status != LinkStatus::Linked {
             return Ok(CommentOutcome::new("ignored", format!("the link is {:?}", link.status)));
         }
