@@ -4,14 +4,13 @@
 //! comes back after the back-off the handler set). A request to stop is honoured between batches:
 //! the batch in hand is finished, and nothing unfinished is deleted.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use qalita_gitlab_core::ports::{EventQueue, ReceivedMessage};
-use qalita_gitlab_worker::handler::handle_batch;
+use qalita_gitlab_worker::handler::consume;
 use qalita_gitlab_worker::poll::poll;
+use qalita_gitlab_worker::reconcile::reconcile;
 use tokio::sync::{Notify, watch};
 
 use super::wiring::CurrentDeps;
@@ -114,40 +113,17 @@ pub(crate) async fn work(
     report
 }
 
-/// One batch through the handler, as Lambda's event source runs it. Returns (done, retried).
+/// One batch through the handler, as Lambda's event source runs it (the worker's `consume`:
+/// processed messages are deleted, failed ones come back after their back-off). Returns (done,
+/// retried).
 async fn process(
     deps: Arc<qalita_gitlab_worker::handler::Deps>,
     queue: &EmbeddedQueue,
     received: Vec<ReceivedMessage>,
 ) -> (u64, u64) {
-    let mut event = SqsEvent::default();
-    for message in &received {
-        let mut record = SqsMessage::default();
-        record.message_id = Some(message.message_id.clone());
-        record.receipt_handle = Some(message.receipt.clone());
-        record.body = Some(message.body.clone());
-        record.attributes.insert("MessageGroupId".into(), message.group_id.clone());
-        record.attributes.insert("ApproximateReceiveCount".into(), message.receive_count.to_string());
-        event.records.push(record);
-    }
-    let response = handle_batch(deps, event).await;
-    let failed: HashSet<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-    let (mut done, mut retried) = (0, 0);
-    for message in &received {
-        if failed.contains(message.message_id.as_str()) {
-            retried += 1;
-            continue;
-        }
-        match queue.delete(&message.receipt).await {
-            Ok(()) => done += 1,
-            // Processed but not deleted: it comes back after the visibility timeout and plans
-            // nothing, since every sync is state-based.
-            Err(error) => {
-                tracing::warn!(message_id = %message.message_id, error = %error, "processed message not deleted; it will come back and change nothing")
-            }
-        }
-    }
-    (done, retried)
+    let response = consume(deps, queue, &received).await;
+    let retried = response.batch_item_failures.len() as u64;
+    (received.len() as u64 - retried, retried)
 }
 
 /// What the poll loop did.
@@ -157,6 +133,8 @@ pub struct PollerReport {
     pub runs: u64,
     /// Issues put on the queue by them.
     pub enqueued: u64,
+    /// GitLab issues whose lost change the reconcile applied.
+    pub reconciled: u64,
 }
 
 /// Polls QALITA now and then every `interval`, and deletes expired records of the store, until a
@@ -180,6 +158,12 @@ pub(crate) async fn poll_loop(
                 report.runs += 1;
                 report.enqueued += outcome.enqueued as u64;
             }
+        }
+        // Then GitLab: what its hook did not deliver (a hook disabled, `serve` down) is made up.
+        tokio::select! {
+            biased;
+            () = stop.clone().wait() => return report,
+            outcome = reconcile(&deps, deadline) => report.reconciled += outcome.synced as u64,
         }
         match store.purge_expired().await {
             Ok(0) => {}
