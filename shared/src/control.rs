@@ -16,3 +16,13 @@ pub async fn is_disabled(store: &dyn LinkStore) -> Result<bool, StoreError> {
 pub async fn set_disabled(store: &dyn LinkStore, disabled: bool) -> Result<(), StoreError> {
     store.set_cursor(STATE_CURSOR, if disabled { "disabled" } else { "enabled" }).await
 }
+
+/// Why a scheduled run must not write: the integration is disabled, or the switch cannot be read
+/// (then it is safer to wait for the next run). `None`: go ahead.
+pub async fn held(store: &dyn LinkStore) -> Option<String> {
+    match is_disabled(store).await {
+        Ok(false) => None,
+        Ok(true) => Some("the integration is disabled".into()),
+        Err(error) => Some(format!("the integration switch is unreadable: {error}")),
+    }
+}

@@ -304,7 +304,9 @@ struct CommentPayload {
     comment: QalitaComment,
 }
 
-/// Logs the result of an inbound sync, and decides: done, or back to the queue.
+/// Logs the result of a sync, and decides in one place: done; back to the queue when it may work
+/// later (a transient failure, or a refused token the function reads again); logged and dropped
+/// when it cannot.
 async fn finish(
     deps: &Deps,
     id: &str,
@@ -394,18 +396,7 @@ async fn sync_qalita(
             }
             Ok(())
         }
-        // Decided in one place: what may work later comes back; what cannot is logged and dropped.
-        Err(error) if error.is_transient() || error.is_auth_failure() => {
-            if error.is_auth_failure() {
-                deps.credentials_refused.store(true, std::sync::atomic::Ordering::SeqCst);
-            }
-            Err(Retry { after: error.retry_after(), reason: error.to_string() })
-        }
-        Err(error) => {
-            tracing::error!(message_id = id, kind, qalita_issue = %issue.id, error = %error, outcome = "failed", latency_ms, "sync refused for good");
-            log_failure(deps, issue.id, &error).await;
-            Ok(())
-        }
+        Err(error) => finish(deps, id, kind, Some(issue.id), Err(error), started).await,
     }
 }
 

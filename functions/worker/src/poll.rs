@@ -39,16 +39,9 @@ pub struct PollReport {
 /// Runs one poll, stopping before `deadline` (the Lambda's, less a margin).
 pub async fn poll(deps: &Deps, deadline: Instant) -> PollReport {
     let mut report = PollReport::default();
-    match qalita_gitlab_core::control::is_disabled(deps.store.as_ref()).await {
-        Ok(false) => {}
-        Ok(true) => {
-            report.stopped = Some("the integration is disabled".into());
-            return report;
-        }
-        Err(error) => {
-            report.stopped = Some(format!("the integration switch is unreadable: {error}"));
-            return report;
-        }
+    if let Some(reason) = qalita_gitlab_core::control::held(deps.store.as_ref()).await {
+        report.stopped = Some(reason);
+        return report;
     }
     let size = u64::from(deps.config.sync.poll_page_size);
     let start = match deps.store.cursor(SWEEP_CURSOR).await {

@@ -48,16 +48,9 @@ pub struct ReconcileReport {
 /// Reconciles every project the configuration routes to, stopping before `deadline`.
 pub async fn reconcile(deps: &Deps, deadline: Instant) -> ReconcileReport {
     let mut report = ReconcileReport::default();
-    match qalita_gitlab_core::control::is_disabled(deps.store.as_ref()).await {
-        Ok(false) => {}
-        Ok(true) => {
-            report.stopped = Some("the integration is disabled".into());
-            return report;
-        }
-        Err(error) => {
-            report.stopped = Some(format!("the integration switch is unreadable: {error}"));
-            return report;
-        }
+    if let Some(reason) = qalita_gitlab_core::control::held(deps.store.as_ref()).await {
+        report.stopped = Some(reason);
+        return report;
     }
     let config = &deps.config;
     let projects: BTreeSet<String> = std::iter::once(&config.gitlab.default_project)

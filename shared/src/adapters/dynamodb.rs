@@ -2,7 +2,9 @@
 //! of DESIGN section 4 (built and checked in `item`), conditional writes for every "only if" of the
 //! contract.
 
-pub(crate) mod item;
+/// The items of the table and DynamoDB's limits on them: the other stores check their records
+/// with these builders, so that every store refuses exactly what DynamoDB refuses.
+pub mod item;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

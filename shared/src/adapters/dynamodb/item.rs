@@ -15,7 +15,7 @@ use crate::domain::{GitlabProjectId, Iid, QalitaIssueId};
 use crate::ports::StoreError;
 
 /// An item as the SDK takes and gives it.
-pub(crate) type Item = HashMap<String, AttributeValue>;
+pub type Item = HashMap<String, AttributeValue>;
 
 /// The table's partition key.
 pub(crate) const PK: &str = "pk";
@@ -52,7 +52,7 @@ pub(crate) fn link_key(id: QalitaIssueId) -> Item {
 
 /// The reverse-index key of a GitLab issue. Built from two positive numbers only, so it is never
 /// empty and always a string (moto would accept either mistake; DynamoDB refuses both).
-pub(crate) fn gitlab_key(project: GitlabProjectId, iid: Iid) -> String {
+pub fn gitlab_key(project: GitlabProjectId, iid: Iid) -> String {
     format!("GITLAB#{project}#{iid}")
 }
 
@@ -67,7 +67,7 @@ pub(crate) fn log_partition(issue: QalitaIssueId) -> String {
 }
 
 /// The key of a cursor; its name must not be empty.
-pub(crate) fn cursor_key(name: &str) -> Result<Item, StoreError> {
+pub fn cursor_key(name: &str) -> Result<Item, StoreError> {
     if name.is_empty() {
         return Err(invalid_key("a cursor name must not be empty".into()));
     }
@@ -78,7 +78,7 @@ pub(crate) fn cursor_key(name: &str) -> Result<Item, StoreError> {
 
 /// The item of a link stored at `version`: its whole state as one JSON document, with the version,
 /// the status and the reverse-index key beside it for conditions, the console and the index.
-pub(crate) fn link(link: &LinkState, version: u64) -> Result<Item, StoreError> {
+pub fn link(link: &LinkState, version: u64) -> Result<Item, StoreError> {
     let stored = LinkState { version, ..link.clone() };
     let mut item = Builder::new(link_key(link.qalita_id))
         .number(VERSION, version)
@@ -103,7 +103,7 @@ pub(crate) fn comment_key(issue: QalitaIssueId, key: CommentKey) -> Item {
 }
 
 /// The item of a comment link stored at `version`.
-pub(crate) fn comment(link: &CommentLink, version: u64) -> Result<Item, StoreError> {
+pub fn comment(link: &CommentLink, version: u64) -> Result<Item, StoreError> {
     let stored = CommentLink { version, ..link.clone() };
     Builder::new(comment_key(link.issue, link.key))
         .number(VERSION, version)
@@ -119,7 +119,7 @@ pub(crate) fn comment_from(item: &Item) -> Result<CommentLink, StoreError> {
 }
 
 /// The record that the event `key` of `source` was processed, until `expires_at`.
-pub(crate) fn seen(source: &str, key: &str, expires_at: DateTime<Utc>) -> Result<Item, StoreError> {
+pub fn seen(source: &str, key: &str, expires_at: DateTime<Utc>) -> Result<Item, StoreError> {
     if source.is_empty() || key.is_empty() || source.contains('#') {
         return Err(invalid_key(format!(
             "an event source ({source:?}) and key must not be empty, and the source must not contain '#'"
@@ -130,8 +130,13 @@ pub(crate) fn seen(source: &str, key: &str, expires_at: DateTime<Utc>) -> Result
         .build(|| format!("the delivery record of {source} event {key:?}"))
 }
 
+/// The item of the configuration document.
+pub fn config(document: &str) -> Result<Item, StoreError> {
+    Builder::new(config_key()).string(DOCUMENT, document.to_owned()).build(|| "the configuration document".into())
+}
+
 /// The item of a cursor.
-pub(crate) fn cursor(name: &str, value: &str) -> Result<Item, StoreError> {
+pub fn cursor(name: &str, value: &str) -> Result<Item, StoreError> {
     Builder::new(cursor_key(name)?).string(VALUE, value.to_owned()).build(|| format!("the cursor {name:?}"))
 }
 
@@ -148,13 +153,13 @@ pub(crate) fn document_from(item: &Item) -> Result<String, StoreError> {
 /// A log entry's sort key: its time to the nanosecond, so that a query returns the log oldest
 /// first, then `sequence` (this process's order of appending, for entries of the same instant)
 /// and a random part, so that two processes never write the same key.
-pub(crate) fn log_sort_key(at: DateTime<Utc>, sequence: u64) -> String {
+pub fn log_sort_key(at: DateTime<Utc>, sequence: u64) -> String {
     let time = at.to_rfc3339_opts(SecondsFormat::Nanos, true);
     format!("{time}#{sequence:012}-{}", uuid::Uuid::new_v4().simple())
 }
 
 /// The item of a log entry, kept until `expires_at` (epoch seconds).
-pub(crate) fn log(entry: &LogEntry, sort_key: &str, expires_at: i64) -> Result<Item, StoreError> {
+pub fn log(entry: &LogEntry, sort_key: &str, expires_at: i64) -> Result<Item, StoreError> {
     Builder::new(key(log_partition(entry.issue), sort_key))
         .string(ENTRY, to_json(entry)?)
         .number(EXPIRES_AT, expires_at)
