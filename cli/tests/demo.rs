@@ -165,7 +165,6 @@ fn the_sample_configuration_the_demo_prints_is_valid() {
     assert_eq!(config.routing.len(), 1);
 }
 
-/// Needs `main.rs` to route `serve` to `qalita_gitlab::serve::run`.
 #[test]
 fn the_binary_runs_the_demo_to_completion_and_exits_0() {
     let binary =

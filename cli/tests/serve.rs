@@ -613,7 +613,6 @@ fn text(path: &Path) -> &str {
     path.to_str().expect("a UTF-8 path")
 }
 
-/// Needs `main.rs` to route `serve` to `qalita_gitlab::serve::run`.
 #[tokio::test]
 async fn the_binary_syncs_a_close_and_exits_0_promptly_on_ctrl_c() {
     let sims = Sims::start().await;
@@ -652,7 +651,6 @@ async fn the_binary_syncs_a_close_and_exits_0_promptly_on_ctrl_c() {
     }
 }
 
-/// Needs `main.rs` to route `serve` to `qalita_gitlab::serve::run`.
 #[tokio::test]
 async fn the_binary_restarted_after_ctrl_c_applies_every_acknowledged_delivery_once() {
     let sims = Sims::start().await;
@@ -686,7 +684,6 @@ async fn the_binary_restarted_after_ctrl_c_applies_every_acknowledged_delivery_o
     assert_eq!(second.exit_code_within(Duration::from_secs(5)).await, Some(0), "{}", second.stderr());
 }
 
-/// Needs `main.rs` to route `serve` to `qalita_gitlab::serve::run`.
 #[tokio::test]
 async fn the_binary_killed_right_after_acknowledging_loses_no_delivery() {
     let sims = Sims::start().await;
@@ -728,7 +725,6 @@ async fn the_binary_killed_right_after_acknowledging_loses_no_delivery() {
     assert_eq!(second.exit_code_within(Duration::from_secs(5)).await, Some(0), "{}", second.stderr());
 }
 
-/// Needs `main.rs` to route `serve` to `qalita_gitlab::serve::run`.
 #[tokio::test]
 async fn the_binary_refuses_a_bad_configuration_with_exit_code_2_and_a_clear_message() {
     let dir = tempfile::tempdir().expect("a temporary folder");
