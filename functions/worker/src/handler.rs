@@ -139,30 +139,44 @@ async fn process_group(deps: &Deps, messages: Vec<SqsMessage>) -> Vec<String> {
     failed
 }
 
-/// The QALITA issue a readable QALITA issue event is about, and the `updated_at` of the state it
-/// carries (`None` for an event that names the issue only: the worker fetches the newest state).
-fn qalita_issue_of(message: &SqsMessage) -> Option<(QalitaIssueId, Option<DateTime<Utc>>)> {
+/// What a readable QALITA issue event is about, for deciding which events of a batch a later one
+/// makes useless.
+struct IssueEventSummary {
+    issue: QalitaIssueId,
+    /// The `updated_at` of the state it carries (`None`: it names the issue only, and the worker
+    /// fetches the newest state).
+    updated_at: Option<DateTime<Utc>>,
+    /// It says what the issue does not hold (severity, source name, domain).
+    has_context: bool,
+    /// Its processing sweeps the issue's comments (a creation, a poll).
+    sweeps: bool,
+}
+
+fn qalita_issue_of(message: &SqsMessage) -> Option<IssueEventSummary> {
     let envelope = Envelope::<&RawValue>::parse(message.body.as_deref().unwrap_or_default()).ok()?;
     if envelope.source != Source::Qalita || !matches!(envelope.kind.as_ref(), "issue.created" | "issue.updated") {
         return None;
     }
     // The same parse as processing uses: an event that will not be processed supersedes nothing.
     let payload: QalitaPayload = serde_json::from_str(envelope.payload.get()).ok()?;
-    match (payload.issue, payload.issue_id) {
-        (Some(issue), _) => Some((issue.id, issue.updated_at)),
-        (None, Some(id)) => Some((id, None)),
-        (None, None) => None,
-    }
+    let has_context = payload.severity.is_some() || payload.domain.is_some() || payload.source.is_some();
+    let sweeps = envelope.key.starts_with("poll:") || envelope.kind == "issue.created";
+    let (issue, updated_at) = match (payload.issue, payload.issue_id) {
+        (Some(issue), _) => (issue.id, issue.updated_at),
+        (None, Some(id)) => (id, None),
+        (None, None) => return None,
+    };
+    Some(IssueEventSummary { issue, updated_at, has_context, sweeps })
 }
 
 /// Whether a later event of the same issue makes `earlier` useless: it names the issue only (the
-/// newest state is fetched), or carries a state at least as new.
-fn supersedes(
-    earlier: &(QalitaIssueId, Option<DateTime<Utc>>),
-    later: &(QalitaIssueId, Option<DateTime<Utc>>),
-) -> bool {
-    earlier.0 == later.0
-        && match (earlier.1, later.1) {
+/// newest state is fetched), or carries a state at least as new; and it loses nothing the earlier
+/// one would have done (the context it says, the comment sweep it makes).
+fn supersedes(earlier: &IssueEventSummary, later: &IssueEventSummary) -> bool {
+    earlier.issue == later.issue
+        && (later.has_context || !earlier.has_context)
+        && (later.sweeps || !earlier.sweeps)
+        && match (earlier.updated_at, later.updated_at) {
             (_, None) | (None, _) => true,
             (Some(earlier), Some(later)) => later >= earlier,
         }

@@ -9,6 +9,7 @@
 
 use std::time::Instant;
 
+use qalita_gitlab_core::domain::link::LinkStatus;
 use qalita_gitlab_core::domain::qalita::QalitaIssue;
 use qalita_gitlab_core::envelope::{ENVELOPE_VERSION, Envelope, Source};
 use qalita_gitlab_core::ports::OutgoingMessage;
@@ -135,6 +136,8 @@ async fn read_page(deps: &Deps, offset: u64, report: &mut PollReport, deadline: 
 async fn changed(deps: &Deps, issue: &QalitaIssue) -> Result<bool, qalita_gitlab_core::ports::StoreError> {
     Ok(match (deps.store.get(issue.id).await?, issue.updated_at) {
         (None, _) => true,
+        // A severed or gone link is not synced: nothing to queue, ever.
+        (Some(link), _) if matches!(link.status, LinkStatus::Severed | LinkStatus::Gone) => false,
         (Some(link), Some(updated)) => link.qalita_watermark.is_none_or(|w| updated > w),
         (Some(_), None) => false,
     })

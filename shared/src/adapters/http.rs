@@ -85,6 +85,36 @@ pub fn transport_error(service: Service, error: reqwest::Error) -> ApiError {
 /// Turns a non-success answer into an [`ApiError`]; `what` names the object for a 404 that means
 /// "this object does not exist" (pass `None` where a 404 means a missing project or route).
 pub async fn error_from(service: Service, response: Response, what: Option<String>) -> ApiError {
+    error_from_scrubbed(service, response, what, &[]).await
+}
+
+/// [`error_from`], with every occurrence of `secrets` in the server's message replaced by
+/// `[redacted]`: a proxy or a debug page may echo the request's token back.
+pub async fn error_from_scrubbed(
+    service: Service,
+    response: Response,
+    what: Option<String>,
+    secrets: &[&str],
+) -> ApiError {
+    let error = error_from_unscrubbed(service, response, what).await;
+    if secrets.iter().all(|s| s.len() < 8) {
+        return error;
+    }
+    let scrub = |message: String| {
+        secrets.iter().filter(|s| s.len() >= 8).fold(message, |text, secret| text.replace(secret, "[redacted]"))
+    };
+    match error {
+        ApiError::Transient { service, class, retry_after, message } => {
+            ApiError::Transient { service, class, retry_after, message: scrub(message) }
+        }
+        ApiError::Permanent { service, status, message } => {
+            ApiError::Permanent { service, status, message: scrub(message) }
+        }
+        other => other,
+    }
+}
+
+async fn error_from_unscrubbed(service: Service, response: Response, what: Option<String>) -> ApiError {
     let status = response.status();
     let retry_after = retry_after(response.headers());
     let message = message_of(response).await;
@@ -130,4 +160,26 @@ async fn message_of(response: Response) -> String {
         Err(_) => text,
     };
     message.chars().take(500).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: &str) -> Response {
+        Response::from(http::Response::builder().status(status).body(body.to_owned()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_token_the_server_echoes_back_never_reaches_the_error() {
+        let token = "glpat-0123456789abcdef";
+        let echoed = format!(r#"{{"message": "401 Unauthorized: bad PRIVATE-TOKEN {token}"}}"#);
+        let error = error_from_scrubbed(Service::Gitlab, answer(401, &echoed), None, &[token]).await;
+        let text = format!("{error} {error:?}");
+        assert!(!text.contains(token), "{text}");
+        assert!(text.contains("401 Unauthorized: bad PRIVATE-TOKEN [redacted]"), "{text}");
+        let proxy = format!("<html>upstream said Bearer {token}</html>");
+        let error = error_from_scrubbed(Service::Qalita, answer(502, &proxy), None, &[token]).await;
+        assert!(error.is_transient() && !error.to_string().contains(token), "{error}");
+    }
 }

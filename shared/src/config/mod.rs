@@ -334,12 +334,20 @@ impl Config {
             doc.gitlab.base_url.or_else(|| env("GITLAB_BASE_URL")).unwrap_or_else(|| "https://gitlab.com".into());
         let base_url = |key: &str, url: String| -> Result<String, ConfigError> {
             let trimmed = url.trim().trim_end_matches('/').to_owned();
+            let authority = trimmed.split("://").nth(1).map(|rest| rest.split('/').next().unwrap_or_default());
+            // A token must never sit in the URL: the document is stored, shown and logged.
+            if authority.is_some_and(|a| a.contains('@')) {
+                return Err(invalid(key, "must not carry credentials (user:password@): tokens go in their secrets"));
+            }
             let valid = (trimmed.starts_with("https://") || trimmed.starts_with("http://"))
                 && !trimmed.contains('?')
-                && trimmed.split("://").nth(1).is_some_and(|rest| !rest.is_empty());
+                && authority.is_some_and(|a| !a.is_empty());
             match valid {
                 true => Ok(trimmed),
-                false => Err(invalid(key, format!("must be an http(s) URL without a query, got {url:?}"))),
+                false => {
+                    let shown: String = trimmed.chars().take(80).collect();
+                    Err(invalid(key, format!("must be an http(s) URL without a query, got {shown:?}")))
+                }
             }
         };
         let default_project = match doc.gitlab.default_project {

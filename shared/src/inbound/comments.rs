@@ -19,6 +19,9 @@ use crate::mapping::text_digest;
 use crate::plan::Decision;
 use crate::ports::{ApiError, CallContext, StoreError};
 
+/// How soon a comment of an issue whose link is being made is tried again.
+const RESERVED_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Pages of notes read when looking for the copy a dead worker may have made.
 const NOTE_SEARCH_PAGES: u32 = 20;
 
@@ -87,6 +90,10 @@ impl Syncer {
                 self.log_comment(link.qalita_id, &outcome).await;
             }
             return Ok(outcome);
+        }
+        if link.status == LinkStatus::Reserved {
+            // The GitLab issue is being linked: the note is copied once it is.
+            return Err(SyncError::Reserved { age_seconds: 0, stale_in: RESERVED_RETRY });
         }
         if link.status != LinkStatus::Linked {
             return Ok(CommentOutcome::new("ignored", format!("the link is {:?}", link.status)));
@@ -184,6 +191,10 @@ impl Syncer {
         let Some(link) = self.store.get(issue).await? else {
             return Ok(CommentOutcome::new("ignored", "the QALITA issue has no GitLab issue yet"));
         };
+        if link.status == LinkStatus::Reserved {
+            // The GitLab issue is being created: the comment is copied once it is linked.
+            return Err(SyncError::Reserved { age_seconds: 0, stale_in: RESERVED_RETRY });
+        }
         if link.status != LinkStatus::Linked || link.gitlab.is_none() {
             return Ok(CommentOutcome::new("ignored", format!("the link is {:?}", link.status)));
         }

@@ -159,20 +159,33 @@ impl GitlabIssueFacts {
 
     /// Whether this event is a change of `field`. A delivery speaks only for what its `changes`
     /// name: the other fields it shows may come from an older change, delivered on its own. The
-    /// status changed only if it differs from the status before (closing a muted issue does not
-    /// unmute it; removing the label of a closed issue does not reopen it). Without `changes` (an
-    /// issue read from the API) every field counts.
+    /// status is changed by a change of the state, or of the muted label's presence. Without
+    /// `changes` (an issue read from the API) every field counts.
     pub fn changes(&self, field: Field, muted_label: &str) -> bool {
         let Some(changed) = &self.changed else { return true };
-        if field != Field::Status {
-            return changed.contains(&field);
+        match field {
+            Field::Status => self.state_changed() || self.muted_changed(muted_label),
+            other => changed.contains(&other),
         }
-        let muted = |labels: Option<&BTreeSet<String>>| labels.is_some_and(|l| l.contains(muted_label));
-        let before = status_of(
-            self.previous_state.unwrap_or(self.state),
-            muted(self.previous_labels.as_ref().or(self.labels.as_ref())),
-        );
-        changed.contains(&Field::Status) && before != self.status(muted_label)
+    }
+
+    /// Whether the delivery changed the state.
+    pub fn state_changed(&self) -> bool {
+        self.changed.is_none() || self.previous_state.is_some_and(|before| before != self.state)
+    }
+
+    /// Whether the delivery added or removed the muted label.
+    pub fn muted_changed(&self, muted_label: &str) -> bool {
+        match (&self.changed, &self.previous_labels) {
+            (None, _) => true,
+            (Some(_), Some(before)) => before.contains(muted_label) != self.muted(muted_label),
+            (Some(_), None) => false,
+        }
+    }
+
+    /// Whether the issue carries the muted label.
+    pub fn muted(&self, muted_label: &str) -> bool {
+        self.labels.as_ref().is_some_and(|l| l.contains(muted_label))
     }
 }
 
@@ -195,7 +208,8 @@ fn changed_fields(changes: &crate::webhook::trim::IssueChanges<'_>) -> BTreeSet<
     fields
 }
 
-fn status_of(state: IssueState, muted: bool) -> &'static str {
+/// `open`, `resolved` or `muted`, from the state and the muted label's presence.
+pub fn status_of(state: IssueState, muted: bool) -> &'static str {
     match (state, muted) {
         (IssueState::Closed, _) => "resolved",
         (IssueState::Opened, true) => "muted",

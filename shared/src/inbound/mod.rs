@@ -23,6 +23,7 @@ mod tests;
 use chrono::{DateTime, Utc};
 
 use crate::config::{Config, Owner, StatusMeaning};
+use crate::domain::gitlab::IssueState;
 use crate::domain::link::{Field, LinkState, LogLevel, Written};
 use crate::domain::qalita::{QalitaIssue, QalitaIssueUpdate};
 use crate::mapping::{Facts, text_digest};
@@ -74,10 +75,25 @@ pub struct InboundPlan {
     pub decisions: Vec<Decision>,
 }
 
-/// The logical value of a field as GitLab shows it.
-pub fn gitlab_value(config: &Config, facts: &GitlabIssueFacts, field: Field) -> Option<String> {
+/// The logical value of a field as GitLab shows it. A delivery's status is made of what it
+/// changed (the state, the muted label) and, for the part it did not change, what the link knows:
+/// GitLab reports one request that closes and labels as two hooks (the close first, with the old
+/// labels), and neither may be read as a status of its own.
+pub fn gitlab_value(config: &Config, link: &LinkState, facts: &GitlabIssueFacts, field: Field) -> Option<String> {
+    let muted_label = &config.mapping.muted_label;
     match field {
-        Field::Status => Some(facts.status(&config.mapping.muted_label).into()),
+        Field::Status if facts.changed.is_none() => Some(facts.status(muted_label).into()),
+        Field::Status => {
+            let (known_state, known_muted) = match known_gitlab_value(config, link, Field::Status).as_deref() {
+                Some("resolved") => (IssueState::Closed, link.managed_labels.contains(muted_label)),
+                Some("muted") => (IssueState::Opened, true),
+                Some(_) => (IssueState::Opened, false),
+                None => (facts.previous_state.unwrap_or(facts.state), facts.muted(muted_label)),
+            };
+            let state = if facts.state_changed() { facts.state } else { known_state };
+            let muted = if facts.muted_changed(muted_label) { facts.muted(muted_label) } else { known_muted };
+            Some(facts::status_of(state, muted).into())
+        }
         Field::Assignee => facts.assignee.as_ref().map(|a| a.as_ref().map_or(String::new(), |u| u.id.to_string())),
         Field::Title => facts.title.clone(),
         Field::Description => facts.description.as_deref().map(text_digest),
@@ -166,7 +182,7 @@ pub fn stale_decisions(config: &Config, link: &LinkState, facts: &GitlabIssueFac
 
 fn differs(config: &Config, link: &LinkState, facts: &GitlabIssueFacts, field: Field) -> bool {
     facts.changes(field, &config.mapping.muted_label)
-        && gitlab_value(config, facts, field)
+        && gitlab_value(config, link, facts, field)
             .is_some_and(|g| Some(&g) != known_gitlab_value(config, link, field).as_ref())
 }
 
@@ -195,7 +211,7 @@ pub fn watermark_bumps(config: &Config, link: &LinkState, facts: &GitlabIssueFac
         .into_iter()
         .filter(|field| changed.contains(field) && facts.changes(*field, &config.mapping.muted_label))
         .filter_map(|field| {
-            let value = gitlab_value(config, facts, field)?;
+            let value = gitlab_value(config, link, facts, field)?;
             let known = known_gitlab_value(config, link, field)?;
             let ours = link.to_gitlab.get(&field).is_some_and(|w| w.at == Some(at));
             let newer = link.watermark(field).is_none_or(|w| at > w);
@@ -231,7 +247,7 @@ pub fn plan_inbound(
     let qalita_time = qalita.updated_at;
     for field in INBOUND_FIELDS {
         let name = field_name(field);
-        let Some(value) = gitlab_value(config, facts, field) else { continue };
+        let Some(value) = gitlab_value(config, link, facts, field) else { continue };
         if !differs(config, link, facts, field) {
             continue;
         }
@@ -324,6 +340,12 @@ pub fn plan_inbound(
                     ),
                 );
                 plan.push_to_gitlab = true;
+                // GitLab's value lost: the link must not take it for what GitLab holds, so that
+                // this delivery, retried after a failed push, decides the same again.
+                match link.from_gitlab.get(&field) {
+                    Some(seen) => plan.next.from_gitlab.insert(field, seen.clone()),
+                    None => plan.next.from_gitlab.remove(&field),
+                };
                 continue;
             }
             note(

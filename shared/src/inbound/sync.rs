@@ -163,8 +163,11 @@ impl Syncer {
         };
         let recorded: Vec<Field> = plan.accepted.iter().copied().filter(|f| !plan.overwritten.contains(f)).collect();
         self.record_accepted(&mut next, facts, &recorded, &after, &known_owner, &assignee);
-        // An overwritten field still has QALITA's new value recorded, for the watermark.
-        next.qalita_watermark = next.qalita_watermark.max(after.updated_at);
+        // An overwritten field still has QALITA's new value recorded, for the watermark; a field
+        // QALITA won does not move it (its push may fail and be retried).
+        if !plan.accepted.is_empty() {
+            next.qalita_watermark = next.qalita_watermark.max(after.updated_at);
+        }
         self.store.update(&next).await?;
         let action = match (plan.update.is_empty(), plan.push_to_gitlab) {
             (_, true) if plan.overwritten.is_empty() => "qalita-won",
@@ -214,17 +217,20 @@ impl Syncer {
             let gitlab = |value: String| Written { value, watermark: at, at };
             match field {
                 Field::Status => {
-                    let status = facts.status(&config.mapping.muted_label);
+                    let status = next.from_gitlab.get(&Field::Status).map_or("open", |w| w.value.as_str()).to_owned();
+                    let status = status.as_str();
                     next.to_gitlab.insert(Field::Status, gitlab(status.into()));
                     let state = if status == "resolved" { "closed" } else { "opened" };
                     next.to_gitlab.insert(Field::State, gitlab(state.into()));
                     // The muted label is managed as GitLab shows it: a person may close an issue
                     // and leave the label on; QALITA's next status then removes it.
                     let muted = config.mapping.muted_label.clone();
-                    match facts.labels.as_ref().map_or(status == "muted", |labels| labels.contains(&muted)) {
-                        true => next.managed_labels.insert(muted),
-                        false => next.managed_labels.remove(&muted),
-                    };
+                    if facts.muted_changed(&muted) {
+                        match facts.muted(&muted) {
+                            true => next.managed_labels.insert(muted),
+                            false => next.managed_labels.remove(&muted),
+                        };
+                    }
                     let labels = next.managed_labels.iter().cloned().collect::<Vec<_>>().join(",");
                     next.to_gitlab.insert(Field::Labels, gitlab(labels));
                 }
@@ -319,13 +325,16 @@ impl Syncer {
         }
         let mapped = self.config.assignees.iter().find(|(_, username)| username.eq_ignore_ascii_case(&user.username));
         let (login, how) = match mapped {
-            Some((login, username)) => (login.clone(), format!("explicit map {login:?} → {username:?}")),
+            Some((login, username)) => {
+                let how = format!("explicit map {login:?} → {username:?}");
+                if let Ok(id) = login.parse::<u64>() {
+                    // The explicit map may name a QALITA user by id.
+                    return Ok(AssigneeBack::Found { user: id, login: None, how });
+                }
+                (login.clone(), how)
+            }
             None => (user.username.clone(), format!("same login as GitLab username {:?}", user.username)),
         };
-        if let Ok(id) = login.parse::<u64>() {
-            // The explicit map may name a QALITA user by id.
-            return Ok(AssigneeBack::Found { user: id, login: None, how });
-        }
         Ok(match self.qalita.user_by_login(&login).await {
             Ok(Some(found)) => AssigneeBack::Found { user: found.id, login: found.login, how },
             Ok(None) => AssigneeBack::NotFound { reason: format!("no QALITA user with login {login:?} ({how})") },

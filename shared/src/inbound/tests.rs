@@ -7,7 +7,7 @@ use chrono::{TimeZone, Utc};
 
 use super::*;
 use crate::domain::gitlab::{GitlabUser, IssueState};
-use crate::domain::link::{GitlabLink, LinkState};
+use crate::domain::link::{GitlabLink, LinkState, Written};
 use crate::domain::qalita::IssueContext;
 use crate::domain::{GitlabProjectId, Iid, QalitaIssueId};
 use crate::mapping::Desired;
@@ -150,13 +150,40 @@ fn a_delivery_speaks_only_for_the_fields_it_changed() {
         f.previous_labels = Some(BTreeSet::from(["qalita".to_owned(), "severity:high".to_owned()]));
     });
     assert!(changed_fields(&config, &link, &labelled).is_empty());
-    // Closing a muted issue changes its status; removing the label of a closed issue does not.
-    let unmuting_closed = event(&config, &link, 6, |f| {
+    // A delivery that only removes the muted label says nothing of the state it shows: the status
+    // is the link's state with the label gone.
+    let unmuting = event(&config, &link, 6, |f| {
         f.state = IssueState::Closed;
         f.changed = Some(BTreeSet::from([Field::Status]));
         f.previous_labels = Some(BTreeSet::from(["qalita".to_owned(), "ignored".to_owned()]));
     });
-    assert!(!unmuting_closed.changes(Field::Status, "ignored"));
+    assert!(unmuting.changes(Field::Status, "ignored"));
+    assert_eq!(gitlab_value(&config, &link, &unmuting, Field::Status).as_deref(), Some("open"));
+    assert!(changed_fields(&config, &link, &unmuting).is_empty());
+}
+
+#[test]
+fn one_request_that_reopens_and_mutes_reaches_as_two_hooks_that_are_both_our_echo() {
+    let config = config("");
+    let mut link = linked(&config);
+    // The service wrote "muted" (reopen + the label) to a closed issue.
+    link.to_gitlab.insert(Field::Status, Written { value: "muted".into(), watermark: Some(at(9)), at: Some(at(10)) });
+    link.to_gitlab.insert(Field::State, Written { value: "opened".into(), watermark: Some(at(9)), at: Some(at(10)) });
+    link.managed_labels.insert("ignored".into());
+    // GitLab's reopen hook shows the labels before the request; its update hook adds the label.
+    let reopen = event(&config, &link, 10, |f| {
+        f.changed = Some(BTreeSet::from([Field::Status]));
+        f.previous_state = Some(IssueState::Closed);
+    });
+    let labelled = event(&config, &link, 10, |f| {
+        f.labels.as_mut().unwrap().insert("ignored".into());
+        f.changed = Some(BTreeSet::from([Field::Status]));
+        f.previous_labels = Some(BTreeSet::from(["qalita".to_owned(), "severity:high".to_owned()]));
+    });
+    for hook in [&reopen, &labelled] {
+        assert_eq!(gitlab_value(&config, &link, hook, Field::Status).as_deref(), Some("muted"));
+        assert!(changed_fields(&config, &link, hook).is_empty(), "{hook:?}");
+    }
 }
 
 #[test]

@@ -104,6 +104,28 @@ pub(super) struct Issue {
 }
 
 impl Issue {
+    /// This issue with the fields of `fields` (notes left out): how a hook showed it midway.
+    pub(super) fn as_of(&self, fields: &IssueSnapshot) -> Issue {
+        Issue {
+            id: self.id,
+            iid: self.iid,
+            title: fields.title.clone(),
+            description: fields.description.clone(),
+            state: fields.state,
+            labels: fields.labels.clone(),
+            assignees: fields.assignees.clone(),
+            author: self.author,
+            confidential: fields.confidential,
+            created_at: self.created_at,
+            updated_at: fields.updated_at,
+            closed_at: fields.closed_at,
+            closed_by: if fields.state == IssueState::Closed { self.closed_by } else { None },
+            updated_by: fields.updated_by,
+            last_edited: fields.last_edited,
+            notes: Vec::new(),
+        }
+    }
+
     fn snapshot(&self) -> IssueSnapshot {
         IssueSnapshot {
             title: self.title.clone(),
@@ -194,6 +216,9 @@ pub(super) struct Model {
     pub(super) changes: Vec<Change>,
     /// The issue before each update, by the index of its [`ChangeKind::IssueUpdated`] in `changes`.
     pub(super) previous: BTreeMap<usize, IssueSnapshot>,
+    /// For a change GitLab reports with the issue as it was midway through a request (the state
+    /// changed, the other fields not yet), the fields its hook shows, by change index.
+    pub(super) rendered: BTreeMap<usize, IssueSnapshot>,
 }
 
 impl Model {
@@ -214,6 +239,7 @@ impl Model {
             next_note_id: 70_001,
             changes: Vec::new(),
             previous: BTreeMap::new(),
+            rendered: BTreeMap::new(),
         }
     }
 
@@ -399,7 +425,21 @@ impl Model {
         for body in system_notes {
             self.add_note(project, iid, actor, body, true, false)?;
         }
-        if !fields.is_empty() {
+        if fields.contains(&"state") && fields.len() > 1 {
+            // GitLab changes the state first, and its close or reopen service fires its own hook
+            // with the issue's other fields as they were; then it saves the rest and fires the
+            // `update` hook (`IssuableBaseService#update`: `change_state` before the save).
+            let issue = self.issue(project, iid)?;
+            let mut middle = before.clone();
+            (middle.state, middle.closed_at) = (issue.state, issue.closed_at);
+            (middle.updated_at, middle.updated_by) = (issue.updated_at, issue.updated_by);
+            self.previous.insert(self.changes.len(), before);
+            self.rendered.insert(self.changes.len(), middle.clone());
+            self.commit(ChangeKind::IssueUpdated { fields: vec!["state"] }, project, iid, actor);
+            fields.retain(|field| *field != "state");
+            self.previous.insert(self.changes.len(), middle);
+            self.commit(ChangeKind::IssueUpdated { fields }, project, iid, actor);
+        } else if !fields.is_empty() {
             self.previous.insert(self.changes.len(), before);
             self.commit(ChangeKind::IssueUpdated { fields }, project, iid, actor);
         }

@@ -334,7 +334,8 @@ pub(super) fn dispatch(state: &mut SimState, from: usize, base: &str) {
                     Some(before) => IssueAction::Changed(before),
                     None => IssueAction::Open,
                 };
-                let body = issue_hook(model, project, issue, action, user, base);
+                let midway = model.rendered.get(&index).map(|fields| issue.as_of(fields));
+                let body = issue_hook(model, project, midway.as_ref().unwrap_or(issue), action, user, base);
                 match issue.confidential {
                     true => ("Confidential Issue Hook", config.events.confidential_issues, body),
                     false => ("Issue Hook", config.events.issues, body),

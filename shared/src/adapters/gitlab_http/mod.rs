@@ -15,7 +15,7 @@ use reqwest::header::HeaderValue;
 use reqwest::{Method, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 
-use super::http::{HttpSettings, HttpSetupError, build_client, error_from, transport_error};
+use super::http::{HttpSettings, HttpSetupError, build_client, error_from_scrubbed, transport_error};
 use crate::domain::gitlab::{GitlabIssue, GitlabNote, GitlabProjectRef, GitlabUser, IssueUpdate, NewIssue};
 use crate::domain::{Iid, SecretString};
 use crate::ports::{ApiError, CallContext, GitlabApi, IssueQuery, Page, Service};
@@ -165,7 +165,7 @@ impl GitlabClient {
         if status.is_success() {
             return Ok(response);
         }
-        Err(classify(response, issue).await)
+        Err(classify(response, issue, self.token.to_str().unwrap_or_default()).await)
     }
 
     async fn fetch<T: DeserializeOwned>(
@@ -190,8 +190,8 @@ impl GitlabClient {
 }
 
 /// A non-success answer as an [`ApiError`]; see [`GitlabClient::send`] for `issue`.
-async fn classify(response: Response, issue: Option<String>) -> ApiError {
-    match (error_from(Service::Gitlab, response, None).await, issue) {
+async fn classify(response: Response, issue: Option<String>, token: &str) -> ApiError {
+    match (error_from_scrubbed(Service::Gitlab, response, None, &[token]).await, issue) {
         (ApiError::Permanent { status: 404, message, .. }, Some(what))
             if !message.to_ascii_lowercase().contains("project not found") =>
         {

@@ -269,14 +269,14 @@ fn answer(status: u16, body: &str) -> Response {
 #[tokio::test]
 async fn a_404_of_an_issue_is_not_found_but_a_404_of_its_project_is_permanent() {
     let issue = issue_what(&project("g/p"), iid(4));
-    let missing_issue = classify(answer(404, r#"{"message":"404 Issue Not Found"}"#), issue.clone()).await;
+    let missing_issue = classify(answer(404, r#"{"message":"404 Issue Not Found"}"#), issue.clone(), "").await;
     assert_eq!(missing_issue, ApiError::NotFound { service: Service::Gitlab, what: "issue 4 of g/p".into() });
-    let missing_project = classify(answer(404, r#"{"message":"404 Project Not Found"}"#), issue).await;
+    let missing_project = classify(answer(404, r#"{"message":"404 Project Not Found"}"#), issue, "").await;
     assert_eq!(
         missing_project,
         ApiError::Permanent { service: Service::Gitlab, status: 404, message: "404 Project Not Found".into() }
     );
-    let on_create = classify(answer(404, r#"{"message":"404 Not found"}"#), None).await;
+    let on_create = classify(answer(404, r#"{"message":"404 Not found"}"#), None, "").await;
     assert!(matches!(on_create, ApiError::Permanent { status: 404, .. }), "{on_create:?}");
 }
 

@@ -154,7 +154,8 @@ impl QalitaClient {
             return Ok(Fetched { request, status, content_type: None, body: Vec::new() });
         }
         if !status.is_success() {
-            return Err(http::error_from(Service::Qalita, response, None).await);
+            let token = self.authorization.to_str().unwrap_or_default().trim_start_matches("Bearer ");
+            return Err(http::error_from_scrubbed(Service::Qalita, response, None, &[token]).await);
         }
         let content_type =
             response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
