@@ -39,7 +39,7 @@ pub struct ReconcileReport {
     pub synced: usize,
     /// Notes copied to QALITA whose delivery was lost.
     pub notes_copied: usize,
-    /// Issues that could not be synced (logged); the next run tries them again.
+    /// Issues refused for good (logged); looked at again when they next change.
     pub failed: usize,
     /// Why the run stopped early, if it did.
     pub stopped: Option<String>,
@@ -81,72 +81,105 @@ async fn reconcile_project(
 ) -> Result<(), String> {
     let name = format!("{CURSOR_PREFIX}{project}");
     let started = deps.clock.now();
-    let since = match deps.store.cursor(&name).await.map_err(|e| format!("cursor unreadable: {e}"))? {
-        Some(text) => {
-            DateTime::parse_from_rfc3339(&text).map(|t| t.with_timezone(&Utc)).unwrap_or(started - FIRST_LOOK_BACK)
-        }
-        None => started - FIRST_LOOK_BACK,
-    };
-    let mut query =
-        IssueQuery { updated_after: Some(since - OVERLAP), page: 1, per_page: 100, ..IssueQuery::default() };
-    let mut finished = false;
+    let stored = deps
+        .store
+        .cursor(&name)
+        .await
+        .map_err(|e| format!("cursor unreadable: {e}"))?
+        .and_then(|text| DateTime::parse_from_rfc3339(&text).ok())
+        .map(|t| t.with_timezone(&Utc));
+    // GitLab lists by `updated_at`, oldest first. Pages are read by key (`updated_after` the last
+    // time seen) rather than by number: a write made meanwhile moves an issue to the end instead
+    // of shifting the pages under the reader, and the cursor moves after every page, so a burst
+    // of changes is read over several runs, never re-read from the start.
+    let mut after = stored.unwrap_or(started - FIRST_LOOK_BACK) - OVERLAP;
+    let mut query = IssueQuery { updated_after: Some(after), page: 1, per_page: 100, ..IssueQuery::default() };
+    let mut cursor = stored;
     for _ in 0..MAX_PAGES {
         if Instant::now() >= deadline {
-            return Err("out of time".into());
+            return Err("out of time; the next run goes on from the cursor".into());
         }
         let page = deps.syncer.gitlab.list_issues(project, &query).await.map_err(|e| e.to_string())?;
         report.read += page.items.len();
         for issue in &page.items {
-            // Only the issues this service made carry the marker; the rest cost nothing.
-            if issue.description.as_deref().and_then(marked).is_none() {
-                continue;
-            }
-            let facts = GitlabIssueFacts::of_api(issue);
-            let call = CallContext::default();
-            let synced = match deps.syncer.sync_gitlab_issue(&facts, &call).await {
-                Ok(outcome) => outcome.action != "unchanged" && outcome.action != "ignored",
-                Err(error) if error.is_transient() => return Err(error.to_string()),
-                Err(error) => {
-                    report.failed += 1;
-                    tracing::warn!(gitlab_issue = %issue.web_url, error = %error, "GitLab issue not reconciled");
-                    continue;
+            reconcile_issue(deps, issue, stored, report).await?;
+        }
+        let full = page.items.len() >= query.per_page as usize && page.next_page.is_some();
+        match page.items.last().map(|issue| issue.updated_at) {
+            Some(last) => {
+                cursor = cursor.max(Some(last));
+                save(deps, &name, last.max(cursor.unwrap_or(last))).await?;
+                if !full {
+                    return Ok(());
                 }
-            };
-            // A note changes the issue's `updated_at` too: its delivery may be the one lost. Issues
-            // seen again only because of the overlap had their notes read by the run before.
-            if issue.updated_at < since {
-                report.synced += usize::from(synced);
-                continue;
-            }
-            let link = deps.syncer.link_of_gitlab(facts.project_id, facts.iid, facts.marked).await;
-            let copied = match link {
-                Ok(Some(link)) => deps.syncer.sync_gitlab_notes(&link, &call).await,
-                Ok(None) => Ok(0),
-                Err(error) => Err(error.into()),
-            };
-            match copied {
-                Ok(copied) => report.notes_copied += copied,
-                Err(error) if error.is_transient() => return Err(error.to_string()),
-                Err(error) => {
-                    report.failed += 1;
-                    tracing::warn!(gitlab_issue = %issue.web_url, error = %error, "GitLab notes not reconciled");
+                // Many issues of one instant fill a page: the next page of that instant, else the
+                // next instant.
+                if last > after {
+                    after = last;
+                    query = IssueQuery { updated_after: Some(after), page: 1, ..query };
+                } else {
+                    query.page += 1;
                 }
             }
-            if synced {
+            None => {
+                // Nothing changed since the cursor, as far as GitLab's clock and ours agree.
+                if cursor.is_none() {
+                    save(deps, &name, started - OVERLAP).await?;
+                }
+                return Ok(());
+            }
+        }
+    }
+    Err(format!("more than {MAX_PAGES} pages changed; the next run goes on from the cursor"))
+}
+
+async fn save(deps: &Deps, name: &str, at: DateTime<Utc>) -> Result<(), String> {
+    deps.store.set_cursor(name, &at.to_rfc3339()).await.map_err(|e| format!("cursor not saved: {e}"))
+}
+
+/// One changed GitLab issue through the inbound sync, and its notes swept when it changed after
+/// the last run's cursor (an issue seen again only for the overlap had them read already).
+async fn reconcile_issue(
+    deps: &Deps,
+    issue: &qalita_gitlab_core::domain::gitlab::GitlabIssue,
+    stored: Option<DateTime<Utc>>,
+    report: &mut ReconcileReport,
+) -> Result<(), String> {
+    // Only the issues this service made carry the marker; the rest cost nothing.
+    if issue.description.as_deref().and_then(marked).is_none() {
+        return Ok(());
+    }
+    let facts = GitlabIssueFacts::of_api(issue);
+    let call = CallContext::default();
+    match deps.syncer.sync_gitlab_issue(&facts, &call).await {
+        Ok(outcome) => {
+            if outcome.action != "unchanged" && outcome.action != "ignored" {
                 report.synced += 1;
             }
         }
-        match page.next_page {
-            Some(next) => query.page = next,
-            None => {
-                finished = true;
-                break;
-            }
+        Err(error) if error.is_transient() => return Err(error.to_string()),
+        Err(error) => {
+            report.failed += 1;
+            tracing::warn!(gitlab_issue = %issue.web_url, error = %error, "GitLab issue not reconciled");
+            return Ok(());
         }
     }
-    if !finished {
-        return Err(format!("more than {MAX_PAGES} pages changed; the rest is read next run"));
+    if stored.is_some_and(|cursor| issue.updated_at <= cursor) {
+        return Ok(());
     }
-    // Every issue changed up to the start of the run was looked at.
-    deps.store.set_cursor(&name, &started.to_rfc3339()).await.map_err(|e| format!("cursor not saved: {e}"))
+    // A note changes the issue's `updated_at` too: its delivery may be the one lost.
+    let copied = match deps.syncer.link_of_gitlab(facts.project_id, facts.iid, facts.marked).await {
+        Ok(Some(link)) => deps.syncer.sync_gitlab_notes(&link, &call).await,
+        Ok(None) => Ok(0),
+        Err(error) => Err(error.into()),
+    };
+    match copied {
+        Ok(copied) => report.notes_copied += copied,
+        Err(error) if error.is_transient() => return Err(error.to_string()),
+        Err(error) => {
+            report.failed += 1;
+            tracing::warn!(gitlab_issue = %issue.web_url, error = %error, "GitLab notes not reconciled");
+        }
+    }
+    Ok(())
 }

@@ -602,3 +602,32 @@ async fn a_marked_issue_whose_link_is_still_reserved_is_adopted_from_its_event()
     let log = world.store.log(id).await.unwrap();
     assert!(log.iter().any(|e| e.kind == "adopted"), "{log:?}");
 }
+
+#[tokio::test]
+async fn the_reconcile_reads_every_changed_issue_page_by_page_and_keeps_its_cursor() {
+    let world = World::new("").await;
+    let bot = qalita_gitlab_core::adapters::gitlab_http::GitlabClient::new(
+        &world.gitlab.url(),
+        qalita_gitlab_core::domain::SecretString::new(qalita_gitlab_tests::gitlab_sim::DEFAULT_TOKEN),
+        &qalita_gitlab_core::adapters::http::HttpSettings::default(),
+    )
+    .unwrap();
+    for n in 0..130u64 {
+        let id = QalitaIssueId::new(90_000 + n).unwrap();
+        let new = qalita_gitlab_core::domain::gitlab::NewIssue {
+            title: format!("issue {n}"),
+            description: qalita_gitlab_core::mapping::marker(id),
+            ..Default::default()
+        };
+        bot.create_issue(&project(), &new, &CallContext::default()).await.unwrap();
+    }
+    let (_, report) = scheduled(&world).await;
+    // Two pages by key; `updated_after` includes its bound, so the last issue of the first page is
+    // read again at the top of the second.
+    assert_eq!((report.read, report.stopped.as_deref()), (131, None), "{report:?}");
+    let newest = world.gitlab.issues(42).iter().map(|i| i.updated_at).max().unwrap();
+    let cursor = world.store.cursor("gitlab-reconcile:data/quality").await.unwrap().expect("the cursor");
+    assert_eq!(chrono::DateTime::parse_from_rfc3339(&cursor).unwrap(), newest, "the last issue read");
+    // Issues nobody linked cost a list and nothing else.
+    assert_eq!(world.qalita.request_count() - world.qalita.count("GET", "/api/v2/issues"), 0);
+}
