@@ -476,7 +476,13 @@ fn merge_written(base: &LinkState, next: &LinkState, mut fresh: LinkState) -> Li
     if next.assignee != base.assignee {
         fresh.assignee = next.assignee.clone();
     }
-    fresh.qalita_watermark = fresh.qalita_watermark.max(next.qalita_watermark);
+    // GitLab now holds what we wrote, and we wrote last. When that came from an older QALITA state
+    // than the link recorded meanwhile, the link's sync point goes back to ours, so that the poll
+    // plans the newer state again (and writes what differs).
+    fresh.qalita_watermark = match (next.qalita_watermark, fresh.qalita_watermark) {
+        (Some(ours), Some(theirs)) if ours < theirs => Some(ours),
+        (ours, theirs) => ours.max(theirs),
+    };
     fresh.updated_at = next.updated_at;
     fresh
 }

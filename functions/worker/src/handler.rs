@@ -263,13 +263,17 @@ async fn process_message(deps: &Deps, message: &SqsMessage) -> Result<(), Retry>
                     let facts = read_issue_event(envelope.payload)
                         .map_err(|e| FactsError(e.to_string()))
                         .and_then(|event| GitlabIssueFacts::of_issue(&event));
-                    let facts = match facts {
+                    let mut facts = match facts {
                         Ok(facts) => facts,
                         Err(error) => {
                             tracing::error!(message_id = id, kind, error = %error, outcome = "dropped", "GitLab issue event is not readable");
                             return Ok(());
                         }
                     };
+                    let omitted = envelope.delivery.as_ref().is_some_and(|d| d.texts_omitted);
+                    if omitted && let Err(retry) = complete_texts(deps, &mut facts).await {
+                        return Err(retry);
+                    }
                     let result = deps.syncer.sync_gitlab_issue(&facts, &call).await;
                     let issue = result.as_ref().ok().and_then(|o| o.issue);
                     finish(deps, id, kind, issue, result.map(|o| (o.action, o.reason)), started).await
@@ -305,6 +309,32 @@ async fn process_message(deps: &Deps, message: &SqsMessage) -> Result<(), Retry>
         }
         source => {
             tracing::warn!(message_id = id, source = ?source, kind, outcome = "dropped", "event kind the worker does not handle");
+            Ok(())
+        }
+    }
+}
+
+/// Reads the description a delivery left out to fit the queue (a very large one) from GitLab:
+/// the marker that finds the link is in it, and a two-way description edit must not be missed.
+async fn complete_texts(deps: &Deps, facts: &mut GitlabIssueFacts) -> Result<(), Retry> {
+    let project = qalita_gitlab_core::domain::gitlab::GitlabProjectRef::Id(facts.project_id);
+    match deps.syncer.gitlab.get_issue(&project, facts.iid).await {
+        Ok(issue) => {
+            let description = issue.description.unwrap_or_default();
+            facts.marked = qalita_gitlab_core::inbound::marked(&description);
+            facts.description = Some(description);
+            // The delivery's `changes` lost the description too: whether it changed is decided by
+            // comparing it with what the link knows.
+            if let Some(changed) = facts.changed.as_mut() {
+                changed.insert(qalita_gitlab_core::domain::link::Field::Description);
+            }
+            Ok(())
+        }
+        // Deleted since: nothing to sync.
+        Err(qalita_gitlab_core::ports::ApiError::NotFound { .. }) => Ok(()),
+        Err(error) if error.is_transient() => Err(Retry { after: error.retry_after(), reason: error.to_string() }),
+        Err(error) => {
+            tracing::warn!(error = %error, "the description left out of a large delivery cannot be read; the other fields are synced");
             Ok(())
         }
     }

@@ -174,9 +174,11 @@ async fn a_gitlab_assignee_unknown_to_qalita_changes_nothing_and_the_log_says_wh
 async fn a_title_edit_in_gitlab_stays_in_gitlab_while_qalita_owns_the_title() {
     let (world, iid) = linked("").await;
     let title = "[QALITA] billing.customer_sites: Latitude out of range".to_owned();
+    let before = world.calls();
     person_updates(&world, iid, IssueUpdate { title: Some(title.clone()), ..Default::default() }).await;
     world.quiesce().await;
     assert_eq!(world.qalita.issue(ISSUE).unwrap()["title"], "Invalid Latitude", "not synced back");
+    assert_eq!(calls_since(&world, before), (1, 1, 0, 0), "QALITA owns the title: not even read");
     assert_eq!(world.gitlab_issue().title, title, "and not reverted either");
     let log = world.store.log(QalitaIssueId::new(ISSUE).unwrap()).await.unwrap();
     assert!(log.iter().any(|e| e.kind == "not-synced-back"), "{log:?}");
@@ -630,4 +632,17 @@ async fn the_reconcile_reads_every_changed_issue_page_by_page_and_keeps_its_curs
     assert_eq!(chrono::DateTime::parse_from_rfc3339(&cursor).unwrap(), newest, "the last issue read");
     // Issues nobody linked cost a list and nothing else.
     assert_eq!(world.qalita.request_count() - world.qalita.count("GET", "/api/v2/issues"), 0);
+}
+
+#[tokio::test]
+async fn a_description_too_large_for_the_queue_is_read_from_gitlab() {
+    let (world, iid) = linked("[ownership]\ndescription = \"both\"").await;
+    // Twice in the delivery (the issue and `changes`), it is left out of the queued message.
+    let description = "Latitude out of range. ".repeat(26_000);
+    person_updates(&world, iid, IssueUpdate { description: Some(description.clone()), ..Default::default() }).await;
+    world.quiesce().await;
+    let delivery = world.gitlab.deliveries().into_iter().last().unwrap();
+    assert_eq!(delivery.status(), Some(200));
+    assert_eq!(world.qalita.issue(ISSUE).unwrap()["description"], description.trim_end());
+    assert_eq!(world.gitlab.count("GET", &format!("/projects/42/issues/{}", iid.get())), 1, "one read of it");
 }

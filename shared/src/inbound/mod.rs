@@ -187,7 +187,13 @@ fn differs(config: &Config, link: &LinkState, facts: &GitlabIssueFacts, field: F
 }
 
 fn is_stale(link: &LinkState, facts: &GitlabIssueFacts, field: Field) -> bool {
-    matches!((link.watermark(field), facts.updated_at), (Some(watermark), Some(at)) if at < watermark)
+    if matches!((link.watermark(field), facts.updated_at), (Some(watermark), Some(at)) if at < watermark) {
+        return true;
+    }
+    // An issue read from the API (the reconcile) before one of our writes reached it is older than
+    // what GitLab holds: it says nothing of this field.
+    facts.changed.is_none()
+        && matches!((link.to_gitlab.get(&field).and_then(|w| w.at), facts.updated_at), (Some(ours), Some(read)) if read < ours)
 }
 
 fn stale_decision(link: &LinkState, facts: &GitlabIssueFacts, field: Field) -> Decision {
@@ -221,14 +227,13 @@ pub fn watermark_bumps(config: &Config, link: &LinkState, facts: &GitlabIssueFac
 }
 
 /// Plans the inbound sync of one GitLab issue event on a linked issue. `qalita` is the QALITA
-/// issue as it is now (read for this event) and `known` its facts; `assignee` what the GitLab
-/// assignee maps to.
+/// issue as it is now and its facts, read for this event unless every changed field is QALITA's
+/// own (then `None`: nothing can sync back); `assignee` what the GitLab assignee maps to.
 pub fn plan_inbound(
     config: &Config,
     link: &LinkState,
     facts: &GitlabIssueFacts,
-    qalita: &QalitaIssue,
-    known: &Facts,
+    qalita: Option<(&QalitaIssue, &Facts)>,
     assignee: &AssigneeBack,
     now: DateTime<Utc>,
 ) -> InboundPlan {
@@ -244,7 +249,7 @@ pub fn plan_inbound(
     let note =
         |plan: &mut InboundPlan, level, kind, message: String| plan.decisions.push(Decision { level, kind, message });
     let event_time = facts.updated_at;
-    let qalita_time = qalita.updated_at;
+    let qalita_time = qalita.and_then(|(issue, _)| issue.updated_at);
     for field in INBOUND_FIELDS {
         let name = field_name(field);
         let Some(value) = gitlab_value(config, link, facts, field) else { continue };
@@ -268,6 +273,8 @@ pub fn plan_inbound(
             );
             continue;
         }
+        // Only what can sync back needed QALITA read.
+        let Some((qalita, known)) = qalita else { continue };
         // What QALITA should get, in QALITA's words.
         let target = match field {
             Field::Status => Some(value.clone()),

@@ -126,10 +126,17 @@ impl Syncer {
                 decisions: Vec::new(),
             });
         }
-        let Some(qalita) = self.qalita.get_issue(id).await? else {
-            let reason = "QALITA says the issue does not exist or is not visible to the token";
-            self.log_decisions(id, &[], "ignored", reason.into()).await;
-            return Ok(InboundOutcome::ignored(Some(id), reason));
+        let syncs_back = changed.iter().any(|f| owner(*f) != Owner::Qalita);
+        let qalita = match syncs_back {
+            false => None,
+            true => match self.qalita.get_issue(id).await? {
+                Some(issue) => Some(issue),
+                None => {
+                    let reason = "QALITA says the issue does not exist or is not visible to the token";
+                    self.log_decisions(id, &[], "ignored", reason.into()).await;
+                    return Ok(InboundOutcome::ignored(Some(id), reason));
+                }
+            },
         };
         let assignee = match &facts.assignee {
             Some(Some(user)) if changed.contains(&Field::Assignee) && owner(Field::Assignee) != Owner::Qalita => {
@@ -139,20 +146,20 @@ impl Syncer {
         };
         let texts =
             changed.iter().any(|f| matches!(f, Field::Title | Field::Description) && owner(*f) != Owner::Qalita);
-        let known_owner = match texts {
-            true => self.owner_of(&qalita, &link).await?,
-            false => None,
+        let known_owner = match (&qalita, texts) {
+            (Some(qalita), true) => self.owner_of(qalita, &link).await?,
+            _ => None,
         };
         let context = link.context.clone();
-        let known = Facts::of(&qalita, &context, known_owner.as_ref());
+        let known = qalita.as_ref().map(|q| Facts::of(q, &context, known_owner.as_ref()));
         let now = self.clock.now();
-        let plan = plan_inbound(&self.config, &link, facts, &qalita, &known, &assignee, now);
+        let plan = plan_inbound(&self.config, &link, facts, qalita.as_ref().zip(known.as_ref()), &assignee, now);
         let mut next = plan.next;
         next.from_gitlab.extend(bumps);
         let after = match plan.update.is_empty() {
-            true => qalita.clone(),
+            true => qalita,
             false => match self.qalita.update_issue(id, &plan.update).await {
-                Ok(updated) => updated,
+                Ok(updated) => Some(updated),
                 Err(ApiError::NotFound { .. }) => {
                     let reason = "QALITA says the issue no longer exists: the change is not synced";
                     self.log_decisions(id, &plan.decisions, "ignored", reason.into()).await;
@@ -161,12 +168,15 @@ impl Syncer {
                 Err(error) => return Err(error.into()),
             },
         };
-        let recorded: Vec<Field> = plan.accepted.iter().copied().filter(|f| !plan.overwritten.contains(f)).collect();
-        self.record_accepted(&mut next, facts, &recorded, &after, &known_owner, &assignee);
-        // An overwritten field still has QALITA's new value recorded, for the watermark; a field
-        // QALITA won does not move it (its push may fail and be retried).
-        if !plan.accepted.is_empty() {
-            next.qalita_watermark = next.qalita_watermark.max(after.updated_at);
+        if let Some(after) = &after {
+            let recorded: Vec<Field> =
+                plan.accepted.iter().copied().filter(|f| !plan.overwritten.contains(f)).collect();
+            self.record_accepted(&mut next, facts, &recorded, after, &known_owner, &assignee);
+            // An overwritten field still has QALITA's new value recorded, for the watermark; a
+            // field QALITA won does not move it (its push may fail and be retried).
+            if !plan.accepted.is_empty() {
+                next.qalita_watermark = next.qalita_watermark.max(after.updated_at);
+            }
         }
         self.store.update(&next).await?;
         let action = match (plan.update.is_empty(), plan.push_to_gitlab) {
@@ -180,9 +190,9 @@ impl Syncer {
             other => other.to_owned(),
         };
         self.log_decisions(id, &plan.decisions, action, summary).await;
-        if plan.push_to_gitlab {
+        if let (true, Some(after)) = (plan.push_to_gitlab, &after) {
             // QALITA's newer value goes to GitLab through the outbound sync, which writes what differs.
-            self.sync_issue(&after, &context, call).await?;
+            self.sync_issue(after, &context, call).await?;
         }
         Ok(InboundOutcome { action, issue: Some(id), reason: String::new(), decisions: plan.decisions })
     }

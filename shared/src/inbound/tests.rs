@@ -98,7 +98,8 @@ fn closed(facts: &mut GitlabIssueFacts) {
 }
 
 fn run(config: &Config, link: &LinkState, facts: &GitlabIssueFacts, now_in_qalita: &QalitaIssue) -> InboundPlan {
-    plan_inbound(config, link, facts, now_in_qalita, &facts_of(now_in_qalita), &AssigneeBack::NotNeeded, at(30))
+    let known = facts_of(now_in_qalita);
+    plan_inbound(config, link, facts, Some((now_in_qalita, &known)), &AssigneeBack::NotNeeded, at(30))
 }
 
 #[test]
@@ -270,7 +271,8 @@ fn an_unassignment_or_an_unknown_person_changes_nothing_and_says_why() {
     });
     let unknown = AssigneeBack::NotFound { reason: "no QALITA user with login \"stranger\"".into() };
     let issue = qalita("open", 1);
-    let plan = plan_inbound(&config, &link, &stranger, &issue, &facts_of(&issue), &unknown, at(30));
+    let known = facts_of(&issue);
+    let plan = plan_inbound(&config, &link, &stranger, Some((&issue, &known)), &unknown, at(30));
     assert!(plan.update.is_empty());
     assert!(plan.decisions.iter().any(|d| d.kind == "assignee-unknown" && d.message.contains("stranger")));
 }
