@@ -96,6 +96,12 @@ pub enum RunError {
         #[source]
         source: tokio::task::JoinError,
     },
+    /// A task of the pipeline returned although no stop was asked (it must run until one is).
+    #[error("the {task} ended before any stop was asked")]
+    Ended {
+        /// Which task.
+        task: &'static str,
+    },
 }
 
 /// The error and its causes on one line: `what: why: deeper why`.

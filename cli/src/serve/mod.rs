@@ -258,8 +258,8 @@ impl Server {
         let app = front::router(wiring.webhook_deps(), wiring.queue.clone());
         let mut front =
             tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(signal.clone().wait()).into_future());
-        let worker = tokio::spawn(worker::work(current.clone(), wiring.queue.clone(), changes, signal.clone()));
-        let poller = tokio::spawn(worker::poll_loop(current, wiring.store.clone(), poll_interval, signal.clone()));
+        let mut worker = tokio::spawn(worker::work(current.clone(), wiring.queue.clone(), changes, signal.clone()));
+        let mut poller = tokio::spawn(worker::poll_loop(current, wiring.store.clone(), poll_interval, signal.clone()));
         tracing::info!(
             webhook_url = %format!("http://{local_addr}{WEBHOOK_PATH}"),
             listen = %local_addr,
@@ -276,6 +276,9 @@ impl Server {
         drop(wiring);
 
         let mut failure = None;
+        // The worker and the poll run until a stop: one that ends first (a panic) stops the
+        // whole process, rather than deliveries piling up on disk unprocessed behind a 200.
+        let (mut worker_ended, mut poller_ended) = (None, None);
         tokio::select! {
             () = stop => tracing::info!("stopping: no new deliveries; the batch in hand is finished"),
             ended = &mut front => {
@@ -284,6 +287,16 @@ impl Server {
                     Ok(Err(error)) => RunError::Front(error),
                     Err(source) => RunError::Task { task: "webhook endpoint", source },
                 });
+            }
+            ended = &mut worker => {
+                tracing::error!("the worker stopped unexpectedly; stopping");
+                failure = Some(RunError::Ended { task: "worker" });
+                worker_ended = Some(ended);
+            }
+            ended = &mut poller => {
+                tracing::error!("the poll stopped unexpectedly; stopping");
+                failure = Some(RunError::Ended { task: "poll" });
+                poller_ended = Some(ended);
             }
         }
         let _ = switch.send(true);
@@ -301,11 +314,19 @@ impl Server {
             }
         }
         let mut summary = RunSummary::default();
-        match worker.await {
+        let worker = match worker_ended {
+            Some(ended) => ended,
+            None => worker.await,
+        };
+        match worker {
             Ok(report) => summary.worker = report,
             Err(source) => failure = failure.or(Some(RunError::Task { task: "worker", source })),
         }
-        match poller.await {
+        let poller = match poller_ended {
+            Some(ended) => ended,
+            None => poller.await,
+        };
+        match poller {
             Ok(report) => summary.poller = report,
             Err(source) => failure = failure.or(Some(RunError::Task { task: "poll", source })),
         }

@@ -126,6 +126,9 @@ async fn process(
     (received.len() as u64 - retried, retried)
 }
 
+/// How long a stop waits for a GitLab reconcile in progress.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
 /// What the poll loop did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PollerReport {
@@ -160,10 +163,19 @@ pub(crate) async fn poll_loop(
             }
         }
         // Then GitLab: what its hook did not deliver (a hook disabled, `serve` down) is made up.
+        // It writes, so a stop lets the issue in hand finish (a few seconds) before giving up.
+        let run = reconcile(&deps, deadline);
+        tokio::pin!(run);
         tokio::select! {
             biased;
-            () = stop.clone().wait() => return report,
-            outcome = reconcile(&deps, deadline) => report.reconciled += outcome.synced as u64,
+            outcome = &mut run => report.reconciled += outcome.synced as u64,
+            () = stop.clone().wait() => {
+                match tokio::time::timeout(STOP_GRACE, &mut run).await {
+                    Ok(outcome) => report.reconciled += outcome.synced as u64,
+                    Err(_) => tracing::warn!("the GitLab reconcile was cut by the stop; the next run goes on from its cursor"),
+                }
+                return report;
+            }
         }
         match store.purge_expired().await {
             Ok(0) => {}

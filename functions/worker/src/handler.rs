@@ -275,7 +275,11 @@ async fn process_message(deps: &Deps, message: &SqsMessage) -> Result<(), Retry>
                         return Err(retry);
                     }
                     let result = deps.syncer.sync_gitlab_issue(&facts, &call).await;
-                    let issue = result.as_ref().ok().and_then(|o| o.issue);
+                    let issue = match &result {
+                        Ok(outcome) => outcome.issue,
+                        // A failure is written to the linked issue's log, when there is one.
+                        Err(_) => linked_issue(deps, facts.project_id, facts.iid, facts.marked).await,
+                    };
                     finish(deps, id, kind, issue, result.map(|o| (o.action, o.reason)), started).await
                 }
                 Some(EventKind::Note | EventKind::ConfidentialNote) => {
@@ -299,7 +303,11 @@ async fn process_message(deps: &Deps, message: &SqsMessage) -> Result<(), Retry>
                         }
                     };
                     let result = deps.syncer.sync_gitlab_note(&note, &call).await;
-                    finish(deps, id, kind, None, result.map(|o| (o.action, o.reason)), started).await
+                    let issue = match &result {
+                        Ok(_) => None,
+                        Err(_) => linked_issue(deps, note.project_id, note.iid, note.marked).await,
+                    };
+                    finish(deps, id, kind, issue, result.map(|o| (o.action, o.reason)), started).await
                 }
                 None => {
                     tracing::warn!(message_id = id, kind, outcome = "dropped", "unknown GitLab event kind");
@@ -312,6 +320,16 @@ async fn process_message(deps: &Deps, message: &SqsMessage) -> Result<(), Retry>
             Ok(())
         }
     }
+}
+
+/// The QALITA issue a GitLab issue is linked to, if it can be read.
+async fn linked_issue(
+    deps: &Deps,
+    project: qalita_gitlab_core::domain::GitlabProjectId,
+    iid: qalita_gitlab_core::domain::Iid,
+    marked: Option<QalitaIssueId>,
+) -> Option<QalitaIssueId> {
+    deps.syncer.link_of_gitlab(project, iid, marked).await.ok().flatten().map(|link| link.qalita_id)
 }
 
 /// Reads the description a delivery left out to fit the queue (a very large one) from GitLab:

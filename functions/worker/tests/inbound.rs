@@ -646,3 +646,15 @@ async fn a_description_too_large_for_the_queue_is_read_from_gitlab() {
     assert_eq!(world.qalita.issue(ISSUE).unwrap()["description"], description.trim_end());
     assert_eq!(world.gitlab.count("GET", &format!("/projects/42/issues/{}", iid.get())), 1, "one read of it");
 }
+
+#[tokio::test]
+async fn a_gitlab_change_qalita_refuses_for_good_is_written_to_the_issues_log_and_not_retried() {
+    let (world, iid) = linked("").await;
+    world.qalita.fail_next_on(&format!("/api/v2/issues/{ISSUE}"), 1, qalita_gitlab_tests::qalita_sim::Fault::Forbidden);
+    person_updates(&world, iid, IssueUpdate { state_event: Some(StateEvent::Close), ..Default::default() }).await;
+    world.quiesce().await;
+    assert_eq!(qalita_status(&world), "open");
+    assert!(world.failed_receipts.lock().unwrap().is_empty(), "a refusal for good is not retried");
+    let log = world.store.log(QalitaIssueId::new(ISSUE).unwrap()).await.unwrap();
+    assert!(log.iter().any(|e| e.kind == "failed" && e.message.contains("403")), "{log:?}");
+}
