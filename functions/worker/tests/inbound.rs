@@ -658,3 +658,28 @@ async fn a_gitlab_change_qalita_refuses_for_good_is_written_to_the_issues_log_an
     let log = world.store.log(QalitaIssueId::new(ISSUE).unwrap()).await.unwrap();
     assert!(log.iter().any(|e| e.kind == "failed" && e.message.contains("403")), "{log:?}");
 }
+
+#[tokio::test]
+async fn qalita_muting_a_resolved_issue_reopens_and_labels_it_and_gitlabs_two_hooks_are_our_echo() {
+    let (world, _) = linked("").await;
+    world.qalita.set_status(ISSUE, "resolved");
+    world.quiesce().await;
+    let before = world.calls();
+    world.qalita.set_status(ISSUE, "muted");
+    world.quiesce().await;
+    let issue = world.gitlab_issue();
+    assert_eq!(issue.state, IssueState::Opened);
+    assert!(issue.labels.contains(&"ignored".to_string()));
+    assert_eq!(qalita_status(&world), "muted", "not undone by GitLab's reopen hook");
+    let hooks: Vec<String> = world
+        .gitlab
+        .deliveries()
+        .iter()
+        .rev()
+        .take(2)
+        .map(|d| d.body["object_attributes"]["action"].to_string())
+        .collect();
+    assert_eq!(hooks, ["\"update\"", "\"reopen\""], "GitLab reports the request as a reopen, then an update");
+    let (_, gitlab_writes, _, qalita_writes) = calls_since(&world, before);
+    assert_eq!((gitlab_writes, qalita_writes), (1, 0));
+}
