@@ -63,6 +63,19 @@ pub async fn handle_batch(deps: Arc<Deps>, event: SqsEvent) -> SqsBatchResponse 
                     outcome = "skipped",
                     "the integration is disabled (qalita-gitlab enable turns it back on): acknowledged, nothing written"
                 );
+                // The issue's own log says so too, where the event names it (`qalita-gitlab logs`).
+                if let Some(summary) = qalita_issue_of(record) {
+                    let entry = LogEntry {
+                        issue: summary.issue,
+                        at: deps.clock.now(),
+                        level: LogLevel::Warn,
+                        kind: "skipped".into(),
+                        message: "a QALITA change arrived while the integration was disabled: nothing was written (the poll brings it over once enabled)".into(),
+                    };
+                    if let Err(error) = deps.store.append_log(&entry).await {
+                        tracing::warn!(error = %error, "integration log entry not written");
+                    }
+                }
             }
             return SqsBatchResponse::default();
         }

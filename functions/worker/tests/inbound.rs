@@ -683,3 +683,25 @@ async fn qalita_muting_a_resolved_issue_reopens_and_labels_it_and_gitlabs_two_ho
     let (_, gitlab_writes, _, qalita_writes) = calls_since(&world, before);
     assert_eq!((gitlab_writes, qalita_writes), (1, 0));
 }
+
+#[tokio::test]
+async fn while_disabled_events_are_acknowledged_logged_and_the_poll_brings_them_over_once_enabled() {
+    let (world, iid) = linked("").await;
+    qalita_gitlab_core::control::set_disabled(world.store.as_ref(), true).await.unwrap();
+    let before = world.calls();
+    world.qalita.set_status(ISSUE, "resolved");
+    person_updates(&world, iid, IssueUpdate { add_labels: vec!["needs-triage".into()], ..Default::default() }).await;
+    world.quiesce().await;
+    let (_, gitlab_writes, _, qalita_writes) = calls_since(&world, before);
+    assert_eq!((gitlab_writes, qalita_writes), (1, 0), "only the person's own edit");
+    assert_eq!(world.gitlab_issue().state, IssueState::Opened);
+    let log = world.store.log(QalitaIssueId::new(ISSUE).unwrap()).await.unwrap();
+    assert!(log.iter().any(|e| e.kind == "skipped" && e.message.contains("disabled")), "{log:?}");
+    let (poll, _) = scheduled(&world).await;
+    assert_eq!(poll.stopped.as_deref(), Some("the integration is disabled"));
+
+    qalita_gitlab_core::control::set_disabled(world.store.as_ref(), false).await.unwrap();
+    scheduled(&world).await;
+    world.quiesce().await;
+    assert_eq!(world.gitlab_issue().state, IssueState::Closed, "the poll brought the change over");
+}
