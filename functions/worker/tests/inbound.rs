@@ -705,3 +705,35 @@ async fn while_disabled_events_are_acknowledged_logged_and_the_poll_brings_them_
     world.quiesce().await;
     assert_eq!(world.gitlab_issue().state, IssueState::Closed, "the poll brought the change over");
 }
+
+#[tokio::test]
+async fn a_note_whose_copy_a_dead_worker_made_is_adopted_not_copied_twice() {
+    let (world, iid) = linked("").await;
+    world.gitlab.hold_deliveries();
+    let note =
+        world.person().create_note(&project(), iid, "Upstream fixed.", false, &CallContext::default()).await.unwrap();
+    // A worker reserved the copy, made it in QALITA, and died before committing.
+    let id = QalitaIssueId::new(ISSUE).unwrap();
+    let dead = qalita_gitlab_core::domain::link::CommentLink {
+        issue: id,
+        key: qalita_gitlab_core::domain::link::CommentKey::Note(note.id),
+        copy: None,
+        reservation: Some(qalita_gitlab_core::domain::link::Reservation {
+            token: "dead-worker".into(),
+            at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+            project: None,
+        }),
+        digest: None,
+        ours: false,
+        version: 0,
+        updated_at: chrono::Utc::now(),
+    };
+    world.store.put_comment_link(&dead).await.unwrap();
+    // The copy the dead worker made, as the service's QALITA account.
+    world.qalita.add_comment(ISSUE, world.qalita.api_user_id(), "[GitLab] mdurand: Upstream fixed.");
+    world.gitlab.release_deliveries_reversed();
+    world.quiesce().await;
+    assert_eq!(qalita_comments(&world), ["[GitLab] mdurand: Upstream fixed."], "one copy, not two");
+    let log = world.store.log(id).await.unwrap();
+    assert!(log.iter().any(|e| e.kind == "adopted"), "{log:?}");
+}

@@ -138,7 +138,17 @@ impl Syncer {
                 outcome
             }
             Claim::TakenOver(taken) => {
-                let found = self.qalita.list_comments(issue).await?.into_iter().find(|c| c.content == content);
+                // The dead worker's copy: the same text (spaces around aside), not the copy of
+                // another note already (two notes may say the same).
+                let mut found = None;
+                for comment in self.qalita.list_comments(issue).await? {
+                    if comment.content.trim() == content.trim()
+                        && self.store.comment_link(issue, CommentKey::Comment(comment.id)).await?.is_none()
+                    {
+                        found = Some(comment);
+                        break;
+                    }
+                }
                 match found {
                     Some(found) => {
                         self.commit_copy(taken, found.id, CommentKey::Comment(found.id)).await?;
