@@ -37,6 +37,15 @@ pub enum PlannedWrite {
         /// The fields.
         update: IssueUpdate,
     },
+    /// `PUT /projects/:id/issues/:iid/notes/:note_id`.
+    UpdateNote {
+        /// The project.
+        project: GitlabProjectRef,
+        /// The issue.
+        iid: Iid,
+        /// The note.
+        note: u64,
+    },
     /// `POST /projects/:id/issues/:iid/notes`.
     CreateNote {
         /// The project.
@@ -139,6 +148,27 @@ impl GitlabApi for DryRunGitlab {
 
     async fn list_issues(&self, project: &GitlabProjectRef, query: &IssueQuery) -> Result<Page<GitlabIssue>, ApiError> {
         self.real.list_issues(project, query).await
+    }
+
+    async fn update_note(
+        &self,
+        project: &GitlabProjectRef,
+        iid: Iid,
+        note: u64,
+        body: &str,
+        _context: &CallContext,
+    ) -> Result<GitlabNote, ApiError> {
+        lock(&self.writes).push(PlannedWrite::UpdateNote { project: project.clone(), iid, note });
+        let author = GitlabUser { id: 0, username: String::new(), name: String::new() };
+        Ok(GitlabNote {
+            id: note,
+            body: body.to_owned(),
+            author,
+            system: false,
+            internal: false,
+            created_at: self.clock.now(),
+            updated_at: Some(self.clock.now()),
+        })
     }
 
     async fn create_note(

@@ -430,6 +430,9 @@ fn write_text(write: &PlannedWrite) -> String {
             format!("update issue #{iid} of project {project}: {}", update_fields(update).join("; "))
         }
         PlannedWrite::CreateNote { project, iid, .. } => format!("add a note to issue #{iid} of project {project}"),
+        PlannedWrite::UpdateNote { project, iid, note } => {
+            format!("edit note {note} of issue #{iid} of project {project}")
+        }
     }
 }
 
@@ -451,6 +454,9 @@ fn write_json(write: &PlannedWrite) -> Value {
         }),
         PlannedWrite::CreateNote { project, iid, body } => {
             json!({ "write": "create_note", "project": project.to_string(), "iid": iid.get(), "body": body })
+        }
+        PlannedWrite::UpdateNote { project, iid, note } => {
+            json!({ "write": "update_note", "project": project.to_string(), "iid": iid.get(), "note": note })
         }
     }
 }

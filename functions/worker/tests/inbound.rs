@@ -737,3 +737,29 @@ async fn a_note_whose_copy_a_dead_worker_made_is_adopted_not_copied_twice() {
     let log = world.store.log(id).await.unwrap();
     assert!(log.iter().any(|e| e.kind == "adopted"), "{log:?}");
 }
+
+#[tokio::test]
+async fn an_edited_qalita_comment_updates_its_gitlab_copy() {
+    let (world, iid) = linked("").await;
+    let comment = world.qalita.add_comment(ISSUE, 12, "Re-running the check tonight.");
+    world.quiesce().await;
+    let edited = world.qalita.edit_comment(comment, "Re-ran the check: 0 rows out of range.");
+    // QALITA's bridge reports the edit (the simulator sends no event of its own for it).
+    let body = json!({"v": 1, "source": "qalita", "kind": "comment.updated", "key": "edit-1", "received_at": "2026-11-25T10:00:00Z", "payload": {"issue_id": ISSUE, "comment": edited}});
+    world
+        .queue
+        .send(&qalita_gitlab_core::ports::OutgoingMessage {
+            group_id: format!("qalita:{ISSUE}"),
+            dedup_id: "edit-1".into(),
+            body: body.to_string(),
+        })
+        .await
+        .unwrap();
+    let before = world.calls();
+    world.quiesce().await;
+    let notes = gitlab_notes(&world, iid);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].starts_with("**[QALITA]** Marie Durand: Re-ran the check: 0 rows out of range.\n"), "{notes:?}");
+    let (_, gitlab_writes, _, qalita_writes) = calls_since(&world, before);
+    assert_eq!((gitlab_writes, qalita_writes), (1, 0), "one PUT of the note; its Note Hook (update) is ours");
+}

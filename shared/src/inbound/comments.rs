@@ -205,9 +205,9 @@ impl Syncer {
             // The GitLab issue is being created: the comment is copied once it is linked.
             return Err(SyncError::Reserved { age_seconds: 0, stale_in: RESERVED_RETRY });
         }
-        if link.status != LinkStatus::Linked || link.gitlab.is_none() {
+        let Some(gitlab) = link.gitlab.clone().filter(|_| link.status == LinkStatus::Linked) else {
             return Ok(CommentOutcome::new("ignored", format!("the link is {:?}", link.status)));
-        }
+        };
         let digest = text_digest(&comment.content);
         let outcome = match self.claim(issue, CommentKey::Comment(comment.id), &digest).await? {
             Claim::Ours => CommentOutcome::new("ignored", "a comment this service made"),
@@ -215,13 +215,31 @@ impl Syncer {
                 CommentOutcome::new("unchanged", "already copied")
             }
             Claim::Linked(linked) => {
-                // GitLab notes are edited only by their author's token; the copy stays as it was.
+                // The copy is a note of the service's own account: it can edit it.
+                let note = linked.copy.unwrap_or_default();
+                let body = self.note_body_of(comment).await?;
+                let project = GitlabProjectRef::Id(gitlab.project_id);
+                let outcome = match self.gitlab.update_note(&project, gitlab.iid, note, &body, call).await {
+                    Ok(_) => CommentOutcome::new(
+                        "updated",
+                        format!("QALITA comment {} edited: GitLab note {note} updated", comment.id),
+                    ),
+                    Err(ApiError::NotFound { .. }) => CommentOutcome::new(
+                        "not-propagated",
+                        format!("QALITA comment {} was edited, but its GitLab copy {note} is gone", comment.id),
+                    ),
+                    Err(error) if error.is_transient() => return Err(error.into()),
+                    Err(error) => CommentOutcome::new(
+                        "not-propagated",
+                        format!(
+                            "QALITA comment {} was edited, but GitLab refused the edit of note {note}: {error}",
+                            comment.id
+                        ),
+                    ),
+                };
                 let updated = CommentLink { digest: Some(digest), updated_at: self.clock.now(), ..linked };
                 self.store.put_comment_link(&updated).await?;
-                CommentOutcome::new(
-                    "not-propagated",
-                    format!("QALITA comment {} was edited: its GitLab copy is unchanged", comment.id),
-                )
+                outcome
             }
             Claim::TakenOver(taken) => match self.find_note(&link, comment.id).await? {
                 Some(note) => {
@@ -249,22 +267,7 @@ impl Syncer {
         let Some(gitlab) = &link.gitlab else {
             return Ok(CommentOutcome::new("ignored", "the link has no GitLab issue"));
         };
-        let author = match (&comment.author, comment.author_id) {
-            (Some(author), _) if !author.trim().is_empty() => author.trim().to_owned(),
-            (_, Some(id)) => match self.qalita.get_user(id).await {
-                Ok(Some(user)) => user.name.or(user.login).unwrap_or_else(|| format!("user {id}")),
-                Ok(None) => format!("user {id}"),
-                Err(error) if error.is_transient() => return Err(error.into()),
-                Err(_) => format!("user {id}"),
-            },
-            _ => "someone".to_owned(),
-        };
-        let body = format!(
-            "{} {author}: {}\n\n{}",
-            self.config.comments.gitlab_prefix,
-            comment.content,
-            comment_marker(comment.id)
-        );
+        let body = self.note_body_of(comment).await?;
         let project = GitlabProjectRef::Id(gitlab.project_id);
         let note = match self.gitlab.create_note(&project, gitlab.iid, &body, false, call).await {
             Ok(note) => note,
@@ -301,6 +304,22 @@ impl Syncer {
             }
         }
         Ok(copied)
+    }
+
+    /// The GitLab note a QALITA comment becomes: prefix, author, text, and the hidden marker.
+    async fn note_body_of(&self, comment: &QalitaComment) -> Result<String, SyncError> {
+        let author = match (&comment.author, comment.author_id) {
+            (Some(author), _) if !author.trim().is_empty() => author.trim().to_owned(),
+            (_, Some(id)) => match self.qalita.get_user(id).await {
+                Ok(Some(user)) => user.name.or(user.login).unwrap_or_else(|| format!("user {id}")),
+                Ok(None) => format!("user {id}"),
+                Err(error) if error.is_transient() => return Err(error.into()),
+                Err(_) => format!("user {id}"),
+            },
+            _ => "someone".to_owned(),
+        };
+        let (prefix, marker) = (&self.config.comments.gitlab_prefix, comment_marker(comment.id));
+        Ok(format!("{prefix} {author}: {}\n\n{marker}", comment.content))
     }
 
     /// Every comment of a QALITA issue that is not copied yet is copied (the poll's sweep).

@@ -148,6 +148,16 @@ pub trait GitlabApi: Send + Sync {
         internal: bool,
         context: &CallContext,
     ) -> Result<GitlabNote, ApiError>;
+    /// `PUT /projects/:id/issues/:iid/notes/:note_id`: changes the text of a note the token's user
+    /// wrote (the copies of QALITA comments). A missing note is [`ApiError::NotFound`].
+    async fn update_note(
+        &self,
+        project: &GitlabProjectRef,
+        iid: Iid,
+        note: u64,
+        body: &str,
+        context: &CallContext,
+    ) -> Result<GitlabNote, ApiError>;
     /// `GET /projects/:id/issues/:iid/notes`, oldest first.
     async fn list_notes(
         &self,

@@ -274,6 +274,19 @@ impl GitlabApi for GitlabClient {
         self.fetch(request, issue_what(project, iid), "the created note").await
     }
 
+    async fn update_note(
+        &self,
+        project: &GitlabProjectRef,
+        iid: Iid,
+        note: u64,
+        body: &str,
+        context: &CallContext,
+    ) -> Result<GitlabNote, ApiError> {
+        let path = format!("{}/{note}", wire::notes_path(project, iid));
+        let request = self.write(Method::PUT, &path, context).json(&serde_json::json!({ "body": body }));
+        self.fetch(request, Some(format!("note {note} of issue {iid} of {project}")), "the edited note").await
+    }
+
     async fn list_notes(
         &self,
         project: &GitlabProjectRef,
