@@ -603,6 +603,29 @@ async fn wait_until_serve_is_idle(sims: &Sims, webhook_url: &str) {
     }
 }
 
+/// Points GitLab's hook at a running `serve`, waits for the QALITA issue's GitLab issue and for the
+/// pipeline to be idle; the GitLab issue's number.
+async fn hooked_and_linked(sims: &Sims, serve: &mut Process) -> Iid {
+    let url = serve.webhook_url().await;
+    sims.gitlab.set_webhook(Some(WebhookConfig::new(&url).with_secret(WEBHOOK_SECRET)));
+    wait_until("the GitLab issue", || sims.gitlab_issue_of(ISSUE).is_some()).await;
+    let iid = sims.gitlab_issue_of(ISSUE).expect("the GitLab issue").iid;
+    wait_until_serve_is_idle(sims, &url).await;
+    iid
+}
+
+/// Every note became one QALITA comment, in order.
+fn assert_copied_once_in_order(sims: &Sims, texts: &[String]) {
+    let expected: Vec<String> = texts.iter().map(|t| format!("[GitLab] mdurand: {t}")).collect();
+    assert_eq!(sims.qalita_comments(ISSUE), expected, "each once, in order");
+}
+
+/// Ctrl-C, and a clean exit within 5 s.
+async fn stops_cleanly(serve: &mut Process) {
+    serve.interrupt();
+    assert_eq!(serve.exit_code_within(Duration::from_secs(5)).await, Some(0), "{}", serve.stderr());
+}
+
 fn config_file(sims: &Sims, dir: &Path) -> PathBuf {
     let path = dir.join("qalita-gitlab.toml");
     std::fs::write(&path, sims.config_document()).expect("the configuration file");
@@ -658,11 +681,7 @@ async fn the_binary_restarted_after_ctrl_c_applies_every_acknowledged_delivery_o
     let (config, data) = (config_file(&sims, dir.path()), dir.path().join("data"));
     let args = ["--config", text(&config), "--data-dir", text(&data), "--listen", "127.0.0.1:0"];
     let mut first = Process::serve(&args, true);
-    let url = first.webhook_url().await;
-    sims.gitlab.set_webhook(Some(WebhookConfig::new(&url).with_secret(WEBHOOK_SECRET)));
-    wait_until("the GitLab issue", || sims.gitlab_issue_of(ISSUE).is_some()).await;
-    let iid = sims.gitlab_issue_of(ISSUE).expect("the GitLab issue").iid;
-    wait_until_serve_is_idle(&sims, &url).await;
+    let iid = hooked_and_linked(&sims, &mut first).await;
 
     sims.qalita.fail_next(2, Fault::Slow(Duration::from_secs(2)));
     let texts: Vec<String> = (1..=4).map(|n| format!("Note {n} before the restart.")).collect();
@@ -678,10 +697,8 @@ async fn the_binary_restarted_after_ctrl_c_applies_every_acknowledged_delivery_o
     second.webhook_url().await;
     wait_until("every comment in QALITA", || sims.qalita_comments(ISSUE).len() >= texts.len()).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let expected: Vec<String> = texts.iter().map(|t| format!("[GitLab] mdurand: {t}")).collect();
-    assert_eq!(sims.qalita_comments(ISSUE), expected, "each once, in order");
-    second.interrupt();
-    assert_eq!(second.exit_code_within(Duration::from_secs(5)).await, Some(0), "{}", second.stderr());
+    assert_copied_once_in_order(&sims, &texts);
+    stops_cleanly(&mut second).await;
 }
 
 #[tokio::test]
@@ -693,11 +710,7 @@ async fn the_binary_killed_right_after_acknowledging_loses_no_delivery() {
     let args =
         ["--config", text(&config), "--data-dir", text(&data), "--listen", "127.0.0.1:0", "--visibility-timeout", "1s"];
     let mut first = Process::serve(&args, true);
-    let url = first.webhook_url().await;
-    sims.gitlab.set_webhook(Some(WebhookConfig::new(&url).with_secret(WEBHOOK_SECRET)));
-    wait_until("the GitLab issue", || sims.gitlab_issue_of(ISSUE).is_some()).await;
-    let iid = sims.gitlab_issue_of(ISSUE).expect("the GitLab issue").iid;
-    wait_until_serve_is_idle(&sims, &url).await;
+    let iid = hooked_and_linked(&sims, &mut first).await;
 
     // The close is in hand, its first QALITA call slow, when the process is killed; the notes of
     // the same issue wait behind it in the queue.
@@ -719,10 +732,8 @@ async fn the_binary_killed_right_after_acknowledging_loses_no_delivery() {
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let expected: Vec<String> = texts.iter().map(|t| format!("[GitLab] mdurand: {t}")).collect();
-    assert_eq!(sims.qalita_comments(ISSUE), expected, "each once, in order");
-    second.interrupt();
-    assert_eq!(second.exit_code_within(Duration::from_secs(5)).await, Some(0), "{}", second.stderr());
+    assert_copied_once_in_order(&sims, &texts);
+    stops_cleanly(&mut second).await;
 }
 
 #[tokio::test]
