@@ -1,5 +1,7 @@
-//! The planner: mapping a QALITA issue to its desired GitLab issue, then planning against the link,
-//! for a first sight (a creation), a change of one field (one update), and a replay (nothing).
+//! The planners. Outbound: mapping a QALITA issue to its desired GitLab issue, then planning
+//! against the link, for a first sight (a creation), a change of one field (one update), and a
+//! replay (nothing). Inbound: reading a queued GitLab close and planning the QALITA write; reading
+//! our own echo and finding nothing to do.
 //!
 //! `cargo bench -p qalita-gitlab-core --bench plan`
 
@@ -13,7 +15,11 @@ use qalita_gitlab_core::domain::link::{GitlabLink, LinkState};
 use qalita_gitlab_core::domain::qalita::{IssueContext, QalitaIssue};
 use qalita_gitlab_core::domain::{GitlabProjectId, Iid};
 use qalita_gitlab_core::mapping::{Desired, Facts};
+use qalita_gitlab_core::domain::link::Field;
+use qalita_gitlab_core::inbound::{AssigneeBack, GitlabIssueFacts, changed_fields, plan_inbound};
 use qalita_gitlab_core::plan::{AssigneeInput, Op, plan};
+use qalita_gitlab_core::webhook::read_issue_event;
+use serde_json::value::RawValue;
 
 const ISSUE: &str = include_str!("../../fixtures/qalita/issue.json");
 const CONFIG: &str = r#"
@@ -82,6 +88,39 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    // Inbound: a person's close, as the worker reads it from the queue, against the linked issue.
+    // The fixture's close, made after the link's last sync (its time is the fixture's own).
+    let mut close: serde_json::Value =
+        serde_json::from_str(include_str!("../../fixtures/gitlab/issue_close.json")).expect("payload");
+    close["object_attributes"]["updated_at"] = "2026-11-25T10:00:00.000Z".into();
+    let close = close.to_string();
+    let mut inbound = c.benchmark_group("inbound");
+    inbound.bench_function("read_and_plan_a_close", |b| {
+        b.iter(|| {
+            let raw: &RawValue = serde_json::from_str(black_box(&close)).expect("payload");
+            let facts = GitlabIssueFacts::of_issue(&read_issue_event(raw).expect("event")).expect("facts");
+            assert_eq!(changed_fields(&config, &linked, &facts), [Field::Status]);
+            let known = Facts::of(&issue, &context, None);
+            let planned =
+                plan_inbound(&config, &linked, &facts, Some((&issue, &known)), &AssigneeBack::NotNeeded, now);
+            assert!(planned.update.status.is_some());
+            black_box(planned)
+        })
+    });
+    let mut echo: serde_json::Value = serde_json::from_str(&close).expect("payload");
+    echo["object_attributes"]["state"] = "opened".into();
+    echo["changes"] = serde_json::json!({ "state_id": { "previous": 2, "current": 1 } });
+    let echo = echo.to_string();
+    inbound.bench_function("read_our_own_echo", |b| {
+        b.iter(|| {
+            let raw: &RawValue = serde_json::from_str(black_box(&echo)).expect("payload");
+            let facts = GitlabIssueFacts::of_issue(&read_issue_event(raw).expect("event")).expect("facts");
+            assert!(changed_fields(&config, &linked, &facts).is_empty());
+            black_box(facts)
+        })
+    });
+    inbound.finish();
 }
 
 criterion_group!(benches, bench);
