@@ -11,12 +11,12 @@ use chrono::{TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use qalita_gitlab_core::config::Config;
 use qalita_gitlab_core::domain::gitlab::GitlabUser;
+use qalita_gitlab_core::domain::link::Field;
 use qalita_gitlab_core::domain::link::{GitlabLink, LinkState};
 use qalita_gitlab_core::domain::qalita::{IssueContext, QalitaIssue};
 use qalita_gitlab_core::domain::{GitlabProjectId, Iid};
-use qalita_gitlab_core::mapping::{Desired, Facts};
-use qalita_gitlab_core::domain::link::Field;
 use qalita_gitlab_core::inbound::{AssigneeBack, GitlabIssueFacts, changed_fields, plan_inbound};
+use qalita_gitlab_core::mapping::{Desired, Facts};
 use qalita_gitlab_core::plan::{AssigneeInput, Op, plan};
 use qalita_gitlab_core::webhook::read_issue_event;
 use serde_json::value::RawValue;
@@ -102,8 +102,7 @@ fn bench(c: &mut Criterion) {
             let facts = GitlabIssueFacts::of_issue(&read_issue_event(raw).expect("event")).expect("facts");
             assert_eq!(changed_fields(&config, &linked, &facts), [Field::Status]);
             let known = Facts::of(&issue, &context, None);
-            let planned =
-                plan_inbound(&config, &linked, &facts, Some((&issue, &known)), &AssigneeBack::NotNeeded, now);
+            let planned = plan_inbound(&config, &linked, &facts, Some((&issue, &known)), &AssigneeBack::NotNeeded, now);
             assert!(planned.update.status.is_some());
             black_box(planned)
         })
