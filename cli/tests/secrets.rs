@@ -8,7 +8,7 @@ use std::path::Path;
 use qalita_gitlab::embedded::secrets::{EnvSecrets, FileSecrets, SecretFileError};
 use qalita_gitlab_core::ports::{SecretError, SecretSource, SecretStage};
 
-const VALUE: &str = "glpat-do-not-print-me";
+const VALUE: &str = "test-token-do-not-print-me";
 
 fn write_secrets(path: &Path, text: &str, mode: u32) {
     std::fs::write(path, text).expect("write the secrets file");

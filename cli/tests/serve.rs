@@ -33,7 +33,7 @@ use tokio::task::JoinHandle;
 
 const QALITA_TOKEN: &str = "qalita-token-of-the-serve-tests";
 const WEBHOOK_SECRET: &str = "webhook-secret-of-the-serve-tests";
-const MARIE_TOKEN: &str = "glpat-marie-of-the-serve-tests";
+const MARIE_TOKEN: &str = "test-token-marie-of-the-serve-tests";
 const ISSUE: u64 = 4821;
 const PROJECT: u64 = 42;
 /// How long a test waits for the sync to show a result (it takes milliseconds).

@@ -18,7 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const PROJECT_ID: u64 = 1;
 const PROJECT_PATH: &str = "data/quality/orders";
-const PERSON_TOKEN: &str = "glpat-person-ana";
+const PERSON_TOKEN: &str = "test-token-person-ana";
 const ANA: u64 = 7;
 
 /// A simulator with the project and a person, Ana, who also has a token.
@@ -399,7 +399,7 @@ async fn writes_send_back_the_event_uuid_and_reads_send_none() {
 #[tokio::test]
 async fn a_wrong_token_is_permanent_with_gitlabs_message_and_never_shown() {
     let sim = sim().await;
-    let secret = "glpat-wrong-and-secret";
+    let secret = "test-token-wrong-and-secret";
     let gitlab = client_with(&sim, secret, &HttpSettings::default());
 
     let error = gitlab.create_issue(&by_path(), &new_issue(10), &no_event()).await.unwrap_err();

@@ -27,9 +27,9 @@ const PROJECT_ID: u64 = 42;
 const PROJECT_PATH: &str = "data/quality/orders";
 const SECRET: &str = "hook-secret";
 const ANA: u64 = 7;
-const ANA_TOKEN: &str = "glpat-person-ana";
+const ANA_TOKEN: &str = "test-token-person-ana";
 const BOB: u64 = 8;
-const BOB_TOKEN: &str = "glpat-person-bob";
+const BOB_TOKEN: &str = "test-token-person-bob";
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]

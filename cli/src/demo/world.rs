@@ -22,7 +22,7 @@ pub const QALITA_TOKEN: &str = "qalita-demo-api-token";
 /// The webhook secret the simulated GitLab's hook sends (a demo value, not a secret).
 pub const WEBHOOK_SECRET: &str = "demo-webhook-secret";
 /// Marie Durand's token in the simulated GitLab: she is the person who acts in GitLab.
-pub const PERSON_TOKEN: &str = "glpat-demo-marie-durand";
+pub const PERSON_TOKEN: &str = "test-token-demo-marie-durand";
 
 /// A GitLab project of the demo.
 #[derive(Debug, Clone, Copy)]

@@ -172,7 +172,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_token_the_server_echoes_back_never_reaches_the_error() {
-        let token = "glpat-0123456789abcdef";
+        let token = "test-token-0123456789abcdef";
         let echoed = format!(r#"{{"message": "401 Unauthorized: bad PRIVATE-TOKEN {token}"}}"#);
         let error = error_from_scrubbed(Service::Gitlab, answer(401, &echoed), None, &[token]).await;
         let text = format!("{error} {error:?}");

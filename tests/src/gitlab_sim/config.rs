@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::webhook::WebhookConfig;
 
 /// The token of the default user of [`SimConfig::default`].
-pub const DEFAULT_TOKEN: &str = "glpat-simulated-sync-bot";
+pub const DEFAULT_TOKEN: &str = "test-token-simulated-sync-bot";
 /// The id of the default user.
 pub const DEFAULT_USER_ID: u64 = 1;
 /// The username of the default user.

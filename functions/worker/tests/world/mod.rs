@@ -34,7 +34,7 @@ pub const ISSUE: u64 = 4821;
 /// The webhook secret GitLab's hook is configured with.
 pub const WEBHOOK_SECRET: &str = "inbound-webhook-secret";
 /// A person's token in the GitLab simulator (Marie Durand, user 30, `mdurand`).
-pub const MARIE_TOKEN: &str = "glpat-marie-durand";
+pub const MARIE_TOKEN: &str = "test-token-marie-durand";
 
 pub struct World {
     pub aws: LocalAws,

@@ -6,7 +6,7 @@ use reqwest::Request;
 use super::*;
 use crate::domain::gitlab::StateEvent;
 
-const TOKEN: &str = "glpat-unit-test-secret";
+const TOKEN: &str = "test-token-unit-test-secret";
 
 fn client(base: &str) -> GitlabClient {
     GitlabClient::new(base, SecretString::new(TOKEN), &HttpSettings::default()).expect("a valid client")
@@ -74,7 +74,7 @@ fn credentials_in_the_instance_url_are_refused_and_not_repeated() {
 
 #[test]
 fn an_empty_or_unsendable_token_is_refused_without_showing_it() {
-    for token in ["", "   ", "glpat-with\nnewline"] {
+    for token in ["", "   ", "test-token-with\nnewline"] {
         let error =
             GitlabClient::new("https://gitlab.com", SecretString::new(token), &HttpSettings::default()).unwrap_err();
         assert!(matches!(error, GitlabClientError::InvalidToken(_)), "{token:?}");

@@ -377,7 +377,7 @@ mod tests {
 
     #[test]
     fn the_token_never_shows_in_debug() {
-        let client = client("https://q.example.com", "glpat-very-secret\n").unwrap();
+        let client = client("https://q.example.com", "test-token-very-secret\n").unwrap();
         let debug = format!("{client:?}");
         assert!(!debug.contains("very-secret"), "{debug}");
         assert!(debug.contains("[redacted]"), "{debug}");
