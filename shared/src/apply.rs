@@ -24,7 +24,7 @@ pub(crate) const CONFLICT_RETRIES: usize = 3;
 const MARKER_SEARCH_PAGES: usize = 20;
 
 /// Whether a failed `POST` surely created nothing: GitLab refused it (4xx) or was never reached.
-fn surely_not_created(error: &ApiError) -> bool {
+pub(crate) fn surely_not_created(error: &ApiError) -> bool {
     match error {
         ApiError::Permanent { .. } | ApiError::NotFound { .. } => true,
         ApiError::Transient { class, .. } => class == "http-429" || class == "connect",
@@ -194,11 +194,7 @@ impl Syncer {
             }
             Some(link) if link.status == LinkStatus::Reserved => {
                 let at = link.reservation.as_ref().map_or(link.updated_at, |r| r.at);
-                let stale = TimeDelta::from_std(self.config.sync.reservation_stale_after).unwrap_or(TimeDelta::MAX);
-                if now - at < stale {
-                    let stale_in = (stale - (now - at)).to_std().unwrap_or_default() + Duration::from_secs(1);
-                    return Err(SyncError::Reserved { age_seconds: (now - at).num_seconds(), stale_in });
-                }
+                self.unless_fresh(at, now)?;
                 // Its worker died between reserving and committing: take the reservation over,
                 // then look for the issue it may have created before creating one.
                 let mut taken = LinkState::reserved(issue.id, uuid::Uuid::new_v4().to_string(), now);
@@ -339,6 +335,21 @@ impl Syncer {
             }
         }
         Err(StoreError::Conflict.into())
+    }
+
+    /// [`SyncError::Reserved`] while a reservation taken at `at` is fresh (its holder may be
+    /// alive); `Ok` once it is stale and may be taken over.
+    pub(crate) fn unless_fresh(
+        &self,
+        at: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), SyncError> {
+        let stale = TimeDelta::from_std(self.config.sync.reservation_stale_after).unwrap_or(TimeDelta::MAX);
+        if now - at < stale {
+            let stale_in = (stale - (now - at)).to_std().unwrap_or_default() + Duration::from_secs(1);
+            return Err(SyncError::Reserved { age_seconds: (now - at).num_seconds(), stale_in });
+        }
+        Ok(())
     }
 
     /// Marks our reservation stale after a failed `POST`, so that the retry takes it over at once.

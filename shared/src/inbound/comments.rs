@@ -7,10 +7,8 @@
 //! version). A reservation whose worker died is taken over after looking for the copy it may have
 //! made (the GitLab note carries a hidden marker; the QALITA comment is found by its exact text).
 
-use chrono::TimeDelta;
-
 use super::facts::GitlabNoteFacts;
-use crate::apply::{SyncError, Syncer};
+use crate::apply::{SyncError, Syncer, surely_not_created};
 use crate::domain::QalitaIssueId;
 use crate::domain::gitlab::GitlabProjectRef;
 use crate::domain::link::{CommentKey, CommentLink, LinkState, LinkStatus, LogLevel, Reservation};
@@ -22,7 +20,8 @@ use crate::ports::{ApiError, CallContext, StoreError};
 /// How soon a comment of an issue whose link is being made is tried again.
 const RESERVED_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Pages of notes read when looking for the copy a dead worker may have made.
+/// Pages of notes read of one issue (when looking for the copy a dead worker may have made, a
+/// note's text, or notes whose delivery was lost).
 const NOTE_SEARCH_PAGES: u32 = 20;
 
 /// What a comment sync did.
@@ -287,20 +286,11 @@ impl Syncer {
         if !self.config.comments.to_qalita {
             return Ok(0);
         }
-        let project = GitlabProjectRef::Id(gitlab.project_id);
         let mut copied = 0;
-        let mut page = 1;
-        for _ in 0..NOTE_SEARCH_PAGES {
-            let notes = self.gitlab.list_notes(&project, gitlab.iid, page, 100).await?;
-            for note in &notes.items {
-                let facts = GitlabNoteFacts::of_api(gitlab.project_id, gitlab.iid, note);
-                if self.sync_gitlab_note(&facts, call).await?.action == "copied" {
-                    copied += 1;
-                }
-            }
-            match notes.next_page {
-                Some(next) => page = next,
-                None => break,
+        for note in self.notes_of(link).await? {
+            let facts = GitlabNoteFacts::of_api(gitlab.project_id, gitlab.iid, &note);
+            if self.sync_gitlab_note(&facts, call).await?.action == "copied" {
+                copied += 1;
             }
         }
         Ok(copied)
@@ -364,13 +354,7 @@ impl Syncer {
             Some(link) if link.ours => Ok(Claim::Ours),
             Some(link) if link.copy.is_some() => Ok(Claim::Linked(link)),
             Some(link) => {
-                let at = link.reservation.as_ref().map_or(link.updated_at, |r| r.at);
-                let stale = TimeDelta::from_std(self.config.sync.reservation_stale_after).unwrap_or(TimeDelta::MAX);
-                if now - at < stale {
-                    let stale_in =
-                        (stale - (now - at)).to_std().unwrap_or_default() + std::time::Duration::from_secs(1);
-                    return Err(SyncError::Reserved { age_seconds: (now - at).num_seconds(), stale_in });
-                }
+                self.unless_fresh(link.reservation.as_ref().map_or(link.updated_at, |r| r.at), now)?;
                 let taken = CommentLink { reservation: Some(reservation()), updated_at: now, ..link };
                 Ok(Claim::TakenOver(self.store.put_comment_link(&taken).await?))
             }
@@ -405,11 +389,7 @@ impl Syncer {
     /// Makes a reservation stale at once when the create surely made nothing, so the retry does not
     /// wait for it to age.
     async fn release_comment(&self, reserved: &CommentLink, error: &ApiError) {
-        let surely_not_created = match error {
-            ApiError::Permanent { .. } | ApiError::NotFound { .. } => true,
-            ApiError::Transient { class, .. } => class == "http-429" || class == "connect",
-        };
-        if !surely_not_created {
+        if !surely_not_created(error) {
             return;
         }
         let mut released = reserved.clone();
@@ -423,39 +403,36 @@ impl Syncer {
 
     /// The GitLab note carrying the marker of a QALITA comment, if a dead worker made it.
     async fn find_note(&self, link: &LinkState, comment: u64) -> Result<Option<u64>, ApiError> {
-        let Some(gitlab) = &link.gitlab else { return Ok(None) };
-        let project = GitlabProjectRef::Id(gitlab.project_id);
         let marker = comment_marker(comment);
-        let mut page = 1;
-        for _ in 0..NOTE_SEARCH_PAGES {
-            let notes = self.gitlab.list_notes(&project, gitlab.iid, page, 100).await?;
-            if let Some(note) = notes.items.iter().find(|n| n.body.trim_end().ends_with(&marker)) {
-                return Ok(Some(note.id));
-            }
-            match notes.next_page {
-                Some(next) => page = next,
-                None => break,
-            }
-        }
-        Ok(None)
+        Ok(self.notes_of(link).await?.into_iter().find(|n| n.body.trim_end().ends_with(&marker)).map(|n| n.id))
     }
 
     /// The text of a note the delivery left out (a message too large for the queue).
     async fn note_body(&self, link: &LinkState, note_id: u64) -> Result<String, SyncError> {
-        let Some(gitlab) = &link.gitlab else { return Ok(String::new()) };
+        match self.notes_of(link).await?.into_iter().find(|n| n.id == note_id) {
+            Some(note) => Ok(note.body),
+            None => {
+                Err(ApiError::NotFound { service: crate::ports::Service::Gitlab, what: format!("note {note_id}") }
+                    .into())
+            }
+        }
+    }
+
+    /// The notes of a linked GitLab issue, oldest first, up to [`NOTE_SEARCH_PAGES`] pages.
+    async fn notes_of(&self, link: &LinkState) -> Result<Vec<crate::domain::gitlab::GitlabNote>, ApiError> {
+        let Some(gitlab) = &link.gitlab else { return Ok(Vec::new()) };
         let project = GitlabProjectRef::Id(gitlab.project_id);
+        let mut notes = Vec::new();
         let mut page = 1;
         for _ in 0..NOTE_SEARCH_PAGES {
-            let notes = self.gitlab.list_notes(&project, gitlab.iid, page, 100).await?;
-            if let Some(note) = notes.items.into_iter().find(|n| n.id == note_id) {
-                return Ok(note.body);
-            }
-            match notes.next_page {
+            let listed = self.gitlab.list_notes(&project, gitlab.iid, page, 100).await?;
+            notes.extend(listed.items);
+            match listed.next_page {
                 Some(next) => page = next,
                 None => break,
             }
         }
-        Err(ApiError::NotFound { service: crate::ports::Service::Gitlab, what: format!("note {note_id}") }.into())
+        Ok(notes)
     }
 
     async fn log_comment(&self, issue: QalitaIssueId, outcome: &CommentOutcome) {

@@ -129,17 +129,15 @@ fn known_gitlab_value(config: &Config, link: &LinkState, field: Field) -> Option
     }
     match field {
         Field::Status => link.to_gitlab.get(&Field::State).map(|state| {
-            match (state.value.as_str(), link.managed_labels.contains(&config.mapping.muted_label)) {
-                ("closed", _) => "resolved".to_owned(),
-                (_, true) => "muted".to_owned(),
-                _ => "open".to_owned(),
-            }
+            let state = if state.value == "closed" { IssueState::Closed } else { IssueState::Opened };
+            facts::status_of(state, link.managed_labels.contains(&config.mapping.muted_label)).to_owned()
         }),
         _ => None,
     }
 }
 
-fn owner_of(config: &Config, field: Field) -> Owner {
+/// Who owns an inbound field.
+pub(crate) fn owner_of(config: &Config, field: Field) -> Owner {
     match field {
         Field::Status => config.ownership.status,
         Field::Assignee => config.ownership.assignee,

@@ -85,13 +85,7 @@ impl Syncer {
             LinkStatus::Linked => {}
         }
         let changed = changed_fields(&self.config, &link, facts);
-        // Only what can sync back costs a read.
-        let owner = |field: Field| match field {
-            Field::Status => self.config.ownership.status,
-            Field::Assignee => self.config.ownership.assignee,
-            Field::Title => self.config.ownership.title,
-            _ => self.config.ownership.description,
-        };
+        let owner = |field: Field| super::owner_of(&self.config, field);
         let bumps = super::watermark_bumps(&self.config, &link, facts);
         if changed.is_empty() && !bumps.is_empty() {
             // A person changed a field back to what the link knows: nothing to write, but an older
