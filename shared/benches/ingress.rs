@@ -10,7 +10,7 @@ use chrono::Utc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use qalita_gitlab_core::adapters::memory::MemorySecrets;
 use qalita_gitlab_core::ports::SystemClock;
-use qalita_gitlab_core::webhook::verify::{CachePolicy, WebhookAuthenticator};
+use qalita_gitlab_core::webhook::verify::{CachePolicy, Verdict, WebhookAuthenticator};
 use qalita_gitlab_core::webhook::{DeliveryHeaders, Ingested, ingest};
 
 const ISSUE_OPEN: &str = include_str!("../../fixtures/gitlab/issue_open.json");
@@ -25,6 +25,7 @@ fn headers() -> DeliveryHeaders<'static> {
         webhook_uuid: Some("0f3b1e7c-8c49-4a58-9e3e-1f2d5c6b7a80"),
         idempotency_key: Some("e9f1b9a0-73c5-4c1f-8b2a-3c4d5e6f7a8b"),
         instance: Some("https://gitlab.example.com"),
+        ..DeliveryHeaders::default()
     }
 }
 
@@ -64,8 +65,8 @@ fn bench(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(body.len() as u64));
         group.bench_function(name, |b| {
             b.to_async(&runtime).iter(|| async {
-                let check = auth.check(headers.token).await.expect("cached secret");
-                assert!(check.accepted());
+                let check = auth.check(&headers, body.as_bytes()).await.expect("cached secret");
+                assert!(matches!(check, Verdict::Accepted { .. }));
                 black_box(ingest(&headers, black_box(body.as_bytes()), now))
             })
         });

@@ -386,15 +386,7 @@ async fn every_issue_and_note_delivery_is_queued_by_the_sync_parser() {
     settle(&sim, &inbox, 6).await;
 
     for request in received(&inbox) {
-        let text = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok());
-        let headers = DeliveryHeaders {
-            event: text("x-gitlab-event"),
-            token: request.headers.get("x-gitlab-token").map(|v| v.as_bytes()),
-            event_uuid: text("x-gitlab-event-uuid"),
-            webhook_uuid: text("x-gitlab-webhook-uuid"),
-            idempotency_key: text("idempotency-key"),
-            instance: text("x-gitlab-instance"),
-        };
+        let headers = DeliveryHeaders::from_map(&request.headers);
         let outcome = ingest(&headers, &request.body, Utc::now());
         assert!(matches!(outcome, Ok(Ingested::Queue { .. })), "{:?}: {outcome:?}", headers.event);
     }
@@ -697,4 +689,47 @@ async fn one_note_is_read_by_id_as_the_list_renders_it_and_a_missing_one_is_gitl
     assert_eq!(edit_missing, not_found);
     assert_eq!(missing_issue, (404, json!({ "message": "404 Issue Not Found" })));
     assert_eq!(bad_id, (400, json!({ "error": "note_id is invalid" })));
+}
+
+#[tokio::test]
+async fn with_a_signing_token_every_delivery_is_signed_as_standard_webhooks_say_over_the_bytes_sent() {
+    use qalita_gitlab_core::adapters::memory::MemorySecrets;
+    use qalita_gitlab_core::ports::SystemClock;
+    use qalita_gitlab_core::webhook::verify::{
+        AuthMode, CachePolicy, DEFAULT_SIGNATURE_TOLERANCE, Rejection, Signing, Verdict, WebhookAuthenticator,
+    };
+
+    const KEY: &str = "whsec_c2ltdWxhdG9yLXNpZ25pbmcta2V5LTMyLWJ5dGVzIQ==";
+    let (url, inbox) = receiver().await;
+    let hook = WebhookConfig::new(&url).with_signing_token(KEY);
+    let sim = GitlabSim::start(
+        SimConfig::default()
+            .with_user(ANA, "ana.lopez", "Ana López")
+            .with_token(ANA_TOKEN, ANA)
+            .with_user(BOB, "bob.martin", "Bob Martin")
+            .with_token(BOB_TOKEN, BOB)
+            .with_webhook(hook),
+    )
+    .await;
+    sim.add_project(PROJECT_ID, PROJECT_PATH);
+    life_of_an_issue(&sim).await;
+    settle(&sim, &inbox, 4).await;
+
+    let secrets = Arc::new(MemorySecrets::new());
+    secrets.put("token", "unused-in-signature-mode");
+    secrets.put("signing", KEY);
+    let auth = WebhookAuthenticator::new(secrets, "token", Arc::new(SystemClock), CachePolicy::default()).with_signing(
+        Signing { mode: AuthMode::Signature, secret_id: "signing".into(), tolerance: DEFAULT_SIGNATURE_TOLERANCE },
+    );
+    let deliveries = received(&inbox);
+    assert!(deliveries.len() >= 4, "{} deliveries", deliveries.len());
+    for request in deliveries {
+        let headers = DeliveryHeaders::from_map(&request.headers);
+        assert!(headers.token.is_none(), "no secret token was configured");
+        assert_eq!(headers.webhook_id, headers.idempotency_key, "webhook-id is the Idempotency-Key");
+        assert_eq!(auth.check(&headers, &request.body).await.unwrap(), Verdict::Accepted { previous: false });
+        let mut tampered = request.body.to_vec();
+        tampered.push(b' ');
+        assert_eq!(auth.check(&headers, &tampered).await.unwrap(), Verdict::Rejected(Rejection::WrongSignature));
+    }
 }

@@ -1,8 +1,11 @@
 //! The function's settings, read from the environment once per cold start and validated there, so
 //! that a mistake fails the deployment's first call with a message naming the variable.
 
+use std::sync::Arc;
+
 use chrono::TimeDelta;
-use qalita_gitlab_core::webhook::verify::CachePolicy;
+use qalita_gitlab_core::ports::{Clock, SecretSource};
+use qalita_gitlab_core::webhook::verify::{AuthMode, CachePolicy, Signing, WebhookAuthenticator};
 
 /// The most API Gateway passes to a Lambda function synchronously (6 MiB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
@@ -28,6 +31,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// `SECRET_CACHE_SECONDS` (default 300) and `SECRET_MISMATCH_REFRESH_SECONDS` (default 60).
     pub cache: CachePolicy,
+    /// `WEBHOOK_AUTH_MODE` (`token`, the default; `signature`; `both`) with
+    /// `WEBHOOK_SIGNING_SECRET_ID` (required unless `token`) and
+    /// `WEBHOOK_SIGNATURE_TOLERANCE_SECONDS` (default 300): `None` in token mode.
+    pub signing: Option<Signing>,
 }
 
 impl Config {
@@ -73,12 +80,41 @@ impl Config {
         let max_body_bytes = number("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES as u64, 1024..=10 * 1024 * 1024)?;
         let ttl = number("SECRET_CACHE_SECONDS", 300, 1..=3600)?;
         let refresh = number("SECRET_MISMATCH_REFRESH_SECONDS", 60, 1..=3600)?;
+        let mode = match lookup("WEBHOOK_AUTH_MODE").map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
+            None => AuthMode::Token,
+            Some(word) => AuthMode::parse(&word).ok_or_else(|| ConfigError {
+                key: "WEBHOOK_AUTH_MODE",
+                problem: format!("must be token, signature or both, got {word:?}"),
+            })?,
+        };
+        let tolerance = number("WEBHOOK_SIGNATURE_TOLERANCE_SECONDS", 300, 1..=3600)?;
+        let signing = match mode {
+            AuthMode::Token => None,
+            mode => Some(Signing {
+                mode,
+                secret_id: required("WEBHOOK_SIGNING_SECRET_ID").map_err(|e| ConfigError {
+                    problem: format!("{} (WEBHOOK_AUTH_MODE is {})", e.problem, mode.as_str()),
+                    ..e
+                })?,
+                tolerance: seconds(tolerance),
+            }),
+        };
         Ok(Config {
             queue_url,
             webhook_secret_id,
             max_body_bytes: usize::try_from(max_body_bytes).unwrap_or(DEFAULT_MAX_BODY_BYTES),
             cache: CachePolicy { ttl: seconds(ttl), refresh_after_mismatch: seconds(refresh) },
+            signing,
         })
+    }
+
+    /// The delivery checks these settings describe, reading secrets from `source`.
+    pub fn authenticator(&self, source: Arc<dyn SecretSource>, clock: Arc<dyn Clock>) -> WebhookAuthenticator {
+        let auth = WebhookAuthenticator::new(source, self.webhook_secret_id.clone(), clock, self.cache);
+        match &self.signing {
+            Some(signing) => auth.with_signing(signing.clone()),
+            None => auth,
+        }
     }
 }
 
@@ -106,6 +142,33 @@ mod tests {
         let config = config(&[QUEUE, SECRET]).unwrap();
         assert_eq!(config.max_body_bytes, 6 * 1024 * 1024);
         assert_eq!(config.cache, CachePolicy::default());
+        assert_eq!(config.signing, None, "token only");
+    }
+
+    #[test]
+    fn signatures_are_turned_on_by_the_mode_and_need_the_signing_secret() {
+        let signing = ("WEBHOOK_SIGNING_SECRET_ID", "qalita-gitlab/webhook-signing-secret");
+        let config = config(&[QUEUE, SECRET, ("WEBHOOK_AUTH_MODE", "both"), signing]).unwrap();
+        let expected = Signing {
+            mode: AuthMode::Both,
+            secret_id: "qalita-gitlab/webhook-signing-secret".into(),
+            tolerance: TimeDelta::minutes(5),
+        };
+        assert_eq!(config.signing, Some(expected));
+        let config = config_with(&[
+            QUEUE,
+            SECRET,
+            ("WEBHOOK_AUTH_MODE", "signature"),
+            signing,
+            ("WEBHOOK_SIGNATURE_TOLERANCE_SECONDS", "60"),
+        ]);
+        assert_eq!(config.signing.map(|s| (s.mode, s.tolerance)), Some((AuthMode::Signature, TimeDelta::minutes(1))));
+        let token_only = config_with(&[QUEUE, SECRET, ("WEBHOOK_AUTH_MODE", "token"), signing]);
+        assert_eq!(token_only.signing, None, "a signing secret alone does not turn signatures on");
+    }
+
+    fn config_with(vars: &[(&str, &str)]) -> Config {
+        config(vars).unwrap()
     }
 
     #[test]
@@ -129,6 +192,14 @@ mod tests {
             (
                 &[QUEUE, SECRET, ("SECRET_CACHE_SECONDS", "-1")],
                 "configuration: SECRET_CACHE_SECONDS: must be a whole number, got \"-1\"",
+            ),
+            (
+                &[QUEUE, SECRET, ("WEBHOOK_AUTH_MODE", "hmac")],
+                "configuration: WEBHOOK_AUTH_MODE: must be token, signature or both, got \"hmac\"",
+            ),
+            (
+                &[QUEUE, SECRET, ("WEBHOOK_AUTH_MODE", "signature")],
+                "configuration: WEBHOOK_SIGNING_SECRET_ID: is not set (WEBHOOK_AUTH_MODE is signature)",
             ),
         ];
         for (vars, expected) in cases {

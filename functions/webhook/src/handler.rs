@@ -8,22 +8,23 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use lambda_http::http::{Method, StatusCode, header};
+use lambda_http::http::{HeaderMap, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use qalita_gitlab_core::ports::{Clock, EventQueue, QueueError, SecretError};
-use qalita_gitlab_core::webhook::verify::{TokenCheck, WebhookAuthenticator};
-use qalita_gitlab_core::webhook::{DeliveryHeaders, IngestError, Ingested, Summary, ingest};
+use qalita_gitlab_core::webhook::verify::{Rejection, Verdict, WebhookAuthenticator};
+use qalita_gitlab_core::webhook::{DeliveryHeaders, IgnoreReason, IngestError, Ingested, Summary, ingest};
 use serde_json::json;
 
 /// What the handler needs, built once per cold start.
 pub struct Deps {
     /// The FIFO event queue.
     pub queue: Arc<dyn EventQueue>,
-    /// The token check, with its cached secret.
+    /// The token and signature checks, with their cached secrets.
     pub auth: WebhookAuthenticator,
     /// The time stamped on envelopes.
     pub clock: Arc<dyn Clock>,
-    /// Larger bodies are refused with `413`.
+    /// Larger bodies are not read: `200 ignored` once authenticated by token (a resend would be
+    /// as large), `413` when only a signature over the whole body could authenticate them.
     pub max_body_bytes: usize,
 }
 
@@ -33,8 +34,8 @@ enum Outcome {
     Queued { summary: Summary, previous_secret: bool },
     Ignored { summary: Summary, reason: String },
     MethodNotAllowed,
-    Unauthorized { reason: &'static str },
-    TooLarge { size: usize, limit: usize },
+    Unauthorized { rejection: Rejection },
+    TooLargeToVerify { size: usize, limit: usize },
     BadRequest { error: IngestError },
     SecretUnavailable { error: SecretError },
     EnqueueFailed { summary: Summary, error: QueueError },
@@ -45,32 +46,70 @@ pub async fn handle(deps: &Deps, request: Request) -> Response<Body> {
     let started = Instant::now();
     let headers = DeliveryHeaders::from_map(request.headers());
     let outcome = decide(deps, &request, &headers).await;
+    finish(&headers, outcome, started)
+}
+
+/// What the method and headers alone decide, for a server that has not read the body yet:
+/// `None` when the body is worth reading, else the answer (logged like any delivery). An
+/// unauthenticated client is refused before it can make the server hold its body.
+pub async fn screen(deps: &Deps, method: &Method, headers: &HeaderMap) -> Option<Response<Body>> {
+    let started = Instant::now();
+    let headers = DeliveryHeaders::from_map(headers);
+    let outcome = match screen_headers(deps, method, &headers).await {
+        Ok(_) => return None,
+        Err(outcome) => outcome,
+    };
+    Some(finish(&headers, outcome, started))
+}
+
+/// The answer to a delivery whose body is over `max_body_bytes`, for a server that stopped reading
+/// it there (call [`screen`] first). Authenticated by its token, it is acknowledged and ignored (a
+/// resend would be as large); when a signature over the whole body is required, it cannot be
+/// authenticated and gets `413`.
+pub async fn over_limit(deps: &Deps, headers: &HeaderMap, size: usize) -> Response<Body> {
+    let started = Instant::now();
+    let headers = DeliveryHeaders::from_map(headers);
+    let outcome = match deps.auth.mode().requires_body() {
+        true => Outcome::TooLargeToVerify { size, limit: deps.max_body_bytes },
+        false => Outcome::Ignored {
+            summary: Summary::default(),
+            reason: IgnoreReason::TooLarge { bytes: size, limit: deps.max_body_bytes, what: "body" }.to_string(),
+        },
+    };
+    finish(&headers, outcome, started)
+}
+
+fn finish(headers: &DeliveryHeaders<'_>, outcome: Outcome, started: Instant) -> Response<Body> {
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    log(&headers, &outcome, latency_ms);
+    log(headers, &outcome, latency_ms);
     respond(outcome)
 }
 
-async fn decide(deps: &Deps, request: &Request, headers: &DeliveryHeaders<'_>) -> Outcome {
-    if request.method() != Method::POST {
-        return Outcome::MethodNotAllowed;
+/// The method and the header checks: `Ok(previous_secret)` or the outcome that ends the delivery.
+async fn screen_headers(deps: &Deps, method: &Method, headers: &DeliveryHeaders<'_>) -> Result<bool, Outcome> {
+    if method != Method::POST {
+        return Err(Outcome::MethodNotAllowed);
     }
-    let check = match deps.auth.check(headers.token).await {
-        Ok(check) => check,
+    match deps.auth.check_headers(headers).await {
+        Ok(Verdict::Accepted { previous }) => Ok(previous),
+        Ok(Verdict::Rejected(rejection)) => Err(Outcome::Unauthorized { rejection }),
+        Err(error) => Err(Outcome::SecretUnavailable { error }),
+    }
+}
+
+async fn decide(deps: &Deps, request: &Request, headers: &DeliveryHeaders<'_>) -> Outcome {
+    if let Err(outcome) = screen_headers(deps, request.method(), headers).await {
+        return outcome;
+    }
+    let body: &[u8] = request.body().as_ref();
+    let previous_secret = match deps.auth.check(headers, body).await {
+        Ok(Verdict::Accepted { previous }) => previous,
+        Ok(Verdict::Rejected(rejection)) => return Outcome::Unauthorized { rejection },
         Err(error) => return Outcome::SecretUnavailable { error },
     };
-    let previous_secret = match check {
-        TokenCheck::Current => false,
-        TokenCheck::Previous => true,
-        TokenCheck::Missing => {
-            return Outcome::Unauthorized { reason: "missing X-Gitlab-Token header" };
-        }
-        TokenCheck::Wrong => {
-            return Outcome::Unauthorized { reason: "X-Gitlab-Token does not match the webhook secret" };
-        }
-    };
-    let body: &[u8] = request.body().as_ref();
     if body.len() > deps.max_body_bytes {
-        return Outcome::TooLarge { size: body.len(), limit: deps.max_body_bytes };
+        let reason = IgnoreReason::TooLarge { bytes: body.len(), limit: deps.max_body_bytes, what: "body" };
+        return Outcome::Ignored { summary: Summary::default(), reason: reason.to_string() };
     }
     match ingest(headers, body, deps.clock.now()) {
         Err(error) => Outcome::BadRequest { error },
@@ -89,19 +128,19 @@ fn respond(outcome: Outcome) -> Response<Body> {
         Outcome::MethodNotAllowed => {
             (StatusCode::METHOD_NOT_ALLOWED, json!({ "status": "rejected", "reason": "only POST is accepted" }))
         }
-        Outcome::Unauthorized { reason } => {
-            (StatusCode::UNAUTHORIZED, json!({ "status": "rejected", "reason": reason }))
+        Outcome::Unauthorized { rejection } => {
+            (StatusCode::UNAUTHORIZED, json!({ "status": "rejected", "reason": rejection.reason() }))
         }
-        Outcome::TooLarge { size, limit } => (
+        Outcome::TooLargeToVerify { size, limit } => (
             StatusCode::PAYLOAD_TOO_LARGE,
-            json!({ "status": "rejected", "reason": format!("body of {size} bytes is over the limit of {limit} bytes") }),
+            json!({ "status": "rejected", "reason": format!("body of at least {size} bytes is over the limit of {limit} bytes, and only its signature could authenticate it") }),
         ),
         Outcome::BadRequest { error } => {
             (StatusCode::BAD_REQUEST, json!({ "status": "rejected", "reason": error.to_string() }))
         }
         Outcome::SecretUnavailable { .. } => (
             StatusCode::SERVICE_UNAVAILABLE,
-            json!({ "status": "error", "reason": "the webhook secret cannot be read; try again later" }),
+            json!({ "status": "error", "reason": "the webhook secret cannot be read or is unusable; try again later" }),
         ),
         Outcome::EnqueueFailed { .. } => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -116,7 +155,7 @@ fn respond(outcome: Outcome) -> Response<Body> {
 
 /// The one log line of a delivery.
 fn log(headers: &DeliveryHeaders<'_>, outcome: &Outcome, latency_ms: f64) {
-    let event = headers.event.unwrap_or("-");
+    let event = headers.event_for_log();
     let empty = Summary::default();
     let summary = match outcome {
         Outcome::Queued { summary, .. } | Outcome::Ignored { summary, .. } | Outcome::EnqueueFailed { summary, .. } => {
@@ -133,10 +172,10 @@ fn log(headers: &DeliveryHeaders<'_>, outcome: &Outcome, latency_ms: f64) {
             tracing::info!(event, project, iid, outcome = "ignored", reason = %reason, latency_ms, "delivery")
         }
         Outcome::MethodNotAllowed => tracing::warn!(event, outcome = "method_not_allowed", latency_ms, "delivery"),
-        Outcome::Unauthorized { reason } => {
-            tracing::warn!(event, outcome = "unauthorized", reason, latency_ms, "delivery")
+        Outcome::Unauthorized { rejection } => {
+            tracing::warn!(event, outcome = "unauthorized", reason = rejection.as_str(), latency_ms, "delivery")
         }
-        Outcome::TooLarge { size, limit } => {
+        Outcome::TooLargeToVerify { size, limit } => {
             tracing::warn!(event, outcome = "too_large", size, limit, latency_ms, "delivery")
         }
         // The parser's detail can quote payload text: the log gets only the kind of problem.

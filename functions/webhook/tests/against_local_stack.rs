@@ -159,3 +159,18 @@ async fn when_sqs_is_unavailable_the_answer_is_503_and_service_resumes_when_it_i
         "the delivery refused during the outage arrives once when GitLab sends it again"
     );
 }
+
+#[tokio::test]
+async fn a_webhook_secret_of_only_whitespace_in_secrets_manager_answers_503_and_accepts_nothing() {
+    let aws = LocalAws::connect().await;
+    for (name, blank) in [("wh-blank", "   "), ("wh-newline", " \n")] {
+        let stack = TestStack::create(&aws, name, blank).await;
+        let deps = deps(&aws, &stack, aws.sqs());
+        for token in ["", " ", "   "] {
+            let answer = handle(&deps, delivery("Issue Hook", token, "k-blank", fixture("issue_open"))).await;
+            assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE, "secret {blank:?}, token {token:?}");
+        }
+        let queue = SqsQueue::new(aws.sqs(), stack.queue_url.clone());
+        assert!(receive_all(&queue).await.is_empty(), "nothing was queued");
+    }
+}

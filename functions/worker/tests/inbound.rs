@@ -763,3 +763,50 @@ async fn an_edited_qalita_comment_updates_its_gitlab_copy() {
     let (_, gitlab_writes, _, qalita_writes) = calls_since(&world, before);
     assert_eq!((gitlab_writes, qalita_writes), (1, 0), "one PUT of the note; its Note Hook (update) is ours");
 }
+
+/// A person changes the issue's type through GitLab's API (`issue_type`, not in the sync's own
+/// client: the sync never changes it).
+async fn person_sets_issue_type(world: &World, iid: Iid, issue_type: &str) {
+    let url = format!("{}/api/v4/projects/42/issues/{iid}", world.gitlab.url());
+    let answer = reqwest::Client::new()
+        .put(url)
+        .header("PRIVATE-TOKEN", MARIE_TOKEN)
+        .json(&json!({ "issue_type": issue_type }))
+        .send()
+        .await
+        .expect("GitLab answers");
+    assert_eq!(answer.status(), 200);
+}
+
+#[tokio::test]
+async fn an_incident_whose_updates_arrive_as_work_items_syncs_both_ways_like_an_issue() {
+    let (world, iid) = linked("").await;
+    person_sets_issue_type(&world, iid, "incident").await;
+    world.quiesce().await;
+
+    person_updates(&world, iid, IssueUpdate { add_labels: vec!["ignored".into()], ..Default::default() }).await;
+    world.quiesce().await;
+    let deliveries = world.gitlab.deliveries();
+    let muted = deliveries.last().expect("the label's delivery");
+    assert_eq!(
+        (muted.body["object_kind"].as_str(), muted.body["object_attributes"]["type"].as_str(), muted.status()),
+        (Some("work_item"), Some("Incident"), Some(200)),
+        "current GitLab reports an incident's update as a work item"
+    );
+    assert_eq!(qalita_status(&world), "muted", "the work item delivery reached QALITA");
+
+    person_updates(&world, iid, IssueUpdate { remove_labels: vec!["ignored".into()], ..Default::default() }).await;
+    world.quiesce().await;
+    assert_eq!(qalita_status(&world), "open");
+
+    person_updates(&world, iid, IssueUpdate { state_event: Some(StateEvent::Close), ..Default::default() }).await;
+    world.quiesce().await;
+    let closed = world.gitlab.deliveries().last().cloned().expect("the close's delivery");
+    assert_eq!(closed.body["object_kind"], "issue", "its close still comes as an issue");
+    assert_eq!(qalita_status(&world), "resolved");
+
+    world.qalita.set_status(ISSUE, "open");
+    world.quiesce().await;
+    assert_eq!(world.gitlab_issue().state, IssueState::Opened, "QALITA → GitLab works on the incident too");
+    assert!(world.gitlab.deliveries().iter().all(|d| d.status() == Some(200)), "every delivery was answered 200");
+}

@@ -1,5 +1,6 @@
 //! Domain types: identifiers and secrets as newtypes, so an invalid or leaked value cannot pass the edge.
 
+pub mod digest;
 pub mod gitlab;
 mod ids;
 pub mod link;

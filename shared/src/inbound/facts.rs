@@ -311,10 +311,22 @@ impl GitlabNoteFacts {
             username: user.and_then(|u| u.username.as_deref()).unwrap_or("unknown").to_owned(),
             name: user.and_then(|u| u.name.as_deref()).map(str::to_owned),
             system: attributes.system.unwrap_or(false),
-            internal: attributes.internal.unwrap_or(false)
-                || event.event_type.as_deref() == Some("confidential_note") && attributes.internal.is_none(),
+            internal: is_internal(&event),
             action: attributes.action.as_deref().map(str::to_owned),
             marked: description.as_deref().and_then(marked),
         }))
+    }
+}
+
+/// Whether a note is internal (visible to project members only, never copied unless configured).
+///
+/// The note's own flag decides: `internal`, or `confidential` as older GitLab called it. A plain
+/// comment on a confidential issue also arrives as `Confidential Note Hook`, so the hook alone
+/// does not make a note internal. Payloads of GitLab 15–16 carry neither flag: under the
+/// confidential hook, a note on an issue that is not confidential can then only be internal.
+fn is_internal(event: &NoteEvent<'_>) -> bool {
+    match event.object_attributes.internal.or(event.object_attributes.confidential) {
+        Some(flag) => flag,
+        None => event.event_type.as_deref() == Some("confidential_note") && event.issue.confidential != Some(true),
     }
 }

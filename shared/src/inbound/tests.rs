@@ -310,3 +310,23 @@ fn the_fixtures_read_as_facts() {
     assert_eq!(marked("text\n\n<!-- qalita-issue:4821 -->\n").map(|i| i.get()), Some(4821));
     assert_eq!(marked("<!-- qalita-issue:4821 --> quoted, then more text"), None);
 }
+
+#[test]
+fn only_the_notes_own_flag_or_an_unflagged_note_on_a_public_issue_is_internal() {
+    let cases = [
+        ("internal_note", true),
+        ("internal_note_old", true),
+        ("note_on_confidential_issue", false),
+        ("note_on_confidential_issue_old", false),
+    ];
+    for (name, internal) in cases {
+        let path = format!("{}/../fixtures/gitlab/constructed/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        let body = std::fs::read_to_string(&path).unwrap();
+        let event: crate::webhook::trim::NoteEvent<'_> = serde_json::from_str(&body).unwrap();
+        let facts = facts::GitlabNoteFacts::of_note(&event).unwrap().unwrap();
+        assert_eq!(facts.internal, internal, "{name}");
+    }
+    let public: crate::webhook::trim::NoteEvent<'_> =
+        serde_json::from_str(include_str!("../../../fixtures/gitlab/note_on_issue.json")).unwrap();
+    assert!(!facts::GitlabNoteFacts::of_note(&public).unwrap().unwrap().internal);
+}

@@ -5,8 +5,6 @@ mod facts;
 
 use std::collections::BTreeSet;
 
-use sha2::{Digest, Sha256};
-
 use crate::config::{Config, StatusMeaning};
 use crate::domain::QalitaIssueId;
 use crate::domain::gitlab::IssueState;
@@ -85,7 +83,7 @@ impl Desired {
 
 /// The value recorded for a long text: its hash, so that the link item stays small.
 pub fn text_digest(text: &str) -> String {
-    format!("sha256:{:x}", Sha256::digest(text.as_bytes()))
+    crate::domain::digest::sha256_tagged(text.as_bytes())
 }
 
 fn truncate(text: String, max_chars: usize) -> String {

@@ -26,6 +26,12 @@ pub struct DeliveryHeaders<'a> {
     pub idempotency_key: Option<&'a str>,
     /// `X-Gitlab-Instance`.
     pub instance: Option<&'a str>,
+    /// `webhook-id` (Standard Webhooks; GitLab sets it equal to `Idempotency-Key`).
+    pub webhook_id: Option<&'a str>,
+    /// `webhook-timestamp`: Unix seconds, signed with the body.
+    pub webhook_timestamp: Option<&'a str>,
+    /// `webhook-signature`: `v1,<base64>` entries. A hash, not a secret, but never logged.
+    pub webhook_signature: Option<&'a str>,
 }
 
 impl std::fmt::Debug for DeliveryHeaders<'_> {
@@ -37,6 +43,9 @@ impl std::fmt::Debug for DeliveryHeaders<'_> {
             .field("webhook_uuid", &self.webhook_uuid)
             .field("idempotency_key", &self.idempotency_key)
             .field("instance", &self.instance)
+            .field("webhook_id", &self.webhook_id)
+            .field("webhook_timestamp", &self.webhook_timestamp)
+            .field("webhook_signature", &self.webhook_signature.map(|_| "[present]"))
             .finish()
     }
 }
@@ -52,6 +61,26 @@ impl<'a> DeliveryHeaders<'a> {
             webhook_uuid: text("x-gitlab-webhook-uuid"),
             idempotency_key: text("idempotency-key"),
             instance: text("x-gitlab-instance"),
+            webhook_id: text("webhook-id"),
+            webhook_timestamp: text("webhook-timestamp"),
+            webhook_signature: text("webhook-signature"),
+        }
+    }
+
+    /// `X-Gitlab-Event` as a log may show it: one of GitLab's event names (at most 64 characters of
+    /// letters and spaces), else `"other"`. A header is whatever a client sends, and a log line
+    /// must not become a channel for an unauthenticated client's 100 kB.
+    pub fn event_for_log(&self) -> &'a str {
+        match self.event {
+            None => "-",
+            Some(event)
+                if event.len() <= 64
+                    && event.ends_with(" Hook")
+                    && event.bytes().all(|b| b.is_ascii_alphabetic() || b == b' ') =>
+            {
+                event
+            }
+            Some(_) => "other",
         }
     }
 
@@ -62,7 +91,7 @@ impl<'a> DeliveryHeaders<'a> {
             event: copy(self.event),
             event_uuid: copy(self.event_uuid),
             webhook_uuid: copy(self.webhook_uuid),
-            idempotency_key: copy(self.idempotency_key),
+            idempotency_key: copy(self.idempotency_key.or(self.webhook_id)),
             instance: copy(self.instance),
             texts_omitted: false,
         }

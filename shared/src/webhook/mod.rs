@@ -2,6 +2,7 @@
 //! reason to ignore). Authentication is in [`verify`]; the trimmed payload types are in [`trim`].
 
 mod headers;
+pub mod signature;
 mod text;
 pub mod trim;
 pub mod verify;
@@ -12,9 +13,8 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use sha2::{Digest, Sha256};
 
-use crate::domain::{GitlabProjectId, Iid};
+use crate::domain::{GitlabProjectId, Iid, digest};
 use crate::envelope::{ENVELOPE_VERSION, Envelope, Source};
 use crate::ports::OutgoingMessage;
 use trim::{Attributes, GitlabPayload, IssueEvent, NoteEvent, NoteIssue};
@@ -83,6 +83,17 @@ pub enum IgnoreReason {
     },
     /// A system note ("changed the description", …).
     SystemNote,
+    /// Authentic, but larger than the sync can take: the body over the size limit, or a message
+    /// that cannot fit the queue even without its long texts. A resend would be as large; the
+    /// scheduled GitLab reconcile reads the issue from GitLab instead.
+    TooLarge {
+        /// The size that is over, in bytes.
+        bytes: usize,
+        /// The limit, in bytes.
+        limit: usize,
+        /// What was over: `body` or `message`.
+        what: &'static str,
+    },
 }
 
 impl fmt::Display for IgnoreReason {
@@ -96,6 +107,14 @@ impl fmt::Display for IgnoreReason {
             IgnoreReason::NoteNotOnIssue { noteable_type: Some(t) } => write!(f, "notes on a {t} are not synced"),
             IgnoreReason::NoteNotOnIssue { noteable_type: None } => f.write_str("notes not on an issue are not synced"),
             IgnoreReason::SystemNote => f.write_str("system notes are not synced"),
+            IgnoreReason::TooLarge { bytes, limit, what: "body" } => write!(
+                f,
+                "the body of {bytes} bytes is over the limit of {limit} bytes; the scheduled reconcile reads the issue from GitLab"
+            ),
+            IgnoreReason::TooLarge { bytes, limit, what } => write!(
+                f,
+                "the {what} of {bytes} bytes cannot fit the queue's {limit} bytes even without its texts; the scheduled reconcile reads the issue from GitLab"
+            ),
         }
     }
 }
@@ -226,16 +245,26 @@ fn read(headers: &DeliveryHeaders<'_>, body: &[u8], received_at: DateTime<Utc>) 
     let project_id = delivery.project.as_ref().and_then(|p| p.id).or(delivery.project_id);
     let mut summary = Summary { project: project_id, iid: None };
 
-    let confidential = delivery.event_type.as_deref().map(|t| t.starts_with("confidential_"));
+    // `event_type` says `confidential_issue` / `confidential_note`; a work item's says only
+    // `work_item`, and payloads before GitLab 9 have none: then the header tells.
+    let confidential = match delivery.event_type.as_deref() {
+        Some(t) if t.starts_with("confidential_") => Some(true),
+        Some("issue" | "note") => Some(false),
+        _ => None,
+    };
     let (kind, payload, iid) = match object_kind {
-        "issue" => {
+        // Current GitLab sends work items (an incident's creation and updates among them) as
+        // `work_item` under the issue hooks; of those, only issues and incidents are issues.
+        "issue" | "work_item" => {
             let attributes =
                 delivery.object_attributes.ok_or(IngestError::MissingField { path: "/object_attributes" })?;
             summary.iid = attributes.iid;
-            match attributes.issue_type.as_deref() {
-                None | Some("Issue") | Some("Incident") => {}
-                Some(other) => {
-                    let reason = IgnoreReason::WorkItem { work_item_type: Some(other.to_owned()) };
+            // GitLab before 8.x-era `project.id` keyed the project only in the attributes.
+            summary.project = summary.project.or(attributes.project_id);
+            match (object_kind, attributes.issue_type.as_deref()) {
+                ("issue", None) | (_, Some("Issue" | "Incident")) => {}
+                (_, other) => {
+                    let reason = IgnoreReason::WorkItem { work_item_type: other.map(str::to_owned) };
                     return Ok(Ingested::Ignore { reason, summary });
                 }
             }
@@ -244,11 +273,12 @@ fn read(headers: &DeliveryHeaders<'_>, body: &[u8], received_at: DateTime<Utc>) 
                 true => EventKind::ConfidentialIssue,
                 false => EventKind::Issue,
             };
+            let project = with_project_id(delivery.project, summary.project);
             let event = IssueEvent {
                 object_kind: Cow::Borrowed("issue"),
                 event_type: delivery.event_type,
                 user: delivery.user,
-                project: delivery.project.ok_or(IngestError::MissingField { path: "/project" })?,
+                project,
                 object_attributes: attributes,
                 labels: delivery.labels,
                 assignees: delivery.assignees,
@@ -269,6 +299,7 @@ fn read(headers: &DeliveryHeaders<'_>, body: &[u8], received_at: DateTime<Utc>) 
                 return Ok(Ingested::Ignore { reason: IgnoreReason::SystemNote, summary });
             }
             let issue = delivery.issue.ok_or(IngestError::MissingField { path: "/issue" })?;
+            summary.project = summary.project.or(attributes.project_id).or(issue.project_id);
             attributes.id.ok_or(IngestError::MissingField { path: "/object_attributes/id" })?;
             let iid = issue.iid.ok_or(IngestError::MissingField { path: "/issue/iid" })?;
             let kind = match confidential.unwrap_or(headers.event == Some(EventKind::ConfidentialNote.name())) {
@@ -280,7 +311,7 @@ fn read(headers: &DeliveryHeaders<'_>, body: &[u8], received_at: DateTime<Utc>) 
                 event_type: delivery.event_type,
                 user: delivery.user,
                 project_id: delivery.project_id,
-                project: delivery.project.ok_or(IngestError::MissingField { path: "/project" })?,
+                project: with_project_id(delivery.project, summary.project),
                 object_attributes: attributes,
                 issue,
             };
@@ -291,7 +322,7 @@ fn read(headers: &DeliveryHeaders<'_>, body: &[u8], received_at: DateTime<Utc>) 
         }
     };
 
-    let project_id = project_id.ok_or(IngestError::MissingField { path: "/project/id" })?;
+    let project_id = summary.project.ok_or(IngestError::MissingField { path: "/project/id" })?;
     let project_id = GitlabProjectId::new(project_id).map_err(|e| bad("/project/id", e))?;
     let iid = Iid::new(iid).map_err(|e| bad("/object_attributes/iid", e))?;
     let key = dedup_id(headers, kind, body);
@@ -315,6 +346,12 @@ fn read(headers: &DeliveryHeaders<'_>, body: &[u8], received_at: DateTime<Utc>) 
         message_body = encode(&envelope, body.len())?;
     }
     drop(envelope);
+    if message_body.len() > MESSAGE_BUDGET {
+        // A huge title, tens of thousands of labels or a huge user name: a resend would be as
+        // large, so a 5xx would only count toward disabling the hook.
+        let reason = IgnoreReason::TooLarge { bytes: message_body.len(), limit: MESSAGE_BUDGET, what: "message" };
+        return Ok(Ingested::Ignore { reason, summary });
+    }
     let message = OutgoingMessage { group_id: group_id(project_id, iid), dedup_id: key, body: message_body };
     Ok(Ingested::Queue { kind, message, summary })
 }
@@ -327,6 +364,14 @@ fn encode(envelope: &Envelope<'_, GitlabPayload<'_>>, delivery_len: usize) -> Re
     let mut buffer = Vec::with_capacity(delivery_len.min(crate::ports::MAX_MESSAGE_BYTES) + 512);
     serde_json::to_writer(&mut buffer, envelope).map_err(|e| bad("/", e))?;
     String::from_utf8(buffer).map_err(|e| bad("/", e))
+}
+
+/// The project of a trimmed payload, with its id filled in from where older GitLab versions put it
+/// (`object_attributes.project_id`), so that the worker reads one place whatever the version.
+fn with_project_id<'a>(project: Option<trim::Project<'a>>, id: Option<u64>) -> trim::Project<'a> {
+    let mut project = project.unwrap_or(trim::Project { id: None, path_with_namespace: None, web_url: None });
+    project.id = project.id.or(id);
+    project
 }
 
 fn ignore_reason(object_kind: &str) -> IgnoreReason {
@@ -394,23 +439,26 @@ fn bad(path: &str, error: impl fmt::Display) -> IngestError {
     IngestError::BadField { path: path.to_owned(), detail: error.to_string() }
 }
 
-/// `Idempotency-Key` (the same across GitLab's retries and resends), else the event UUID with the
+/// `Idempotency-Key` (the same across GitLab's retries and resends), else `webhook-id` (its
+/// Standard Webhooks twin, signed with the body when the hook has a signing token), else the event UUID with the
 /// event kind and a hash of the body (one request can fire several hooks of one kind under the same
 /// UUID, and a resend carries the same body), else the hash of the body alone.
 fn dedup_id(headers: &DeliveryHeaders<'_>, kind: EventKind, body: &[u8]) -> String {
-    if let Some(key) = headers.idempotency_key.filter(|k| !k.is_empty()) {
+    if let Some(key) = headers.idempotency_key.or(headers.webhook_id).filter(|k| !k.is_empty()) {
         return fifo_safe(key);
     }
     if let Some(uuid) = headers.event_uuid.filter(|u| !u.is_empty()) {
-        return fifo_safe(&format!("{uuid}:{}:{:x}", kind.slug(), Sha256::digest(body)));
+        let mut key = format!("{uuid}:{}:", kind.slug());
+        digest::push_hex(&mut key, body);
+        return fifo_safe(&key);
     }
-    format!("sha256:{:x}", Sha256::digest(body))
+    digest::sha256_tagged(body)
 }
 
 /// SQS takes at most 128 characters of ASCII letters, digits and punctuation as a deduplication
 /// id; any other key is replaced by its hash, which keeps it unique.
 fn fifo_safe(key: &str) -> String {
-    if crate::ports::is_fifo_id(key) { key.to_owned() } else { format!("sha256:{:x}", Sha256::digest(key.as_bytes())) }
+    if crate::ports::is_fifo_id(key) { key.to_owned() } else { digest::sha256_tagged(key.as_bytes()) }
 }
 
 /// Reads a GitLab delivery's message back (worker side) into its trimmed payload.

@@ -37,6 +37,7 @@ fn headers(event: &str) -> DeliveryHeaders<'_> {
         webhook_uuid: Some("0f3b1e7c-8c49-4a58-9e3e-1f2d5c6b7a80"),
         idempotency_key: Some("e9f1b9a0-73c5-4c1f-8b2a-3c4d5e6f7a8b"),
         instance: Some("https://gitlab.example.com"),
+        ..DeliveryHeaders::default()
     }
 }
 
@@ -99,11 +100,105 @@ fn notes_on_merge_requests_and_commits_are_acknowledged_and_ignored() {
 }
 
 #[test]
-fn a_work_item_is_ignored_whether_by_kind_or_by_type() {
-    let work_item = with(ISSUE_OPEN, |v| v["object_kind"] = "work_item".into());
-    assert_eq!(ignored("Issue Hook", &work_item), IgnoreReason::WorkItem { work_item_type: None });
-    let task = with(ISSUE_OPEN, |v| v["object_attributes"]["type"] = "Task".into());
-    assert_eq!(ignored("Issue Hook", &task), IgnoreReason::WorkItem { work_item_type: Some("Task".into()) });
+fn a_work_item_is_an_issue_only_when_its_type_is_issue_or_incident() {
+    for kind in ["issue", "work_item"] {
+        for (work_item_type, queued_as_issue) in [
+            ("Issue", true),
+            ("Incident", true),
+            ("Task", false),
+            ("Epic", false),
+            ("Objective", false),
+            ("Key Result", false),
+            ("Requirement", false),
+            ("Test Case", false),
+        ] {
+            let body = with(ISSUE_OPEN, |v| {
+                v["object_kind"] = kind.into();
+                v["event_type"] = kind.into();
+                v["object_attributes"]["type"] = work_item_type.into();
+            });
+            match queued_as_issue {
+                true => {
+                    let (event, message) = queued("Issue Hook", &body);
+                    assert_eq!(event, EventKind::Issue, "{kind} {work_item_type}");
+                    let envelope: Envelope<Value> = Envelope::parse(&message.body).unwrap();
+                    assert_eq!(envelope.payload["object_kind"], "issue", "the worker reads one kind");
+                    assert_eq!(envelope.payload["object_attributes"]["type"], work_item_type);
+                }
+                false => assert_eq!(
+                    ignored("Issue Hook", &body),
+                    IgnoreReason::WorkItem { work_item_type: Some(work_item_type.into()) },
+                    "{kind} {work_item_type}"
+                ),
+            }
+        }
+    }
+    let untyped = with(ISSUE_OPEN, |v| {
+        v["object_kind"] = "work_item".into();
+        v["object_attributes"].as_object_mut().unwrap().remove("type");
+    });
+    assert_eq!(ignored("Issue Hook", &untyped), IgnoreReason::WorkItem { work_item_type: None });
+}
+
+#[test]
+fn a_work_item_under_the_confidential_hook_is_a_confidential_issue_event() {
+    let body = with(ISSUE_OPEN, |v| {
+        v["object_kind"] = "work_item".into();
+        v["event_type"] = "work_item".into();
+        v["object_attributes"]["type"] = "Incident".into();
+        v["object_attributes"]["confidential"] = true.into();
+    });
+    assert_eq!(queued("Confidential Issue Hook", &body).0, EventKind::ConfidentialIssue);
+    assert_eq!(queued("Issue Hook", &body).0, EventKind::Issue);
+}
+
+#[test]
+fn a_payload_without_project_id_takes_the_project_from_its_attributes() {
+    // GitLab 8.x (2016) issue hooks: the project object has no id, nor `event_type`.
+    let old = with(ISSUE_OPEN, |v| {
+        v["project"].as_object_mut().unwrap().remove("id");
+        v.as_object_mut().unwrap().remove("event_type");
+    });
+    let (kind, message) = queued("Issue Hook", &old);
+    assert_eq!((kind, message.group_id.as_str()), (EventKind::Issue, "gitlab:14:23"));
+    let envelope: Envelope<Value> = Envelope::parse(&message.body).unwrap();
+    assert_eq!(envelope.payload["project"]["id"], 14, "the worker reads the project where it always does");
+    let no_project_at_all = with(&old, |v| {
+        v.as_object_mut().unwrap().remove("project");
+    });
+    assert_eq!(queued("Issue Hook", &no_project_at_all).1.group_id, "gitlab:14:23");
+    let nowhere = with(&no_project_at_all, |v| {
+        v["object_attributes"].as_object_mut().unwrap().remove("project_id");
+    });
+    let error = ingest(&headers("Issue Hook"), nowhere.as_bytes(), now()).unwrap_err();
+    assert_eq!(error, IngestError::MissingField { path: "/project/id" });
+}
+
+#[test]
+fn a_note_without_project_id_takes_the_project_from_its_attributes_or_its_issue() {
+    let old = with(NOTE_ON_ISSUE, |v| {
+        v.as_object_mut().unwrap().remove("project_id");
+        v["project"].as_object_mut().unwrap().remove("id");
+    });
+    assert_eq!(queued("Note Hook", &old).1.group_id, "gitlab:5:17");
+}
+
+#[test]
+fn a_message_that_cannot_fit_the_queue_even_without_texts_is_ignored_not_retried() {
+    let huge_title = with(ISSUE_OPEN, |v| v["object_attributes"]["title"] = "t".repeat(1_100_000).into());
+    let many_labels = with(ISSUE_OPEN, |v| {
+        let labels: Vec<Value> =
+            (0..60_000).map(|i| serde_json::json!({"id": i, "title": format!("label-{i}")})).collect();
+        v["labels"] = labels.into();
+    });
+    let huge_user = with(NOTE_ON_ISSUE, |v| v["user"]["name"] = "n".repeat(3 * 1024 * 1024).into());
+    for (event, body) in [("Issue Hook", &huge_title), ("Issue Hook", &many_labels), ("Note Hook", &huge_user)] {
+        match ignored(event, body) {
+            IgnoreReason::TooLarge { what: "message", bytes, limit } => assert!(bytes > limit),
+            other => panic!("expected too large, got {other:?}"),
+        }
+    }
+    assert!(ignored("Issue Hook", &huge_title).to_string().contains("the scheduled reconcile reads the issue"));
 }
 
 #[test]
@@ -148,6 +243,19 @@ fn a_test_delivery_of_an_issue_is_queued_for_the_worker_to_reconcile() {
 }
 
 #[test]
+fn a_plain_comment_on_a_confidential_issue_is_queued_with_its_own_flags() {
+    let comment = with(NOTE_ON_ISSUE, |v| {
+        v["event_type"] = "confidential_note".into();
+        v["object_attributes"]["internal"] = false.into();
+        v["issue"]["confidential"] = true.into();
+    });
+    let (kind, message) = queued("Confidential Note Hook", &comment);
+    assert_eq!(kind, EventKind::ConfidentialNote);
+    let envelope: Envelope<Value> = Envelope::parse(&message.body).unwrap();
+    assert_eq!(envelope.payload["object_attributes"]["internal"], false, "the worker decides from the flag");
+}
+
+#[test]
 fn a_confidential_note_is_kept_apart_from_a_public_one() {
     let internal = with(NOTE_ON_ISSUE, |v| {
         v["event_type"] = "confidential_note".into();
@@ -174,7 +282,7 @@ fn malformed_bodies_are_refused_with_the_reason() {
         (b"{\"object_kind\":7}", "/object_kind is invalid: invalid type: integer `7`, expected a string at line 1 column 16"),
         (b"{\"object_kind\":\"issue\",\"project\":{\"id\":1}}", "/object_attributes is missing"),
         (b"{\"object_kind\":\"issue\",\"project\":{\"id\":1},\"object_attributes\":{\"title\":\"t\"}}", "/object_attributes/iid is missing"),
-        (b"{\"object_kind\":\"issue\",\"object_attributes\":{\"iid\":3}}", "/project is missing"),
+        (b"{\"object_kind\":\"issue\",\"object_attributes\":{\"iid\":3}}", "/project/id is missing"),
         (b"{\"object_kind\":\"issue\",\"project\":{\"id\":0},\"object_attributes\":{\"iid\":3}}", "/project/id is invalid: project id must be a positive integer, got \"0\""),
         (b"{\"object_kind\":\"issue\",\"project\":{\"id\":1},\"object_attributes\":{\"iid\":\"3\"}}", "/object_attributes/iid is invalid: invalid type: string \"3\", expected u64 at line 1 column 72"),
         (b"{\"object_kind\":\"note\",\"project\":{\"id\":1},\"object_attributes\":{\"id\":9,\"noteable_type\":\"Issue\"}}", "/issue is missing"),
@@ -382,4 +490,57 @@ fn the_headers_never_print_the_token() {
     let h = DeliveryHeaders { token: Some(b"very-secret-token"), ..headers("Issue Hook") };
     let printed = format!("{h:?}");
     assert!(!printed.contains("very-secret-token") && printed.contains("[redacted]"), "{printed}");
+}
+
+/// The payloads built from GitLab's documented shapes (`fixtures/gitlab/constructed/README.md`),
+/// with the header each comes under and what the sync must answer: the group it is queued in, or
+/// why it is ignored.
+const CONSTRUCTED: &[(&str, &str, Result<&str, &str>)] = &[
+    ("work_item_incident_open", "Issue Hook", Ok("gitlab:4242:57")),
+    ("work_item_incident_update", "Issue Hook", Ok("gitlab:4242:57")),
+    ("confidential_work_item_incident_update", "Confidential Issue Hook", Ok("gitlab:4242:58")),
+    ("work_item_task_update", "Issue Hook", Err("work items of type Task are not synced")),
+    ("work_item_epic_update", "Issue Hook", Err("work items of type Epic are not synced")),
+    ("work_item_objective_update", "Issue Hook", Err("work items of type Objective are not synced")),
+    ("issue_hook_2016", "Issue Hook", Ok("gitlab:31:96")),
+    ("issue_hook_2016_test", "Push Hook", Err("push events are not synced")),
+    ("issue_hook_2017_test", "Issue Hook", Ok("gitlab:31:1")),
+    ("note_on_confidential_issue", "Confidential Note Hook", Ok("gitlab:4242:58")),
+    ("internal_note", "Confidential Note Hook", Ok("gitlab:4242:57")),
+    ("internal_note_old", "Confidential Note Hook", Ok("gitlab:4242:212")),
+    ("note_on_confidential_issue_old", "Confidential Note Hook", Ok("gitlab:4242:215")),
+];
+
+fn constructed(name: &str) -> String {
+    let path = format!("{}/../fixtures/gitlab/constructed/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn every_constructed_delivery_of_every_gitlab_era_is_answered_as_the_sync_needs() {
+    for (name, event, expected) in CONSTRUCTED {
+        let body = constructed(name);
+        match (ingest(&headers(event), body.as_bytes(), now()), expected) {
+            (Ok(Ingested::Queue { message, .. }), Ok(group)) => {
+                assert_eq!(&message.group_id, group, "{name}");
+                let envelope: Envelope<Value> = Envelope::parse(&message.body).unwrap();
+                assert!(envelope.payload["project"]["id"].is_u64(), "{name}: the worker finds the project");
+            }
+            (Ok(Ingested::Ignore { reason, .. }), Err(why)) => assert_eq!(&reason.to_string(), why, "{name}"),
+            (other, _) => panic!("{name}: expected {expected:?}, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn the_constructed_fixtures_are_all_listed() {
+    let dir = format!("{}/../fixtures/gitlab/constructed", env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok()?.strip_suffix(".json").map(str::to_owned))
+        .collect();
+    files.sort();
+    let mut listed: Vec<String> = CONSTRUCTED.iter().map(|(name, ..)| (*name).to_owned()).collect();
+    listed.sort();
+    assert_eq!(files, listed);
 }

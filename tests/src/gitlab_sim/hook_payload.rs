@@ -40,9 +40,15 @@ pub(super) fn issue_hook(
     };
     let mut attributes = issue_attributes(project, issue, base);
     attributes.insert("action".into(), Value::String(name.to_owned()));
+    // Current GitLab builds an incident's creation and updates from the work item, its close and
+    // reopen from the issue: the same hook data under another kind.
+    let kind = match issue.incident && !matches!(name, "close" | "reopen") {
+        true => "work_item",
+        false => "issue",
+    };
     let mut body = json!({
-        "object_kind": "issue",
-        "event_type": if issue.confidential { "confidential_issue" } else { "issue" },
+        "object_kind": kind,
+        "event_type": if issue.confidential { format!("confidential_{kind}") } else { kind.to_owned() },
         "user": user_hook(model, user),
         "project": project_hook(project, base),
         "object_attributes": attributes,
@@ -157,7 +163,7 @@ fn issue_attributes(project: &Project, issue: &Issue, base: &str) -> Map<String,
         "updated_by_id": issue.updated_by,
         "weight": null,
         "health_status": null,
-        "type": "Issue",
+        "type": if issue.incident { "Incident" } else { "Issue" },
         "url": issue_url(project, issue, base),
         "total_time_spent": 0,
         "time_change": 0,

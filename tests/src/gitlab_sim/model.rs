@@ -93,6 +93,9 @@ pub(super) struct Issue {
     pub(super) assignees: Vec<u64>,
     pub(super) author: u64,
     pub(super) confidential: bool,
+    /// GitLab's `issue_type`: an incident (`true`) or an issue. Current GitLab reports an
+    /// incident's creation and updates as a `work_item`, its close and reopen as an `issue`.
+    pub(super) incident: bool,
     pub(super) created_at: DateTime<Utc>,
     pub(super) updated_at: DateTime<Utc>,
     pub(super) closed_at: Option<DateTime<Utc>>,
@@ -116,6 +119,7 @@ impl Issue {
             assignees: fields.assignees.clone(),
             author: self.author,
             confidential: fields.confidential,
+            incident: self.incident,
             created_at: self.created_at,
             updated_at: fields.updated_at,
             closed_at: fields.closed_at,
@@ -173,6 +177,8 @@ pub(super) struct IssueDraft {
     pub(super) labels: Vec<String>,
     pub(super) assignee_ids: Vec<u64>,
     pub(super) confidential: bool,
+    /// `issue_type=incident`.
+    pub(super) incident: bool,
 }
 
 /// A change as `PUT /projects/:id/issues/:iid` asks it.
@@ -186,6 +192,8 @@ pub(super) struct IssueEdit {
     pub(super) state_event: Option<StateEvent>,
     pub(super) assignee_ids: Option<Vec<u64>>,
     pub(super) confidential: Option<bool>,
+    /// `issue_type`: `incident` (`Some(true)`) or `issue`.
+    pub(super) incident: Option<bool>,
 }
 
 /// A change as `PUT /projects/:id/issues/:iid/notes/:note_id` asks it.
@@ -334,6 +342,7 @@ impl Model {
             assignees,
             author: actor.user,
             confidential: draft.confidential,
+            incident: draft.incident,
             created_at: actor.now,
             updated_at: actor.now,
             closed_at: None,
@@ -413,6 +422,14 @@ impl Model {
                 );
                 issue.confidential = confidential;
                 fields.push("confidential");
+            }
+            if let Some(incident) = edit.incident.filter(|i| *i != issue.incident) {
+                system_notes.push(
+                    if incident { "changed type from issue to incident" } else { "changed type from incident to issue" }
+                        .to_owned(),
+                );
+                issue.incident = incident;
+                fields.push("issue_type");
             }
             if !fields.is_empty() {
                 issue.updated_at = actor.now;

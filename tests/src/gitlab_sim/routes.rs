@@ -160,6 +160,7 @@ fn create_issue(state: &mut SimState, call: &Call<'_>, project: &str) -> Result<
         labels: params.labels("labels")?.unwrap_or_default(),
         assignee_ids: params.integers("assignee_ids")?.unwrap_or_default(),
         confidential: params.boolean("confidential")?.unwrap_or(false),
+        incident: issue_type(params)?.unwrap_or(false),
     };
     state.limits.spend_creation(Budget::IssueCreation(call.user.id))?;
     let project = project_id(state, call, project)?;
@@ -179,7 +180,7 @@ fn get_issue(state: &SimState, call: &Call<'_>, project: &str, iid_text: &str) -
     issue_reply(state, call, project, iid, 200)
 }
 
-const EDITABLE: [&str; 9] = [
+const EDITABLE: [&str; 10] = [
     "title",
     "description",
     "labels",
@@ -189,6 +190,7 @@ const EDITABLE: [&str; 9] = [
     "assignee_ids",
     "assignee_id",
     "confidential",
+    "issue_type",
 ];
 
 fn update_issue(state: &mut SimState, call: &Call<'_>, project: &str, iid_text: &str) -> Result<Reply, Reply> {
@@ -219,6 +221,7 @@ fn update_issue(state: &mut SimState, call: &Call<'_>, project: &str, iid_text: 
         state_event,
         assignee_ids,
         confidential: params.boolean("confidential")?,
+        incident: issue_type(params)?,
     };
     let project = project_id(state, call, project)?;
     let author = state.model.issue(project, iid)?.author;
@@ -231,6 +234,16 @@ fn update_issue(state: &mut SimState, call: &Call<'_>, project: &str, iid_text: 
     }
     state.model.update_issue(project, iid, edit, &call.actor())?;
     issue_reply(state, call, project, iid, 200)
+}
+
+/// `issue_type`: `issue` or `incident` (`Some(true)`); GitLab refuses the other words with 400.
+fn issue_type(params: &Params) -> Result<Option<bool>, Reply> {
+    match params.string("issue_type")?.as_deref() {
+        None => Ok(None),
+        Some("issue") => Ok(Some(false)),
+        Some("incident") => Ok(Some(true)),
+        Some(_) => Err(Reply::error(400, "issue_type does not have a valid value")),
+    }
 }
 
 fn list_issues(state: &SimState, call: &Call<'_>, project: &str) -> Result<Reply, Reply> {

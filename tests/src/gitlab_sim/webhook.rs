@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use qalita_gitlab_core::webhook::signature::SigningKey;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
@@ -51,6 +52,9 @@ pub struct WebhookConfig {
     pub url: String,
     /// Sent as `X-Gitlab-Token` when set.
     pub secret: Option<String>,
+    /// The signing token (`whsec_<base64>`): when set, each delivery is signed as GitLab does
+    /// (`webhook-id` = `Idempotency-Key`, `webhook-timestamp`, `webhook-signature: v1,<base64>`).
+    pub signing_token: Option<String>,
     /// The enabled events.
     pub events: WebhookEvents,
 }
@@ -58,7 +62,13 @@ pub struct WebhookConfig {
 impl WebhookConfig {
     /// A hook to `url` for every event, without a secret.
     pub fn new(url: &str) -> Self {
-        WebhookConfig { id: 1, url: url.to_owned(), secret: None, events: WebhookEvents::default() }
+        WebhookConfig {
+            id: 1,
+            url: url.to_owned(),
+            secret: None,
+            signing_token: None,
+            events: WebhookEvents::default(),
+        }
     }
 
     /// Sets the hook's id.
@@ -70,6 +80,12 @@ impl WebhookConfig {
     /// Sets the secret token.
     pub fn with_secret(mut self, secret: &str) -> Self {
         self.secret = Some(secret.to_owned());
+        self
+    }
+
+    /// Sets the signing token (GitLab accepts only `whsec_<base64 of 32 bytes>`).
+    pub fn with_signing_token(mut self, token: &str) -> Self {
+        self.signing_token = Some(token.to_owned());
         self
     }
 
@@ -305,6 +321,14 @@ impl Hooks {
                 continue;
             }
             let mut sent = headers;
+            if let Some(key) = config.signing_token.as_deref().and_then(|t| SigningKey::parse(t).ok()) {
+                // Signed when the delivery is made, over the exact bytes sent.
+                let timestamp = Utc::now().timestamp().to_string();
+                let signature = key.sign(&idempotency_key, &timestamp, &bytes);
+                sent.push(("webhook-id".to_owned(), idempotency_key.clone()));
+                sent.push(("webhook-timestamp".to_owned(), timestamp));
+                sent.push(("webhook-signature".to_owned(), signature));
+            }
             if let Some(secret) = &config.secret {
                 sent.push(("X-Gitlab-Token".to_owned(), secret.clone()));
             }

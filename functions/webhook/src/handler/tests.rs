@@ -7,7 +7,8 @@ use chrono::{TimeDelta, TimeZone, Utc};
 use lambda_http::http;
 use qalita_gitlab_core::adapters::memory::{ManualClock, MemoryQueue, MemorySecrets};
 use qalita_gitlab_core::envelope::Envelope;
-use qalita_gitlab_core::webhook::verify::CachePolicy;
+use qalita_gitlab_core::webhook::signature::SigningKey;
+use qalita_gitlab_core::webhook::verify::{AuthMode, CachePolicy, DEFAULT_SIGNATURE_TOLERANCE, Signing};
 use serde_json::Value;
 
 use super::*;
@@ -35,6 +36,30 @@ fn fixture() -> Fixture {
         max_body_bytes: 64 * 1024,
     };
     Fixture { deps, queue, secrets, clock }
+}
+
+const SIGNING_ID: &str = "qalita-gitlab/webhook-signing-secret";
+const SIGNING_KEY: &str = "whsec_dGVzdHRlc3R0ZXN0dGVzdHRlc3R0ZXN0dGVzdHRlc3Q=";
+
+/// The fixture with signatures required as `mode` says.
+fn signed_fixture(mode: AuthMode) -> Fixture {
+    let mut f = fixture();
+    f.secrets.put(SIGNING_ID, SIGNING_KEY);
+    f.deps.auth = WebhookAuthenticator::new(f.secrets.clone(), SECRET_ID, f.clock.clone(), CachePolicy::default())
+        .with_signing(Signing { mode, secret_id: SIGNING_ID.into(), tolerance: DEFAULT_SIGNATURE_TOLERANCE });
+    f
+}
+
+/// Signs a request as GitLab does with a signing token: `webhook-id` equal to `Idempotency-Key`.
+fn signed(mut request: Request, id: &str, timestamp: i64, key: &str) -> Request {
+    let timestamp = timestamp.to_string();
+    let signature = SigningKey::parse(key).unwrap().sign(id, &timestamp, request.body().as_ref());
+    let headers = request.headers_mut();
+    headers.insert("idempotency-key", id.parse().unwrap());
+    headers.insert("webhook-id", id.parse().unwrap());
+    headers.insert("webhook-timestamp", timestamp.parse().unwrap());
+    headers.insert("webhook-signature", signature.parse().unwrap());
+    request
 }
 
 fn fixture_body(name: &str) -> String {
@@ -208,18 +233,13 @@ async fn when_the_secret_store_is_down_a_cached_secret_keeps_working_and_a_cold_
 }
 
 #[tokio::test]
-async fn bad_bodies_after_authentication_get_400_or_413_with_the_reason() {
+async fn bad_bodies_after_authentication_get_400_with_the_reason() {
     let f = fixture();
     let cases: Vec<(String, StatusCode, &str)> = vec![
         ("not json".into(), StatusCode::BAD_REQUEST, "body is not valid JSON: expected ident at line 1 column 2"),
         ("[{\"object_kind\":\"issue\"}]".into(), StatusCode::BAD_REQUEST, "body must be a JSON object, got an array"),
         ("{\"event_type\":\"issue\"}".into(), StatusCode::BAD_REQUEST, "body has no object_kind"),
         ("".into(), StatusCode::BAD_REQUEST, "body is not valid JSON: EOF while parsing a value at line 1 column 0"),
-        (
-            format!("{{\"object_kind\":\"issue\",\"x\":\"{}\"}}", "a".repeat(70_000)),
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body of 70030 bytes is over the limit of 65536 bytes",
-        ),
     ];
     for (body, status, reason) in cases {
         let (code, answer) = call(&f, delivery("Issue Hook", Some(TOKEN), body)).await;
@@ -229,11 +249,27 @@ async fn bad_bodies_after_authentication_get_400_or_413_with_the_reason() {
 }
 
 #[tokio::test]
+async fn an_authentic_body_over_the_limit_is_acknowledged_and_ignored_because_a_resend_would_be_as_large() {
+    let f = fixture();
+    let body = format!("{{\"object_kind\":\"issue\",\"x\":\"{}\"}}", "a".repeat(70_000));
+    let (code, answer) = call(&f, delivery("Issue Hook", Some(TOKEN), body)).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(answer["status"], "ignored");
+    assert_eq!(
+        answer["reason"],
+        "the body of 70030 bytes is over the limit of 65536 bytes; the scheduled reconcile reads the issue from GitLab"
+    );
+    assert!(f.queue.is_empty());
+}
+
+#[tokio::test]
 async fn work_items_merge_request_notes_and_tests_of_other_events_are_acknowledged_and_ignored() {
     let f = fixture();
-    let work_item = fixture_body("issue_open").replace("\"object_kind\": \"issue\"", "\"object_kind\": \"work_item\"");
-    let (code, body) = call(&f, delivery("Issue Hook", Some(TOKEN), work_item)).await;
-    assert_eq!((code, body["reason"].as_str()), (StatusCode::OK, Some("work items are not synced")));
+    let task = fixture_body("issue_open")
+        .replace("\"object_kind\": \"issue\"", "\"object_kind\": \"work_item\"")
+        .replace("\"type\": \"Issue\"", "\"type\": \"Task\"");
+    let (code, body) = call(&f, delivery("Issue Hook", Some(TOKEN), task)).await;
+    assert_eq!((code, body["reason"].as_str()), (StatusCode::OK, Some("work items of type Task are not synced")));
     let test_of_push = r#"{"object_kind":"push","event_name":"push","before":"95790bf8","after":"da1560886","ref":"refs/heads/master","project_id":15,"project":{"id":15},"commits":[],"total_commits_count":0}"#;
     let (code, body) = call(&f, delivery("Push Hook", Some(TOKEN), test_of_push)).await;
     assert_eq!((code, body["reason"].as_str()), (StatusCode::OK, Some("push events are not synced")));
@@ -351,4 +387,164 @@ async fn each_delivery_logs_one_json_line_without_payload_headers_or_token() {
     ] {
         assert!(!output.to_lowercase().contains(&forbidden.to_lowercase()), "log contains {forbidden:?}: {output}");
     }
+}
+
+#[tokio::test]
+async fn a_webhook_secret_that_is_only_whitespace_answers_503_and_never_accepts_an_empty_token() {
+    for blank in ["   ", " \n", ""] {
+        let f = fixture();
+        f.secrets.put(SECRET_ID, blank);
+        f.secrets.put(SECRET_ID, blank); // the previous stage blank too
+        for token in ["", " ", "   "] {
+            let (code, body) = call(&f, delivery("Issue Hook", Some(token), fixture_body("issue_open"))).await;
+            assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "secret {blank:?}, token {token:?}: {body}");
+            assert_eq!(body["reason"], "the webhook secret cannot be read or is unusable; try again later");
+        }
+        assert!(f.queue.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_signed_delivery_is_queued_under_its_webhook_id_and_a_tampered_one_is_refused() {
+    let f = signed_fixture(AuthMode::Signature);
+    let now = f.clock.now().timestamp();
+    let id = "5d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+    let (code, body) =
+        call(&f, signed(delivery("Issue Hook", None, fixture_body("issue_close")), id, now, SIGNING_KEY)).await;
+    assert_eq!((code, &body["status"]), (StatusCode::OK, &Value::from("queued")), "{body}");
+    let messages = drain(&f.queue).await;
+    assert_eq!(Envelope::<Value>::parse(&messages[0].body).unwrap().key, id);
+
+    let mut tampered = signed(delivery("Issue Hook", None, fixture_body("issue_close")), id, now, SIGNING_KEY);
+    let original = fixture_body("issue_close");
+    let changed = original.replacen("\"closed\"", "\"opened\"", 1);
+    assert_ne!(original, changed);
+    *tampered.body_mut() = Body::Text(changed);
+    let (code, body) = call(&f, tampered).await;
+    assert_eq!(
+        (code, body["reason"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("webhook-signature does not match the body"))
+    );
+
+    let other_key = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let (code, _) =
+        call(&f, signed(delivery("Issue Hook", None, fixture_body("issue_close")), id, now, other_key)).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+
+    let (code, body) = call(&f, delivery("Issue Hook", Some(TOKEN), fixture_body("issue_close"))).await;
+    assert_eq!(
+        (code, body["reason"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("missing webhook-id, webhook-timestamp or webhook-signature header"))
+    );
+    assert_eq!(f.queue.len(), 1, "only the authentic delivery");
+}
+
+#[tokio::test]
+async fn a_signed_delivery_replayed_after_the_window_is_refused() {
+    let f = signed_fixture(AuthMode::Signature);
+    let sent = f.clock.now().timestamp();
+    let request = || signed(delivery("Issue Hook", None, fixture_body("issue_open")), "replayed-id", sent, SIGNING_KEY);
+    assert_eq!(call(&f, request()).await.0, StatusCode::OK);
+    f.clock.advance(TimeDelta::minutes(6));
+    let (code, body) = call(&f, request()).await;
+    assert_eq!(
+        (code, body["reason"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("webhook-timestamp is outside the accepted window"))
+    );
+}
+
+#[tokio::test]
+async fn in_both_mode_a_valid_signature_without_the_token_is_refused() {
+    let f = signed_fixture(AuthMode::Both);
+    let now = f.clock.now().timestamp();
+    let (code, _) =
+        call(&f, signed(delivery("Issue Hook", None, fixture_body("issue_open")), "k1", now, SIGNING_KEY)).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    let (code, _) =
+        call(&f, signed(delivery("Issue Hook", Some(TOKEN), fixture_body("issue_open")), "k2", now, SIGNING_KEY)).await;
+    assert_eq!(code, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_headers_alone_screen_a_delivery_before_its_body_is_read() {
+    let f = signed_fixture(AuthMode::Both);
+    let now = f.clock.now().timestamp();
+    let good = signed(delivery("Issue Hook", Some(TOKEN), "{}"), "k3", now, SIGNING_KEY);
+    assert!(screen(&f.deps, good.method(), good.headers()).await.is_none(), "worth reading the body");
+    for request in [
+        delivery("Issue Hook", Some(TOKEN), "{}"),
+        signed(delivery("Issue Hook", Some("forged"), "{}"), "k4", now, SIGNING_KEY),
+        signed(delivery("Issue Hook", Some(TOKEN), "{}"), "k5", now - 3600, SIGNING_KEY),
+    ] {
+        let answer = screen(&f.deps, request.method(), request.headers()).await.expect("refused");
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+    }
+    let answer = screen(&f.deps, &Method::GET, good.headers()).await.expect("refused");
+    assert_eq!(answer.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn a_body_a_server_stopped_reading_is_ignored_when_the_token_proved_it_and_413_when_only_a_signature_could() {
+    let f = fixture();
+    let request = delivery("Issue Hook", Some(TOKEN), "");
+    let answer = over_limit(&f.deps, request.headers(), 7_000_000).await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    let body: Value = serde_json::from_slice(answer.body().as_ref()).unwrap();
+    assert_eq!(body["status"], "ignored");
+
+    let f = signed_fixture(AuthMode::Signature);
+    let answer = over_limit(&f.deps, request.headers(), 7_000_000).await;
+    assert_eq!(answer.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn every_authentic_delivery_of_every_fixture_is_answered_200() {
+    let root = format!("{}/../../fixtures/gitlab", env!("CARGO_MANIFEST_DIR"));
+    let mut seen = 0;
+    for dir in [root.clone(), format!("{root}/constructed")] {
+        let readme = std::fs::read_to_string(format!("{dir}/README.md")).unwrap();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+            let event = header_of(&readme, &name);
+            let f = fixture();
+            let (code, body) = call(&f, delivery(&event, Some(TOKEN), std::fs::read_to_string(&path).unwrap())).await;
+            assert_eq!(code, StatusCode::OK, "{name} under {event}: {body}");
+            seen += 1;
+        }
+    }
+    assert!(seen >= 20, "{seen} fixtures");
+}
+
+/// The `X-Gitlab-Event` a fixtures README gives for a file (its table's second column).
+fn header_of(readme: &str, file: &str) -> String {
+    readme
+        .lines()
+        .find(|line| line.starts_with('|') && line.contains(&format!("`{file}`")))
+        .and_then(|line| line.split('|').nth(2))
+        .map(|cell| cell.trim().trim_matches('`').split('`').next().unwrap_or_default().trim().to_owned())
+        .unwrap_or_else(|| panic!("{file} is not in its README's table"))
+}
+
+#[tokio::test]
+async fn a_huge_or_unknown_event_header_is_logged_as_other_even_on_a_401() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt().json().with_writer(move || writer.clone()).finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let f = fixture();
+    let huge = "Issue Hook".repeat(10_000);
+    call(&f, delivery(&huge, Some("forged"), "{}")).await;
+    call(&f, delivery("Issue Hook<script>", Some("forged"), "{}")).await;
+    call(&f, delivery("Confidential Note Hook", Some("forged"), "{}")).await;
+
+    let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let events: Vec<Value> =
+        output.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["fields"]["event"].clone()).collect();
+    assert_eq!(events, ["other", "other", "Confidential Note Hook"]);
+    assert!(output.len() < 2_000, "{} bytes of log for three refusals", output.len());
 }
