@@ -548,3 +548,103 @@ async fn a_huge_or_unknown_event_header_is_logged_as_other_even_on_a_401() {
     assert_eq!(events, ["other", "other", "Confidential Note Hook"]);
     assert!(output.len() < 2_000, "{} bytes of log for three refusals", output.len());
 }
+
+/// Mangled deliveries: the answer GitLab gets is always one it will not count against the hook
+/// unless the body is not a payload GitLab could send.
+mod shapes {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// One edit of a JSON document: drop a key, or give a value another type, at some depth.
+    #[derive(Debug, Clone)]
+    enum Mutation {
+        Remove(usize),
+        Replace(usize, Value),
+    }
+
+    /// The JSON pointers of every object in `value`, the root first.
+    fn objects(value: &Value, path: String, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                out.push(path.clone());
+                for (key, inner) in map {
+                    objects(inner, format!("{path}/{}", key.replace('~', "~0").replace('/', "~1")), out);
+                }
+            }
+            Value::Array(items) => {
+                for (index, inner) in items.iter().enumerate() {
+                    objects(inner, format!("{path}/{index}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn mutate(value: &mut Value, mutation: &Mutation) {
+        let (Mutation::Remove(pick) | Mutation::Replace(pick, _)) = mutation;
+        let mut paths = Vec::new();
+        objects(value, String::new(), &mut paths);
+        let Some(path) = paths.get(pick % 40 % paths.len().max(1)) else { return };
+        let Some(Value::Object(map)) = value.pointer_mut(path) else { return };
+        let Some(key) = map.keys().nth(pick / 40 % map.len().max(1)).cloned() else { return };
+        match mutation {
+            Mutation::Remove(_) => {
+                map.remove(&key);
+            }
+            Mutation::Replace(_, new) => {
+                map.insert(key, new.clone());
+            }
+        }
+    }
+
+    fn any_value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            ".{0,12}".prop_map(Value::from),
+            Just(serde_json::json!([])),
+            Just(serde_json::json!({})),
+            Just(serde_json::json!([{"id": 1, "title": null}])),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..Default::default() })]
+
+        /// GitLab counts every 4xx and 5xx toward disabling the hook: an authentic delivery, however
+        /// mangled, is answered 200 (queued or ignored with a reason) or 400 with the parser's reason
+        /// when it is not a payload GitLab could send; never 413, never 5xx while the queue is up.
+        #[test]
+        fn an_authentic_delivery_is_answered_200_or_400_with_a_reason_whatever_its_shape(
+            fixture_index in 0usize..13,
+            mutations in proptest::collection::vec(
+                prop_oneof![
+                    (0usize..4000).prop_map(Mutation::Remove),
+                    ((0usize..4000), any_value()).prop_map(|(i, v)| Mutation::Replace(i, v)),
+                ],
+                0..4,
+            ),
+        ) {
+            let names = [
+                "issue_open", "issue_close", "confidential_issue", "issue_update_synthetic", "note_on_issue", "note_on_mr",
+                "note_on_commit", "constructed/work_item_incident_open", "constructed/work_item_task_update",
+                "constructed/issue_hook_2016", "constructed/issue_hook_2017_test", "constructed/internal_note_old",
+                "constructed/note_on_confidential_issue",
+            ];
+            let mut body: Value = serde_json::from_str(&fixture_body(names[fixture_index])).unwrap();
+            for mutation in &mutations {
+                mutate(&mut body, mutation);
+            }
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let (code, answer) = runtime.block_on(async {
+                let f = fixture();
+                call(&f, delivery("Issue Hook", Some(TOKEN), body.to_string())).await
+            });
+            prop_assert!(code == StatusCode::OK || code == StatusCode::BAD_REQUEST, "{code}: {answer}");
+            prop_assert!(answer["reason"].is_string() || answer["status"] == "queued", "{answer}");
+        }
+    }
+}
