@@ -433,13 +433,9 @@ async fn sync_qalita(
                 tracing::warn!(message_id = id, kind, qalita_issue = %issue_id, outcome = "dropped", "QALITA says the issue does not exist or is not visible to the token");
                 return Ok(());
             }
-            Err(error) if error.is_transient() => {
-                return Err(Retry { after: error.retry_after(), reason: error.to_string() });
-            }
-            Err(error) => {
-                tracing::error!(message_id = id, kind, qalita_issue = %issue_id, error = %error, outcome = "dropped", "QALITA refused the read");
-                return Ok(());
-            }
+            // Retry or drop is decided in `finish`, as for every other failure: a refused token
+            // is retried after the tokens are read again (a rotation), not dropped.
+            Err(error) => return finish(deps, id, kind, Some(issue_id), Err(error.into()), started).await,
         },
         (None, None) => {
             tracing::error!(message_id = id, kind, outcome = "dropped", "QALITA event names no issue");

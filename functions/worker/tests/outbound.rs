@@ -165,6 +165,27 @@ async fn an_event_with_only_an_issue_id_makes_the_worker_fetch_the_issue() {
 }
 
 #[tokio::test]
+async fn a_refused_qalita_token_on_an_id_only_event_is_retried_and_asks_for_the_secrets_again() {
+    let world = World::new("").await;
+    world.qalita.rotate_token("a-token-the-worker-does-not-have-yet");
+    let body = json!({"v": 1, "source": "qalita", "kind": "issue.updated", "key": "id-only-refused", "received_at": "2026-11-24T16:42:00Z", "payload": {"issue_id": ISSUE}});
+    let message = OutgoingMessage {
+        group_id: format!("qalita:{ISSUE}"),
+        dedup_id: "id-only-refused".into(),
+        body: body.to_string(),
+    };
+    world.queue.send(&message).await.unwrap();
+    let (received, response) = world.run_worker().await;
+    assert_eq!(received, 1);
+    assert_eq!(response.batch_item_failures.len(), 1, "retried, not dropped");
+    assert!(
+        world.deps.credentials_refused.load(std::sync::atomic::Ordering::SeqCst),
+        "the refusal makes the function read its secrets again"
+    );
+    assert_eq!(world.gitlab_writes(), 0);
+}
+
+#[tokio::test]
 async fn the_poll_picks_up_a_new_issue_and_then_a_change() {
     let world = World::new("").await;
     let report = poll(&world.deps, std::time::Instant::now() + Duration::from_secs(20)).await;

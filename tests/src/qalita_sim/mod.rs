@@ -74,7 +74,8 @@ impl Default for SimOptions {
 
 /// What the routes share.
 struct Shared {
-    token: String,
+    /// The API token it accepts; replaced by [`QalitaSim::rotate_token`].
+    token: Mutex<String>,
     options: SimOptions,
     store: Mutex<store::Store>,
     faults: Mutex<faults::Faults>,
@@ -142,7 +143,7 @@ impl QalitaSim {
     pub async fn start_with(token: &str, options: SimOptions) -> Self {
         assert!(options.api_prefix.starts_with('/'), "the API prefix starts with `/`: {:?}", options.api_prefix);
         let shared = Arc::new(Shared {
-            token: token.to_owned(),
+            token: Mutex::new(token.to_owned()),
             options,
             store: Mutex::default(),
             faults: Mutex::default(),
@@ -164,6 +165,12 @@ impl QalitaSim {
     /// The base URL, `http://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("http://{}", self.address)
+    }
+
+    /// Replaces the accepted API token, as a rotation in QALITA's settings does: the old one is
+    /// refused with `401` from now on.
+    pub fn rotate_token(&self, token: &str) {
+        *self.shared.token.lock().unwrap_or_else(|e| e.into_inner()) = token.to_owned();
     }
 
     /// The user id the API token belongs to ([`SimOptions::api_user_id`]).

@@ -86,7 +86,8 @@ async fn authenticate(State(shared): SimState, request: Request, next: Next) -> 
         .and_then(|value| value.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token);
-    if token != Some(shared.token.as_str()) {
+    let accepted = shared.token.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if token != Some(accepted.as_str()) {
         return (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],
