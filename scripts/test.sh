@@ -63,6 +63,7 @@ done
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
+export SAM_PYTHON="$tools/sam/bin/python"
 unset AWS_PROFILE AWS_SESSION_TOKEN
 
 log "tests (moto at $AWS_ENDPOINT_URL)"

@@ -1,7 +1,8 @@
 //! Reads `template.yaml`, so that the local stack is created from the same definitions as the
 //! deployed one. CloudFormation's short-form tags (`!Ref`, `!Sub`, `!GetAtt`, …) become their
 //! long form (`{"Ref": …}`, `{"Fn::Sub": …}`), and [`Template::resolve`] evaluates the ones the
-//! resource definitions use.
+//! resource definitions use. [`Template::expanded`] is the template after the SAM transform (what
+//! CloudFormation deploys, SAM's roles and permissions included), for the IAM checks.
 
 use serde_json::{Map, Value, json};
 use serde_yaml_ng::Value as Yaml;
@@ -29,6 +30,53 @@ impl Template {
         let path = crate::repo_root().join("template.yaml");
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
         Self::parse(&text).unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", path.display()))
+    }
+
+    /// The template after the SAM transform, run offline by `scripts/sam_expand.py` under the SAM
+    /// CLI's Python: named by `SAM_PYTHON` (scripts/test.sh sets it), else `.tools/sam/bin/python`
+    /// when present. `None`, after saying why, when neither is there; under CI (`CI` set) a missing
+    /// `SAM_PYTHON` fails instead, so that the checks cannot be skipped there unnoticed.
+    ///
+    /// # Panics
+    /// When `SAM_PYTHON` is unset under CI, or the transform fails (the template is then not
+    /// deployable either).
+    pub fn expanded() -> Option<Self> {
+        let root = crate::repo_root();
+        let python = match std::env::var_os("SAM_PYTHON") {
+            Some(python) => std::path::PathBuf::from(python),
+            None if std::env::var_os("CI").is_some() => {
+                panic!("SAM_PYTHON is not set: scripts/test.sh sets it to the SAM CLI's Python (.tools/sam/bin/python)")
+            }
+            None => {
+                let local = root.join(".tools/sam/bin/python");
+                if !local.exists() {
+                    eprintln!(
+                        "SKIPPED: no SAM translator (set SAM_PYTHON, or run scripts/test.sh once to install .tools/sam)"
+                    );
+                    return None;
+                }
+                local
+            }
+        };
+        let output = std::process::Command::new(&python)
+            .arg(root.join("scripts/sam_expand.py"))
+            .arg(root.join("template.yaml"))
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+        assert!(
+            output.status.success(),
+            "the SAM transform of template.yaml failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let root = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("scripts/sam_expand.py printed no JSON template: {e}"));
+        Some(Template { root })
+    }
+
+    /// The logical ids of the resources of `resource_type`, in name order.
+    pub fn resources_of_type(&self, resource_type: &str) -> Vec<&str> {
+        let resources = self.root["Resources"].as_object().into_iter().flatten();
+        resources.filter(|(_, r)| r["Type"] == resource_type).map(|(id, _)| id.as_str()).collect()
     }
 
     /// Parses a template's text.

@@ -10,11 +10,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use qalita_gitlab_core::adapters::memory::DEDUP_WINDOW;
 use qalita_gitlab_core::ports::{Clock, EventQueue, OutgoingMessage, QueueError, ReceivedMessage};
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use super::{EmbeddedDb, OpenError, PortError, TxError, blocking, classify, from_json};
+use super::{EmbeddedDb, Failing, OpenError, PortError, TxError, classify, from_json};
 
 /// The queue by sequence number (the order of sending): each [`Stored`] message as JSON.
 const MESSAGES: TableDefinition<u64, &str> = TableDefinition::new("queue/messages");
@@ -106,7 +106,7 @@ pub struct QueueDepth {
 /// the others' waiting receives.
 #[derive(Clone)]
 pub struct EmbeddedQueue {
-    db: Arc<Database>,
+    db: EmbeddedDb,
     clock: Arc<dyn Clock>,
     options: QueueOptions,
     /// Woken when a message may have become receivable (sent, deleted, made visible, replayed).
@@ -182,65 +182,67 @@ impl EmbeddedQueue {
     /// The queue in `db`, creating its tables if needed; what it held before is still there.
     pub async fn open(db: &EmbeddedDb, clock: Arc<dyn Clock>, options: QueueOptions) -> Result<Self, OpenError> {
         db.prepare(create_tables).await?;
-        Ok(EmbeddedQueue { db: db.database(), clock, options, changed: db.changes() })
+        Ok(EmbeddedQueue { db: db.clone(), clock, options, changed: db.changes() })
     }
 
     /// The messages in the dead-letter queue, in the order they arrived there.
     pub async fn dlq_list(&self) -> Result<Vec<DeadLetter>, QueueError> {
-        let db = self.db.clone();
-        blocking(move || {
-            let tx = db.begin_read()?;
-            let dead = tx.open_table(DEAD_LETTERS)?;
-            let mut all = Vec::new();
-            for row in dead.iter()? {
-                let (sequence, json) = row?;
-                all.push(from_json(json.value(), || format!("dead letter {}", sequence.value()))?);
-            }
-            Ok(all)
-        })
-        .await
+        self.db
+            .run(move |db| {
+                let tx = db.begin_read()?;
+                let dead = tx.open_table(DEAD_LETTERS)?;
+                let mut all = Vec::new();
+                for row in dead.iter()? {
+                    let (sequence, json) = row?;
+                    all.push(from_json(json.value(), || format!("dead letter {}", sequence.value()))?);
+                }
+                Ok(all)
+            })
+            .await
     }
 
     /// Moves the dead letters of `group` (all of them if `None`) back to the end of the queue, as
     /// new messages (receive count 0, not deduplicated), in the order they arrived in the
     /// dead-letter queue. With `dry_run`, moves nothing. Returns the messages moved (or that would be).
     pub async fn dlq_replay(&self, group: Option<&str>, dry_run: bool) -> Result<Vec<DeadLetter>, QueueError> {
-        let db = self.db.clone();
         let group = group.map(str::to_owned);
         let now = self.clock.now();
-        let replayed = blocking(move || {
-            let tx = db.begin_write()?;
-            let mut chosen = Vec::new();
-            {
-                let dead = tx.open_table(DEAD_LETTERS)?;
-                for row in dead.iter()? {
-                    let (sequence, json) = row?;
-                    let letter: DeadLetter = from_json(json.value(), || format!("dead letter {}", sequence.value()))?;
-                    if group.as_deref().is_none_or(|group| group == letter.group_id) {
-                        chosen.push((sequence.value(), letter));
+        let replayed = self
+            .db
+            .run(move |db| {
+                let tx = db.begin_write()?;
+                let mut chosen = Vec::new();
+                {
+                    let dead = tx.open_table(DEAD_LETTERS)?;
+                    for row in dead.iter()? {
+                        let (sequence, json) = row?;
+                        let letter: DeadLetter =
+                            from_json(json.value(), || format!("dead letter {}", sequence.value()))?;
+                        if group.as_deref().is_none_or(|group| group == letter.group_id) {
+                            chosen.push((sequence.value(), letter));
+                        }
                     }
                 }
-            }
-            if dry_run {
-                return Ok(chosen.into_iter().map(|(_, letter)| letter).collect());
-            }
-            for (sequence, letter) in &chosen {
-                tx.open_table(DEAD_LETTERS)?.remove(sequence)?;
-                enqueue(&tx, |_| Stored {
-                    message_id: letter.message_id.clone(),
-                    group_id: letter.group_id.clone(),
-                    dedup_id: letter.dedup_id.clone(),
-                    body: letter.body.clone(),
-                    sent_at: letter.sent_at,
-                    receive_count: 0,
-                    visible_at: now,
-                    receipt: None,
-                })?;
-            }
-            tx.commit()?;
-            Ok(chosen.into_iter().map(|(_, letter)| letter).collect::<Vec<_>>())
-        })
-        .await?;
+                if dry_run {
+                    return Ok(chosen.into_iter().map(|(_, letter)| letter).collect());
+                }
+                for (sequence, letter) in &chosen {
+                    tx.open_table(DEAD_LETTERS)?.remove(sequence)?;
+                    enqueue(&tx, |_| Stored {
+                        message_id: letter.message_id.clone(),
+                        group_id: letter.group_id.clone(),
+                        dedup_id: letter.dedup_id.clone(),
+                        body: letter.body.clone(),
+                        sent_at: letter.sent_at,
+                        receive_count: 0,
+                        visible_at: now,
+                        receipt: None,
+                    })?;
+                }
+                tx.commit()?;
+                Ok(chosen.into_iter().map(|(_, letter)| letter).collect::<Vec<_>>())
+            })
+            .await?;
         if !dry_run && !replayed.is_empty() {
             self.changed.notify_waiters();
         }
@@ -249,97 +251,98 @@ impl EmbeddedQueue {
 
     /// How many messages are waiting, in flight, and dead-lettered.
     pub async fn depth(&self) -> Result<QueueDepth, QueueError> {
-        let db = self.db.clone();
         let now = self.clock.now();
-        blocking(move || {
-            let tx = db.begin_read()?;
-            let mut depth = QueueDepth { dead_letters: tx.open_table(DEAD_LETTERS)?.len()?, ..QueueDepth::default() };
-            for row in tx.open_table(MESSAGES)?.iter()? {
-                let (sequence, json) = row?;
-                match message_at(sequence.value(), json.value())?.visible_at > now {
-                    true => depth.in_flight += 1,
-                    false => depth.available += 1,
+        self.db
+            .run(move |db| {
+                let tx = db.begin_read()?;
+                let mut depth =
+                    QueueDepth { dead_letters: tx.open_table(DEAD_LETTERS)?.len()?, ..QueueDepth::default() };
+                for row in tx.open_table(MESSAGES)?.iter()? {
+                    let (sequence, json) = row?;
+                    match message_at(sequence.value(), json.value())?.visible_at > now {
+                        true => depth.in_flight += 1,
+                        false => depth.available += 1,
+                    }
                 }
-            }
-            Ok(depth)
-        })
-        .await
+                Ok(depth)
+            })
+            .await
     }
 
     /// One pass over the queue in one write transaction: receives up to `max` messages, moving to
     /// the dead-letter queue those received `max_receive_count` times already.
     async fn take_visible(&self, max: u8) -> Result<Pass, QueueError> {
-        let db = self.db.clone();
         let now = self.clock.now();
         let options = self.options;
         let visibility = delta(options.visibility_timeout.min(MAX_VISIBILITY_TIMEOUT));
-        blocking(move || {
-            let tx = db.begin_write()?;
-            let mut pass = Pass { received: Vec::new(), next_visible: None };
-            let mut blocked: Vec<String> = Vec::new();
-            let mut dead = Vec::new();
-            {
-                let mut messages = tx.open_table(MESSAGES)?;
-                let mut updates = Vec::new();
-                for row in messages.iter()? {
-                    if pass.received.len() >= usize::from(max) {
-                        break;
+        self.db
+            .run(move |db| {
+                let tx = db.begin_write()?;
+                let mut pass = Pass { received: Vec::new(), next_visible: None };
+                let mut blocked: Vec<String> = Vec::new();
+                let mut dead = Vec::new();
+                {
+                    let mut messages = tx.open_table(MESSAGES)?;
+                    let mut updates = Vec::new();
+                    for row in messages.iter()? {
+                        if pass.received.len() >= usize::from(max) {
+                            break;
+                        }
+                        let (sequence, json) = row?;
+                        let sequence = sequence.value();
+                        let mut stored = message_at(sequence, json.value())?;
+                        if blocked.contains(&stored.group_id) {
+                            continue;
+                        }
+                        if stored.visible_at > now {
+                            // An earlier message of this group is in flight: the rest of the group waits.
+                            pass.next_visible =
+                                Some(pass.next_visible.map_or(stored.visible_at, |t| t.min(stored.visible_at)));
+                            blocked.push(stored.group_id);
+                            continue;
+                        }
+                        if stored.receive_count >= options.max_receive_count.max(1) {
+                            // As SQS's redrive: the group goes on without it.
+                            dead.push((sequence, stored));
+                            continue;
+                        }
+                        stored.receive_count += 1;
+                        stored.visible_at = now + visibility;
+                        let receipt = format!("{sequence}.{}", stored.receive_count);
+                        stored.receipt = Some(receipt.clone());
+                        pass.received.push(ReceivedMessage {
+                            message_id: stored.message_id.clone(),
+                            receipt,
+                            group_id: stored.group_id.clone(),
+                            receive_count: stored.receive_count,
+                            body: stored.body.clone(),
+                        });
+                        updates.push((sequence, to_json(&stored)?));
                     }
-                    let (sequence, json) = row?;
-                    let sequence = sequence.value();
-                    let mut stored = message_at(sequence, json.value())?;
-                    if blocked.contains(&stored.group_id) {
-                        continue;
+                    for (sequence, json) in updates {
+                        messages.insert(sequence, json.as_str())?;
                     }
-                    if stored.visible_at > now {
-                        // An earlier message of this group is in flight: the rest of the group waits.
-                        pass.next_visible =
-                            Some(pass.next_visible.map_or(stored.visible_at, |t| t.min(stored.visible_at)));
-                        blocked.push(stored.group_id);
-                        continue;
+                    for (sequence, _) in &dead {
+                        messages.remove(sequence)?;
                     }
-                    if stored.receive_count >= options.max_receive_count.max(1) {
-                        // As SQS's redrive: the group goes on without it.
-                        dead.push((sequence, stored));
-                        continue;
-                    }
-                    stored.receive_count += 1;
-                    stored.visible_at = now + visibility;
-                    let receipt = format!("{sequence}.{}", stored.receive_count);
-                    stored.receipt = Some(receipt.clone());
-                    pass.received.push(ReceivedMessage {
-                        message_id: stored.message_id.clone(),
-                        receipt,
-                        group_id: stored.group_id.clone(),
+                }
+                for (_, stored) in dead {
+                    let letter = DeadLetter {
+                        message_id: stored.message_id,
+                        group_id: stored.group_id,
+                        dedup_id: stored.dedup_id,
+                        body: stored.body,
                         receive_count: stored.receive_count,
-                        body: stored.body.clone(),
-                    });
-                    updates.push((sequence, to_json(&stored)?));
+                        sent_at: stored.sent_at,
+                        dead_lettered_at: now,
+                    };
+                    let sequence = next(&tx, SEQUENCE)?;
+                    tx.open_table(DEAD_LETTERS)?.insert(sequence, to_json(&letter)?.as_str())?;
                 }
-                for (sequence, json) in updates {
-                    messages.insert(sequence, json.as_str())?;
-                }
-                for (sequence, _) in &dead {
-                    messages.remove(sequence)?;
-                }
-            }
-            for (_, stored) in dead {
-                let letter = DeadLetter {
-                    message_id: stored.message_id,
-                    group_id: stored.group_id,
-                    dedup_id: stored.dedup_id,
-                    body: stored.body,
-                    receive_count: stored.receive_count,
-                    sent_at: stored.sent_at,
-                    dead_lettered_at: now,
-                };
-                let sequence = next(&tx, SEQUENCE)?;
-                tx.open_table(DEAD_LETTERS)?.insert(sequence, to_json(&letter)?.as_str())?;
-            }
-            tx.commit()?;
-            Ok(pass)
-        })
-        .await
+                tx.commit()?;
+                Ok(pass)
+            })
+            .await
     }
 
     /// Runs `work` on the message holding `receipt` in a write transaction, then wakes waiting receives.
@@ -348,16 +351,16 @@ impl EmbeddedQueue {
         receipt: &str,
         work: impl FnOnce(&WriteTransaction, u64, Stored) -> Tx<()> + Send + 'static,
     ) -> Result<(), QueueError> {
-        let db = self.db.clone();
         let receipt = receipt.to_owned();
-        blocking(move || {
-            let tx = db.begin_write()?;
-            let (sequence, stored) = by_receipt(&tx, &receipt)?;
-            work(&tx, sequence, stored)?;
-            tx.commit()?;
-            Ok(())
-        })
-        .await?;
+        self.db
+            .run(move |db| {
+                let tx = db.begin_write()?;
+                let (sequence, stored) = by_receipt(&tx, &receipt)?;
+                work(&tx, sequence, stored)?;
+                tx.commit()?;
+                Ok(())
+            })
+            .await?;
         self.changed.notify_waiters();
         Ok(())
     }
@@ -375,6 +378,10 @@ impl PortError for QueueError {
         QueueError::Rejected { class: "CorruptMessage".into(), message: what }
     }
 
+    fn failing(reason: String) -> Self {
+        QueueError::Unavailable { class: "storage-failing".into(), source: Box::new(Failing { reason }) }
+    }
+
     fn interrupted(error: tokio::task::JoinError) -> Self {
         QueueError::Unavailable { class: "interrupted".into(), source: Box::new(error) }
     }
@@ -384,38 +391,39 @@ impl PortError for QueueError {
 impl EventQueue for EmbeddedQueue {
     async fn send(&self, message: &OutgoingMessage) -> Result<(), QueueError> {
         message.validate()?;
-        let db = self.db.clone();
         let now = self.clock.now();
         let message = message.clone();
-        let added = blocking(move || {
-            let tx = db.begin_write()?;
-            let added = {
-                let mut dedup = tx.open_table(DEDUP)?;
-                let window_start = (now - DEDUP_WINDOW).timestamp_millis();
-                dedup.retain(|_, sent_at| sent_at > window_start)?;
-                let scope = (message.group_id.as_str(), message.dedup_id.as_str());
-                let duplicate = dedup.get(scope)?.is_some();
-                if !duplicate {
-                    dedup.insert(scope, now.timestamp_millis())?;
+        let added = self
+            .db
+            .run(move |db| {
+                let tx = db.begin_write()?;
+                let added = {
+                    let mut dedup = tx.open_table(DEDUP)?;
+                    let window_start = (now - DEDUP_WINDOW).timestamp_millis();
+                    dedup.retain(|_, sent_at| sent_at > window_start)?;
+                    let scope = (message.group_id.as_str(), message.dedup_id.as_str());
+                    let duplicate = dedup.get(scope)?.is_some();
+                    if !duplicate {
+                        dedup.insert(scope, now.timestamp_millis())?;
+                    }
+                    !duplicate
+                };
+                if added {
+                    enqueue(&tx, |sequence| Stored {
+                        message_id: format!("m-{sequence}"),
+                        group_id: message.group_id,
+                        dedup_id: message.dedup_id,
+                        body: message.body,
+                        sent_at: now,
+                        receive_count: 0,
+                        visible_at: now,
+                        receipt: None,
+                    })?;
                 }
-                !duplicate
-            };
-            if added {
-                enqueue(&tx, |sequence| Stored {
-                    message_id: format!("m-{sequence}"),
-                    group_id: message.group_id,
-                    dedup_id: message.dedup_id,
-                    body: message.body,
-                    sent_at: now,
-                    receive_count: 0,
-                    visible_at: now,
-                    receipt: None,
-                })?;
-            }
-            tx.commit()?;
-            Ok(added)
-        })
-        .await?;
+                tx.commit()?;
+                Ok(added)
+            })
+            .await?;
         if added {
             self.changed.notify_waiters();
         }

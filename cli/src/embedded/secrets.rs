@@ -18,7 +18,8 @@ type Lookup = dyn Fn(&str) -> Option<OsString> + Send + Sync;
 /// Secrets from environment variables. The secret `qalita-gitlab/webhook-secret` is the variable
 /// `QALITA_GITLAB_WEBHOOK_SECRET` (see [`EnvSecrets::variable`]); its value before a rotation,
 /// still accepted while senders catch up, is `QALITA_GITLAB_WEBHOOK_SECRET_PREVIOUS`. A variable
-/// set to the empty string counts as unset.
+/// set to the empty string counts as unset; one holding only whitespace is refused (no sender can
+/// present such a secret, and a check against it would accept an empty one).
 pub struct EnvSecrets {
     lookup: Box<Lookup>,
 }
@@ -53,19 +54,29 @@ impl EnvSecrets {
         id.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect()
     }
 
-    fn value(&self, id: &str, variable: &str) -> Result<Option<SecretString>, SecretError> {
-        match (self.lookup)(variable) {
-            None => Ok(None),
-            Some(value) if value.is_empty() => Ok(None),
-            Some(value) => {
-                value.into_string().map(|value| Some(SecretString::new(value))).map_err(|_| SecretError::Unreadable {
-                    id: id.to_owned(),
-                    class: "NotUnicode".into(),
-                    message: format!("the environment variable {variable} is not valid UTF-8"),
-                })
-            }
-        }
+    fn value(&self, id: &str, variable: &str) -> Result<Found, SecretError> {
+        let value = match (self.lookup)(variable) {
+            None => return Ok(Found::Unset),
+            Some(value) if value.is_empty() => return Ok(Found::Unset),
+            Some(value) => value.into_string().map_err(|_| SecretError::Unreadable {
+                id: id.to_owned(),
+                class: "NotUnicode".into(),
+                message: format!("the environment variable {variable} is not valid UTF-8"),
+            })?,
+        };
+        Ok(match value.trim().is_empty() {
+            true => Found::Blank,
+            false => Found::Value(SecretString::new(value)),
+        })
     }
+}
+
+/// What a variable holds.
+enum Found {
+    Unset,
+    /// Only whitespace.
+    Blank,
+    Value(SecretString),
 }
 
 #[async_trait]
@@ -74,16 +85,29 @@ impl SecretSource for EnvSecrets {
         let variable = Self::variable(id);
         match stage {
             SecretStage::Current => match self.value(id, &variable)? {
-                Some(value) => Ok(Some(value)),
-                None => Err(SecretError::Unreadable {
+                Found::Value(value) => Ok(Some(value)),
+                Found::Blank => Err(blank(
+                    id,
+                    format!("the environment variable {variable} holds only whitespace: set it to the secret"),
+                )),
+                Found::Unset => Err(SecretError::Unreadable {
                     id: id.to_owned(),
                     class: "NotSet".into(),
                     message: format!("set the environment variable {variable}"),
                 }),
             },
-            SecretStage::Previous => self.value(id, &format!("{variable}{PREVIOUS_SUFFIX}")),
+            // A blank previous value is no value: the current one still authenticates.
+            SecretStage::Previous => match self.value(id, &format!("{variable}{PREVIOUS_SUFFIX}"))? {
+                Found::Value(value) => Ok(Some(value)),
+                Found::Blank | Found::Unset => Ok(None),
+            },
         }
     }
+}
+
+/// The error of a secret whose value is empty or only whitespace: no sender can present it.
+fn blank(id: &str, message: String) -> SecretError {
+    SecretError::Unreadable { id: id.to_owned(), class: "Empty".into(), message }
 }
 
 /// Why a secrets file cannot be used. Never carries a value.
@@ -241,16 +265,47 @@ impl SecretSource for FileSecrets {
             Entry::Value(current) => (current, None),
             Entry::Rotated { current, previous } => (current, previous),
         };
-        if current.is_empty() {
-            return Err(SecretError::Unreadable {
-                id: id.to_owned(),
-                class: "Empty".into(),
-                message: format!("the entry {id:?} of the secrets file {} is empty", self.path.display()),
-            });
+        if current.trim().is_empty() {
+            let message =
+                format!("the entry {id:?} of the secrets file {} is empty or only whitespace", self.path.display());
+            return Err(blank(id, message));
         }
         Ok(match stage {
             SecretStage::Current => Some(SecretString::new(current)),
-            SecretStage::Previous => previous.filter(|value| !value.is_empty()).map(SecretString::new),
+            SecretStage::Previous => previous.filter(|value| !value.trim().is_empty()).map(SecretString::new),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> EnvSecrets {
+        EnvSecrets::with_lookup(|name| pairs.iter().find(|(key, _)| *key == name).map(|(_, value)| value.into()))
+    }
+
+    #[tokio::test]
+    async fn a_variable_of_only_whitespace_is_refused_naming_it_and_a_blank_previous_value_is_no_value() {
+        let secrets = env(&[("QALITA_GITLAB_WEBHOOK_SECRET", " \n"), ("QALITA_GITLAB_WEBHOOK_SECRET_PREVIOUS", "  ")]);
+        let error = secrets.read("qalita-gitlab/webhook-secret", SecretStage::Current).await.expect_err("refused");
+        assert!(error.to_string().contains("QALITA_GITLAB_WEBHOOK_SECRET holds only whitespace"), "{error}");
+        let previous = secrets.read("qalita-gitlab/webhook-secret", SecretStage::Previous).await;
+        assert!(matches!(previous, Ok(None)), "{previous:?}");
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn an_entry_of_only_whitespace_is_refused_naming_the_entry_and_the_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let path = dir.path().join("secrets.toml");
+        std::fs::write(&path, "\"qalita-gitlab/webhook-secret\" = \"   \"\n").expect("the file");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod 600");
+        let secrets = FileSecrets::open(&path).await.expect("a valid file");
+        let error = secrets.read("qalita-gitlab/webhook-secret", SecretStage::Current).await.expect_err("refused");
+        let text = error.to_string();
+        assert!(text.contains("\"qalita-gitlab/webhook-secret\"") && text.contains("only whitespace"), "{text}");
+        assert!(text.contains(&path.display().to_string()), "{text}");
     }
 }

@@ -9,6 +9,7 @@ use qalita_gitlab_core::adapters::qalita_http::QalitaClientError;
 use qalita_gitlab_core::config::ConfigError;
 use qalita_gitlab_core::ports::{SecretError, StoreError};
 
+use super::tls::TlsError;
 use crate::embedded::OpenError;
 use crate::embedded::secrets::SecretFileError;
 
@@ -64,6 +65,21 @@ pub enum StartError {
         #[source]
         source: SecretError,
     },
+    /// A secret was read but cannot be used (a signing secret not of GitLab's form).
+    #[error("the {what} ({id}) cannot be used: {problem}; set {place}")]
+    UnusableSecret {
+        /// Which secret, in words.
+        what: &'static str,
+        /// Its id.
+        id: &'static str,
+        /// What is wrong with it (never its value).
+        problem: String,
+        /// Where to set it.
+        place: String,
+    },
+    /// The TLS certificate or key cannot be used.
+    #[error("cannot serve HTTPS")]
+    Tls(#[source] TlsError),
     /// The GitLab client cannot be built (a bad base URL, CA bundle or token format).
     #[error("cannot set up the GitLab client (gitlab.base_url, gitlab.ca_bundle, the GitLab token)")]
     Gitlab(#[source] GitlabClientError),
@@ -95,6 +111,13 @@ pub enum RunError {
         /// How.
         #[source]
         source: tokio::task::JoinError,
+    },
+    /// The database failed in a way this process cannot repair (its file is gone, corrupted, or
+    /// another process took it while it was being reopened).
+    #[error("the database is lost to this process: {reason}")]
+    StorageLost {
+        /// Why.
+        reason: String,
     },
     /// A task of the pipeline returned although no stop was asked (it must run until one is).
     #[error("the {task} ended before any stop was asked")]

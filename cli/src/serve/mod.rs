@@ -5,11 +5,17 @@
 //! links live in the embedded store. An HTTP 200 to GitLab means the delivery is committed to disk,
 //! so a restart, or a crash, loses nothing that was acknowledged.
 //!
+//! The endpoint is fit for a network: request headers are checked before a body is read, reads
+//! have time-outs, connections and the bodies held in memory are capped, TLS is optional, and a
+//! storage failure shows on `/healthz` and heals without a restart.
+//!
 //! [`run`] is the command; [`Server`] is the pipeline, startable in-process with any stop signal.
 
 mod args;
 mod error;
 mod front;
+mod listen;
+mod tls;
 mod wiring;
 mod worker;
 
@@ -23,24 +29,37 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use qalita_gitlab_core::config::Config;
 use qalita_gitlab_core::ports::{SecretSource, SystemClock};
+use qalita_gitlab_core::webhook::verify::AuthMode;
 
-pub use args::{DEFAULT_DATA_DIR, DEFAULT_LISTEN, LogFormat, ServeArgs, parse_duration};
+pub use args::{
+    DEFAULT_BODY_READ_TIMEOUT, DEFAULT_DATA_DIR, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_INFLIGHT_BODY_BYTES, LogFormat, ServeArgs, parse_duration, parse_size,
+};
 pub use error::{RunError, StartError, describe};
 pub use front::{HEALTH_PATH, WEBHOOK_PATH};
-pub use wiring::{ConfigFrom, GITLAB_TOKEN_ID, QALITA_TOKEN_ID, WEBHOOK_SECRET_ID};
+pub use tls::{TlsError, TlsFiles};
+pub use wiring::{ConfigFrom, GITLAB_TOKEN_ID, QALITA_TOKEN_ID, WEBHOOK_SECRET_ID, WEBHOOK_SIGNING_SECRET_ID};
 pub use worker::{PollerReport, WorkerReport};
 
-use crate::embedded::EmbeddedDb;
 use crate::embedded::queue::{EmbeddedQueue, QueueOptions};
 use crate::embedded::secrets::{EnvSecrets, FileSecrets};
 use crate::embedded::store::RedbLinkStore;
+use crate::embedded::{DiskFaults, EmbeddedDb};
+use wiring::SecretsPlace;
 use worker::Stop;
 
 /// The database file in the data folder.
 pub const DATABASE_FILE: &str = "qalita-gitlab.redb";
-/// Exit code when `serve` cannot start (the configuration, a secret, the data folder, the address):
-/// the code every command of the CLI gives for a usage or configuration error.
+/// Exit code when `serve` cannot start (the configuration, a secret, the data folder, the address,
+/// the TLS files): the code every command of the CLI gives for a usage or configuration error.
 pub const EXIT_CANNOT_START: u8 = 2;
+/// Exit code when the database failed in a way this process cannot repair, so that a supervisor
+/// tells it from a crash (1): its file is gone, corrupted, or another process took it while it
+/// was closed for a reopen. A storage failure that a reopen can fix (a full disk, freed later)
+/// heals in the process and never ends it. An operator should look before a restart: a restart
+/// would meet the same file (or, if it is gone, start on an empty one). Not 3, which the other
+/// commands give for an unavailable remote service.
+pub const EXIT_STORAGE_LOST: u8 = 4;
 /// How long the integration log is kept (as the deployed table's TTL).
 const LOG_TTL: TimeDelta = TimeDelta::days(90);
 /// How long the endpoint waits for deliveries being answered when asked to stop.
@@ -107,6 +126,63 @@ impl std::fmt::Debug for Options {
     }
 }
 
+/// How the webhook endpoint faces the network: what authenticates a delivery, the limits that
+/// keep a slow or hostile client from holding the process, and TLS. Apart from [`Options`] so that
+/// code building `Options` field by field keeps compiling; [`Server::start`] takes the defaults.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointOptions {
+    /// What authenticates a delivery (`--webhook-auth-mode`; token by default).
+    pub auth_mode: AuthMode,
+    /// Time-outs and caps.
+    pub limits: Limits,
+    /// Serve HTTPS with these files (`--tls-cert`, `--tls-key`); plain HTTP if `None`.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The endpoint's time-outs and caps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The most connections open at once; more are closed as soon as accepted.
+    pub max_connections: usize,
+    /// The most bytes of request bodies held at once; a delivery that does not fit gets `503`.
+    pub max_inflight_body_bytes: usize,
+    /// How long a client has to send a request's headers (also how long an idle kept-alive
+    /// connection stays open, and how long a TLS handshake may take).
+    pub header_read_timeout: Duration,
+    /// How long a client has to send a request's body, from the end of its headers.
+    pub body_read_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_inflight_body_bytes: DEFAULT_MAX_INFLIGHT_BODY_BYTES,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+        }
+    }
+}
+
+impl EndpointOptions {
+    /// The endpoint's options of the command line.
+    pub fn from_args(args: &ServeArgs) -> EndpointOptions {
+        EndpointOptions {
+            auth_mode: args.webhook_auth_mode,
+            limits: Limits {
+                max_connections: args.max_connections,
+                max_inflight_body_bytes: args.max_inflight_body_bytes,
+                header_read_timeout: args.header_read_timeout,
+                body_read_timeout: args.body_read_timeout,
+            },
+            tls: match (&args.tls_cert, &args.tls_key) {
+                (Some(cert), Some(key)) => Some(TlsFiles { cert: cert.clone(), key: key.clone() }),
+                _ => None,
+            },
+        }
+    }
+}
+
 impl Options {
     /// The options of the command line (the process environment for the rest).
     pub fn from_args(args: &ServeArgs) -> Options {
@@ -139,6 +215,11 @@ pub struct RunSummary {
 pub struct Server {
     listener: tokio::net::TcpListener,
     local_addr: SocketAddr,
+    /// `https` with TLS, else `http`.
+    scheme: &'static str,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    limits: Limits,
+    db: EmbeddedDb,
     database: PathBuf,
     config: Arc<Config>,
     config_origin: String,
@@ -161,27 +242,51 @@ impl std::fmt::Debug for Server {
 
 impl Server {
     /// Opens the database, reads and checks the configuration and the secrets, builds the clients
-    /// and binds the address: everything that can be wrong is found here, before serving.
+    /// and binds the address: everything that can be wrong is found here, before serving. The
+    /// endpoint takes the [`EndpointOptions`] defaults (token authentication, plain HTTP).
     pub async fn start(options: Options) -> Result<Server, StartError> {
+        Self::start_with(options, EndpointOptions::default(), DiskFaults::new()).await
+    }
+
+    /// [`Server::start`] with the endpoint's options, and the database's writes failing while
+    /// `faults` is on (a fresh switch, never turned on, outside tests of storage failures).
+    pub async fn start_with(
+        options: Options,
+        endpoint: EndpointOptions,
+        faults: DiskFaults,
+    ) -> Result<Server, StartError> {
+        let tls = endpoint.tls.as_ref().map(tls::acceptor).transpose().map_err(StartError::Tls)?;
         std::fs::create_dir_all(&options.data_dir)
             .map_err(|source| StartError::DataDir { path: options.data_dir.clone(), source })?;
         let database = database_path(&options.data_dir);
-        let db = EmbeddedDb::open(&database).await?;
+        let db = EmbeddedDb::open_with(&database, faults).await?;
         let clock = Arc::new(SystemClock);
         let store = RedbLinkStore::open(&db, clock.clone(), LOG_TTL).await?;
         let queue = EmbeddedQueue::open(&db, clock.clone(), options.queue).await?;
         let changes = db.changes();
         let (config, config_origin) = wiring::load_config(&options.config, &store, options.env.as_ref()).await?;
-        let (secrets, secrets_hint): (Arc<dyn SecretSource>, &'static str) = match &options.secrets {
-            SecretsFrom::Environment => (Arc::new(EnvSecrets::new()), " (or give --secrets-file FILE)"),
-            SecretsFrom::File(path) => {
-                (Arc::new(FileSecrets::open(path).await.map_err(StartError::SecretsFile)?), " (--secrets-file)")
+        let (secrets, secrets_hint, secrets_place): (Arc<dyn SecretSource>, &'static str, _) = match &options.secrets {
+            SecretsFrom::Environment => {
+                (Arc::new(EnvSecrets::new()), " (or give --secrets-file FILE)", SecretsPlace::Environment)
             }
-            SecretsFrom::Source(source) => (source.clone(), ""),
+            SecretsFrom::File(path) => (
+                Arc::new(FileSecrets::open(path).await.map_err(StartError::SecretsFile)?),
+                " (--secrets-file)",
+                SecretsPlace::File(path.clone()),
+            ),
+            SecretsFrom::Source(source) => (source.clone(), "", SecretsPlace::Given),
         };
         let config = Arc::new(config);
-        let wiring =
-            wiring::Wiring { config: config.clone(), secrets, secrets_hint, store, queue, clock: clock.clone() };
+        let wiring = wiring::Wiring {
+            config: config.clone(),
+            secrets,
+            secrets_hint,
+            secrets_place,
+            auth_mode: endpoint.auth_mode,
+            store,
+            queue,
+            clock: clock.clone(),
+        };
         wiring.check_webhook_secret().await?;
         let current = Arc::new(wiring::CurrentDeps::build(wiring.clone()).await?);
         let listener = tokio::net::TcpListener::bind(options.listen)
@@ -189,9 +294,14 @@ impl Server {
             .map_err(|source| StartError::Listen { address: options.listen, source })?;
         let local_addr =
             listener.local_addr().map_err(|source| StartError::Listen { address: options.listen, source })?;
+        warn_if_few_file_descriptors(endpoint.limits.max_connections);
         Ok(Server {
             listener,
             local_addr,
+            scheme: if tls.is_some() { "https" } else { "http" },
+            tls,
+            limits: endpoint.limits,
+            db,
             database,
             config,
             config_origin,
@@ -209,9 +319,9 @@ impl Server {
     }
 
     /// The URL to give GitLab as the webhook's URL (from this machine; another host reaches it by
-    /// this machine's name).
+    /// this machine's name): `https://…` when TLS is on.
     pub fn webhook_url(&self) -> String {
-        format!("http://{}{WEBHOOK_PATH}", self.local_addr)
+        format!("{}://{}{WEBHOOK_PATH}", self.scheme, self.local_addr)
     }
 
     /// The database file.
@@ -242,6 +352,10 @@ impl Server {
         let Server {
             listener,
             local_addr,
+            scheme,
+            tls,
+            limits,
+            db,
             database,
             config,
             config_origin,
@@ -251,18 +365,33 @@ impl Server {
             current,
             changes,
         } = self;
-        if !local_addr.ip().is_loopback() {
-            tracing::warn!(listen = %local_addr, "the webhook endpoint is reachable from other hosts in plain HTTP: put a TLS reverse proxy in front of it");
+        if !local_addr.ip().is_loopback() && tls.is_none() {
+            tracing::warn!(listen = %local_addr, "the webhook endpoint is reachable from other hosts in plain HTTP: give --tls-cert and --tls-key, or put a TLS reverse proxy in front of it");
         }
         let (switch, signal) = Stop::new();
-        let app = front::router(wiring.webhook_deps(), wiring.queue.clone());
-        let mut front =
-            tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(signal.clone().wait()).into_future());
+        let app = front::router(front::Front {
+            deps: wiring.webhook_deps(),
+            queue: wiring.queue.clone(),
+            db: db.clone(),
+            bodies: Arc::new(tokio::sync::Semaphore::new(limits.max_inflight_body_bytes)),
+            body_read_timeout: limits.body_read_timeout,
+        });
+        let listening = listen::Listening {
+            max_connections: limits.max_connections,
+            header_read_timeout: limits.header_read_timeout,
+            tls,
+        };
+        let mut front = tokio::spawn(listen::serve(listener, app, listening, signal.clone()));
         let mut worker = tokio::spawn(worker::work(current.clone(), wiring.queue.clone(), changes, signal.clone()));
         let mut poller = tokio::spawn(worker::poll_loop(current, wiring.store.clone(), poll_interval, signal.clone()));
         tracing::info!(
-            webhook_url = %format!("http://{local_addr}{WEBHOOK_PATH}"),
+            webhook_url = %format!("{scheme}://{local_addr}{WEBHOOK_PATH}"),
             listen = %local_addr,
+            auth_mode = wiring.auth_mode.as_str(),
+            max_connections = limits.max_connections,
+            max_inflight_body_bytes = limits.max_inflight_body_bytes,
+            header_read_timeout_ms = limits.header_read_timeout.as_millis() as u64,
+            body_read_timeout_ms = limits.body_read_timeout.as_millis() as u64,
             database = %database.display(),
             config = %config_origin,
             gitlab = %config.gitlab.base_url,
@@ -281,6 +410,10 @@ impl Server {
         let (mut worker_ended, mut poller_ended) = (None, None);
         tokio::select! {
             () = stop => tracing::info!("stopping: no new deliveries; the batch in hand is finished"),
+            reason = db.lost() => {
+                tracing::error!(reason = %reason, "stopping: the database cannot be reopened in this process");
+                failure = Some(RunError::StorageLost { reason });
+            }
             ended = &mut front => {
                 failure = Some(match ended {
                     Ok(Ok(())) => RunError::Front(std::io::Error::other("the server ended by itself")),
@@ -359,19 +492,48 @@ pub async fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::from(EXIT_CANNOT_START);
         }
     };
-    let server = match Server::start(Options::from_args(&args)).await {
-        Ok(server) => server,
-        Err(error) => {
-            eprintln!("error: {}", describe(&error));
-            return ExitCode::from(EXIT_CANNOT_START);
-        }
-    };
+    let server =
+        match Server::start_with(Options::from_args(&args), EndpointOptions::from_args(&args), DiskFaults::new()).await
+        {
+            Ok(server) => server,
+            Err(error) => {
+                eprintln!("error: {}", describe(&error));
+                return ExitCode::from(EXIT_CANNOT_START);
+            }
+        };
     match server.run(signals.first()).await {
         Ok(_) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {}", describe(&error));
-            ExitCode::FAILURE
+            match error {
+                RunError::StorageLost { .. } => ExitCode::from(EXIT_STORAGE_LOST),
+                _ => ExitCode::FAILURE,
+            }
         }
+    }
+}
+
+/// Warns when the process may open fewer files than `--max-connections` needs (Linux; elsewhere
+/// nothing is said): the cap then no longer protects the database and the outgoing calls.
+fn warn_if_few_file_descriptors(max_connections: usize) {
+    // The database, the log, the calls to GitLab and QALITA, the listener: a generous allowance.
+    const OTHER_FILES: usize = 64;
+    let Ok(limits) = std::fs::read_to_string("/proc/self/limits") else {
+        return;
+    };
+    let soft = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .and_then(|line| line.split_whitespace().nth(3))
+        .and_then(|soft| soft.parse::<usize>().ok());
+    if let Some(soft) = soft
+        && soft < max_connections.saturating_add(OTHER_FILES)
+    {
+        tracing::warn!(
+            open_files_limit = soft,
+            max_connections,
+            "the process may open too few files for --max-connections: lower it, or raise the limit (ulimit -n, LimitNOFILE=)"
+        );
     }
 }
 
@@ -430,5 +592,56 @@ impl Signals {
             eprintln!("second signal: stopping now; messages in hand come back after the visibility timeout");
             std::process::exit(130);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn the_command_line_defaults_are_the_endpoint_defaults() {
+        let parsed = Command::try_parse_from(["serve"]).expect("no argument is needed");
+        let endpoint = EndpointOptions::from_args(&parsed.serve);
+        assert_eq!(endpoint.limits, Limits::default());
+        assert_eq!(endpoint.tls, None);
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_limits_are_read_from_the_command_line() {
+        assert!(Command::try_parse_from(["serve", "--tls-cert", "cert.pem"]).is_err());
+        let parsed = Command::try_parse_from([
+            "serve",
+            "--tls-cert",
+            "cert.pem",
+            "--tls-key",
+            "key.pem",
+            "--max-connections",
+            "32",
+            "--max-inflight-body-bytes",
+            "12MiB",
+            "--header-read-timeout",
+            "5s",
+            "--body-read-timeout",
+            "1m",
+        ])
+        .expect("valid arguments");
+        let endpoint = EndpointOptions::from_args(&parsed.serve);
+        assert_eq!(endpoint.tls, Some(TlsFiles { cert: "cert.pem".into(), key: "key.pem".into() }));
+        let limits = Limits {
+            max_connections: 32,
+            max_inflight_body_bytes: 12 << 20,
+            header_read_timeout: Duration::from_secs(5),
+            body_read_timeout: Duration::from_secs(60),
+        };
+        assert_eq!(endpoint.limits, limits);
     }
 }

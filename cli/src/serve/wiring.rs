@@ -1,7 +1,8 @@
 //! What the webhook function's and the worker's `main.rs` build at a cold start, built here from
 //! the embedded adapters: the configuration (a file, the stored document, or the environment),
-//! the secrets, the GitLab and QALITA clients and the handlers' dependencies. The worker's are
-//! built again (tokens read again) after GitLab or QALITA refused a token, as the Lambda does.
+//! the secrets (each checked usable at start), the GitLab and QALITA clients and the handlers'
+//! dependencies. The worker's are built again (tokens read again) after GitLab or QALITA refused a
+//! token, as the Lambda does.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,13 +15,17 @@ use qalita_gitlab_core::apply::Syncer;
 use qalita_gitlab_core::config::Config;
 use qalita_gitlab_core::domain::SecretString;
 use qalita_gitlab_core::ports::{Clock, LinkStore, SecretError, SecretSource, SecretStage};
-use qalita_gitlab_core::webhook::verify::{CachePolicy, WebhookAuthenticator};
+use qalita_gitlab_core::webhook::signature::SigningKey;
+use qalita_gitlab_core::webhook::verify::{
+    AuthMode, CachePolicy, DEFAULT_SIGNATURE_TOLERANCE, Signing, WebhookAuthenticator,
+};
 use qalita_gitlab_webhook::config::DEFAULT_MAX_BODY_BYTES;
 use qalita_gitlab_worker::handler::Deps;
 use tokio::sync::RwLock;
 
 use super::error::StartError;
 use crate::embedded::queue::EmbeddedQueue;
+use crate::embedded::secrets::EnvSecrets;
 use crate::embedded::store::RedbLinkStore;
 
 /// The secret id of the GitLab token (scope `api`): variable `QALITA_GITLAB_GITLAB_TOKEN`.
@@ -30,6 +35,9 @@ pub const QALITA_TOKEN_ID: &str = "qalita-gitlab/qalita-token";
 /// The secret id of the GitLab webhook secret: variable `QALITA_GITLAB_WEBHOOK_SECRET` (and
 /// `QALITA_GITLAB_WEBHOOK_SECRET_PREVIOUS` during a rotation).
 pub const WEBHOOK_SECRET_ID: &str = "qalita-gitlab/webhook-secret";
+/// The secret id of the hook's signing token (`whsec_…`), needed when signatures are checked:
+/// variable `QALITA_GITLAB_WEBHOOK_SIGNING_SECRET` (and `…_PREVIOUS` during a rotation).
+pub const WEBHOOK_SIGNING_SECRET_ID: &str = "qalita-gitlab/webhook-signing-secret";
 
 /// The least time between two rebuilds caused by a refused token (the worker Lambda's).
 const REFRESH_AFTER_REFUSAL: Duration = Duration::from_secs(60);
@@ -76,14 +84,48 @@ pub(crate) async fn load_config(
     }
 }
 
-/// Reads the current value of a secret; `what` names it in the error.
-pub(crate) async fn read_secret(
+/// Where a secret is set, in words, for a message that asks to set it.
+#[derive(Debug, Clone)]
+pub(crate) enum SecretsPlace {
+    /// Environment variables.
+    Environment,
+    /// The secrets file.
+    File(PathBuf),
+    /// A source given in code (tests, the demo).
+    Given,
+}
+
+impl SecretsPlace {
+    /// Where the secret `id` is set.
+    pub fn of(&self, id: &str) -> String {
+        match self {
+            SecretsPlace::Environment => {
+                format!("the environment variable {} (or give --secrets-file FILE)", EnvSecrets::variable(id))
+            }
+            SecretsPlace::File(path) => format!("the entry \"{id}\" of the secrets file {}", path.display()),
+            SecretsPlace::Given => format!("the secret {id}"),
+        }
+    }
+}
+
+/// Reads the current value of a secret; `what` names it in the error. A value that is empty or
+/// only whitespace is refused, whatever the source: no sender can present it.
+async fn read_secret(
     secrets: &dyn SecretSource,
     id: &str,
     what: &'static str,
-    hint: &'static str,
+    (hint, place): (&'static str, &SecretsPlace),
 ) -> Result<SecretString, StartError> {
     match secrets.read(id, SecretStage::Current).await {
+        Ok(Some(value)) if value.expose().trim().is_empty() => Err(StartError::Secret {
+            what,
+            hint,
+            source: SecretError::Unreadable {
+                id: id.to_owned(),
+                class: "Empty".into(),
+                message: format!("the value is empty or only whitespace: set {}", place.of(id)),
+            },
+        }),
         Ok(Some(value)) => Ok(value),
         Ok(None) => Err(StartError::Secret {
             what,
@@ -101,39 +143,70 @@ pub(crate) struct Wiring {
     pub secrets: Arc<dyn SecretSource>,
     /// Said after a secret that cannot be read: where secrets can be given.
     pub secrets_hint: &'static str,
+    /// Where each secret is set.
+    pub secrets_place: SecretsPlace,
+    /// What authenticates a delivery.
+    pub auth_mode: AuthMode,
     pub store: RedbLinkStore,
     pub queue: EmbeddedQueue,
     pub clock: Arc<dyn Clock>,
 }
 
 impl Wiring {
-    /// The webhook function's dependencies: the queue and the token check.
+    /// Reads the current value of the secret `id`; `what` names it in the error.
+    async fn secret(&self, id: &str, what: &'static str) -> Result<SecretString, StartError> {
+        read_secret(self.secrets.as_ref(), id, what, (self.secrets_hint, &self.secrets_place)).await
+    }
+
+    /// The webhook function's dependencies: the queue and the token and signature checks.
     pub fn webhook_deps(&self) -> qalita_gitlab_webhook::handler::Deps {
+        let auth = WebhookAuthenticator::new(
+            self.secrets.clone(),
+            WEBHOOK_SECRET_ID,
+            self.clock.clone(),
+            CachePolicy::default(),
+        );
+        let auth = match self.auth_mode {
+            AuthMode::Token => auth,
+            mode => auth.with_signing(Signing {
+                mode,
+                secret_id: WEBHOOK_SIGNING_SECRET_ID.to_owned(),
+                tolerance: DEFAULT_SIGNATURE_TOLERANCE,
+            }),
+        };
         qalita_gitlab_webhook::handler::Deps {
             queue: Arc::new(self.queue.clone()),
-            auth: WebhookAuthenticator::new(
-                self.secrets.clone(),
-                WEBHOOK_SECRET_ID,
-                self.clock.clone(),
-                CachePolicy::default(),
-            ),
+            auth,
             clock: self.clock.clone(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }
 
-    /// Checks that the webhook secret can be read, so that a missing one stops the start rather
-    /// than answering every delivery 503.
+    /// Checks that the secrets the auth mode needs can be read and used (the webhook secret for a
+    /// token, the signing secret for a signature), so that a missing, blank or malformed one stops
+    /// the start rather than answering every delivery 503.
     pub async fn check_webhook_secret(&self) -> Result<(), StartError> {
-        read_secret(self.secrets.as_ref(), WEBHOOK_SECRET_ID, "webhook secret", self.secrets_hint).await.map(drop)
+        if matches!(self.auth_mode, AuthMode::Token | AuthMode::Both) {
+            self.secret(WEBHOOK_SECRET_ID, "webhook secret").await?;
+        }
+        if matches!(self.auth_mode, AuthMode::Signature | AuthMode::Both) {
+            let what = "webhook signing secret";
+            let value = self.secret(WEBHOOK_SIGNING_SECRET_ID, what).await?;
+            SigningKey::parse(value.expose()).map_err(|error| StartError::UnusableSecret {
+                what,
+                id: WEBHOOK_SIGNING_SECRET_ID,
+                problem: error.to_string(),
+                place: self.secrets_place.of(WEBHOOK_SIGNING_SECRET_ID),
+            })?;
+        }
+        Ok(())
     }
 
     /// The worker's dependencies, with the tokens read now.
     pub async fn worker_deps(&self) -> Result<Deps, StartError> {
         let config = self.config.clone();
-        let hint = self.secrets_hint;
-        let gitlab_token = read_secret(self.secrets.as_ref(), GITLAB_TOKEN_ID, "GitLab token", hint).await?;
-        let qalita_token = read_secret(self.secrets.as_ref(), QALITA_TOKEN_ID, "QALITA token", hint).await?;
+        let gitlab_token = self.secret(GITLAB_TOKEN_ID, "GitLab token").await?;
+        let qalita_token = self.secret(QALITA_TOKEN_ID, "QALITA token").await?;
         // Several calls per sync must fit in the visibility timeout, as in the worker Lambda.
         let http = HttpSettings { total_timeout: Duration::from_secs(10), ..HttpSettings::default() };
         let gitlab_settings = HttpSettings { ca_bundle: config.gitlab.ca_bundle.clone(), ..http.clone() };

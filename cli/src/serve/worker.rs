@@ -23,8 +23,14 @@ const BATCH: u8 = 10;
 /// how often the worker looks whether one became visible again: that happens by time alone, with
 /// no change to wake it.
 const IN_FLIGHT_LOOK: Duration = Duration::from_secs(1);
-/// The pause after the queue failed, before trying again.
+/// The pause after the queue failed, before trying again; it doubles while the queue keeps
+/// failing, up to [`MAX_QUEUE_ERROR_PAUSE`]. A change of the queue (a delivery accepted: the
+/// database works again) ends a pause early.
 const QUEUE_ERROR_PAUSE: Duration = Duration::from_secs(1);
+/// The longest pause between two tries of a failing queue.
+const MAX_QUEUE_ERROR_PAUSE: Duration = Duration::from_secs(5);
+/// The least time between two log lines saying the queue still fails.
+const QUEUE_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
 /// A request to stop, shared by the pipeline's tasks.
 #[derive(Debug, Clone)]
@@ -72,18 +78,23 @@ pub(crate) async fn work(
     stop: Stop,
 ) -> WorkerReport {
     let mut report = WorkerReport::default();
+    let mut failing = Failing::default();
     while !stop.requested() {
         // Registered before the pass, so that a change made during it is not missed.
         let changed = changes.notified();
         tokio::pin!(changed);
         changed.as_mut().enable();
         let received = match queue.receive(BATCH, Duration::ZERO).await {
-            Ok(received) => received,
+            Ok(received) => {
+                failing.recovered();
+                received
+            }
             Err(error) => {
-                tracing::error!(error = %error, "the queue cannot be read; trying again");
+                let pause = failing.failed(&error);
                 tokio::select! {
                     () = stop.clone().wait() => break,
-                    () = tokio::time::sleep(QUEUE_ERROR_PAUSE) => continue,
+                    () = &mut changed => continue,
+                    () = tokio::time::sleep(pause) => continue,
                 }
             }
         };
@@ -111,6 +122,41 @@ pub(crate) async fn work(
         }
     }
     report
+}
+
+/// A queue that keeps failing: logged when it starts failing, then at most once per
+/// [`QUEUE_ERROR_LOG_INTERVAL`], and when it works again; tried again after a growing pause.
+#[derive(Default)]
+struct Failing {
+    since: Option<Instant>,
+    tries: u32,
+    logged_at: Option<Instant>,
+}
+
+impl Failing {
+    /// Counts a failure; the pause before the next try.
+    fn failed(&mut self, error: &qalita_gitlab_core::ports::QueueError) -> Duration {
+        let now = Instant::now();
+        let since = *self.since.get_or_insert(now);
+        self.tries = self.tries.saturating_add(1);
+        if self.logged_at.is_none_or(|at| now.duration_since(at) >= QUEUE_ERROR_LOG_INTERVAL) {
+            self.logged_at = Some(now);
+            let error = super::error::describe(error);
+            let failing_for_s = now.duration_since(since).as_secs();
+            tracing::error!(error = %error, tries = self.tries, failing_for_s, "the queue cannot be read; trying again");
+        }
+        QUEUE_ERROR_PAUSE
+            .saturating_mul(2u32.saturating_pow(self.tries.saturating_sub(1).min(8)))
+            .min(MAX_QUEUE_ERROR_PAUSE)
+    }
+
+    /// The queue answered.
+    fn recovered(&mut self) {
+        if let Some(since) = self.since.take() {
+            tracing::info!(failed_for_s = since.elapsed().as_secs(), tries = self.tries, "the queue can be read again");
+            *self = Failing::default();
+        }
+    }
 }
 
 /// One batch through the handler, as Lambda's event source runs it (the worker's `consume`:

@@ -7,12 +7,13 @@ use std::time::Duration;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use lambda_http::{Error, Request, service_fn};
+use lambda_http::{Error, LambdaEvent, Request, service_fn};
 use qalita_gitlab_core::adapters::{secrets_manager::SecretsManager, sqs::SqsQueue};
 use qalita_gitlab_core::ports::SystemClock;
-use qalita_gitlab_core::webhook::verify::WebhookAuthenticator;
 use qalita_gitlab_webhook::config::Config;
+use qalita_gitlab_webhook::event::answer;
 use qalita_gitlab_webhook::handler::{Deps, handle};
+use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -42,13 +43,17 @@ async fn main() -> Result<(), Error> {
     let secrets = Arc::new(SecretsManager::new(aws_sdk_secretsmanager::Client::new(&aws)));
     let deps = Deps {
         queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), config.queue_url.clone())),
-        auth: WebhookAuthenticator::new(secrets, config.webhook_secret_id.clone(), clock.clone(), config.cache),
+        auth: config.authenticator(secrets, clock.clone()),
         clock,
         max_body_bytes: config.max_body_bytes,
     };
     let deps = &deps;
-    lambda_http::run(service_fn(
-        move |request: Request| async move { Ok::<_, Infallible>(handle(deps, request).await) },
-    ))
+    // The raw event, not `lambda_http::run`: its conversion panics on some events (a body marked
+    // base64 that does not decode, …), and the release build aborts on a panic. The edge answers
+    // those `400` and converts the rest exactly as lambda_http does.
+    let handler = move |request: Request| async move { Ok::<_, Infallible>(handle(deps, request).await) };
+    lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        answer(service_fn(handler), event).await.map_err(Error::from)
+    }))
     .await
 }

@@ -1,6 +1,7 @@
 //! The real `qalita-gitlab-webhook` binary, run as Lambda runs it: against an emulated Runtime
 //! API, with the sample events of `events/` and the local stack. Also reports the process's peak
-//! memory after one delivery, and checks that a misconfigured cold start fails with a clear message.
+//! memory after one delivery, checks that hostile events each get an answer without taking the
+//! process down, and that a misconfigured cold start fails with a clear message.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use qalita_gitlab_tests::local_aws::LocalAws;
 use qalita_gitlab_tests::runtime_api::{Running, RuntimeApi, peak_kib};
 use qalita_gitlab_tests::stack::{TestStack, ids};
+use qalita_gitlab_webhook::event::MAX_HEADERS;
 use serde_json::Value;
 
 /// The binary under test: this build's, or another one (the release build, to measure its
@@ -30,17 +32,22 @@ fn event(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
-#[tokio::test]
-async fn the_binary_answers_each_sample_event_as_its_name_says() {
+/// The webhook binary running on the emulated Runtime API, with its own stack on moto.
+async fn started(name: &str) -> (LocalAws, TestStack, RuntimeApi, Running) {
     let aws = LocalAws::connect().await;
-    let stack = TestStack::create(&aws, "wh-bin", EXAMPLE_SECRET).await;
+    let stack = TestStack::create(&aws, name, EXAMPLE_SECRET).await;
     let runtime = RuntimeApi::start().await;
     let child = lambda(&runtime)
         .env("EVENT_QUEUE_URL", &stack.queue_url)
         .env("WEBHOOK_SECRET_ID", stack.secret(ids::WEBHOOK_SECRET))
         .spawn()
         .expect("start the webhook binary");
-    let child = Running(child);
+    (aws, stack, runtime, Running(child))
+}
+
+#[tokio::test]
+async fn the_binary_answers_each_sample_event_as_its_name_says() {
+    let (aws, stack, runtime, child) = started("wh-bin").await;
 
     let first = runtime
         .invoke(event("webhook-issue-queued.json"), Duration::from_secs(20))
@@ -69,6 +76,111 @@ async fn the_binary_answers_each_sample_event_as_its_name_says() {
     let messages =
         aws.sqs().receive_message().queue_url(&stack.queue_url).max_number_of_messages(10).send().await.unwrap();
     assert_eq!(messages.messages().len(), 1, "only the authentic issue event is queued");
+}
+
+/// What the function must answer to a hostile event.
+enum Expected {
+    /// `400 {"status":"rejected","reason":…}`, with this reason when given.
+    Rejected(Option<String>),
+    /// The runtime's own error report (API Gateway answers 500): the event is not JSON the
+    /// runtime can read.
+    RuntimeError,
+}
+
+/// Events no API Gateway sends but anyone allowed to invoke the function can, each with the
+/// answer it must get: none may take the process down (the release build aborts on a panic).
+fn hostile_events() -> Vec<(&'static str, Value, Expected)> {
+    let rejected = |reason: &str| Expected::Rejected(Some(reason.to_owned()));
+    let not_http_api = "the event is not an API Gateway HTTP API request (payload format 2.0)";
+    let bad_url = "the request's host, scheme, path or query do not make a valid URL";
+    let mut cases = Vec::new();
+
+    let mut invalid_base64 = event("webhook-issue-queued.json");
+    invalid_base64["isBase64Encoded"] = true.into();
+    invalid_base64["body"] = "{not base64!}".into();
+    cases.push(("invalid base64", invalid_base64, rejected("the body is marked base64 but is not valid base64")));
+
+    let mut no_context = event("webhook-issue-queued.json");
+    no_context.as_object_mut().unwrap().remove("requestContext");
+    cases.push(("no requestContext", no_context, rejected(not_http_api)));
+
+    let mut number_body = event("webhook-issue-queued.json");
+    number_body["body"] = 42.into();
+    cases.push(("a body that is not a string", number_body, rejected(not_http_api)));
+
+    cases.push(("an event that is not an object", Value::from("hello"), rejected(not_http_api)));
+
+    let mut many_headers = event("webhook-issue-queued.json");
+    let headers = many_headers["headers"].as_object_mut().unwrap();
+    for n in 0..40_000 {
+        headers.insert(format!("x-h-{n}"), "v".into());
+    }
+    let count = headers.len();
+    let too_many = format!("the request has {count} headers, over the limit of {MAX_HEADERS}");
+    cases.push(("40 000 headers", many_headers, Expected::Rejected(Some(too_many))));
+
+    let mut bad_host = event("webhook-issue-queued.json");
+    bad_host["headers"]["host"] = "not a host".into();
+    cases.push(("a host with a space", bad_host, rejected(bad_url)));
+
+    let mut bad_port = event("webhook-issue-queued.json");
+    bad_port["rawPath"] = ":99999".into();
+    cases.push(("a path that makes a port", bad_port, rejected(bad_url)));
+
+    let mut bad_query = event("webhook-issue-queued.json");
+    bad_query["rawQueryString"] = "a=b c".into();
+    cases.push(("a query with a space", bad_query, rejected(bad_url)));
+
+    // Decodes, but to bytes that are not UTF-8 (nor JSON): the handler's own 400.
+    let mut not_utf8 = event("webhook-issue-queued.json");
+    not_utf8["isBase64Encoded"] = true.into();
+    not_utf8["body"] = "//4AgA==".into();
+    cases.push(("a base64 body that is not UTF-8", not_utf8, Expected::Rejected(None)));
+
+    // Deeper than the 128 levels serde_json reads: the runtime cannot even read it as JSON.
+    let mut deep = event("webhook-issue-queued.json");
+    let mut nested = Value::Array(Vec::new());
+    for _ in 0..200 {
+        nested = Value::Array(vec![nested]);
+    }
+    deep["requestContext"]["authorizer"] = nested;
+    cases.push(("JSON nested 200 deep", deep, Expected::RuntimeError));
+    cases
+}
+
+#[tokio::test]
+async fn hostile_events_get_an_answer_and_the_process_then_serves_a_normal_delivery() {
+    let (aws, stack, runtime, mut child) = started("wh-hostile").await;
+
+    for (name, hostile, expected) in hostile_events() {
+        let answer = runtime.invoke(hostile, Duration::from_secs(20)).await;
+        match expected {
+            Expected::Rejected(reason) => {
+                let answer = answer.unwrap_or_else(|error| panic!("{name}: an answer, not the error {error}"));
+                assert_eq!(answer["statusCode"], 400, "{name}: {answer}");
+                let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+                assert_eq!(body["status"], "rejected", "{name}: {answer}");
+                if let Some(reason) = reason {
+                    assert_eq!(body["reason"], reason.as_str(), "{name}");
+                }
+            }
+            Expected::RuntimeError => {
+                let error = answer.expect_err(name);
+                assert!(error.to_string().contains("recursion limit"), "{name}: {error}");
+            }
+        }
+        assert!(child.0.try_wait().unwrap().is_none(), "{name}: the process is still running");
+    }
+
+    let normal = runtime
+        .invoke(event("webhook-issue-queued.json"), Duration::from_secs(20))
+        .await
+        .expect("the function answers a normal delivery after the hostile events");
+    assert_eq!(normal["statusCode"], 200, "{normal}");
+    assert_eq!(serde_json::from_str::<Value>(normal["body"].as_str().unwrap()).unwrap()["status"], "queued");
+    let messages =
+        aws.sqs().receive_message().queue_url(&stack.queue_url).max_number_of_messages(10).send().await.unwrap();
+    assert_eq!(messages.messages().len(), 1, "only the normal delivery is queued");
 }
 
 #[tokio::test]

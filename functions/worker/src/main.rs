@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_config::BehaviorVersion;
-use aws_lambda_events::event::sqs::SqsEvent;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use chrono::TimeDelta;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use qalita_gitlab_core::adapters::dynamodb::DynamoLinkStore;
@@ -102,14 +102,134 @@ async fn main() -> Result<(), Error> {
 const REFRESH_AFTER_REFUSAL: Duration = Duration::from_secs(60);
 
 async fn invoke(deps: Arc<Deps>, event: LambdaEvent<Value>) -> Result<Value, Error> {
-    if event.payload.get("Records").is_some() {
-        let batch: SqsEvent = serde_json::from_value(event.payload)?;
-        return Ok(serde_json::to_value(handle_batch(deps, batch).await)?);
+    let LambdaEvent { mut payload, context } = event;
+    if let Some(records) = payload.get_mut("Records").map(Value::take) {
+        let Value::Array(records) = records else {
+            return Err("an SQS event whose Records is not a list".into());
+        };
+        let batch = read_batch(records);
+        let mut response = handle_batch(deps, batch.readable).await;
+        batch.failed.into_iter().for_each(|id| response.add_failure(id));
+        return Ok(serde_json::to_value(response)?);
     }
     // Anything else is the schedule (EventBridge "Scheduled Event").
-    let remaining = event.context.deadline().duration_since(std::time::SystemTime::now()).unwrap_or_default();
+    let remaining = context.deadline().duration_since(std::time::SystemTime::now()).unwrap_or_default();
     let deadline = Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN);
     let poll = poll(&deps, deadline).await;
     let reconcile = qalita_gitlab_worker::reconcile::reconcile(&deps, deadline).await;
     Ok(serde_json::json!({ "poll": poll, "reconcile": reconcile }))
+}
+
+/// An SQS event read record by record.
+struct Batch {
+    /// The records that read as SQS messages, in batch order, minus those held back.
+    readable: SqsEvent,
+    /// The ids to report failed without processing them: the unreadable records, and the later
+    /// records of their message groups.
+    failed: Vec<String>,
+}
+
+/// Reads an SQS event's records one by one, so that one that does not read as an SQS message
+/// (SQS never sends one; a direct invocation can) fails alone rather than the whole batch: it is
+/// reported failed and, after MaxReceiveCount tries, lands in the dead-letter queue. The later
+/// records of its message group are reported failed too, so that none overtakes it (FIFO).
+fn read_batch(records: Vec<Value>) -> Batch {
+    let mut readable = SqsEvent::default();
+    let mut failed = Vec::new();
+    let mut held_groups = std::collections::HashSet::new();
+    for record in records {
+        let id = record.get("messageId").and_then(Value::as_str).map(str::to_owned);
+        let group = record.get("attributes").and_then(|a| a.get("MessageGroupId")).and_then(Value::as_str);
+        if let (Some(id), Some(group)) = (&id, group)
+            && held_groups.contains(group)
+        {
+            tracing::warn!(message_id = %id, outcome = "held", "an earlier record of its message group is unreadable");
+            failed.push(id.clone());
+            continue;
+        }
+        let group = group.map(str::to_owned);
+        match serde_json::from_value::<SqsMessage>(record) {
+            Ok(message) => readable.records.push(message),
+            // The record itself is never logged: it may hold an issue's text.
+            Err(error) => match id {
+                Some(id) => {
+                    tracing::error!(message_id = %id, error_line = error.line(), outcome = "unreadable", "an SQS record that is not an SQS message: reported failed");
+                    failed.push(id);
+                    held_groups.extend(group);
+                }
+                // Nothing to report it failed by: nothing could be redelivered either.
+                None => tracing::error!(outcome = "unreadable", "an SQS record without a message id: dropped"),
+            },
+        }
+    }
+    Batch { readable, failed }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn record(id: &str, group: &str) -> Value {
+        json!({
+            "messageId": id,
+            "receiptHandle": format!("receipt-{id}"),
+            "body": "{}",
+            "attributes": { "MessageGroupId": group, "ApproximateReceiveCount": "1" },
+            "messageAttributes": {},
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:stack-events.fifo",
+            "awsRegion": "us-east-1"
+        })
+    }
+
+    /// A record of `group` that does not read as an SQS message: its body is not a string.
+    fn unreadable(id: &str, group: &str) -> Value {
+        let mut record = record(id, group);
+        record["body"] = json!({ "not": "a string" });
+        record
+    }
+
+    fn ids(batch: &Batch) -> Vec<&str> {
+        batch.readable.records.iter().filter_map(|m| m.message_id.as_deref()).collect()
+    }
+
+    #[test]
+    fn an_unreadable_record_fails_alone_and_the_rest_of_the_batch_is_read() {
+        let batch = read_batch(vec![record("a", "g1"), unreadable("b", "g2"), record("c", "g3")]);
+
+        assert_eq!(ids(&batch), ["a", "c"]);
+        assert_eq!(batch.failed, ["b"]);
+    }
+
+    #[test]
+    fn the_later_records_of_an_unreadable_records_group_fail_too_and_the_earlier_ones_are_read() {
+        let batch = read_batch(vec![record("a", "g1"), unreadable("b", "g1"), record("c", "g1"), record("d", "g2")]);
+
+        assert_eq!(ids(&batch), ["a", "d"]);
+        assert_eq!(batch.failed, ["b", "c"]);
+    }
+
+    #[test]
+    fn a_record_with_an_undecodable_binary_attribute_fails_alone() {
+        let mut hostile = record("b", "g2");
+        hostile["messageAttributes"] = json!({ "k": { "binaryValue": "not base64!", "dataType": "Binary" } });
+
+        let batch = read_batch(vec![record("a", "g1"), hostile]);
+
+        assert_eq!(ids(&batch), ["a"]);
+        assert_eq!(batch.failed, ["b"]);
+    }
+
+    #[test]
+    fn an_unreadable_record_without_a_message_id_is_dropped_and_holds_nothing_back() {
+        let mut nameless = unreadable("x", "g1");
+        nameless.as_object_mut().unwrap().remove("messageId");
+
+        let batch = read_batch(vec![nameless, record("a", "g1"), json!(42)]);
+
+        assert_eq!(ids(&batch), ["a"]);
+        assert!(batch.failed.is_empty(), "{:?}", batch.failed);
+    }
 }

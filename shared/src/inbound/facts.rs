@@ -311,7 +311,7 @@ impl GitlabNoteFacts {
             username: user.and_then(|u| u.username.as_deref()).unwrap_or("unknown").to_owned(),
             name: user.and_then(|u| u.name.as_deref()).map(str::to_owned),
             system: attributes.system.unwrap_or(false),
-            internal: is_internal(&event),
+            internal: is_internal(event),
             action: attributes.action.as_deref().map(str::to_owned),
             marked: description.as_deref().and_then(marked),
         }))

@@ -425,8 +425,12 @@ impl Model {
             }
             if let Some(incident) = edit.incident.filter(|i| *i != issue.incident) {
                 system_notes.push(
-                    if incident { "changed type from issue to incident" } else { "changed type from incident to issue" }
-                        .to_owned(),
+                    if incident {
+                        "changed type from issue to incident"
+                    } else {
+                        "changed type from incident to issue"
+                    }
+                    .to_owned(),
                 );
                 issue.incident = incident;
                 fields.push("issue_type");

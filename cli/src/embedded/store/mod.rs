@@ -13,7 +13,7 @@ use qalita_gitlab_core::domain::{GitlabProjectId, Iid, QalitaIssueId};
 use qalita_gitlab_core::ports::{Clock, LinkStore, StoreError};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 
-use super::{EmbeddedDb, OpenError, PortError, TxError, blocking, classify, from_json};
+use super::{EmbeddedDb, Failing, OpenError, PortError, TxError, classify, from_json};
 
 /// Links by QALITA issue id: the [`LinkState`] as JSON, at its stored version.
 const LINKS: TableDefinition<u64, &str> = TableDefinition::new("store/links");
@@ -55,7 +55,7 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), redb::Error> {
 /// expired ones are never read, and [`RedbLinkStore::purge_expired`] deletes them.
 #[derive(Clone)]
 pub struct RedbLinkStore {
-    db: Arc<Database>,
+    db: EmbeddedDb,
     clock: Arc<dyn Clock>,
     log_ttl: TimeDelta,
 }
@@ -73,7 +73,7 @@ impl RedbLinkStore {
     /// are appended, delivery records at the expiry given to [`LinkStore::mark_seen`], both by `clock`.
     pub async fn open(db: &EmbeddedDb, clock: Arc<dyn Clock>, log_ttl: TimeDelta) -> Result<Self, OpenError> {
         db.prepare(create_tables).await?;
-        Ok(RedbLinkStore { db: db.database(), clock, log_ttl })
+        Ok(RedbLinkStore { db: db.clone(), clock, log_ttl })
     }
 
     /// Stores the configuration document (TOML), as applying a configuration does.
@@ -158,14 +158,14 @@ impl RedbLinkStore {
         &self,
         work: impl FnOnce(&WriteTransaction) -> Tx<T> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let db = self.db.clone();
-        blocking(move || {
-            let tx = db.begin_write()?;
-            let value = work(&tx)?;
-            tx.commit()?;
-            Ok(value)
-        })
-        .await
+        self.db
+            .run(move |db| {
+                let tx = db.begin_write()?;
+                let value = work(&tx)?;
+                tx.commit()?;
+                Ok(value)
+            })
+            .await
     }
 
     /// Runs `work` (reads) on the blocking pool.
@@ -173,8 +173,7 @@ impl RedbLinkStore {
         &self,
         work: impl FnOnce(&Database) -> Tx<T> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let db = self.db.clone();
-        blocking(move || work(&db)).await
+        self.db.run(work).await
     }
 }
 
@@ -188,6 +187,10 @@ impl PortError for StoreError {
 
     fn corrupt(what: String) -> Self {
         StoreError::Rejected { class: "CorruptItem".into(), message: what }
+    }
+
+    fn failing(reason: String) -> Self {
+        StoreError::Unavailable { class: "storage-failing".into(), source: Box::new(Failing { reason }) }
     }
 
     fn interrupted(error: tokio::task::JoinError) -> Self {
