@@ -2,6 +2,7 @@
 //! the embedded adapters that let `qalita-gitlab serve` run the whole pipeline on one machine.
 
 pub mod commands;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod embedded;
 pub mod serve;

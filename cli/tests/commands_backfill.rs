@@ -12,7 +12,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use commands_world::*;
 use qalita_gitlab_core::domain::QalitaIssueId;
 use qalita_gitlab_core::domain::link::LinkStatus;
-use qalita_gitlab_tests::gitlab_sim::{RateLimits, SimConfig};
+use qalita_gitlab_sims::gitlab::{RateLimits, SimConfig};
 use serde_json::json;
 
 /// The first seeded QALITA issue id.

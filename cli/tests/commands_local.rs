@@ -22,7 +22,7 @@ use qalita_gitlab_core::apply::Syncer;
 use qalita_gitlab_core::config::Config;
 use qalita_gitlab_core::domain::SecretString;
 use qalita_gitlab_core::ports::{EventQueue, OutgoingMessage, SystemClock};
-use qalita_gitlab_tests::gitlab_sim::{DEFAULT_TOKEN, level};
+use qalita_gitlab_sims::gitlab::{DEFAULT_TOKEN, level};
 use qalita_gitlab_worker::handler::{Deps, handle_batch};
 use serde_json::json;
 

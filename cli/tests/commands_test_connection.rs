@@ -14,7 +14,7 @@ use qalita_gitlab_core::adapters::http::HttpSettings;
 use qalita_gitlab_core::domain::SecretString;
 use qalita_gitlab_core::domain::gitlab::{GitlabProjectRef, NewIssue};
 use qalita_gitlab_core::ports::{CallContext, GitlabApi};
-use qalita_gitlab_tests::gitlab_sim::{DEFAULT_TOKEN, DeliveryOutcome, WebhookConfig, level};
+use qalita_gitlab_sims::gitlab::{DEFAULT_TOKEN, DeliveryOutcome, WebhookConfig, level};
 use serde_json::Value;
 
 /// The check named `name` in a JSON report, else the first whose name starts so.

@@ -3,6 +3,8 @@
 //!
 //! The last test runs the built binary (`QALITA_GITLAB_BINARY` overrides which one): it needs
 //! `main.rs` to route `serve` to `qalita_gitlab::serve::run`.
+//! Only in a build with the demo (feature `demo`, the default); `no_demo.rs` covers the other.
+#![cfg(feature = "demo")]
 
 use std::io::Write;
 use std::process::Command;

@@ -19,8 +19,8 @@ use qalita_gitlab::serve::{
 };
 use qalita_gitlab_core::domain::gitlab::IssueState;
 use qalita_gitlab_core::ports::SystemClock;
-use qalita_gitlab_tests::gitlab_sim::WebhookConfig;
-use qalita_gitlab_tests::qalita_sim::Fault;
+use qalita_gitlab_sims::gitlab::WebhookConfig;
+use qalita_gitlab_sims::qalita::Fault;
 use serde_json::{Value, json};
 use serve_support::*;
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use qalita_gitlab::serve::{HEALTH_PATH, WEBHOOK_PATH};
 use qalita_gitlab_core::webhook::signature::SigningKey;
-use qalita_gitlab_tests::gitlab_sim::WebhookConfig;
+use qalita_gitlab_sims::gitlab::WebhookConfig;
 use serde_json::Value;
 use serve_support::*;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};

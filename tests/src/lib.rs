@@ -1,13 +1,12 @@
 //! Test support shared by the workspace's integration tests: the local AWS stack on moto and the
 //! resources of `template.yaml` created on it, fault injection between a client and a server, an
 //! emulator of the Lambda Runtime API to run the real function binaries, and the contract suites
-//! that every adapter of a port must pass.
+//! that every adapter of a port must pass. A dev-dependency only; the GitLab and QALITA simulators
+//! live in `qalita-gitlab-sims`.
 
 pub mod contract;
 pub mod fault_proxy;
-pub mod gitlab_sim;
 pub mod local_aws;
-pub mod qalita_sim;
 pub mod runtime_api;
 pub mod stack;
 pub mod template;

@@ -10,9 +10,7 @@ use qalita_gitlab_core::adapters::http::HttpSettings;
 use qalita_gitlab_core::domain::gitlab::{GitlabProjectRef, IssueState, IssueUpdate, NewIssue, StateEvent};
 use qalita_gitlab_core::domain::{Iid, SecretString};
 use qalita_gitlab_core::ports::{ApiError, CallContext, GitlabApi, IssueQuery, Service};
-use qalita_gitlab_tests::gitlab_sim::{
-    DEFAULT_TOKEN, DEFAULT_USERNAME, Fault, FaultRule, GitlabSim, RateLimits, SimConfig,
-};
+use qalita_gitlab_sims::gitlab::{DEFAULT_TOKEN, DEFAULT_USERNAME, Fault, FaultRule, GitlabSim, RateLimits, SimConfig};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -17,7 +17,7 @@ use qalita_gitlab_core::domain::gitlab::{GitlabProjectRef, IssueUpdate, NewIssue
 use qalita_gitlab_core::domain::{Iid, SecretString};
 use qalita_gitlab_core::ports::{CallContext, GitlabApi};
 use qalita_gitlab_core::webhook::{DeliveryHeaders, Ingested, ingest};
-use qalita_gitlab_tests::gitlab_sim::{
+use qalita_gitlab_sims::gitlab::{
     DEFAULT_TOKEN, Delivery, DeliveryOutcome, GitlabSim, SimConfig, WebhookConfig, WebhookEvents,
 };
 use serde_json::{Value, json};

@@ -15,7 +15,7 @@ use qalita_gitlab_core::domain::qalita::{QalitaComment, QalitaIssue, QalitaIssue
 use qalita_gitlab_core::domain::{QalitaIssueId, SecretString};
 use qalita_gitlab_core::envelope::{Envelope, Source};
 use qalita_gitlab_core::ports::{ApiError, EventQueue, QalitaApi, ReceivedMessage, Service, SystemClock};
-use qalita_gitlab_tests::qalita_sim::{EmitOutcome, Fault, ListEnvelope, QalitaSim, SimOptions};
+use qalita_gitlab_sims::qalita::{EmitOutcome, Fault, ListEnvelope, QalitaSim, SimOptions};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "qalita-api-token-4f9c2e";

@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use qalita_gitlab_tests::gitlab_sim::WebhookConfig;
+use qalita_gitlab_sims::gitlab::WebhookConfig;
 
 pub use guide::SAMPLE_CONFIG;
 pub use steps::STEPS;

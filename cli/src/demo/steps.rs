@@ -10,8 +10,8 @@ use qalita_gitlab_core::domain::gitlab::{GitlabIssue, GitlabProjectRef, IssueSta
 use qalita_gitlab_core::domain::link::LinkStatus;
 use qalita_gitlab_core::domain::{GitlabProjectId, QalitaIssueId};
 use qalita_gitlab_core::ports::{CallContext, GitlabApi, LinkStore};
-use qalita_gitlab_tests::gitlab_sim::DeliveryOutcome;
-use qalita_gitlab_tests::qalita_sim::EmitOutcome;
+use qalita_gitlab_sims::gitlab::DeliveryOutcome;
+use qalita_gitlab_sims::qalita::EmitOutcome;
 use serde_json::Value;
 
 use super::DemoError;

@@ -10,8 +10,8 @@ use qalita_gitlab_core::adapters::gitlab_http::{GitlabClient, GitlabClientError}
 use qalita_gitlab_core::adapters::http::HttpSettings;
 use qalita_gitlab_core::domain::SecretString;
 use qalita_gitlab_core::ports::SecretSource;
-use qalita_gitlab_tests::gitlab_sim::{DEFAULT_TOKEN, GitlabSim, SimConfig};
-use qalita_gitlab_tests::qalita_sim::QalitaSim;
+use qalita_gitlab_sims::gitlab::{DEFAULT_TOKEN, GitlabSim, SimConfig};
+use qalita_gitlab_sims::qalita::QalitaSim;
 use serde_json::{Value, json};
 
 use crate::embedded::secrets::EnvSecrets;

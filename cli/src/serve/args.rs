@@ -119,7 +119,7 @@ pub struct ServeArgs {
     pub log_format: LogFormat,
 
     /// Show the sync working in a few seconds, against simulated GitLab and QALITA servers
-    /// started in this process.
+    /// started in this process (in builds with the `demo` feature, the default).
     #[arg(long, conflicts_with_all = ["config", "secrets_file", "tls_cert"])]
     pub demo: bool,
 

@@ -481,7 +481,7 @@ impl Server {
 /// stopped that way, [`EXIT_CANNOT_START`] when it cannot start, 1 when it failed while running.
 pub async fn run(args: ServeArgs) -> ExitCode {
     if args.demo {
-        return crate::demo::run(args).await;
+        return demo(args).await;
     }
     init_tracing(args.log_format, "info");
     // Installed before anything else, so that a signal sent as soon as `serving` is logged is seen.
@@ -512,6 +512,24 @@ pub async fn run(args: ServeArgs) -> ExitCode {
         }
     }
 }
+
+/// `serve --demo`, in a build with the simulators (feature `demo`).
+#[cfg(feature = "demo")]
+async fn demo(args: ServeArgs) -> ExitCode {
+    crate::demo::run(args).await
+}
+
+/// `serve --demo` in a build without the simulators: says so, exit [`EXIT_CANNOT_START`].
+#[cfg(not(feature = "demo"))]
+async fn demo(_args: ServeArgs) -> ExitCode {
+    eprintln!("{NO_DEMO}");
+    ExitCode::from(EXIT_CANNOT_START)
+}
+
+/// What `serve --demo` says in a build without the simulators.
+pub const NO_DEMO: &str = "error: this build of qalita-gitlab has no demo: it was built without the `demo` feature \
+     (the GitLab and QALITA simulators). Build it with the default features to run `serve --demo`, or run \
+     `serve` against a real GitLab and QALITA.";
 
 /// Warns when the process may open fewer files than `--max-connections` needs (Linux; elsewhere
 /// nothing is said): the cap then no longer protects the database and the outgoing calls.

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use chrono::TimeDelta;
 use qalita_gitlab_core::adapters::dynamodb::DynamoLinkStore;
 use qalita_gitlab_core::ports::LinkStore;
-use qalita_gitlab_tests::gitlab_sim::{DEFAULT_TOKEN, GitlabSim, SimConfig};
+use qalita_gitlab_sims::gitlab::{DEFAULT_TOKEN, GitlabSim, SimConfig};
+use qalita_gitlab_sims::qalita::QalitaSim;
 use qalita_gitlab_tests::local_aws::LocalAws;
-use qalita_gitlab_tests::qalita_sim::QalitaSim;
 use qalita_gitlab_tests::stack::{TestStack, ids};
 use serde_json::{Value, json};
 

@@ -22,8 +22,8 @@ use qalita_gitlab_core::adapters::http::HttpSettings;
 use qalita_gitlab_core::domain::gitlab::{GitlabIssue, GitlabProjectRef, IssueUpdate, StateEvent};
 use qalita_gitlab_core::domain::{GitlabProjectId, Iid, SecretString};
 use qalita_gitlab_core::ports::{CallContext, GitlabApi, SecretSource};
-use qalita_gitlab_tests::gitlab_sim::{DEFAULT_TOKEN, DeliveryOutcome, GitlabSim, SimConfig, WebhookConfig};
-use qalita_gitlab_tests::qalita_sim::QalitaSim;
+use qalita_gitlab_sims::gitlab::{DEFAULT_TOKEN, DeliveryOutcome, GitlabSim, SimConfig, WebhookConfig};
+use qalita_gitlab_sims::qalita::QalitaSim;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 

@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use qalita_gitlab_core::domain::gitlab::{GitlabProjectRef, IssueState, IssueUpdate, StateEvent};
 use qalita_gitlab_core::domain::{GitlabProjectId, Iid};
 use qalita_gitlab_core::ports::{CallContext, GitlabApi};
-use qalita_gitlab_tests::gitlab_sim::{ChangeKind, DEFAULT_USER_ID};
+use qalita_gitlab_sims::gitlab::{ChangeKind, DEFAULT_USER_ID};
 use world::*;
 
 /// One step of a run.

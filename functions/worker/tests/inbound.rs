@@ -377,7 +377,7 @@ async fn an_edited_gitlab_note_is_logged_as_not_propagated_where_qalita_cannot_e
 
 /// Posts a delivery GitLab sent before again, as "Resend request" does (with a key outside the
 /// queue's five-minute deduplication window).
-async fn resend(world: &World, delivery: &qalita_gitlab_tests::gitlab_sim::Delivery, key: &str) {
+async fn resend(world: &World, delivery: &qalita_gitlab_sims::gitlab::Delivery, key: &str) {
     let front = world.front.as_ref().unwrap();
     let answer = reqwest::Client::new()
         .post(&front.url)
@@ -580,7 +580,7 @@ async fn a_marked_issue_whose_link_is_still_reserved_is_adopted_from_its_event()
     world.store.create(&reserved).await.unwrap();
     let bot = qalita_gitlab_core::adapters::gitlab_http::GitlabClient::new(
         &world.gitlab.url(),
-        qalita_gitlab_core::domain::SecretString::new(qalita_gitlab_tests::gitlab_sim::DEFAULT_TOKEN),
+        qalita_gitlab_core::domain::SecretString::new(qalita_gitlab_sims::gitlab::DEFAULT_TOKEN),
         &qalita_gitlab_core::adapters::http::HttpSettings::default(),
     )
     .unwrap();
@@ -610,7 +610,7 @@ async fn the_reconcile_reads_every_changed_issue_page_by_page_and_keeps_its_curs
     let world = World::new("").await;
     let bot = qalita_gitlab_core::adapters::gitlab_http::GitlabClient::new(
         &world.gitlab.url(),
-        qalita_gitlab_core::domain::SecretString::new(qalita_gitlab_tests::gitlab_sim::DEFAULT_TOKEN),
+        qalita_gitlab_core::domain::SecretString::new(qalita_gitlab_sims::gitlab::DEFAULT_TOKEN),
         &qalita_gitlab_core::adapters::http::HttpSettings::default(),
     )
     .unwrap();
@@ -650,7 +650,7 @@ async fn a_description_too_large_for_the_queue_is_read_from_gitlab() {
 #[tokio::test]
 async fn a_gitlab_change_qalita_refuses_for_good_is_written_to_the_issues_log_and_not_retried() {
     let (world, iid) = linked("").await;
-    world.qalita.fail_next_on(&format!("/api/v2/issues/{ISSUE}"), 1, qalita_gitlab_tests::qalita_sim::Fault::Forbidden);
+    world.qalita.fail_next_on(&format!("/api/v2/issues/{ISSUE}"), 1, qalita_gitlab_sims::qalita::Fault::Forbidden);
     person_updates(&world, iid, IssueUpdate { state_event: Some(StateEvent::Close), ..Default::default() }).await;
     world.quiesce().await;
     assert_eq!(qalita_status(&world), "open");

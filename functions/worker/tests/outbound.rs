@@ -11,7 +11,7 @@ use qalita_gitlab_core::domain::QalitaIssueId;
 use qalita_gitlab_core::domain::gitlab::IssueState;
 use qalita_gitlab_core::domain::link::{LinkState, LinkStatus};
 use qalita_gitlab_core::ports::{CallContext, EventQueue, LinkStore, OutgoingMessage};
-use qalita_gitlab_tests::gitlab_sim::{FaultRule, RateLimits, SimConfig};
+use qalita_gitlab_sims::gitlab::{FaultRule, RateLimits, SimConfig};
 use qalita_gitlab_worker::poll::poll;
 use serde_json::json;
 use world::*;
@@ -295,9 +295,7 @@ impl World {
 #[tokio::test]
 async fn a_gitlab_5xx_on_the_post_sends_the_message_back_and_the_retry_creates_one_issue() {
     let world = World::new("").await;
-    world
-        .gitlab
-        .inject(FaultRule::new(qalita_gitlab_tests::gitlab_sim::Fault::ServerError(503)).on("POST", "/projects"));
+    world.gitlab.inject(FaultRule::new(qalita_gitlab_sims::gitlab::Fault::ServerError(503)).on("POST", "/projects"));
     world.qalita_changed(json!({})).await;
     let (_, response) = world.run_worker().await;
     assert_eq!(response.batch_item_failures.len(), 1, "the 503 brings the message back");
@@ -322,7 +320,7 @@ async fn a_post_that_timed_out_after_gitlab_created_the_issue_is_adopted_not_dup
     let world = World::new("").await;
     // GitLab creates the issue but answers after the client has given up (3 s).
     world.gitlab.inject(
-        FaultRule::new(qalita_gitlab_tests::gitlab_sim::Fault::Slow(Duration::from_secs(4))).on("POST", "/projects"),
+        FaultRule::new(qalita_gitlab_sims::gitlab::Fault::Slow(Duration::from_secs(4))).on("POST", "/projects"),
     );
     world.qalita_changed(json!({})).await;
     let (_, response) = world.run_worker().await;

@@ -4,6 +4,9 @@
 
 use serde_json::Value;
 
+use crate::kit::JournalEntry;
+use crate::kit::query::decode;
+
 /// One request and the status it was answered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordedRequest {
@@ -26,8 +29,18 @@ impl RecordedRequest {
     pub fn query_param(&self, name: &str) -> Option<String> {
         self.query.split('&').find_map(|pair| {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (super::params::decode(key) == name).then(|| super::params::decode(value))
+            (decode(key) == name).then(|| decode(value))
         })
+    }
+}
+
+impl JournalEntry for RecordedRequest {
+    fn method(&self) -> &str {
+        &self.method
+    }
+
+    fn path(&self) -> &str {
+        &self.path
     }
 }
 
@@ -36,7 +49,7 @@ pub(super) fn redacted_query(query: &str) -> String {
     query
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some((key, _)) if super::params::decode(key).eq_ignore_ascii_case("private_token") => {
+            Some((key, _)) if decode(key).eq_ignore_ascii_case("private_token") => {
                 format!("{key}=[redacted]")
             }
             _ => pair.to_owned(),

@@ -9,6 +9,8 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use qalita_gitlab_core::domain::qalita::{QalitaIssue, QalitaUser};
 use serde_json::{Value, json};
 
+use crate::kit::TickClock;
+
 /// What the simulator can store: raw JSON (any shape a test wants QALITA to hold) or the domain
 /// types, which are written as the client reads them.
 pub trait QalitaJson {
@@ -72,24 +74,32 @@ pub(super) struct Stored {
 }
 
 /// The issues, their comments and the users of one tenant.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Store {
     issues: BTreeMap<u64, Value>,
     /// Each comment with the issue it is on (kept apart: a comment's JSON may not name it).
     comments: BTreeMap<u64, (u64, Value)>,
     users: BTreeMap<u64, Value>,
-    /// The last time the store wrote: every later write is stamped strictly after it.
-    last_write: Option<DateTime<Utc>>,
+    /// Every write is stamped strictly after the previous one.
+    clock: TickClock,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            issues: BTreeMap::new(),
+            comments: BTreeMap::new(),
+            users: BTreeMap::new(),
+            clock: TickClock::new(TimeDelta::microseconds(1)),
+        }
+    }
 }
 
 impl Store {
     /// Now, or one microsecond after the last write when the clock has not moved past it, so that
     /// two writes are never equally recent.
     fn tick(&mut self) -> DateTime<Utc> {
-        let now = Utc::now();
-        let next = self.last_write.map_or(now, |last| now.max(last + TimeDelta::microseconds(1)));
-        self.last_write = Some(next);
-        next
+        self.clock.tick()
     }
 
     /// Stores (or replaces) an issue. A missing `id` is the next free one, a missing `created_at`

@@ -14,7 +14,6 @@ mod journal;
 mod routes;
 mod store;
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -26,6 +25,7 @@ pub use self::events::{EmitOutcome, EmittedEvent};
 pub use self::faults::Fault;
 pub use self::journal::RecordedRequest;
 pub use self::store::QalitaJson;
+use crate::kit::{FaultRules, Journal, Loopback, Server};
 
 /// How a list (of issues, comments or users) is sent: QALITA's own list is a bare array; some
 /// instances or versions may wrap it.
@@ -78,8 +78,8 @@ struct Shared {
     token: Mutex<String>,
     options: SimOptions,
     store: Mutex<store::Store>,
-    faults: Mutex<faults::Faults>,
-    journal: Mutex<Vec<RecordedRequest>>,
+    faults: Mutex<FaultRules<Fault>>,
+    journal: Mutex<Journal<RecordedRequest>>,
     events: events::Emitter,
 }
 
@@ -121,9 +121,8 @@ const SETTLE_LIMIT: Duration = Duration::from_secs(10);
 
 /// A running simulator; it stops when dropped.
 pub struct QalitaSim {
-    address: SocketAddr,
+    server: Server,
     shared: Arc<Shared>,
-    server: JoinHandle<()>,
     sender: JoinHandle<()>,
 }
 
@@ -150,21 +149,15 @@ impl QalitaSim {
             journal: Mutex::default(),
             events: events::Emitter::default(),
         });
-        let app = routes::router(shared.clone());
-        let listener =
-            tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port for the QALITA simulator");
-        let address = listener.local_addr().expect("the QALITA simulator's address");
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = Loopback::bind("QALITA").await.serve(routes::router(shared.clone()));
         let emitter = shared.clone();
         let sender = tokio::spawn(async move { emitter.events.run().await });
-        QalitaSim { address, shared, server, sender }
+        QalitaSim { server, shared, sender }
     }
 
     /// The base URL, `http://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
+        self.server.url()
     }
 
     /// Replaces the accepted API token, as a rotation in QALITA's settings does: the old one is
@@ -366,7 +359,7 @@ impl QalitaSim {
     /// # Panics
     /// When a [`Fault::ServerError`] is not a 5xx status.
     pub fn fail_next(&self, count: usize, fault: Fault) {
-        lock(&self.shared.faults).add(None, count, fault);
+        lock(&self.shared.faults).arm(faults::rule(None, count, fault));
     }
 
     /// Makes the next `count` requests whose path starts with `path_prefix` meet `fault`.
@@ -374,7 +367,7 @@ impl QalitaSim {
     /// # Panics
     /// When a [`Fault::ServerError`] is not a 5xx status.
     pub fn fail_next_on(&self, path_prefix: &str, count: usize, fault: Fault) {
-        lock(&self.shared.faults).add(Some(path_prefix), count, fault);
+        lock(&self.shared.faults).arm(faults::rule(Some(path_prefix), count, fault));
     }
 
     /// Drops every fault not used up yet.
@@ -384,7 +377,7 @@ impl QalitaSim {
 
     /// Every request received so far, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.shared.journal).clone()
+        lock(&self.shared.journal).entries()
     }
 
     /// How many requests were received.
@@ -394,12 +387,12 @@ impl QalitaSim {
 
     /// How many requests had this method and exactly this path.
     pub fn count(&self, method: &str, path: &str) -> usize {
-        self.count_matching(|request| request.method.eq_ignore_ascii_case(method) && request.path == path)
+        lock(&self.shared.journal).count(method, path)
     }
 
     /// How many requests `predicate` accepts.
     pub fn count_matching(&self, predicate: impl Fn(&RecordedRequest) -> bool) -> usize {
-        lock(&self.shared.journal).iter().filter(|request| predicate(request)).count()
+        lock(&self.shared.journal).count_matching(predicate)
     }
 
     /// Forgets the requests received so far (after a test's arrange step).
@@ -410,7 +403,6 @@ impl QalitaSim {
 
 impl Drop for QalitaSim {
     fn drop(&mut self) {
-        self.server.abort();
         self.sender.abort();
     }
 }
@@ -434,7 +426,7 @@ mod tests {
     }
 
     async fn send(sim: &QalitaSim, request_line: &str, headers: Option<String>, body: &str) -> String {
-        let mut stream = tokio::net::TcpStream::connect(sim.address).await.unwrap();
+        let mut stream = tokio::net::TcpStream::connect(sim.server.address()).await.unwrap();
         let headers = headers.unwrap_or_default();
         let request = format!("{request_line} HTTP/1.1\r\nHost: qalita\r\n{headers}Connection: close\r\n\r\n{body}");
         stream.write_all(request.as_bytes()).await.unwrap();

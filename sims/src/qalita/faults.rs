@@ -10,6 +10,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::kit::FaultRule;
+
 /// One way a request can go wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
@@ -29,42 +31,20 @@ pub enum Fault {
     Forbidden,
 }
 
-/// A fault for the next `remaining` requests under `prefix` (every request when `None`).
-#[derive(Debug)]
-pub(super) struct FaultRule {
-    pub prefix: Option<String>,
-    pub fault: Fault,
-    pub remaining: usize,
-}
-
-/// The rules in the order they were added; the first that matches a request is used up.
-#[derive(Debug, Default)]
-pub(super) struct Faults(Vec<FaultRule>);
-
-impl Faults {
-    /// # Panics
-    /// When a server error is not a 5xx status.
-    pub fn add(&mut self, prefix: Option<&str>, count: usize, fault: Fault) {
-        if let Fault::ServerError(status) = fault {
-            assert!((500..600).contains(&status), "a server error is a 5xx status, not {status}");
-        }
-        self.0.push(FaultRule { prefix: prefix.map(str::to_owned), fault, remaining: count });
+/// The rule of [`super::QalitaSim::fail_next_on`] (`prefix`) and [`super::QalitaSim::fail_next`]
+/// (`None`, every request): `fault` for the next `count` requests under `prefix`, whatever their
+/// method.
+///
+/// # Panics
+/// When a server error is not a 5xx status.
+pub(super) fn rule(prefix: Option<&str>, count: usize, fault: Fault) -> FaultRule<Fault> {
+    if let Fault::ServerError(status) = fault {
+        assert!((500..600).contains(&status), "a server error is a 5xx status, not {status}");
     }
-
-    pub fn clear(&mut self) {
-        self.0.clear();
-    }
-
-    /// The fault for a request to `path`, if any, used up.
-    pub fn take(&mut self, path: &str) -> Option<Fault> {
-        let rule = self
-            .0
-            .iter_mut()
-            .find(|rule| rule.remaining > 0 && rule.prefix.as_deref().is_none_or(|prefix| path.starts_with(prefix)))?;
-        rule.remaining -= 1;
-        let fault = rule.fault.clone();
-        self.0.retain(|rule| rule.remaining > 0);
-        Some(fault)
+    let rule = FaultRule::new(fault).times(u32::try_from(count).unwrap_or(u32::MAX));
+    match prefix {
+        Some(prefix) => rule.under(prefix),
+        None => rule,
     }
 }
 
@@ -104,14 +84,22 @@ pub(super) fn answer(fault: &Fault) -> Option<Response> {
 mod tests {
     use super::*;
 
+    use crate::kit::FaultRules;
+
     #[test]
     fn a_fault_is_used_up_by_the_requests_it_matches() {
-        let mut faults = Faults::default();
-        faults.add(Some("/api/v2/users"), 1, Fault::ServerError(503));
-        faults.add(None, 2, Fault::HtmlPage);
-        assert_eq!(faults.take("/api/v2/issues"), Some(Fault::HtmlPage));
-        assert_eq!(faults.take("/api/v2/users/12"), Some(Fault::ServerError(503)));
-        assert_eq!(faults.take("/api/v2/users/12"), Some(Fault::HtmlPage));
-        assert_eq!(faults.take("/api/v2/users/12"), None);
+        let mut faults = FaultRules::default();
+        faults.arm(rule(Some("/api/v2/users"), 1, Fault::ServerError(503)));
+        faults.arm(rule(None, 2, Fault::HtmlPage));
+        assert_eq!(faults.take("GET", "/api/v2/issues"), Some(Fault::HtmlPage));
+        assert_eq!(faults.take("PUT", "/api/v2/users/12"), Some(Fault::ServerError(503)));
+        assert_eq!(faults.take("GET", "/api/v2/users/12"), Some(Fault::HtmlPage));
+        assert_eq!(faults.take("GET", "/api/v2/users/12"), None);
+    }
+
+    #[test]
+    #[should_panic(expected = "a server error is a 5xx status, not 404")]
+    fn a_server_error_is_a_5xx_status() {
+        rule(None, 1, Fault::ServerError(404));
     }
 }

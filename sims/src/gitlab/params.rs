@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::Value;
 
 use super::reply::Reply;
+pub(super) use crate::kit::query::decode;
 
 /// The parameters of one request.
 #[derive(Debug, Default)]
@@ -155,26 +156,6 @@ fn scalar_text(value: &Value) -> Option<String> {
 
 fn invalid(name: &str) -> Reply {
     Reply::error(400, &format!("{name} is invalid"))
-}
-
-/// Percent-decoding of a query or form component (`+` is a space).
-pub(super) fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |at: usize| bytes.get(at).and_then(|b| char::from(*b).to_digit(16));
-        match (bytes[i], hex(i + 1), hex(i + 2)) {
-            (b'+', _, _) => out.push(b' '),
-            (b'%', Some(high), Some(low)) => {
-                out.extend(u8::try_from(high * 16 + low).ok());
-                i += 2;
-            }
-            (byte, _, _) => out.push(byte),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Percent-decoding of a path segment (`+` stays).

@@ -1,23 +1,14 @@
-//! The HTTP side: a loopback listener whose connections a request can cut (to close a connection
-//! without an answer), and the one pipeline every request goes through: record, faults, API
-//! rate limit, authentication, endpoint, rate-limit headers.
+//! The HTTP side: the one pipeline every request goes through: record, faults, API rate limit,
+//! authentication, endpoint, rate-limit headers. A fault that closes the connection without an
+//! answer cuts the request's [`Connection`].
 
-use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
-use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::connect_info::Connected;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
-use axum::serve::{IncomingStream, Listener};
 use serde_json::Value;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
 
 use super::access::TokenRecord;
 use super::faults::Fault;
@@ -26,79 +17,7 @@ use super::record::{RecordedRequest, redacted_query};
 use super::reply::{Reply, server_error};
 use super::routes::{Call, route};
 use super::{Shared, SimState, webhook};
-
-/// A listener whose connections carry a switch to cut them.
-pub(super) struct SimListener(pub(super) TcpListener);
-
-/// The switch of one connection, given to its requests as connect info.
-#[derive(Debug, Clone, Default)]
-pub(super) struct Connection(Arc<AtomicBool>);
-
-impl Connection {
-    /// Closes the connection instead of writing the answer.
-    fn cut(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-/// A TCP stream that fails every write once its connection is cut, so the server closes it
-/// without sending a byte of the answer.
-pub(super) struct SimStream {
-    inner: TcpStream,
-    cut: Arc<AtomicBool>,
-}
-
-impl Listener for SimListener {
-    type Io = SimStream;
-    type Addr = Connection;
-
-    async fn accept(&mut self) -> (SimStream, Connection) {
-        loop {
-            match self.0.accept().await {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nodelay(true);
-                    let connection = Connection::default();
-                    return (SimStream { inner: stream, cut: connection.0.clone() }, connection);
-                }
-                // Too many open files and the like: wait, as axum's own listener does.
-                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Connection> {
-        Ok(Connection::default())
-    }
-}
-
-impl Connected<IncomingStream<'_, SimListener>> for Connection {
-    fn connect_info(stream: IncomingStream<'_, SimListener>) -> Self {
-        stream.remote_addr().clone()
-    }
-}
-
-impl AsyncRead for SimStream {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for SimStream {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        if self.cut.load(Ordering::SeqCst) {
-            return Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into()));
-        }
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
+use crate::kit::Connection;
 
 /// Every request.
 pub(super) async fn handle(

@@ -15,8 +15,9 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::fastapi::{Invalid, found, integer, model_body, path_id};
-use super::journal::{RecordedRequest, query_pairs};
+use super::journal::RecordedRequest;
 use super::{ListEnvelope, Shared, comments, faults, lock};
+use crate::kit::query;
 
 pub(super) type SimState = State<Arc<Shared>>;
 
@@ -55,20 +56,16 @@ async fn record(State(shared): SimState, request: Request, next: Next) -> Respon
         status: None,
     };
     // Recorded on arrival, so that a request whose client gave up still counts.
-    let index = {
-        let mut journal = lock(&shared.journal);
-        journal.push(entry);
-        journal.len() - 1
-    };
+    let ticket = lock(&shared.journal).push(entry);
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
-    if let Some(entry) = lock(&shared.journal).get_mut(index) {
+    if let Some(entry) = lock(&shared.journal).get_mut(ticket) {
         entry.status = Some(response.status().as_u16());
     }
     response
 }
 
 async fn inject_fault(State(shared): SimState, request: Request, next: Next) -> Response {
-    let fault = lock(&shared.faults).take(request.uri().path());
+    let fault = lock(&shared.faults).take(request.method().as_str(), request.uri().path());
     if let Some(faults::Fault::Slow(delay)) = &fault {
         tokio::time::sleep(*delay).await;
     }
@@ -100,7 +97,7 @@ async fn authenticate(State(shared): SimState, request: Request, next: Next) -> 
 
 /// `offset` and `limit` as FastAPI reads them, or its 422.
 fn paging(shared: &Shared, query: Option<&str>) -> Result<(usize, usize), Invalid> {
-    let pairs = query.map(query_pairs).unwrap_or_default();
+    let pairs = query.map(query::pairs).unwrap_or_default();
     let param = |name: &str| pairs.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str());
     let options = &shared.options;
     let offset = integer(param("offset"), "offset", 0, 0, i64::MAX)?;

@@ -28,7 +28,6 @@ mod search;
 mod server;
 mod webhook;
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -38,6 +37,7 @@ use qalita_gitlab_core::domain::gitlab::{GitlabIssue, GitlabNote};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
+use crate::kit::{Journal, Loopback, Server, TickClock};
 pub use access::level;
 pub use config::{DEFAULT_TOKEN, DEFAULT_USER_ID, DEFAULT_USERNAME, RateLimits, SimConfig, SimUser};
 pub use faults::{Fault, FaultRule};
@@ -48,7 +48,6 @@ pub use webhook::{Delivery, DeliveryOutcome, HookHealth, WebhookConfig, WebhookE
 use faults::Faults;
 use limits::Limits;
 use model::{Actor, Model, NoteEdit};
-use server::{Connection, SimListener};
 use webhook::Hooks;
 
 /// Everything the simulator holds, behind one lock so that every request sees and leaves a
@@ -57,19 +56,17 @@ struct SimState {
     model: Model,
     limits: Limits,
     faults: Faults,
-    records: Vec<RecordedRequest>,
+    records: Journal<RecordedRequest>,
     hooks: Hooks,
     search_delay: TimeDelta,
-    last_tick: DateTime<Utc>,
+    clock: TickClock,
 }
 
 impl SimState {
     /// The server time of a request: the clock, but at least a millisecond after the previous
     /// request's, so that two changes never share an `updated_at` as GitLab renders it.
     fn tick(&mut self) -> DateTime<Utc> {
-        let now = Utc::now().max(self.last_tick + TimeDelta::milliseconds(1));
-        self.last_tick = now;
-        now
+        self.clock.tick()
     }
 }
 
@@ -88,7 +85,7 @@ impl Shared {
 /// A running simulator; it stops when dropped.
 pub struct GitlabSim {
     shared: Arc<Shared>,
-    task: JoinHandle<()>,
+    _server: Server,
     hook_task: JoinHandle<()>,
 }
 
@@ -98,27 +95,21 @@ impl GitlabSim {
     /// # Panics
     /// When no loopback port can be bound.
     pub async fn start(config: SimConfig) -> Self {
-        let listener =
-            tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port for the GitLab simulator");
-        let address: SocketAddr = listener.local_addr().expect("the GitLab simulator's address");
+        let loopback = Loopback::bind("GitLab").await;
         let (jobs, queue) = tokio::sync::mpsc::unbounded_channel();
         let state = SimState {
             model: Model::new(&config),
             limits: Limits::new(config.rate_limits.clone()),
             faults: Faults::default(),
-            records: Vec::new(),
+            records: Journal::default(),
             hooks: Hooks::new(config.webhook.clone(), jobs),
             search_delay: TimeDelta::from_std(config.search_delay).unwrap_or(TimeDelta::MAX),
-            last_tick: DateTime::<Utc>::MIN_UTC,
+            clock: TickClock::new(TimeDelta::milliseconds(1)),
         };
-        let shared = Arc::new(Shared { state: Mutex::new(state), base: format!("http://{address}") });
-        let app = Router::new().fallback(server::handle).with_state(shared.clone());
-        let service = app.into_make_service_with_connect_info::<Connection>();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(SimListener(listener), service).await;
-        });
+        let shared = Arc::new(Shared { state: Mutex::new(state), base: format!("http://{}", loopback.address()) });
+        let server = loopback.serve(Router::new().fallback(server::handle).with_state(shared.clone()));
         let hook_task = tokio::spawn(webhook::run(shared.clone(), queue));
-        GitlabSim { shared, task, hook_task }
+        GitlabSim { shared, _server: server, hook_task }
     }
 
     /// The instance URL to give the client (`http://127.0.0.1:<port>`; the API is under `/api/v4`).
@@ -225,12 +216,12 @@ impl GitlabSim {
 
     /// Every request received, in order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.shared.lock().records.clone()
+        self.shared.lock().records.entries()
     }
 
     /// How many requests had this method and exactly this path (after `/api/v4`, as sent).
     pub fn count(&self, method: &str, path: &str) -> usize {
-        self.shared.lock().records.iter().filter(|r| r.method.eq_ignore_ascii_case(method) && r.path == path).count()
+        self.shared.lock().records.count(method, path)
     }
 
     /// Sets or removes the webhook; changes made from now on are delivered to it. A hook of
@@ -324,7 +315,6 @@ impl GitlabSim {
 
 impl Drop for GitlabSim {
     fn drop(&mut self) {
-        self.task.abort();
         self.hook_task.abort();
     }
 }

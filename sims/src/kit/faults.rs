@@ -1,0 +1,106 @@
+//! Faults a test arms while a simulator runs, for the next N requests that match a method and a path
+//! prefix (either may be left open). What a fault does is the simulator's own vocabulary, `F`.
+
+/// A fault for the next `times` requests that match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultRule<F> {
+    fault: F,
+    times: u32,
+    method: Option<String>,
+    path_prefix: Option<String>,
+}
+
+impl<F> FaultRule<F> {
+    /// `fault` for the next request, whatever it is.
+    pub fn new(fault: F) -> Self {
+        FaultRule { fault, times: 1, method: None, path_prefix: None }
+    }
+
+    /// For the next `times` matching requests instead of one.
+    pub fn times(mut self, times: u32) -> Self {
+        self.times = times;
+        self
+    }
+
+    /// Only for requests of `method` whose path, as the simulator records it, starts with
+    /// `path_prefix` (`"POST"`, `"/projects/1/issues"`).
+    pub fn on(mut self, method: &str, path_prefix: &str) -> Self {
+        self.method = Some(method.to_ascii_uppercase());
+        self.path_prefix = Some(path_prefix.to_owned());
+        self
+    }
+
+    /// Only for requests, of any method, whose path starts with `path_prefix`.
+    pub fn under(mut self, path_prefix: &str) -> Self {
+        self.path_prefix = Some(path_prefix.to_owned());
+        self
+    }
+
+    fn matches(&self, method: &str, path: &str) -> bool {
+        self.times > 0
+            && self.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && self.path_prefix.as_deref().is_none_or(|prefix| path.starts_with(prefix))
+    }
+}
+
+/// The armed rules, first armed first used.
+#[derive(Debug)]
+pub struct FaultRules<F>(Vec<FaultRule<F>>);
+
+impl<F> Default for FaultRules<F> {
+    fn default() -> Self {
+        FaultRules(Vec::new())
+    }
+}
+
+impl<F: Clone> FaultRules<F> {
+    /// Arms a rule, behind those armed before.
+    pub fn arm(&mut self, rule: FaultRule<F>) {
+        self.0.push(rule);
+    }
+
+    /// Disarms every rule.
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// The fault for this request, if a rule matches; it uses up one of the first such rule's times.
+    pub fn take(&mut self, method: &str, path: &str) -> Option<F> {
+        let rule = self.0.iter_mut().find(|rule| rule.matches(method, path))?;
+        rule.times -= 1;
+        let fault = rule.fault.clone();
+        self.0.retain(|rule| rule.times > 0);
+        Some(fault)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_matching_rule_is_used_up_by_method_and_path_prefix() {
+        let mut rules = FaultRules::default();
+        rules.arm(FaultRule::new("post").on("post", "/projects/1/issues").times(2));
+        rules.arm(FaultRule::new("users").under("/users"));
+        rules.arm(FaultRule::new("any"));
+
+        assert_eq!(rules.take("GET", "/projects/1/issues"), Some("any"), "another method");
+        assert_eq!(rules.take("POST", "/projects/1/issues/7/notes"), Some("post"));
+        assert_eq!(rules.take("POST", "/projects/2/issues"), None, "another path; `any` was used up");
+        assert_eq!(rules.take("PUT", "/users/3"), Some("users"));
+        assert_eq!(rules.take("POST", "/projects/1/issues"), Some("post"));
+        assert_eq!(rules.take("POST", "/projects/1/issues"), None);
+    }
+
+    #[test]
+    fn a_rule_for_no_request_is_never_used() {
+        let mut rules = FaultRules::default();
+        rules.arm(FaultRule::new(1).times(0));
+        assert_eq!(rules.take("GET", "/"), None);
+        rules.clear();
+        rules.arm(FaultRule::new(2));
+        rules.clear();
+        assert_eq!(rules.take("GET", "/"), None);
+    }
+}
