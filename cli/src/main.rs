@@ -69,7 +69,7 @@ fn main() -> ExitCode {
         Command::Backfill(args) => commands::execute(&global, |g| commands::backfill::run(g, args)),
         Command::Config(command) => commands::execute(&global, |g| commands::config::run(g, command)),
         Command::Serve(args) => match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-            Ok(runtime) => runtime.block_on(qalita_gitlab::serve::run(args)),
+            Ok(runtime) => runtime.block_on(qalita_gitlab::serve_or_demo(args)),
             Err(error) => {
                 eprintln!("error: cannot start the async runtime: {error}");
                 ExitCode::from(qalita_gitlab::serve::EXIT_CANNOT_START)

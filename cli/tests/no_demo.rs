@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use qalita_gitlab::serve::{EXIT_CANNOT_START, NO_DEMO};
+use qalita_gitlab::local::{EXIT_CANNOT_START, NO_DEMO};
 
 #[test]
 fn without_the_demo_feature_serve_demo_says_this_build_has_no_demo_and_exits_2() {

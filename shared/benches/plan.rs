@@ -15,10 +15,11 @@ use qalita_gitlab_core::domain::link::Field;
 use qalita_gitlab_core::domain::link::{GitlabLink, LinkState};
 use qalita_gitlab_core::domain::qalita::{IssueContext, QalitaIssue};
 use qalita_gitlab_core::domain::{GitlabProjectId, Iid};
-use qalita_gitlab_core::inbound::{AssigneeBack, GitlabIssueFacts, changed_fields, plan_inbound};
+use qalita_gitlab_core::events::facts::GitlabIssueFacts;
+use qalita_gitlab_core::events::gitlab::read_issue_event;
 use qalita_gitlab_core::mapping::{Desired, Facts};
+use qalita_gitlab_core::plan::inbound::{AssigneeBack, changed_fields, plan_inbound};
 use qalita_gitlab_core::plan::{AssigneeInput, Op, plan};
-use qalita_gitlab_core::webhook::read_issue_event;
 use serde_json::value::RawValue;
 
 const ISSUE: &str = include_str!("../../fixtures/qalita/issue.json");

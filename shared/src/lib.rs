@@ -4,14 +4,13 @@
 //! Binaries stay thin: they wire configuration and adapters, and call into this crate.
 
 pub mod adapters;
-pub mod apply;
 pub mod config;
 pub mod control;
 pub mod domain;
+pub mod engine;
 pub mod envelope;
-pub mod inbound;
+pub mod events;
 pub mod mapping;
 pub mod plan;
 pub mod ports;
-pub mod routing;
 pub mod webhook;

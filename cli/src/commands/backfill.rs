@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use qalita_gitlab_core::apply::{Outcome as SyncOutcome, SyncError, Syncer};
 use qalita_gitlab_core::config::Config;
 use qalita_gitlab_core::control;
 use qalita_gitlab_core::domain::link::{LogEntry, LogLevel};
 use qalita_gitlab_core::domain::qalita::{IssueContext, QalitaIssue};
-use qalita_gitlab_core::ports::{ApiError, CallContext, Clock, GitlabApi, LinkStore, QalitaApi, SystemClock};
+use qalita_gitlab_core::domain::sync::Action;
+use qalita_gitlab_core::engine::{Outcome as SyncOutcome, SyncError, Syncer};
+use qalita_gitlab_core::ports::{CallContext, Clock, GitlabApi, LinkStore, QalitaApi, SystemClock};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -229,7 +230,7 @@ impl Run {
         loop {
             match self.qalita.list_issues(offset, self.args.page_size).await {
                 Ok(page) => return Ok(page),
-                Err(error) if error.is_transient() => self.wait(&error, &mut attempt).await?,
+                Err(error) if error.is_transient() => self.wait(&SyncError::Api(error), &mut attempt).await?,
                 Err(error) => {
                     return Err(Stop(CommandError::from(error).context(format!("QALITA's list at offset {offset}"))));
                 }
@@ -239,16 +240,17 @@ impl Run {
 
     /// Waits before the same call is tried again: what the server asked, else an exponential
     /// back-off; stops when that is longer than --max-wait or the tries are used up.
-    async fn wait(&mut self, error: &ApiError, attempt: &mut u32) -> Result<(), Stop> {
+    /// Waits before trying a transient failure again: what the server (or a reservation) asked
+    /// for, else a doubling wait for a few tries.
+    async fn wait(&mut self, error: &SyncError, attempt: &mut u32) -> Result<(), Stop> {
+        let gave_up = |why: String| Stop(CommandError::Unavailable(error.to_string()).context(why));
         if *attempt >= MAX_TRIES {
-            return Err(Stop(
-                CommandError::from(error.clone()).context(format!("still refused after {MAX_TRIES} tries")),
-            ));
+            return Err(gave_up(format!("still refused after {MAX_TRIES} tries")));
         }
         let wait = match error.retry_after() {
             Some(asked) => asked.max(Duration::from_millis(200)),
             None if *attempt < UNTIMED_RETRIES => Duration::from_secs(1 << *attempt),
-            None => return Err(Stop(CommandError::from(error.clone()).context("still failing after 5 tries"))),
+            None => return Err(gave_up(format!("still failing after {UNTIMED_RETRIES} tries"))),
         };
         *attempt += 1;
         if wait > self.args.max_wait {
@@ -277,28 +279,10 @@ impl Run {
                     self.count(action);
                     return Ok(());
                 }
-                Err(SyncError::Api(error)) if error.is_transient() => self.wait(&error, &mut attempt).await?,
-                Err(error @ SyncError::Reserved { .. }) => {
-                    // Another worker is creating it: wait until its reservation may be taken over
-                    // (the sync then looks for what it created before creating anything).
-                    let asked = error.retry_after().unwrap_or(Duration::from_secs(1));
-                    let api = ApiError::Transient {
-                        service: qalita_gitlab_core::ports::Service::Gitlab,
-                        class: "reserved".into(),
-                        retry_after: Some(asked),
-                        message: error.to_string(),
-                    };
-                    self.wait(&api, &mut attempt).await?;
-                }
-                Err(SyncError::Store(error)) if error.is_transient() => {
-                    let api = ApiError::Transient {
-                        service: qalita_gitlab_core::ports::Service::Gitlab,
-                        class: "store".into(),
-                        retry_after: None,
-                        message: error.to_string(),
-                    };
-                    self.wait(&api, &mut attempt).await?;
-                }
+                // GitLab or QALITA busy, the store busy, or another worker creating the issue (its
+                // reservation may be taken over once stale; the sync then looks for what it
+                // created before creating anything): wait, then try again.
+                Err(error) if error.is_transient() => self.wait(&error, &mut attempt).await?,
                 Err(error) => {
                     self.failed(issue, &error).await;
                     return Ok(());
@@ -312,7 +296,7 @@ impl Run {
         gitlab: Arc<dyn GitlabApi>,
         store: Arc<dyn LinkStore>,
         issue: &QalitaIssue,
-    ) -> Result<&'static str, SyncError> {
+    ) -> Result<Action, SyncError> {
         let syncer = Syncer {
             gitlab,
             qalita: self.qalita.clone(),
@@ -324,7 +308,7 @@ impl Run {
     }
 
     /// The sync on the dry-run ports: what it would write.
-    async fn dry(&mut self, issue: &QalitaIssue) -> Result<&'static str, SyncError> {
+    async fn dry(&mut self, issue: &QalitaIssue) -> Result<Action, SyncError> {
         let (store, _) = DryRunStore::over(self.store.clone(), self.clock.clone(), issue.id).await?;
         let gitlab = Arc::new(DryRunGitlab::new(self.gitlab.clone(), self.clock.clone()));
         let action = self.sync(gitlab.clone(), Arc::new(store), issue).await?;
@@ -333,25 +317,25 @@ impl Run {
             Some(PlannedWrite::CreateIssue { project, .. }) => {
                 self.planned
                     .push(json!({ "qalita_issue": issue.id.get(), "would": "create", "project": project.to_string() }));
-                "created"
+                Action::Created
             }
             Some(PlannedWrite::UpdateIssue { project, iid, .. }) => {
                 self.planned.push(json!({ "qalita_issue": issue.id.get(), "would": "update", "project": project.to_string(), "iid": iid.map(|i| i.get()) }));
-                "updated"
+                Action::Updated
             }
             _ => action,
         };
         Ok(would)
     }
 
-    fn count(&mut self, action: &str) {
+    fn count(&mut self, action: Action) {
         let counts = &mut self.checkpoint.counts;
         counts.seen += 1;
         match action {
-            "created" | "recreated" => counts.created += 1,
-            "adopted" => counts.adopted += 1,
-            "updated" => counts.updated += 1,
-            "unchanged" => counts.unchanged += 1,
+            Action::Created | Action::Recreated => counts.created += 1,
+            Action::Adopted => counts.adopted += 1,
+            Action::Updated => counts.updated += 1,
+            Action::Unchanged => counts.unchanged += 1,
             _ => counts.skipped += 1,
         }
         self.bar.inc(1);

@@ -1,7 +1,7 @@
 //! The engine with its writes left out (DESIGN section 3: `explain` and `--dry-run` are the same
 //! function with the writes left out): a GitLab port that reads through to GitLab and records the
 //! writes instead of making them, and a link store that reads the real links and keeps its writes
-//! in memory. The [`qalita_gitlab_core::apply::Syncer`] runs on them unchanged.
+//! in memory. The [`qalita_gitlab_core::engine::Syncer`] runs on them unchanged.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 

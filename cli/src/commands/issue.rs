@@ -7,14 +7,16 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use qalita_gitlab_core::apply::{Outcome as SyncOutcome, SyncError, Syncer};
 use qalita_gitlab_core::control;
 use qalita_gitlab_core::domain::QalitaIssueId;
 use qalita_gitlab_core::domain::gitlab::{GitlabProjectRef, IssueState, IssueUpdate, StateEvent};
 use qalita_gitlab_core::domain::link::{LinkState, LinkStatus, LogEntry, LogLevel};
+use qalita_gitlab_core::domain::marker::Marker;
 use qalita_gitlab_core::domain::qalita::{IssueContext, QalitaIssue};
-use qalita_gitlab_core::mapping::{Desired, Facts, marker};
-use qalita_gitlab_core::plan::Decision;
+use qalita_gitlab_core::domain::sync::Action;
+use qalita_gitlab_core::domain::sync::{Decision, DecisionKind};
+use qalita_gitlab_core::engine::{Outcome as SyncOutcome, SyncError, Syncer};
+use qalita_gitlab_core::mapping::{Desired, Facts};
 use qalita_gitlab_core::ports::{
     ApiError, CallContext, Clock, GitlabApi, LinkStore, QalitaApi, StoreError, SystemClock,
 };
@@ -126,17 +128,7 @@ async fn retire_marker(gitlab: &dyn GitlabApi, link: &LinkState) -> Result<(), C
         Err(error) => return Err(CommandError::from(error).context("the severed GitLab issue cannot be read")),
     };
     let description = found.description.unwrap_or_default();
-    if qalita_gitlab_core::inbound::marked(&description) != Some(link.qalita_id) {
-        return Ok(());
-    }
-    let marker = marker(link.qalita_id);
-    let Some(at) = description.rfind(&marker) else { return Ok(()) };
-    let retired = format!(
-        "{}<!-- qalita-issue-severed:{} -->{}",
-        &description[..at],
-        link.qalita_id,
-        &description[at + marker.len()..]
-    );
+    let Some(retired) = Marker::Issue(link.qalita_id).retire(&description) else { return Ok(()) };
     let update = IssueUpdate { description: Some(retired), ..IssueUpdate::default() };
     gitlab
         .update_issue(&project, old.iid, &update, &CallContext::default())
@@ -179,11 +171,11 @@ fn render_created(id: QalitaIssueId, outcome: &SyncOutcome, replaced: Option<Str
     let gitlab = outcome.link.gitlab.as_ref();
     let url = gitlab.map_or_else(|| "(no GitLab issue)".to_owned(), |g| g.web_url.clone());
     let verb = match outcome.action {
-        "created" | "recreated" => "created",
-        "adopted" => "linked to the GitLab issue an interrupted creation had made",
-        "updated" => "already linked; brought up to date",
-        "unchanged" => "already linked and up to date",
-        other => other,
+        Action::Created | Action::Recreated => "created",
+        Action::Adopted => "linked to the GitLab issue an interrupted creation had made",
+        Action::Updated => "already linked; brought up to date",
+        Action::Unchanged => "already linked and up to date",
+        other => other.as_str(),
     };
     let mut human = format!("QALITA issue {id}: {verb}\n{url}\n");
     if let Some(old) = &replaced {
@@ -191,13 +183,13 @@ fn render_created(id: QalitaIssueId, outcome: &SyncOutcome, replaced: Option<Str
     }
     let json = json!({
         "qalita_issue": id.get(),
-        "action": outcome.action,
+        "action": outcome.action.as_str(),
         "gitlab": gitlab.map(|g| json!({ "project_id": g.project_id.get(), "iid": g.iid.get(), "web_url": g.web_url })),
         "replaces": replaced,
         "decisions": decisions_json(&outcome.decisions),
     });
     match outcome.action {
-        "skipped" | "gone" => Outcome::failed(human, json),
+        Action::Skipped | Action::Gone => Outcome::failed(human, json),
         _ => Outcome::ok(human, json),
     }
 }
@@ -260,7 +252,9 @@ struct Explained<'a> {
 
 impl Explained<'_> {
     fn assignee(&self) -> String {
-        if let Some(decision) = self.decisions.iter().find(|d| d.kind == "assignee" || d.kind == "assignee-unknown") {
+        if let Some(decision) =
+            self.decisions.iter().find(|d| matches!(d.kind, DecisionKind::Assignee | DecisionKind::AssigneeUnknown))
+        {
             return decision.message.clone();
         }
         match (self.issue.assignee, self.link.and_then(|l| l.assignee.as_ref())) {
@@ -323,12 +317,7 @@ impl Explained<'_> {
         if !self.decisions.is_empty() {
             text.push_str("Decisions:\n");
             for decision in self.decisions {
-                text.push_str(&format!(
-                    "  - {} [{}]: {}\n",
-                    level_word(decision.level),
-                    decision.kind,
-                    decision.message
-                ));
+                text.push_str(&format!("  - {} [{}]: {}\n", decision.level.as_str(), decision.kind, decision.message));
             }
         }
         text
@@ -374,16 +363,11 @@ fn status_word(status: LinkStatus) -> &'static str {
     }
 }
 
-fn level_word(level: LogLevel) -> &'static str {
-    match level {
-        LogLevel::Info => "info",
-        LogLevel::Warn => "warn",
-        LogLevel::Error => "error",
-    }
-}
-
 fn decisions_json(decisions: &[Decision]) -> Value {
-    decisions.iter().map(|d| json!({ "level": level_word(d.level), "kind": d.kind, "message": d.message })).collect()
+    decisions
+        .iter()
+        .map(|d| json!({ "level": d.level.as_str(), "kind": d.kind.as_str(), "message": d.message }))
+        .collect()
 }
 
 /// The fields an update sets, for people.

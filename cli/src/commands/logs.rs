@@ -75,7 +75,7 @@ pub async fn run(global: GlobalArgs, args: LogsArgs) -> Result<Outcome, CommandE
             "{}  {:>8}  {:<5}  {:<18} {}\n",
             entry.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             entry.issue,
-            level_word(entry.level),
+            entry.level.as_str(),
             entry.kind,
             entry.message
         ));
@@ -87,18 +87,10 @@ pub async fn run(global: GlobalArgs, args: LogsArgs) -> Result<Outcome, CommandE
         "entries": entries.iter().map(|e| json!({
             "at": e.at.to_rfc3339(),
             "issue": e.issue.get(),
-            "level": level_word(e.level),
+            "level": e.level.as_str(),
             "kind": e.kind,
             "message": e.message,
         })).collect::<Vec<_>>(),
     });
     Ok(Outcome::ok(human, json))
-}
-
-fn level_word(level: LogLevel) -> &'static str {
-    match level {
-        LogLevel::Info => "info",
-        LogLevel::Warn => "warn",
-        LogLevel::Error => "error",
-    }
 }

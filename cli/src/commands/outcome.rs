@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use qalita_gitlab_core::apply::SyncError;
+use qalita_gitlab_core::engine::SyncError;
 use qalita_gitlab_core::ports::{ApiError, QueueError, SecretError, StoreError};
 use serde_json::{Value, json};
 

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::serve::{DATABASE_FILE, GITLAB_TOKEN_ID, HEALTH_PATH, QALITA_TOKEN_ID, WEBHOOK_PATH, WEBHOOK_SECRET_ID};
+use crate::local::{DATABASE_FILE, GITLAB_TOKEN_ID, HEALTH_PATH, QALITA_TOKEN_ID, WEBHOOK_PATH, WEBHOOK_SECRET_ID};
 
 /// A configuration document for a real GitLab and QALITA, as printed by the demo (a test checks
 /// that it is valid).

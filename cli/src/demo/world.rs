@@ -15,7 +15,7 @@ use qalita_gitlab_sims::qalita::QalitaSim;
 use serde_json::{Value, json};
 
 use crate::embedded::secrets::EnvSecrets;
-use crate::serve::{GITLAB_TOKEN_ID, QALITA_TOKEN_ID, WEBHOOK_SECRET_ID};
+use crate::local::{GITLAB_TOKEN_ID, QALITA_TOKEN_ID, WEBHOOK_SECRET_ID};
 
 /// The simulated QALITA's API token (a demo value, not a secret).
 pub const QALITA_TOKEN: &str = "qalita-demo-api-token";

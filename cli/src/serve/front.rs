@@ -27,10 +27,7 @@ use super::error::describe;
 use crate::embedded::queue::EmbeddedQueue;
 use crate::embedded::{EmbeddedDb, Health};
 
-/// The path the deployed HTTP API routes to the webhook function (QALITA's own GitLab guide's).
-pub const WEBHOOK_PATH: &str = "/api/v2/integrations/gitlab/webhook";
-/// The health path.
-pub const HEALTH_PATH: &str = "/healthz";
+pub use crate::local::{HEALTH_PATH, WEBHOOK_PATH};
 
 /// What the routes share.
 pub(crate) struct Front {

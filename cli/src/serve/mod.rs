@@ -26,7 +26,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::TimeDelta;
 use qalita_gitlab_core::config::Config;
 use qalita_gitlab_core::ports::{SecretSource, SystemClock};
 use qalita_gitlab_core::webhook::verify::AuthMode;
@@ -48,20 +47,8 @@ use crate::embedded::{DiskFaults, EmbeddedDb};
 use wiring::SecretsPlace;
 use worker::Stop;
 
-/// The database file in the data folder.
-pub const DATABASE_FILE: &str = "qalita-gitlab.redb";
-/// Exit code when `serve` cannot start (the configuration, a secret, the data folder, the address,
-/// the TLS files): the code every command of the CLI gives for a usage or configuration error.
-pub const EXIT_CANNOT_START: u8 = 2;
-/// Exit code when the database failed in a way this process cannot repair, so that a supervisor
-/// tells it from a crash (1): its file is gone, corrupted, or another process took it while it
-/// was closed for a reopen. A storage failure that a reopen can fix (a full disk, freed later)
-/// heals in the process and never ends it. An operator should look before a restart: a restart
-/// would meet the same file (or, if it is gone, start on an empty one). Not 3, which the other
-/// commands give for an unavailable remote service.
-pub const EXIT_STORAGE_LOST: u8 = 4;
-/// How long the integration log is kept (as the deployed table's TTL).
-const LOG_TTL: TimeDelta = TimeDelta::days(90);
+use crate::local::LOG_TTL;
+pub use crate::local::{DATABASE_FILE, EXIT_CANNOT_START, EXIT_STORAGE_LOST};
 /// How long the endpoint waits for deliveries being answered when asked to stop.
 const FRONT_DRAIN: Duration = Duration::from_secs(5);
 
@@ -477,12 +464,10 @@ impl Server {
     }
 }
 
-/// `qalita-gitlab serve` (and `serve --demo`): runs until Ctrl-C or SIGTERM. Exit status 0 when
-/// stopped that way, [`EXIT_CANNOT_START`] when it cannot start, 1 when it failed while running.
+/// `qalita-gitlab serve`: runs until Ctrl-C or SIGTERM. Exit status 0 when stopped that way,
+/// [`EXIT_CANNOT_START`] when it cannot start, 1 when it failed while running. (`serve --demo` is
+/// dispatched by [`crate::serve_or_demo`].)
 pub async fn run(args: ServeArgs) -> ExitCode {
-    if args.demo {
-        return demo(args).await;
-    }
     init_tracing(args.log_format, "info");
     // Installed before anything else, so that a signal sent as soon as `serving` is logged is seen.
     let signals = match Signals::install() {
@@ -512,24 +497,6 @@ pub async fn run(args: ServeArgs) -> ExitCode {
         }
     }
 }
-
-/// `serve --demo`, in a build with the simulators (feature `demo`).
-#[cfg(feature = "demo")]
-async fn demo(args: ServeArgs) -> ExitCode {
-    crate::demo::run(args).await
-}
-
-/// `serve --demo` in a build without the simulators: says so, exit [`EXIT_CANNOT_START`].
-#[cfg(not(feature = "demo"))]
-async fn demo(_args: ServeArgs) -> ExitCode {
-    eprintln!("{NO_DEMO}");
-    ExitCode::from(EXIT_CANNOT_START)
-}
-
-/// What `serve --demo` says in a build without the simulators.
-pub const NO_DEMO: &str = "error: this build of qalita-gitlab has no demo: it was built without the `demo` feature \
-     (the GitLab and QALITA simulators). Build it with the default features to run `serve --demo`, or run \
-     `serve` against a real GitLab and QALITA.";
 
 /// Warns when the process may open fewer files than `--max-connections` needs (Linux; elsewhere
 /// nothing is said): the cap then no longer protects the database and the outgoing calls.

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use qalita_gitlab_core::adapters::gitlab_http::GitlabClient;
 use qalita_gitlab_core::adapters::http::HttpSettings;
 use qalita_gitlab_core::adapters::qalita_http::QalitaClient;
-use qalita_gitlab_core::apply::Syncer;
 use qalita_gitlab_core::config::Config;
 use qalita_gitlab_core::domain::SecretString;
+use qalita_gitlab_core::engine::Syncer;
 use qalita_gitlab_core::ports::{Clock, LinkStore, SecretError, SecretSource, SecretStage};
 use qalita_gitlab_core::webhook::signature::SigningKey;
 use qalita_gitlab_core::webhook::verify::{
@@ -28,16 +28,7 @@ use crate::embedded::queue::EmbeddedQueue;
 use crate::embedded::secrets::EnvSecrets;
 use crate::embedded::store::RedbLinkStore;
 
-/// The secret id of the GitLab token (scope `api`): variable `QALITA_GITLAB_GITLAB_TOKEN`.
-pub const GITLAB_TOKEN_ID: &str = "qalita-gitlab/gitlab-token";
-/// The secret id of the QALITA API token: variable `QALITA_GITLAB_QALITA_TOKEN`.
-pub const QALITA_TOKEN_ID: &str = "qalita-gitlab/qalita-token";
-/// The secret id of the GitLab webhook secret: variable `QALITA_GITLAB_WEBHOOK_SECRET` (and
-/// `QALITA_GITLAB_WEBHOOK_SECRET_PREVIOUS` during a rotation).
-pub const WEBHOOK_SECRET_ID: &str = "qalita-gitlab/webhook-secret";
-/// The secret id of the hook's signing token (`whsec_…`), needed when signatures are checked:
-/// variable `QALITA_GITLAB_WEBHOOK_SIGNING_SECRET` (and `…_PREVIOUS` during a rotation).
-pub const WEBHOOK_SIGNING_SECRET_ID: &str = "qalita-gitlab/webhook-signing-secret";
+pub use crate::local::{GITLAB_TOKEN_ID, QALITA_TOKEN_ID, WEBHOOK_SECRET_ID, WEBHOOK_SIGNING_SECRET_ID};
 
 /// The least time between two rebuilds caused by a refused token (the worker Lambda's).
 const REFRESH_AFTER_REFUSAL: Duration = Duration::from_secs(60);

@@ -9,17 +9,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use chrono::{DateTime, Utc};
-use qalita_gitlab_core::apply::{SyncError, Syncer};
+
 use qalita_gitlab_core::config::Config;
 use qalita_gitlab_core::domain::QalitaIssueId;
 use qalita_gitlab_core::domain::link::{LogEntry, LogLevel};
-use qalita_gitlab_core::domain::qalita::{IssueContext, QalitaComment, QalitaIssue};
+use qalita_gitlab_core::domain::sync::Action;
+use qalita_gitlab_core::engine::{SyncError, Syncer};
 use qalita_gitlab_core::envelope::{Envelope, Source};
-use qalita_gitlab_core::inbound::{FactsError, GitlabIssueFacts, GitlabNoteFacts};
+use qalita_gitlab_core::events::facts::{FactsError, GitlabIssueFacts, GitlabNoteFacts};
+use qalita_gitlab_core::events::gitlab::{read_issue_event, read_note_event};
+use qalita_gitlab_core::events::qalita::QalitaEvent;
 use qalita_gitlab_core::ports::{CallContext, Clock, EventQueue, LinkStore, QalitaApi};
-use qalita_gitlab_core::webhook::{EventKind, read_issue_event, read_note_event};
-use serde::Deserialize;
+use qalita_gitlab_core::webhook::EventKind;
 use serde_json::value::RawValue;
 
 /// What the handler needs, built once per cold start.
@@ -64,9 +65,9 @@ pub async fn handle_batch(deps: Arc<Deps>, event: SqsEvent) -> SqsBatchResponse 
                     "the integration is disabled (qalita-gitlab enable turns it back on): acknowledged, nothing written"
                 );
                 // The issue's own log says so too, where the event names it (`qalita-gitlab logs`).
-                if let Some(summary) = qalita_issue_of(record) {
+                if let Some(event) = qalita_event_of(record) {
                     let entry = LogEntry {
-                        issue: summary.issue,
+                        issue: event.issue(),
                         at: deps.clock.now(),
                         level: LogLevel::Warn,
                         kind: "skipped".into(),
@@ -120,7 +121,8 @@ pub async fn handle_batch(deps: Arc<Deps>, event: SqsEvent) -> SqsBatchResponse 
 async fn process_group(deps: &Deps, messages: Vec<SqsMessage>) -> Vec<String> {
     // The sync is state-based: of several QALITA changes of one issue in a batch, only the last
     // needs planning (it carries, or fetches, the newest state). One GitLab write, not one per event.
-    let issues: Vec<_> = messages.iter().map(qalita_issue_of).collect();
+    let summaries: Vec<_> = messages.iter().map(|m| qalita_event_of(m).and_then(|e| e.summary())).collect();
+    let superseded = qalita_gitlab_core::plan::batch::superseded(&summaries);
     let mut failed = Vec::new();
     for (index, message) in messages.into_iter().enumerate() {
         let id = message.message_id.clone().unwrap_or_default();
@@ -129,10 +131,7 @@ async fn process_group(deps: &Deps, messages: Vec<SqsMessage>) -> Vec<String> {
             failed.push(id);
             continue;
         }
-        let superseded = issues[index]
-            .as_ref()
-            .is_some_and(|this| issues[index + 1..].iter().flatten().any(|later| supersedes(this, later)));
-        if superseded {
+        if superseded[index] {
             tracing::info!(message_id = %id, outcome = "superseded", "a later change of the same issue is in this batch");
             continue;
         }
@@ -152,47 +151,11 @@ async fn process_group(deps: &Deps, messages: Vec<SqsMessage>) -> Vec<String> {
     failed
 }
 
-/// What a readable QALITA issue event is about, for deciding which events of a batch a later one
-/// makes useless.
-struct IssueEventSummary {
-    issue: QalitaIssueId,
-    /// The `updated_at` of the state it carries (`None`: it names the issue only, and the worker
-    /// fetches the newest state).
-    updated_at: Option<DateTime<Utc>>,
-    /// It says what the issue does not hold (severity, source name, domain).
-    has_context: bool,
-    /// Its processing sweeps the issue's comments (a creation, a poll).
-    sweeps: bool,
-}
-
-fn qalita_issue_of(message: &SqsMessage) -> Option<IssueEventSummary> {
+/// The QALITA event a message carries, when it is one this service reads.
+fn qalita_event_of(message: &SqsMessage) -> Option<QalitaEvent> {
     let envelope = Envelope::<&RawValue>::parse(message.body.as_deref().unwrap_or_default()).ok()?;
-    if envelope.source != Source::Qalita || !matches!(envelope.kind.as_ref(), "issue.created" | "issue.updated") {
-        return None;
-    }
     // The same parse as processing uses: an event that will not be processed supersedes nothing.
-    let payload: QalitaPayload = serde_json::from_str(envelope.payload.get()).ok()?;
-    let has_context = payload.severity.is_some() || payload.domain.is_some() || payload.source.is_some();
-    let sweeps = envelope.key.starts_with("poll:") || envelope.kind == "issue.created";
-    let (issue, updated_at) = match (payload.issue, payload.issue_id) {
-        (Some(issue), _) => (issue.id, issue.updated_at),
-        (None, Some(id)) => (id, None),
-        (None, None) => return None,
-    };
-    Some(IssueEventSummary { issue, updated_at, has_context, sweeps })
-}
-
-/// Whether a later event of the same issue makes `earlier` useless: it names the issue only (the
-/// newest state is fetched), or carries a state at least as new; and it loses nothing the earlier
-/// one would have done (the context it says, the comment sweep it makes).
-fn supersedes(earlier: &IssueEventSummary, later: &IssueEventSummary) -> bool {
-    earlier.issue == later.issue
-        && (later.has_context || !earlier.has_context)
-        && (later.sweeps || !earlier.sweeps)
-        && match (earlier.updated_at, later.updated_at) {
-            (_, None) | (None, _) => true,
-            (Some(earlier), Some(later)) => later >= earlier,
-        }
+    QalitaEvent::parse(&envelope).ok().flatten()
 }
 
 /// Exponential back-off from the receive count, within the configured bounds, and at least what
@@ -201,27 +164,6 @@ pub fn backoff(config: &Config, receive_count: u32, server_asked: Option<Duratio
     let exponent = receive_count.saturating_sub(1).min(20);
     let grown = config.sync.backoff_min.saturating_mul(1u32 << exponent).min(config.sync.backoff_max);
     grown.max(server_asked.unwrap_or_default())
-}
-
-/// The payload of a QALITA change event (DESIGN section 6).
-#[derive(Debug, Deserialize)]
-struct QalitaPayload {
-    #[serde(default)]
-    issue: Option<QalitaIssue>,
-    #[serde(default)]
-    issue_id: Option<QalitaIssueId>,
-    #[serde(default)]
-    severity: Option<String>,
-    #[serde(default)]
-    source: Option<SourceRef>,
-    #[serde(default)]
-    domain: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct SourceRef {
-    #[serde(default)]
-    name: Option<String>,
 }
 
 /// Processes one message. `Ok` deletes it (done, or refused for good and logged); `Err` brings it
@@ -240,33 +182,27 @@ async fn process_message(deps: &Deps, message: &SqsMessage) -> Result<(), Retry>
     };
     let kind = envelope.kind.as_ref();
     match envelope.source {
-        Source::Qalita if matches!(kind, "issue.created" | "issue.updated") => {
-            let payload: QalitaPayload = match serde_json::from_str(envelope.payload.get()) {
-                Ok(payload) => payload,
-                Err(error) => {
-                    tracing::error!(message_id = id, kind, error = %error, outcome = "dropped", "QALITA event payload is not readable");
-                    return Ok(());
-                }
-            };
-            let sweep_comments = envelope.key.starts_with("poll:") || kind == "issue.created";
-            sync_qalita(deps, id, kind, payload, started, sweep_comments).await
-        }
-        Source::Qalita if kind == "comment.created" || kind == "comment.updated" => {
-            let payload: CommentPayload = match serde_json::from_str(envelope.payload.get()) {
-                Ok(payload) => payload,
-                Err(error) => {
-                    tracing::error!(message_id = id, kind, error = %error, outcome = "dropped", "QALITA comment event payload is not readable");
-                    return Ok(());
-                }
-            };
-            let Some(issue) = payload.issue_id.or(payload.comment.issue_id.and_then(|i| QalitaIssueId::new(i).ok()))
-            else {
-                tracing::error!(message_id = id, kind, outcome = "dropped", "QALITA comment event names no issue");
-                return Ok(());
-            };
-            let result = deps.syncer.sync_qalita_comment(issue, &payload.comment, &CallContext::default()).await;
-            finish(deps, id, kind, Some(issue), result.map(|o| (o.action, o.reason)), started).await
-        }
+        Source::Qalita => match QalitaEvent::parse(&envelope) {
+            Ok(Some(QalitaEvent::Comment { issue, comment })) => {
+                let result = deps.syncer.sync_qalita_comment(issue, &comment, &CallContext::default()).await;
+                finish(deps, id, kind, Some(issue), result.map(|o| (o.action, o.reason)), started).await
+            }
+            Ok(Some(event)) => sync_qalita(deps, id, kind, event, started).await,
+            Ok(None) => {
+                tracing::warn!(
+                    message_id = id,
+                    kind,
+                    outcome = "dropped",
+                    "QALITA event kind the worker does not handle"
+                );
+                Ok(())
+            }
+            Err(error) => {
+                // Retrying cannot fix an event that does not say what it is about.
+                tracing::error!(message_id = id, kind, error = %error, outcome = "dropped", "QALITA event not readable");
+                Ok(())
+            }
+        },
         Source::Gitlab => {
             let call = CallContext {
                 gitlab_event_uuid: envelope.delivery.as_ref().and_then(|d| d.event_uuid.as_deref().map(str::to_owned)),
@@ -328,8 +264,8 @@ async fn process_message(deps: &Deps, message: &SqsMessage) -> Result<(), Retry>
                 }
             }
         }
-        source => {
-            tracing::warn!(message_id = id, source = ?source, kind, outcome = "dropped", "event kind the worker does not handle");
+        Source::Schedule => {
+            tracing::warn!(message_id = id, kind, outcome = "dropped", "event kind the worker does not handle");
             Ok(())
         }
     }
@@ -352,7 +288,7 @@ async fn complete_texts(deps: &Deps, facts: &mut GitlabIssueFacts) -> Result<(),
     match deps.syncer.gitlab.get_issue(&project, facts.iid).await {
         Ok(issue) => {
             let description = issue.description.unwrap_or_default();
-            facts.marked = qalita_gitlab_core::inbound::marked(&description);
+            facts.marked = qalita_gitlab_core::domain::marker::Marker::issue_of(&description);
             facts.description = Some(description);
             // The delivery's `changes` lost the description too: whether it changed is decided by
             // comparing it with what the link knows.
@@ -371,14 +307,6 @@ async fn complete_texts(deps: &Deps, facts: &mut GitlabIssueFacts) -> Result<(),
     }
 }
 
-/// The payload of a QALITA comment event.
-#[derive(Debug, Deserialize)]
-struct CommentPayload {
-    #[serde(default)]
-    issue_id: Option<QalitaIssueId>,
-    comment: QalitaComment,
-}
-
 /// Logs the result of a sync, and decides in one place: done; back to the queue when it may work
 /// later (a transient failure, or a refused token the function reads again); logged and dropped
 /// when it cannot.
@@ -387,13 +315,13 @@ async fn finish(
     id: &str,
     kind: &str,
     issue: Option<QalitaIssueId>,
-    result: Result<(&'static str, String), SyncError>,
+    result: Result<(Action, String), SyncError>,
     started: Instant,
 ) -> Result<(), Retry> {
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     match result {
         Ok((action, reason)) => {
-            tracing::info!(message_id = id, kind, qalita_issue = ?issue.map(|i| i.get()), outcome = action, reason = %reason, latency_ms, "synced");
+            tracing::info!(message_id = id, kind, qalita_issue = ?issue.map(|i| i.get()), outcome = action.as_str(), reason = %reason, latency_ms, "synced");
             Ok(())
         }
         Err(error) if error.is_transient() || error.is_auth_failure() => {
@@ -412,23 +340,12 @@ async fn finish(
     }
 }
 
-async fn sync_qalita(
-    deps: &Deps,
-    id: &str,
-    kind: &str,
-    payload: QalitaPayload,
-    started: Instant,
-    sweep_comments: bool,
-) -> Result<(), Retry> {
-    let context = IssueContext {
-        severity: payload.severity,
-        source_name: payload.source.and_then(|s| s.name),
-        domain: payload.domain,
-    };
-    let issue = match (payload.issue, payload.issue_id) {
-        (Some(issue), _) => issue,
-        (None, Some(issue_id)) => match deps.qalita.get_issue(issue_id).await {
-            Ok(Some(issue)) => issue,
+/// Syncs the issue of a QALITA issue event, reading its newest state when the event names it only.
+async fn sync_qalita(deps: &Deps, id: &str, kind: &str, event: QalitaEvent, started: Instant) -> Result<(), Retry> {
+    let (issue, context, sweep_comments) = match event {
+        QalitaEvent::IssueChanged { issue, context, sweep } => (*issue, context, sweep),
+        QalitaEvent::IssueNamed { id: issue_id, context, sweep } => match deps.qalita.get_issue(issue_id).await {
+            Ok(Some(issue)) => (issue, context, sweep),
             Ok(None) => {
                 tracing::warn!(message_id = id, kind, qalita_issue = %issue_id, outcome = "dropped", "QALITA says the issue does not exist or is not visible to the token");
                 return Ok(());
@@ -437,8 +354,8 @@ async fn sync_qalita(
             // is retried after the tokens are read again (a rotation), not dropped.
             Err(error) => return finish(deps, id, kind, Some(issue_id), Err(error.into()), started).await,
         },
-        (None, None) => {
-            tracing::error!(message_id = id, kind, outcome = "dropped", "QALITA event names no issue");
+        QalitaEvent::Comment { issue, .. } => {
+            tracing::error!(message_id = id, kind, qalita_issue = %issue, outcome = "dropped", "a comment event is not an issue event");
             return Ok(());
         }
     };
@@ -447,13 +364,13 @@ async fn sync_qalita(
     match result {
         Ok(outcome) => {
             let gitlab = outcome.link.gitlab.as_ref().map(|g| g.web_url.clone()).unwrap_or_default();
-            tracing::info!(message_id = id, kind, qalita_issue = %issue.id, outcome = outcome.action, gitlab = %gitlab, latency_ms, "synced");
+            tracing::info!(message_id = id, kind, qalita_issue = %issue.id, outcome = outcome.action.as_str(), gitlab = %gitlab, latency_ms, "synced");
             // Comments QALITA gave no event for (made before the link, or by an instance that
             // sends issue events only) are found when the issue is created or polled.
             if sweep_comments && outcome.link.status == qalita_gitlab_core::domain::link::LinkStatus::Linked {
                 match deps.syncer.sync_qalita_comments(issue.id, &CallContext::default()).await {
                     Ok(copied) => {
-                        let copied = copied.iter().filter(|o| o.action == "copied").count();
+                        let copied = copied.iter().filter(|o| o.action == Action::Copied).count();
                         tracing::info!(message_id = id, qalita_issue = %issue.id, copied, "comments swept");
                     }
                     Err(error) if error.is_transient() => {

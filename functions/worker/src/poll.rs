@@ -9,9 +9,10 @@
 
 use std::time::Instant;
 
-use qalita_gitlab_core::domain::link::LinkStatus;
 use qalita_gitlab_core::domain::qalita::QalitaIssue;
 use qalita_gitlab_core::envelope::{ENVELOPE_VERSION, Envelope, Source};
+use qalita_gitlab_core::events::qalita::{ISSUE_UPDATED, poll_key};
+use qalita_gitlab_core::plan::outbound::needs_sync;
 use qalita_gitlab_core::ports::OutgoingMessage;
 use serde_json::json;
 
@@ -134,24 +135,17 @@ async fn read_page(deps: &Deps, offset: u64, report: &mut PollReport, deadline: 
 
 /// Whether the issue is new or changed since its last sync.
 async fn changed(deps: &Deps, issue: &QalitaIssue) -> Result<bool, qalita_gitlab_core::ports::StoreError> {
-    Ok(match (deps.store.get(issue.id).await?, issue.updated_at) {
-        (None, _) => true,
-        // A severed or gone link is not synced: nothing to queue, ever.
-        (Some(link), _) if matches!(link.status, LinkStatus::Severed | LinkStatus::Gone) => false,
-        (Some(link), Some(updated)) => link.qalita_watermark.is_none_or(|w| updated > w),
-        (Some(_), None) => false,
-    })
+    Ok(needs_sync(deps.store.get(issue.id).await?.as_ref(), issue.updated_at))
 }
 
 /// Puts the issue on the queue as a change event of its own group. The deduplication id names
 /// the state, so two runs that see the same state queue it once.
 async fn enqueue(deps: &Deps, issue: &QalitaIssue) -> Result<(), qalita_gitlab_core::ports::QueueError> {
-    let stamp = issue.updated_at.map_or_else(|| "none".to_owned(), |t| t.timestamp_micros().to_string());
-    let key = format!("poll:{}:{stamp}", issue.id);
+    let key = poll_key(issue.id, issue.updated_at);
     let envelope = Envelope {
         v: ENVELOPE_VERSION,
         source: Source::Qalita,
-        kind: "issue.updated".into(),
+        kind: ISSUE_UPDATED.into(),
         received_at: deps.clock.now(),
         key: key.as_str().into(),
         delivery: None,

@@ -10,7 +10,8 @@ use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use qalita_gitlab_core::domain::gitlab::GitlabProjectRef;
-use qalita_gitlab_core::inbound::{GitlabIssueFacts, marked};
+use qalita_gitlab_core::domain::marker::Marker;
+use qalita_gitlab_core::events::facts::GitlabIssueFacts;
 use qalita_gitlab_core::ports::{CallContext, IssueQuery};
 
 use crate::handler::Deps;
@@ -146,14 +147,14 @@ async fn reconcile_issue(
     report: &mut ReconcileReport,
 ) -> Result<(), String> {
     // Only the issues this service made carry the marker; the rest cost nothing.
-    if issue.description.as_deref().and_then(marked).is_none() {
+    if issue.description.as_deref().and_then(Marker::issue_of).is_none() {
         return Ok(());
     }
     let facts = GitlabIssueFacts::of_api(issue);
     let call = CallContext::default();
     match deps.syncer.sync_gitlab_issue(&facts, &call).await {
         Ok(outcome) => {
-            if outcome.action != "unchanged" && outcome.action != "ignored" {
+            if !outcome.action.is_quiet() {
                 report.synced += 1;
             }
         }

@@ -586,7 +586,10 @@ async fn a_marked_issue_whose_link_is_still_reserved_is_adopted_from_its_event()
     .unwrap();
     let new = qalita_gitlab_core::domain::gitlab::NewIssue {
         title: "[QALITA] billing.customer_sites: Invalid Latitude".into(),
-        description: format!("Made by a worker that died.\n\n{}", qalita_gitlab_core::mapping::marker(id)),
+        description: format!(
+            "Made by a worker that died.\n\n{}",
+            qalita_gitlab_core::domain::marker::Marker::Issue(id).text()
+        ),
         labels: vec!["qalita".into()],
         ..Default::default()
     };
@@ -618,7 +621,7 @@ async fn the_reconcile_reads_every_changed_issue_page_by_page_and_keeps_its_curs
         let id = QalitaIssueId::new(90_000 + n).unwrap();
         let new = qalita_gitlab_core::domain::gitlab::NewIssue {
             title: format!("issue {n}"),
-            description: qalita_gitlab_core::mapping::marker(id),
+            description: qalita_gitlab_core::domain::marker::Marker::Issue(id).text(),
             ..Default::default()
         };
         bot.create_issue(&project(), &new, &CallContext::default()).await.unwrap();

@@ -264,8 +264,8 @@ async fn two_workers_racing_on_one_issue_make_one_gitlab_issue() {
         world.deps.syncer.sync_issue(&issue, &context, &call),
     );
     let outcomes = [
-        a.as_ref().map(|o| o.action).map_err(|e| e.to_string()),
-        b.as_ref().map(|o| o.action).map_err(|e| e.to_string()),
+        a.as_ref().map(|o| o.action.as_str()).map_err(|e| e.to_string()),
+        b.as_ref().map(|o| o.action.as_str()).map_err(|e| e.to_string()),
     ];
     assert!(outcomes.contains(&Ok("created")), "{outcomes:?}");
     world.gitlab_issue();

@@ -3,6 +3,10 @@
 //! field, and the sync's bounds. Loaded from the table's `CONFIG` item when present, else from
 //! defaults and the environment; validated once at start, with errors that name the key.
 
+pub mod qalita_paths;
+
+pub use qalita_paths::QalitaPaths;
+
 mod template;
 
 use std::collections::BTreeMap;
@@ -10,8 +14,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::adapters::qalita_http::QalitaPaths;
 use crate::domain::gitlab::GitlabProjectRef;
+use crate::domain::sync::Status;
 pub use template::{Template, TemplateError};
 
 /// A configuration that cannot be used. `key` is the dotted path of the setting.
@@ -122,28 +126,17 @@ pub struct StatusMap {
     pub mute_to: String,
 }
 
-/// How a QALITA status maps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatusMeaning {
-    /// Open.
-    Open,
-    /// Resolved: closed.
-    Resolved,
-    /// Muted or ignored: open, labelled.
-    Muted,
-}
-
 impl StatusMap {
     /// What `status` means, or `None` for a word the map does not know.
-    pub fn meaning(&self, status: &str) -> Option<StatusMeaning> {
+    pub fn meaning(&self, status: &str) -> Option<Status> {
         let status = status.trim();
         let known = |words: &[String]| words.iter().any(|w| w.eq_ignore_ascii_case(status));
         if known(&self.resolved) {
-            Some(StatusMeaning::Resolved)
+            Some(Status::Resolved)
         } else if known(&self.muted) {
-            Some(StatusMeaning::Muted)
+            Some(Status::Muted)
         } else if known(&self.open) {
-            Some(StatusMeaning::Open)
+            Some(Status::Open)
         } else {
             None
         }

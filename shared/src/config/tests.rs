@@ -24,9 +24,9 @@ fn an_empty_document_takes_the_defaults_and_the_environment() {
     assert_eq!(config.mapping.muted_label, "ignored");
     assert_eq!(config.ownership, Ownership::default());
     assert!(config.sync.recreate_if_deleted);
-    assert_eq!(config.status.meaning("Active"), Some(StatusMeaning::Open));
-    assert_eq!(config.status.meaning(" RESOLVED "), Some(StatusMeaning::Resolved));
-    assert_eq!(config.status.meaning("Ignored"), Some(StatusMeaning::Muted));
+    assert_eq!(config.status.meaning("Active"), Some(crate::domain::sync::Status::Open));
+    assert_eq!(config.status.meaning(" RESOLVED "), Some(crate::domain::sync::Status::Resolved));
+    assert_eq!(config.status.meaning("Ignored"), Some(crate::domain::sync::Status::Muted));
     assert_eq!(config.status.meaning("weird"), None);
 }
 
@@ -65,7 +65,7 @@ fn a_full_document_is_read() {
     assert_eq!(config.gitlab.base_url, "https://gitlab.example.com/gitlab");
     assert_eq!(config.gitlab.default_project.to_string(), "42");
     assert_eq!(config.mapping.labels.len(), 2);
-    assert_eq!(config.status.meaning("new"), Some(StatusMeaning::Open));
+    assert_eq!(config.status.meaning("new"), Some(crate::domain::sync::Status::Open));
     assert_eq!(config.assignees["m.durand"], "marie");
     assert_eq!(config.routing[0].project.to_string(), "finance/billing-data");
     assert!(config.routing[0].confidential);

@@ -3,6 +3,11 @@
 
 use sha2::{Digest, Sha256};
 
+/// The value recorded for a long text: its digest, so that the link item stays small.
+pub fn text_digest(text: &str) -> String {
+    sha256_tagged(text.as_bytes())
+}
+
 /// `sha256:<hex>` of `bytes`.
 pub fn sha256_tagged(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(7 + 64);

@@ -103,6 +103,27 @@ pub enum IssueState {
     Closed,
 }
 
+impl IssueState {
+    /// `opened` or `closed`, as GitLab writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IssueState::Opened => "opened",
+            IssueState::Closed => "closed",
+        }
+    }
+
+    /// The state GitLab's word stands for.
+    pub fn parse(word: &str) -> Option<IssueState> {
+        [IssueState::Opened, IssueState::Closed].into_iter().find(|s| s.as_str() == word)
+    }
+}
+
+impl std::fmt::Display for IssueState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A GitLab user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GitlabUser {

@@ -25,6 +25,24 @@ pub enum LinkStatus {
     Gone,
 }
 
+impl LinkStatus {
+    /// The word stored and shown: `reserved`, `linked`, `severed`, `gone`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkStatus::Reserved => "reserved",
+            LinkStatus::Linked => "linked",
+            LinkStatus::Severed => "severed",
+            LinkStatus::Gone => "gone",
+        }
+    }
+}
+
+impl std::fmt::Display for LinkStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The token and time of a reservation: only its holder may turn it into a link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reservation {
@@ -261,6 +279,23 @@ pub enum LogLevel {
     Warn,
     /// A call failed.
     Error,
+}
+
+impl LogLevel {
+    /// `info`, `warn` or `error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One entry of the integration log: a decision or a remote call's outcome, never a secret.

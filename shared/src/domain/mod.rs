@@ -4,8 +4,10 @@ pub mod digest;
 pub mod gitlab;
 mod ids;
 pub mod link;
+pub mod marker;
 pub mod qalita;
 mod secret;
+pub mod sync;
 
 pub use ids::{GitlabProjectId, Iid, InvalidId, QalitaIssueId};
 pub use secret::SecretString;

@@ -2,24 +2,23 @@
 //! managed labels, state, confidentiality, and the project routing picks (DESIGN section 7).
 
 mod facts;
+mod fields;
+pub mod routing;
 
 use std::collections::BTreeSet;
 
-use crate::config::{Config, StatusMeaning};
-use crate::domain::QalitaIssueId;
+use crate::config::Config;
 use crate::domain::gitlab::IssueState;
-use crate::routing::{RouteDecision, route};
+use crate::domain::marker::Marker;
+use crate::domain::sync::Status;
 pub use facts::Facts;
+pub use fields::{INBOUND_FIELDS, field_name, owner_of, qalita_value};
+use routing::{RouteDecision, route};
 
 /// GitLab's limit on a title, in characters.
 pub const MAX_TITLE_CHARS: usize = 255;
 /// The description is kept well under GitLab's limit of 1,048,576 characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 1_000_000;
-
-/// The hidden marker that ties a GitLab issue to its QALITA issue, found again after a crash.
-pub fn marker(id: QalitaIssueId) -> String {
-    format!("<!-- qalita-issue:{id} -->")
-}
 
 /// The GitLab issue a QALITA issue should be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,8 +32,8 @@ pub struct Desired {
     /// Open or closed; `None` when the QALITA status is a word the configuration does not know
     /// (the state is then left as it is).
     pub state: Option<IssueState>,
-    /// `open`, `resolved` or `muted`: the status as both sides understand it (`None` when unknown).
-    pub status: Option<String>,
+    /// The status as both sides understand it (`None` when the word is unknown).
+    pub status: Option<Status>,
     /// The routing decision: project, confidentiality, and why.
     pub route: RouteDecision,
     /// Why the state is what it is, for the log.
@@ -47,7 +46,7 @@ impl Desired {
         let value = |name: &str| facts.value(name);
         let title = truncate(config.mapping.title.render(value, "unknown").replace(['\n', '\r'], " "), MAX_TITLE_CHARS);
         let body = truncate(config.mapping.description.render(value, "—"), MAX_DESCRIPTION_CHARS);
-        let description = format!("{body}\n\n{}", marker(facts.issue_id));
+        let description = format!("{body}\n\n{}", Marker::Issue(facts.issue_id).text());
         let meaning = config.status.meaning(&facts.status);
         let mut labels: BTreeSet<String> = config
             .mapping
@@ -57,17 +56,15 @@ impl Desired {
             .map(|l| l.trim().to_owned())
             .filter(|l| !l.is_empty() && !l.contains(','))
             .collect();
-        if meaning == Some(StatusMeaning::Muted) {
+        if meaning == Some(Status::Muted) {
             labels.insert(config.mapping.muted_label.clone());
         }
         let (state, status_reason) = match meaning {
-            Some(StatusMeaning::Open) => {
-                (Some(IssueState::Opened), format!("QALITA status {:?} is open", facts.status))
-            }
-            Some(StatusMeaning::Resolved) => {
+            Some(Status::Open) => (Some(IssueState::Opened), format!("QALITA status {:?} is open", facts.status)),
+            Some(Status::Resolved) => {
                 (Some(IssueState::Closed), format!("QALITA status {:?} is resolved", facts.status))
             }
-            Some(StatusMeaning::Muted) => (
+            Some(Status::Muted) => (
                 Some(IssueState::Opened),
                 format!("QALITA status {:?} is muted: open, labelled {}", facts.status, config.mapping.muted_label),
             ),
@@ -76,14 +73,8 @@ impl Desired {
                 format!("QALITA status {:?} is not in the status map: the GitLab state is left as it is", facts.status),
             ),
         };
-        let status = meaning.map(|m| crate::inbound::status_word(m).to_owned());
-        Desired { title, description, labels, state, status, route: route(config, facts), status_reason }
+        Desired { title, description, labels, state, status: meaning, route: route(config, facts), status_reason }
     }
-}
-
-/// The value recorded for a long text: its hash, so that the link item stays small.
-pub fn text_digest(text: &str) -> String {
-    crate::domain::digest::sha256_tagged(text.as_bytes())
 }
 
 fn truncate(text: String, max_chars: usize) -> String {

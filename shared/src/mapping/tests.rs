@@ -1,6 +1,7 @@
 //! The mapping and the routing, table-driven over the sample issue.
 
 use super::*;
+use crate::domain::digest::text_digest;
 use crate::domain::qalita::{IssueContext, QalitaIssue, QalitaUser};
 
 const CONFIG: &str = r#"

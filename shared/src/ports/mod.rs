@@ -1,7 +1,8 @@
 //! Ports: the small traits through which the functions reach the outside world (the queue, the
 //! secret store, the clock, GitLab, QALITA, the link store). Each has a real adapter and an
-//! in-memory one in [`crate::adapters`] (or a simulator in the `tests` crate), and one contract
-//! suite that every adapter passes.
+//! in-memory one in the `adapters` module (or a simulator in the `sims` crate); the store, queue
+//! and secret ports have one contract suite (in the `tests` crate) that every adapter passes, and
+//! the GitLab and QALITA clients are tested against the simulators.
 
 mod api;
 mod queue;

@@ -1,10 +1,9 @@
 //! Delivery parsing for the webhook function (pure: headers + body bytes → a queue message or a
-//! reason to ignore). Authentication is in [`verify`]; the trimmed payload types are in [`trim`].
+//! reason to ignore). Authentication is in [`verify`]; the trimmed payload types are in [`crate::events::gitlab`].
 
 mod headers;
 pub mod signature;
-mod text;
-pub mod trim;
+
 pub mod verify;
 
 use std::borrow::Cow;
@@ -12,12 +11,11 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use crate::domain::{GitlabProjectId, Iid, digest};
 use crate::envelope::{ENVELOPE_VERSION, Envelope, Source};
+use crate::events::gitlab::{Attributes, GitlabPayload, IssueEvent, NoteEvent, NoteIssue};
 use crate::ports::OutgoingMessage;
-use trim::{Attributes, GitlabPayload, IssueEvent, NoteEvent, NoteIssue};
 
 pub use headers::DeliveryHeaders;
 
@@ -187,24 +185,24 @@ pub enum Ingested {
 /// skipped without being built.
 #[derive(Deserialize)]
 struct Delivery<'a> {
-    #[serde(borrow, default, deserialize_with = "text::optional")]
+    #[serde(borrow, default, deserialize_with = "crate::events::gitlab::text::optional")]
     object_kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "text::optional")]
+    #[serde(borrow, default, deserialize_with = "crate::events::gitlab::text::optional")]
     event_type: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    user: Option<trim::User<'a>>,
+    user: Option<crate::events::gitlab::User<'a>>,
     #[serde(default)]
     project_id: Option<u64>,
     #[serde(borrow, default)]
-    project: Option<trim::Project<'a>>,
+    project: Option<crate::events::gitlab::Project<'a>>,
     #[serde(borrow, default)]
     object_attributes: Option<Attributes<'a>>,
     #[serde(borrow, default)]
-    labels: Option<Vec<trim::Label<'a>>>,
+    labels: Option<Vec<crate::events::gitlab::Label<'a>>>,
     #[serde(borrow, default)]
-    assignees: Option<Vec<trim::User<'a>>>,
+    assignees: Option<Vec<crate::events::gitlab::User<'a>>>,
     #[serde(borrow, default)]
-    changes: Option<trim::IssueChanges<'a>>,
+    changes: Option<crate::events::gitlab::IssueChanges<'a>>,
     #[serde(borrow, default)]
     issue: Option<NoteIssue<'a>>,
 }
@@ -212,7 +210,7 @@ struct Delivery<'a> {
 /// Only the kind of a delivery, for one whose other fields do not have the shapes the sync reads.
 #[derive(Deserialize)]
 struct KindOnly<'a> {
-    #[serde(borrow, default, deserialize_with = "text::optional")]
+    #[serde(borrow, default, deserialize_with = "crate::events::gitlab::text::optional")]
     object_kind: Option<Cow<'a, str>>,
     #[serde(default)]
     project_id: Option<u64>,
@@ -368,8 +366,12 @@ fn encode(envelope: &Envelope<'_, GitlabPayload<'_>>, delivery_len: usize) -> Re
 
 /// The project of a trimmed payload, with its id filled in from where older GitLab versions put it
 /// (`object_attributes.project_id`), so that the worker reads one place whatever the version.
-fn with_project_id<'a>(project: Option<trim::Project<'a>>, id: Option<u64>) -> trim::Project<'a> {
-    let mut project = project.unwrap_or(trim::Project { id: None, path_with_namespace: None, web_url: None });
+fn with_project_id<'a>(
+    project: Option<crate::events::gitlab::Project<'a>>,
+    id: Option<u64>,
+) -> crate::events::gitlab::Project<'a> {
+    let mut project =
+        project.unwrap_or(crate::events::gitlab::Project { id: None, path_with_namespace: None, web_url: None });
     project.id = project.id.or(id);
     project
 }
@@ -459,16 +461,6 @@ fn dedup_id(headers: &DeliveryHeaders<'_>, kind: EventKind, body: &[u8]) -> Stri
 /// id; any other key is replaced by its hash, which keeps it unique.
 fn fifo_safe(key: &str) -> String {
     if crate::ports::is_fifo_id(key) { key.to_owned() } else { digest::sha256_tagged(key.as_bytes()) }
-}
-
-/// Reads a GitLab delivery's message back (worker side) into its trimmed payload.
-pub fn read_issue_event(payload: &RawValue) -> Result<IssueEvent<'_>, serde_json::Error> {
-    serde_json::from_str(payload.get())
-}
-
-/// Reads a note delivery's message back (worker side) into its trimmed payload.
-pub fn read_note_event(payload: &RawValue) -> Result<NoteEvent<'_>, serde_json::Error> {
-    serde_json::from_str(payload.get())
 }
 
 #[cfg(test)]

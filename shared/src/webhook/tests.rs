@@ -5,6 +5,9 @@ use serde_json::Value;
 
 use super::*;
 use crate::envelope::Envelope;
+use serde_json::value::RawValue;
+
+use crate::events::gitlab::{read_issue_event, read_note_event};
 
 const ISSUE_OPEN: &str = include_str!("../../../fixtures/gitlab/issue_open.json");
 const ISSUE_CLOSE: &str = include_str!("../../../fixtures/gitlab/issue_close.json");
@@ -411,7 +414,7 @@ fn a_trimmed_real_payload_keeps_every_sync_field_and_nothing_else() {
         };
         let original: Value = serde_json::from_str(body).unwrap();
         let trimmed = Envelope::<Value>::parse(&message.body).unwrap().payload;
-        for pattern in trim::SYNC_FIELDS {
+        for pattern in crate::events::gitlab::SYNC_FIELDS {
             for (path, value) in expand(&original, pattern) {
                 // An explicit `null` and an absent field mean the same to the sync; nulls are not copied.
                 let kept = trimmed.pointer(&path).unwrap_or(&Value::Null);
@@ -422,7 +425,7 @@ fn a_trimmed_real_payload_keeps_every_sync_field_and_nothing_else() {
         let mut kept = Vec::new();
         leaves(&trimmed, String::new(), &mut kept);
         for path in kept {
-            let listed = trim::SYNC_FIELDS
+            let listed = crate::events::gitlab::SYNC_FIELDS
                 .iter()
                 .any(|f| f.starts_with(&path) && f[path.len()..].chars().next().is_none_or(|c| c == '/'));
             assert!(listed, "{name}: {path} is kept but not in SYNC_FIELDS");

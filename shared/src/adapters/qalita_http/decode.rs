@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::paths::UserFields;
+use crate::config::qalita_paths::UserFields;
 use crate::domain::qalita::{QalitaComment, QalitaIssue, QalitaUser};
 use crate::ports::{ApiError, Service};
 

@@ -3,7 +3,6 @@
 //! QALITA's own habit on top: "not found or no access" is 204 No Content, which reads as absent.
 
 mod decode;
-mod paths;
 
 use std::fmt;
 use std::time::Instant;
@@ -13,8 +12,8 @@ use reqwest::header::{self, HeaderValue};
 use reqwest::{StatusCode, Url};
 
 use self::decode::Answer;
-pub use self::paths::{Endpoint, PathConfigError, PathTemplate, QalitaPaths, UserFields, Verb};
 use crate::adapters::http::{self, HttpSettings, HttpSetupError};
+pub use crate::config::qalita_paths::{Endpoint, PathConfigError, PathTemplate, QalitaPaths, UserFields, Verb};
 use crate::domain::qalita::{QalitaComment, QalitaIssue, QalitaIssueUpdate, QalitaUser};
 use crate::domain::{QalitaIssueId, SecretString};
 use crate::ports::{ApiError, QalitaApi, Service};

@@ -9,11 +9,14 @@ use std::time::Duration;
 use chrono::TimeDelta;
 
 use crate::config::Config;
+use crate::domain::digest::text_digest;
 use crate::domain::gitlab::{GitlabIssue, GitlabProjectRef, GitlabUser, IssueState, IssueUpdate, StateEvent};
 use crate::domain::link::{Field, GitlabLink, LinkState, LinkStatus, LogEntry, LogLevel, ResolvedAssignee, Written};
+use crate::domain::marker::Marker;
 use crate::domain::qalita::{IssueContext, QalitaIssue, QalitaUser};
-use crate::mapping::{Desired, Facts, marker, text_digest};
-use crate::plan::{AssigneeInput, Decision, Op, plan};
+use crate::domain::sync::{Action, Decision};
+use crate::mapping::{Desired, Facts};
+use crate::plan::{AssigneeInput, Op, plan};
 use crate::ports::{ApiError, CallContext, Clock, GitlabApi, IssueQuery, LinkStore, QalitaApi, StoreError};
 
 /// How many times a lost conditional write is retried at once (re-read, re-plan) before the
@@ -79,8 +82,8 @@ impl SyncError {
 /// What a sync did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
-    /// `created`, `adopted`, `updated`, `unchanged`, `recreated`, `gone`, `skipped`.
-    pub action: &'static str,
+    /// What the sync did: created, adopted, updated, unchanged, recreated, gone or skipped.
+    pub action: Action,
     /// The link after the sync.
     pub link: LinkState,
     /// The planner's decisions.
@@ -211,14 +214,14 @@ impl Syncer {
                 match self.find_marked(&project, issue).await? {
                     Some(found) => {
                         let adopted = self.store.update(&adopt(taken, &found, desired, &self.config, now)).await?;
-                        return self.write(target, &context, desired, adopted, "adopted").await;
+                        return self.write(target, &context, desired, adopted, Action::Adopted).await;
                     }
                     None => taken,
                 }
             }
             Some(link) => link,
         };
-        self.write(target, &context, desired, link, "updated").await
+        self.write(target, &context, desired, link, Action::Updated).await
     }
 
     /// Plans against `link`, makes the write, commits the link.
@@ -228,7 +231,7 @@ impl Syncer {
         context: &IssueContext,
         desired: &Desired,
         link: LinkState,
-        verb: &'static str,
+        verb: Action,
     ) -> Result<Outcome, SyncError> {
         let (issue, assignee, call) = (target.issue, target.assignee, target.call);
         let now = self.clock.now();
@@ -242,10 +245,10 @@ impl Syncer {
         }
         let action = match plan.op {
             None if link.status != LinkStatus::Linked => {
-                return Ok(Outcome { action: "skipped", link, decisions: plan.decisions });
+                return Ok(Outcome { action: Action::Skipped, link, decisions: plan.decisions });
             }
-            None if verb == "adopted" => "adopted",
-            None => "unchanged",
+            None if verb == Action::Adopted => Action::Adopted,
+            None => Action::Unchanged,
             Some(Op::Create { project, issue: new, close_after }) => {
                 let created = match self.gitlab.create_issue(&project, &new, call).await {
                     Ok(created) => created,
@@ -265,7 +268,7 @@ impl Syncer {
                     // Link first, recorded as open: if the close fails, the retry plans it again
                     // on a linked issue instead of finding a reservation.
                     let mut opened = next.clone();
-                    opened.to_gitlab.insert(Field::State, Written::new("opened", None));
+                    opened.to_gitlab.insert(Field::State, Written::new(IssueState::Opened.as_str(), None));
                     next.version = self.store.update(&opened).await?.version;
                     let close = IssueUpdate { state_event: Some(StateEvent::Close), ..IssueUpdate::default() };
                     let closed = self
@@ -278,7 +281,7 @@ impl Syncer {
                         }
                     }
                 }
-                if verb == "recreated" { "recreated" } else { "created" }
+                if verb == Action::Recreated { Action::Recreated } else { Action::Created }
             }
             Some(Op::Update { project, iid, update }) => {
                 match self.gitlab.update_issue(&project, iid, &update, call).await {
@@ -296,14 +299,14 @@ impl Syncer {
                         reserved.context = link.context.clone();
                         reserved.assignee = link.assignee.clone();
                         let reserved = self.store.update(&reserved).await?;
-                        return Box::pin(self.write(target, context, desired, reserved, "recreated")).await;
+                        return Box::pin(self.write(target, context, desired, reserved, Action::Recreated)).await;
                     }
                     Err(ApiError::NotFound { what, .. }) => {
                         next = link.clone();
                         next.status = LinkStatus::Gone;
                         next.updated_at = now;
                         tracing::warn!(qalita_issue = %issue.id, gitlab_issue = %what, "the GitLab issue was deleted and recreate_if_deleted is off: the link is now gone");
-                        "gone"
+                        Action::Gone
                     }
                     Err(error) => return Err(error.into()),
                 }
@@ -314,7 +317,7 @@ impl Syncer {
             // GitLab was written, and the link changed meanwhile (an inbound event of the same
             // issue, handled in its own message group): what was written is recorded on the newer
             // link, so that no retry writes it again.
-            ("updated", Err(StoreError::Conflict)) => self.commit_over(&link, &next).await?,
+            (Action::Updated, Err(StoreError::Conflict)) => self.commit_over(&link, &next).await?,
             (_, Err(error)) => return Err(error.into()),
         };
         Ok(Outcome { action, link: committed, decisions: plan.decisions })
@@ -374,9 +377,9 @@ impl Syncer {
         project: &GitlabProjectRef,
         issue: &QalitaIssue,
     ) -> Result<Option<GitlabIssue>, ApiError> {
-        let marker = marker(issue.id);
+        let marker = Marker::Issue(issue.id);
         let mut query = IssueQuery {
-            search: Some(marker.clone()),
+            search: Some(marker.text()),
             search_in_description: true,
             page: 1,
             per_page: 100,
@@ -387,10 +390,8 @@ impl Syncer {
         // marker, as ours do, counts; a marker quoted inside another text does not.
         for _ in 0..MARKER_SEARCH_PAGES {
             let page = self.gitlab.list_issues(project, &query).await?;
-            if let Some(found) = page
-                .items
-                .into_iter()
-                .find(|i| i.description.as_deref().is_some_and(|d| d.trim_end().ends_with(&marker)))
+            if let Some(found) =
+                page.items.into_iter().find(|i| i.description.as_deref().is_some_and(|d| marker.ends(d)))
             {
                 return Ok(Some(found));
             }
@@ -443,18 +444,24 @@ impl Syncer {
         &self,
         issue: crate::domain::QalitaIssueId,
         decisions: &[Decision],
-        action: &str,
+        action: Action,
         summary: String,
     ) {
         let at = self.clock.now();
         let mut entries: Vec<LogEntry> = decisions
             .iter()
-            .map(|d| LogEntry { issue, at, level: d.level, kind: d.kind.to_owned(), message: d.message.clone() })
+            .map(|d| LogEntry {
+                issue,
+                at,
+                level: d.level,
+                kind: d.kind.as_str().to_owned(),
+                message: d.message.clone(),
+            })
             .collect();
         for decision in decisions {
-            tracing::info!(qalita_issue = %issue, kind = decision.kind, level = ?decision.level, decision = %decision.message, "decision");
+            tracing::info!(qalita_issue = %issue, kind = decision.kind.as_str(), level = decision.level.as_str(), decision = %decision.message, "decision");
         }
-        entries.push(LogEntry { issue, at, level: LogLevel::Info, kind: action.to_owned(), message: summary });
+        entries.push(LogEntry { issue, at, level: LogLevel::Info, kind: action.as_str().to_owned(), message: summary });
         for entry in entries {
             if let Err(error) = self.store.append_log(&entry).await {
                 tracing::error!(qalita_issue = %issue, error = %error, "integration log entry not written");
@@ -535,13 +542,7 @@ pub(crate) fn adopt(
     };
     let managed: std::collections::BTreeSet<String> = found.labels.iter().filter(|l| ours(l)).cloned().collect();
     written(Field::Labels, managed.iter().cloned().collect::<Vec<_>>().join(","));
-    written(
-        Field::State,
-        match found.state {
-            IssueState::Opened => "opened".into(),
-            IssueState::Closed => "closed".into(),
-        },
-    );
+    written(Field::State, found.state.as_str().into());
     if let Some(user) = found.assignees.first() {
         written(Field::Assignee, user.id.to_string());
     }

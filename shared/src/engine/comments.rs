@@ -7,14 +7,15 @@
 //! version). A reservation whose worker died is taken over after looking for the copy it may have
 //! made (the GitLab note carries a hidden marker; the QALITA comment is found by its exact text).
 
-use super::facts::GitlabNoteFacts;
-use crate::apply::{SyncError, Syncer, surely_not_created};
+use super::outbound::{SyncError, Syncer, surely_not_created};
 use crate::domain::QalitaIssueId;
+use crate::domain::digest::text_digest;
 use crate::domain::gitlab::GitlabProjectRef;
 use crate::domain::link::{CommentKey, CommentLink, LinkState, LinkStatus, LogLevel, Reservation};
+use crate::domain::marker::Marker;
 use crate::domain::qalita::QalitaComment;
-use crate::mapping::text_digest;
-use crate::plan::Decision;
+use crate::domain::sync::{Action, Decision, DecisionKind};
+use crate::events::facts::GitlabNoteFacts;
 use crate::ports::{ApiError, CallContext, StoreError};
 
 /// How soon a comment of an issue whose link is being made is tried again.
@@ -27,21 +28,16 @@ const NOTE_SEARCH_PAGES: u32 = 20;
 /// What a comment sync did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommentOutcome {
-    /// `copied`, `updated`, `unchanged`, `adopted`, `not-propagated`, `ignored`.
-    pub action: &'static str,
+    /// What the sync did: copied, updated, unchanged, adopted, not-copied, not-propagated or ignored.
+    pub action: Action,
     /// Why, for the log.
     pub reason: String,
 }
 
 impl CommentOutcome {
-    fn new(action: &'static str, reason: impl Into<String>) -> Self {
+    fn new(action: Action, reason: impl Into<String>) -> Self {
         CommentOutcome { action, reason: reason.into() }
     }
-}
-
-/// The hidden marker that ties a GitLab note to the QALITA comment it copies.
-pub fn comment_marker(comment: u64) -> String {
-    format!("<!-- qalita-comment:{comment} -->")
 }
 
 /// Where a claim on a comment stands.
@@ -66,10 +62,10 @@ impl Syncer {
         let settings = &self.config.comments;
         // Our own copies come back on every note we make: they cost nothing, not even a read.
         if note.body.as_deref().is_some_and(|b| b.trim_start().starts_with(&settings.gitlab_prefix)) {
-            return Ok(CommentOutcome::new("ignored", "a note this service copied from QALITA"));
+            return Ok(CommentOutcome::new(Action::Ignored, "a note this service copied from QALITA"));
         }
         let Some(link) = self.link_of_gitlab(note.project_id, note.iid, note.marked).await? else {
-            return Ok(CommentOutcome::new("ignored", "the GitLab issue is not linked to a QALITA issue"));
+            return Ok(CommentOutcome::new(Action::Ignored, "the GitLab issue is not linked to a QALITA issue"));
         };
         // A note of a linked issue that is not copied says why in the issue's log ("comments not
         // syncing"), once: when it is delivered, not at every sweep.
@@ -84,7 +80,7 @@ impl Syncer {
         };
         if let Some(reason) = skipped {
             let outcome =
-                CommentOutcome::new("not-copied", format!("GitLab note {} not copied: {reason}", note.note_id));
+                CommentOutcome::new(Action::NotCopied, format!("GitLab note {} not copied: {reason}", note.note_id));
             if note.action.as_deref() == Some("create") {
                 self.log_comment(link.qalita_id, &outcome).await;
             }
@@ -95,7 +91,7 @@ impl Syncer {
             return Err(SyncError::Reserved { age_seconds: 0, stale_in: RESERVED_RETRY });
         }
         if link.status != LinkStatus::Linked {
-            return Ok(CommentOutcome::new("ignored", format!("the link is {:?}", link.status)));
+            return Ok(CommentOutcome::new(Action::Ignored, format!("the link is {:?}", link.status)));
         }
         let issue = link.qalita_id;
         let body = match &note.body {
@@ -103,31 +99,31 @@ impl Syncer {
             None => self.note_body(&link, note.note_id).await?,
         };
         if body.trim_start().starts_with(&settings.gitlab_prefix) {
-            return Ok(CommentOutcome::new("ignored", "a note this service copied from QALITA"));
+            return Ok(CommentOutcome::new(Action::Ignored, "a note this service copied from QALITA"));
         }
         let content = format!("{} {}: {}", settings.qalita_prefix, note.username, body);
         let digest = text_digest(&body);
         let outcome = match self.claim(issue, CommentKey::Note(note.note_id), &digest).await? {
-            Claim::Ours => CommentOutcome::new("ignored", "a note this service made"),
+            Claim::Ours => CommentOutcome::new(Action::Ignored, "a note this service made"),
             Claim::Linked(linked) if linked.digest.as_deref() == Some(digest.as_str()) => {
-                CommentOutcome::new("unchanged", "already copied")
+                CommentOutcome::new(Action::Unchanged, "already copied")
             }
             Claim::Linked(linked) => {
                 let copy = linked.copy.unwrap_or_default();
                 let outcome = match self.qalita.update_comment(issue, copy, &content).await {
                     Ok(Some(_)) => CommentOutcome::new(
-                        "updated",
+                        Action::Updated,
                         format!("GitLab note {} edited: QALITA comment {copy} updated", note.note_id),
                     ),
                     Ok(None) => CommentOutcome::new(
-                        "not-propagated",
+                        Action::NotPropagated,
                         format!(
                             "GitLab note {} was edited, but this QALITA instance cannot edit comments (qalita.paths.update_comment): its copy {copy} is unchanged",
                             note.note_id
                         ),
                     ),
                     Err(ApiError::NotFound { .. }) => CommentOutcome::new(
-                        "not-propagated",
+                        Action::NotPropagated,
                         format!("GitLab note {} was edited, but its QALITA copy {copy} is gone", note.note_id),
                     ),
                     Err(error) => return Err(error.into()),
@@ -152,7 +148,7 @@ impl Syncer {
                     Some(found) => {
                         self.commit_copy(taken, found.id, CommentKey::Comment(found.id)).await?;
                         CommentOutcome::new(
-                            "adopted",
+                            Action::Adopted,
                             format!("GitLab note {} → QALITA comment {} (found after a crash)", note.note_id, found.id),
                         )
                     }
@@ -180,7 +176,7 @@ impl Syncer {
             }
         };
         self.commit_copy(reserved, comment.id, CommentKey::Comment(comment.id)).await?;
-        Ok(CommentOutcome::new("copied", format!("GitLab note {note_id} → QALITA comment {}", comment.id)))
+        Ok(CommentOutcome::new(Action::Copied, format!("GitLab note {note_id} → QALITA comment {}", comment.id)))
     }
 
     /// Copies a QALITA comment to the linked GitLab issue.
@@ -192,26 +188,26 @@ impl Syncer {
     ) -> Result<CommentOutcome, SyncError> {
         let settings = &self.config.comments;
         if !settings.to_gitlab {
-            return Ok(CommentOutcome::new("ignored", "comments.to_gitlab is off"));
+            return Ok(CommentOutcome::new(Action::Ignored, "comments.to_gitlab is off"));
         }
         if comment.content.trim_start().starts_with(&settings.qalita_prefix) {
-            return Ok(CommentOutcome::new("ignored", "a comment this service copied from GitLab"));
+            return Ok(CommentOutcome::new(Action::Ignored, "a comment this service copied from GitLab"));
         }
         let Some(link) = self.store.get(issue).await? else {
-            return Ok(CommentOutcome::new("ignored", "the QALITA issue has no GitLab issue yet"));
+            return Ok(CommentOutcome::new(Action::Ignored, "the QALITA issue has no GitLab issue yet"));
         };
         if link.status == LinkStatus::Reserved {
             // The GitLab issue is being created: the comment is copied once it is linked.
             return Err(SyncError::Reserved { age_seconds: 0, stale_in: RESERVED_RETRY });
         }
         let Some(gitlab) = link.gitlab.clone().filter(|_| link.status == LinkStatus::Linked) else {
-            return Ok(CommentOutcome::new("ignored", format!("the link is {:?}", link.status)));
+            return Ok(CommentOutcome::new(Action::Ignored, format!("the link is {:?}", link.status)));
         };
         let digest = text_digest(&comment.content);
         let outcome = match self.claim(issue, CommentKey::Comment(comment.id), &digest).await? {
-            Claim::Ours => CommentOutcome::new("ignored", "a comment this service made"),
+            Claim::Ours => CommentOutcome::new(Action::Ignored, "a comment this service made"),
             Claim::Linked(linked) if linked.digest.as_deref() == Some(digest.as_str()) => {
-                CommentOutcome::new("unchanged", "already copied")
+                CommentOutcome::new(Action::Unchanged, "already copied")
             }
             Claim::Linked(linked) => {
                 // The copy is a note of the service's own account: it can edit it.
@@ -220,16 +216,16 @@ impl Syncer {
                 let project = GitlabProjectRef::Id(gitlab.project_id);
                 let outcome = match self.gitlab.update_note(&project, gitlab.iid, note, &body, call).await {
                     Ok(_) => CommentOutcome::new(
-                        "updated",
+                        Action::Updated,
                         format!("QALITA comment {} edited: GitLab note {note} updated", comment.id),
                     ),
                     Err(ApiError::NotFound { .. }) => CommentOutcome::new(
-                        "not-propagated",
+                        Action::NotPropagated,
                         format!("QALITA comment {} was edited, but its GitLab copy {note} is gone", comment.id),
                     ),
                     Err(error) if error.is_transient() => return Err(error.into()),
                     Err(error) => CommentOutcome::new(
-                        "not-propagated",
+                        Action::NotPropagated,
                         format!(
                             "QALITA comment {} was edited, but GitLab refused the edit of note {note}: {error}",
                             comment.id
@@ -244,7 +240,7 @@ impl Syncer {
                 Some(note) => {
                     self.commit_copy(taken, note, CommentKey::Note(note)).await?;
                     CommentOutcome::new(
-                        "adopted",
+                        Action::Adopted,
                         format!("QALITA comment {} → GitLab note {note} (found after a crash)", comment.id),
                     )
                 }
@@ -264,7 +260,7 @@ impl Syncer {
         call: &CallContext,
     ) -> Result<CommentOutcome, SyncError> {
         let Some(gitlab) = &link.gitlab else {
-            return Ok(CommentOutcome::new("ignored", "the link has no GitLab issue"));
+            return Ok(CommentOutcome::new(Action::Ignored, "the link has no GitLab issue"));
         };
         let body = self.note_body_of(comment).await?;
         let project = GitlabProjectRef::Id(gitlab.project_id);
@@ -276,7 +272,7 @@ impl Syncer {
             }
         };
         self.commit_copy(reserved, note.id, CommentKey::Note(note.id)).await?;
-        Ok(CommentOutcome::new("copied", format!("QALITA comment {} → GitLab note {}", comment.id, note.id)))
+        Ok(CommentOutcome::new(Action::Copied, format!("QALITA comment {} → GitLab note {}", comment.id, note.id)))
     }
 
     /// Every note of a linked GitLab issue that is not copied yet is copied (the reconcile's sweep,
@@ -289,7 +285,7 @@ impl Syncer {
         let mut copied = 0;
         for note in self.notes_of(link).await? {
             let facts = GitlabNoteFacts::of_api(gitlab.project_id, gitlab.iid, &note);
-            if self.sync_gitlab_note(&facts, call).await?.action == "copied" {
+            if self.sync_gitlab_note(&facts, call).await?.action == Action::Copied {
                 copied += 1;
             }
         }
@@ -308,7 +304,7 @@ impl Syncer {
             },
             _ => "someone".to_owned(),
         };
-        let (prefix, marker) = (&self.config.comments.gitlab_prefix, comment_marker(comment.id));
+        let (prefix, marker) = (&self.config.comments.gitlab_prefix, Marker::Comment(comment.id).text());
         Ok(format!("{prefix} {author}: {}\n\n{marker}", comment.content))
     }
 
@@ -403,8 +399,8 @@ impl Syncer {
 
     /// The GitLab note carrying the marker of a QALITA comment, if a dead worker made it.
     async fn find_note(&self, link: &LinkState, comment: u64) -> Result<Option<u64>, ApiError> {
-        let marker = comment_marker(comment);
-        Ok(self.notes_of(link).await?.into_iter().find(|n| n.body.trim_end().ends_with(&marker)).map(|n| n.id))
+        let marker = Marker::Comment(comment);
+        Ok(self.notes_of(link).await?.into_iter().find(|n| marker.ends(&n.body)).map(|n| n.id))
     }
 
     /// The text of a note the delivery left out (a message too large for the queue).
@@ -437,13 +433,13 @@ impl Syncer {
 
     async fn log_comment(&self, issue: QalitaIssueId, outcome: &CommentOutcome) {
         let level = match outcome.action {
-            "not-propagated" => LogLevel::Warn,
+            Action::NotPropagated => LogLevel::Warn,
             _ => LogLevel::Info,
         };
-        if outcome.action == "ignored" || outcome.action == "unchanged" {
+        if outcome.action.is_quiet() {
             return;
         }
-        let decision = Decision { level, kind: "comment", message: outcome.reason.clone() };
+        let decision = Decision::new(level, DecisionKind::Comment, outcome.reason.clone());
         self.log_decisions(issue, &[decision], outcome.action, format!("comment {}", outcome.action)).await;
     }
 }

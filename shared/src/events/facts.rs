@@ -5,10 +5,12 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
+use super::gitlab::{IssueChanges, IssueEvent, NoteEvent};
 use crate::domain::gitlab::{GitlabIssue, GitlabUser, IssueState};
 use crate::domain::link::Field;
+use crate::domain::marker::Marker;
+use crate::domain::sync::Status;
 use crate::domain::{GitlabProjectId, Iid, QalitaIssueId};
-use crate::webhook::trim::{IssueEvent, NoteEvent};
 
 /// A delivery that cannot be synced: it lacks what identifies its issue.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -110,7 +112,7 @@ impl GitlabIssueFacts {
             labels,
             assignee,
             title: attributes.title.as_deref().map(str::to_owned),
-            marked: description.as_deref().and_then(marked),
+            marked: description.as_deref().and_then(Marker::issue_of),
             description,
             updated_at: attributes.updated_at.as_deref().and_then(parse_gitlab_time),
             action: attributes.action.as_deref().map(str::to_owned),
@@ -141,7 +143,7 @@ impl GitlabIssueFacts {
             labels: Some(issue.labels.iter().cloned().collect()),
             assignee: Some(issue.assignees.first().cloned()),
             title: Some(issue.title.clone()),
-            marked: marked(&description),
+            marked: Marker::issue_of(&description),
             description: Some(description),
             updated_at: Some(issue.updated_at),
             action: None,
@@ -152,9 +154,9 @@ impl GitlabIssueFacts {
         }
     }
 
-    /// `open`, `resolved` or `muted`, as the inbound sync compares the status.
-    pub fn status(&self, muted_label: &str) -> &'static str {
-        status_of(self.state, self.labels.as_ref().is_some_and(|l| l.contains(muted_label)))
+    /// The status the issue shows, as the inbound sync compares it.
+    pub fn status(&self, muted_label: &str) -> Status {
+        Status::of(self.state, self.labels.as_ref().is_some_and(|l| l.contains(muted_label)))
     }
 
     /// Whether this event is a change of `field`. A delivery speaks only for what its `changes`
@@ -191,7 +193,7 @@ impl GitlabIssueFacts {
 
 /// The sync fields a delivery's `changes` name. A label change counts for the status only when
 /// it is the muted label's (any label may be it: the planner checks the value).
-fn changed_fields(changes: &crate::webhook::trim::IssueChanges<'_>) -> BTreeSet<Field> {
+fn changed_fields(changes: &IssueChanges<'_>) -> BTreeSet<Field> {
     let mut fields = BTreeSet::new();
     if changes.state_id.is_some() || changes.closed_at.is_some() || changes.labels.is_some() {
         fields.insert(Field::Status);
@@ -208,28 +210,11 @@ fn changed_fields(changes: &crate::webhook::trim::IssueChanges<'_>) -> BTreeSet<
     fields
 }
 
-/// `open`, `resolved` or `muted`, from the state and the muted label's presence.
-pub fn status_of(state: IssueState, muted: bool) -> &'static str {
-    match (state, muted) {
-        (IssueState::Closed, _) => "resolved",
-        (IssueState::Opened, true) => "muted",
-        (IssueState::Opened, false) => "open",
-    }
-}
-
 fn state_of(state: Option<&str>, state_id: Option<u64>) -> IssueState {
     match (state, state_id) {
         (Some("closed"), _) | (None, Some(2)) => IssueState::Closed,
         _ => IssueState::Opened,
     }
-}
-
-/// The QALITA issue of the hidden marker that ends `description`, if it ends with one.
-pub fn marked(description: &str) -> Option<QalitaIssueId> {
-    let trimmed = description.trim_end().strip_suffix("-->")?.trim_end();
-    let start = trimmed.rfind("<!-- qalita-issue:")?;
-    let id = trimmed[start + "<!-- qalita-issue:".len()..].trim();
-    id.parse::<u64>().ok().and_then(|id| QalitaIssueId::new(id).ok())
 }
 
 /// A note delivery on an issue.
@@ -313,7 +298,7 @@ impl GitlabNoteFacts {
             system: attributes.system.unwrap_or(false),
             internal: is_internal(event),
             action: attributes.action.as_deref().map(str::to_owned),
-            marked: description.as_deref().and_then(marked),
+            marked: description.as_deref().and_then(Marker::issue_of),
         }))
     }
 }

@@ -13,27 +13,20 @@
 //!    timestamp where the field is two-way; the decision is logged;
 //! 6. otherwise the value is written to QALITA.
 
-mod comments;
-mod facts;
-mod sync;
-
 #[cfg(test)]
 mod tests;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::{Config, Owner, StatusMeaning};
+use crate::config::{Config, Owner};
+use crate::domain::digest::text_digest;
 use crate::domain::gitlab::IssueState;
 use crate::domain::link::{Field, LinkState, LogLevel, Written};
+use crate::domain::marker::Marker;
 use crate::domain::qalita::{QalitaIssue, QalitaIssueUpdate};
-use crate::mapping::{Facts, text_digest};
-use crate::plan::Decision;
-pub use comments::{CommentOutcome, comment_marker};
-pub use facts::{FactsError, GitlabIssueFacts, GitlabNoteFacts, marked, parse_gitlab_time};
-pub use sync::InboundOutcome;
-
-/// The fields the inbound sync looks at, in the order they are planned.
-pub const INBOUND_FIELDS: [Field; 4] = [Field::Status, Field::Assignee, Field::Title, Field::Description];
+use crate::domain::sync::{Decision, DecisionKind, Status};
+use crate::events::facts::GitlabIssueFacts;
+use crate::mapping::{Facts, INBOUND_FIELDS, field_name, owner_of, qalita_value};
 
 /// The QALITA user a GitLab assignee maps to, resolved before planning.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,42 +75,23 @@ pub struct InboundPlan {
 pub fn gitlab_value(config: &Config, link: &LinkState, facts: &GitlabIssueFacts, field: Field) -> Option<String> {
     let muted_label = &config.mapping.muted_label;
     match field {
-        Field::Status if facts.changed.is_none() => Some(facts.status(muted_label).into()),
+        Field::Status if facts.changed.is_none() => Some(facts.status(muted_label).as_str().into()),
         Field::Status => {
-            let (known_state, known_muted) = match known_gitlab_value(config, link, Field::Status).as_deref() {
-                Some("resolved") => (IssueState::Closed, link.managed_labels.contains(muted_label)),
-                Some("muted") => (IssueState::Opened, true),
+            let known = known_gitlab_value(config, link, Field::Status);
+            let (known_state, known_muted) = match known.as_deref().map(Status::parse) {
+                Some(Some(Status::Resolved)) => (IssueState::Closed, link.managed_labels.contains(muted_label)),
+                Some(Some(Status::Muted)) => (IssueState::Opened, true),
                 Some(_) => (IssueState::Opened, false),
                 None => (facts.previous_state.unwrap_or(facts.state), facts.muted(muted_label)),
             };
             let state = if facts.state_changed() { facts.state } else { known_state };
             let muted = if facts.muted_changed(muted_label) { facts.muted(muted_label) } else { known_muted };
-            Some(facts::status_of(state, muted).into())
+            Some(Status::of(state, muted).as_str().into())
         }
         Field::Assignee => facts.assignee.as_ref().map(|a| a.as_ref().map_or(String::new(), |u| u.id.to_string())),
         Field::Title => facts.title.clone(),
         Field::Description => facts.description.as_deref().map(text_digest),
         _ => None,
-    }
-}
-
-/// The logical value of a field as QALITA holds it (`None`: the status word is unknown).
-pub fn qalita_value(config: &Config, issue: &QalitaIssue, field: Field) -> Option<String> {
-    match field {
-        Field::Status => config.status.meaning(&issue.status).map(|m| status_word(m).to_owned()),
-        Field::Assignee => Some(issue.assignee.map_or(String::new(), |a| a.to_string())),
-        Field::Title => Some(issue.title.clone()),
-        Field::Description => Some(text_digest(issue.description.as_deref().unwrap_or_default())),
-        _ => None,
-    }
-}
-
-/// `open`, `resolved` or `muted`.
-pub fn status_word(meaning: StatusMeaning) -> &'static str {
-    match meaning {
-        StatusMeaning::Open => "open",
-        StatusMeaning::Resolved => "resolved",
-        StatusMeaning::Muted => "muted",
     }
 }
 
@@ -129,33 +103,10 @@ fn known_gitlab_value(config: &Config, link: &LinkState, field: Field) -> Option
     }
     match field {
         Field::Status => link.to_gitlab.get(&Field::State).map(|state| {
-            let state = if state.value == "closed" { IssueState::Closed } else { IssueState::Opened };
-            facts::status_of(state, link.managed_labels.contains(&config.mapping.muted_label)).to_owned()
+            let state = IssueState::parse(&state.value).unwrap_or(IssueState::Opened);
+            Status::of(state, link.managed_labels.contains(&config.mapping.muted_label)).as_str().to_owned()
         }),
         _ => None,
-    }
-}
-
-/// Who owns an inbound field.
-pub(crate) fn owner_of(config: &Config, field: Field) -> Owner {
-    match field {
-        Field::Status => config.ownership.status,
-        Field::Assignee => config.ownership.assignee,
-        Field::Title => config.ownership.title,
-        Field::Description => config.ownership.description,
-        _ => Owner::Qalita,
-    }
-}
-
-fn field_name(field: Field) -> &'static str {
-    match field {
-        Field::Status => "status",
-        Field::Assignee => "assignee",
-        Field::Title => "title",
-        Field::Description => "description",
-        Field::Labels => "labels",
-        Field::State => "state",
-        Field::Confidential => "confidentiality",
     }
 }
 
@@ -198,7 +149,7 @@ fn stale_decision(link: &LinkState, facts: &GitlabIssueFacts, field: Field) -> D
     let (at, watermark) = (show(facts.updated_at), show(link.watermark(field)));
     Decision {
         level: LogLevel::Info,
-        kind: "stale",
+        kind: DecisionKind::Stale,
         message: format!(
             "GitLab {} of {at} is older than the value already synced ({watermark}): ignored",
             field_name(field)
@@ -264,7 +215,7 @@ pub fn plan_inbound(
             note(
                 &mut plan,
                 LogLevel::Info,
-                "not-synced-back",
+                DecisionKind::NotSyncedBack,
                 format!(
                     "the GitLab {name} was edited, but QALITA owns it: not synced back (set ownership.{name} = \"both\" to sync it); QALITA's next change of it overwrites the edit"
                 ),
@@ -281,7 +232,7 @@ pub fn plan_inbound(
                     note(
                         &mut plan,
                         LogLevel::Info,
-                        "assignee-cleared",
+                        DecisionKind::AssigneeCleared,
                         "the GitLab issue was unassigned: the QALITA assignee is kept (an assignee is never cleared)"
                             .into(),
                     );
@@ -291,7 +242,7 @@ pub fn plan_inbound(
                     note(
                         &mut plan,
                         LogLevel::Info,
-                        "assignee-back",
+                        DecisionKind::AssigneeBack,
                         format!("GitLab assignee → QALITA user {user} ({how})"),
                     );
                     Some(user.to_string())
@@ -300,7 +251,7 @@ pub fn plan_inbound(
                     note(
                         &mut plan,
                         LogLevel::Warn,
-                        "assignee-unknown",
+                        DecisionKind::AssigneeUnknown,
                         format!("the QALITA assignee is left as it is: {reason}"),
                     );
                     None
@@ -337,7 +288,7 @@ pub fn plan_inbound(
                 note(
                     &mut plan,
                     LogLevel::Warn,
-                    "conflict",
+                    DecisionKind::Conflict,
                     format!(
                         "{name} changed on both sides: QALITA's {shown:?} ({}) is newer than GitLab's {value:?} ({}): QALITA wins",
                         show(qalita_time),
@@ -356,7 +307,7 @@ pub fn plan_inbound(
             note(
                 &mut plan,
                 LogLevel::Warn,
-                "conflict",
+                DecisionKind::Conflict,
                 format!(
                     "{name} changed on both sides: GitLab's {value:?} ({}) is newer than QALITA's {shown:?} ({}): GitLab wins",
                     show(event_time),
@@ -366,26 +317,26 @@ pub fn plan_inbound(
         }
         match field {
             Field::Status => {
-                let word = match value.as_str() {
-                    "resolved" => &config.status.resolve_to,
-                    "muted" => &config.status.mute_to,
-                    _ => &config.status.reopen_to,
+                let word = match Status::parse(&value) {
+                    Some(Status::Resolved) => &config.status.resolve_to,
+                    Some(Status::Muted) => &config.status.mute_to,
+                    Some(Status::Open) | None => &config.status.reopen_to,
                 };
                 note(
                     &mut plan,
                     LogLevel::Info,
-                    "status-back",
+                    DecisionKind::StatusBack,
                     format!("GitLab issue is {value}: QALITA status → {word:?}"),
                 );
                 plan.update.status = Some(word.clone());
             }
             Field::Assignee => plan.update.assignee = target.parse().ok(),
             Field::Title => {
-                note(&mut plan, LogLevel::Info, "title-back", "GitLab title → QALITA".into());
+                note(&mut plan, LogLevel::Info, DecisionKind::TitleBack, "GitLab title → QALITA".into());
                 plan.update.title = Some(target);
             }
             Field::Description => {
-                note(&mut plan, LogLevel::Info, "description-back", "GitLab description → QALITA".into());
+                note(&mut plan, LogLevel::Info, DecisionKind::DescriptionBack, "GitLab description → QALITA".into());
                 plan.update.description = Some(target);
             }
             _ => {}
@@ -397,7 +348,7 @@ pub fn plan_inbound(
             note(
                 &mut plan,
                 LogLevel::Info,
-                "rewrite",
+                DecisionKind::Rewrite,
                 format!("GitLab's {name} was overwritten by an older QALITA value after this edit: written again"),
             );
             plan.overwritten.push(field);
@@ -433,9 +384,5 @@ pub fn title_back(config: &Config, known: &Facts, title: &str) -> String {
 
 /// The QALITA description a GitLab description stands for: without the hidden marker.
 pub fn description_back(description: &str) -> String {
-    let trimmed = description.trim_end();
-    match trimmed.rfind("<!-- qalita-issue:") {
-        Some(at) if trimmed.ends_with("-->") => trimmed[..at].trim_end().to_owned(),
-        _ => trimmed.to_owned(),
-    }
+    Marker::strip(description)
 }

@@ -10,9 +10,10 @@ use crate::domain::gitlab::{GitlabUser, IssueState};
 use crate::domain::link::{GitlabLink, LinkState, Written};
 use crate::domain::qalita::IssueContext;
 use crate::domain::{GitlabProjectId, Iid, QalitaIssueId};
+use crate::events::facts::parse_gitlab_time;
+use crate::events::gitlab::read_issue_event;
 use crate::mapping::Desired;
 use crate::plan::{AssigneeInput, plan};
-use crate::webhook::read_issue_event;
 
 fn config(extra: &str) -> Config {
     let text = format!("[gitlab]\ndefault_project = 42\n[qalita]\nbase_url = \"https://q.example.com\"\n{extra}");
@@ -24,7 +25,7 @@ fn at(minute: u32) -> DateTime<Utc> {
 }
 
 fn qalita(status: &str, minute: u32) -> QalitaIssue {
-    let mut issue: QalitaIssue = serde_json::from_str(include_str!("../../../fixtures/qalita/issue.json")).unwrap();
+    let mut issue: QalitaIssue = serde_json::from_str(include_str!("../../../../fixtures/qalita/issue.json")).unwrap();
     issue.status = status.into();
     issue.updated_at = Some(at(minute));
     issue
@@ -197,7 +198,7 @@ fn qalita_owned_fields_are_recorded_not_synced_back() {
     });
     let plan = run(&config, &link, &retitled, &qalita("open", 1));
     assert!(plan.update.is_empty());
-    assert_eq!(plan.decisions[0].kind, "not-synced-back");
+    assert_eq!(plan.decisions[0].kind.as_str(), "not-synced-back");
     assert!(plan.next.from_gitlab.contains_key(&Field::Title), "the edit is known, so it is not logged again");
 }
 
@@ -246,11 +247,17 @@ fn a_conflict_goes_to_the_newer_side_and_is_logged() {
     // QALITA muted the issue at minute 8, after GitLab's close of minute 5: QALITA wins.
     let plan = run(&config, &link, &close, &qalita("muted", 8));
     assert!(plan.update.is_empty() && plan.push_to_gitlab);
-    assert!(plan.decisions.iter().any(|d| d.kind == "conflict" && d.message.contains("QALITA wins")), "{plan:?}");
+    assert!(
+        plan.decisions.iter().any(|d| d.kind.as_str() == "conflict" && d.message.contains("QALITA wins")),
+        "{plan:?}"
+    );
     // QALITA muted it at minute 3, before: GitLab wins.
     let plan = run(&config, &link, &close, &qalita("muted", 3));
     assert_eq!(plan.update.status.as_deref(), Some("resolved"));
-    assert!(plan.decisions.iter().any(|d| d.kind == "conflict" && d.message.contains("GitLab wins")), "{plan:?}");
+    assert!(
+        plan.decisions.iter().any(|d| d.kind.as_str() == "conflict" && d.message.contains("GitLab wins")),
+        "{plan:?}"
+    );
 }
 
 #[test]
@@ -263,7 +270,7 @@ fn an_unassignment_or_an_unknown_person_changes_nothing_and_says_why() {
     });
     let plan = run(&config, &link, &unassigned, &qalita("open", 1));
     assert!(plan.update.is_empty());
-    assert_eq!(plan.decisions[0].kind, "assignee-cleared");
+    assert_eq!(plan.decisions[0].kind.as_str(), "assignee-cleared");
 
     let stranger = event(&config, &link, 6, |f| {
         f.assignee = Some(Some(GitlabUser { id: 99, username: "stranger".into(), name: String::new() }));
@@ -274,7 +281,7 @@ fn an_unassignment_or_an_unknown_person_changes_nothing_and_says_why() {
     let known = facts_of(&issue);
     let plan = plan_inbound(&config, &link, &stranger, Some((&issue, &known)), &unknown, at(30));
     assert!(plan.update.is_empty());
-    assert!(plan.decisions.iter().any(|d| d.kind == "assignee-unknown" && d.message.contains("stranger")));
+    assert!(plan.decisions.iter().any(|d| d.kind.as_str() == "assignee-unknown" && d.message.contains("stranger")));
 }
 
 #[test]
@@ -297,7 +304,7 @@ fn a_change_back_to_the_synced_value_moves_the_watermark_but_not_our_echo() {
 
 #[test]
 fn the_fixtures_read_as_facts() {
-    let close = include_str!("../../../fixtures/gitlab/issue_close.json");
+    let close = include_str!("../../../../fixtures/gitlab/issue_close.json");
     let raw: &serde_json::value::RawValue = serde_json::from_str(close).unwrap();
     let facts = GitlabIssueFacts::of_issue(&read_issue_event(raw).unwrap()).unwrap();
     assert_eq!(facts.state, IssueState::Closed);
@@ -307,8 +314,11 @@ fn the_fixtures_read_as_facts() {
     assert!(!facts.changes(Field::Title, "ignored"));
     assert_eq!(facts.updated_at.unwrap().to_rfc3339(), "2026-05-28T06:11:46.241+00:00");
     assert_eq!(parse_gitlab_time("2015-05-17 17:06:40 UTC").unwrap().to_rfc3339(), "2015-05-17T17:06:40+00:00");
-    assert_eq!(marked("text\n\n<!-- qalita-issue:4821 -->\n").map(|i| i.get()), Some(4821));
-    assert_eq!(marked("<!-- qalita-issue:4821 --> quoted, then more text"), None);
+    assert_eq!(
+        crate::domain::marker::Marker::issue_of("text\n\n<!-- qalita-issue:4821 -->\n").map(|i| i.get()),
+        Some(4821)
+    );
+    assert_eq!(crate::domain::marker::Marker::issue_of("<!-- qalita-issue:4821 --> quoted, then more text"), None);
 }
 
 #[test]
@@ -322,11 +332,11 @@ fn only_the_notes_own_flag_or_an_unflagged_note_on_a_public_issue_is_internal() 
     for (name, internal) in cases {
         let path = format!("{}/../fixtures/gitlab/constructed/{name}.json", env!("CARGO_MANIFEST_DIR"));
         let body = std::fs::read_to_string(&path).unwrap();
-        let event: crate::webhook::trim::NoteEvent<'_> = serde_json::from_str(&body).unwrap();
-        let facts = facts::GitlabNoteFacts::of_note(&event).unwrap().unwrap();
+        let event: crate::events::gitlab::NoteEvent<'_> = serde_json::from_str(&body).unwrap();
+        let facts = crate::events::facts::GitlabNoteFacts::of_note(&event).unwrap().unwrap();
         assert_eq!(facts.internal, internal, "{name}");
     }
-    let public: crate::webhook::trim::NoteEvent<'_> =
-        serde_json::from_str(include_str!("../../../fixtures/gitlab/note_on_issue.json")).unwrap();
-    assert!(!facts::GitlabNoteFacts::of_note(&public).unwrap().unwrap().internal);
+    let public: crate::events::gitlab::NoteEvent<'_> =
+        serde_json::from_str(include_str!("../../../../fixtures/gitlab/note_on_issue.json")).unwrap();
+    assert!(!crate::events::facts::GitlabNoteFacts::of_note(&public).unwrap().unwrap().internal);
 }

@@ -1,9 +1,9 @@
 //! Which GitLab project a QALITA issue goes to, and why: the ordered rules of the configuration,
 //! first match wins, else the default project (DESIGN section 7). Every decision is explainable.
 
+use super::Facts;
 use crate::config::{Config, Route};
 use crate::domain::gitlab::GitlabProjectRef;
-use crate::mapping::Facts;
 
 /// Where an issue goes.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,12 +5,12 @@
 //! [`SYNC_FIELDS`] lists, as JSON pointers, every field these types keep; a test checks that a
 //! trimmed real payload still carries each of them with its original value, and nothing else.
 
+pub(crate) mod text;
+
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-
-use super::text;
 
 /// Every field of a GitLab issue or note delivery that the sync uses, as JSON pointers (`*` stands
 /// for any array index). The trimmed payload carries exactly these, where the delivery has them.
@@ -386,4 +386,14 @@ pub enum GitlabPayload<'a> {
     Issue(IssueEvent<'a>),
     /// A note on an issue.
     Note(NoteEvent<'a>),
+}
+
+/// Reads a GitLab delivery's message back into its trimmed payload.
+pub fn read_issue_event(payload: &RawValue) -> Result<IssueEvent<'_>, serde_json::Error> {
+    serde_json::from_str(payload.get())
+}
+
+/// Reads a note delivery's message back into its trimmed payload.
+pub fn read_note_event(payload: &RawValue) -> Result<NoteEvent<'_>, serde_json::Error> {
+    serde_json::from_str(payload.get())
 }

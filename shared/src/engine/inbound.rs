@@ -3,22 +3,25 @@
 //! still reserved, reads what the plan needs only for the fields that changed, writes QALITA,
 //! records on the link what each side now holds, and commits it conditionally.
 
-use super::{AssigneeBack, GitlabIssueFacts, changed_fields, plan_inbound, qalita_value};
-use crate::apply::{CONFLICT_RETRIES, SyncError, Syncer, adopt};
+use super::outbound::{CONFLICT_RETRIES, SyncError, Syncer, adopt};
 use crate::config::Owner;
 use crate::domain::QalitaIssueId;
+use crate::domain::digest::text_digest;
 use crate::domain::gitlab::{GitlabProjectRef, GitlabUser};
 use crate::domain::link::{Field, LinkState, LinkStatus, ResolvedAssignee, Written};
 use crate::domain::qalita::{QalitaIssue, QalitaUser};
-use crate::mapping::{Desired, Facts, text_digest};
-use crate::plan::Decision;
+use crate::domain::sync::{Action, Decision, Status};
+use crate::events::facts::GitlabIssueFacts;
+use crate::mapping::{Desired, Facts};
+use crate::mapping::{owner_of, qalita_value};
+use crate::plan::inbound::{AssigneeBack, changed_fields, plan_inbound, stale_decisions, watermark_bumps};
 use crate::ports::{ApiError, CallContext, StoreError};
 
 /// What an inbound sync did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundOutcome {
-    /// `synced`, `unchanged`, `adopted`, `ignored`, `qalita-won`.
-    pub action: &'static str,
+    /// What the sync did: synced, unchanged, stale, adopted, ignored, qalita-won or rewritten.
+    pub action: Action,
     /// The QALITA issue, when the GitLab issue is linked.
     pub issue: Option<QalitaIssueId>,
     /// Why, for an event that changed nothing.
@@ -29,7 +32,7 @@ pub struct InboundOutcome {
 
 impl InboundOutcome {
     fn ignored(issue: Option<QalitaIssueId>, reason: impl Into<String>) -> Self {
-        InboundOutcome { action: "ignored", issue, reason: reason.into(), decisions: Vec::new() }
+        InboundOutcome { action: Action::Ignored, issue, reason: reason.into(), decisions: Vec::new() }
     }
 }
 
@@ -85,8 +88,8 @@ impl Syncer {
             LinkStatus::Linked => {}
         }
         let changed = changed_fields(&self.config, &link, facts);
-        let owner = |field: Field| super::owner_of(&self.config, field);
-        let bumps = super::watermark_bumps(&self.config, &link, facts);
+        let owner = |field: Field| owner_of(&self.config, field);
+        let bumps = watermark_bumps(&self.config, &link, facts);
         if changed.is_empty() && !bumps.is_empty() {
             // A person changed a field back to what the link knows: nothing to write, but an older
             // delivery of the change before must not undo it.
@@ -95,26 +98,31 @@ impl Syncer {
             next.updated_at = self.clock.now();
             self.store.update(&next).await?;
             return Ok(InboundOutcome {
-                action: "unchanged",
+                action: Action::Unchanged,
                 issue: Some(id),
                 reason: "a GitLab change back to the synced value: its time is recorded".into(),
                 decisions: Vec::new(),
             });
         }
         if changed.is_empty() {
-            let stale = super::stale_decisions(&self.config, &link, facts);
+            let stale = stale_decisions(&self.config, &link, facts);
             if !stale.is_empty() {
-                self.log_decisions(id, &stale, "stale", "a late or replayed GitLab delivery: nothing changed".into())
-                    .await;
+                self.log_decisions(
+                    id,
+                    &stale,
+                    Action::Stale,
+                    "a late or replayed GitLab delivery: nothing changed".into(),
+                )
+                .await;
                 return Ok(InboundOutcome {
-                    action: "stale",
+                    action: Action::Stale,
                     issue: Some(id),
                     reason: "older than what is synced".into(),
                     decisions: stale,
                 });
             }
             return Ok(InboundOutcome {
-                action: "unchanged",
+                action: Action::Unchanged,
                 issue: Some(id),
                 reason: "every field is as the link knows it (our own echo, or no synced field changed)".into(),
                 decisions: Vec::new(),
@@ -127,7 +135,7 @@ impl Syncer {
                 Some(issue) => Some(issue),
                 None => {
                     let reason = "QALITA says the issue does not exist or is not visible to the token";
-                    self.log_decisions(id, &[], "ignored", reason.into()).await;
+                    self.log_decisions(id, &[], Action::Ignored, reason.into()).await;
                     return Ok(InboundOutcome::ignored(Some(id), reason));
                 }
             },
@@ -156,7 +164,7 @@ impl Syncer {
                 Ok(updated) => Some(updated),
                 Err(ApiError::NotFound { .. }) => {
                     let reason = "QALITA says the issue no longer exists: the change is not synced";
-                    self.log_decisions(id, &plan.decisions, "ignored", reason.into()).await;
+                    self.log_decisions(id, &plan.decisions, Action::Ignored, reason.into()).await;
                     return Ok(InboundOutcome::ignored(Some(id), reason));
                 }
                 Err(error) => return Err(error.into()),
@@ -174,14 +182,16 @@ impl Syncer {
         }
         self.store.update(&next).await?;
         let action = match (plan.update.is_empty(), plan.push_to_gitlab) {
-            (_, true) if plan.overwritten.is_empty() => "qalita-won",
-            (_, true) => "rewritten",
-            (false, false) => "synced",
-            (true, false) => "unchanged",
+            (_, true) if plan.overwritten.is_empty() => Action::QalitaWon,
+            (_, true) => Action::Rewritten,
+            (false, false) => Action::Synced,
+            (true, false) => Action::Unchanged,
         };
         let summary = match action {
-            "synced" => format!("GitLab → QALITA: {}", serde_json::to_string(&plan.update).unwrap_or_default()),
-            other => other.to_owned(),
+            Action::Synced => {
+                format!("GitLab → QALITA: {}", serde_json::to_string(&plan.update).unwrap_or_default())
+            }
+            other => other.as_str().to_owned(),
         };
         self.log_decisions(id, &plan.decisions, action, summary).await;
         if let (true, Some(after)) = (plan.push_to_gitlab, &after) {
@@ -221,11 +231,13 @@ impl Syncer {
             let gitlab = |value: String| Written { value, watermark: at, at };
             match field {
                 Field::Status => {
-                    let status = next.from_gitlab.get(&Field::Status).map_or("open", |w| w.value.as_str()).to_owned();
-                    let status = status.as_str();
-                    next.to_gitlab.insert(Field::Status, gitlab(status.into()));
-                    let state = if status == "resolved" { "closed" } else { "opened" };
-                    next.to_gitlab.insert(Field::State, gitlab(state.into()));
+                    let status = next
+                        .from_gitlab
+                        .get(&Field::Status)
+                        .and_then(|w| Status::parse(&w.value))
+                        .unwrap_or(Status::Open);
+                    next.to_gitlab.insert(Field::Status, gitlab(status.as_str().into()));
+                    next.to_gitlab.insert(Field::State, gitlab(status.state().as_str().into()));
                     // The muted label is managed as GitLab shows it: a person may close an issue
                     // and leave the label on; QALITA's next status then removes it.
                     let muted = config.mapping.muted_label.clone();
@@ -296,9 +308,9 @@ impl Syncer {
         let adopted = adopt(link, &found, &desired, &self.config, self.clock.now());
         self.store.update(&adopted).await?;
         let summary = format!("adopted {} (it carries the marker; its link was still reserved)", found.web_url);
-        self.log_decisions(id, &[], "adopted", summary).await;
+        self.log_decisions(id, &[], Action::Adopted, summary).await;
         self.sync_issue(&issue, &context, call).await?;
-        Ok(InboundOutcome { action: "adopted", issue: Some(id), reason: String::new(), decisions: Vec::new() })
+        Ok(InboundOutcome { action: Action::Adopted, issue: Some(id), reason: String::new(), decisions: Vec::new() })
     }
 
     /// The QALITA owner of an issue, for templates: from the link's cache when it is the same user,

@@ -1,0 +1,15 @@
+//! The sync engine: reads what the planners need through the ports, runs the link protocol of
+//! DESIGN section 4 (reserve, create with the hidden marker, commit conditionally; adopt what a
+//! crashed attempt made), and makes the writes the planners ask for.
+//!
+//! - [`outbound`]: a QALITA issue → its GitLab issue;
+//! - [`inbound`]: a GitLab issue event → the QALITA issue;
+//! - [`comments`]: comments both ways.
+
+pub mod comments;
+pub mod inbound;
+pub mod outbound;
+
+pub use comments::CommentOutcome;
+pub use inbound::InboundOutcome;
+pub use outbound::{Outcome, SyncError, Syncer};

@@ -1,0 +1,271 @@
+//! The sync engine's planner: a pure function from (QALITA issue, what it should be in GitLab, the
+//! link and its sync state, configuration) to the one GitLab write that makes GitLab agree, the
+//! link state after that write, and the decisions taken, for the integration log (DESIGN section 3).
+//!
+//! State, not deltas: the desired value of each field is compared with the value this service
+//! last wrote; only what differs is written, so a replayed or duplicated event plans nothing.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::{Config, Owner};
+use crate::domain::digest::text_digest;
+use crate::domain::gitlab::{GitlabProjectRef, GitlabUser, IssueState, IssueUpdate, NewIssue, StateEvent};
+use crate::domain::link::{Field, LinkState, LinkStatus, LogLevel, Written};
+use crate::domain::qalita::QalitaIssue;
+use crate::domain::sync::{Decision, DecisionKind};
+use crate::mapping::{Desired, INBOUND_FIELDS, qalita_value};
+
+/// The GitLab user the QALITA owner maps to, resolved before planning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssigneeInput {
+    /// Found; `how` says by which means (explicit map, username lookup).
+    Found {
+        /// The user.
+        user: GitlabUser,
+        /// How the user was found.
+        how: String,
+    },
+    /// The QALITA issue has no assignee: the GitLab assignee is left as it is.
+    Unassigned,
+    /// Nobody in GitLab matches: the GitLab assignee is left as it is, and the log says why.
+    NotFound {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One GitLab write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Create the GitLab issue (its link is reserved); close it right after when the QALITA issue
+    /// is already resolved, since GitLab creates issues open.
+    Create {
+        /// Where.
+        project: GitlabProjectRef,
+        /// What.
+        issue: NewIssue,
+        /// Close it after creating it.
+        close_after: bool,
+    },
+    /// Change the linked GitLab issue.
+    Update {
+        /// Its project.
+        project: GitlabProjectRef,
+        /// Its number.
+        iid: crate::domain::Iid,
+        /// Only the fields that differ.
+        update: IssueUpdate,
+    },
+}
+
+/// The planner's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The write to make, if any.
+    pub op: Option<Op>,
+    /// The link state once the write succeeded (for a creation, the caller fills in the GitLab
+    /// issue from GitLab's answer).
+    pub next: LinkState,
+    /// What was decided, and why.
+    pub decisions: Vec<Decision>,
+}
+
+/// Whether a QALITA issue read from a list (the poll) needs a sync: it has no link yet, or a state
+/// newer than the one its link last synced. A severed or gone link is never synced. An issue
+/// without `updated_at` cannot be compared, and is left to its events.
+pub fn needs_sync(link: Option<&LinkState>, updated_at: Option<DateTime<Utc>>) -> bool {
+    match (link, updated_at) {
+        (None, _) => true,
+        (Some(link), _) if matches!(link.status, LinkStatus::Severed | LinkStatus::Gone) => false,
+        (Some(link), Some(updated)) => link.qalita_watermark.is_none_or(|w| updated > w),
+        (Some(_), None) => false,
+    }
+}
+
+/// Plans the sync of one QALITA issue. `link` is the stored link: `Reserved` by this worker for a
+/// creation, or `Linked`.
+pub fn plan(
+    config: &Config,
+    issue: &QalitaIssue,
+    desired: &Desired,
+    assignee: &AssigneeInput,
+    link: &LinkState,
+    now: DateTime<Utc>,
+) -> Plan {
+    let mut decisions = Vec::new();
+    let mut note = |level, kind, message: String| decisions.push(Decision { level, kind, message });
+    let mut next = link.clone();
+    next.updated_at = now;
+
+    match link.status {
+        LinkStatus::Severed | LinkStatus::Gone => {
+            note(
+                LogLevel::Info,
+                DecisionKind::Skipped,
+                format!("the link is {:?}: QALITA changes are not synced", link.status),
+            );
+            return Plan { op: None, next: link.clone(), decisions };
+        }
+        LinkStatus::Reserved | LinkStatus::Linked => {}
+    }
+    if let (Some(watermark), Some(updated)) = (link.qalita_watermark, issue.updated_at)
+        && updated < watermark
+    {
+        note(
+            LogLevel::Info,
+            DecisionKind::Stale,
+            format!("QALITA state of {updated} is older than the one already synced ({watermark})"),
+        );
+        return Plan { op: None, next: link.clone(), decisions };
+    }
+    let watermark = issue.updated_at;
+    next.qalita_watermark = link.qalita_watermark.max(watermark);
+    let written = |field: Field| link.to_gitlab.get(&field).map(|w| w.value.as_str());
+    let record = |next: &mut LinkState, field: Field, value: String| {
+        next.to_gitlab.insert(field, Written::new(value, watermark));
+    };
+    let owns = |owner: Owner| owner != Owner::Gitlab;
+    let ownership = config.ownership;
+
+    let Some(gitlab) = &link.gitlab else {
+        // Creation: everything desired is written at once.
+        note(LogLevel::Info, DecisionKind::Route, format!("{} → {}", desired.route.reason, desired.route.project));
+        note(LogLevel::Info, DecisionKind::Status, desired.status_reason.clone());
+        let assignee_ids = match assignee {
+            AssigneeInput::Found { user, how } => {
+                note(LogLevel::Info, DecisionKind::Assignee, format!("assigned to {} ({how})", user.username));
+                record(&mut next, Field::Assignee, user.id.to_string());
+                vec![user.id]
+            }
+            AssigneeInput::Unassigned => Vec::new(),
+            AssigneeInput::NotFound { reason } => {
+                note(LogLevel::Warn, DecisionKind::AssigneeUnknown, format!("left unassigned: {reason}"));
+                Vec::new()
+            }
+        };
+        let close_after = desired.state == Some(IssueState::Closed);
+        record(&mut next, Field::Title, desired.title.clone());
+        record(&mut next, Field::Description, text_digest(&desired.description));
+        record(&mut next, Field::Labels, join(&desired.labels));
+        record(&mut next, Field::State, desired.state.unwrap_or(IssueState::Opened).as_str().into());
+        if let Some(status) = desired.status {
+            record(&mut next, Field::Status, status.as_str().into());
+        }
+        for field in INBOUND_FIELDS {
+            if let Some(value) = qalita_value(config, issue, field) {
+                next.to_qalita.insert(field, Written { value, watermark, at: watermark });
+            }
+        }
+        record(&mut next, Field::Confidential, desired.route.confidential.to_string());
+        next.managed_labels = desired.labels.clone();
+        next.status = LinkStatus::Linked;
+        next.reservation = None;
+        let issue = NewIssue {
+            title: desired.title.clone(),
+            description: desired.description.clone(),
+            labels: desired.labels.iter().cloned().collect(),
+            assignee_ids,
+            confidential: desired.route.confidential,
+        };
+        return Plan {
+            op: Some(Op::Create { project: desired.route.project.clone(), issue, close_after }),
+            next,
+            decisions,
+        };
+    };
+
+    let mut update = IssueUpdate::default();
+    if GitlabProjectRef::Id(gitlab.project_id) != desired.route.project {
+        note(
+            LogLevel::Info,
+            DecisionKind::Route,
+            format!(
+                "routing now picks {} ({}); the issue stays in project {}",
+                desired.route.project, desired.route.reason, gitlab.project_id
+            ),
+        );
+    }
+    if owns(ownership.title) && written(Field::Title) != Some(desired.title.as_str()) {
+        update.title = Some(desired.title.clone());
+        record(&mut next, Field::Title, desired.title.clone());
+    }
+    let digest = text_digest(&desired.description);
+    if owns(ownership.description) && written(Field::Description) != Some(digest.as_str()) {
+        update.description = Some(desired.description.clone());
+        record(&mut next, Field::Description, digest);
+    }
+    if owns(ownership.labels) && link.managed_labels != desired.labels {
+        update.add_labels = desired.labels.difference(&link.managed_labels).cloned().collect();
+        update.remove_labels = link.managed_labels.difference(&desired.labels).cloned().collect();
+        next.managed_labels = desired.labels.clone();
+        record(&mut next, Field::Labels, join(&desired.labels));
+    }
+    match (desired.state, desired.status) {
+        (Some(state), Some(status))
+            if owns(ownership.status)
+                && (written(Field::State) != Some(state.as_str())
+                    || written(Field::Status).is_some_and(|w| w != status.as_str())) =>
+        {
+            // The whole status is written, state and muted label together, even where the link
+            // believes GitLab already has one part: GitLab may have changed it since (an event
+            // still on its way), and QALITA's change is the newer.
+            update.state_event = Some(match state {
+                IssueState::Closed => StateEvent::Close,
+                IssueState::Opened => StateEvent::Reopen,
+            });
+            note(LogLevel::Info, DecisionKind::Status, desired.status_reason.clone());
+            record(&mut next, Field::State, state.as_str().into());
+            record(&mut next, Field::Status, status.as_str().into());
+        }
+        (None, _) | (_, None) => note(LogLevel::Warn, DecisionKind::StatusUnknown, desired.status_reason.clone()),
+        _ => {}
+    }
+    // What QALITA holds now, for the inbound sync's echo and conflict tests.
+    for field in INBOUND_FIELDS {
+        if let Some(value) = qalita_value(config, issue, field) {
+            next.to_qalita.insert(field, Written { value, watermark, at: watermark });
+        }
+    }
+    if owns(ownership.assignee) {
+        match assignee {
+            AssigneeInput::Found { user, how } if written(Field::Assignee) != Some(user.id.to_string().as_str()) => {
+                update.assignee_ids = Some(vec![user.id]);
+                note(LogLevel::Info, DecisionKind::Assignee, format!("assigned to {} ({how})", user.username));
+                record(&mut next, Field::Assignee, user.id.to_string());
+            }
+            AssigneeInput::NotFound { reason } => note(
+                LogLevel::Warn,
+                DecisionKind::AssigneeUnknown,
+                format!("the GitLab assignee is left as it is: {reason}"),
+            ),
+            _ => {}
+        }
+    }
+    let confidential = desired.route.confidential.to_string();
+    if written(Field::Confidential) != Some(confidential.as_str()) && desired.route.confidential {
+        // Only ever made confidential by a rule: a person may have made it confidential by hand,
+        // and the service never exposes an issue that someone hid.
+        update.confidential = Some(true);
+        record(&mut next, Field::Confidential, confidential);
+    }
+
+    if update.is_empty() {
+        note(
+            LogLevel::Info,
+            DecisionKind::Unchanged,
+            "the GitLab issue already has every value QALITA's state maps to".into(),
+        );
+        return Plan { op: None, next, decisions };
+    }
+    let op = Op::Update { project: GitlabProjectRef::Id(gitlab.project_id), iid: gitlab.iid, update };
+    Plan { op: Some(op), next, decisions }
+}
+
+fn join(labels: &BTreeSet<String>) -> String {
+    labels.iter().cloned().collect::<Vec<_>>().join(",")
+}
+
+#[cfg(test)]
+mod tests;
