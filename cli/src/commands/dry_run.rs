@@ -14,8 +14,8 @@ use qalita_gitlab_core::domain::gitlab::{
 use qalita_gitlab_core::domain::link::{CommentKey, CommentLink, LinkState, LogEntry};
 use qalita_gitlab_core::domain::{GitlabProjectId, Iid, QalitaIssueId};
 use qalita_gitlab_core::ports::{
-    ApiError, CallContext, Clock, CommentLinks, GitlabApi, IntegrationLog, IntegrationSwitch, IssueQuery, LinkStore, Links,
-    Page, Settings, StoreError,
+    ApiError, CallContext, Clock, CommentLinks, GitlabApi, IntegrationLog, IntegrationSwitch, IssueQuery, LinkStore,
+    Links, Page, Settings, StoreError,
 };
 
 /// The iid a planned creation answers with: no real issue has it.
@@ -226,10 +226,7 @@ pub struct DryRunStore {
 
 impl DryRunStore {
     /// A dry run over `real`, holding a copy of the link of `issue` as it is now.
-    pub async fn over(
-        real: Arc<dyn LinkStore>,
-        issue: QalitaIssueId,
-    ) -> Result<(Self, Option<LinkState>), StoreError> {
+    pub async fn over(real: Arc<dyn LinkStore>, issue: QalitaIssueId) -> Result<(Self, Option<LinkState>), StoreError> {
         let overlay = MemoryLinkStore::new();
         let link = real.get(issue).await?;
         if let Some(link) = &link {

@@ -89,11 +89,7 @@ impl SqsQueueAdmin {
     /// moves those of `group` back to the event queue if `to` is given, and makes the others
     /// visible again at once. A FIFO queue gives the later messages of a group only once the
     /// earlier ones are deleted: a listing shows the first ten of each group at most.
-    async fn sweep(
-        dlq: &SqsQueue,
-        group: Option<&str>,
-        to: Option<&SqsQueue>,
-    ) -> Result<Vec<DeadMessage>, QueueError> {
+    async fn sweep(dlq: &SqsQueue, group: Option<&str>, to: Option<&SqsQueue>) -> Result<Vec<DeadMessage>, QueueError> {
         let mut chosen = Vec::new();
         let mut kept: Vec<ReceivedMessage> = Vec::new();
         let result = move_dead_letters(dlq, to, group, &mut chosen, &mut kept).await;

@@ -42,7 +42,10 @@ const SECOND: &str = "[sync]\npoll_page_size = 50\n";
 async fn the_configuration_document_is_absent_until_one_is_applied(store: &dyn Settings) {
     assert_eq!(store.config_document().await.expect("read"), None);
     let over_nothing = store.put_config_document(Some(FIRST), SECOND).await;
-    assert!(matches!(over_nothing, Err(StoreError::Conflict)), "a write over a document never stored: {over_nothing:?}");
+    assert!(
+        matches!(over_nothing, Err(StoreError::Conflict)),
+        "a write over a document never stored: {over_nothing:?}"
+    );
     assert_eq!(store.config_document().await.expect("read"), None, "nothing was stored");
 
     store.put_config_document(None, FIRST).await.expect("the first document");
@@ -64,8 +67,10 @@ async fn a_configuration_write_over_a_stale_document_conflicts_and_changes_nothi
 async fn of_two_configuration_writes_from_one_read_exactly_one_wins(store: &dyn Settings) {
     let read = store.config_document().await.expect("read");
     let (left, right) = ("# left\n", "# right\n");
-    let (left_result, right_result) =
-        tokio::join!(store.put_config_document(read.as_deref(), left), store.put_config_document(read.as_deref(), right));
+    let (left_result, right_result) = tokio::join!(
+        store.put_config_document(read.as_deref(), left),
+        store.put_config_document(read.as_deref(), right)
+    );
     let winner = match (left_result, right_result) {
         (Ok(()), Err(StoreError::Conflict)) => left,
         (Err(StoreError::Conflict), Ok(())) => right,

@@ -9,12 +9,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
+use qalita_gitlab_core::adapters::dynamodb::item::SWITCH_CURSOR;
 use qalita_gitlab_core::domain::link::{CommentKey, CommentLink, LinkState, LogEntry, LogLevel};
 use qalita_gitlab_core::domain::{GitlabProjectId, Iid, QalitaIssueId};
-use qalita_gitlab_core::adapters::dynamodb::item::SWITCH_CURSOR;
-use qalita_gitlab_core::ports::{
-    Clock, CommentLinks, IntegrationLog, IntegrationSwitch, Links, Settings, StoreError,
-};
+use qalita_gitlab_core::ports::{Clock, CommentLinks, IntegrationLog, IntegrationSwitch, Links, Settings, StoreError};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 use super::{EmbeddedDb, Failing, OpenError, PortError, TxError, classify, from_json};
