@@ -1,5 +1,5 @@
-//! The embedded adapters keep the same contracts as the AWS and in-memory ones: the redb link
-//! store and queue, and both local secret sources.
+//! The embedded adapters keep the same contracts as the AWS and in-memory ones: every capability
+//! of the redb link store, the queue and its administration, and both local secret sources.
 
 mod common;
 
@@ -18,16 +18,34 @@ use qalita_gitlab_tests::contract;
 
 use common::Scratch;
 
-#[tokio::test]
-async fn the_redb_store_keeps_the_link_store_contract() {
-    let scratch = Scratch::new();
+async fn redb_store(scratch: &Scratch) -> RedbLinkStore {
     let db = scratch.open().await;
     let clock = Arc::new(ManualClock::at(Utc::now()));
-    let store = RedbLinkStore::open(&db, clock, TimeDelta::days(90)).await.expect("open the store");
-    contract::link_store::run(&store, async |document: &str| {
-        store.put_config_document(document).await.expect("put the configuration document")
-    })
-    .await;
+    RedbLinkStore::open(&db, clock, TimeDelta::days(90)).await.expect("open the store")
+}
+
+#[tokio::test]
+async fn the_redb_store_keeps_the_links_contract() {
+    let scratch = Scratch::new();
+    contract::links::run(&redb_store(&scratch).await).await;
+}
+
+#[tokio::test]
+async fn the_redb_store_keeps_the_comment_links_contract() {
+    let scratch = Scratch::new();
+    contract::comment_links::run(&redb_store(&scratch).await).await;
+}
+
+#[tokio::test]
+async fn the_redb_store_keeps_the_integration_log_contract() {
+    let scratch = Scratch::new();
+    contract::integration_log::run(&redb_store(&scratch).await).await;
+}
+
+#[tokio::test]
+async fn the_redb_store_keeps_the_settings_contract() {
+    let scratch = Scratch::new();
+    contract::settings::run(&redb_store(&scratch).await).await;
 }
 
 #[tokio::test]
@@ -37,6 +55,15 @@ async fn the_embedded_queue_keeps_the_event_queue_contract() {
     let clock = Arc::new(ManualClock::at(Utc::now()));
     let queue = EmbeddedQueue::open(&db, clock, QueueOptions::default()).await.expect("open the queue");
     contract::event_queue::run(&queue).await;
+}
+
+#[tokio::test]
+async fn the_embedded_queue_keeps_the_queue_admin_contract() {
+    let scratch = Scratch::new();
+    let db = scratch.open().await;
+    let clock = Arc::new(ManualClock::at(Utc::now()));
+    let queue = EmbeddedQueue::open(&db, clock, QueueOptions::default()).await.expect("open the queue");
+    contract::queue_admin::run(&queue, &queue).await;
 }
 
 #[tokio::test]

@@ -15,9 +15,7 @@ use qalita_gitlab::embedded::queue::{EmbeddedQueue, QueueDepth, QueueOptions};
 use qalita_gitlab::embedded::store::RedbLinkStore;
 use qalita_gitlab_core::adapters::memory::ManualClock;
 use qalita_gitlab_core::domain::link::LinkState;
-use qalita_gitlab_core::ports::{
-    Clock, EventQueue, LinkStore, OutgoingMessage, QueueError, ReceivedMessage, SystemClock,
-};
+use qalita_gitlab_core::ports::{Clock, EventQueue, Links, OutgoingMessage, QueueError, ReceivedMessage, SystemClock};
 
 use common::{Scratch, issue};
 

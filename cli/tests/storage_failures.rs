@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use qalita_gitlab::embedded::queue::{EmbeddedQueue, QueueOptions};
 use qalita_gitlab::embedded::store::RedbLinkStore;
 use qalita_gitlab::embedded::{DiskFaults, EmbeddedDb, Health};
-use qalita_gitlab_core::ports::{EventQueue, LinkStore, OutgoingMessage, SystemClock};
+use qalita_gitlab_core::ports::{EventQueue, OutgoingMessage, Settings, SystemClock};
 
 use common::Scratch;
 

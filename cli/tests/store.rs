@@ -1,6 +1,6 @@
-//! What the redb link store keeps beyond the contract: everything survives a restart, expiry
-//! follows the injected clock, the reverse index follows relinks, and the reads a CLI needs
-//! (every link, the recent log across issues).
+//! What the redb link store keeps beyond the contracts: everything survives a restart, expiry
+//! follows the injected clock, the reverse index follows relinks, every link can be listed, and
+//! the recent log keeps the order of appending across issues.
 
 mod common;
 
@@ -13,7 +13,7 @@ use qalita_gitlab_core::adapters::memory::ManualClock;
 use qalita_gitlab_core::domain::link::{
     CommentKey, CommentLink, GitlabLink, LinkState, LinkStatus, LogEntry, LogLevel,
 };
-use qalita_gitlab_core::ports::{Clock, LinkStore};
+use qalita_gitlab_core::ports::{Clock, CommentLinks, IntegrationLog, IntegrationSwitch, Links, Settings};
 
 use common::{Scratch, iid, issue, project, time};
 
@@ -46,7 +46,7 @@ fn kinds(entries: &[LogEntry]) -> Vec<&str> {
 }
 
 #[tokio::test]
-async fn links_comments_cursors_configuration_deliveries_and_the_log_survive_a_restart() {
+async fn links_comments_cursors_the_switch_configuration_and_the_log_survive_a_restart() {
     let scratch = Scratch::new();
     let now = Utc::now();
     let clock = Arc::new(ManualClock::at(now));
@@ -64,8 +64,8 @@ async fn links_comments_cursors_configuration_deliveries_and_the_log_survive_a_r
     };
     let comment = store.put_comment_link(&comment).await.expect("link a comment");
     store.set_cursor("poll", "page=2").await.expect("set a cursor");
-    store.put_config_document("[routing]\n").await.expect("put the configuration");
-    assert!(store.mark_seen("gitlab", "d-1", now + TimeDelta::hours(1)).await.expect("mark"));
+    store.set_switch(IntegrationSwitch::Disabled).await.expect("disable");
+    store.put_config_document(None, "[routing]\n").await.expect("put the configuration");
     store.append_log(&entry(1, now, LogLevel::Info, "before-a")).await.expect("append");
     store.append_log(&entry(1, now, LogLevel::Info, "before-b")).await.expect("append");
     drop(store);
@@ -76,7 +76,7 @@ async fn links_comments_cursors_configuration_deliveries_and_the_log_survive_a_r
     assert_eq!(store.comment_link(issue(1), CommentKey::Comment(5)).await.expect("read"), Some(comment));
     assert_eq!(store.cursor("poll").await.expect("cursor").as_deref(), Some("page=2"));
     assert_eq!(store.config_document().await.expect("read").as_deref(), Some("[routing]\n"));
-    assert!(!store.mark_seen("gitlab", "d-1", now + TimeDelta::hours(1)).await.expect("mark"), "still seen");
+    assert_eq!(store.switch().await.expect("switch"), IntegrationSwitch::Disabled);
     // Entries of one instant appended after the restart still come after those appended before.
     store.append_log(&entry(1, now, LogLevel::Info, "after")).await.expect("append");
     assert_eq!(kinds(&store.log(issue(1)).await.expect("log")), ["before-a", "before-b", "after"]);
@@ -146,25 +146,21 @@ async fn the_recent_log_spans_every_issue_from_a_time_and_can_keep_only_errors()
 }
 
 #[tokio::test]
-async fn log_entries_and_delivery_records_expire_by_the_clock_and_are_purged() {
+async fn log_entries_expire_by_the_clock_and_are_purged() {
     let scratch = Scratch::new();
     let clock = Arc::new(ManualClock::at(Utc::now()));
     let store = store_on(&scratch, clock.clone()).await;
     let at = clock.now();
     store.append_log(&entry(1, at, LogLevel::Error, "old")).await.expect("append");
-    assert!(store.mark_seen("gitlab", "d-1", at + TimeDelta::minutes(10)).await.expect("mark"));
 
-    clock.advance(TimeDelta::minutes(10));
-    assert!(!store.mark_seen("gitlab", "d-1", at + TimeDelta::minutes(10)).await.expect("mark"), "at its expiry");
-    clock.advance(TimeDelta::seconds(1));
-    assert_eq!(store.purge_expired().await.expect("purge"), 1, "the delivery record only");
-    assert!(store.mark_seen("gitlab", "d-1", clock.now() + TimeDelta::minutes(10)).await.expect("mark"));
+    clock.advance(TimeDelta::minutes(10) + TimeDelta::seconds(1));
+    assert_eq!(store.purge_expired().await.expect("purge"), 0, "nothing expired yet");
 
     store.append_log(&entry(1, clock.now(), LogLevel::Info, "new")).await.expect("append");
     clock.advance(LOG_TTL - TimeDelta::minutes(10));
     assert_eq!(kinds(&store.log(issue(1)).await.expect("log")), ["new"], "the first entry expired");
     assert_eq!(kinds(&store.recent_log(at, false).await.expect("log")), ["new"]);
-    assert_eq!(store.purge_expired().await.expect("purge"), 2, "the expired log entry and the second record");
+    assert_eq!(store.purge_expired().await.expect("purge"), 1, "the expired log entry");
     assert_eq!(store.purge_expired().await.expect("purge"), 0, "nothing more");
     assert_eq!(kinds(&store.log(issue(1)).await.expect("log")), ["new"]);
 }

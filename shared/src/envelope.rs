@@ -59,7 +59,9 @@ pub struct Envelope<'a, P> {
     pub kind: Cow<'a, str>,
     /// When this service received the event.
     pub received_at: DateTime<Utc>,
-    /// The event's idempotency key: the queue's deduplication id and the worker's "seen" record.
+    /// The event's idempotency key, the queue's deduplication id. Past the queue's five-minute
+    /// window the worker does not remember it: a replay is harmless because each event is compared
+    /// with the link's recorded state.
     #[serde(borrow)]
     pub key: Cow<'a, str>,
     /// The delivery headers, for GitLab events.

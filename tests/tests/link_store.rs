@@ -1,17 +1,14 @@
-//! Both link stores keep the [`LinkStore`](qalita_gitlab_core::ports::LinkStore) contract: the
-//! DynamoDB one on the local stack, with the item layout of DESIGN section 4, and the in-memory
-//! one on a manual clock. Then what is particular to each.
-
-use std::sync::Arc;
+//! Both link stores keep the contract of every capability of the
+//! [`LinkStore`](qalita_gitlab_core::ports::LinkStore): the DynamoDB one on the local stack, with
+//! the item layout of DESIGN section 4, and the in-memory one. Then what is particular to each.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{TimeDelta, Utc};
 use qalita_gitlab_core::adapters::dynamodb::DynamoLinkStore;
-use qalita_gitlab_core::adapters::memory::ManualClock;
 use qalita_gitlab_core::adapters::memory_store::MemoryLinkStore;
 use qalita_gitlab_core::domain::link::{GitlabLink, LinkState, LogEntry, LogLevel};
 use qalita_gitlab_core::domain::{GitlabProjectId, Iid, QalitaIssueId};
-use qalita_gitlab_core::ports::{Clock, LinkStore, StoreError};
+use qalita_gitlab_core::ports::{IntegrationLog, IntegrationSwitch, Links, Settings, StoreError};
 use qalita_gitlab_tests::contract;
 use qalita_gitlab_tests::local_aws::LocalAws;
 use qalita_gitlab_tests::stack::TestStack;
@@ -28,28 +25,47 @@ fn issue(raw: u64) -> QalitaIssueId {
 }
 
 #[tokio::test]
-async fn the_dynamodb_store_keeps_the_link_store_contract() {
+async fn the_dynamodb_store_keeps_the_links_contract() {
     let aws = LocalAws::connect().await;
-    let store = dynamo_store(&aws).await;
-    let client = aws.dynamodb();
-    let put_config = async |document: &str| {
-        client
-            .put_item()
-            .table_name(store.table())
-            .item("pk", AttributeValue::S("CONFIG".into()))
-            .item("sk", AttributeValue::S("CURRENT".into()))
-            .item("document", AttributeValue::S(document.into()))
-            .send()
-            .await
-            .expect("put the configuration item");
-    };
-    contract::link_store::run(&store, put_config).await;
+    contract::links::run(&dynamo_store(&aws).await).await;
 }
 
 #[tokio::test]
-async fn the_memory_store_keeps_the_link_store_contract() {
-    let store = MemoryLinkStore::new(Arc::new(ManualClock::at(Utc::now())));
-    contract::link_store::run(&store, async |document: &str| store.put_config_document(document)).await;
+async fn the_dynamodb_store_keeps_the_comment_links_contract() {
+    let aws = LocalAws::connect().await;
+    contract::comment_links::run(&dynamo_store(&aws).await).await;
+}
+
+#[tokio::test]
+async fn the_dynamodb_store_keeps_the_integration_log_contract() {
+    let aws = LocalAws::connect().await;
+    contract::integration_log::run(&dynamo_store(&aws).await).await;
+}
+
+#[tokio::test]
+async fn the_dynamodb_store_keeps_the_settings_contract() {
+    let aws = LocalAws::connect().await;
+    contract::settings::run(&dynamo_store(&aws).await).await;
+}
+
+#[tokio::test]
+async fn the_memory_store_keeps_the_links_contract() {
+    contract::links::run(&MemoryLinkStore::new()).await;
+}
+
+#[tokio::test]
+async fn the_memory_store_keeps_the_comment_links_contract() {
+    contract::comment_links::run(&MemoryLinkStore::new()).await;
+}
+
+#[tokio::test]
+async fn the_memory_store_keeps_the_integration_log_contract() {
+    contract::integration_log::run(&MemoryLinkStore::new()).await;
+}
+
+#[tokio::test]
+async fn the_memory_store_keeps_the_settings_contract() {
+    contract::settings::run(&MemoryLinkStore::new()).await;
 }
 
 #[tokio::test]
@@ -57,7 +73,9 @@ async fn dynamodb_items_follow_the_layout_of_the_design() {
     let aws = LocalAws::connect().await;
     let store = dynamo_store(&aws).await;
     let reserved = store.create(&LinkState::reserved(issue(1), "t".into(), Utc::now())).await.expect("create");
-    store.mark_seen("gitlab", "d-1", Utc::now() + TimeDelta::hours(1)).await.expect("mark");
+    store.put_config_document(None, "[sync]\n").await.expect("apply a configuration");
+    store.put_config_document(Some("[sync]\n"), "[routing]\n").await.expect("apply another");
+    store.set_switch(IntegrationSwitch::Disabled).await.expect("disable");
     store
         .append_log(&LogEntry {
             issue: issue(1),
@@ -94,8 +112,13 @@ async fn dynamodb_items_follow_the_layout_of_the_design() {
     assert_eq!(link["gsi1pk"], AttributeValue::S("GITLAB#12#34".into()));
     assert_eq!(link["version"], AttributeValue::N("2".into()));
 
-    let seen = raw("EVENT#gitlab#d-1", "EVENT").await;
-    assert!(seen["expires_at"].as_n().is_ok(), "the TTL attribute is a number: {seen:?}");
+    let config = raw("CONFIG", "CURRENT").await;
+    assert_eq!(config["document"], AttributeValue::S("[routing]\n".into()));
+    assert_eq!(config["version"], AttributeValue::N("2".into()), "the count of documents applied");
+    let applied_at = config["applied_at"].as_s().expect("a string");
+    assert!(chrono::DateTime::parse_from_rfc3339(applied_at).is_ok(), "{applied_at}");
+    let switch = raw("CURSOR#integration-state", "CURSOR").await;
+    assert_eq!(switch["value"], AttributeValue::S("disabled".into()), "where every version kept the switch");
 
     let logs = aws
         .dynamodb()
@@ -136,7 +159,7 @@ async fn an_unreachable_dynamodb_is_unavailable() {
 
 #[tokio::test]
 async fn a_memory_store_switched_down_fails_every_call_as_unavailable() {
-    let store = MemoryLinkStore::new(Arc::new(ManualClock::at(Utc::now())));
+    let store = MemoryLinkStore::new();
     let link = store.create(&LinkState::reserved(issue(1), "t".into(), Utc::now())).await.expect("create");
     store.set_down(true);
     let unavailable = |result: Result<(), StoreError>| matches!(result, Err(StoreError::Unavailable { .. }));
@@ -149,24 +172,15 @@ async fn a_memory_store_switched_down_fails_every_call_as_unavailable() {
             .await
             .map(drop)
     ));
-    assert!(unavailable(store.mark_seen("gitlab", "k", Utc::now()).await.map(drop)));
     assert!(unavailable(store.cursor("poll").await.map(drop)));
     assert!(unavailable(store.set_cursor("poll", "v").await));
+    assert!(unavailable(store.switch().await.map(drop)));
+    assert!(unavailable(store.set_switch(IntegrationSwitch::Disabled).await));
     assert!(unavailable(store.config_document().await.map(drop)));
+    assert!(unavailable(store.put_config_document(None, "[sync]\n").await));
     assert!(unavailable(store.log(issue(1)).await.map(drop)));
+    assert!(unavailable(store.recent_log(Utc::now(), false).await.map(drop)));
 
     store.set_down(false);
     assert_eq!(store.get(issue(1)).await.expect("up again"), Some(link), "nothing was lost");
-}
-
-#[tokio::test]
-async fn a_delivery_record_of_the_memory_store_expires_by_its_clock() {
-    let clock = Arc::new(ManualClock::at(Utc::now()));
-    let store = MemoryLinkStore::new(clock.clone());
-    let expires_at = clock.now() + TimeDelta::minutes(10);
-    assert!(store.mark_seen("gitlab", "k", expires_at).await.expect("mark"));
-    clock.advance(TimeDelta::minutes(10));
-    assert!(!store.mark_seen("gitlab", "k", expires_at).await.expect("mark"), "not expired at its expiry");
-    clock.advance(TimeDelta::seconds(1));
-    assert!(store.mark_seen("gitlab", "k", clock.now() + TimeDelta::minutes(10)).await.expect("mark"));
 }

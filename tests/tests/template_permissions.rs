@@ -197,7 +197,7 @@ fn each_function_role_grants_exactly_the_calls_its_code_makes_on_its_own_resourc
     let worker = pairs(&[
         ("logs:CreateLogStream", "WorkerLogGroup"),
         ("logs:PutLogEvents", "WorkerLogGroup"),
-        // shared/src/adapters/dynamodb.rs: links, dedup, log, cursors, configuration.
+        // shared/src/adapters/dynamodb.rs: links, comment links, log, cursors, the switch, configuration.
         ("dynamodb:GetItem", ids::TABLE),
         ("dynamodb:PutItem", ids::TABLE),
         ("dynamodb:Query", ids::TABLE),
@@ -248,8 +248,45 @@ fn each_function_role_grants_exactly_the_calls_its_code_makes_on_its_own_resourc
     called.extend(adapter_calls("sqs.rs", "sqs", &sqs));
     called.extend(adapter_calls("secrets_manager.rs", "secretsmanager", &secrets));
     assert!(called.contains("dynamodb:Query") && called.contains("secretsmanager:GetSecretValue"), "{called:?}");
+    for (action, method) in OPERATOR_ONLY {
+        assert!(called.remove(*action), "{action} is no longer called: drop it from OPERATOR_ONLY");
+        let callers = callers_in_the_functions(method);
+        assert!(callers.is_empty(), "{method} ({action}) is for operators, yet called by {callers:?}");
+    }
     let missing: Vec<_> = called.difference(&worker_actions).collect();
     assert!(missing.is_empty(), "the adapters call {missing:?}, which the worker's role does not allow");
+}
+
+/// Calls the store adapter makes only for the operator's CLI, which runs with the operator's
+/// credentials and never with a function's role, with the port method that makes each: the scan
+/// of the whole table behind `IntegrationLog::recent_log` (`qalita-gitlab logs --since`).
+const OPERATOR_ONLY: &[(&str, &str)] = &[("dynamodb:Scan", "recent_log")];
+
+/// The files of the functions' code (their crates, and the core crate outside its ports and
+/// adapters) that call `method`.
+fn callers_in_the_functions(method: &str) -> Vec<std::path::PathBuf> {
+    let root = qalita_gitlab_tests::repo_root();
+    let skipped = [root.join("shared/src/ports"), root.join("shared/src/adapters")];
+    let mut folders =
+        vec![root.join("shared/src"), root.join("functions/webhook/src"), root.join("functions/worker/src")];
+    let mut callers = Vec::new();
+    while let Some(folder) = folders.pop() {
+        let entries = std::fs::read_dir(&folder).unwrap_or_else(|e| panic!("read {}: {e}", folder.display()));
+        for entry in entries {
+            let path = entry.expect("a folder entry").path();
+            if skipped.contains(&path) {
+                continue;
+            }
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "rs")
+                && std::fs::read_to_string(&path).expect("a source file").contains(&format!(".{method}("))
+            {
+                callers.push(path);
+            }
+        }
+    }
+    callers
 }
 
 /// The secrets a function's code reads: those its `*_SECRET_ID` variables name.

@@ -309,7 +309,7 @@ impl Run {
 
     /// The sync on the dry-run ports: what it would write.
     async fn dry(&mut self, issue: &QalitaIssue) -> Result<Action, SyncError> {
-        let (store, _) = DryRunStore::over(self.store.clone(), self.clock.clone(), issue.id).await?;
+        let (store, _) = DryRunStore::over(self.store.clone(), issue.id).await?;
         let gitlab = Arc::new(DryRunGitlab::new(self.gitlab.clone(), self.clock.clone()));
         let action = self.sync(gitlab.clone(), Arc::new(store), issue).await?;
         let writes = gitlab.take_writes();

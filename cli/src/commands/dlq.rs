@@ -6,7 +6,9 @@ use serde_json::{Value, json};
 
 use super::global::GlobalArgs;
 use super::outcome::{CommandError, Outcome};
-use super::stack::{DeadMessage, Stack};
+use qalita_gitlab_core::ports::DeadMessage;
+
+use super::stack::Stack;
 
 /// The dead-letter queue.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -39,7 +41,7 @@ pub async fn run(global: GlobalArgs, command: DlqCommand) -> Result<Outcome, Com
     let stack = Stack::open(&global).await?;
     match command {
         DlqCommand::List => {
-            let messages = stack.dlq_list().await?;
+            let messages = stack.queues().dead_letters().await?;
             let mut human = match messages.len() {
                 0 => "The dead-letter queue is empty.\n".to_owned(),
                 n => format!("{n} message(s) in the dead-letter queue:\n"),
@@ -48,7 +50,13 @@ pub async fn run(global: GlobalArgs, command: DlqCommand) -> Result<Outcome, Com
             Ok(Outcome::ok(human, json!({ "messages": messages.iter().map(message_json).collect::<Vec<_>>() })))
         }
         DlqCommand::Replay { group, dry_run } => {
-            let moved = stack.dlq_replay(group.as_deref(), dry_run).await?;
+            let moved = match dry_run {
+                true => {
+                    let all = stack.queues().dead_letters().await?;
+                    all.into_iter().filter(|m| group.as_deref().is_none_or(|g| g == m.group_id)).collect()
+                }
+                false => stack.queues().replay_dead_letters(group.as_deref()).await?,
+            };
             let which = group.as_deref().map_or_else(String::new, |g| format!(" of group {g}"));
             let mut human = match (moved.len(), dry_run) {
                 (0, _) => format!("No message{which} in the dead-letter queue: nothing to replay.\n"),

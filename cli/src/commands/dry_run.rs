@@ -13,7 +13,10 @@ use qalita_gitlab_core::domain::gitlab::{
 };
 use qalita_gitlab_core::domain::link::{CommentKey, CommentLink, LinkState, LogEntry};
 use qalita_gitlab_core::domain::{GitlabProjectId, Iid, QalitaIssueId};
-use qalita_gitlab_core::ports::{ApiError, CallContext, Clock, GitlabApi, IssueQuery, LinkStore, Page, StoreError};
+use qalita_gitlab_core::ports::{
+    ApiError, CallContext, Clock, CommentLinks, GitlabApi, IntegrationLog, IntegrationSwitch, IssueQuery, LinkStore,
+    Links, Page, Settings, StoreError,
+};
 
 /// The iid a planned creation answers with: no real issue has it.
 const PLANNED_IID: u64 = u64::MAX;
@@ -211,32 +214,30 @@ impl GitlabApi for DryRunGitlab {
     }
 }
 
-/// The link store with its writes kept in memory: links, cursors, delivery records and comment
-/// links written by the dry run are read back by it, log entries are dropped; the real store is
+/// The link store with its writes kept in memory: links, cursors, the switch, the configuration
+/// and comment links written by the dry run are read back by it, log entries are dropped; the real store is
 /// only read.
 pub struct DryRunStore {
     real: Arc<dyn LinkStore>,
     overlay: MemoryLinkStore,
+    /// The switch as the dry run set it, if it did.
+    switch: Mutex<Option<IntegrationSwitch>>,
 }
 
 impl DryRunStore {
     /// A dry run over `real`, holding a copy of the link of `issue` as it is now.
-    pub async fn over(
-        real: Arc<dyn LinkStore>,
-        clock: Arc<dyn Clock>,
-        issue: QalitaIssueId,
-    ) -> Result<(Self, Option<LinkState>), StoreError> {
-        let overlay = MemoryLinkStore::new(clock);
+    pub async fn over(real: Arc<dyn LinkStore>, issue: QalitaIssueId) -> Result<(Self, Option<LinkState>), StoreError> {
+        let overlay = MemoryLinkStore::new();
         let link = real.get(issue).await?;
         if let Some(link) = &link {
             overlay.create(link).await?;
         }
-        Ok((DryRunStore { real, overlay }, link))
+        Ok((DryRunStore { real, overlay, switch: Mutex::new(None) }, link))
     }
 }
 
 #[async_trait]
-impl LinkStore for DryRunStore {
+impl Links for DryRunStore {
     async fn get(&self, id: QalitaIssueId) -> Result<Option<LinkState>, StoreError> {
         self.overlay.get(id).await
     }
@@ -255,11 +256,40 @@ impl LinkStore for DryRunStore {
             None => self.real.find_by_gitlab(project, iid).await,
         }
     }
+}
 
-    async fn mark_seen(&self, source: &str, key: &str, expires_at: DateTime<Utc>) -> Result<bool, StoreError> {
-        self.overlay.mark_seen(source, key, expires_at).await
+#[async_trait]
+impl CommentLinks for DryRunStore {
+    async fn comment_link(&self, issue: QalitaIssueId, key: CommentKey) -> Result<Option<CommentLink>, StoreError> {
+        match self.overlay.comment_link(issue, key).await? {
+            Some(link) => Ok(Some(link)),
+            None => self.real.comment_link(issue, key).await,
+        }
     }
 
+    async fn put_comment_link(&self, link: &CommentLink) -> Result<CommentLink, StoreError> {
+        self.overlay.put_comment_link(link).await
+    }
+}
+
+#[async_trait]
+impl IntegrationLog for DryRunStore {
+    /// Not written: the entries are the decisions the dry run reports itself.
+    async fn append_log(&self, _entry: &LogEntry) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn log(&self, issue: QalitaIssueId) -> Result<Vec<LogEntry>, StoreError> {
+        self.real.log(issue).await
+    }
+
+    async fn recent_log(&self, since: DateTime<Utc>, errors_only: bool) -> Result<Vec<LogEntry>, StoreError> {
+        self.real.recent_log(since, errors_only).await
+    }
+}
+
+#[async_trait]
+impl Settings for DryRunStore {
     async fn cursor(&self, name: &str) -> Result<Option<String>, StoreError> {
         match self.overlay.cursor(name).await? {
             Some(value) => Ok(Some(value)),
@@ -271,27 +301,32 @@ impl LinkStore for DryRunStore {
         self.overlay.set_cursor(name, value).await
     }
 
-    async fn config_document(&self) -> Result<Option<String>, StoreError> {
-        self.real.config_document().await
-    }
-
-    async fn comment_link(&self, issue: QalitaIssueId, key: CommentKey) -> Result<Option<CommentLink>, StoreError> {
-        match self.overlay.comment_link(issue, key).await? {
-            Some(link) => Ok(Some(link)),
-            None => self.real.comment_link(issue, key).await,
+    async fn switch(&self) -> Result<IntegrationSwitch, StoreError> {
+        let set = *self.switch.lock().unwrap_or_else(PoisonError::into_inner);
+        match set {
+            Some(position) => Ok(position),
+            None => self.real.switch().await,
         }
     }
 
-    async fn put_comment_link(&self, link: &CommentLink) -> Result<CommentLink, StoreError> {
-        self.overlay.put_comment_link(link).await
-    }
-
-    /// Not written: the entries are the decisions the dry run reports itself.
-    async fn append_log(&self, _entry: &LogEntry) -> Result<(), StoreError> {
+    async fn set_switch(&self, position: IntegrationSwitch) -> Result<(), StoreError> {
+        *self.switch.lock().unwrap_or_else(PoisonError::into_inner) = Some(position);
         Ok(())
     }
 
-    async fn log(&self, issue: QalitaIssueId) -> Result<Vec<LogEntry>, StoreError> {
-        self.real.log(issue).await
+    async fn config_document(&self) -> Result<Option<String>, StoreError> {
+        match self.overlay.config_document().await? {
+            Some(document) => Ok(Some(document)),
+            None => self.real.config_document().await,
+        }
+    }
+
+    /// Kept in memory, on the same condition as the real store's.
+    async fn put_config_document(&self, previous: Option<&str>, document: &str) -> Result<(), StoreError> {
+        if self.config_document().await?.as_deref() != previous {
+            return Err(StoreError::Conflict);
+        }
+        let kept = self.overlay.config_document().await?;
+        self.overlay.put_config_document(kept.as_deref(), document).await
     }
 }

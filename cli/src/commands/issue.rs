@@ -198,7 +198,7 @@ fn render_created(id: QalitaIssueId, outcome: &SyncOutcome, replaced: Option<Str
 pub async fn explain(global: GlobalArgs, args: ExplainArgs) -> Result<Outcome, CommandError> {
     let engine = Engine::open(&global).await?;
     let issue = engine.qalita_issue(args.id).await?;
-    let (store, link) = DryRunStore::over(engine.stack.store(), engine.clock.clone(), args.id).await?;
+    let (store, link) = DryRunStore::over(engine.stack.store(), args.id).await?;
     let store = Arc::new(store);
     let gitlab = Arc::new(DryRunGitlab::new(engine.gitlab.clone(), engine.clock.clone()));
     let context = link.as_ref().map(|l| l.context.clone()).unwrap_or_default();

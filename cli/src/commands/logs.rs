@@ -56,7 +56,7 @@ pub async fn run(global: GlobalArgs, args: LogsArgs) -> Result<Outcome, CommandE
             .filter(|entry| since.is_none_or(|since| entry.at >= since))
             .filter(|entry| !args.errors || entry.level == LogLevel::Error)
             .collect(),
-        None => stack.recent_log(since.unwrap_or(now - chrono::TimeDelta::hours(1)), args.errors).await?,
+        None => stack.store().recent_log(since.unwrap_or(now - chrono::TimeDelta::hours(1)), args.errors).await?,
     };
     let scope = match args.id {
         Some(id) => format!("QALITA issue {id}"),

@@ -47,7 +47,7 @@ pub async fn status(global: GlobalArgs) -> Result<Outcome, CommandError> {
     let stack = Stack::open(&global).await?;
     let store = stack.store();
     let disabled = control::is_disabled(store.as_ref()).await?;
-    let depths = stack.depths().await?;
+    let depths = stack.queues().depths().await?;
     let document = stack.config_document().await?;
     let checkpoint = store.cursor(CHECKPOINT).await?;
     let checkpoint_json = checkpoint.as_deref().and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok());

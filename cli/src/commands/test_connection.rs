@@ -130,16 +130,10 @@ async fn check_stack(stack: &Stack, checks: &mut Checks) -> Option<Arc<Config>> 
             }
         }
         Err(error) => {
-            let fix = match stack {
-                Stack::Aws(_) => {
-                    "check --table (the stack output SyncTableName), the region, the credentials, and that the role may read the table"
-                }
-                Stack::Local(_) => "check --local DIR (the data folder of `serve`), and stop `serve` if it is running",
-            };
-            checks.fail("link store", format!("{} cannot be read: {error}", stack.describe()), fix);
+            checks.fail("link store", format!("{} cannot be read: {error}", stack.describe()), stack.store_fix());
         }
     }
-    match stack.depths().await {
+    match stack.queues().depths().await {
         Ok(depths) => checks.ok(
             "queues",
             format!(

@@ -9,7 +9,7 @@ use qalita_gitlab_core::config::Config;
 use qalita_gitlab_core::domain::gitlab::{GitlabIssue, GitlabProjectRef, IssueState, IssueUpdate, StateEvent};
 use qalita_gitlab_core::domain::link::LinkStatus;
 use qalita_gitlab_core::domain::{GitlabProjectId, QalitaIssueId};
-use qalita_gitlab_core::ports::{CallContext, GitlabApi, LinkStore};
+use qalita_gitlab_core::ports::{CallContext, GitlabApi, Links};
 use qalita_gitlab_sims::gitlab::DeliveryOutcome;
 use qalita_gitlab_sims::qalita::EmitOutcome;
 use serde_json::Value;

@@ -1,6 +1,6 @@
-//! The FIFO event queue on a redb file (adapter of [`EventQueue`]), with SQS FIFO's semantics:
-//! order and one message in flight per group, deduplication within five minutes per group,
-//! visibility timeout, receive counts, and redrive to a dead-letter queue after
+//! The FIFO event queue on a redb file (adapter of [`EventQueue`] and [`QueueAdmin`]), with SQS
+//! FIFO's semantics: order and one message in flight per group, deduplication within five minutes
+//! per group, visibility timeout, receive counts, and redrive to a dead-letter queue after
 //! `max_receive_count` receives. Every message sent and not deleted survives a restart.
 
 use std::sync::Arc;
@@ -9,7 +9,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use qalita_gitlab_core::adapters::memory::DEDUP_WINDOW;
-use qalita_gitlab_core::ports::{Clock, EventQueue, OutgoingMessage, QueueError, ReceivedMessage};
+use qalita_gitlab_core::ports::{
+    Clock, DeadMessage, EventQueue, OutgoingMessage, QueueAdmin, QueueDepths, QueueError, ReceivedMessage,
+};
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -482,5 +484,35 @@ impl EventQueue for EmbeddedQueue {
             Ok(())
         })
         .await
+    }
+}
+
+impl From<DeadLetter> for DeadMessage {
+    fn from(letter: DeadLetter) -> Self {
+        DeadMessage {
+            message_id: letter.message_id,
+            group_id: letter.group_id,
+            receive_count: letter.receive_count,
+            body: letter.body,
+            dead_lettered_at: Some(letter.dead_lettered_at),
+        }
+    }
+}
+
+/// The operator's view of the embedded queue: exact depths, and the dead-letter queue listed and
+/// replayed in one transaction each.
+#[async_trait]
+impl QueueAdmin for EmbeddedQueue {
+    async fn depths(&self) -> Result<QueueDepths, QueueError> {
+        let depth = self.depth().await?;
+        Ok(QueueDepths { waiting: depth.available, in_flight: depth.in_flight, dead_letters: depth.dead_letters })
+    }
+
+    async fn dead_letters(&self) -> Result<Vec<DeadMessage>, QueueError> {
+        Ok(self.dlq_list().await?.into_iter().map(DeadMessage::from).collect())
+    }
+
+    async fn replay_dead_letters(&self, group: Option<&str>) -> Result<Vec<DeadMessage>, QueueError> {
+        Ok(self.dlq_replay(group, false).await?.into_iter().map(DeadMessage::from).collect())
     }
 }

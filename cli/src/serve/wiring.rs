@@ -14,7 +14,7 @@ use qalita_gitlab_core::adapters::qalita_http::QalitaClient;
 use qalita_gitlab_core::config::Config;
 use qalita_gitlab_core::domain::SecretString;
 use qalita_gitlab_core::engine::Syncer;
-use qalita_gitlab_core::ports::{Clock, LinkStore, SecretError, SecretSource, SecretStage};
+use qalita_gitlab_core::ports::{Clock, LinkStore, SecretError, SecretSource, SecretStage, Settings};
 use qalita_gitlab_core::webhook::signature::SigningKey;
 use qalita_gitlab_core::webhook::verify::{
     AuthMode, CachePolicy, DEFAULT_SIGNATURE_TOLERANCE, Signing, WebhookAuthenticator,

@@ -225,7 +225,7 @@ pub(crate) async fn poll_loop(
         }
         match store.purge_expired().await {
             Ok(0) => {}
-            Ok(purged) => tracing::info!(purged, "expired delivery records and log entries deleted"),
+            Ok(purged) => tracing::info!(purged, "expired log entries deleted"),
             Err(error) => {
                 tracing::warn!(error = %error, "expired records not deleted; tried again after the next poll")
             }

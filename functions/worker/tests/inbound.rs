@@ -8,7 +8,7 @@ mod world;
 
 use qalita_gitlab_core::domain::gitlab::{GitlabProjectRef, IssueState, IssueUpdate, StateEvent};
 use qalita_gitlab_core::domain::{Iid, QalitaIssueId};
-use qalita_gitlab_core::ports::{CallContext, EventQueue, GitlabApi, LinkStore};
+use qalita_gitlab_core::ports::{CallContext, CommentLinks, EventQueue, GitlabApi, IntegrationLog, Links, Settings};
 use qalita_gitlab_worker::poll::{PollReport, poll};
 use qalita_gitlab_worker::reconcile::{ReconcileReport, reconcile};
 use serde_json::json;

@@ -10,7 +10,7 @@ use chrono::TimeDelta;
 use qalita_gitlab_core::domain::QalitaIssueId;
 use qalita_gitlab_core::domain::gitlab::IssueState;
 use qalita_gitlab_core::domain::link::{LinkState, LinkStatus};
-use qalita_gitlab_core::ports::{CallContext, EventQueue, LinkStore, OutgoingMessage};
+use qalita_gitlab_core::ports::{CallContext, EventQueue, Links, OutgoingMessage};
 use qalita_gitlab_sims::gitlab::{FaultRule, RateLimits, SimConfig};
 use qalita_gitlab_worker::poll::poll;
 use serde_json::json;

@@ -5,9 +5,10 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::TimeDelta;
+use qalita_gitlab_core::adapters::dynamodb::DynamoLinkStore;
 use qalita_gitlab_core::adapters::sqs::SqsQueue;
-use qalita_gitlab_core::ports::{EventQueue, OutgoingMessage};
+use qalita_gitlab_core::ports::{EventQueue, OutgoingMessage, Settings};
 use qalita_gitlab_sims::gitlab::{DEFAULT_TOKEN, GitlabSim, SimConfig};
 use qalita_gitlab_sims::qalita::QalitaSim;
 use qalita_gitlab_tests::local_aws::LocalAws;
@@ -46,13 +47,8 @@ async fn the_worker_binary_syncs_a_batch_of_ten_events_and_runs_the_poll() {
         gitlab.url(),
         qalita.url()
     );
-    aws.dynamodb()
-        .put_item()
-        .table_name(&stack.table_name)
-        .item("pk", AttributeValue::S("CONFIG".into()))
-        .item("sk", AttributeValue::S("CURRENT".into()))
-        .item("document", AttributeValue::S(document))
-        .send()
+    DynamoLinkStore::new(aws.dynamodb(), stack.table_name.clone(), TimeDelta::days(1))
+        .put_config_document(None, &document)
         .await
         .unwrap();
 

@@ -1,6 +1,6 @@
-//! The link store on DynamoDB (adapter of [`crate::ports::LinkStore`]): one table, the item layout
-//! of DESIGN section 4 (built and checked in `item`), conditional writes for every "only if" of the
-//! contract.
+//! The link store on DynamoDB (adapter of every capability of [`crate::ports::LinkStore`]): one
+//! table, the item layout of DESIGN section 4 (built and checked in `item`, the only place that
+//! knows the keys), conditional writes for every "only if" of the contracts.
 
 /// The items of the table and DynamoDB's limits on them: the other stores check their records
 /// with these builders, so that every store refuses exactly what DynamoDB refuses.
@@ -16,11 +16,11 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, TimeDelta, Utc};
 
-use self::item::{EXPIRES_AT, GSI1, GSI1PK, Item, PK, VERSION};
+use self::item::{DOCUMENT, GSI1, GSI1PK, Item, PK, SK, VERSION};
 use super::aws_error::{HttpStatus, classify};
-use crate::domain::link::{CommentKey, CommentLink, LinkState, LogEntry};
+use crate::domain::link::{CommentKey, CommentLink, LinkState, LogEntry, LogLevel};
 use crate::domain::{GitlabProjectId, Iid, QalitaIssueId};
-use crate::ports::{LinkStore, StoreError};
+use crate::ports::{CommentLinks, IntegrationLog, IntegrationSwitch, Links, Settings, StoreError};
 
 /// The link store in one DynamoDB table (`template.yaml`'s `SyncTable`). Its items:
 ///
@@ -28,9 +28,10 @@ use crate::ports::{LinkStore, StoreError};
 ///   as JSON), and `gsi1pk` S `GITLAB#<project id>#<iid>` once it has a GitLab issue;
 /// - comment link: pk `QALITA#<id>`, sk `NOTE#<note id>` or `COMMENT#<comment id>`; `version` N,
 ///   `state` S (the [`CommentLink`] as JSON);
-/// - delivery seen: pk `EVENT#<source>#<key>`, sk `EVENT`; `expires_at` N (the TTL attribute);
-/// - cursor: pk `CURSOR#<name>`, sk `CURSOR`; `value` S;
-/// - configuration: pk `CONFIG`, sk `CURRENT`; `document` S (TOML);
+/// - cursor: pk `CURSOR#<name>`, sk `CURSOR`; `value` S; the operator's switch is the cursor
+///   `integration-state`, `enabled` or `disabled`;
+/// - configuration: pk `CONFIG`, sk `CURRENT`; `document` S (TOML), `version` N (documents
+///   applied), `applied_at` S;
 /// - log entry: pk `LOG#<id>`, sk `<RFC 3339 time to the ns>#<sequence>-<random>`; `entry` S (the
 ///   [`LogEntry`] as JSON), `expires_at` N.
 ///
@@ -115,7 +116,7 @@ fn number(value: impl std::fmt::Display) -> AttributeValue {
 }
 
 #[async_trait]
-impl LinkStore for DynamoLinkStore {
+impl Links for DynamoLinkStore {
     async fn get(&self, id: QalitaIssueId) -> Result<Option<LinkState>, StoreError> {
         self.get_item(item::link_key(id)).await?.as_ref().map(item::link_from).transpose()
     }
@@ -173,32 +174,10 @@ impl LinkStore for DynamoLinkStore {
         }
         Ok(links.into_iter().next())
     }
+}
 
-    /// An expired record counts as absent even before DynamoDB's TTL, which is lazy (up to days),
-    /// deletes it.
-    async fn mark_seen(&self, source: &str, key: &str, expires_at: DateTime<Utc>) -> Result<bool, StoreError> {
-        let request = self
-            .put(item::seen(source, key, expires_at)?)
-            .condition_expression("attribute_not_exists(#pk) OR #expires_at < :now")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#expires_at", EXPIRES_AT)
-            .expression_attribute_values(":now", number(Utc::now().timestamp()));
-        put_if(request).await
-    }
-
-    async fn cursor(&self, name: &str) -> Result<Option<String>, StoreError> {
-        self.get_item(item::cursor_key(name)?).await?.as_ref().map(item::cursor_from).transpose()
-    }
-
-    async fn set_cursor(&self, name: &str, value: &str) -> Result<(), StoreError> {
-        self.put(item::cursor(name, value)?).send().await.map_err(store_error)?;
-        Ok(())
-    }
-
-    async fn config_document(&self) -> Result<Option<String>, StoreError> {
-        self.get_item(item::config_key()).await?.as_ref().map(item::document_from).transpose()
-    }
-
+#[async_trait]
+impl CommentLinks for DynamoLinkStore {
     async fn comment_link(&self, issue: QalitaIssueId, key: CommentKey) -> Result<Option<CommentLink>, StoreError> {
         self.get_item(item::comment_key(issue, key)).await?.as_ref().map(item::comment_from).transpose()
     }
@@ -218,7 +197,10 @@ impl LinkStore for DynamoLinkStore {
             false => Err(StoreError::Conflict),
         }
     }
+}
 
+#[async_trait]
+impl IntegrationLog for DynamoLinkStore {
     async fn append_log(&self, entry: &LogEntry) -> Result<(), StoreError> {
         let sort_key = item::log_sort_key(entry.at, self.log_sequence.fetch_add(1, Ordering::Relaxed));
         let expires_at = (Utc::now() + self.log_ttl).timestamp();
@@ -237,5 +219,95 @@ impl LinkStore for DynamoLinkStore {
             .scan_index_forward(true)
             .consistent_read(true);
         self.query_all(query).await?.iter().map(item::log_from).collect()
+    }
+
+    /// A scan of the whole table, filtered on the log items whose sort key (the entry's time, RFC
+    /// 3339 to the nanosecond) is not earlier than `since`.
+    async fn recent_log(&self, since: DateTime<Utc>, errors_only: bool) -> Result<Vec<LogEntry>, StoreError> {
+        let now = Utc::now().timestamp();
+        let mut entries = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(#pk, :log) AND #sk >= :since")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":log", AttributeValue::S(item::LOG_PREFIX.into()))
+                .expression_attribute_values(":since", AttributeValue::S(item::log_sort_key_from(since)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(store_error)?;
+            for item in page.items.unwrap_or_default() {
+                if expired(&item, now) {
+                    continue;
+                }
+                let entry = item::log_from(&item)?;
+                if !errors_only || entry.level == LogLevel::Error {
+                    entries.push(entry);
+                }
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        // Stable: a scan returns each partition in sort-key order, so an issue's entries of one
+        // instant stay in the order appended.
+        entries.sort_by_key(|entry| entry.at);
+        Ok(entries)
+    }
+}
+
+/// Whether a log item's expiry passed (DynamoDB's TTL deletes it later, when it gets to it).
+fn expired(item: &Item, now: i64) -> bool {
+    item::expires_at_from(item).is_some_and(|expires_at| expires_at < now)
+}
+
+#[async_trait]
+impl Settings for DynamoLinkStore {
+    async fn cursor(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.get_item(item::cursor_key(name)?).await?.as_ref().map(item::cursor_from).transpose()
+    }
+
+    async fn set_cursor(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        self.put(item::cursor(name, value)?).send().await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn switch(&self) -> Result<IntegrationSwitch, StoreError> {
+        Ok(IntegrationSwitch::parse(self.cursor(item::SWITCH_CURSOR).await?.as_deref()))
+    }
+
+    async fn set_switch(&self, position: IntegrationSwitch) -> Result<(), StoreError> {
+        self.set_cursor(item::SWITCH_CURSOR, position.as_str()).await
+    }
+
+    async fn config_document(&self) -> Result<Option<String>, StoreError> {
+        self.get_item(item::config_key()).await?.as_ref().map(item::document_from).transpose()
+    }
+
+    /// Conditional on the stored document itself, so that the condition holds whatever wrote it;
+    /// the version beside it counts the documents applied, for people reading the table.
+    async fn put_config_document(&self, previous: Option<&str>, document: &str) -> Result<(), StoreError> {
+        let version = match self.get_item(item::config_key()).await? {
+            Some(stored) => item::config_version_from(&stored)?,
+            None => 0,
+        };
+        let request = self.put(item::config(document, version + 1, Utc::now())?);
+        let request = match previous {
+            None => request.condition_expression("attribute_not_exists(#pk)").expression_attribute_names("#pk", PK),
+            Some(previous) => request
+                .condition_expression("#document = :previous")
+                .expression_attribute_names("#document", DOCUMENT)
+                .expression_attribute_values(":previous", AttributeValue::S(previous.to_owned())),
+        };
+        match put_if(request).await? {
+            true => Ok(()),
+            false => Err(StoreError::Conflict),
+        }
     }
 }

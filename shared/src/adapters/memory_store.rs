@@ -1,54 +1,48 @@
-//! The link store in memory (adapter of [`crate::ports::LinkStore`]), for unit tests and the local
-//! pipeline. It builds the DynamoDB adapter's items to refuse exactly what DynamoDB would, reads
-//! expiry from an injected clock, and can be switched "down".
+//! The link store in memory (adapter of every capability of [`crate::ports::LinkStore`]), for unit
+//! tests and dry runs. It builds the DynamoDB adapter's items to refuse exactly what DynamoDB
+//! would, and can be switched "down".
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::dynamodb::item;
-use crate::domain::link::{CommentKey, CommentLink, LinkState, LogEntry};
+use crate::domain::link::{CommentKey, CommentLink, LinkState, LogEntry, LogLevel};
 use crate::domain::{GitlabProjectId, Iid, QalitaIssueId};
-use crate::ports::{Clock, LinkStore, StoreError};
+use crate::ports::{CommentLinks, IntegrationLog, IntegrationSwitch, Links, Settings, StoreError};
 
 #[derive(Debug, Default)]
 struct Tables {
     links: BTreeMap<QalitaIssueId, LinkState>,
     comments: BTreeMap<(QalitaIssueId, CommentKey), CommentLink>,
-    /// Delivery records: (source, key) → expiry in epoch seconds, the precision of the TTL attribute.
-    seen: HashMap<(String, String), i64>,
+    /// Cursors by name, the operator's switch among them (as in the DynamoDB table).
     cursors: HashMap<String, String>,
-    config: Option<String>,
-    /// Each issue's log in the order of appending (sorted by time on reading).
-    logs: HashMap<QalitaIssueId, Vec<LogEntry>>,
-    appended: u64,
+    /// The configuration document and how many were applied.
+    config: Option<(String, u64)>,
+    /// Every issue's log in the order of appending (sorted by time on reading).
+    logs: Vec<LogEntry>,
 }
 
 /// A link store in a map, with the DynamoDB adapter's contract and validation. Log entries do not
 /// expire.
+#[derive(Default)]
 pub struct MemoryLinkStore {
-    clock: Arc<dyn Clock>,
     tables: Mutex<Tables>,
     down: AtomicBool,
 }
 
 impl MemoryLinkStore {
-    /// An empty store whose delivery records expire by `clock`.
-    pub fn new(clock: Arc<dyn Clock>) -> Self {
-        MemoryLinkStore { clock, tables: Mutex::new(Tables::default()), down: AtomicBool::new(false) }
+    /// An empty store.
+    pub fn new() -> Self {
+        MemoryLinkStore::default()
     }
 
     /// Makes every call fail as an unreachable store would (`true`), or work again (`false`).
     pub fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);
-    }
-
-    /// Stores the configuration document (TOML), as applying a configuration does.
-    pub fn put_config_document(&self, document: impl Into<String>) {
-        self.tables().config = Some(document.into());
     }
 
     /// The tables, unless the store is switched down.
@@ -77,7 +71,7 @@ fn store(tables: &mut Tables, link: &LinkState, version: u64) -> Result<LinkStat
 }
 
 #[async_trait]
-impl LinkStore for MemoryLinkStore {
+impl Links for MemoryLinkStore {
     async fn get(&self, id: QalitaIssueId) -> Result<Option<LinkState>, StoreError> {
         Ok(self.up()?.links.get(&id).cloned())
     }
@@ -105,35 +99,10 @@ impl LinkStore for MemoryLinkStore {
         let mut links = tables.links.values();
         Ok(links.find(|link| link.gitlab.as_ref().is_some_and(|g| g.project_id == project && g.iid == iid)).cloned())
     }
+}
 
-    async fn mark_seen(&self, source: &str, key: &str, expires_at: DateTime<Utc>) -> Result<bool, StoreError> {
-        item::seen(source, key, expires_at)?;
-        let now = self.clock.now().timestamp();
-        let mut tables = self.up()?;
-        let entry = tables.seen.entry((source.to_owned(), key.to_owned())).or_insert(i64::MIN);
-        // The same rule as the DynamoDB condition: absent, or expired by the second.
-        if *entry >= now {
-            return Ok(false);
-        }
-        *entry = expires_at.timestamp();
-        Ok(true)
-    }
-
-    async fn cursor(&self, name: &str) -> Result<Option<String>, StoreError> {
-        item::cursor_key(name)?;
-        Ok(self.up()?.cursors.get(name).cloned())
-    }
-
-    async fn set_cursor(&self, name: &str, value: &str) -> Result<(), StoreError> {
-        item::cursor(name, value)?;
-        self.up()?.cursors.insert(name.to_owned(), value.to_owned());
-        Ok(())
-    }
-
-    async fn config_document(&self) -> Result<Option<String>, StoreError> {
-        Ok(self.up()?.config.clone())
-    }
-
+#[async_trait]
+impl CommentLinks for MemoryLinkStore {
     async fn comment_link(&self, issue: QalitaIssueId, key: CommentKey) -> Result<Option<CommentLink>, StoreError> {
         Ok(self.up()?.comments.get(&(issue, key)).cloned())
     }
@@ -149,19 +118,70 @@ impl LinkStore for MemoryLinkStore {
         tables.comments.insert((link.issue, link.key), stored.clone());
         Ok(stored)
     }
+}
 
+#[async_trait]
+impl IntegrationLog for MemoryLinkStore {
     async fn append_log(&self, entry: &LogEntry) -> Result<(), StoreError> {
         let mut tables = self.up()?;
-        item::log(entry, &item::log_sort_key(entry.at, tables.appended), 0)?;
-        tables.appended += 1;
-        tables.logs.entry(entry.issue).or_default().push(entry.clone());
+        let sequence = u64::try_from(tables.logs.len()).unwrap_or(u64::MAX);
+        item::log(entry, &item::log_sort_key(entry.at, sequence), 0)?;
+        tables.logs.push(entry.clone());
         Ok(())
     }
 
     async fn log(&self, issue: QalitaIssueId) -> Result<Vec<LogEntry>, StoreError> {
-        let mut entries = self.up()?.logs.get(&issue).cloned().unwrap_or_default();
+        let mut entries: Vec<LogEntry> = self.up()?.logs.iter().filter(|entry| entry.issue == issue).cloned().collect();
         // Stable: entries of one instant stay in the order they were appended.
         entries.sort_by_key(|entry| entry.at);
         Ok(entries)
+    }
+
+    async fn recent_log(&self, since: DateTime<Utc>, errors_only: bool) -> Result<Vec<LogEntry>, StoreError> {
+        let tables = self.up()?;
+        let wanted = |entry: &&LogEntry| entry.at >= since && (!errors_only || entry.level == LogLevel::Error);
+        let mut entries: Vec<LogEntry> = tables.logs.iter().filter(wanted).cloned().collect();
+        entries.sort_by_key(|entry| entry.at);
+        Ok(entries)
+    }
+}
+
+#[async_trait]
+impl Settings for MemoryLinkStore {
+    async fn cursor(&self, name: &str) -> Result<Option<String>, StoreError> {
+        item::cursor_key(name)?;
+        Ok(self.up()?.cursors.get(name).cloned())
+    }
+
+    async fn set_cursor(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        item::cursor(name, value)?;
+        self.up()?.cursors.insert(name.to_owned(), value.to_owned());
+        Ok(())
+    }
+
+    async fn switch(&self) -> Result<IntegrationSwitch, StoreError> {
+        Ok(IntegrationSwitch::parse(self.up()?.cursors.get(item::SWITCH_CURSOR).map(String::as_str)))
+    }
+
+    async fn set_switch(&self, position: IntegrationSwitch) -> Result<(), StoreError> {
+        self.set_cursor(item::SWITCH_CURSOR, position.as_str()).await
+    }
+
+    async fn config_document(&self) -> Result<Option<String>, StoreError> {
+        Ok(self.up()?.config.as_ref().map(|(document, _)| document.clone()))
+    }
+
+    async fn put_config_document(&self, previous: Option<&str>, document: &str) -> Result<(), StoreError> {
+        let mut tables = self.up()?;
+        let (stored, version) = match &tables.config {
+            Some((stored, version)) => (Some(stored.as_str()), *version),
+            None => (None, 0),
+        };
+        if stored != previous {
+            return Err(StoreError::Conflict);
+        }
+        item::config(document, version + 1, Utc::now())?;
+        tables.config = Some((document.to_owned(), version + 1));
+        Ok(())
     }
 }

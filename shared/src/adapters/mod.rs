@@ -1,4 +1,4 @@
-//! Adapters of the ports: AWS (SQS, Secrets Manager, DynamoDB) and HTTP (GitLab, QALITA) for the
+//! Adapters of the ports: AWS (SQS and its administration, Secrets Manager, DynamoDB) and HTTP (GitLab, QALITA) for the
 //! deployed functions, and in-memory ones with the same contracts for tests and the local pipeline.
 
 pub mod aws_error;
@@ -10,3 +10,4 @@ pub mod memory_store;
 pub mod qalita_http;
 pub mod secrets_manager;
 pub mod sqs;
+pub mod sqs_admin;

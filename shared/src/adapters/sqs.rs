@@ -28,7 +28,9 @@ impl SqsQueue {
     }
 }
 
-fn queue_error<E, R>(error: aws_sdk_sqs::error::SdkError<E, R>) -> QueueError
+/// Maps an SDK error: throttling, 5xx, no answer or a time-out is worth retrying; anything else is
+/// refused for good.
+pub(crate) fn queue_error<E, R>(error: aws_sdk_sqs::error::SdkError<E, R>) -> QueueError
 where
     E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: super::aws_error::HttpStatus + std::fmt::Debug + Send + Sync + 'static,

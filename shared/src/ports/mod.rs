@@ -1,16 +1,18 @@
-//! Ports: the small traits through which the functions reach the outside world (the queue, the
-//! secret store, the clock, GitLab, QALITA, the link store). Each has a real adapter and an
-//! in-memory one in the `adapters` module (or a simulator in the `sims` crate); the store, queue
-//! and secret ports have one contract suite (in the `tests` crate) that every adapter passes, and
-//! the GitLab and QALITA clients are tested against the simulators.
+//! Ports: the small traits through which the functions reach the outside world (the queue and its
+//! administration, the secret store, the clock, GitLab, QALITA, the link store's capabilities).
+//! Each has a real adapter and an in-memory or embedded one; the store, queue, queue
+//! administration and secret ports have one contract suite that every adapter passes, while the
+//! GitLab and QALITA clients are tested against the simulators.
 
 mod api;
 mod queue;
+mod queue_admin;
 mod secrets;
 mod store;
 
 pub use api::*;
 pub use queue::*;
+pub use queue_admin::*;
 pub use secrets::*;
 pub use store::*;
 

@@ -2,7 +2,7 @@
 //! own item builders, so that the embedded store refuses exactly what the deployed one refuses:
 //! 400 KB per item, key lengths, non-empty keys.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use qalita_gitlab_core::adapters::dynamodb::item as dynamo;
 use qalita_gitlab_core::domain::link::{CommentLink, LinkState, LogEntry};
 use qalita_gitlab_core::ports::StoreError;
@@ -20,11 +20,6 @@ pub fn comment(link: &CommentLink) -> Result<String, StoreError> {
     to_json(link)
 }
 
-/// Checks the record that the event `key` of `source` was processed, until `expires_at`.
-pub fn seen(source: &str, key: &str, expires_at: DateTime<Utc>) -> Result<(), StoreError> {
-    dynamo::seen(source, key, expires_at).map(drop)
-}
-
 /// Checks a cursor's name (the key of its item).
 pub fn cursor_key(name: &str) -> Result<(), StoreError> {
     dynamo::cursor_key(name).map(drop)
@@ -35,9 +30,9 @@ pub fn cursor(name: &str, value: &str) -> Result<(), StoreError> {
     dynamo::cursor(name, value).map(drop)
 }
 
-/// Checks the configuration document's item.
+/// Checks the configuration document's item (as DynamoDB would store it as the first version).
 pub fn config(document: &str) -> Result<(), StoreError> {
-    dynamo::config(document).map(drop)
+    dynamo::config(document, 1, Utc::now()).map(drop)
 }
 
 /// A log entry as its JSON record, if DynamoDB would store its item (with the DynamoDB adapter's
@@ -65,9 +60,6 @@ mod tests {
         assert!(refused(cursor_key("")));
         assert!(cursor_key(&"c".repeat(2048 - "CURSOR#".len())).is_ok(), "exactly the limit");
         assert!(refused(cursor_key(&"c".repeat(2048 - "CURSOR#".len() + 1))));
-        assert!(refused(seen("git#lab", "k", Utc::now())));
-        assert!(refused(seen("gitlab", "", Utc::now())));
-        assert!(refused(seen("", "k", Utc::now())));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The link store on a redb file (adapter of [`LinkStore`]), with the DynamoDB adapter's contract:
+//! The link store on a redb file (adapter of every capability of
+//! [`LinkStore`](qalita_gitlab_core::ports::LinkStore)), with the DynamoDB adapter's contracts:
 //! conditional writes in one write transaction each, the reverse index kept in the same
 //! transaction, expiry read from an injected clock, and DynamoDB's item limits (`item`).
 
@@ -8,10 +9,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
+use qalita_gitlab_core::adapters::dynamodb::item::SWITCH_CURSOR;
 use qalita_gitlab_core::domain::link::{CommentKey, CommentLink, LinkState, LogEntry, LogLevel};
 use qalita_gitlab_core::domain::{GitlabProjectId, Iid, QalitaIssueId};
-use qalita_gitlab_core::ports::{Clock, LinkStore, StoreError};
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
+use qalita_gitlab_core::ports::{Clock, CommentLinks, IntegrationLog, IntegrationSwitch, Links, Settings, StoreError};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 use super::{EmbeddedDb, Failing, OpenError, PortError, TxError, classify, from_json};
 
@@ -21,9 +23,7 @@ const LINKS: TableDefinition<u64, &str> = TableDefinition::new("store/links");
 const LINKS_BY_GITLAB: TableDefinition<(u64, u64, u64), ()> = TableDefinition::new("store/links-by-gitlab");
 /// Comment links by (QALITA issue id, `NOTE#<id>` / `COMMENT#<id>`): the [`CommentLink`] as JSON.
 const COMMENTS: TableDefinition<(u64, &str), &str> = TableDefinition::new("store/comment-links");
-/// Delivery records by (source, key): their expiry in epoch seconds, the precision of DynamoDB's TTL.
-const SEEN: TableDefinition<(&str, &str), i64> = TableDefinition::new("store/deliveries-seen");
-/// Cursors by name.
+/// Cursors by name, the operator's switch among them (as in the DynamoDB table).
 const CURSORS: TableDefinition<&str, &str> = TableDefinition::new("store/cursors");
 /// The configuration document, under [`CURRENT`].
 const CONFIG: TableDefinition<&str, &str> = TableDefinition::new("store/config");
@@ -41,7 +41,6 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), redb::Error> {
     tx.open_table(LINKS)?;
     tx.open_table(LINKS_BY_GITLAB)?;
     tx.open_table(COMMENTS)?;
-    tx.open_table(SEEN)?;
     tx.open_table(CURSORS)?;
     tx.open_table(CONFIG)?;
     tx.open_table(LOG)?;
@@ -51,8 +50,8 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), redb::Error> {
 }
 
 /// The link store in a redb database: what DynamoDB holds in the sync table (DESIGN section 4), in
-/// one table per kind of item. Delivery records and log entries expire by the injected clock:
-/// expired ones are never read, and [`RedbLinkStore::purge_expired`] deletes them.
+/// one table per kind of item. Log entries expire by the injected clock: expired ones are never
+/// read, and [`RedbLinkStore::purge_expired`] deletes them.
 #[derive(Clone)]
 pub struct RedbLinkStore {
     db: EmbeddedDb,
@@ -70,49 +69,10 @@ type Tx<T> = Result<T, TxError<StoreError>>;
 
 impl RedbLinkStore {
     /// The store in `db`, creating its tables if needed. Log entries expire `log_ttl` after they
-    /// are appended, delivery records at the expiry given to [`LinkStore::mark_seen`], both by `clock`.
+    /// are appended, by `clock`.
     pub async fn open(db: &EmbeddedDb, clock: Arc<dyn Clock>, log_ttl: TimeDelta) -> Result<Self, OpenError> {
         db.prepare(create_tables).await?;
         Ok(RedbLinkStore { db: db.clone(), clock, log_ttl })
-    }
-
-    /// Stores the configuration document (TOML), as applying a configuration does.
-    pub async fn put_config_document(&self, document: &str) -> Result<(), StoreError> {
-        item::config(document)?;
-        let document = document.to_owned();
-        self.write(move |tx| {
-            tx.open_table(CONFIG)?.insert(CURRENT, document.as_str())?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// The log entries of every issue at or after `since` (only the errors if `errors_only`),
-    /// oldest first; entries of one instant in the order they were appended.
-    pub async fn recent_log(&self, since: DateTime<Utc>, errors_only: bool) -> Result<Vec<LogEntry>, StoreError> {
-        let now = self.clock.now().timestamp();
-        self.read(move |db| {
-            let tx = db.begin_read()?;
-            let (by_time, log) = (tx.open_table(LOG_BY_TIME)?, tx.open_table(LOG)?);
-            let mut entries = Vec::new();
-            for row in by_time.range((since.timestamp(), since.timestamp_subsec_nanos(), 0)..)? {
-                let (key, issue) = row?;
-                let (seconds, nanos, sequence) = key.value();
-                let Some(stored) = log.get((issue.value(), seconds, nanos, sequence))? else {
-                    continue;
-                };
-                let (expires_at, json) = stored.value();
-                if expires_at < now {
-                    continue;
-                }
-                let entry: LogEntry = from_json(json, || format!("a log entry of QALITA issue {}", issue.value()))?;
-                if !errors_only || entry.level == LogLevel::Error {
-                    entries.push(entry);
-                }
-            }
-            Ok(entries)
-        })
-        .await
     }
 
     /// Every link, by QALITA issue id.
@@ -130,16 +90,12 @@ impl RedbLinkStore {
         .await
     }
 
-    /// Deletes the delivery records and log entries that expired by the clock (DynamoDB's TTL does
-    /// the same, lazily). Returns how many were deleted.
+    /// Deletes the log entries that expired by the clock (DynamoDB's TTL does the same, lazily).
+    /// Returns how many were deleted.
     pub async fn purge_expired(&self) -> Result<u64, StoreError> {
         let now = self.clock.now().timestamp();
         self.write(move |tx| {
-            let mut seen = tx.open_table(SEEN)?;
-            let before = seen.len()?;
-            seen.retain(|_, expires_at| expires_at >= now)?;
-            let mut deleted = before - seen.len()?;
-            drop(seen);
+            let mut deleted = 0;
             let mut log = tx.open_table(LOG)?;
             let mut by_time = tx.open_table(LOG_BY_TIME)?;
             for row in log.extract_if(|_, (expires_at, _)| expires_at < now)? {
@@ -224,7 +180,7 @@ fn put_link(tx: &WriteTransaction, link: &LinkState, json: &str, previous: Optio
 }
 
 #[async_trait]
-impl LinkStore for RedbLinkStore {
+impl Links for RedbLinkStore {
     async fn get(&self, id: QalitaIssueId) -> Result<Option<LinkState>, StoreError> {
         self.read(move |db| {
             let tx = db.begin_read()?;
@@ -280,53 +236,10 @@ impl LinkStore for RedbLinkStore {
         })
         .await
     }
+}
 
-    async fn mark_seen(&self, source: &str, key: &str, expires_at: DateTime<Utc>) -> Result<bool, StoreError> {
-        item::seen(source, key, expires_at)?;
-        let now = self.clock.now().timestamp();
-        let (source, key) = (source.to_owned(), key.to_owned());
-        self.write(move |tx| {
-            let mut seen = tx.open_table(SEEN)?;
-            // The DynamoDB condition: absent, or expired by the second.
-            if seen.get((source.as_str(), key.as_str()))?.is_some_and(|expiry| expiry.value() >= now) {
-                return Ok(false);
-            }
-            seen.insert((source.as_str(), key.as_str()), expires_at.timestamp())?;
-            Ok(true)
-        })
-        .await
-    }
-
-    async fn cursor(&self, name: &str) -> Result<Option<String>, StoreError> {
-        item::cursor_key(name)?;
-        let name = name.to_owned();
-        self.read(move |db| {
-            let tx = db.begin_read()?;
-            let cursors = tx.open_table(CURSORS)?;
-            Ok(cursors.get(name.as_str())?.map(|value| value.value().to_owned()))
-        })
-        .await
-    }
-
-    async fn set_cursor(&self, name: &str, value: &str) -> Result<(), StoreError> {
-        item::cursor(name, value)?;
-        let (name, value) = (name.to_owned(), value.to_owned());
-        self.write(move |tx| {
-            tx.open_table(CURSORS)?.insert(name.as_str(), value.as_str())?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn config_document(&self) -> Result<Option<String>, StoreError> {
-        self.read(|db| {
-            let tx = db.begin_read()?;
-            let config = tx.open_table(CONFIG)?;
-            Ok(config.get(CURRENT)?.map(|document| document.value().to_owned()))
-        })
-        .await
-    }
-
+#[async_trait]
+impl CommentLinks for RedbLinkStore {
     async fn comment_link(&self, issue: QalitaIssueId, key: CommentKey) -> Result<Option<CommentLink>, StoreError> {
         self.read(move |db| {
             let tx = db.begin_read()?;
@@ -358,7 +271,10 @@ impl LinkStore for RedbLinkStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl IntegrationLog for RedbLinkStore {
     async fn append_log(&self, entry: &LogEntry) -> Result<(), StoreError> {
         let expires_at = (self.clock.now() + self.log_ttl).timestamp();
         let entry = entry.clone();
@@ -390,6 +306,89 @@ impl LinkStore for RedbLinkStore {
                 }
             }
             Ok(entries)
+        })
+        .await
+    }
+
+    async fn recent_log(&self, since: DateTime<Utc>, errors_only: bool) -> Result<Vec<LogEntry>, StoreError> {
+        let now = self.clock.now().timestamp();
+        self.read(move |db| {
+            let tx = db.begin_read()?;
+            let (by_time, log) = (tx.open_table(LOG_BY_TIME)?, tx.open_table(LOG)?);
+            let mut entries = Vec::new();
+            for row in by_time.range((since.timestamp(), since.timestamp_subsec_nanos(), 0)..)? {
+                let (key, issue) = row?;
+                let (seconds, nanos, sequence) = key.value();
+                let Some(stored) = log.get((issue.value(), seconds, nanos, sequence))? else {
+                    continue;
+                };
+                let (expires_at, json) = stored.value();
+                if expires_at < now {
+                    continue;
+                }
+                let entry: LogEntry = from_json(json, || format!("a log entry of QALITA issue {}", issue.value()))?;
+                if !errors_only || entry.level == LogLevel::Error {
+                    entries.push(entry);
+                }
+            }
+            Ok(entries)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Settings for RedbLinkStore {
+    async fn cursor(&self, name: &str) -> Result<Option<String>, StoreError> {
+        item::cursor_key(name)?;
+        let name = name.to_owned();
+        self.read(move |db| {
+            let tx = db.begin_read()?;
+            let cursors = tx.open_table(CURSORS)?;
+            Ok(cursors.get(name.as_str())?.map(|value| value.value().to_owned()))
+        })
+        .await
+    }
+
+    async fn set_cursor(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        item::cursor(name, value)?;
+        let (name, value) = (name.to_owned(), value.to_owned());
+        self.write(move |tx| {
+            tx.open_table(CURSORS)?.insert(name.as_str(), value.as_str())?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn switch(&self) -> Result<IntegrationSwitch, StoreError> {
+        Ok(IntegrationSwitch::parse(self.cursor(SWITCH_CURSOR).await?.as_deref()))
+    }
+
+    async fn set_switch(&self, position: IntegrationSwitch) -> Result<(), StoreError> {
+        self.set_cursor(SWITCH_CURSOR, position.as_str()).await
+    }
+
+    async fn config_document(&self) -> Result<Option<String>, StoreError> {
+        self.read(|db| {
+            let tx = db.begin_read()?;
+            let config = tx.open_table(CONFIG)?;
+            Ok(config.get(CURRENT)?.map(|document| document.value().to_owned()))
+        })
+        .await
+    }
+
+    /// The stored document is compared and replaced in one write transaction.
+    async fn put_config_document(&self, previous: Option<&str>, document: &str) -> Result<(), StoreError> {
+        item::config(document)?;
+        let (previous, document) = (previous.map(str::to_owned), document.to_owned());
+        self.write(move |tx| {
+            let mut config = tx.open_table(CONFIG)?;
+            let stored = config.get(CURRENT)?.map(|stored| stored.value().to_owned());
+            if stored != previous {
+                return conflict();
+            }
+            config.insert(CURRENT, document.as_str())?;
+            Ok(())
         })
         .await
     }

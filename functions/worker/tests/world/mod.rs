@@ -20,7 +20,7 @@ use qalita_gitlab_core::domain::gitlab::GitlabIssue;
 use qalita_gitlab_core::domain::link::LinkState;
 use qalita_gitlab_core::domain::{QalitaIssueId, SecretString};
 use qalita_gitlab_core::engine::Syncer;
-use qalita_gitlab_core::ports::{EventQueue, LinkStore, OutgoingMessage, SystemClock};
+use qalita_gitlab_core::ports::{EventQueue, Links, OutgoingMessage, SystemClock};
 use qalita_gitlab_sims::gitlab::{DEFAULT_TOKEN, DeliveryOutcome, GitlabSim, SimConfig, WebhookConfig};
 use qalita_gitlab_sims::qalita::QalitaSim;
 use qalita_gitlab_tests::local_aws::LocalAws;

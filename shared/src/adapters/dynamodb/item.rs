@@ -32,8 +32,12 @@ pub(crate) const EXPIRES_AT: &str = "expires_at";
 const STATUS: &str = "status";
 const STATE: &str = "state";
 const VALUE: &str = "value";
-const DOCUMENT: &str = "document";
+/// The configuration document (S, TOML).
+pub(crate) const DOCUMENT: &str = "document";
+const APPLIED_AT: &str = "applied_at";
 const ENTRY: &str = "entry";
+/// The prefix of every log partition key.
+pub(crate) const LOG_PREFIX: &str = "LOG#";
 
 /// DynamoDB's item size limit, names and values included.
 pub(crate) const MAX_ITEM_BYTES: usize = 400 * 1024;
@@ -63,7 +67,17 @@ pub(crate) fn config_key() -> Item {
 
 /// The partition key of the integration log of `issue`.
 pub(crate) fn log_partition(issue: QalitaIssueId) -> String {
-    format!("LOG#{issue}")
+    format!("{LOG_PREFIX}{issue}")
+}
+
+/// The lowest sort key of the log entries at or after `since` (sort keys begin with the time).
+pub(crate) fn log_sort_key_from(since: DateTime<Utc>) -> String {
+    since.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+/// When a log item expires (epoch seconds), if it says.
+pub(crate) fn expires_at_from(item: &Item) -> Option<i64> {
+    item.get(EXPIRES_AT).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())
 }
 
 /// The key of a cursor; its name must not be empty.
@@ -118,22 +132,26 @@ pub(crate) fn comment_from(item: &Item) -> Result<CommentLink, StoreError> {
     Ok(link)
 }
 
-/// The record that the event `key` of `source` was processed, until `expires_at`.
-pub fn seen(source: &str, key: &str, expires_at: DateTime<Utc>) -> Result<Item, StoreError> {
-    if source.is_empty() || key.is_empty() || source.contains('#') {
-        return Err(invalid_key(format!(
-            "an event source ({source:?}) and key must not be empty, and the source must not contain '#'"
-        )));
-    }
-    Builder::new(self::key(format!("EVENT#{source}#{key}"), "EVENT"))
-        .number(EXPIRES_AT, expires_at.timestamp())
-        .build(|| format!("the delivery record of {source} event {key:?}"))
+/// The item of the configuration document at `version` (the count of documents applied), applied
+/// at `applied_at`.
+pub fn config(document: &str, version: u64, applied_at: DateTime<Utc>) -> Result<Item, StoreError> {
+    Builder::new(config_key())
+        .string(DOCUMENT, document.to_owned())
+        .number(VERSION, version)
+        .string(APPLIED_AT, applied_at.to_rfc3339_opts(SecondsFormat::Secs, true))
+        .build(|| "the configuration document".into())
 }
 
-/// The item of the configuration document.
-pub fn config(document: &str) -> Result<Item, StoreError> {
-    Builder::new(config_key()).string(DOCUMENT, document.to_owned()).build(|| "the configuration document".into())
+/// The version of a configuration item (0 for one written without a version).
+pub(crate) fn config_version_from(item: &Item) -> Result<u64, StoreError> {
+    match item.contains_key(VERSION) {
+        true => number(item, VERSION),
+        false => Ok(0),
+    }
 }
+
+/// The name of the cursor holding the operator's switch, where every version kept it.
+pub const SWITCH_CURSOR: &str = "integration-state";
 
 /// The item of a cursor.
 pub fn cursor(name: &str, value: &str) -> Result<Item, StoreError> {
@@ -154,7 +172,7 @@ pub(crate) fn document_from(item: &Item) -> Result<String, StoreError> {
 /// first, then `sequence` (this process's order of appending, for entries of the same instant)
 /// and a random part, so that two processes never write the same key.
 pub fn log_sort_key(at: DateTime<Utc>, sequence: u64) -> String {
-    let time = at.to_rfc3339_opts(SecondsFormat::Nanos, true);
+    let time = log_sort_key_from(at);
     format!("{time}#{sequence:012}-{}", uuid::Uuid::new_v4().simple())
 }
 
@@ -304,8 +322,6 @@ mod tests {
         assert!(matches!(cursor_key(""), Err(StoreError::Rejected { .. })));
         assert!(cursor_key(&"c".repeat(MAX_PARTITION_KEY_BYTES - "CURSOR#".len())).is_ok(), "exactly the limit");
         assert!(matches!(cursor_key(&"c".repeat(MAX_PARTITION_KEY_BYTES)), Err(StoreError::Rejected { .. })));
-        assert!(matches!(seen("git#lab", "k", Utc::now()), Err(StoreError::Rejected { .. })));
-        assert!(matches!(seen("gitlab", "", Utc::now()), Err(StoreError::Rejected { .. })));
     }
 
     #[test]
