@@ -10,16 +10,14 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use commands_world::*;
-use qalita_gitlab_core::adapters::gitlab_http::GitlabClient;
 use qalita_gitlab_core::adapters::http::HttpSettings;
-use qalita_gitlab_core::adapters::qalita_http::QalitaClient;
 use qalita_gitlab_core::adapters::sqs::SqsQueue;
 use qalita_gitlab_core::config::Config;
 use qalita_gitlab_core::domain::SecretString;
-use qalita_gitlab_core::engine::Syncer;
 use qalita_gitlab_core::ports::{EventQueue, OutgoingMessage, SystemClock};
 use qalita_gitlab_sims::gitlab::{DEFAULT_TOKEN, level};
 use qalita_gitlab_worker::handler::{Deps, handle_batch};
+use qalita_gitlab_worker::wiring::{Places, Tokens};
 use serde_json::json;
 
 fn stack(world: &World) -> (&qalita_gitlab_tests::local_aws::LocalAws, &qalita_gitlab_tests::stack::TestStack) {
@@ -35,17 +33,10 @@ async fn worker(world: &World) -> Arc<Deps> {
     let document = world.document("");
     let config = Arc::new(Config::from_document(&document, |_| None).unwrap());
     let settings = HttpSettings { total_timeout: Duration::from_secs(3), ..HttpSettings::default() };
-    let gitlab = Arc::new(GitlabClient::new(&world.gitlab.url(), SecretString::new(DEFAULT_TOKEN), &settings).unwrap());
-    let qalita = Arc::new(
-        QalitaClient::new(&world.qalita.url(), SecretString::new(QALITA_TOKEN), config.qalita.paths.clone(), &settings)
-            .unwrap(),
-    );
-    let store = world.dynamo_store();
-    let clock = Arc::new(SystemClock);
-    let syncer =
-        Syncer { gitlab, qalita: qalita.clone(), store: store.clone(), clock: clock.clone(), config: config.clone() };
+    let tokens = Tokens { gitlab: SecretString::new(DEFAULT_TOKEN), qalita: SecretString::new(QALITA_TOKEN) };
     let queue = Arc::new(SqsQueue::new(aws.sqs(), stack.queue_url.clone()));
-    Arc::new(Deps { syncer, qalita, queue, store, clock, config, credentials_refused: false.into() })
+    let places = Places { store: world.dynamo_store(), queue, clock: Arc::new(SystemClock) };
+    Arc::new(Deps::build(config, tokens, &settings, places).unwrap())
 }
 
 /// A QALITA change event of `issue` as the worker's SQS batch carries it.

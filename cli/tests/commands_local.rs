@@ -15,15 +15,13 @@ use commands_world::*;
 use qalita_gitlab::embedded::EmbeddedDb;
 use qalita_gitlab::embedded::queue::{EmbeddedQueue, QueueOptions};
 use qalita_gitlab::embedded::store::RedbLinkStore;
-use qalita_gitlab_core::adapters::gitlab_http::GitlabClient;
 use qalita_gitlab_core::adapters::http::HttpSettings;
-use qalita_gitlab_core::adapters::qalita_http::QalitaClient;
 use qalita_gitlab_core::config::Config;
 use qalita_gitlab_core::domain::SecretString;
-use qalita_gitlab_core::engine::Syncer;
 use qalita_gitlab_core::ports::{EventQueue, OutgoingMessage, SystemClock};
 use qalita_gitlab_sims::gitlab::{DEFAULT_TOKEN, level};
 use qalita_gitlab_worker::handler::{Deps, handle_batch};
+use qalita_gitlab_worker::wiring::{Places, Tokens};
 use serde_json::json;
 
 async fn open(world: &World) -> (EmbeddedDb, RedbLinkStore, EmbeddedQueue) {
@@ -41,24 +39,9 @@ async fn work(world: &World, issue: serde_json::Value, domain: &str, key: &str) 
     let (db, store, queue) = open(world).await;
     let config = Arc::new(Config::from_document(&world.document(""), |_| None).unwrap());
     let settings = HttpSettings { total_timeout: Duration::from_secs(3), ..HttpSettings::default() };
-    let gitlab = Arc::new(GitlabClient::new(&world.gitlab.url(), SecretString::new(DEFAULT_TOKEN), &settings).unwrap());
-    let qalita = Arc::new(
-        QalitaClient::new(&world.qalita.url(), SecretString::new(QALITA_TOKEN), config.qalita.paths.clone(), &settings)
-            .unwrap(),
-    );
-    let store = Arc::new(store);
-    let clock = Arc::new(SystemClock);
-    let syncer =
-        Syncer { gitlab, qalita: qalita.clone(), store: store.clone(), clock: clock.clone(), config: config.clone() };
-    let deps = Arc::new(Deps {
-        syncer,
-        qalita,
-        queue: Arc::new(queue),
-        store,
-        clock,
-        config,
-        credentials_refused: false.into(),
-    });
+    let tokens = Tokens { gitlab: SecretString::new(DEFAULT_TOKEN), qalita: SecretString::new(QALITA_TOKEN) };
+    let places = Places { store: Arc::new(store), queue: Arc::new(queue), clock: Arc::new(SystemClock) };
+    let deps = Arc::new(Deps::build(config, tokens, &settings, places).unwrap());
     let id = issue["id"].as_u64().unwrap();
     let body = json!({"v": 1, "source": "qalita", "kind": "issue.updated", "key": key,
         "received_at": "2026-11-25T10:00:00Z", "payload": {"issue": issue, "severity": "high", "domain": domain}});

@@ -47,9 +47,9 @@ fn ids(issues: &[QalitaIssue]) -> Vec<u64> {
     issues.iter().map(|issue| issue.id.get()).collect()
 }
 
-fn transient_class(error: &ApiError) -> &str {
+fn transient_class(error: &ApiError) -> String {
     match error {
-        ApiError::Transient { service: Service::Qalita, class, .. } => class,
+        ApiError::Transient { service: Service::Qalita, kind, .. } => kind.to_string(),
         other => panic!("expected a transient QALITA error, got {other:?}"),
     }
 }
@@ -202,7 +202,7 @@ async fn server_errors_are_transient() {
     let mut classes = Vec::new();
     for status in [500, 502, 503] {
         sim.fail_next(1, Fault::ServerError(status));
-        classes.push(transient_class(&client.list_issues(0, 10).await.unwrap_err()).to_owned());
+        classes.push(transient_class(&client.list_issues(0, 10).await.unwrap_err()));
     }
 
     assert_eq!(classes, ["http-500", "http-502", "http-503"]);

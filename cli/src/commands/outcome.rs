@@ -211,7 +211,7 @@ mod tests {
     fn errors_map_to_the_documented_exit_codes() {
         let transient = ApiError::Transient {
             service: Service::Gitlab,
-            class: "http-429".into(),
+            kind: qalita_gitlab_core::ports::TransientKind::Http(429),
             retry_after: Some(Duration::from_secs(30)),
             message: String::new(),
         };

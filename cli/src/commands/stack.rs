@@ -10,7 +10,6 @@ use aws_config::{BehaviorVersion, Region};
 use chrono::TimeDelta;
 use qalita_gitlab_core::adapters::dynamodb::DynamoLinkStore;
 use qalita_gitlab_core::adapters::gitlab_http::GitlabClient;
-use qalita_gitlab_core::adapters::http::HttpSettings;
 use qalita_gitlab_core::adapters::qalita_http::QalitaClient;
 use qalita_gitlab_core::adapters::secrets_manager::SecretsManager;
 use qalita_gitlab_core::adapters::sqs_admin::{QueueLocation, SqsQueueAdmin};
@@ -24,6 +23,7 @@ use crate::embedded::EmbeddedDb;
 use crate::embedded::queue::{EmbeddedQueue, QueueOptions};
 use crate::embedded::secrets::{EnvSecrets, FileSecrets};
 use crate::embedded::store::RedbLinkStore;
+use qalita_gitlab_worker::wiring::{self, Tokens};
 
 /// The database file of a data folder (as `serve` names it).
 pub const DATABASE_FILE: &str = "qalita-gitlab.redb";
@@ -149,14 +149,9 @@ impl Stack {
 
     /// The GitLab and QALITA clients of the configuration, with the stack's tokens.
     pub async fn clients(&self, config: &Config) -> Result<(Arc<GitlabClient>, Arc<QalitaClient>), CommandError> {
-        let http = HttpSettings::default();
-        let gitlab_settings = HttpSettings { ca_bundle: config.gitlab.ca_bundle.clone(), ..http.clone() };
-        let gitlab = GitlabClient::new(&config.gitlab.base_url, self.gitlab_token().await?, &gitlab_settings)
-            .map_err(|error| usage(error.to_string()))?;
-        let qalita =
-            QalitaClient::new(&config.qalita.base_url, self.qalita_token().await?, config.qalita.paths.clone(), &http)
-                .map_err(|error| usage(error.to_string()))?;
-        Ok((Arc::new(gitlab), Arc::new(qalita)))
+        // The worker's builder and HTTP profile: the commands that sync run the worker's code.
+        let tokens = Tokens { gitlab: self.gitlab_token().await?, qalita: self.qalita_token().await? };
+        wiring::clients(config, tokens, &wiring::http_profile()).map_err(|error| usage(error.to_string()))
     }
 
     /// Stores the configuration document if the stored one is still `previous`, so that two

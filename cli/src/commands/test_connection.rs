@@ -15,7 +15,7 @@ use qalita_gitlab_core::config::Config;
 use qalita_gitlab_core::control;
 use qalita_gitlab_core::domain::SecretString;
 use qalita_gitlab_core::domain::gitlab::GitlabProjectRef;
-use qalita_gitlab_core::ports::{ApiError, GitlabApi, QalitaApi};
+use qalita_gitlab_core::ports::{ApiError, GitlabApi, QalitaApi, TransientKind};
 use serde::Serialize;
 use serde_json::json;
 
@@ -462,10 +462,14 @@ async fn check_qalita(config: &Config, token: SecretString, stack: &Stack, check
     let secret = stack.qalita_secret_name();
     match client.list_issues(0, 1).await {
         Ok(issues) => checks.ok("QALITA API", format!("{base} answers with the token ({} issue(s) on the first page of 1)", issues.len())),
-        Err(ApiError::Transient { class, message, .. }) if class == "connect" || class == "timeout" || class == "transport" => {
+        Err(ApiError::Transient {
+            kind: kind @ (TransientKind::Connect | TransientKind::Timeout | TransientKind::Transport),
+            message,
+            ..
+        }) => {
             checks.fail(
                 "QALITA API",
-                format!("{base} does not answer ({class}): {message}"),
+                format!("{base} does not answer ({kind}): {message}"),
                 "check qalita.base_url (QALITA's API listens on port 3080 by default), that QALITA is up, and the network path",
             )
         }

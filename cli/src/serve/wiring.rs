@@ -8,19 +8,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use qalita_gitlab_core::adapters::gitlab_http::GitlabClient;
-use qalita_gitlab_core::adapters::http::HttpSettings;
-use qalita_gitlab_core::adapters::qalita_http::QalitaClient;
 use qalita_gitlab_core::config::Config;
 use qalita_gitlab_core::domain::SecretString;
-use qalita_gitlab_core::engine::Syncer;
-use qalita_gitlab_core::ports::{Clock, LinkStore, SecretError, SecretSource, SecretStage, Settings};
+
+use qalita_gitlab_core::ports::{Clock, SecretError, SecretSource, SecretStage, Settings};
 use qalita_gitlab_core::webhook::signature::SigningKey;
 use qalita_gitlab_core::webhook::verify::{
     AuthMode, CachePolicy, DEFAULT_SIGNATURE_TOLERANCE, Signing, WebhookAuthenticator,
 };
 use qalita_gitlab_webhook::config::DEFAULT_MAX_BODY_BYTES;
 use qalita_gitlab_worker::handler::Deps;
+use qalita_gitlab_worker::wiring::{self, BuildError, Places, Tokens};
 use tokio::sync::RwLock;
 
 use super::error::StartError;
@@ -198,32 +196,17 @@ impl Wiring {
         let config = self.config.clone();
         let gitlab_token = self.secret(GITLAB_TOKEN_ID, "GitLab token").await?;
         let qalita_token = self.secret(QALITA_TOKEN_ID, "QALITA token").await?;
-        // Several calls per sync must fit in the visibility timeout, as in the worker Lambda.
-        let http = HttpSettings { total_timeout: Duration::from_secs(10), ..HttpSettings::default() };
-        let gitlab_settings = HttpSettings { ca_bundle: config.gitlab.ca_bundle.clone(), ..http.clone() };
-        let gitlab = Arc::new(
-            GitlabClient::new(&config.gitlab.base_url, gitlab_token, &gitlab_settings).map_err(StartError::Gitlab)?,
-        );
-        let qalita = Arc::new(
-            QalitaClient::new(&config.qalita.base_url, qalita_token, config.qalita.paths.clone(), &http)
-                .map_err(StartError::Qalita)?,
-        );
-        let store: Arc<dyn LinkStore> = Arc::new(self.store.clone());
-        let syncer = Syncer {
-            gitlab,
-            qalita: qalita.clone(),
-            store: store.clone(),
-            clock: self.clock.clone(),
-            config: config.clone(),
-        };
-        Ok(Deps {
-            syncer,
-            qalita,
+        // The worker Lambda's builder and HTTP profile: several calls per sync must fit in the
+        // visibility timeout.
+        let tokens = Tokens { gitlab: gitlab_token, qalita: qalita_token };
+        let places = Places {
+            store: Arc::new(self.store.clone()),
             queue: Arc::new(self.queue.clone()),
-            store,
             clock: self.clock.clone(),
-            config,
-            credentials_refused: false.into(),
+        };
+        Deps::build(config, tokens, &wiring::http_profile(), places).map_err(|error| match error {
+            BuildError::Gitlab(error) => StartError::Gitlab(error),
+            BuildError::Qalita(error) => StartError::Qalita(error),
         })
     }
 }

@@ -22,6 +22,7 @@ use qalita_gitlab_core::events::qalita::QalitaEvent;
 use qalita_gitlab_core::ports::{CallContext, Clock, EventQueue, LinkStore, QalitaApi};
 use qalita_gitlab_core::webhook::EventKind;
 use serde_json::value::RawValue;
+use tracing::Instrument;
 
 /// What the handler needs, built once per cold start.
 pub struct Deps {
@@ -135,7 +136,18 @@ async fn process_group(deps: &Deps, messages: Vec<SqsMessage>) -> Vec<String> {
             tracing::info!(message_id = %id, outcome = "superseded", "a later change of the same issue is in this batch");
             continue;
         }
-        if let Err(retry) = process_message(deps, &message).await {
+        // Every log line of this message, from the handler or from inside the engine, carries its
+        // id, its group and, once read, the issue it is about.
+        let group = message.attributes.get("MessageGroupId").map_or("-", String::as_str);
+        let span = tracing::info_span!(
+            "message",
+            message_id = %id,
+            group = %group,
+            qalita_issue = tracing::field::Empty,
+            gitlab_project = tracing::field::Empty,
+            gitlab_iid = tracing::field::Empty,
+        );
+        if let Err(retry) = process_message(deps, &message).instrument(span).await {
             let receive_count =
                 message.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
             let wait = backoff(&deps.config, receive_count, retry.after);
@@ -182,7 +194,11 @@ async fn process_message(deps: &Deps, message: &SqsMessage) -> Result<(), Retry>
     };
     let kind = envelope.kind.as_ref();
     match envelope.source {
-        Source::Qalita => match QalitaEvent::parse(&envelope) {
+        Source::Qalita => match QalitaEvent::parse(&envelope).inspect(|event| {
+            if let Some(event) = event {
+                tracing::Span::current().record("qalita_issue", event.issue().get());
+            }
+        }) {
             Ok(Some(QalitaEvent::Comment { issue, comment })) => {
                 let result = deps.syncer.sync_qalita_comment(issue, &comment, &CallContext::default()).await;
                 finish(deps, id, kind, Some(issue), result.map(|o| (o.action, o.reason)), started).await
@@ -213,7 +229,10 @@ async fn process_message(deps: &Deps, message: &SqsMessage) -> Result<(), Retry>
                         .map_err(|e| FactsError(e.to_string()))
                         .and_then(|event| GitlabIssueFacts::of_issue(&event));
                     let mut facts = match facts {
-                        Ok(facts) => facts,
+                        Ok(facts) => {
+                            record_gitlab_issue(facts.project_id, facts.iid);
+                            facts
+                        }
                         Err(error) => {
                             tracing::error!(message_id = id, kind, error = %error, outcome = "dropped", "GitLab issue event is not readable");
                             return Ok(());
@@ -236,7 +255,10 @@ async fn process_message(deps: &Deps, message: &SqsMessage) -> Result<(), Retry>
                         .map_err(|e| FactsError(e.to_string()))
                         .and_then(|event| GitlabNoteFacts::of_note(&event));
                     let note = match facts {
-                        Ok(Some(note)) => note,
+                        Ok(Some(note)) => {
+                            record_gitlab_issue(note.project_id, note.iid);
+                            note
+                        }
                         Ok(None) => {
                             tracing::info!(
                                 message_id = id,
@@ -269,6 +291,13 @@ async fn process_message(deps: &Deps, message: &SqsMessage) -> Result<(), Retry>
             Ok(())
         }
     }
+}
+
+/// Adds the GitLab issue to the message's span.
+fn record_gitlab_issue(project: qalita_gitlab_core::domain::GitlabProjectId, iid: qalita_gitlab_core::domain::Iid) {
+    let span = tracing::Span::current();
+    span.record("gitlab_project", project.get());
+    span.record("gitlab_iid", iid.get());
 }
 
 /// The QALITA issue a GitLab issue is linked to, if it can be read.

@@ -9,60 +9,39 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use chrono::TimeDelta;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use qalita_gitlab_core::adapters::dynamodb::DynamoLinkStore;
-use qalita_gitlab_core::adapters::gitlab_http::GitlabClient;
-use qalita_gitlab_core::adapters::http::HttpSettings;
-use qalita_gitlab_core::adapters::qalita_http::QalitaClient;
 use qalita_gitlab_core::adapters::secrets_manager::SecretsManager;
 use qalita_gitlab_core::adapters::sqs::SqsQueue;
 use qalita_gitlab_core::config::Config;
-use qalita_gitlab_core::engine::Syncer;
 use qalita_gitlab_core::ports::{LinkStore, SecretSource, SecretStage, SystemClock};
+use qalita_gitlab_worker::config::Settings;
 use qalita_gitlab_worker::handler::{Deps, handle_batch};
 use qalita_gitlab_worker::poll::poll;
+use qalita_gitlab_worker::wiring::{self, Places, Tokens};
 use serde_json::Value;
 
 /// Time kept free at the end of an invocation, so that a poll stops cleanly.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(20);
-
-fn required(key: &str) -> Result<String, Error> {
-    std::env::var(key)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| format!("configuration: {key}: is not set").into())
-}
 
 async fn secret(source: &SecretsManager, id: &str) -> Result<qalita_gitlab_core::domain::SecretString, Error> {
     source.read(id, SecretStage::Current).await?.ok_or_else(|| format!("secret {id} has no current value").into())
 }
 
 async fn build() -> Result<Arc<Deps>, Error> {
+    let settings = Settings::from_env()?;
     let aws = aws_config::defaults(BehaviorVersion::latest()).load().await;
-    let table = required("SYNC_TABLE_NAME")?;
     let store: Arc<dyn LinkStore> =
-        Arc::new(DynamoLinkStore::new(aws_sdk_dynamodb::Client::new(&aws), table, TimeDelta::days(90)));
+        Arc::new(DynamoLinkStore::new(aws_sdk_dynamodb::Client::new(&aws), settings.table_name, TimeDelta::days(90)));
     let env = |key: &str| std::env::var(key).ok();
     let document = store.config_document().await?.unwrap_or_default();
     let config = Arc::new(Config::from_document(&document, env)?);
     let secrets = SecretsManager::new(aws_sdk_secretsmanager::Client::new(&aws));
-    // Several calls per sync must fit in the function's time-out (60 s).
-    let http = HttpSettings { total_timeout: Duration::from_secs(10), ..HttpSettings::default() };
-    let settings = HttpSettings { ca_bundle: config.gitlab.ca_bundle.clone(), ..http.clone() };
-    let gitlab = Arc::new(GitlabClient::new(
-        &config.gitlab.base_url,
-        secret(&secrets, &required("GITLAB_TOKEN_SECRET_ID")?).await?,
-        &settings,
-    )?);
-    let qalita = Arc::new(QalitaClient::new(
-        &config.qalita.base_url,
-        secret(&secrets, &required("QALITA_TOKEN_SECRET_ID")?).await?,
-        config.qalita.paths.clone(),
-        &http,
-    )?);
-    let clock = Arc::new(SystemClock);
-    let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), required("EVENT_QUEUE_URL")?));
-    let syncer =
-        Syncer { gitlab, qalita: qalita.clone(), store: store.clone(), clock: clock.clone(), config: config.clone() };
-    Ok(Arc::new(Deps { syncer, qalita, queue, store, clock, config, credentials_refused: false.into() }))
+    let tokens = Tokens {
+        gitlab: secret(&secrets, &settings.gitlab_token_secret_id).await?,
+        qalita: secret(&secrets, &settings.qalita_token_secret_id).await?,
+    };
+    let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), settings.queue_url));
+    let places = Places { store, queue, clock: Arc::new(SystemClock) };
+    Ok(Arc::new(Deps::build(config, tokens, &wiring::http_profile(), places)?))
 }
 
 #[tokio::main]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::Utc;
 use reqwest::{Response, StatusCode, header};
 
-use crate::ports::{ApiError, Service};
+use crate::ports::{ApiError, Service, TransientKind};
 
 /// Connection settings of one remote API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,15 +71,15 @@ pub fn build_client(settings: &HttpSettings, user_agent: &str) -> Result<reqwest
 
 /// Classifies a failure to get any answer (connection refused, time-out, TLS).
 pub fn transport_error(service: Service, error: reqwest::Error) -> ApiError {
-    let class = if error.is_timeout() {
-        "timeout"
+    let kind = if error.is_timeout() {
+        TransientKind::Timeout
     } else if error.is_connect() {
-        "connect"
+        TransientKind::Connect
     } else {
-        "transport"
+        TransientKind::Transport
     };
     // The URL is left out: it may carry a query, and the message says enough.
-    ApiError::Transient { service, class: class.into(), retry_after: None, message: error.without_url().to_string() }
+    ApiError::Transient { service, kind, retry_after: None, message: error.without_url().to_string() }
 }
 
 /// Turns a non-success answer into an [`ApiError`]; `what` names the object for a 404 that means
@@ -104,8 +104,8 @@ pub async fn error_from_scrubbed(
         secrets.iter().filter(|s| s.len() >= 8).fold(message, |text, secret| text.replace(secret, "[redacted]"))
     };
     match error {
-        ApiError::Transient { service, class, retry_after, message } => {
-            ApiError::Transient { service, class, retry_after, message: scrub(message) }
+        ApiError::Transient { service, kind, retry_after, message } => {
+            ApiError::Transient { service, kind, retry_after, message: scrub(message) }
         }
         ApiError::Permanent { service, status, message } => {
             ApiError::Permanent { service, status, message: scrub(message) }
@@ -121,10 +121,10 @@ async fn error_from_unscrubbed(service: Service, response: Response, what: Optio
     match status {
         StatusCode::NOT_FOUND if what.is_some() => ApiError::NotFound { service, what: what.unwrap_or_default() },
         StatusCode::TOO_MANY_REQUESTS | StatusCode::REQUEST_TIMEOUT => {
-            ApiError::Transient { service, class: format!("http-{}", status.as_u16()), retry_after, message }
+            ApiError::Transient { service, kind: TransientKind::Http(status.as_u16()), retry_after, message }
         }
         s if s.is_server_error() => {
-            ApiError::Transient { service, class: format!("http-{}", s.as_u16()), retry_after, message }
+            ApiError::Transient { service, kind: TransientKind::Http(s.as_u16()), retry_after, message }
         }
         s => ApiError::Permanent { service, status: s.as_u16(), message },
     }

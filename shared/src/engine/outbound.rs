@@ -30,7 +30,7 @@ const MARKER_SEARCH_PAGES: usize = 20;
 pub(crate) fn surely_not_created(error: &ApiError) -> bool {
     match error {
         ApiError::Permanent { .. } | ApiError::NotFound { .. } => true,
-        ApiError::Transient { class, .. } => class == "http-429" || class == "connect",
+        ApiError::Transient { kind, .. } => kind.surely_not_done(),
     }
 }
 

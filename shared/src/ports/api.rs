@@ -29,17 +29,49 @@ impl std::fmt::Display for Service {
     }
 }
 
+/// Why a call may work later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TransientKind {
+    /// No answer in time.
+    Timeout,
+    /// The server could not be reached.
+    Connect,
+    /// The connection failed otherwise (reset, TLS).
+    Transport,
+    /// The server answered with this status: 429, 408 or 5xx.
+    Http(u16),
+}
+
+impl TransientKind {
+    /// Whether the request surely did not reach the server or was refused before it did anything:
+    /// nothing can have been created (a 429, or no connection).
+    pub fn surely_not_done(self) -> bool {
+        matches!(self, TransientKind::Connect | TransientKind::Http(429))
+    }
+}
+
+impl std::fmt::Display for TransientKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TransientKind::Timeout => f.write_str("timeout"),
+            TransientKind::Connect => f.write_str("connect"),
+            TransientKind::Transport => f.write_str("transport"),
+            TransientKind::Http(status) => write!(f, "http-{status}"),
+        }
+    }
+}
+
 /// How a call to GitLab or QALITA failed. Never carries a token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
     /// 429, 5xx, a time-out or no connection: the same call may work later, not before
     /// `retry_after` when the server said so (`Retry-After`, `RateLimit-Reset`).
-    #[error("{service} unavailable ({class}): {message}")]
+    #[error("{service} unavailable ({kind}): {message}")]
     Transient {
         /// The service.
         service: Service,
-        /// `http-429`, `http-503`, `timeout`, `connect`, …
-        class: String,
+        /// Why: shown as `http-429`, `http-503`, `timeout`, `connect`, `transport`.
+        kind: TransientKind,
         /// The least wait the server asked for.
         retry_after: Option<Duration>,
         /// The server's message, if any.

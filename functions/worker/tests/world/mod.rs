@@ -13,19 +13,18 @@ use chrono::TimeDelta;
 use qalita_gitlab_core::adapters::dynamodb::DynamoLinkStore;
 use qalita_gitlab_core::adapters::gitlab_http::GitlabClient;
 use qalita_gitlab_core::adapters::http::HttpSettings;
-use qalita_gitlab_core::adapters::qalita_http::QalitaClient;
 use qalita_gitlab_core::adapters::sqs::SqsQueue;
 use qalita_gitlab_core::config::Config;
 use qalita_gitlab_core::domain::gitlab::GitlabIssue;
 use qalita_gitlab_core::domain::link::LinkState;
 use qalita_gitlab_core::domain::{QalitaIssueId, SecretString};
-use qalita_gitlab_core::engine::Syncer;
 use qalita_gitlab_core::ports::{EventQueue, Links, OutgoingMessage, SystemClock};
 use qalita_gitlab_sims::gitlab::{DEFAULT_TOKEN, DeliveryOutcome, GitlabSim, SimConfig, WebhookConfig};
 use qalita_gitlab_sims::qalita::QalitaSim;
 use qalita_gitlab_tests::local_aws::LocalAws;
 use qalita_gitlab_tests::stack::TestStack;
 use qalita_gitlab_worker::handler::{Deps, consume};
+use qalita_gitlab_worker::wiring::{Places, Tokens};
 use serde_json::{Value, json};
 
 pub const QALITA_TOKEN: &str = "qalita-api-token-for-tests";
@@ -78,30 +77,11 @@ impl World {
         let config = Arc::new(Config::from_document(&document, |_| None).unwrap());
         let store = Arc::new(DynamoLinkStore::new(aws.dynamodb(), stack.table_name.clone(), TimeDelta::days(1)));
         let settings = HttpSettings { total_timeout: Duration::from_secs(3), ..HttpSettings::default() };
-        let gitlab_client =
-            Arc::new(GitlabClient::new(&gitlab.url(), SecretString::new(DEFAULT_TOKEN), &settings).unwrap());
-        let qalita_client = Arc::new(
-            QalitaClient::new(&qalita.url(), SecretString::new(QALITA_TOKEN), config.qalita.paths.clone(), &settings)
-                .unwrap(),
-        );
-        let clock = Arc::new(SystemClock);
         let queue = SqsQueue::new(aws.sqs(), stack.queue_url.clone());
-        let syncer = Syncer {
-            gitlab: gitlab_client,
-            qalita: qalita_client.clone(),
-            store: store.clone(),
-            clock: clock.clone(),
-            config: config.clone(),
-        };
-        let deps = Arc::new(Deps {
-            syncer,
-            qalita: qalita_client,
-            queue: Arc::new(queue.clone()),
-            store: store.clone(),
-            clock,
-            config,
-            credentials_refused: false.into(),
-        });
+        // The worker Lambda's builder, with the world's tokens and a short HTTP profile.
+        let tokens = Tokens { gitlab: SecretString::new(DEFAULT_TOKEN), qalita: SecretString::new(QALITA_TOKEN) };
+        let places = Places { store: store.clone(), queue: Arc::new(queue.clone()), clock: Arc::new(SystemClock) };
+        let deps = Arc::new(Deps::build(config, tokens, &settings, places).unwrap());
         World {
             aws,
             stack,
