@@ -6,15 +6,16 @@
 use super::outbound::{CONFLICT_RETRIES, SyncError, Syncer, adopt};
 use crate::config::Owner;
 use crate::domain::QalitaIssueId;
-use crate::domain::digest::text_digest;
 use crate::domain::gitlab::{GitlabProjectRef, GitlabUser};
-use crate::domain::link::{Field, LinkState, LinkStatus, ResolvedAssignee, Written};
+use crate::domain::link::{Field, LinkState, LinkStatus};
 use crate::domain::qalita::{QalitaIssue, QalitaUser};
-use crate::domain::sync::{Action, Decision, Status};
+use crate::domain::sync::{Action, Decision};
 use crate::events::facts::GitlabIssueFacts;
+use crate::mapping::owner_of;
 use crate::mapping::{Desired, Facts};
-use crate::mapping::{owner_of, qalita_value};
-use crate::plan::inbound::{AssigneeBack, changed_fields, plan_inbound, stale_decisions, watermark_bumps};
+use crate::plan::inbound::{
+    AssigneeBack, changed_fields, plan_inbound, record_written, stale_decisions, watermark_bumps,
+};
 use crate::ports::{ApiError, CallContext, StoreError};
 
 /// What an inbound sync did.
@@ -173,7 +174,7 @@ impl Syncer {
         if let Some(after) = &after {
             let recorded: Vec<Field> =
                 plan.accepted.iter().copied().filter(|f| !plan.overwritten.contains(f)).collect();
-            self.record_accepted(&mut next, facts, &recorded, after, &known_owner, &assignee);
+            record_written(&self.config, &mut next, facts, &recorded, after, known_owner.as_ref(), &assignee);
             // An overwritten field still has QALITA's new value recorded, for the watermark; a
             // field QALITA won does not move it (its push may fail and be retried).
             if !plan.accepted.is_empty() {
@@ -199,83 +200,6 @@ impl Syncer {
             self.sync_issue(after, &context, call).await?;
         }
         Ok(InboundOutcome { action, issue: Some(id), reason: String::new(), decisions: plan.decisions })
-    }
-
-    /// Records on the link what both sides hold after an inbound write, so that neither side's
-    /// echo plans anything: QALITA's values (and its new `updated_at` as the watermark the poll
-    /// and the QALITA events compare with), and, as "written to GitLab", what QALITA's new state
-    /// maps to for each field GitLab won.
-    fn record_accepted(
-        &self,
-        next: &mut LinkState,
-        facts: &GitlabIssueFacts,
-        accepted: &[Field],
-        after: &QalitaIssue,
-        owner: &Option<QalitaUser>,
-        assignee: &AssigneeBack,
-    ) {
-        if accepted.is_empty() {
-            return;
-        }
-        let config = &self.config;
-        let at = facts.updated_at;
-        next.qalita_watermark = next.qalita_watermark.max(after.updated_at);
-        let desired = accepted
-            .iter()
-            .any(|f| matches!(f, Field::Title | Field::Description))
-            .then(|| Desired::of(config, &Facts::of(after, &next.context, owner.as_ref())));
-        for &field in accepted {
-            if let Some(value) = qalita_value(config, after, field) {
-                next.to_qalita.insert(field, Written { value, watermark: after.updated_at, at: after.updated_at });
-            }
-            let gitlab = |value: String| Written { value, watermark: at, at };
-            match field {
-                Field::Status => {
-                    let status = next
-                        .from_gitlab
-                        .get(&Field::Status)
-                        .and_then(|w| Status::parse(&w.value))
-                        .unwrap_or(Status::Open);
-                    next.to_gitlab.insert(Field::Status, gitlab(status.as_str().into()));
-                    next.to_gitlab.insert(Field::State, gitlab(status.state().as_str().into()));
-                    // The muted label is managed as GitLab shows it: a person may close an issue
-                    // and leave the label on; QALITA's next status then removes it.
-                    let muted = config.mapping.muted_label.clone();
-                    if facts.muted_changed(&muted) {
-                        match facts.muted(&muted) {
-                            true => next.managed_labels.insert(muted),
-                            false => next.managed_labels.remove(&muted),
-                        };
-                    }
-                    let labels = next.managed_labels.iter().cloned().collect::<Vec<_>>().join(",");
-                    next.to_gitlab.insert(Field::Labels, gitlab(labels));
-                }
-                Field::Assignee => {
-                    if let (Some(Some(user)), AssigneeBack::Found { user: qalita_user, login, .. }) =
-                        (&facts.assignee, assignee)
-                    {
-                        next.to_gitlab.insert(Field::Assignee, gitlab(user.id.to_string()));
-                        next.assignee = Some(ResolvedAssignee {
-                            qalita_user: *qalita_user,
-                            login: login.clone(),
-                            gitlab_user: user.id,
-                            username: user.username.clone(),
-                        });
-                    }
-                }
-                Field::Title => {
-                    if let Some(desired) = &desired {
-                        next.to_gitlab.insert(Field::Title, gitlab(desired.title.clone()));
-                    }
-                }
-                Field::Description => {
-                    if let Some(desired) = &desired {
-                        next.to_gitlab.insert(Field::Description, gitlab(text_digest(&desired.description)));
-                    }
-                }
-                _ => {}
-            }
-        }
     }
 
     /// A GitLab issue carrying the marker of a QALITA issue whose link is still reserved: the

@@ -21,12 +21,12 @@ use chrono::{DateTime, Utc};
 use crate::config::{Config, Owner};
 use crate::domain::digest::text_digest;
 use crate::domain::gitlab::IssueState;
-use crate::domain::link::{Field, LinkState, LogLevel, Written};
+use crate::domain::link::{Field, LinkState, LogLevel, ResolvedAssignee, Written};
 use crate::domain::marker::Marker;
-use crate::domain::qalita::{QalitaIssue, QalitaIssueUpdate};
+use crate::domain::qalita::{QalitaIssue, QalitaIssueUpdate, QalitaUser};
 use crate::domain::sync::{Decision, DecisionKind, Status};
 use crate::events::facts::GitlabIssueFacts;
-use crate::mapping::{Facts, INBOUND_FIELDS, field_name, owner_of, qalita_value};
+use crate::mapping::{Desired, Facts, INBOUND_FIELDS, field_name, owner_of, qalita_value};
 
 /// The QALITA user a GitLab assignee maps to, resolved before planning.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -356,6 +356,79 @@ pub fn plan_inbound(
         }
     }
     plan
+}
+
+/// Records on the link what both sides hold after an inbound write, so that neither side's
+/// echo plans anything: QALITA's values (and its new `updated_at` as the watermark the poll
+/// and the QALITA events compare with), and, as "written to GitLab", what QALITA's new state
+/// maps to for each field GitLab won.
+pub fn record_written(
+    config: &Config,
+    next: &mut LinkState,
+    facts: &GitlabIssueFacts,
+    accepted: &[Field],
+    after: &QalitaIssue,
+    owner: Option<&QalitaUser>,
+    assignee: &AssigneeBack,
+) {
+    if accepted.is_empty() {
+        return;
+    }
+    let at = facts.updated_at;
+    next.qalita_watermark = next.qalita_watermark.max(after.updated_at);
+    let desired = accepted
+        .iter()
+        .any(|f| matches!(f, Field::Title | Field::Description))
+        .then(|| Desired::of(config, &Facts::of(after, &next.context, owner)));
+    for &field in accepted {
+        if let Some(value) = qalita_value(config, after, field) {
+            next.to_qalita.insert(field, Written { value, watermark: after.updated_at, at: after.updated_at });
+        }
+        let gitlab = |value: String| Written { value, watermark: at, at };
+        match field {
+            Field::Status => {
+                let status =
+                    next.from_gitlab.get(&Field::Status).and_then(|w| Status::parse(&w.value)).unwrap_or(Status::Open);
+                next.to_gitlab.insert(Field::Status, gitlab(status.as_str().into()));
+                next.to_gitlab.insert(Field::State, gitlab(status.state().as_str().into()));
+                // The muted label is managed as GitLab shows it: a person may close an issue
+                // and leave the label on; QALITA's next status then removes it.
+                let muted = config.mapping.muted_label.clone();
+                if facts.muted_changed(&muted) {
+                    match facts.muted(&muted) {
+                        true => next.managed_labels.insert(muted),
+                        false => next.managed_labels.remove(&muted),
+                    };
+                }
+                let labels = next.managed_labels.iter().cloned().collect::<Vec<_>>().join(",");
+                next.to_gitlab.insert(Field::Labels, gitlab(labels));
+            }
+            Field::Assignee => {
+                if let (Some(Some(user)), AssigneeBack::Found { user: qalita_user, login, .. }) =
+                    (&facts.assignee, assignee)
+                {
+                    next.to_gitlab.insert(Field::Assignee, gitlab(user.id.to_string()));
+                    next.assignee = Some(ResolvedAssignee {
+                        qalita_user: *qalita_user,
+                        login: login.clone(),
+                        gitlab_user: user.id,
+                        username: user.username.clone(),
+                    });
+                }
+            }
+            Field::Title => {
+                if let Some(desired) = &desired {
+                    next.to_gitlab.insert(Field::Title, gitlab(desired.title.clone()));
+                }
+            }
+            Field::Description => {
+                if let Some(desired) = &desired {
+                    next.to_gitlab.insert(Field::Description, gitlab(text_digest(&desired.description)));
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 fn show(time: Option<DateTime<Utc>>) -> String {

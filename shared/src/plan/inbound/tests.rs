@@ -340,3 +340,188 @@ fn only_the_notes_own_flag_or_an_unflagged_note_on_a_public_issue_is_internal() 
         serde_json::from_str(include_str!("../../../../fixtures/gitlab/note_on_issue.json")).unwrap();
     assert!(!crate::events::facts::GitlabNoteFacts::of_note(&public).unwrap().unwrap().internal);
 }
+
+mod properties {
+    //! The inbound rules over random histories, in memory: the GitLab edits of one issue delivered
+    //! in any order, each possibly twice, run through the planner as the engine runs it (changed
+    //! fields, watermark bumps, plan, write, record); then every delivery replayed once more.
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::domain::sync::Status;
+
+    /// One person's edit of the GitLab issue.
+    #[derive(Debug, Clone)]
+    enum Edit {
+        Status(Status),
+        Title(&'static str),
+        Description(&'static str),
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        prop_oneof![
+            prop::sample::select(Status::ALL.to_vec()).prop_map(Edit::Status),
+            prop::sample::select(vec!["Nulls in orders", "Latitude out of range", "Stale feed"]).prop_map(Edit::Title),
+            prop::sample::select(vec!["First look.", "Root cause: the feed.", ""]).prop_map(Edit::Description),
+        ]
+    }
+
+    /// The deliveries of `edits`, made at minutes 2, 3, …, each showing the issue as it was after
+    /// its edit and naming what it changed, as GitLab's hooks do.
+    fn deliveries(config: &Config, link: &LinkState, edits: &[Edit]) -> Vec<GitlabIssueFacts> {
+        let muted = config.mapping.muted_label.clone();
+        let mut now = event(config, link, 1, |_| {});
+        let mut out = Vec::new();
+        for (index, edit) in edits.iter().enumerate() {
+            let before = now.clone();
+            let field = match edit {
+                Edit::Status(status) => {
+                    now.state = status.state();
+                    let labels = now.labels.get_or_insert_with(BTreeSet::new);
+                    match status {
+                        Status::Muted => labels.insert(muted.clone()),
+                        _ => labels.remove(&muted),
+                    };
+                    Field::Status
+                }
+                Edit::Title(title) => {
+                    now.title = Some((*title).into());
+                    Field::Title
+                }
+                Edit::Description(text) => {
+                    let marker = crate::domain::marker::Marker::Issue(link.qalita_id).text();
+                    now.description = Some(format!("{text}\n\n{marker}"));
+                    Field::Description
+                }
+            };
+            now.updated_at = Some(at(2 + index as u32));
+            now.changed = Some(BTreeSet::from([field]));
+            now.previous_state = Some(before.state);
+            now.previous_labels = before.labels.clone();
+            out.push(now.clone());
+        }
+        out
+    }
+
+    /// What QALITA holds, and the link, as the engine leaves them.
+    struct Sides {
+        qalita: QalitaIssue,
+        link: LinkState,
+        writes: usize,
+        clock: u32,
+    }
+
+    impl Sides {
+        /// The engine's handling of one delivery, through the pure planner: returns whether
+        /// QALITA was written.
+        fn deliver(&mut self, config: &Config, facts: &GitlabIssueFacts) -> bool {
+            let bumps = watermark_bumps(config, &self.link, facts);
+            if changed_fields(config, &self.link, facts).is_empty() {
+                self.link.from_gitlab.extend(bumps);
+                return false;
+            }
+            let known = facts_of(&self.qalita);
+            let plan =
+                plan_inbound(config, &self.link, facts, Some((&self.qalita, &known)), &AssigneeBack::NotNeeded, at(59));
+            let mut next = plan.next;
+            next.from_gitlab.extend(bumps);
+            let wrote = !plan.update.is_empty();
+            if wrote {
+                let update = &plan.update;
+                if let Some(status) = &update.status {
+                    self.qalita.status = status.clone();
+                }
+                if let Some(title) = &update.title {
+                    self.qalita.title = title.clone();
+                }
+                if let Some(description) = &update.description {
+                    self.qalita.description = Some(description.clone());
+                }
+                // QALITA stamps its own time on every write.
+                self.clock += 1;
+                self.qalita.updated_at = Some(Utc.with_ymd_and_hms(2026, 11, 25, 0, self.clock, 0).unwrap());
+                self.writes += 1;
+            }
+            let recorded: Vec<Field> =
+                plan.accepted.iter().copied().filter(|f| !plan.overwritten.contains(f)).collect();
+            record_written(config, &mut next, facts, &recorded, &self.qalita, None, &AssigneeBack::NotNeeded);
+            if !plan.accepted.is_empty() {
+                next.qalita_watermark = next.qalita_watermark.max(self.qalita.updated_at);
+            }
+            self.link = next;
+            wrote
+        }
+    }
+
+    fn two_way() -> Config {
+        config("[ownership]\nstatus = \"both\"\ntitle = \"both\"\ndescription = \"both\"")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Whatever the order and the duplicates, QALITA ends with the newest GitLab value of each
+        /// field, a delivery replayed afterwards writes nothing, and no delivery writes more than
+        /// once.
+        #[test]
+        fn any_order_of_the_same_deliveries_ends_in_the_newest_values_and_a_replay_writes_nothing(
+            edits in prop::collection::vec(edit(), 1..7),
+            order in prop::collection::vec(any::<prop::sample::Index>(), 1..14),
+        ) {
+            let config = two_way();
+            let link = linked(&config);
+            let all = deliveries(&config, &link, &edits);
+            let mut sides = Sides { qalita: qalita("open", 1), link, writes: 0, clock: 0 };
+            // Every delivery once (GitLab retries, it does not lose), then the picked ones again.
+            let mut sequence: Vec<usize> = order.iter().map(|i| i.index(all.len())).collect();
+            sequence.extend(0..all.len());
+            let mut rotated = sequence.clone();
+            rotated.rotate_left(order.len() % sequence.len());
+            for &i in &rotated {
+                sides.deliver(&config, &all[i]);
+            }
+            prop_assert!(sides.writes <= edits.len(), "{} writes for {} edits", sides.writes, edits.len());
+
+            let newest = |pick: fn(&Edit) -> Option<String>| edits.iter().rev().find_map(pick);
+            if let Some(word) = newest(|e| match e { Edit::Status(s) => Some(s.as_str().to_owned()), _ => None }) {
+                let expected = match Status::parse(&word).unwrap() {
+                    Status::Resolved => &config.status.resolve_to,
+                    Status::Muted => &config.status.mute_to,
+                    Status::Open => &config.status.reopen_to,
+                };
+                prop_assert_eq!(&sides.qalita.status, expected, "edits {:?}, order {:?}", edits, rotated);
+            }
+            if let Some(title) = newest(|e| match e { Edit::Title(t) => Some((*t).to_owned()), _ => None }) {
+                prop_assert_eq!(&sides.qalita.title, &title, "edits {:?}, order {:?}", edits, rotated);
+            }
+            if let Some(text) = newest(|e| match e { Edit::Description(d) => Some((*d).to_owned()), _ => None }) {
+                prop_assert_eq!(sides.qalita.description.as_deref().unwrap_or_default(), text.as_str());
+            }
+            for (index, delivery) in all.iter().enumerate() {
+                prop_assert!(!sides.deliver(&config, delivery), "replaying delivery {} wrote QALITA", index);
+            }
+        }
+
+        /// The echo of the link's own state, at any time, plans nothing and reads nothing.
+        #[test]
+        fn an_echo_plans_nothing(minute in 2u32..59, edits in prop::collection::vec(edit(), 0..4)) {
+            let config = two_way();
+            let link = linked(&config);
+            let all = deliveries(&config, &link, &edits);
+            let mut sides = Sides { qalita: qalita("open", 1), link, writes: 0, clock: 0 };
+            for delivery in &all {
+                sides.deliver(&config, delivery);
+            }
+            // What GitLab shows now, delivered again later without a change (a label added by
+            // someone else, a comment): nothing of ours changed.
+            let mut echo = all.last().cloned().unwrap_or_else(|| event(&config, &sides.link, 1, |_| {}));
+            echo.updated_at = Some(at(minute.max(edits.len() as u32 + 2)));
+            echo.changed = Some(BTreeSet::new());
+            echo.previous_state = Some(echo.state);
+            echo.previous_labels = echo.labels.clone();
+            prop_assert!(changed_fields(&config, &sides.link, &echo).is_empty());
+            prop_assert!(!sides.deliver(&config, &echo));
+        }
+    }
+}
