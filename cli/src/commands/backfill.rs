@@ -20,11 +20,12 @@ use qalita_gitlab_core::ports::{CallContext, Clock, GitlabApi, LinkStore, Qalita
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::dry_run::{DryRunGitlab, DryRunStore, PlannedWrite};
 use super::global::{GlobalArgs, OutputFormat};
 use super::outcome::{CommandError, Exit, Outcome};
 use super::stack::Stack;
 use super::time::{parse_date, parse_duration};
+use qalita_gitlab_core::domain::link::LinkStatus;
+use qalita_gitlab_core::plan::Op;
 
 /// The store cursor holding the checkpoint.
 pub const CHECKPOINT: &str = "backfill";
@@ -307,25 +308,30 @@ impl Run {
         syncer.sync_issue(issue, &IssueContext::default(), &CallContext::default()).await.map(|o: SyncOutcome| o.action)
     }
 
-    /// The sync on the dry-run ports: what it would write.
+    /// What the sync would write, from the planner itself: nothing is written.
     async fn dry(&mut self, issue: &QalitaIssue) -> Result<Action, SyncError> {
-        let (store, _) = DryRunStore::over(self.store.clone(), issue.id).await?;
-        let gitlab = Arc::new(DryRunGitlab::new(self.gitlab.clone(), self.clock.clone()));
-        let action = self.sync(gitlab.clone(), Arc::new(store), issue).await?;
-        let writes = gitlab.take_writes();
-        let would = match writes.first() {
-            Some(PlannedWrite::CreateIssue { project, .. }) => {
+        let syncer = Syncer {
+            gitlab: self.gitlab.clone(),
+            qalita: self.qalita.clone(),
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            config: self.config.clone(),
+        };
+        let preview = syncer.preview(issue, &IssueContext::default()).await?;
+        Ok(match (&preview.plan.op, &preview.adopted) {
+            (Some(Op::Create { project, .. }), _) => {
                 self.planned
                     .push(json!({ "qalita_issue": issue.id.get(), "would": "create", "project": project.to_string() }));
                 Action::Created
             }
-            Some(PlannedWrite::UpdateIssue { project, iid, .. }) => {
-                self.planned.push(json!({ "qalita_issue": issue.id.get(), "would": "update", "project": project.to_string(), "iid": iid.map(|i| i.get()) }));
+            (Some(Op::Update { project, iid, .. }), _) => {
+                self.planned.push(json!({ "qalita_issue": issue.id.get(), "would": "update", "project": project.to_string(), "iid": iid.get() }));
                 Action::Updated
             }
-            _ => action,
-        };
-        Ok(would)
+            (None, Some(_)) => Action::Adopted,
+            (None, None) if preview.link.as_ref().is_some_and(|l| l.status != LinkStatus::Linked) => Action::Skipped,
+            (None, None) => Action::Unchanged,
+        })
     }
 
     fn count(&mut self, action: Action) {

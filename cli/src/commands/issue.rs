@@ -22,10 +22,10 @@ use qalita_gitlab_core::ports::{
 };
 use serde_json::{Value, json};
 
-use super::dry_run::{DryRunGitlab, DryRunStore, PlannedWrite};
 use super::global::GlobalArgs;
 use super::outcome::{CommandError, Outcome};
 use super::stack::Stack;
+use qalita_gitlab_core::plan::Op;
 
 /// Creates (or updates) the GitLab issue of one QALITA issue now, through the sync's own link
 /// protocol: running it twice, or while the worker handles the same issue, never makes a second
@@ -198,36 +198,35 @@ fn render_created(id: QalitaIssueId, outcome: &SyncOutcome, replaced: Option<Str
 pub async fn explain(global: GlobalArgs, args: ExplainArgs) -> Result<Outcome, CommandError> {
     let engine = Engine::open(&global).await?;
     let issue = engine.qalita_issue(args.id).await?;
-    let (store, link) = DryRunStore::over(engine.stack.store(), args.id).await?;
-    let store = Arc::new(store);
-    let gitlab = Arc::new(DryRunGitlab::new(engine.gitlab.clone(), engine.clock.clone()));
-    let context = link.as_ref().map(|l| l.context.clone()).unwrap_or_default();
-    let owner = match issue.assignee {
-        Some(user) => engine.qalita.get_user(user).await.unwrap_or(None),
-        None => None,
-    };
-    let desired = Desired::of(&engine.config, &Facts::of(&issue, &context, owner.as_ref()));
-    let severed = link.as_ref().is_some_and(|l| matches!(l.status, LinkStatus::Severed | LinkStatus::Gone));
+    let stored = engine.stack.store().get(args.id).await?;
+    let severed = stored.as_ref().is_some_and(|l| matches!(l.status, LinkStatus::Severed | LinkStatus::Gone));
+    // The planner itself, on what the sync would read: nothing is written, no port is faked.
     let syncer = Syncer {
-        gitlab: gitlab.clone(),
+        gitlab: engine.gitlab.clone(),
         qalita: engine.qalita.clone(),
-        store: store.clone(),
+        store: engine.stack.store(),
         clock: engine.clock.clone(),
         config: engine.config.clone(),
     };
-    let result = syncer.sync_issue(&issue, &IssueContext::default(), &CallContext::default()).await;
-    let (decisions, waiting) = match result {
-        Ok(outcome) => (outcome.decisions, None),
-        Err(SyncError::Reserved { age_seconds, stale_in }) => (
-            Vec::new(),
-            Some(format!(
+    let (link, desired, decisions, writes, waiting) = match syncer.preview(&issue, &IssueContext::default()).await {
+        Ok(preview) => {
+            (preview.link, preview.desired, preview.plan.decisions, preview.plan.op.into_iter().collect(), None)
+        }
+        Err(SyncError::Reserved { age_seconds, stale_in }) => {
+            let context = stored.as_ref().map(|l| l.context.clone()).unwrap_or_default();
+            let owner = match issue.assignee {
+                Some(user) => engine.qalita.get_user(user).await.unwrap_or(None),
+                None => None,
+            };
+            let desired = Desired::of(&engine.config, &Facts::of(&issue, &context, owner.as_ref()));
+            let waiting = format!(
                 "another worker is creating the GitLab issue (reserved {age_seconds} s ago); in {} s the sync would take over and look for it first",
                 stale_in.as_secs()
-            )),
-        ),
+            );
+            (stored, desired, Vec::new(), Vec::new(), Some(waiting))
+        }
         Err(error) => return Err(error.into()),
     };
-    let writes = gitlab.take_writes();
     let explained = Explained {
         issue: &issue,
         link: link.as_ref(),
@@ -245,7 +244,7 @@ struct Explained<'a> {
     link: Option<&'a LinkState>,
     desired: &'a Desired,
     decisions: &'a [Decision],
-    writes: &'a [PlannedWrite],
+    writes: &'a [Op],
     waiting: Option<String>,
     severed: bool,
 }
@@ -399,48 +398,37 @@ fn update_fields(update: &IssueUpdate) -> Vec<String> {
     fields
 }
 
-fn write_text(write: &PlannedWrite) -> String {
+fn write_text(write: &Op) -> String {
     match write {
-        PlannedWrite::CreateIssue { project, issue } => format!(
-            "create an issue in {project} (title, description with the marker, labels {}{}{})",
+        Op::Create { project, issue, close_after } => format!(
+            "create an issue in {project} (title, description with the marker, labels {}{}{}){}",
             issue.labels.join(", "),
             if issue.assignee_ids.is_empty() { String::new() } else { format!(", assignees {:?}", issue.assignee_ids) },
-            if issue.confidential { ", confidential" } else { "" }
+            if issue.confidential { ", confidential" } else { "" },
+            if *close_after { ", then close it (GitLab creates issues open)" } else { "" }
         ),
-        PlannedWrite::UpdateIssue { project, iid: None, update } => {
-            format!("then update the new issue in {project}: {}", update_fields(update).join("; "))
-        }
-        PlannedWrite::UpdateIssue { project, iid: Some(iid), update } => {
+        Op::Update { project, iid, update } => {
             format!("update issue #{iid} of project {project}: {}", update_fields(update).join("; "))
-        }
-        PlannedWrite::CreateNote { project, iid, .. } => format!("add a note to issue #{iid} of project {project}"),
-        PlannedWrite::UpdateNote { project, iid, note } => {
-            format!("edit note {note} of issue #{iid} of project {project}")
         }
     }
 }
 
-fn write_json(write: &PlannedWrite) -> Value {
+fn write_json(write: &Op) -> Value {
     match write {
-        PlannedWrite::CreateIssue { project, issue } => json!({
+        Op::Create { project, issue, close_after } => json!({
             "write": "create_issue",
             "project": project.to_string(),
             "title": issue.title,
             "labels": issue.labels,
             "assignee_ids": issue.assignee_ids,
             "confidential": issue.confidential,
+            "close_after": close_after,
         }),
-        PlannedWrite::UpdateIssue { project, iid, update } => json!({
+        Op::Update { project, iid, update } => json!({
             "write": "update_issue",
             "project": project.to_string(),
-            "iid": iid.map(|i| i.get()),
+            "iid": iid.get(),
             "update": update,
         }),
-        PlannedWrite::CreateNote { project, iid, body } => {
-            json!({ "write": "create_note", "project": project.to_string(), "iid": iid.get(), "body": body })
-        }
-        PlannedWrite::UpdateNote { project, iid, note } => {
-            json!({ "write": "update_note", "project": project.to_string(), "iid": iid.get(), "note": note })
-        }
     }
 }

@@ -12,7 +12,6 @@ pub mod backfill;
 pub mod config;
 mod diff;
 pub mod dlq;
-mod dry_run;
 mod global;
 pub mod issue;
 pub mod link;

@@ -12,4 +12,4 @@ pub mod outbound;
 
 pub use comments::CommentOutcome;
 pub use inbound::InboundOutcome;
-pub use outbound::{Outcome, SyncError, Syncer};
+pub use outbound::{Outcome, Preview, SyncError, Syncer};

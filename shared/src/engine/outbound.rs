@@ -16,7 +16,7 @@ use crate::domain::marker::Marker;
 use crate::domain::qalita::{IssueContext, QalitaIssue, QalitaUser};
 use crate::domain::sync::{Action, Decision};
 use crate::mapping::{Desired, Facts};
-use crate::plan::{AssigneeInput, Op, plan};
+use crate::plan::{AssigneeInput, Op, Plan, plan};
 use crate::ports::{ApiError, CallContext, Clock, GitlabApi, IssueQuery, LinkStore, QalitaApi, StoreError};
 
 /// How many times a lost conditional write is retried at once (re-read, re-plan) before the
@@ -90,6 +90,19 @@ pub struct Outcome {
     pub decisions: Vec<Decision>,
 }
 
+/// What a sync would do, planned without writing (`explain`, `backfill --dry-run`).
+#[derive(Debug, Clone)]
+pub struct Preview {
+    /// The stored link, if any.
+    pub link: Option<LinkState>,
+    /// What the GitLab issue should be.
+    pub desired: Desired,
+    /// The planner's answer: the write to make, the link after it, the decisions.
+    pub plan: Plan,
+    /// The GitLab issue a crashed creation made, which the sync would adopt first.
+    pub adopted: Option<GitlabIssue>,
+}
+
 /// One sync: the QALITA issue and what was read for it before planning.
 struct Target<'a> {
     issue: &'a QalitaIssue,
@@ -122,6 +135,29 @@ impl Syncer {
         context: &IssueContext,
         call: &CallContext,
     ) -> Result<Outcome, SyncError> {
+        let (owner, assignee, resolved) = self.inputs(issue).await?;
+        let target =
+            Target { issue, context, owner: owner.as_ref(), assignee: &assignee, resolved: resolved.as_ref(), call };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.sync_once(&target).await {
+                Err(SyncError::Store(StoreError::Conflict)) if attempt < CONFLICT_RETRIES => continue,
+                Ok(outcome) => {
+                    self.log(issue, &outcome).await;
+                    return Ok(outcome);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// What the planner needs besides the issue and the link: the QALITA owner, the GitLab user
+    /// they map to, and that resolution for the link (read before, or resolved now).
+    async fn inputs(
+        &self,
+        issue: &QalitaIssue,
+    ) -> Result<(Option<QalitaUser>, AssigneeInput, Option<ResolvedAssignee>), SyncError> {
         // An owner resolved before costs no call, unless the explicit map now says otherwise.
         let cached = self.store.get(issue.id).await?.and_then(|link| link.assignee).filter(|c| {
             Some(c.qalita_user) == issue.assignee
@@ -130,7 +166,7 @@ impl Syncer {
                     .and_then(|l| self.config.assignees.get(l))
                     .is_none_or(|mapped| *mapped == c.username)
         });
-        let (owner, assignee, resolved) = match cached {
+        Ok(match cached {
             Some(c) => {
                 let owner = QalitaUser { id: c.qalita_user, login: c.login.clone(), name: None, email: None };
                 let user = GitlabUser { id: c.gitlab_user, username: c.username.clone(), name: String::new() };
@@ -161,21 +197,50 @@ impl Syncer {
                 };
                 (owner, assignee, resolved)
             }
+        })
+    }
+
+    /// What a sync of `issue` would write now, planned on the stored link without writing
+    /// anything: the reads the sync makes (the link, the owner, the GitLab user, the issue a crashed
+    /// creation left) and the planner's answer. [`SyncError::Reserved`] while another worker holds a
+    /// fresh reservation.
+    pub async fn preview(&self, issue: &QalitaIssue, context: &IssueContext) -> Result<Preview, SyncError> {
+        let (owner, assignee, resolved) = self.inputs(issue).await?;
+        let now = self.clock.now();
+        let stored = self.store.get(issue.id).await?;
+        let context = match &stored {
+            Some(link) => context.or(&link.context),
+            None => context.clone(),
         };
-        let target =
-            Target { issue, context, owner: owner.as_ref(), assignee: &assignee, resolved: resolved.as_ref(), call };
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.sync_once(&target).await {
-                Err(SyncError::Store(StoreError::Conflict)) if attempt < CONFLICT_RETRIES => continue,
-                Ok(outcome) => {
-                    self.log(issue, &outcome).await;
-                    return Ok(outcome);
+        let desired = Desired::of(&self.config, &Facts::of(issue, &context, owner.as_ref()));
+        let reserve = |version| {
+            let mut reserved = LinkState::reserved(issue.id, String::new(), now);
+            reserved.version = version;
+            reserved.context = context.clone();
+            reserved.reserve_in(desired.route.project.clone());
+            reserved
+        };
+        let (base, adopted) = match &stored {
+            None => (reserve(0), None),
+            Some(link) if link.status == LinkStatus::Reserved => {
+                self.unless_fresh(link.reservation.as_ref().map_or(link.updated_at, |r| r.at), now)?;
+                let project = link
+                    .reservation
+                    .as_ref()
+                    .and_then(|r| r.project.clone())
+                    .unwrap_or_else(|| desired.route.project.clone());
+                match self.find_marked(&project, issue).await? {
+                    Some(found) => (adopt(reserve(link.version), &found, &desired, &self.config, now), Some(found)),
+                    None => (reserve(link.version), None),
                 }
-                Err(error) => return Err(error),
             }
+            Some(link) => (link.clone(), None),
+        };
+        let mut plan = plan(&self.config, issue, &desired, &assignee, &base, now);
+        if resolved.is_some() && matches!(base.status, LinkStatus::Linked | LinkStatus::Reserved) {
+            plan.next.assignee = resolved;
         }
+        Ok(Preview { link: stored, desired, plan, adopted })
     }
 
     async fn sync_once(&self, target: &Target<'_>) -> Result<Outcome, SyncError> {
