@@ -16,6 +16,9 @@ use crate::domain::marker::Marker;
 use crate::domain::qalita::QalitaComment;
 use crate::domain::sync::{Action, Decision, DecisionKind};
 use crate::events::facts::GitlabNoteFacts;
+use crate::plan::comments::{
+    CopyStep, copy_step, gitlab_text, is_our_comment, is_our_note, note_not_copied, qalita_text,
+};
 use crate::ports::{ApiError, CallContext, StoreError};
 
 /// How soon a comment of an issue whose link is being made is tried again.
@@ -61,7 +64,7 @@ impl Syncer {
     ) -> Result<CommentOutcome, SyncError> {
         let settings = &self.config.comments;
         // Our own copies come back on every note we make: they cost nothing, not even a read.
-        if note.body.as_deref().is_some_and(|b| b.trim_start().starts_with(&settings.gitlab_prefix)) {
+        if note.body.as_deref().is_some_and(|b| is_our_note(settings, b)) {
             return Ok(CommentOutcome::new(Action::Ignored, "a note this service copied from QALITA"));
         }
         let Some(link) = self.link_of_gitlab(note.project_id, note.iid, note.marked).await? else {
@@ -69,16 +72,7 @@ impl Syncer {
         };
         // A note of a linked issue that is not copied says why in the issue's log ("comments not
         // syncing"), once: when it is delivered, not at every sweep.
-        let skipped = if !settings.to_qalita {
-            Some("comments.to_qalita is off")
-        } else if note.system {
-            Some("a system note")
-        } else if note.internal && !settings.sync_internal_notes {
-            Some("an internal note stays internal (comments.sync_internal_notes)")
-        } else {
-            None
-        };
-        if let Some(reason) = skipped {
+        if let Some(reason) = note_not_copied(settings, note.system, note.internal) {
             let outcome =
                 CommentOutcome::new(Action::NotCopied, format!("GitLab note {} not copied: {reason}", note.note_id));
             if note.action.as_deref() == Some("create") {
@@ -98,14 +92,14 @@ impl Syncer {
             Some(body) => body.clone(),
             None => self.note_body(&link, note.note_id).await?,
         };
-        if body.trim_start().starts_with(&settings.gitlab_prefix) {
+        if is_our_note(settings, &body) {
             return Ok(CommentOutcome::new(Action::Ignored, "a note this service copied from QALITA"));
         }
-        let content = format!("{} {}: {}", settings.qalita_prefix, note.username, body);
+        let content = qalita_text(settings, &note.username, &body);
         let digest = text_digest(&body);
         let outcome = match self.claim(issue, CommentKey::Note(note.note_id), &digest).await? {
             Claim::Ours => CommentOutcome::new(Action::Ignored, "a note this service made"),
-            Claim::Linked(linked) if linked.digest.as_deref() == Some(digest.as_str()) => {
+            Claim::Linked(linked) if copy_step(Some(&linked), &digest) == CopyStep::Unchanged => {
                 CommentOutcome::new(Action::Unchanged, "already copied")
             }
             Claim::Linked(linked) => {
@@ -190,7 +184,7 @@ impl Syncer {
         if !settings.to_gitlab {
             return Ok(CommentOutcome::new(Action::Ignored, "comments.to_gitlab is off"));
         }
-        if comment.content.trim_start().starts_with(&settings.qalita_prefix) {
+        if is_our_comment(settings, &comment.content) {
             return Ok(CommentOutcome::new(Action::Ignored, "a comment this service copied from GitLab"));
         }
         let Some(link) = self.store.get(issue).await? else {
@@ -206,7 +200,7 @@ impl Syncer {
         let digest = text_digest(&comment.content);
         let outcome = match self.claim(issue, CommentKey::Comment(comment.id), &digest).await? {
             Claim::Ours => CommentOutcome::new(Action::Ignored, "a comment this service made"),
-            Claim::Linked(linked) if linked.digest.as_deref() == Some(digest.as_str()) => {
+            Claim::Linked(linked) if copy_step(Some(&linked), &digest) == CopyStep::Unchanged => {
                 CommentOutcome::new(Action::Unchanged, "already copied")
             }
             Claim::Linked(linked) => {
@@ -304,8 +298,7 @@ impl Syncer {
             },
             _ => "someone".to_owned(),
         };
-        let (prefix, marker) = (&self.config.comments.gitlab_prefix, Marker::Comment(comment.id).text());
-        Ok(format!("{prefix} {author}: {}\n\n{marker}", comment.content))
+        Ok(gitlab_text(&self.config.comments, &author, comment.id, &comment.content))
     }
 
     /// Every comment of a QALITA issue that is not copied yet is copied (the poll's sweep).
@@ -347,13 +340,15 @@ impl Syncer {
                 };
                 Ok(Claim::Reserved(self.store.put_comment_link(&reserved).await?))
             }
-            Some(link) if link.ours => Ok(Claim::Ours),
-            Some(link) if link.copy.is_some() => Ok(Claim::Linked(link)),
-            Some(link) => {
-                self.unless_fresh(link.reservation.as_ref().map_or(link.updated_at, |r| r.at), now)?;
-                let taken = CommentLink { reservation: Some(reservation()), updated_at: now, ..link };
-                Ok(Claim::TakenOver(self.store.put_comment_link(&taken).await?))
-            }
+            Some(link) => match copy_step(Some(&link), digest) {
+                CopyStep::Ours => Ok(Claim::Ours),
+                CopyStep::Unchanged | CopyStep::Edit { .. } => Ok(Claim::Linked(link)),
+                CopyStep::FindThenCreate | CopyStep::Create => {
+                    self.unless_fresh(link.reservation.as_ref().map_or(link.updated_at, |r| r.at), now)?;
+                    let taken = CommentLink { reservation: Some(reservation()), updated_at: now, ..link };
+                    Ok(Claim::TakenOver(self.store.put_comment_link(&taken).await?))
+                }
+            },
         }
     }
 

@@ -4,9 +4,11 @@
 //!
 //! - [`outbound`]: a QALITA issue → the GitLab write that makes GitLab agree;
 //! - [`inbound`]: a GitLab issue event on a linked issue → the QALITA fields to change;
+//! - [`comments`]: which comments are copied, what a copy says, what a comment's copy needs;
 //! - [`batch`]: which events of a batch a later one makes useless.
 
 pub mod batch;
+pub mod comments;
 pub mod inbound;
 pub mod outbound;
 

@@ -22,7 +22,7 @@ use crate::mapping::{Desired, INBOUND_FIELDS, qalita_value};
 pub enum AssigneeInput {
     /// Found; `how` says by which means (explicit map, username lookup).
     Found {
-        /// The user.
+        /// The GitLab user to assign: its id goes into `assignee_ids`, its username into the log.
         user: GitlabUser,
         /// How the user was found.
         how: String,
@@ -31,36 +31,40 @@ pub enum AssigneeInput {
     Unassigned,
     /// Nobody in GitLab matches: the GitLab assignee is left as it is, and the log says why.
     NotFound {
-        /// Why.
+        /// Why (the QALITA user unreadable or without a login, no such GitLab username, a refused
+        /// lookup), as the integration log shows it.
         reason: String,
     },
 }
 
-/// One GitLab write.
+/// One GitLab issue write the planner asks for; the engine (`engine::outbound`) makes it through
+/// the GitLab port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     /// Create the GitLab issue (its link is reserved); close it right after when the QALITA issue
     /// is already resolved, since GitLab creates issues open.
     Create {
-        /// Where.
+        /// The project routing chose (configured id or path), where the issue is created.
         project: GitlabProjectRef,
-        /// What.
+        /// The whole issue as mapped: title, description with the hidden marker, labels, assignee,
+        /// confidentiality.
         issue: NewIssue,
         /// Close it after creating it.
         close_after: bool,
     },
     /// Change the linked GitLab issue.
     Update {
-        /// Its project.
+        /// The project of the linked GitLab issue, as the link records it.
         project: GitlabProjectRef,
-        /// Its number.
+        /// The linked issue's iid: its number within that project, as in its URL.
         iid: crate::domain::Iid,
         /// Only the fields that differ.
         update: IssueUpdate,
     },
 }
 
-/// The planner's answer.
+/// The planner's answer: at most one write, the link state to commit after it, and the decisions
+/// for the integration log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     /// The write to make, if any.
