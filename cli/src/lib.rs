@@ -1,5 +1,8 @@
-//! The operator CLI `qalita-gitlab` of the QALITA ↔ GitLab sync (DESIGN section 1), as a library:
-//! the embedded adapters that let `qalita-gitlab serve` run the whole pipeline on one machine.
+//! The operator CLI `qalita-gitlab` of the QALITA ↔ GitLab sync (DESIGN section 1), as a library
+//! (`main.rs` only parses the command line): the operator [`commands`], `qalita-gitlab serve` with
+//! the whole pipeline on one machine ([`serve`]), the [`embedded`] adapters it runs on (redb store,
+//! on-disk FIFO queue, local secrets), the guided `serve --demo` against the simulators (`demo`, with
+//! the `demo` feature), and what they agree on ([`local`]).
 
 pub mod commands;
 #[cfg(feature = "demo")]

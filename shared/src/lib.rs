@@ -1,5 +1,10 @@
-//! Core of the QALITA ↔ GitLab sync: the domain types, the delivery parsing of the webhook function,
-//! the ports (traits) the functions talk through, and their adapters (AWS and in-memory).
+//! Core of the QALITA ↔ GitLab sync: everything but the wiring. The domain types and the sync's
+//! vocabulary ([`domain`]), the configuration document ([`config`]), what arrives to be synced
+//! ([`events`]: the queued GitLab payload, what a delivery says, QALITA's change events), the webhook
+//! function's delivery parsing and the queue envelope ([`webhook`], [`envelope`]), the mapping and
+//! routing ([`mapping`]), the pure planners ([`plan`]), the sync engine that runs them and makes
+//! their writes through the ports, both ways and comments included ([`engine`]), the operator's
+//! switch ([`control`]), and the ports (traits) with their adapters (AWS, HTTP, in-memory).
 //!
 //! Binaries stay thin: they wire configuration and adapters, and call into this crate.
 

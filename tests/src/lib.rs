@@ -1,8 +1,10 @@
 //! Test support shared by the workspace's integration tests: the local AWS stack on moto and the
 //! resources of `template.yaml` created on it, fault injection between a client and a server, an
 //! emulator of the Lambda Runtime API to run the real function binaries, and the contract suites
-//! that every adapter of a port must pass. A dev-dependency only; the GitLab and QALITA simulators
-//! live in `qalita-gitlab-sims`.
+//! run on every adapter of the link store's capabilities, the event queue and its administration,
+//! and the secret source (the GitLab and QALITA clients are tested against the simulators in this
+//! crate's `tests/`). Also the `local-stack` binary. A dev-dependency only; the GitLab and QALITA
+//! simulators live in `qalita-gitlab-sims`.
 
 pub mod contract;
 pub mod fault_proxy;

@@ -88,7 +88,8 @@ pub async fn handle_batch(deps: Arc<Deps>, event: SqsEvent) -> SqsBatchResponse 
             return all;
         }
     }
-    // Group in batch order: a BTreeMap keyed by the first index keeps the groups' own order.
+    // One list per message group, keyed by group id (a message without one is a group of its own),
+    // each in batch order. The groups then run concurrently; a group's messages run one by one.
     let mut groups: BTreeMap<String, Vec<SqsMessage>> = BTreeMap::new();
     let all_ids: Vec<String> = event.records.iter().filter_map(|r| r.message_id.clone()).collect();
     for record in event.records {

@@ -1,7 +1,8 @@
 //! The worker function: SQS FIFO batches of change events (QALITA, GitLab) and the scheduled poll
-//! of QALITA, turned into GitLab writes by the sync engine of the core crate. `main.rs` reads its
-//! [`config`] and builds its dependencies with [`wiring`] (as `serve` and the tests do);
-//! [`handler`], [`poll`] and [`reconcile`] hold the logic, testable without AWS.
+//! of QALITA and reconcile of GitLab, turned into GitLab and QALITA writes by the sync engine of the
+//! core crate. `main.rs` reads its [`config`] and builds its dependencies with [`wiring`] (as
+//! `serve` and the tests do); [`handler`], [`poll`] and [`reconcile`] hold the logic, testable
+//! without AWS.
 
 pub mod config;
 pub mod handler;

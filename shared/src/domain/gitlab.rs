@@ -12,9 +12,9 @@ use super::{GitlabProjectId, Iid};
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "ProjectRefRepr", into = "ProjectRefRepr")]
 pub enum GitlabProjectRef {
-    /// `42`.
+    /// The project's numeric id, as in `42`.
     Id(GitlabProjectId),
-    /// `group/subgroup/project`.
+    /// The project's full path, as in `group/subgroup/project` (no leading or trailing slash).
     Path(String),
 }
 
@@ -22,7 +22,7 @@ pub enum GitlabProjectRef {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{got:?} is not a GitLab project: give its numeric id or its full path (group/subgroup/project)")]
 pub struct InvalidProjectRef {
-    /// What was given.
+    /// The text as given (untrimmed), quoted in the error message.
     pub got: String,
 }
 
@@ -93,13 +93,13 @@ impl From<GitlabProjectRef> for ProjectRefRepr {
     }
 }
 
-/// `opened` or `closed`.
+/// A GitLab issue's state, `opened` or `closed` in GitLab's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IssueState {
-    /// Open.
+    /// Open (`opened`): how GitLab creates every issue.
     Opened,
-    /// Closed.
+    /// Closed (`closed`): a QALITA `resolved` status maps to it.
     Closed,
 }
 
@@ -131,7 +131,7 @@ pub struct GitlabUser {
     pub id: u64,
     /// The username: how people are mapped.
     pub username: String,
-    /// The display name.
+    /// The display name (`name`); empty when the answer leaves it out.
     #[serde(default)]
     pub name: String,
 }
@@ -139,44 +139,44 @@ pub struct GitlabUser {
 /// A GitLab issue as the API returns it (labels as names).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GitlabIssue {
-    /// The global id.
+    /// The instance-wide id (`id`), not the number people see; the link keeps it.
     pub id: u64,
     /// The number in its project.
     pub iid: Iid,
-    /// Its project.
+    /// The numeric id of the project the issue is in.
     pub project_id: GitlabProjectId,
-    /// The title.
+    /// The title, as GitLab holds it now.
     pub title: String,
     /// The description (Markdown).
     #[serde(default)]
     pub description: Option<String>,
-    /// Open or closed.
+    /// Whether the issue is open or closed.
     pub state: IssueState,
-    /// Label names.
+    /// Every label on the issue by name: those the sync manages and those people added.
     #[serde(default)]
     pub labels: Vec<String>,
-    /// Assignees.
+    /// The users assigned to the issue (empty when nobody is).
     #[serde(default)]
     pub assignees: Vec<GitlabUser>,
     /// Whether it is confidential.
     #[serde(default)]
     pub confidential: bool,
-    /// Its page.
+    /// The issue's page in the browser (`web_url`), kept on the link and shown by the CLI.
     pub web_url: String,
-    /// Last change.
+    /// When GitLab last changed the issue, by GitLab's clock (`updated_at`).
     pub updated_at: DateTime<Utc>,
 }
 
 /// A new issue, as `POST /projects/:id/issues` takes it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct NewIssue {
-    /// The title.
+    /// The title, from the `mapping.title` template.
     pub title: String,
     /// The description, carrying the hidden marker of the QALITA issue.
     pub description: String,
     /// Label names (comma-joined on the wire); missing labels are created by GitLab.
     pub labels: Vec<String>,
-    /// Assignee user ids.
+    /// The GitLab user ids to assign; empty when the QALITA issue has no owner or it matched nobody.
     pub assignee_ids: Vec<u64>,
     /// Whether the issue is confidential.
     pub confidential: bool,
@@ -195,10 +195,10 @@ pub enum StateEvent {
 /// A change to an issue, as `PUT /projects/:id/issues/:iid` takes it: only what is set is sent.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct IssueUpdate {
-    /// A new title.
+    /// The title to write, when it differs from the one last written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
-    /// A new description.
+    /// The description to write (with the hidden marker), when it differs from the one last written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Labels to add (others are left alone).
@@ -207,13 +207,13 @@ pub struct IssueUpdate {
     /// Labels to remove (others are left alone).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub remove_labels: Vec<String>,
-    /// Close or reopen.
+    /// `close` or `reopen`, when the state must change.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_event: Option<StateEvent>,
-    /// The new assignees.
+    /// The user ids to assign; they replace the issue's assignees.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub assignee_ids: Option<Vec<u64>>,
-    /// Confidentiality.
+    /// Make the issue confidential (`true`) or visible to everyone who can see the project (`false`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub confidential: Option<bool>,
 }
@@ -228,11 +228,11 @@ impl IssueUpdate {
 /// A note (comment) on a GitLab issue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GitlabNote {
-    /// The note id.
+    /// The note's id, unique on the instance: its comment link is keyed `NOTE#<id>`.
     pub id: u64,
-    /// The text.
+    /// The text (Markdown); a copy the sync made starts with its prefix and ends with its marker.
     pub body: String,
-    /// Its author.
+    /// Who wrote it; for a copy of a QALITA comment, the service's own account.
     pub author: GitlabUser,
     /// A system note ("changed the description").
     #[serde(default)]
@@ -240,9 +240,9 @@ pub struct GitlabNote {
     /// Visible to project members only.
     #[serde(default)]
     pub internal: bool,
-    /// Creation time.
+    /// When it was written, by GitLab's clock.
     pub created_at: DateTime<Utc>,
-    /// Last edit.
+    /// When it was last edited, when the answer says.
     #[serde(default)]
     pub updated_at: Option<DateTime<Utc>>,
 }

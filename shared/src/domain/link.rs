@@ -46,7 +46,7 @@ impl std::fmt::Display for LinkStatus {
 /// The token and time of a reservation: only its holder may turn it into a link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reservation {
-    /// A random token.
+    /// A random UUID naming this reservation; a takeover writes a new one.
     pub token: String,
     /// When it was taken: an old reservation is stale (its worker died).
     pub at: DateTime<Utc>,
@@ -58,13 +58,13 @@ pub struct Reservation {
 /// The GitLab issue of a link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GitlabLink {
-    /// Its project.
+    /// The numeric id of the project the GitLab issue is in.
     pub project_id: GitlabProjectId,
     /// Its number in the project.
     pub iid: Iid,
-    /// Its global id.
+    /// The GitLab issue's instance-wide id (`id`), not its iid.
     pub issue_id: u64,
-    /// Its page.
+    /// The GitLab issue's page in the browser, shown by `link show` and in the integration log.
     pub web_url: String,
 }
 
@@ -72,17 +72,17 @@ pub struct GitlabLink {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Field {
-    /// The title.
+    /// The title (`ownership.title` says which side owns it).
     Title,
-    /// The description.
+    /// The description, with the hidden marker on GitLab's side; long ones recorded as a digest.
     Description,
-    /// The managed labels.
+    /// The labels the sync manages (rendered from `mapping.labels`); others are never touched.
     Labels,
-    /// Open or closed.
+    /// GitLab's `opened` or `closed`.
     State,
-    /// The assignee.
+    /// The assignee: a GitLab user id in `to_gitlab`, a QALITA user id in `to_qalita`.
     Assignee,
-    /// Confidentiality.
+    /// Whether the GitLab issue is confidential, as the routing rule asks.
     Confidential,
     /// The status as both sides understand it: `open`, `resolved` or `muted` (GitLab: open, closed,
     /// open with the muted label). Kept beside `State` and `Labels`, which are its GitLab parts.
@@ -113,14 +113,14 @@ impl Written {
 /// A link and its sync state, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkState {
-    /// The QALITA issue.
+    /// The QALITA issue the link is for: the key of its item.
     pub qalita_id: QalitaIssueId,
     /// Where the link is in its life.
     pub status: LinkStatus,
     /// The stored version this state was read at (0: not stored yet). Every write is conditional
     /// on it (optimistic locking).
     pub version: u64,
-    /// Set while `Reserved`.
+    /// The reservation (token, time, project), set while `Reserved` and cleared by the commit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reservation: Option<Reservation>,
     /// Set once the GitLab issue exists.
@@ -260,12 +260,12 @@ pub struct CommentLink {
 pub struct ResolvedAssignee {
     /// The QALITA user id.
     pub qalita_user: u64,
-    /// Their QALITA login.
+    /// Their QALITA login, when QALITA gave one: what the `[assignees]` map and the lookup use.
     #[serde(default)]
     pub login: Option<String>,
     /// The GitLab user id.
     pub gitlab_user: u64,
-    /// The GitLab username.
+    /// The GitLab username they resolved to, for the log and `link show`.
     pub username: String,
 }
 
@@ -277,7 +277,7 @@ pub enum LogLevel {
     Info,
     /// Something did not sync, by rule (an unknown person, a field owned by the other side).
     Warn,
-    /// A call failed.
+    /// A sync failed (a refused or failed call); `logs --errors` lists only these.
     Error,
 }
 
@@ -303,9 +303,9 @@ impl std::fmt::Display for LogLevel {
 pub struct LogEntry {
     /// The QALITA issue it is about.
     pub issue: QalitaIssueId,
-    /// When.
+    /// When it was written, by the writer's clock (the worker's, or the CLI's for a backfill).
     pub at: DateTime<Utc>,
-    /// How serious.
+    /// How serious: `logs --errors` keeps only [`LogLevel::Error`].
     pub level: LogLevel,
     /// A short, stable kind (`create`, `update`, `route`, `assignee-unknown`, …).
     pub kind: String,

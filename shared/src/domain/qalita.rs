@@ -6,12 +6,12 @@ use serde::{Deserialize, Serialize};
 
 use super::QalitaIssueId;
 
-/// A QALITA issue.
+/// A QALITA issue, as the issue calls return it or a change event carries it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QalitaIssue {
-    /// Its id.
+    /// QALITA's id of the issue: the key of its link, and the id in its hidden marker.
     pub id: QalitaIssueId,
-    /// The tenant.
+    /// The tenant (QALITA partner) the issue belongs to; read, not used by the sync.
     #[serde(default)]
     pub partner_id: Option<u64>,
     /// The title (a rule or metric name, e.g. `Invalid Latitude`).
@@ -32,25 +32,25 @@ pub struct QalitaIssue {
     /// `{perimeter, value, parent_scope}`: the column, dataset, … the issue is about.
     #[serde(default)]
     pub scope: Option<serde_json::Value>,
-    /// Due date, `YYYY-MM-DD`.
+    /// The due date, `YYYY-MM-DD` as QALITA sends it: the `{due_date}` placeholder.
     #[serde(default)]
     pub due_date: Option<String>,
-    /// Who raised it.
+    /// The id of the QALITA user who raised it.
     #[serde(default)]
     pub author_id: Option<u64>,
     /// Who changed it last.
     #[serde(default)]
     pub updated_by: Option<u64>,
-    /// Who closed it.
+    /// The id of the QALITA user who closed it, once closed.
     #[serde(default)]
     pub closed_by: Option<u64>,
-    /// Creation time.
+    /// When it was created, by QALITA's clock (a time without an offset is read as UTC).
     #[serde(default, deserialize_with = "lenient_time")]
     pub created_at: Option<DateTime<Utc>>,
     /// Last change: the watermark of QALITA-owned fields.
     #[serde(default, deserialize_with = "lenient_time")]
     pub updated_at: Option<DateTime<Utc>>,
-    /// Close time.
+    /// When it was closed, once closed, by QALITA's clock.
     #[serde(default, deserialize_with = "lenient_time")]
     pub closed_at: Option<DateTime<Utc>>,
     /// The issue's page in QALITA.
@@ -81,13 +81,15 @@ fn lenient_time<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Opt
 /// name and the domain.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssueContext {
-    /// `info`, `warning`, `high`.
+    /// The severity word (`info`, `warning`, `high`), from the event's recommendation: the
+    /// `{severity}` placeholder, and what a routing rule's `severity` matches.
     #[serde(default)]
     pub severity: Option<String>,
     /// The source (dataset) name.
     #[serde(default)]
     pub source_name: Option<String>,
-    /// The data domain.
+    /// The data domain (`finance`): the `{domain}` placeholder, and what a routing rule's `domain`
+    /// matches.
     #[serde(default)]
     pub domain: Option<String>,
 }
@@ -117,10 +119,11 @@ pub struct QalitaIssueUpdate {
     /// A new assignee (user id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assignee: Option<u64>,
-    /// A new title.
+    /// The title to write, when GitLab's title goes back (`ownership.title = "both"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
-    /// A new description.
+    /// The description to write, without the hidden marker, when GitLab's description goes back
+    /// (`ownership.description = "both"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
@@ -136,40 +139,40 @@ impl QalitaIssueUpdate {
 /// from `content`, `body` or `text`, the author from `author_id` or `user_id`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QalitaComment {
-    /// The comment id.
+    /// QALITA's id of the comment: its comment link is keyed `COMMENT#<id>`.
     pub id: u64,
     /// The issue it is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issue_id: Option<u64>,
-    /// Who wrote it.
+    /// The id of the QALITA user who wrote it: read for the author's name when `author` is absent.
     #[serde(default, alias = "user_id", skip_serializing_if = "Option::is_none")]
     pub author_id: Option<u64>,
     /// The author's name or login, when the answer carries it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
-    /// The text.
+    /// The text; a copy the sync made of a GitLab note starts with `comments.qalita_prefix`.
     #[serde(default, alias = "body", alias = "text", deserialize_with = "null_as_empty")]
     pub content: String,
-    /// Creation time.
+    /// When it was written, by QALITA's clock.
     #[serde(default, deserialize_with = "lenient_time", skip_serializing_if = "Option::is_none")]
     pub created_at: Option<DateTime<Utc>>,
-    /// Last edit.
+    /// When it was last edited, when the answer says.
     #[serde(default, deserialize_with = "lenient_time", skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<DateTime<Utc>>,
 }
 
-/// A QALITA user.
+/// A QALITA user, as the user calls return it (the field names are configurable on the client).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QalitaUser {
-    /// The user id.
+    /// QALITA's id of the user, as an issue's `assignee` and a comment's `author_id` give it.
     pub id: u64,
     /// The login (field name configurable on the client).
     #[serde(default)]
     pub login: Option<String>,
-    /// The display name.
+    /// The display name: how a copied comment names its author (else the login).
     #[serde(default)]
     pub name: Option<String>,
-    /// The e-mail address.
+    /// The e-mail address; read, not used by the sync.
     #[serde(default)]
     pub email: Option<String>,
 }

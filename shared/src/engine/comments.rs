@@ -7,7 +7,8 @@
 //! version). A reservation whose worker died is taken over after looking for the copy it may have
 //! made (the GitLab note carries a hidden marker; the QALITA comment is found by its exact text).
 
-use super::outbound::{SyncError, Syncer, surely_not_created};
+use super::link_protocol::surely_not_created;
+use super::outbound::{SyncError, Syncer};
 use crate::domain::QalitaIssueId;
 use crate::domain::digest::text_digest;
 use crate::domain::gitlab::GitlabProjectRef;

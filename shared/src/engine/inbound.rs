@@ -3,7 +3,8 @@
 //! still reserved, reads what the plan needs only for the fields that changed, writes QALITA,
 //! records on the link what each side now holds, and commits it conditionally.
 
-use super::outbound::{CONFLICT_RETRIES, SyncError, Syncer, adopt};
+use super::link_protocol::{CONFLICT_RETRIES, adopt};
+use super::outbound::{SyncError, Syncer};
 use crate::config::Owner;
 use crate::domain::QalitaIssueId;
 use crate::domain::gitlab::{GitlabProjectRef, GitlabUser};

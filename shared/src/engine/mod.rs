@@ -4,10 +4,12 @@
 //!
 //! - [`outbound`]: a QALITA issue → its GitLab issue;
 //! - [`inbound`]: a GitLab issue event → the QALITA issue;
-//! - [`comments`]: comments both ways.
+//! - [`comments`]: comments both ways;
+//! - `link_protocol`: reserve, take over, release, commit, adopt.
 
 pub mod comments;
 pub mod inbound;
+mod link_protocol;
 pub mod outbound;
 
 pub use comments::CommentOutcome;

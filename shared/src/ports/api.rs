@@ -68,7 +68,7 @@ pub enum ApiError {
     /// `retry_after` when the server said so (`Retry-After`, `RateLimit-Reset`).
     #[error("{service} unavailable ({kind}): {message}")]
     Transient {
-        /// The service.
+        /// Which API was unavailable: GitLab or QALITA.
         service: Service,
         /// Why: shown as `http-429`, `http-503`, `timeout`, `connect`, `transport`.
         kind: TransientKind,
@@ -80,7 +80,7 @@ pub enum ApiError {
     /// The object asked for does not exist (or was deleted): GitLab 404 on an issue, QALITA 204.
     #[error("{service}: {what} not found")]
     NotFound {
-        /// The service.
+        /// Which API said the object is missing: GitLab or QALITA.
         service: Service,
         /// What was looked for (`issue 12 of group/project`).
         what: String,
@@ -89,11 +89,13 @@ pub enum ApiError {
     /// is kept, so the log says what to fix.
     #[error("{service} refused the request (HTTP {status}): {message}")]
     Permanent {
-        /// The service.
+        /// Which API refused: GitLab or QALITA.
         service: Service,
-        /// The HTTP status.
+        /// The HTTP status of the refusal (400, 401, 403, 404 of a project or route, 422, …); 0 when
+        /// the request could not even be built.
         status: u16,
-        /// The server's message.
+        /// The server's own message (`message`, `error` or `detail` of a JSON body, else the body),
+        /// at most 500 characters, with the token redacted when the server echoes it.
         message: String,
     },
 }
@@ -139,7 +141,7 @@ pub struct IssueQuery {
 /// One page of a list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<T> {
-    /// The items.
+    /// The items of this page, in the order the server listed them.
     pub items: Vec<T>,
     /// The next page number (`X-Next-Page`), if any.
     pub next_page: Option<u32>,
@@ -152,14 +154,16 @@ pub struct Page<T> {
 /// [`ApiError::Transient`] with the wait GitLab asked for.
 #[async_trait]
 pub trait GitlabApi: Send + Sync {
-    /// `POST /projects/:id/issues`.
+    /// `POST /projects/:id/issues`: creates the issue; the issue as GitLab stored it (its id, iid
+    /// and page).
     async fn create_issue(
         &self,
         project: &GitlabProjectRef,
         issue: &NewIssue,
         context: &CallContext,
     ) -> Result<GitlabIssue, ApiError>;
-    /// `GET /projects/:id/issues/:iid`.
+    /// `GET /projects/:id/issues/:iid`: the issue as GitLab holds it now; a missing issue is
+    /// [`ApiError::NotFound`].
     async fn get_issue(&self, project: &GitlabProjectRef, iid: Iid) -> Result<GitlabIssue, ApiError>;
     /// `PUT /projects/:id/issues/:iid` with only the fields to change.
     async fn update_issue(
@@ -171,7 +175,8 @@ pub trait GitlabApi: Send + Sync {
     ) -> Result<GitlabIssue, ApiError>;
     /// `GET /projects/:id/issues` with filters and pagination.
     async fn list_issues(&self, project: &GitlabProjectRef, query: &IssueQuery) -> Result<Page<GitlabIssue>, ApiError>;
-    /// `POST /projects/:id/issues/:iid/notes`.
+    /// `POST /projects/:id/issues/:iid/notes`: adds a note, visible to project members only when
+    /// `internal`; the note as GitLab stored it.
     async fn create_note(
         &self,
         project: &GitlabProjectRef,
@@ -204,7 +209,8 @@ pub trait GitlabApi: Send + Sync {
     async fn current_user(&self) -> Result<GitlabUser, ApiError>;
 }
 
-/// QALITA's REST API, the subset the outbound sync uses (DESIGN section 6; paths configurable).
+/// QALITA's REST API, the subset the sync uses both ways: issues and users read, issues and
+/// comments written (DESIGN section 6; paths configurable).
 ///
 /// Contract: QALITA answers "not found or no access" with 204, which is `Ok(None)`; 429 and 5xx are
 /// transient; 401 and 403 are permanent.
@@ -212,9 +218,10 @@ pub trait GitlabApi: Send + Sync {
 pub trait QalitaApi: Send + Sync {
     /// `GET /api/v2/issues?offset=&limit=`, newest first by creation.
     async fn list_issues(&self, offset: u64, limit: u32) -> Result<Vec<QalitaIssue>, ApiError>;
-    /// `GET /api/v2/issues/{id}`.
+    /// `GET /api/v2/issues/{id}`: the issue as QALITA holds it now; `None` when QALITA answers 204
+    /// (missing, or not visible to the token).
     async fn get_issue(&self, id: QalitaIssueId) -> Result<Option<QalitaIssue>, ApiError>;
-    /// `GET /api/v2/users/{id}`.
+    /// `GET /api/v2/users/{id}`: the user (login, name, e-mail); `None` when QALITA answers 204.
     async fn get_user(&self, id: u64) -> Result<Option<QalitaUser>, ApiError>;
     /// `PUT /api/v2/issues/{id}` with the changed fields only; the issue as QALITA has it after.
     /// A missing issue (204) is [`ApiError::NotFound`].
