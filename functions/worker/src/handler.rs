@@ -329,17 +329,32 @@ async fn complete_texts(deps: &Deps, facts: &mut GitlabIssueFacts) -> Result<(),
         }
         // Deleted since: nothing to sync.
         Err(qalita_gitlab_core::ports::ApiError::NotFound { .. }) => Ok(()),
-        Err(error) if error.is_transient() => Err(Retry { after: error.retry_after(), reason: error.to_string() }),
         Err(error) => {
-            tracing::warn!(error = %error, "the description left out of a large delivery cannot be read; the other fields are synced");
-            Ok(())
+            let error = SyncError::from(error);
+            match retry_of(deps, &error) {
+                Some(retry) => Err(retry),
+                None => {
+                    tracing::warn!(error = %error, "the description left out of a large delivery cannot be read; the other fields are synced");
+                    Ok(())
+                }
+            }
         }
     }
 }
 
-/// Logs the result of a sync, and decides in one place: done; back to the queue when it may work
-/// later (a transient failure, or a refused token the function reads again); logged and dropped
-/// when it cannot.
+/// Whether a failure may work later, decided here and nowhere else: a transient failure, or a
+/// refused token (fixed by a rotation: the function then reads its secrets again), comes back after
+/// a back-off; anything else never will.
+fn retry_of(deps: &Deps, error: &SyncError) -> Option<Retry> {
+    if error.is_auth_failure() {
+        deps.credentials_refused.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    (error.is_transient() || error.is_auth_failure())
+        .then(|| Retry { after: error.retry_after(), reason: error.to_string() })
+}
+
+/// Logs the result of a sync: done; back to the queue when it may work later ([`retry_of`]);
+/// logged and dropped when it cannot.
 async fn finish(
     deps: &Deps,
     id: &str,
@@ -354,13 +369,10 @@ async fn finish(
             tracing::info!(message_id = id, kind, qalita_issue = ?issue.map(|i| i.get()), outcome = action.as_str(), reason = %reason, latency_ms, "synced");
             Ok(())
         }
-        Err(error) if error.is_transient() || error.is_auth_failure() => {
-            if error.is_auth_failure() {
-                deps.credentials_refused.store(true, std::sync::atomic::Ordering::SeqCst);
-            }
-            Err(Retry { after: error.retry_after(), reason: error.to_string() })
-        }
         Err(error) => {
+            if let Some(retry) = retry_of(deps, &error) {
+                return Err(retry);
+            }
             tracing::error!(message_id = id, kind, error = %error, outcome = "failed", latency_ms, "sync refused for good");
             if let Some(issue) = issue {
                 log_failure(deps, issue, &error).await;
@@ -403,10 +415,12 @@ async fn sync_qalita(deps: &Deps, id: &str, kind: &str, event: QalitaEvent, star
                         let copied = copied.iter().filter(|o| o.action == Action::Copied).count();
                         tracing::info!(message_id = id, qalita_issue = %issue.id, copied, "comments swept");
                     }
-                    Err(error) if error.is_transient() => {
-                        return Err(Retry { after: error.retry_after(), reason: error.to_string() });
-                    }
                     Err(error) => {
+                        // A refused token retries the message (and the secrets are read again), as
+                        // for the issue itself; the issue's sync is state-based, so it costs nothing.
+                        if let Some(retry) = retry_of(deps, &error) {
+                            return Err(retry);
+                        }
                         tracing::error!(message_id = id, qalita_issue = %issue.id, error = %error, "comments not swept");
                         log_failure(deps, issue.id, &error).await;
                     }
