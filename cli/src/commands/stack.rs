@@ -7,7 +7,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, Region};
-use chrono::TimeDelta;
 use qalita_gitlab_core::adapters::dynamodb::DynamoLinkStore;
 use qalita_gitlab_core::adapters::gitlab_http::GitlabClient;
 use qalita_gitlab_core::adapters::qalita_http::QalitaClient;
@@ -25,14 +24,7 @@ use crate::embedded::secrets::{EnvSecrets, FileSecrets};
 use crate::embedded::store::RedbLinkStore;
 use qalita_gitlab_worker::wiring::{self, Tokens};
 
-/// The database file of a data folder (as `serve` names it).
-pub const DATABASE_FILE: &str = "qalita-gitlab.redb";
-/// The secret id of the GitLab token on the embedded stack (variable `QALITA_GITLAB_GITLAB_TOKEN`).
-pub const LOCAL_GITLAB_TOKEN_ID: &str = "qalita-gitlab/gitlab-token";
-/// The secret id of the QALITA token on the embedded stack (variable `QALITA_GITLAB_QALITA_TOKEN`).
-pub const LOCAL_QALITA_TOKEN_ID: &str = "qalita-gitlab/qalita-token";
-/// How long log entries written by a command are kept (as the deployed table's TTL).
-const LOG_TTL: TimeDelta = TimeDelta::days(90);
+use crate::local::{DATABASE_FILE, GITLAB_TOKEN_ID, LOG_TTL, QALITA_TOKEN_ID};
 
 /// The configuration a command works with, and where it came from.
 #[derive(Debug, Clone)]
@@ -198,8 +190,8 @@ async fn local(dir: &Path, secrets_file: Option<&Path>) -> Result<Stack, Command
     Ok(Stack {
         store: Arc::new(store),
         queues: Arc::new(queue),
-        gitlab_token: token(LOCAL_GITLAB_TOKEN_ID),
-        qalita_token: token(LOCAL_QALITA_TOKEN_ID),
+        gitlab_token: token(GITLAB_TOKEN_ID),
+        qalita_token: token(QALITA_TOKEN_ID),
         secrets,
         description: format!("embedded stack in {}", dir.display()),
         description_json: serde_json::json!({ "kind": "local", "data_dir": dir }),
