@@ -11,7 +11,7 @@ use chrono::TimeDelta;
 use super::outbound::{SyncError, Syncer};
 use crate::config::Config;
 use crate::domain::digest::text_digest;
-use crate::domain::gitlab::GitlabIssue;
+use crate::domain::gitlab::{GitlabIssue, GitlabProjectRef};
 use crate::domain::link::{Field, GitlabLink, LinkState, LinkStatus, Written};
 use crate::mapping::Desired;
 use crate::ports::{ApiError, StoreError};
@@ -121,6 +121,12 @@ pub(super) fn stamp_written(link: &LinkState, next: &mut LinkState, at: chrono::
             written.at = Some(at);
         }
     }
+}
+
+/// Where the holder of a reservation was creating the issue, searched for its marker even if
+/// routing changed since; `routed` for a reservation that recorded no project.
+pub(super) fn reserved_in(link: &LinkState, routed: &GitlabProjectRef) -> GitlabProjectRef {
+    link.reservation.as_ref().and_then(|r| r.project.clone()).unwrap_or_else(|| routed.clone())
 }
 
 pub(super) fn link_of(issue: &GitlabIssue) -> GitlabLink {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::link_protocol::{CONFLICT_RETRIES, adopt, link_of, stamp_written, surely_not_created};
+use super::link_protocol::{CONFLICT_RETRIES, adopt, link_of, reserved_in, stamp_written, surely_not_created};
 use crate::config::Config;
 use crate::domain::gitlab::{GitlabIssue, GitlabProjectRef, GitlabUser, IssueState, IssueUpdate, StateEvent};
 use crate::domain::link::{Field, LinkState, LinkStatus, LogEntry, LogLevel, ResolvedAssignee, Written};
@@ -211,12 +211,7 @@ impl Syncer {
             None => (reserve(0), None),
             Some(link) if link.status == LinkStatus::Reserved => {
                 self.unless_fresh(link.reservation.as_ref().map_or(link.updated_at, |r| r.at), now)?;
-                let project = link
-                    .reservation
-                    .as_ref()
-                    .and_then(|r| r.project.clone())
-                    .unwrap_or_else(|| desired.route.project.clone());
-                match self.find_marked(&project, issue).await? {
+                match self.find_marked(&reserved_in(link, &desired.route.project), issue).await? {
                     Some(found) => (adopt(reserve(link.version), &found, &desired, &self.config, now), Some(found)),
                     None => (reserve(link.version), None),
                 }
@@ -257,13 +252,7 @@ impl Syncer {
                 taken.context = context.clone();
                 taken.reserve_in(desired.route.project.clone());
                 let taken = self.store.update(&taken).await?;
-                // Search where the dead worker was creating it, even if routing changed since.
-                let project = link
-                    .reservation
-                    .as_ref()
-                    .and_then(|r| r.project.clone())
-                    .unwrap_or_else(|| desired.route.project.clone());
-                match self.find_marked(&project, issue).await? {
+                match self.find_marked(&reserved_in(&link, &desired.route.project), issue).await? {
                     Some(found) => {
                         let adopted = self.store.update(&adopt(taken, &found, desired, &self.config, now)).await?;
                         return self.write(target, &context, desired, adopted, Action::Adopted).await;
