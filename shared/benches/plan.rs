@@ -53,7 +53,7 @@ fn bench(c: &mut Criterion) {
     let reserved = LinkState::reserved(issue.id, "token".into(), now);
     let desired = Desired::of(&config, &Facts::of(&issue, &context, None));
     let created = plan(&config, &issue, &desired, &assignee, &reserved, now);
-    assert!(matches!(created.op, Some(Op::Create { .. })));
+    assert!(matches!(created.ops.first(), Some(Op::CreateIssue { .. })));
     let mut linked = created.next;
     linked.gitlab = Some(GitlabLink {
         project_id: GitlabProjectId::new(7).unwrap(),
@@ -76,7 +76,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let desired = Desired::of(&config, &Facts::of(black_box(&resolved), &context, None));
             let planned = plan(&config, &resolved, &desired, &assignee, &linked, now);
-            assert!(matches!(planned.op, Some(Op::Update { .. })));
+            assert!(matches!(planned.ops.as_slice(), [Op::UpdateIssue { .. }]));
             black_box(planned)
         })
     });
@@ -84,7 +84,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let desired = Desired::of(&config, &Facts::of(black_box(&issue), &context, None));
             let planned = plan(&config, &issue, &desired, &assignee, &linked, now);
-            assert!(planned.op.is_none());
+            assert!(planned.ops.is_empty());
             black_box(planned)
         })
     });
@@ -104,7 +104,7 @@ fn bench(c: &mut Criterion) {
             assert_eq!(changed_fields(&config, &linked, &facts), [Field::Status]);
             let known = Facts::of(&issue, &context, None);
             let planned = plan_inbound(&config, &linked, &facts, Some((&issue, &known)), &AssigneeBack::NotNeeded, now);
-            assert!(planned.update.status.is_some());
+            assert!(planned.update().is_some_and(|u| u.status.is_some()));
             black_box(planned)
         })
     });

@@ -173,3 +173,55 @@ fn the_cycle_finder_finds_a_cycle() {
     graph.entry("d".into()).or_default().insert("a".into());
     assert_eq!(cycles(&graph), vec![vec!["a".to_owned(), "b".into(), "c".into()]]);
 }
+
+/// The port methods that write to GitLab or QALITA.
+const REMOTE_WRITES: [&str; 6] =
+    [".create_issue(", ".update_issue(", ".create_note(", ".update_note(", ".create_comment(", ".update_comment("];
+
+/// The calls of a remote-write port method in the production code under `dir`, as `file: call`.
+fn remote_writes(dir: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    rust_files(dir, &mut files);
+    let mut found = Vec::new();
+    for file in files {
+        let text = production_text(&file);
+        for call in REMOTE_WRITES {
+            if text.contains(call) {
+                found.push(format!("{}: {call}", file.display()));
+            }
+        }
+    }
+    found
+}
+
+/// Every remote write of the sync is an `Op` a planner returned, applied by the one interpreter:
+/// no other file of the engine, the worker or the CLI's commands calls a writing port method.
+/// (The demo's scripted people edit through the ports on purpose, as people do; adapters and
+/// simulators implement the ports.)
+#[test]
+fn every_remote_write_of_the_sync_goes_through_the_interpreter() {
+    let root = workspace();
+    let interpreter = root.join("shared/src/engine/interpreter.rs");
+    let applied = production_text(&interpreter);
+    for call in REMOTE_WRITES {
+        assert!(applied.contains(call), "the interpreter makes {call}");
+    }
+    let mut outside = Vec::new();
+    for dir in ["shared/src/engine", "shared/src/plan", "functions/worker/src", "cli/src/commands", "cli/src/serve"] {
+        outside.extend(
+            remote_writes(&root.join(dir)).into_iter().filter(|w| !w.starts_with(&*interpreter.to_string_lossy())),
+        );
+    }
+    assert!(outside.is_empty(), "remote writes outside the interpreter: {outside:#?}");
+}
+
+#[test]
+fn the_remote_write_finder_finds_a_write() {
+    let dir = std::env::temp_dir().join(format!("remote-writes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("folder");
+    std::fs::write(dir.join("rogue.rs"), "async fn f(g: &G) { g.gitlab.update_issue(&p, iid, &u, &c).await; }\n")
+        .expect("file");
+    let found = remote_writes(&dir);
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+    assert_eq!(found.len(), 1, "{found:?}");
+}

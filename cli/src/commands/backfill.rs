@@ -318,14 +318,19 @@ impl Run {
             config: self.config.clone(),
         };
         let preview = syncer.preview(issue, &IssueContext::default()).await?;
-        Ok(match (&preview.plan.op, &preview.adopted) {
-            (Some(Op::Create { project, .. }), _) => {
+        Ok(match (preview.plan.ops.first(), &preview.adopted) {
+            (Some(Op::CreateIssue { project, .. }), _) => {
                 self.planned
                     .push(json!({ "qalita_issue": issue.id.get(), "would": "create", "project": project.to_string() }));
                 Action::Created
             }
-            (Some(Op::Update { project, iid, .. }), _) => {
-                self.planned.push(json!({ "qalita_issue": issue.id.get(), "would": "update", "project": project.to_string(), "iid": iid.get() }));
+            (Some(op), _) => {
+                let mut planned = json!({ "qalita_issue": issue.id.get(), "would": "update" });
+                if let Op::UpdateIssue { project, iid, .. } = op {
+                    planned["project"] = project.to_string().into();
+                    planned["iid"] = iid.get().into();
+                }
+                self.planned.push(planned);
                 Action::Updated
             }
             (None, Some(_)) => Action::Adopted,

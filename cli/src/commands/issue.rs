@@ -6,26 +6,22 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use qalita_gitlab_core::control;
 use qalita_gitlab_core::domain::QalitaIssueId;
-use qalita_gitlab_core::domain::gitlab::{GitlabProjectRef, IssueState, IssueUpdate, StateEvent};
-use qalita_gitlab_core::domain::link::{LinkState, LinkStatus, LogEntry, LogLevel};
-use qalita_gitlab_core::domain::marker::Marker;
+use qalita_gitlab_core::domain::gitlab::{IssueState, IssueUpdate, StateEvent};
+use qalita_gitlab_core::domain::link::{LinkState, LinkStatus};
 use qalita_gitlab_core::domain::qalita::{IssueContext, QalitaIssue};
-use qalita_gitlab_core::domain::sync::Action;
-use qalita_gitlab_core::domain::sync::{Decision, DecisionKind};
+use qalita_gitlab_core::domain::sync::{Action, Decision, DecisionKind};
 use qalita_gitlab_core::engine::{Outcome as SyncOutcome, SyncError, Syncer};
 use qalita_gitlab_core::mapping::{Desired, Facts};
-use qalita_gitlab_core::ports::{
-    ApiError, CallContext, Clock, GitlabApi, LinkStore, QalitaApi, StoreError, SystemClock,
-};
+use qalita_gitlab_core::plan::Op;
+use qalita_gitlab_core::plan::relink::may_relink;
+use qalita_gitlab_core::ports::{CallContext, Clock, GitlabApi, QalitaApi, SystemClock};
 use serde_json::{Value, json};
 
 use super::global::GlobalArgs;
 use super::outcome::{CommandError, Outcome};
 use super::stack::Stack;
-use qalita_gitlab_core::plan::Op;
 
 /// Creates (or updates) the GitLab issue of one QALITA issue now, through the sync's own link
 /// protocol: running it twice, or while the worker handles the same issue, never makes a second
@@ -98,13 +94,6 @@ pub async fn create_issue(global: GlobalArgs, args: CreateIssueArgs) -> Result<O
         ));
     }
     let issue = engine.qalita_issue(args.id).await?;
-    let previous = store.get(args.id).await?;
-    let mut replaced = None;
-    if let Some(link) = previous.filter(|link| matches!(link.status, LinkStatus::Severed | LinkStatus::Gone)) {
-        replaced = link.gitlab.as_ref().map(|g| g.web_url.clone());
-        retire_marker(engine.gitlab.as_ref(), &link).await?;
-        release_for_relink(store.as_ref(), engine.clock.as_ref(), &link).await?;
-    }
     let syncer = Syncer {
         gitlab: engine.gitlab.clone(),
         qalita: engine.qalita.clone(),
@@ -112,59 +101,15 @@ pub async fn create_issue(global: GlobalArgs, args: CreateIssueArgs) -> Result<O
         clock: engine.clock.clone(),
         config: engine.config.clone(),
     };
+    let mut replaced = None;
+    if let Some(link) = store.get(args.id).await?.filter(may_relink) {
+        replaced = link.gitlab.as_ref().map(|g| g.web_url.clone());
+        syncer.relink(&link, &CallContext::default()).await.map_err(|error| {
+            CommandError::from(error).context("the severed GitLab issue's marker cannot be retired")
+        })?;
+    }
     let outcome = syncer.sync_issue(&issue, &IssueContext::default(), &CallContext::default()).await?;
     Ok(render_created(args.id, &outcome, replaced))
-}
-
-/// Replaces the old issue's hidden marker by an inert one, so that the search for an interrupted
-/// creation never adopts it and its events are never routed back by the marker. A deleted issue,
-/// or one whose description no longer ends with the marker, needs nothing.
-async fn retire_marker(gitlab: &dyn GitlabApi, link: &LinkState) -> Result<(), CommandError> {
-    let Some(old) = &link.gitlab else { return Ok(()) };
-    let project = GitlabProjectRef::Id(old.project_id);
-    let found = match gitlab.get_issue(&project, old.iid).await {
-        Ok(found) => found,
-        Err(ApiError::NotFound { .. }) => return Ok(()),
-        Err(error) => return Err(CommandError::from(error).context("the severed GitLab issue cannot be read")),
-    };
-    let description = found.description.unwrap_or_default();
-    let Some(retired) = Marker::Issue(link.qalita_id).retire(&description) else { return Ok(()) };
-    let update = IssueUpdate { description: Some(retired), ..IssueUpdate::default() };
-    gitlab
-        .update_issue(&project, old.iid, &update, &CallContext::default())
-        .await
-        .map_err(|error| CommandError::from(error).context("the severed GitLab issue's marker cannot be retired"))?;
-    Ok(())
-}
-
-/// Turns a severed link into a released reservation (as a failed creation leaves it): the sync
-/// then takes it over and creates the new issue through the link protocol.
-async fn release_for_relink(store: &dyn LinkStore, clock: &dyn Clock, link: &LinkState) -> Result<(), CommandError> {
-    let now = clock.now();
-    let mut released =
-        LinkState::reserved(link.qalita_id, uuid::Uuid::new_v4().to_string(), DateTime::<Utc>::UNIX_EPOCH);
-    released.version = link.version;
-    released.context = link.context.clone();
-    released.assignee = link.assignee.clone();
-    released.updated_at = now;
-    match store.update(&released).await {
-        // Another process moved the link meanwhile: the sync reads it again and goes on from there.
-        Ok(_) | Err(StoreError::Conflict) => {}
-        Err(error) => return Err(error.into()),
-    }
-    let previous = link.gitlab.as_ref().map_or_else(|| "none".to_owned(), |g| g.web_url.clone());
-    let entry = LogEntry {
-        issue: link.qalita_id,
-        at: now,
-        level: LogLevel::Info,
-        kind: "relink".into(),
-        message: format!(
-            "a new GitLab issue was asked for by the operator (the {:?} link's issue: {previous})",
-            link.status
-        ),
-    };
-    store.append_log(&entry).await?;
-    Ok(())
 }
 
 fn render_created(id: QalitaIssueId, outcome: &SyncOutcome, replaced: Option<String>) -> Outcome {
@@ -209,9 +154,7 @@ pub async fn explain(global: GlobalArgs, args: ExplainArgs) -> Result<Outcome, C
         config: engine.config.clone(),
     };
     let (link, desired, decisions, writes, waiting) = match syncer.preview(&issue, &IssueContext::default()).await {
-        Ok(preview) => {
-            (preview.link, preview.desired, preview.plan.decisions, preview.plan.op.into_iter().collect(), None)
-        }
+        Ok(preview) => (preview.link, preview.desired, preview.plan.decisions, preview.plan.ops, None),
         Err(SyncError::Reserved { age_seconds, stale_in }) => {
             let context = stored.as_ref().map(|l| l.context.clone()).unwrap_or_default();
             let owner = match issue.assignee {
@@ -400,35 +343,57 @@ fn update_fields(update: &IssueUpdate) -> Vec<String> {
 
 fn write_text(write: &Op) -> String {
     match write {
-        Op::Create { project, issue, close_after } => format!(
-            "create an issue in {project} (title, description with the marker, labels {}{}{}){}",
+        Op::CreateIssue { project, issue } => format!(
+            "create an issue in {project} (title, description with the marker, labels {}{}{})",
             issue.labels.join(", "),
             if issue.assignee_ids.is_empty() { String::new() } else { format!(", assignees {:?}", issue.assignee_ids) },
             if issue.confidential { ", confidential" } else { "" },
-            if *close_after { ", then close it (GitLab creates issues open)" } else { "" }
         ),
-        Op::Update { project, iid, update } => {
+        Op::CloseCreated => "then close it (GitLab creates issues open)".into(),
+        Op::UpdateIssue { project, iid, update } => {
             format!("update issue #{iid} of project {project}: {}", update_fields(update).join("; "))
         }
+        Op::CreateNote { project, iid, .. } => format!("add a note to issue #{iid} of project {project}"),
+        Op::UpdateNote { project, iid, note, .. } => format!("edit note {note} of issue #{iid} of project {project}"),
+        Op::UpdateQalitaIssue { issue, update } => {
+            format!("update QALITA issue {issue}: {}", serde_json::to_string(update).unwrap_or_default())
+        }
+        Op::CreateComment { issue, .. } => format!("add a comment to QALITA issue {issue}"),
+        Op::UpdateComment { issue, comment, .. } => format!("edit comment {comment} of QALITA issue {issue}"),
     }
 }
 
 fn write_json(write: &Op) -> Value {
     match write {
-        Op::Create { project, issue, close_after } => json!({
+        Op::CreateIssue { project, issue } => json!({
             "write": "create_issue",
             "project": project.to_string(),
             "title": issue.title,
             "labels": issue.labels,
             "assignee_ids": issue.assignee_ids,
             "confidential": issue.confidential,
-            "close_after": close_after,
         }),
-        Op::Update { project, iid, update } => json!({
+        Op::CloseCreated => json!({ "write": "close_created" }),
+        Op::UpdateIssue { project, iid, update } => json!({
             "write": "update_issue",
             "project": project.to_string(),
             "iid": iid.get(),
             "update": update,
+        }),
+        Op::CreateNote { project, iid, body } => {
+            json!({ "write": "create_note", "project": project.to_string(), "iid": iid.get(), "body": body })
+        }
+        Op::UpdateNote { project, iid, note, body } => json!({
+            "write": "update_note", "project": project.to_string(), "iid": iid.get(), "note": note, "body": body,
+        }),
+        Op::UpdateQalitaIssue { issue, update } => {
+            json!({ "write": "update_qalita_issue", "qalita_issue": issue.get(), "update": update })
+        }
+        Op::CreateComment { issue, content } => {
+            json!({ "write": "create_comment", "qalita_issue": issue.get(), "content": content })
+        }
+        Op::UpdateComment { issue, comment, content } => json!({
+            "write": "update_comment", "qalita_issue": issue.get(), "comment": comment, "content": content,
         }),
     }
 }

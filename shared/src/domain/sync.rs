@@ -191,6 +191,8 @@ pub enum DecisionKind {
     Rewrite,
     /// A comment's fate.
     Comment,
+    /// A new GitLab issue asked for by the operator for a severed or gone link.
+    Relink,
 }
 
 impl DecisionKind {
@@ -214,6 +216,7 @@ impl DecisionKind {
             DecisionKind::DescriptionBack => "description-back",
             DecisionKind::Rewrite => "rewrite",
             DecisionKind::Comment => "comment",
+            DecisionKind::Relink => "relink",
         }
     }
 }

@@ -7,6 +7,7 @@
 //! version). A reservation whose worker died is taken over after looking for the copy it may have
 //! made (the GitLab note carries a hidden marker; the QALITA comment is found by its exact text).
 
+use super::interpreter::Applied;
 use super::link_protocol::surely_not_created;
 use super::outbound::{SyncError, Syncer};
 use crate::domain::QalitaIssueId;
@@ -18,7 +19,7 @@ use crate::domain::qalita::QalitaComment;
 use crate::domain::sync::{Action, Decision, DecisionKind};
 use crate::events::facts::GitlabNoteFacts;
 use crate::plan::comments::{
-    CopyStep, copy_step, gitlab_text, is_our_comment, is_our_note, note_not_copied, qalita_text,
+    CopyStep, CopyTo, copy_step, gitlab_text, is_our_comment, is_our_note, note_not_copied, qalita_text,
 };
 use crate::ports::{ApiError, CallContext, StoreError};
 
@@ -61,7 +62,7 @@ impl Syncer {
     pub async fn sync_gitlab_note(
         &self,
         note: &GitlabNoteFacts,
-        _call: &CallContext,
+        call: &CallContext,
     ) -> Result<CommentOutcome, SyncError> {
         let settings = &self.config.comments;
         // Our own copies come back on every note we make: they cost nothing, not even a read.
@@ -105,17 +106,20 @@ impl Syncer {
             }
             Claim::Linked(linked) => {
                 let copy = linked.copy.unwrap_or_default();
-                let outcome = match self.qalita.update_comment(issue, copy, &content).await {
-                    Ok(Some(_)) => CommentOutcome::new(
-                        Action::Updated,
-                        format!("GitLab note {} edited: QALITA comment {copy} updated", note.note_id),
-                    ),
-                    Ok(None) => CommentOutcome::new(
+                let Some(edit) = copy_step(Some(&linked), &digest).op(&CopyTo::Qalita(issue), content) else {
+                    return Ok(CommentOutcome::new(Action::Unchanged, "already copied"));
+                };
+                let outcome = match self.apply(&edit, None, call).await {
+                    Ok(Applied::NotEditable) => CommentOutcome::new(
                         Action::NotPropagated,
                         format!(
                             "GitLab note {} was edited, but this QALITA instance cannot edit comments (qalita.paths.update_comment): its copy {copy} is unchanged",
                             note.note_id
                         ),
+                    ),
+                    Ok(_) => CommentOutcome::new(
+                        Action::Updated,
+                        format!("GitLab note {} edited: QALITA comment {copy} updated", note.note_id),
                     ),
                     Err(ApiError::NotFound { .. }) => CommentOutcome::new(
                         Action::NotPropagated,
@@ -147,10 +151,10 @@ impl Syncer {
                             format!("GitLab note {} → QALITA comment {} (found after a crash)", note.note_id, found.id),
                         )
                     }
-                    None => self.copy_note(issue, taken, note.note_id, &content).await?,
+                    None => self.copy_note(issue, taken, note.note_id, content, call).await?,
                 }
             }
-            Claim::Reserved(reserved) => self.copy_note(issue, reserved, note.note_id, &content).await?,
+            Claim::Reserved(reserved) => self.copy_note(issue, reserved, note.note_id, content, call).await?,
         };
         self.log_comment(issue, &outcome).await;
         Ok(outcome)
@@ -161,15 +165,17 @@ impl Syncer {
         issue: QalitaIssueId,
         reserved: CommentLink,
         note_id: u64,
-        content: &str,
+        content: String,
+        call: &CallContext,
     ) -> Result<CommentOutcome, SyncError> {
-        let comment = match self.qalita.create_comment(issue, content).await {
-            Ok(comment) => comment,
-            Err(error) => {
-                self.release_comment(&reserved, &error).await;
-                return Err(error.into());
-            }
-        };
+        let comment =
+            match self.apply(&CopyTo::Qalita(issue).create(content), None, call).await.and_then(Applied::comment) {
+                Ok(comment) => comment,
+                Err(error) => {
+                    self.release_comment(&reserved, &error).await;
+                    return Err(error.into());
+                }
+            };
         self.commit_copy(reserved, comment.id, CommentKey::Comment(comment.id)).await?;
         Ok(CommentOutcome::new(Action::Copied, format!("GitLab note {note_id} → QALITA comment {}", comment.id)))
     }
@@ -208,8 +214,11 @@ impl Syncer {
                 // The copy is a note of the service's own account: it can edit it.
                 let note = linked.copy.unwrap_or_default();
                 let body = self.note_body_of(comment).await?;
-                let project = GitlabProjectRef::Id(gitlab.project_id);
-                let outcome = match self.gitlab.update_note(&project, gitlab.iid, note, &body, call).await {
+                let to = CopyTo::Gitlab { project: GitlabProjectRef::Id(gitlab.project_id), iid: gitlab.iid };
+                let Some(edit) = copy_step(Some(&linked), &digest).op(&to, body) else {
+                    return Ok(CommentOutcome::new(Action::Unchanged, "already copied"));
+                };
+                let outcome = match self.apply(&edit, None, call).await {
                     Ok(_) => CommentOutcome::new(
                         Action::Updated,
                         format!("QALITA comment {} edited: GitLab note {note} updated", comment.id),
@@ -258,8 +267,8 @@ impl Syncer {
             return Ok(CommentOutcome::new(Action::Ignored, "the link has no GitLab issue"));
         };
         let body = self.note_body_of(comment).await?;
-        let project = GitlabProjectRef::Id(gitlab.project_id);
-        let note = match self.gitlab.create_note(&project, gitlab.iid, &body, false, call).await {
+        let to = CopyTo::Gitlab { project: GitlabProjectRef::Id(gitlab.project_id), iid: gitlab.iid };
+        let note = match self.apply(&to.create(body), None, call).await.and_then(Applied::note) {
             Ok(note) => note,
             Err(error) => {
                 self.release_comment(&reserved, &error).await;

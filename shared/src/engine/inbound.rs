@@ -3,6 +3,7 @@
 //! still reserved, reads what the plan needs only for the fields that changed, writes QALITA,
 //! records on the link what each side now holds, and commits it conditionally.
 
+use super::interpreter::Applied;
 use super::link_protocol::{CONFLICT_RETRIES, adopt};
 use super::outbound::{SyncError, Syncer};
 use crate::config::Owner;
@@ -14,6 +15,7 @@ use crate::domain::sync::{Action, Decision};
 use crate::events::facts::GitlabIssueFacts;
 use crate::mapping::owner_of;
 use crate::mapping::{Desired, Facts};
+use crate::plan::assignee;
 use crate::plan::inbound::{
     AssigneeBack, changed_fields, plan_inbound, record_written, stale_decisions, watermark_bumps,
 };
@@ -158,24 +160,22 @@ impl Syncer {
         let known = qalita.as_ref().map(|q| Facts::of(q, &context, known_owner.as_ref()));
         let now = self.clock.now();
         let plan = plan_inbound(&self.config, &link, facts, qalita.as_ref().zip(known.as_ref()), &assignee, now);
-        let mut next = plan.next;
+        let mut next = plan.plan.next.clone();
         next.from_gitlab.extend(bumps);
-        let after = match plan.update.is_empty() {
-            true => qalita,
-            false => match self.qalita.update_issue(id, &plan.update).await {
+        let after = match plan.plan.ops.first() {
+            None => qalita,
+            Some(op) => match self.apply(op, None, call).await.and_then(Applied::qalita_issue) {
                 Ok(updated) => Some(updated),
                 Err(ApiError::NotFound { .. }) => {
                     let reason = "QALITA says the issue no longer exists: the change is not synced";
-                    self.log_decisions(id, &plan.decisions, Action::Ignored, reason.into()).await;
+                    self.log_decisions(id, &plan.plan.decisions, Action::Ignored, reason.into()).await;
                     return Ok(InboundOutcome::ignored(Some(id), reason));
                 }
                 Err(error) => return Err(error.into()),
             },
         };
         if let Some(after) = &after {
-            let recorded: Vec<Field> =
-                plan.accepted.iter().copied().filter(|f| !plan.overwritten.contains(f)).collect();
-            record_written(&self.config, &mut next, facts, &recorded, after, known_owner.as_ref(), &assignee);
+            record_written(&self.config, &mut next, facts, &plan.recorded(), after, known_owner.as_ref(), &assignee);
             // An overwritten field still has QALITA's new value recorded, for the watermark; a
             // field QALITA won does not move it (its push may fail and be retried).
             if !plan.accepted.is_empty() {
@@ -183,24 +183,19 @@ impl Syncer {
             }
         }
         self.store.update(&next).await?;
-        let action = match (plan.update.is_empty(), plan.push_to_gitlab) {
-            (_, true) if plan.overwritten.is_empty() => Action::QalitaWon,
-            (_, true) => Action::Rewritten,
-            (false, false) => Action::Synced,
-            (true, false) => Action::Unchanged,
-        };
-        let summary = match action {
-            Action::Synced => {
-                format!("GitLab → QALITA: {}", serde_json::to_string(&plan.update).unwrap_or_default())
+        let action = plan.action();
+        let summary = match (action, plan.update()) {
+            (Action::Synced, Some(update)) => {
+                format!("GitLab → QALITA: {}", serde_json::to_string(update).unwrap_or_default())
             }
-            other => other.as_str().to_owned(),
+            (other, _) => other.as_str().to_owned(),
         };
-        self.log_decisions(id, &plan.decisions, action, summary).await;
+        self.log_decisions(id, &plan.plan.decisions, action, summary).await;
         if let (true, Some(after)) = (plan.push_to_gitlab, &after) {
             // QALITA's newer value goes to GitLab through the outbound sync, which writes what differs.
             self.sync_issue(after, &context, call).await?;
         }
-        Ok(InboundOutcome { action, issue: Some(id), reason: String::new(), decisions: plan.decisions })
+        Ok(InboundOutcome { action, issue: Some(id), reason: String::new(), decisions: plan.plan.decisions })
     }
 
     /// A GitLab issue carrying the marker of a QALITA issue whose link is still reserved: the
@@ -252,33 +247,16 @@ impl Syncer {
         }
     }
 
-    /// The QALITA user a GitLab user maps to: the link's cache, the explicit map read backwards,
-    /// then the QALITA user whose login is the GitLab username.
+    /// The QALITA user a GitLab user maps to, as the rules of [`crate::plan::assignee`] say: the
+    /// link's cache, the explicit map read backwards, then the QALITA user whose login is the
+    /// GitLab username.
     async fn resolve_back(&self, link: &LinkState, user: &GitlabUser) -> Result<AssigneeBack, ApiError> {
-        if let Some(cached) = link.assignee.as_ref().filter(|c| c.gitlab_user == user.id) {
-            let how = "as resolved before".to_owned();
-            return Ok(AssigneeBack::Found { user: cached.qalita_user, login: cached.login.clone(), how });
-        }
-        if user.username.is_empty() {
-            return Ok(AssigneeBack::NotFound {
-                reason: format!("the delivery names GitLab user {} by id only", user.id),
-            });
-        }
-        let mapped = self.config.assignees.iter().find(|(_, username)| username.eq_ignore_ascii_case(&user.username));
-        let (login, how) = match mapped {
-            Some((login, username)) => {
-                let how = format!("explicit map {login:?} → {username:?}");
-                if let Ok(id) = login.parse::<u64>() {
-                    // The explicit map may name a QALITA user by id.
-                    return Ok(AssigneeBack::Found { user: id, login: None, how });
-                }
-                (login.clone(), how)
-            }
-            None => (user.username.clone(), format!("same login as GitLab username {:?}", user.username)),
+        let (login, how) = match assignee::qalita_login(&self.config, link, user) {
+            Ok(lookup) => lookup,
+            Err(decided) => return Ok(decided),
         };
         Ok(match self.qalita.user_by_login(&login).await {
-            Ok(Some(found)) => AssigneeBack::Found { user: found.id, login: found.login, how },
-            Ok(None) => AssigneeBack::NotFound { reason: format!("no QALITA user with login {login:?} ({how})") },
+            Ok(found) => assignee::qalita_found(&login, how, found),
             Err(error) if error.is_transient() => return Err(error),
             Err(error) => AssigneeBack::NotFound { reason: format!("QALITA user lookup refused: {error}") },
         })

@@ -1,16 +1,20 @@
 //! The sync engine: reads what the planners need through the ports, runs the link protocol of
 //! DESIGN section 4 (reserve, create with the hidden marker, commit conditionally; adopt what a
-//! crashed attempt made), and makes the writes the planners ask for.
+//! crashed attempt made), and applies the writes the planners return.
 //!
 //! - [`outbound`]: a QALITA issue → its GitLab issue;
 //! - [`inbound`]: a GitLab issue event → the QALITA issue;
 //! - [`comments`]: comments both ways;
-//! - `link_protocol`: reserve, take over, release, commit, adopt.
+//! - [`relink`]: a new GitLab issue for a severed or gone link;
+//! - `link_protocol`: reserve, take over, release, commit, adopt;
+//! - `interpreter`: the one place a planner's [`crate::plan::Op`] is written through the ports.
 
 pub mod comments;
 pub mod inbound;
+mod interpreter;
 mod link_protocol;
 pub mod outbound;
+pub mod relink;
 
 pub use comments::CommentOutcome;
 pub use inbound::InboundOutcome;

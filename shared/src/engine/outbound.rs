@@ -6,15 +6,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::interpreter::Applied;
 use super::link_protocol::{CONFLICT_RETRIES, adopt, link_of, reserved_in, stamp_written, surely_not_created};
 use crate::config::Config;
-use crate::domain::gitlab::{GitlabIssue, GitlabProjectRef, GitlabUser, IssueState, IssueUpdate, StateEvent};
+use crate::domain::gitlab::{GitlabIssue, GitlabProjectRef, IssueState};
 use crate::domain::link::{Field, LinkState, LinkStatus, LogEntry, LogLevel, ResolvedAssignee, Written};
 use crate::domain::marker::Marker;
 use crate::domain::qalita::{IssueContext, QalitaIssue, QalitaUser};
 use crate::domain::sync::{Action, Decision};
 use crate::mapping::{Desired, Facts};
-use crate::plan::{AssigneeInput, Op, Plan, plan};
+use crate::plan::{AssigneeInput, Op, Plan, assignee, plan};
 use crate::ports::{ApiError, CallContext, Clock, GitlabApi, IssueQuery, LinkStore, QalitaApi, StoreError};
 
 /// Pages of 100 read when looking for the issue of a stale reservation.
@@ -140,51 +141,39 @@ impl Syncer {
     }
 
     /// What the planner needs besides the issue and the link: the QALITA owner, the GitLab user
-    /// they map to, and that resolution for the link (read before, or resolved now).
+    /// they map to, and that resolution for the link (read before, or resolved now), as the rules
+    /// of [`crate::plan::assignee`] say.
     async fn inputs(
         &self,
         issue: &QalitaIssue,
     ) -> Result<(Option<QalitaUser>, AssigneeInput, Option<ResolvedAssignee>), SyncError> {
-        // An owner resolved before costs no call, unless the explicit map now says otherwise.
-        let cached = self.store.get(issue.id).await?.and_then(|link| link.assignee).filter(|c| {
-            Some(c.qalita_user) == issue.assignee
-                && c.login
-                    .as_ref()
-                    .and_then(|l| self.config.assignees.get(l))
-                    .is_none_or(|mapped| *mapped == c.username)
-        });
-        Ok(match cached {
-            Some(c) => {
-                let owner = QalitaUser { id: c.qalita_user, login: c.login.clone(), name: None, email: None };
-                let user = GitlabUser { id: c.gitlab_user, username: c.username.clone(), name: String::new() };
-                (Some(owner), AssigneeInput::Found { user, how: "as resolved before".into() }, Some(c))
-            }
-            None => {
-                // A lookup refused for good only leaves the assignee as it is (DESIGN section 7).
-                let owner = match issue.assignee {
-                    Some(id) => match self.qalita.get_user(id).await {
-                        Ok(owner) => owner,
-                        Err(error) if error.is_transient() => return Err(error.into()),
-                        Err(error) => {
-                            tracing::warn!(qalita_issue = %issue.id, error = %error, "QALITA owner unreadable");
-                            None
-                        }
-                    },
-                    None => None,
-                };
-                let assignee = self.resolve_assignee(issue, owner.as_ref()).await?;
-                let resolved = match (&assignee, &owner) {
-                    (AssigneeInput::Found { user, .. }, Some(owner)) => Some(ResolvedAssignee {
-                        qalita_user: owner.id,
-                        login: owner.login.clone(),
-                        gitlab_user: user.id,
-                        username: user.username.clone(),
-                    }),
-                    _ => None,
-                };
-                (owner, assignee, resolved)
-            }
-        })
+        let stored = self.store.get(issue.id).await?;
+        if let Some(cached) = assignee::cached(&self.config, stored.as_ref(), issue.assignee) {
+            let (owner, input) = assignee::from_cache(&cached);
+            return Ok((Some(owner), input, Some(cached)));
+        }
+        // A lookup refused for good only leaves the assignee as it is (DESIGN section 7).
+        let owner = match issue.assignee {
+            Some(id) => match self.qalita.get_user(id).await {
+                Ok(owner) => owner,
+                Err(error) if error.is_transient() => return Err(error.into()),
+                Err(error) => {
+                    tracing::warn!(qalita_issue = %issue.id, error = %error, "QALITA owner unreadable");
+                    None
+                }
+            },
+            None => None,
+        };
+        let input = match assignee::gitlab_username(&self.config, issue.assignee, owner.as_ref()) {
+            Err(decided) => decided,
+            Ok((username, how)) => match self.gitlab.user_by_username(&username).await {
+                Ok(found) => assignee::gitlab_found(&username, how, found),
+                Err(error) if error.is_transient() => return Err(error.into()),
+                Err(error) => AssigneeInput::NotFound { reason: format!("GitLab user lookup refused: {error}") },
+            },
+        };
+        let resolved = assignee::resolution(&input, owner.as_ref());
+        Ok((owner, input, resolved))
     }
 
     /// What a sync of `issue` would write now, planned on the stored link without writing
@@ -284,14 +273,15 @@ impl Syncer {
                 next.assignee = target.resolved.cloned();
             }
         }
-        let action = match plan.op {
+        let mut ops = plan.ops.iter();
+        let action = match ops.next() {
             None if link.status != LinkStatus::Linked => {
                 return Ok(Outcome { action: Action::Skipped, link, decisions: plan.decisions });
             }
             None if verb == Action::Adopted => Action::Adopted,
             None => Action::Unchanged,
-            Some(Op::Create { project, issue: new, close_after }) => {
-                let created = match self.gitlab.create_issue(&project, &new, call).await {
+            Some(op @ Op::CreateIssue { .. }) => {
+                let created = match self.apply(op, None, call).await.and_then(Applied::issue) {
                     Ok(created) => created,
                     Err(error) => {
                         // Released at once only when GitLab surely created nothing; after a
@@ -305,17 +295,13 @@ impl Syncer {
                 };
                 next.gitlab = Some(link_of(&created));
                 stamp_written(&link, &mut next, created.updated_at);
-                if close_after {
+                for op in ops {
                     // Link first, recorded as open: if the close fails, the retry plans it again
                     // on a linked issue instead of finding a reservation.
                     let mut opened = next.clone();
                     opened.to_gitlab.insert(Field::State, Written::new(IssueState::Opened.as_str(), None));
                     next.version = self.store.update(&opened).await?.version;
-                    let close = IssueUpdate { state_event: Some(StateEvent::Close), ..IssueUpdate::default() };
-                    let closed = self
-                        .gitlab
-                        .update_issue(&GitlabProjectRef::Id(created.project_id), created.iid, &close, call)
-                        .await?;
+                    let closed = self.apply(op, Some(&created), call).await?.issue()?;
                     for field in [Field::State, Field::Status] {
                         if let Some(written) = next.to_gitlab.get_mut(&field) {
                             written.at = Some(closed.updated_at);
@@ -324,8 +310,8 @@ impl Syncer {
                 }
                 if verb == Action::Recreated { Action::Recreated } else { Action::Created }
             }
-            Some(Op::Update { project, iid, update }) => {
-                match self.gitlab.update_issue(&project, iid, &update, call).await {
+            Some(op) => {
+                match self.apply(op, None, call).await.and_then(Applied::issue) {
                     Ok(updated) => {
                         stamp_written(&link, &mut next, updated.updated_at);
                         verb
@@ -394,35 +380,6 @@ impl Syncer {
             }
         }
         Ok(None)
-    }
-
-    /// The GitLab user the QALITA owner maps to: the explicit map first, then the username lookup.
-    async fn resolve_assignee(
-        &self,
-        issue: &QalitaIssue,
-        owner: Option<&QalitaUser>,
-    ) -> Result<AssigneeInput, ApiError> {
-        let Some(id) = issue.assignee else { return Ok(AssigneeInput::Unassigned) };
-        let Some(owner) = owner else {
-            return Ok(AssigneeInput::NotFound { reason: format!("QALITA user {id} cannot be read") });
-        };
-        let login = owner.login.clone().unwrap_or_default();
-        let mapped = self.config.assignees.get(&login).or_else(|| self.config.assignees.get(&id.to_string()));
-        let (username, how) = match mapped {
-            Some(username) => (username.clone(), format!("explicit map {login:?} → {username:?}")),
-            None if !login.is_empty() => (login.clone(), format!("same username as QALITA login {login:?}")),
-            None => {
-                return Ok(AssigneeInput::NotFound {
-                    reason: format!("QALITA user {id} has no login and no explicit mapping"),
-                });
-            }
-        };
-        Ok(match self.gitlab.user_by_username(&username).await {
-            Ok(Some(user)) => AssigneeInput::Found { user, how },
-            Ok(None) => AssigneeInput::NotFound { reason: format!("no GitLab user {username:?} ({how})") },
-            Err(error) if error.is_transient() => return Err(error),
-            Err(error) => AssigneeInput::NotFound { reason: format!("GitLab user lookup refused: {error}") },
-        })
     }
 
     /// Writes the decisions to the integration log; a failure is logged, not fatal.

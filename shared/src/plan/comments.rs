@@ -9,8 +9,11 @@
 //! - A comment whose copy exists is copied again only when its text changed (its digest).
 
 use crate::config::CommentSettings;
+use crate::domain::gitlab::GitlabProjectRef;
 use crate::domain::link::CommentLink;
 use crate::domain::marker::Marker;
+use crate::domain::{Iid, QalitaIssueId};
+use crate::plan::op::Op;
 
 /// What a comment's copy needs, given where its comment link stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +31,52 @@ pub enum CopyStep {
     FindThenCreate,
     /// Reserved now: make the copy.
     Create,
+}
+
+/// Where a comment's copy is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CopyTo {
+    /// A QALITA comment on this issue (the copy of a GitLab note).
+    Qalita(QalitaIssueId),
+    /// A note on this GitLab issue (the copy of a QALITA comment).
+    Gitlab {
+        /// The issue's project.
+        project: GitlabProjectRef,
+        /// The issue's iid.
+        iid: Iid,
+    },
+}
+
+impl CopyTo {
+    /// The write that makes a copy saying `text`.
+    pub fn create(&self, text: String) -> Op {
+        match self {
+            CopyTo::Qalita(issue) => Op::CreateComment { issue: *issue, content: text },
+            CopyTo::Gitlab { project, iid } => Op::CreateNote { project: project.clone(), iid: *iid, body: text },
+        }
+    }
+
+    /// The write that makes the copy `copy` say `text`.
+    pub fn edit(&self, copy: u64, text: String) -> Op {
+        match self {
+            CopyTo::Qalita(issue) => Op::UpdateComment { issue: *issue, comment: copy, content: text },
+            CopyTo::Gitlab { project, iid } => {
+                Op::UpdateNote { project: project.clone(), iid: *iid, note: copy, body: text }
+            }
+        }
+    }
+}
+
+impl CopyStep {
+    /// The write this step makes on `to`, the copy saying `text`: an edit, a creation (for
+    /// [`CopyStep::FindThenCreate`], when the search finds no copy), or none.
+    pub fn op(&self, to: &CopyTo, text: String) -> Option<Op> {
+        match self {
+            CopyStep::Ours | CopyStep::Unchanged => None,
+            CopyStep::Edit { copy } => Some(to.edit(*copy, text)),
+            CopyStep::FindThenCreate | CopyStep::Create => Some(to.create(text)),
+        }
+    }
 }
 
 /// Why a GitLab note is not copied to QALITA, before anything is read: `None` when it is.
@@ -121,6 +170,25 @@ mod tests {
         assert_eq!(note_not_copied(&s, false, true), None);
         s.to_qalita = false;
         assert_eq!(note_not_copied(&s, false, false), Some("comments.to_qalita is off"));
+    }
+
+    #[test]
+    fn each_step_makes_its_write_on_the_copy_side() {
+        let issue = QalitaIssueId::new(1).unwrap();
+        let to_qalita = CopyTo::Qalita(issue);
+        let to_gitlab = CopyTo::Gitlab {
+            project: GitlabProjectRef::Id(crate::domain::GitlabProjectId::new(7).unwrap()),
+            iid: crate::domain::Iid::new(3).unwrap(),
+        };
+        assert_eq!(CopyStep::Ours.op(&to_qalita, "t".into()), None);
+        assert_eq!(CopyStep::Unchanged.op(&to_gitlab, "t".into()), None);
+        assert_eq!(
+            CopyStep::Edit { copy: 9 }.op(&to_qalita, "t".into()),
+            Some(Op::UpdateComment { issue, comment: 9, content: "t".into() })
+        );
+        assert!(matches!(CopyStep::Edit { copy: 9 }.op(&to_gitlab, "t".into()), Some(Op::UpdateNote { note: 9, .. })));
+        assert_eq!(CopyStep::Create.op(&to_qalita, "t".into()), Some(Op::CreateComment { issue, content: "t".into() }));
+        assert!(matches!(CopyStep::FindThenCreate.op(&to_gitlab, "t".into()), Some(Op::CreateNote { .. })));
     }
 
     #[test]

@@ -24,9 +24,10 @@ use crate::domain::gitlab::IssueState;
 use crate::domain::link::{Field, LinkState, LogLevel, ResolvedAssignee, Written};
 use crate::domain::marker::Marker;
 use crate::domain::qalita::{QalitaIssue, QalitaIssueUpdate, QalitaUser};
-use crate::domain::sync::{Decision, DecisionKind, Status};
+use crate::domain::sync::{Action, Decision, DecisionKind, Status};
 use crate::events::facts::GitlabIssueFacts;
 use crate::mapping::{Desired, Facts, INBOUND_FIELDS, field_name, owner_of, qalita_value};
+use crate::plan::op::{Op, Plan};
 
 /// The QALITA user a GitLab assignee maps to, resolved before planning.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,8 +53,10 @@ pub enum AssigneeBack {
 /// What the inbound planner decided.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InboundPlan {
-    /// The QALITA fields to change (empty: nothing to write).
-    pub update: QalitaIssueUpdate,
+    /// The QALITA write (one [`Op::UpdateQalitaIssue`], or none), the link state with what the
+    /// event showed (the engine completes it after the write with [`record_written`]), and the
+    /// decisions.
+    pub plan: Plan,
     /// The fields GitLab won (written to QALITA, or already there): the link records them as in sync.
     pub accepted: Vec<Field>,
     /// QALITA won a conflict, or GitLab's winning value was overwritten by a write of ours made
@@ -62,10 +65,58 @@ pub struct InboundPlan {
     /// Accepted fields whose GitLab value was overwritten after the event by a write of ours: the
     /// link must not record the event's value as what GitLab holds.
     pub overwritten: Vec<Field>,
-    /// The link state with what the event showed (the caller completes it after the write).
-    pub next: LinkState,
-    /// What was decided, and why.
-    pub decisions: Vec<Decision>,
+}
+
+impl InboundPlan {
+    /// The QALITA fields to change, if any.
+    pub fn update(&self) -> Option<&QalitaIssueUpdate> {
+        self.plan.ops.iter().find_map(|op| match op {
+            Op::UpdateQalitaIssue { update, .. } => Some(update),
+            _ => None,
+        })
+    }
+
+    /// What the sync did, for the log and the worker: QALITA won (its value goes to GitLab), a
+    /// winning GitLab value is written again, GitLab's value was written to QALITA, or nothing.
+    pub fn action(&self) -> Action {
+        match (self.update().is_some(), self.push_to_gitlab) {
+            (_, true) if self.overwritten.is_empty() => Action::QalitaWon,
+            (_, true) => Action::Rewritten,
+            (true, false) => Action::Synced,
+            (false, false) => Action::Unchanged,
+        }
+    }
+
+    /// The fields whose event value the link records as what GitLab holds: those GitLab won and
+    /// no write of ours overwrote since.
+    pub fn recorded(&self) -> Vec<Field> {
+        self.accepted.iter().copied().filter(|f| !self.overwritten.contains(f)).collect()
+    }
+}
+
+/// The inbound plan while it is made.
+struct Draft {
+    update: QalitaIssueUpdate,
+    accepted: Vec<Field>,
+    push_to_gitlab: bool,
+    overwritten: Vec<Field>,
+    next: LinkState,
+    decisions: Vec<Decision>,
+}
+
+impl Draft {
+    fn finish(self) -> InboundPlan {
+        let ops = match self.update.is_empty() {
+            true => Vec::new(),
+            false => vec![Op::UpdateQalitaIssue { issue: self.next.qalita_id, update: self.update }],
+        };
+        InboundPlan {
+            plan: Plan { ops, next: self.next, decisions: self.decisions },
+            accepted: self.accepted,
+            push_to_gitlab: self.push_to_gitlab,
+            overwritten: self.overwritten,
+        }
+    }
 }
 
 /// The logical value of a field as GitLab shows it. A delivery's status is made of what it
@@ -186,7 +237,7 @@ pub fn plan_inbound(
     assignee: &AssigneeBack,
     now: DateTime<Utc>,
 ) -> InboundPlan {
-    let mut plan = InboundPlan {
+    let mut plan = Draft {
         update: QalitaIssueUpdate::default(),
         accepted: Vec::new(),
         push_to_gitlab: false,
@@ -195,8 +246,7 @@ pub fn plan_inbound(
         decisions: Vec::new(),
     };
     plan.next.updated_at = now;
-    let note =
-        |plan: &mut InboundPlan, level, kind, message: String| plan.decisions.push(Decision { level, kind, message });
+    let note = |plan: &mut Draft, level, kind, message: String| plan.decisions.push(Decision { level, kind, message });
     let event_time = facts.updated_at;
     let qalita_time = qalita.and_then(|(issue, _)| issue.updated_at);
     for field in INBOUND_FIELDS {
@@ -355,7 +405,7 @@ pub fn plan_inbound(
             plan.push_to_gitlab = true;
         }
     }
-    plan
+    plan.finish()
 }
 
 /// Records on the link what both sides hold after an inbound write, so that neither side's

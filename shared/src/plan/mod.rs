@@ -1,16 +1,24 @@
 //! The sync's planners: pure functions from what was read (an issue, an event, the link and its
 //! sync state, the configuration) to what to write and why (DESIGN section 3). They make no call
-//! and read no clock; the engine reads what they need before, and executes what they return.
+//! and read no clock; the engine reads what they need before, and applies the [`Op`]s they return
+//! through its one interpreter.
 //!
-//! - [`outbound`]: a QALITA issue → the GitLab write that makes GitLab agree;
-//! - [`inbound`]: a GitLab issue event on a linked issue → the QALITA fields to change;
-//! - [`comments`]: which comments are copied, what a copy says, what a comment's copy needs;
+//! - [`op`]: the remote writes ([`Op`]) and the planners' answer ([`Plan`]);
+//! - [`outbound`]: a QALITA issue → the GitLab writes that make GitLab agree;
+//! - [`inbound`]: a GitLab issue event on a linked issue → the QALITA write;
+//! - [`comments`]: which comments are copied, what a copy says, the write a comment's copy needs;
+//! - [`assignee`]: whom to look up for an assignee, both ways;
+//! - [`relink`]: a new GitLab issue for a severed link, the old one's marker retired;
 //! - [`batch`]: which events of a batch a later one makes useless.
 
+pub mod assignee;
 pub mod batch;
 pub mod comments;
 pub mod inbound;
+pub mod op;
 pub mod outbound;
+pub mod relink;
 
 pub use inbound::{AssigneeBack, InboundPlan, plan_inbound};
-pub use outbound::{AssigneeInput, Op, Plan, plan};
+pub use op::{Op, Plan};
+pub use outbound::{AssigneeInput, plan};

@@ -1,6 +1,7 @@
-//! The sync engine's planner: a pure function from (QALITA issue, what it should be in GitLab, the
-//! link and its sync state, configuration) to the one GitLab write that makes GitLab agree, the
-//! link state after that write, and the decisions taken, for the integration log (DESIGN section 3).
+//! The outbound planner: a pure function from (QALITA issue, what it should be in GitLab, the link
+//! and its sync state, configuration) to the GitLab writes that make GitLab agree (a creation, and
+//! its close when the issue is already resolved; or one update), the link state after them, and the
+//! decisions taken, for the integration log (DESIGN section 3).
 //!
 //! State, not deltas: the desired value of each field is compared with the value this service
 //! last wrote; only what differs is written, so a replayed or duplicated event plans nothing.
@@ -16,6 +17,7 @@ use crate::domain::link::{Field, LinkState, LinkStatus, LogLevel, Written};
 use crate::domain::qalita::QalitaIssue;
 use crate::domain::sync::{Decision, DecisionKind};
 use crate::mapping::{Desired, INBOUND_FIELDS, qalita_value};
+use crate::plan::op::{Op, Plan};
 
 /// The GitLab user the QALITA owner maps to, resolved before planning.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,45 +37,6 @@ pub enum AssigneeInput {
         /// lookup), as the integration log shows it.
         reason: String,
     },
-}
-
-/// One GitLab issue write the planner asks for; the engine (`engine::outbound`) makes it through
-/// the GitLab port.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Op {
-    /// Create the GitLab issue (its link is reserved); close it right after when the QALITA issue
-    /// is already resolved, since GitLab creates issues open.
-    Create {
-        /// The project routing chose (configured id or path), where the issue is created.
-        project: GitlabProjectRef,
-        /// The whole issue as mapped: title, description with the hidden marker, labels, assignee,
-        /// confidentiality.
-        issue: NewIssue,
-        /// Close it after creating it.
-        close_after: bool,
-    },
-    /// Change the linked GitLab issue.
-    Update {
-        /// The project of the linked GitLab issue, as the link records it.
-        project: GitlabProjectRef,
-        /// The linked issue's iid: its number within that project, as in its URL.
-        iid: crate::domain::Iid,
-        /// Only the fields that differ.
-        update: IssueUpdate,
-    },
-}
-
-/// The planner's answer: at most one write, the link state to commit after it, and the decisions
-/// for the integration log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
-    /// The write to make, if any.
-    pub op: Option<Op>,
-    /// The link state once the write succeeded (for a creation, the caller fills in the GitLab
-    /// issue from GitLab's answer).
-    pub next: LinkState,
-    /// What was decided, and why.
-    pub decisions: Vec<Decision>,
 }
 
 /// Whether a QALITA issue read from a list (the poll) needs a sync: it has no link yet, or a state
@@ -110,7 +73,7 @@ pub fn plan(
                 DecisionKind::Skipped,
                 format!("the link is {:?}: QALITA changes are not synced", link.status),
             );
-            return Plan { op: None, next: link.clone(), decisions };
+            return Plan::nothing(link.clone(), decisions);
         }
         LinkStatus::Reserved | LinkStatus::Linked => {}
     }
@@ -122,7 +85,7 @@ pub fn plan(
             DecisionKind::Stale,
             format!("QALITA state of {updated} is older than the one already synced ({watermark})"),
         );
-        return Plan { op: None, next: link.clone(), decisions };
+        return Plan::nothing(link.clone(), decisions);
     }
     let watermark = issue.updated_at;
     next.qalita_watermark = link.qalita_watermark.max(watermark);
@@ -149,7 +112,6 @@ pub fn plan(
                 Vec::new()
             }
         };
-        let close_after = desired.state == Some(IssueState::Closed);
         record(&mut next, Field::Title, desired.title.clone());
         record(&mut next, Field::Description, text_digest(&desired.description));
         record(&mut next, Field::Labels, join(&desired.labels));
@@ -173,11 +135,11 @@ pub fn plan(
             assignee_ids,
             confidential: desired.route.confidential,
         };
-        return Plan {
-            op: Some(Op::Create { project: desired.route.project.clone(), issue, close_after }),
-            next,
-            decisions,
-        };
+        let mut ops = vec![Op::CreateIssue { project: desired.route.project.clone(), issue }];
+        if desired.state == Some(IssueState::Closed) {
+            ops.push(Op::CloseCreated);
+        }
+        return Plan { ops, next, decisions };
     };
 
     let mut update = IssueUpdate::default();
@@ -261,10 +223,10 @@ pub fn plan(
             DecisionKind::Unchanged,
             "the GitLab issue already has every value QALITA's state maps to".into(),
         );
-        return Plan { op: None, next, decisions };
+        return Plan::nothing(next, decisions);
     }
-    let op = Op::Update { project: GitlabProjectRef::Id(gitlab.project_id), iid: gitlab.iid, update };
-    Plan { op: Some(op), next, decisions }
+    let op = Op::UpdateIssue { project: GitlabProjectRef::Id(gitlab.project_id), iid: gitlab.iid, update };
+    Plan { ops: vec![op], next, decisions }
 }
 
 fn join(labels: &BTreeSet<String>) -> String {

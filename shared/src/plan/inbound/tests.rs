@@ -110,7 +110,7 @@ fn our_own_echo_plans_nothing() {
     let echo = event(&config, &link, 2, |_| {});
     assert!(changed_fields(&config, &link, &echo).is_empty());
     let plan = run(&config, &link, &echo, &qalita("open", 1));
-    assert!(plan.update.is_empty() && plan.decisions.is_empty() && !plan.push_to_gitlab, "{plan:?}");
+    assert!(plan.update().is_none() && plan.plan.decisions.is_empty() && !plan.push_to_gitlab, "{plan:?}");
 }
 
 #[test]
@@ -120,10 +120,10 @@ fn a_close_resolves_with_the_configured_word_and_records_what_qalita_holds() {
     let close = event(&config, &link, 5, closed);
     assert_eq!(changed_fields(&config, &link, &close), [Field::Status]);
     let plan = run(&config, &link, &close, &qalita("open", 1));
-    assert_eq!(plan.update.status.as_deref(), Some("Resolved"));
+    assert_eq!(plan.update().and_then(|u| u.status.as_deref()), Some("Resolved"));
     assert_eq!(plan.accepted, [Field::Status]);
-    assert_eq!(plan.next.from_gitlab[&Field::Status].value, "resolved");
-    assert_eq!(plan.next.from_gitlab[&Field::Status].watermark, Some(at(5)));
+    assert_eq!(plan.plan.next.from_gitlab[&Field::Status].value, "resolved");
+    assert_eq!(plan.plan.next.from_gitlab[&Field::Status].watermark, Some(at(5)));
 }
 
 #[test]
@@ -197,9 +197,9 @@ fn qalita_owned_fields_are_recorded_not_synced_back() {
         f.changed = Some(BTreeSet::from([Field::Title]));
     });
     let plan = run(&config, &link, &retitled, &qalita("open", 1));
-    assert!(plan.update.is_empty());
-    assert_eq!(plan.decisions[0].kind.as_str(), "not-synced-back");
-    assert!(plan.next.from_gitlab.contains_key(&Field::Title), "the edit is known, so it is not logged again");
+    assert!(plan.update().is_none());
+    assert_eq!(plan.plan.decisions[0].kind.as_str(), "not-synced-back");
+    assert!(plan.plan.next.from_gitlab.contains_key(&Field::Title), "the edit is known, so it is not logged again");
 }
 
 #[test]
@@ -211,14 +211,14 @@ fn a_two_way_title_goes_back_without_the_template_around_it() {
         f.changed = Some(BTreeSet::from([Field::Title]));
     });
     let plan = run(&config, &link, &retitled, &qalita("open", 1));
-    assert_eq!(plan.update.title.as_deref(), Some("Latitude out of range"));
+    assert_eq!(plan.update().and_then(|u| u.title.as_deref()), Some("Latitude out of range"));
     // A title a person rewrote whole goes back whole.
     let rewritten = event(&config, &link, 6, |f| {
         f.title = Some("Latitudes are wrong".into());
         f.changed = Some(BTreeSet::from([Field::Title]));
     });
     assert_eq!(
-        run(&config, &link, &rewritten, &qalita("open", 1)).update.title.as_deref(),
+        run(&config, &link, &rewritten, &qalita("open", 1)).update().and_then(|u| u.title.as_deref()),
         Some("Latitudes are wrong")
     );
 }
@@ -235,7 +235,7 @@ fn when_qalita_already_holds_the_value_nothing_is_written() {
     let link = linked(&config);
     let close = event(&config, &link, 5, closed);
     let plan = run(&config, &link, &close, &qalita("resolved", 4));
-    assert!(plan.update.is_empty());
+    assert!(plan.update().is_none());
     assert_eq!(plan.accepted, [Field::Status], "recorded as in sync");
 }
 
@@ -246,16 +246,16 @@ fn a_conflict_goes_to_the_newer_side_and_is_logged() {
     let close = event(&config, &link, 5, closed);
     // QALITA muted the issue at minute 8, after GitLab's close of minute 5: QALITA wins.
     let plan = run(&config, &link, &close, &qalita("muted", 8));
-    assert!(plan.update.is_empty() && plan.push_to_gitlab);
+    assert!(plan.update().is_none() && plan.push_to_gitlab);
     assert!(
-        plan.decisions.iter().any(|d| d.kind.as_str() == "conflict" && d.message.contains("QALITA wins")),
+        plan.plan.decisions.iter().any(|d| d.kind.as_str() == "conflict" && d.message.contains("QALITA wins")),
         "{plan:?}"
     );
     // QALITA muted it at minute 3, before: GitLab wins.
     let plan = run(&config, &link, &close, &qalita("muted", 3));
-    assert_eq!(plan.update.status.as_deref(), Some("resolved"));
+    assert_eq!(plan.update().and_then(|u| u.status.as_deref()), Some("resolved"));
     assert!(
-        plan.decisions.iter().any(|d| d.kind.as_str() == "conflict" && d.message.contains("GitLab wins")),
+        plan.plan.decisions.iter().any(|d| d.kind.as_str() == "conflict" && d.message.contains("GitLab wins")),
         "{plan:?}"
     );
 }
@@ -269,8 +269,8 @@ fn an_unassignment_or_an_unknown_person_changes_nothing_and_says_why() {
         f.changed = Some(BTreeSet::from([Field::Assignee]));
     });
     let plan = run(&config, &link, &unassigned, &qalita("open", 1));
-    assert!(plan.update.is_empty());
-    assert_eq!(plan.decisions[0].kind.as_str(), "assignee-cleared");
+    assert!(plan.update().is_none());
+    assert_eq!(plan.plan.decisions[0].kind.as_str(), "assignee-cleared");
 
     let stranger = event(&config, &link, 6, |f| {
         f.assignee = Some(Some(GitlabUser { id: 99, username: "stranger".into(), name: String::new() }));
@@ -280,8 +280,10 @@ fn an_unassignment_or_an_unknown_person_changes_nothing_and_says_why() {
     let issue = qalita("open", 1);
     let known = facts_of(&issue);
     let plan = plan_inbound(&config, &link, &stranger, Some((&issue, &known)), &unknown, at(30));
-    assert!(plan.update.is_empty());
-    assert!(plan.decisions.iter().any(|d| d.kind.as_str() == "assignee-unknown" && d.message.contains("stranger")));
+    assert!(plan.update().is_none());
+    assert!(
+        plan.plan.decisions.iter().any(|d| d.kind.as_str() == "assignee-unknown" && d.message.contains("stranger"))
+    );
 }
 
 #[test]
@@ -424,11 +426,10 @@ mod properties {
             let known = facts_of(&self.qalita);
             let plan =
                 plan_inbound(config, &self.link, facts, Some((&self.qalita, &known)), &AssigneeBack::NotNeeded, at(59));
-            let mut next = plan.next;
+            let mut next = plan.plan.next.clone();
             next.from_gitlab.extend(bumps);
-            let wrote = !plan.update.is_empty();
-            if wrote {
-                let update = &plan.update;
+            let wrote = plan.update().is_some();
+            if let Some(update) = plan.update() {
                 if let Some(status) = &update.status {
                     self.qalita.status = status.clone();
                 }
@@ -443,9 +444,7 @@ mod properties {
                 self.qalita.updated_at = Some(Utc.with_ymd_and_hms(2026, 11, 25, 0, self.clock, 0).unwrap());
                 self.writes += 1;
             }
-            let recorded: Vec<Field> =
-                plan.accepted.iter().copied().filter(|f| !plan.overwritten.contains(f)).collect();
-            record_written(config, &mut next, facts, &recorded, &self.qalita, None, &AssigneeBack::NotNeeded);
+            record_written(config, &mut next, facts, &plan.recorded(), &self.qalita, None, &AssigneeBack::NotNeeded);
             if !plan.accepted.is_empty() {
                 next.qalita_watermark = next.qalita_watermark.max(self.qalita.updated_at);
             }

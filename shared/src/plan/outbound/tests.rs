@@ -59,8 +59,8 @@ fn linked(config: &Config, issue: &QalitaIssue, severity: &str, assignee: &Assig
 }
 
 fn update_of(plan: &Plan) -> &IssueUpdate {
-    match &plan.op {
-        Some(Op::Update { update, .. }) => update,
+    match plan.ops.as_slice() {
+        [Op::UpdateIssue { update, .. }] => update,
         other => panic!("expected an update, got {other:?}"),
     }
 }
@@ -70,13 +70,13 @@ fn the_first_event_creates_the_issue_with_every_field() {
     let config = config("");
     let issue = issue("open", 5);
     let plan = plan(&config, &issue, &desired(&config, &issue, "high"), &user(8, "jroe"), &reserved(), at(6));
-    let Some(Op::Create { project, issue: new, close_after }) = &plan.op else { panic!("{:?}", plan.op) };
+    let [Op::CreateIssue { project, issue: new }] = plan.ops.as_slice() else { panic!("{:?}", plan.ops) };
     assert_eq!(project.to_string(), "42");
     assert_eq!(new.title, "[QALITA] billing.sites: Invalid Latitude");
     assert!(new.description.ends_with("<!-- qalita-issue:4821 -->"));
     assert_eq!(new.labels, ["qalita", "severity:high"]);
     assert_eq!(new.assignee_ids, [8]);
-    assert!(!close_after && !new.confidential);
+    assert!(!new.confidential, "not confidential, and not closed after: the only write is the creation");
     assert_eq!(plan.next.status, LinkStatus::Linked);
     assert_eq!(plan.next.reservation, None);
     assert_eq!(plan.next.to_gitlab.len(), 7, "six GitLab fields and the status they make");
@@ -92,7 +92,7 @@ fn an_issue_already_resolved_is_created_then_closed() {
     let config = config("");
     let issue = issue("Resolved", 5);
     let plan = plan(&config, &issue, &desired(&config, &issue, "high"), &AssigneeInput::Unassigned, &reserved(), at(6));
-    assert!(matches!(plan.op, Some(Op::Create { close_after: true, .. })));
+    assert!(matches!(plan.ops.as_slice(), [Op::CreateIssue { .. }, Op::CloseCreated]), "{:?}", plan.ops);
     assert_eq!(plan.next.to_gitlab[&Field::State].value, "closed");
 }
 
@@ -102,7 +102,7 @@ fn a_replay_or_a_duplicate_plans_nothing() {
     let issue = issue("open", 5);
     let link = linked(&config, &issue, "high", &user(8, "jroe"));
     let plan = plan(&config, &issue, &desired(&config, &issue, "high"), &user(8, "jroe"), &link, at(9));
-    assert_eq!(plan.op, None);
+    assert_eq!(plan.ops, []);
     assert_eq!(plan.next.to_gitlab, link.to_gitlab);
 }
 
@@ -202,11 +202,11 @@ fn an_unknown_status_word_or_person_changes_nothing_and_says_why() {
     let odd = issue("in review", 6);
     let unknown = AssigneeInput::NotFound { reason: "no GitLab user m.durand".into() };
     let plan = plan(&config, &odd, &desired(&config, &odd, "high"), &unknown, &link, at(6));
-    assert_eq!(plan.op, None);
+    assert_eq!(plan.ops, []);
     let kinds: Vec<&str> = plan.decisions.iter().map(|d| d.kind.as_str()).collect();
     assert!(kinds.contains(&"status-unknown") && kinds.contains(&"assignee-unknown"), "{kinds:?}");
     let unassigned = plan_for(&config, &issue("open", 7), &AssigneeInput::Unassigned, &link);
-    assert_eq!(unassigned.op, None, "an unassigned QALITA issue never clears the GitLab assignee");
+    assert_eq!(unassigned.ops, [], "an unassigned QALITA issue never clears the GitLab assignee");
 }
 
 fn plan_for(config: &Config, issue: &QalitaIssue, assignee: &AssigneeInput, link: &LinkState) -> Plan {
@@ -220,7 +220,7 @@ fn an_older_state_than_the_last_synced_changes_nothing() {
     let link = linked(&config, &newer, "high", &AssigneeInput::Unassigned);
     let older = issue("open", 4);
     let plan = plan_for(&config, &older, &AssigneeInput::Unassigned, &link);
-    assert_eq!(plan.op, None);
+    assert_eq!(plan.ops, []);
     assert_eq!(plan.decisions[0].kind.as_str(), "stale");
 }
 
@@ -231,7 +231,7 @@ fn fields_owned_by_gitlab_are_not_written() {
     let link = linked(&config, &open, "high", &AssigneeInput::Unassigned);
     let mut changed = issue("resolved", 6);
     changed.title = "Renamed".into();
-    assert_eq!(plan_for(&config, &changed, &AssigneeInput::Unassigned, &link).op, None);
+    assert_eq!(plan_for(&config, &changed, &AssigneeInput::Unassigned, &link).ops, []);
 }
 
 #[test]
@@ -240,7 +240,7 @@ fn a_severed_link_plans_nothing() {
     let mut link = linked(&config, &issue("open", 5), "high", &AssigneeInput::Unassigned);
     link.status = LinkStatus::Severed;
     let plan = plan_for(&config, &issue("resolved", 6), &AssigneeInput::Unassigned, &link);
-    assert_eq!((plan.op, plan.decisions[0].kind.as_str()), (None, "skipped"));
+    assert_eq!((plan.ops.as_slice(), plan.decisions[0].kind.as_str()), ([].as_slice(), "skipped"));
 }
 
 #[test]
@@ -249,7 +249,7 @@ fn a_confidential_route_makes_the_issue_confidential_and_never_the_reverse() {
     let open = issue("open", 5);
     let plan_create =
         plan(&config, &open, &desired(&config, &open, "high"), &AssigneeInput::Unassigned, &reserved(), at(5));
-    assert!(matches!(&plan_create.op, Some(Op::Create { issue, .. }) if issue.confidential));
+    assert!(matches!(plan_create.ops.as_slice(), [Op::CreateIssue { issue, .. }] if issue.confidential));
     let link = linked(&config, &open, "info", &AssigneeInput::Unassigned);
     let raised = issue("open", 6);
     let update = plan(&config, &raised, &desired(&config, &raised, "high"), &AssigneeInput::Unassigned, &link, at(6));
@@ -272,17 +272,22 @@ struct Model {
 impl Model {
     fn apply(&mut self, op: &Op) {
         let update = match op {
-            Op::Create { issue, close_after, .. } => {
+            Op::CreateIssue { issue, .. } => {
                 *self = Model {
                     title: issue.title.clone(),
                     description: issue.description.clone(),
                     labels: issue.labels.iter().cloned().collect(),
-                    closed: *close_after,
+                    closed: false,
                     assignee: issue.assignee_ids.first().copied(),
                 };
                 return;
             }
-            Op::Update { update, .. } => update,
+            Op::CloseCreated => {
+                self.closed = true;
+                return;
+            }
+            Op::UpdateIssue { update, .. } => update,
+            other => panic!("the outbound planner wrote {other:?}"),
         };
         if let Some(title) = &update.title {
             self.title = title.clone();
@@ -355,7 +360,7 @@ proptest! {
         for &i in &shuffled {
             let (issue, desired, assignee) = &changes[i];
             let plan = plan(&config, issue, desired, &user(*assignee, "u"), &link, at(59));
-            if let Some(op) = &plan.op {
+            for op in &plan.ops {
                 gitlab.apply(op);
             }
             link = plan.next;
@@ -369,8 +374,8 @@ proptest! {
         for (issue, desired, assignee) in &changes {
             let replay = plan(&config, issue, desired, &user(*assignee, "u"), &link, at(59));
             let replayed_newest = issue.updated_at == changes.last().unwrap().0.updated_at;
-            prop_assert!(replay.op.is_none() || !replayed_newest, "replaying the newest state wrote {:?}", replay.op);
-            prop_assert!(replay.op.is_none(), "replaying an older state wrote {:?}", replay.op);
+            prop_assert!(replay.ops.is_empty() || !replayed_newest, "replaying the newest state wrote {:?}", replay.ops);
+            prop_assert!(replay.ops.is_empty(), "replaying an older state wrote {:?}", replay.ops);
         }
     }
 }
