@@ -212,7 +212,7 @@ impl Explained<'_> {
             Some(link) => {
                 let target =
                     link.gitlab.as_ref().map_or_else(|| "no GitLab issue yet".to_owned(), |g| g.web_url.clone());
-                format!("{} ({target}, version {})", status_word(link.status), link.version)
+                format!("{} ({target}, version {})", link.status.as_str(), link.version)
             }
         }
     }
@@ -242,7 +242,7 @@ impl Explained<'_> {
             ("Confidential", if d.route.confidential { "yes (by the routing rule)".into() } else { "no".into() }),
             ("Title", d.title.clone()),
             ("Labels", d.labels.iter().cloned().collect::<Vec<_>>().join(", ")),
-            ("State", format!("{} ({})", d.state.map_or("left as it is", state_word), d.status_reason)),
+            ("State", format!("{} ({})", d.state.map_or("left as it is", IssueState::as_str), d.status_reason)),
             ("Assignee", self.assignee()),
         ];
         for (name, value) in lines {
@@ -271,7 +271,7 @@ impl Explained<'_> {
             "qalita_issue": self.issue.id.get(),
             "written": false,
             "link": self.link.map(|l| json!({
-                "status": status_word(l.status),
+                "status": l.status.as_str(),
                 "version": l.version,
                 "gitlab": l.gitlab.as_ref().map(|g| json!({"project_id": g.project_id.get(), "iid": g.iid.get(), "web_url": g.web_url})),
             })),
@@ -279,29 +279,13 @@ impl Explained<'_> {
             "title": d.title,
             "description": d.description,
             "labels": d.labels,
-            "state": d.state.map(state_word),
+            "state": d.state.map(IssueState::as_str),
             "status_reason": d.status_reason,
             "assignee": self.assignee(),
             "would_write": self.writes.iter().map(write_json).collect::<Vec<_>>(),
             "waiting": self.waiting,
             "decisions": decisions_json(self.decisions),
         })
-    }
-}
-
-fn state_word(state: IssueState) -> &'static str {
-    match state {
-        IssueState::Opened => "opened",
-        IssueState::Closed => "closed",
-    }
-}
-
-fn status_word(status: LinkStatus) -> &'static str {
-    match status {
-        LinkStatus::Reserved => "reserved",
-        LinkStatus::Linked => "linked",
-        LinkStatus::Severed => "severed",
-        LinkStatus::Gone => "gone",
     }
 }
 

@@ -97,6 +97,7 @@ async fn sever(stack: &Stack, id: QalitaIssueId) -> Result<Outcome, CommandError
     )))
 }
 
+/// The link status with what it means for the sync, for people.
 fn status_word(status: LinkStatus) -> &'static str {
     match status {
         LinkStatus::Reserved => "reserved (a GitLab issue is being created)",

@@ -317,14 +317,7 @@ async fn complete_texts(deps: &Deps, facts: &mut GitlabIssueFacts) -> Result<(),
     let project = qalita_gitlab_core::domain::gitlab::GitlabProjectRef::Id(facts.project_id);
     match deps.syncer.gitlab.get_issue(&project, facts.iid).await {
         Ok(issue) => {
-            let description = issue.description.unwrap_or_default();
-            facts.marked = qalita_gitlab_core::domain::marker::Marker::issue_of(&description);
-            facts.description = Some(description);
-            // The delivery's `changes` lost the description too: whether it changed is decided by
-            // comparing it with what the link knows.
-            if let Some(changed) = facts.changed.as_mut() {
-                changed.insert(qalita_gitlab_core::domain::link::Field::Description);
-            }
+            *facts = facts.clone().with_description_read(issue.description.unwrap_or_default());
             Ok(())
         }
         // Deleted since: nothing to sync.

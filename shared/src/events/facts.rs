@@ -132,6 +132,18 @@ impl GitlabIssueFacts {
         })
     }
 
+    /// The facts completed with the description a delivery left out to fit the queue, read from
+    /// GitLab: the marker that finds the link is in it. The delivery's `changes` lost the
+    /// description too, so whether it changed is decided by comparing it with what the link knows.
+    pub fn with_description_read(mut self, description: String) -> Self {
+        self.marked = Marker::issue_of(&description);
+        self.description = Some(description);
+        if let Some(changed) = self.changed.as_mut() {
+            changed.insert(Field::Description);
+        }
+        self
+    }
+
     /// The issue as the API returns it (the reconcile reads it when deliveries were lost).
     pub fn of_api(issue: &GitlabIssue) -> Self {
         let description = issue.description.clone().unwrap_or_default();

@@ -1,4 +1,5 @@
-//! The inbound sync's planner: a GitLab issue event on a linked issue → the QALITA fields to change
+//! The inbound sync's planner: a GitLab issue event on a linked issue → the QALITA write (one
+//! [`Op::UpdateQalitaIssue`] with the fields to change, or none)
 //! (DESIGN section 3). Pure, like the outbound planner: what it needs (the current QALITA issue, the
 //! QALITA user a GitLab assignee maps to) is read before.
 //!

@@ -324,6 +324,19 @@ fn the_fixtures_read_as_facts() {
 }
 
 #[test]
+fn a_description_read_for_a_delivery_that_left_it_out_finds_the_link_and_counts_as_changed() {
+    let close = include_str!("../../../../fixtures/gitlab/issue_close.json");
+    let raw: &serde_json::value::RawValue = serde_json::from_str(close).unwrap();
+    let mut facts = GitlabIssueFacts::of_issue(&read_issue_event(raw).unwrap()).unwrap();
+    facts.description = None;
+    facts.marked = None;
+    let completed = facts.with_description_read("Long text\n\n<!-- qalita-issue:4821 -->".into());
+    assert_eq!(completed.marked.map(|i| i.get()), Some(4821));
+    assert!(completed.changed.as_ref().is_some_and(|c| c.contains(&Field::Description) && c.contains(&Field::Status)));
+    assert_eq!(completed.description.as_deref(), Some("Long text\n\n<!-- qalita-issue:4821 -->"));
+}
+
+#[test]
 fn only_the_notes_own_flag_or_an_unflagged_note_on_a_public_issue_is_internal() {
     let cases = [
         ("internal_note", true),
