@@ -9,6 +9,7 @@ mod world;
 use qalita_gitlab_core::domain::gitlab::{GitlabProjectRef, IssueState, IssueUpdate, StateEvent};
 use qalita_gitlab_core::domain::{Iid, QalitaIssueId};
 use qalita_gitlab_core::ports::{CallContext, CommentLinks, EventQueue, GitlabApi, IntegrationLog, Links, Settings};
+use qalita_gitlab_sims::gitlab::{Fault, FaultRule};
 use qalita_gitlab_worker::poll::{PollReport, poll};
 use qalita_gitlab_worker::reconcile::{ReconcileReport, reconcile};
 use serde_json::json;
@@ -217,6 +218,41 @@ async fn with_two_way_titles_a_gitlab_title_edit_reaches_qalita_once() {
     assert_eq!(world.gitlab_issue().description.as_deref(), Some(description), "the person's text stays");
     let (_, gitlab_writes, _, qalita_writes) = calls_since(&world, before);
     assert_eq!((gitlab_writes, qalita_writes), (1, 1));
+}
+
+#[tokio::test]
+async fn a_refused_gitlab_token_while_reading_an_omitted_description_is_retried_and_asks_for_the_secrets_again() {
+    let (world, iid) = linked("[ownership]\ndescription = \"both\"").await;
+    // Twice in the delivery (the issue and its `changes`), it does not fit the queue: the webhook
+    // leaves it out, and the worker reads it from GitLab.
+    let description =
+        "Rows with a latitude outside [-90, 90] are rejected downstream. ".repeat(9_000).trim_end().to_owned();
+    let read = format!("/projects/42/issues/{}", iid.get());
+    world.gitlab.inject(FaultRule::new(Fault::Unauthorized).on("GET", &read));
+    let before = world.calls();
+    person_updates(&world, iid, IssueUpdate { description: Some(description.clone()), ..Default::default() }).await;
+    world.settle().await;
+
+    let (received, response) = world.run_worker().await;
+
+    assert_eq!(world.gitlab.deliveries().last().and_then(|d| d.status()), Some(200), "the delivery was queued");
+    assert_eq!((received, response.batch_item_failures.len()), (1, 1), "retried, not dropped");
+    assert!(
+        world.deps.credentials_refused.load(std::sync::atomic::Ordering::SeqCst),
+        "the refusal makes the function read its secrets again"
+    );
+    let reads = |world: &World| -> Vec<Option<u16>> {
+        world.gitlab.requests().into_iter().filter(|r| r.method == "GET" && r.path == read).map(|r| r.status).collect()
+    };
+    assert_eq!(reads(&world), [Some(401)], "the worker read the description, and GitLab refused the token");
+    assert_eq!(calls_since(&world, before).3, 0, "QALITA is not written");
+
+    // The retry, with the token accepted again, reads the description and brings it to QALITA.
+    world.end_backoff().await;
+    world.quiesce().await;
+    assert_eq!(world.qalita.issue(ISSUE).unwrap()["description"], description.as_str());
+    assert_eq!(reads(&world).get(1), Some(&Some(200)), "read again on the retry");
+    assert_eq!(world.gitlab_issue().description.as_deref(), Some(description.as_str()), "the person's text stays");
 }
 
 #[tokio::test]

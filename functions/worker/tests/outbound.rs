@@ -186,6 +186,39 @@ async fn a_refused_qalita_token_on_an_id_only_event_is_retried_and_asks_for_the_
 }
 
 #[tokio::test]
+async fn a_refused_qalita_token_during_the_comment_sweep_is_retried_and_asks_for_the_secrets_again() {
+    let world = World::new("").await;
+    // Made before the issue is linked: no comment event carries it, the creation's sweep finds it.
+    world.qalita.add_comment(ISSUE, 12, "Seen again in last night's load.");
+    let comments = format!("/api/v2/issues/{ISSUE}/comments");
+    world.qalita.fail_next_on(&comments, 1, qalita_gitlab_sims::qalita::Fault::Unauthorized);
+    world.qalita_created().await;
+
+    let (received, response) = world.run_worker().await;
+
+    assert_eq!((received, response.batch_item_failures.len()), (1, 1), "retried, not dropped");
+    assert!(
+        world.deps.credentials_refused.load(std::sync::atomic::Ordering::SeqCst),
+        "the refusal makes the function read its secrets again"
+    );
+    let listed: Vec<Option<u16>> =
+        world.qalita.requests().into_iter().filter(|r| r.path == comments).map(|r| r.status).collect();
+    assert_eq!(listed, [Some(401)], "the sweep ran, and QALITA refused the token");
+    let iid = world.gitlab_issue().iid.get();
+    assert_eq!(world.link().await.status, LinkStatus::Linked, "the issue was synced before the sweep");
+    assert!(world.gitlab.notes(42, iid).iter().all(|n| n.system), "no comment copied yet");
+
+    // The retry, with the token accepted again, copies the comment and creates nothing more.
+    world.end_backoff().await;
+    let (received, response) = world.run_worker().await;
+    assert_eq!((received, response.batch_item_failures.len()), (1, 0));
+    let notes: Vec<String> = world.gitlab.notes(42, iid).into_iter().filter(|n| !n.system).map(|n| n.body).collect();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].contains("Seen again in last night's load."), "{notes:?}");
+    assert_eq!(world.gitlab.count("POST", "/projects/data%2Fquality/issues"), 1, "one GitLab issue");
+}
+
+#[tokio::test]
 async fn the_poll_picks_up_a_new_issue_and_then_a_change() {
     let world = World::new("").await;
     let report = poll(&world.deps, std::time::Instant::now() + Duration::from_secs(20)).await;
@@ -281,14 +314,6 @@ impl World {
             reservation.at -= TimeDelta::minutes(5);
         }
         self.store.update(&link).await.unwrap();
-    }
-
-    /// Makes the message visible again, as the end of its back-off would.
-    async fn end_backoff(&self) {
-        let receipts = std::mem::take(&mut *self.failed_receipts.lock().unwrap());
-        for receipt in receipts {
-            self.queue.change_visibility(&receipt, Duration::ZERO).await.unwrap();
-        }
     }
 }
 

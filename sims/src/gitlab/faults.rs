@@ -1,6 +1,6 @@
 //! Faults a test switches on at run time, as the infrastructure in front of GitLab produces them:
-//! 5xx answers, slow answers and connections closed without an answer, for the next N requests
-//! that match a method and a path prefix.
+//! 5xx answers, slow answers and connections closed without an answer, and a token refused between
+//! two requests, for the next N requests that match a method and a path prefix.
 
 use std::time::Duration;
 
@@ -17,6 +17,9 @@ pub enum Fault {
     DropConnection,
     /// Process the request, then close the connection without an answer.
     DropAfterProcessing,
+    /// Answer GitLab's `401 Unauthorized` for a token it does not know, without processing the
+    /// request: the token was rotated or revoked between two requests.
+    Unauthorized,
 }
 
 /// A fault for the next `times` requests that match: [`FaultRule::on`] takes a method and the

@@ -74,6 +74,11 @@ impl Reply {
     }
 }
 
+/// GitLab's answer to a request whose token it does not know (or that has none).
+pub(super) fn unauthorized() -> Reply {
+    Reply::message(401, "401 Unauthorized")
+}
+
 /// The body GitLab's front answers a 5xx with: the API's JSON for 500 and 503, the proxy's HTML
 /// page for 502 and 504 (what a client sees when Workhorse or the load balancer fails).
 pub(super) fn server_error(status: u16) -> Reply {

@@ -14,7 +14,7 @@ use super::access::TokenRecord;
 use super::faults::Fault;
 use super::params::{Params, decode_segment};
 use super::record::{RecordedRequest, redacted_query};
-use super::reply::{Reply, server_error};
+use super::reply::{Reply, server_error, unauthorized};
 use super::routes::{Call, route};
 use super::{Shared, SimState, webhook};
 use crate::kit::Connection;
@@ -46,6 +46,7 @@ pub(super) async fn handle(
         let fault = state.faults.take(&record.method, &record.path);
         let reply = match fault {
             Some(Fault::ServerError(status)) => Some(server_error(status)),
+            Some(Fault::Unauthorized) => Some(unauthorized()),
             Some(Fault::DropConnection) => None,
             _ => {
                 let request = Request { method: &record.method, api_path, query, headers: &headers, body: &body };
@@ -101,7 +102,7 @@ fn process(
     let segments: Vec<String> = request.api_path.trim_matches('/').split('/').map(decode_segment).collect();
     let route_segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let reply = match known {
-        None => Reply::message(401, "401 Unauthorized"),
+        None => unauthorized(),
         Some((user, record)) => match record.refusal(now) {
             Some(refusal) => refusal,
             None if !record.allows(request.method, &route_segments) => {

@@ -1,6 +1,6 @@
 //! How a FastAPI backend reads a request and says no: path and query integers and JSON bodies
-//! checked as pydantic checks them, with the 422 `{"detail": [...]}` answer naming the place, and
-//! QALITA's 204 No Content for "not found or no access".
+//! checked as pydantic checks them, with the 422 `{"detail": [...]}` answer naming the place,
+//! QALITA's 204 No Content for "not found or no access", and the 401 of a token it does not accept.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -14,6 +14,17 @@ pub(super) fn found(object: Option<Value>) -> Response {
         Some(object) => Json(object).into_response(),
         None => StatusCode::NO_CONTENT.into_response(),
     }
+}
+
+/// The answer to a request whose bearer token is missing or not accepted: FastAPI's
+/// `OAuth2PasswordBearer` refusal, 401 with `WWW-Authenticate: Bearer`.
+pub(super) fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        Json(json!({"detail": "Could not validate credentials"})),
+    )
+        .into_response()
 }
 
 /// A request that does not validate: the error FastAPI names, answered with 422.

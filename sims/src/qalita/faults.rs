@@ -1,7 +1,7 @@
 //! Faults a test switches on while the simulator runs: the next requests (all, or only those under
-//! a path prefix) are rate limited, fail with a server error, are refused for want of permission,
-//! are answered late, or get the HTML page a web front-end or a login proxy serves in front of the
-//! API.
+//! a path prefix) are rate limited, fail with a server error, are refused for want of permission
+//! or because the token is no longer accepted, are answered late, or get the HTML page a web
+//! front-end or a login proxy serves in front of the API.
 
 use std::time::Duration;
 
@@ -29,6 +29,9 @@ pub enum Fault {
     /// `403 Forbidden`: the token is valid but its user may not do this (a role without the
     /// permission, a read-only key).
     Forbidden,
+    /// `401 Unauthorized`, as for a wrong token: the token was rotated or revoked between two
+    /// requests.
+    Unauthorized,
 }
 
 /// The rule of [`super::QalitaSim::fail_next_on`] (`prefix`) and [`super::QalitaSim::fail_next`]
@@ -75,6 +78,7 @@ pub(super) fn answer(fault: &Fault) -> Option<Response> {
         )
             .into_response(),
         Fault::Forbidden => (StatusCode::FORBIDDEN, Json(json!({"detail": "Not enough permissions"}))).into_response(),
+        Fault::Unauthorized => super::fastapi::unauthorized(),
         Fault::Slow(_) => return None,
     };
     Some(response)

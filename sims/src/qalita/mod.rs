@@ -460,6 +460,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_unauthorized_fault_refuses_the_right_token_as_a_wrong_one_is_refused_then_wears_off() {
+        let sim = QalitaSim::start("right").await;
+        let issue = sim.insert_issue(json!({"title": "t"}));
+        let comments = format!("GET /api/v2/issues/{issue}/comments");
+        sim.fail_next_on(&format!("/api/v2/issues/{issue}/comments"), 1, Fault::Unauthorized);
+
+        let elsewhere = raw(&sim, &format!("GET /api/v2/issues/{issue}"), Some("Bearer right")).await;
+        let refused = raw(&sim, &comments, Some("Bearer right")).await;
+        let wrong = raw(&sim, &comments, Some("Bearer wrong")).await;
+        let again = raw(&sim, &comments, Some("Bearer right")).await;
+
+        assert!(elsewhere.starts_with("HTTP/1.1 200"), "another path is served: {elsewhere}");
+        let (refused_head, refused_body) = refused.split_once("\r\n\r\n").unwrap();
+        let (wrong_head, wrong_body) = wrong.split_once("\r\n\r\n").unwrap();
+        assert!(refused_head.starts_with("HTTP/1.1 401"), "{refused}");
+        assert!(refused_head.to_ascii_lowercase().contains("\r\nwww-authenticate: bearer"), "{refused}");
+        assert!(wrong_head.to_ascii_lowercase().contains("\r\nwww-authenticate: bearer"), "{wrong}");
+        assert_eq!(refused_body, wrong_body);
+        assert!(again.starts_with("HTTP/1.1 200"), "used up by one request: {again}");
+    }
+
+    #[tokio::test]
     async fn an_unknown_route_or_a_bad_id_gets_fastapis_answer() {
         let sim = QalitaSim::start("t").await;
 

@@ -14,7 +14,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use super::fastapi::{Invalid, found, integer, model_body, path_id};
+use super::fastapi::{Invalid, found, integer, model_body, path_id, unauthorized};
 use super::journal::RecordedRequest;
 use super::{ListEnvelope, Shared, comments, faults, lock};
 use crate::kit::query;
@@ -85,12 +85,7 @@ async fn authenticate(State(shared): SimState, request: Request, next: Next) -> 
         .map(|(_, token)| token);
     let accepted = shared.token.lock().unwrap_or_else(|e| e.into_inner()).clone();
     if token != Some(accepted.as_str()) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            Json(json!({"detail": "Could not validate credentials"})),
-        )
-            .into_response();
+        return unauthorized();
     }
     next.run(request).await
 }

@@ -152,6 +152,15 @@ impl World {
     }
 
     pub async fn qalita_changed_issue(&self, id: u64, extra: Value) {
+        self.qalita_issue_event("issue.updated", id, extra).await;
+    }
+
+    /// Sends the event QALITA's backend sends for a new issue: its handling sweeps the comments.
+    pub async fn qalita_created(&self) {
+        self.qalita_issue_event("issue.created", ISSUE, json!({})).await;
+    }
+
+    async fn qalita_issue_event(&self, kind: &str, id: u64, extra: Value) {
         let issue = self.qalita.issue(id).unwrap();
         let n = self.sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let mut payload =
@@ -159,7 +168,7 @@ impl World {
         if let (Some(payload), Some(extra)) = (payload.as_object_mut(), extra.as_object()) {
             payload.extend(extra.clone());
         }
-        let body = json!({"v": 1, "source": "qalita", "kind": "issue.updated", "key": format!("evt-{n}"), "received_at": "2026-11-25T10:00:00Z", "payload": payload});
+        let body = json!({"v": 1, "source": "qalita", "kind": kind, "key": format!("evt-{n}"), "received_at": "2026-11-25T10:00:00Z", "payload": payload});
         let message =
             OutgoingMessage { group_id: format!("qalita:{id}"), dedup_id: format!("evt-{n}"), body: body.to_string() };
         self.queue.send(&message).await.unwrap();
@@ -176,6 +185,15 @@ impl World {
             }
         }
         (received.len(), response)
+    }
+
+    /// Makes the messages the last runs reported failed visible again, as the end of their back-off
+    /// would.
+    pub async fn end_backoff(&self) {
+        let receipts = std::mem::take(&mut *self.failed_receipts.lock().unwrap());
+        for receipt in receipts {
+            self.queue.change_visibility(&receipt, Duration::ZERO).await.unwrap();
+        }
     }
 
     /// Runs the worker until the queue has nothing visible.
