@@ -15,7 +15,7 @@ use qalita_gitlab_core::control;
 use qalita_gitlab_core::domain::link::{LogEntry, LogLevel};
 use qalita_gitlab_core::domain::qalita::{IssueContext, QalitaIssue};
 use qalita_gitlab_core::domain::sync::Action;
-use qalita_gitlab_core::engine::{Outcome as SyncOutcome, SyncError, Syncer};
+use qalita_gitlab_core::engine::{Engine, Outcome as SyncOutcome, Ports, SyncError};
 use qalita_gitlab_core::ports::{CallContext, Clock, GitlabApi, LinkStore, QalitaApi, SystemClock};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -298,26 +298,22 @@ impl Run {
         store: Arc<dyn LinkStore>,
         issue: &QalitaIssue,
     ) -> Result<Action, SyncError> {
-        let syncer = Syncer {
-            gitlab,
-            qalita: self.qalita.clone(),
-            store,
-            clock: self.clock.clone(),
-            config: self.config.clone(),
-        };
-        syncer.sync_issue(issue, &IssueContext::default(), &CallContext::default()).await.map(|o: SyncOutcome| o.action)
+        let ports = Ports { gitlab, qalita: self.qalita.clone(), store, clock: self.clock.clone() };
+        Engine::new(ports, self.config.clone())
+            .sync_issue(issue, &IssueContext::default(), &CallContext::default())
+            .await
+            .map(|o: SyncOutcome| o.action)
     }
 
     /// What the sync would write, from the planner itself: nothing is written.
     async fn dry(&mut self, issue: &QalitaIssue) -> Result<Action, SyncError> {
-        let syncer = Syncer {
+        let ports = Ports {
             gitlab: self.gitlab.clone(),
             qalita: self.qalita.clone(),
             store: self.store.clone(),
             clock: self.clock.clone(),
-            config: self.config.clone(),
         };
-        let preview = syncer.preview(issue, &IssueContext::default()).await?;
+        let preview = Engine::new(ports, self.config.clone()).preview(issue, &IssueContext::default()).await?;
         Ok(match (preview.plan.ops.first(), &preview.adopted) {
             (Some(Op::CreateIssue { project, .. }), _) => {
                 self.planned

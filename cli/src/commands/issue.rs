@@ -1,5 +1,5 @@
 //! `create-issue` ("Create External Issue" of QALITA's guide) and `explain`: both run the worker's
-//! own sync of one QALITA issue ([`Syncer::sync_issue`], the link protocol of DESIGN section 4, so
+//! own sync of one QALITA issue ([`Engine::sync_issue`], the link protocol of DESIGN section 4, so
 //! never a duplicate); `explain` runs it on the dry-run ports and shows what it would write, and
 //! why. A severed (or gone) link is replaced by a new one: the old GitLab issue's hidden marker is
 //! retired first, so that nothing adopts or routes to the old issue again.
@@ -12,7 +12,7 @@ use qalita_gitlab_core::domain::gitlab::{IssueState, IssueUpdate, StateEvent};
 use qalita_gitlab_core::domain::link::{LinkState, LinkStatus};
 use qalita_gitlab_core::domain::qalita::{IssueContext, QalitaIssue};
 use qalita_gitlab_core::domain::sync::{Action, Decision, DecisionKind};
-use qalita_gitlab_core::engine::{Outcome as SyncOutcome, SyncError, Syncer};
+use qalita_gitlab_core::engine::{Engine, Outcome as SyncOutcome, Ports, SyncError};
 use qalita_gitlab_core::mapping::{Desired, Facts};
 use qalita_gitlab_core::plan::Op;
 use qalita_gitlab_core::plan::relink::may_relink;
@@ -58,7 +58,7 @@ pub struct ExplainArgs {
 }
 
 /// What both commands need.
-struct Engine {
+struct Session {
     stack: Stack,
     gitlab: Arc<dyn GitlabApi>,
     qalita: Arc<dyn QalitaApi>,
@@ -66,12 +66,23 @@ struct Engine {
     clock: Arc<dyn Clock>,
 }
 
-impl Engine {
-    async fn open(global: &GlobalArgs) -> Result<Engine, CommandError> {
+impl Session {
+    async fn open(global: &GlobalArgs) -> Result<Session, CommandError> {
         let stack = Stack::open(global).await?;
         let config = stack.config().await?.config;
         let (gitlab, qalita) = stack.clients(&config).await?;
-        Ok(Engine { stack, gitlab, qalita, config, clock: Arc::new(SystemClock) })
+        Ok(Session { stack, gitlab, qalita, config, clock: Arc::new(SystemClock) })
+    }
+
+    /// The sync engine on the stack's store and this session's clients.
+    fn engine(&self) -> Engine {
+        let ports = Ports {
+            gitlab: self.gitlab.clone(),
+            qalita: self.qalita.clone(),
+            store: self.stack.store(),
+            clock: self.clock.clone(),
+        };
+        Engine::new(ports, self.config.clone())
     }
 
     async fn qalita_issue(&self, id: QalitaIssueId) -> Result<QalitaIssue, CommandError> {
@@ -85,30 +96,24 @@ impl Engine {
 
 /// Runs `create-issue`.
 pub async fn create_issue(global: GlobalArgs, args: CreateIssueArgs) -> Result<Outcome, CommandError> {
-    let engine = Engine::open(&global).await?;
-    let store = engine.stack.store();
+    let session = Session::open(&global).await?;
+    let store = session.stack.store();
     if control::is_disabled(store.as_ref()).await? {
         return Err(CommandError::Failure(
             "the integration is disabled, so nothing is written to GitLab: `qalita-gitlab enable` turns it back on"
                 .into(),
         ));
     }
-    let issue = engine.qalita_issue(args.id).await?;
-    let syncer = Syncer {
-        gitlab: engine.gitlab.clone(),
-        qalita: engine.qalita.clone(),
-        store: store.clone(),
-        clock: engine.clock.clone(),
-        config: engine.config.clone(),
-    };
+    let issue = session.qalita_issue(args.id).await?;
+    let engine = session.engine();
     let mut replaced = None;
     if let Some(link) = store.get(args.id).await?.filter(may_relink) {
         replaced = link.gitlab.as_ref().map(|g| g.web_url.clone());
-        syncer.relink(&link, &CallContext::default()).await.map_err(|error| {
+        engine.relink(&link, &CallContext::default()).await.map_err(|error| {
             CommandError::from(error).context("the severed GitLab issue's marker cannot be retired")
         })?;
     }
-    let outcome = syncer.sync_issue(&issue, &IssueContext::default(), &CallContext::default()).await?;
+    let outcome = engine.sync_issue(&issue, &IssueContext::default(), &CallContext::default()).await?;
     Ok(render_created(args.id, &outcome, replaced))
 }
 
@@ -141,27 +146,21 @@ fn render_created(id: QalitaIssueId, outcome: &SyncOutcome, replaced: Option<Str
 
 /// Runs `explain`.
 pub async fn explain(global: GlobalArgs, args: ExplainArgs) -> Result<Outcome, CommandError> {
-    let engine = Engine::open(&global).await?;
-    let issue = engine.qalita_issue(args.id).await?;
-    let stored = engine.stack.store().get(args.id).await?;
+    let session = Session::open(&global).await?;
+    let issue = session.qalita_issue(args.id).await?;
+    let stored = session.stack.store().get(args.id).await?;
     let severed = stored.as_ref().is_some_and(|l| matches!(l.status, LinkStatus::Severed | LinkStatus::Gone));
     // The planner itself, on what the sync would read: nothing is written, no port is faked.
-    let syncer = Syncer {
-        gitlab: engine.gitlab.clone(),
-        qalita: engine.qalita.clone(),
-        store: engine.stack.store(),
-        clock: engine.clock.clone(),
-        config: engine.config.clone(),
-    };
-    let (link, desired, decisions, writes, waiting) = match syncer.preview(&issue, &IssueContext::default()).await {
+    let engine = session.engine();
+    let (link, desired, decisions, writes, waiting) = match engine.preview(&issue, &IssueContext::default()).await {
         Ok(preview) => (preview.link, preview.desired, preview.plan.decisions, preview.plan.ops, None),
         Err(SyncError::Reserved { age_seconds, stale_in }) => {
             let context = stored.as_ref().map(|l| l.context.clone()).unwrap_or_default();
             let owner = match issue.assignee {
-                Some(user) => engine.qalita.get_user(user).await.unwrap_or(None),
+                Some(user) => session.qalita.get_user(user).await.unwrap_or(None),
                 None => None,
             };
-            let desired = Desired::of(&engine.config, &Facts::of(&issue, &context, owner.as_ref()));
+            let desired = Desired::of(&session.config, &Facts::of(&issue, &context, owner.as_ref()));
             let waiting = format!(
                 "another worker is creating the GitLab issue (reserved {age_seconds} s ago); in {} s the sync would take over and look for it first",
                 stale_in.as_secs()

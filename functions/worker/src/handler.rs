@@ -14,7 +14,7 @@ use qalita_gitlab_core::config::Config;
 use qalita_gitlab_core::domain::QalitaIssueId;
 use qalita_gitlab_core::domain::link::{LogEntry, LogLevel};
 use qalita_gitlab_core::domain::sync::Action;
-use qalita_gitlab_core::engine::{SyncError, Syncer};
+use qalita_gitlab_core::engine::{Engine, SyncError};
 use qalita_gitlab_core::envelope::{Envelope, Source};
 use qalita_gitlab_core::events::facts::{FactsError, GitlabIssueFacts, GitlabNoteFacts};
 use qalita_gitlab_core::events::gitlab::{read_issue_event, read_note_event};
@@ -26,8 +26,8 @@ use tracing::Instrument;
 
 /// What the handler needs, built once per cold start.
 pub struct Deps {
-    /// The outbound sync.
-    pub syncer: Syncer,
+    /// The sync engine.
+    pub engine: Engine,
     /// QALITA, to fetch an issue an event names only by id.
     pub qalita: Arc<dyn QalitaApi>,
     /// The event queue, to set the back-off of a failed message.
@@ -201,7 +201,7 @@ async fn process_message(deps: &Deps, message: &SqsMessage) -> Result<(), Retry>
             }
         }) {
             Ok(Some(QalitaEvent::Comment { issue, comment })) => {
-                let result = deps.syncer.sync_qalita_comment(issue, &comment, &CallContext::default()).await;
+                let result = deps.engine.sync_qalita_comment(issue, &comment, &CallContext::default()).await;
                 finish(deps, id, kind, Some(issue), result.map(|o| (o.action, o.reason)), started).await
             }
             Ok(Some(event)) => sync_qalita(deps, id, kind, event, started).await,
@@ -243,7 +243,7 @@ async fn process_message(deps: &Deps, message: &SqsMessage) -> Result<(), Retry>
                     if omitted && let Err(retry) = complete_texts(deps, &mut facts).await {
                         return Err(retry);
                     }
-                    let result = deps.syncer.sync_gitlab_issue(&facts, &call).await;
+                    let result = deps.engine.sync_gitlab_issue(&facts, &call).await;
                     let issue = match &result {
                         Ok(outcome) => outcome.issue,
                         // A failure is written to the linked issue's log, when there is one.
@@ -274,7 +274,7 @@ async fn process_message(deps: &Deps, message: &SqsMessage) -> Result<(), Retry>
                             return Ok(());
                         }
                     };
-                    let result = deps.syncer.sync_gitlab_note(&note, &call).await;
+                    let result = deps.engine.sync_gitlab_note(&note, &call).await;
                     let issue = match &result {
                         Ok(_) => None,
                         Err(_) => linked_issue(deps, note.project_id, note.iid, note.marked).await,
@@ -308,14 +308,14 @@ async fn linked_issue(
     iid: qalita_gitlab_core::domain::Iid,
     marked: Option<QalitaIssueId>,
 ) -> Option<QalitaIssueId> {
-    deps.syncer.link_of_gitlab(project, iid, marked).await.ok().flatten().map(|link| link.qalita_id)
+    deps.engine.link_of_gitlab(project, iid, marked).await.ok().flatten().map(|link| link.qalita_id)
 }
 
 /// Reads the description a delivery left out to fit the queue (a very large one) from GitLab:
 /// the marker that finds the link is in it, and a two-way description edit must not be missed.
 async fn complete_texts(deps: &Deps, facts: &mut GitlabIssueFacts) -> Result<(), Retry> {
     let project = qalita_gitlab_core::domain::gitlab::GitlabProjectRef::Id(facts.project_id);
-    match deps.syncer.gitlab.get_issue(&project, facts.iid).await {
+    match deps.engine.gitlab().get_issue(&project, facts.iid).await {
         Ok(issue) => {
             *facts = facts.clone().with_description_read(issue.description.unwrap_or_default());
             Ok(())
@@ -394,7 +394,7 @@ async fn sync_qalita(deps: &Deps, id: &str, kind: &str, event: QalitaEvent, star
             return Ok(());
         }
     };
-    let result = deps.syncer.sync_issue(&issue, &context, &CallContext::default()).await;
+    let result = deps.engine.sync_issue(&issue, &context, &CallContext::default()).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     match result {
         Ok(outcome) => {
@@ -403,7 +403,7 @@ async fn sync_qalita(deps: &Deps, id: &str, kind: &str, event: QalitaEvent, star
             // Comments QALITA gave no event for (made before the link, or by an instance that
             // sends issue events only) are found when the issue is created or polled.
             if sweep_comments && outcome.link.status == qalita_gitlab_core::domain::link::LinkStatus::Linked {
-                match deps.syncer.sync_qalita_comments(issue.id, &CallContext::default()).await {
+                match deps.engine.sync_qalita_comments(issue.id, &CallContext::default()).await {
                     Ok(copied) => {
                         let copied = copied.iter().filter(|o| o.action == Action::Copied).count();
                         tracing::info!(message_id = id, qalita_issue = %issue.id, copied, "comments swept");

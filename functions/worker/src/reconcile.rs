@@ -100,7 +100,7 @@ async fn reconcile_project(
         if Instant::now() >= deadline {
             return Err("out of time; the next run goes on from the cursor".into());
         }
-        let page = deps.syncer.gitlab.list_issues(project, &query).await.map_err(|e| e.to_string())?;
+        let page = deps.engine.gitlab().list_issues(project, &query).await.map_err(|e| e.to_string())?;
         report.read += page.items.len();
         for issue in &page.items {
             reconcile_issue(deps, issue, stored, report).await?;
@@ -152,7 +152,7 @@ async fn reconcile_issue(
     }
     let facts = GitlabIssueFacts::of_api(issue);
     let call = CallContext::default();
-    match deps.syncer.sync_gitlab_issue(&facts, &call).await {
+    match deps.engine.sync_gitlab_issue(&facts, &call).await {
         Ok(outcome) => {
             if !outcome.action.is_quiet() {
                 report.synced += 1;
@@ -169,8 +169,8 @@ async fn reconcile_issue(
         return Ok(());
     }
     // A note changes the issue's `updated_at` too: its delivery may be the one lost.
-    let copied = match deps.syncer.link_of_gitlab(facts.project_id, facts.iid, facts.marked).await {
-        Ok(Some(link)) => deps.syncer.sync_gitlab_notes(&link, &call).await,
+    let copied = match deps.engine.link_of_gitlab(facts.project_id, facts.iid, facts.marked).await {
+        Ok(Some(link)) => deps.engine.sync_gitlab_notes(&link, &call).await,
         Ok(None) => Ok(0),
         Err(error) => Err(error.into()),
     };

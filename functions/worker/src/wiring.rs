@@ -11,7 +11,7 @@ use qalita_gitlab_core::adapters::http::HttpSettings;
 use qalita_gitlab_core::adapters::qalita_http::{QalitaClient, QalitaClientError};
 use qalita_gitlab_core::config::Config;
 use qalita_gitlab_core::domain::SecretString;
-use qalita_gitlab_core::engine::Syncer;
+use qalita_gitlab_core::engine::{Engine, Ports};
 use qalita_gitlab_core::ports::{Clock, EventQueue, LinkStore};
 
 use crate::handler::Deps;
@@ -84,13 +84,8 @@ impl Deps {
         places: Places,
     ) -> Deps {
         let Places { store, queue, clock } = places;
-        let syncer = Syncer {
-            gitlab,
-            qalita: qalita.clone(),
-            store: store.clone(),
-            clock: clock.clone(),
-            config: config.clone(),
-        };
-        Deps { syncer, qalita, queue, store, clock, config, credentials_refused: false.into() }
+        let ports = Ports { gitlab, qalita: qalita.clone(), store: store.clone(), clock: clock.clone() };
+        let engine = Engine::new(ports, config.clone());
+        Deps { engine, qalita, queue, store, clock, config, credentials_refused: false.into() }
     }
 }

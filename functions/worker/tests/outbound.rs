@@ -293,8 +293,8 @@ async fn two_workers_racing_on_one_issue_make_one_gitlab_issue() {
     let issue: qalita_gitlab_core::domain::qalita::QalitaIssue = serde_json::from_value(issue_json("open")).unwrap();
     let (context, call) = (Default::default(), CallContext::default());
     let (a, b) = tokio::join!(
-        world.deps.syncer.sync_issue(&issue, &context, &call),
-        world.deps.syncer.sync_issue(&issue, &context, &call),
+        world.deps.engine.sync_issue(&issue, &context, &call),
+        world.deps.engine.sync_issue(&issue, &context, &call),
     );
     let outcomes = [
         a.as_ref().map(|o| o.action.as_str()).map_err(|e| e.to_string()),
@@ -490,8 +490,8 @@ async fn two_workers_finding_the_issue_deleted_recreate_it_once() {
         serde_json::from_value(world.qalita.issue(ISSUE).unwrap()).unwrap();
     let (context, call) = (Default::default(), CallContext::default());
     let (a, b) = tokio::join!(
-        world.deps.syncer.sync_issue(&issue, &context, &call),
-        world.deps.syncer.sync_issue(&issue, &context, &call),
+        world.deps.engine.sync_issue(&issue, &context, &call),
+        world.deps.engine.sync_issue(&issue, &context, &call),
     );
     // Either may be the one that recreates; the other then finds the new link and plans on it,
     // or finds the fresh reservation and is sent back to the queue (a transient failure).

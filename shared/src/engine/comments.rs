@@ -9,7 +9,7 @@
 
 use super::interpreter::Applied;
 use super::link_protocol::surely_not_created;
-use super::outbound::{SyncError, Syncer};
+use super::outbound::{Engine, SyncError};
 use crate::domain::QalitaIssueId;
 use crate::domain::digest::text_digest;
 use crate::domain::gitlab::GitlabProjectRef;
@@ -57,7 +57,7 @@ enum Claim {
     Ours,
 }
 
-impl Syncer {
+impl Engine {
     /// Copies a GitLab note to QALITA (or its edit to the copy).
     pub async fn sync_gitlab_note(
         &self,

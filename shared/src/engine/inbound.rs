@@ -5,7 +5,7 @@
 
 use super::interpreter::Applied;
 use super::link_protocol::{CONFLICT_RETRIES, adopt};
-use super::outbound::{SyncError, Syncer};
+use super::outbound::{Engine, SyncError};
 use crate::config::Owner;
 use crate::domain::QalitaIssueId;
 use crate::domain::gitlab::{GitlabProjectRef, GitlabUser};
@@ -40,7 +40,7 @@ impl InboundOutcome {
     }
 }
 
-impl Syncer {
+impl Engine {
     /// The link a GitLab issue event is about: by the reverse index, else through the hidden
     /// marker (the index is eventually consistent; the marker names the link's key).
     pub async fn link_of_gitlab(

@@ -2,7 +2,7 @@
 //! through the ports. It decides nothing; what an answer means (a 404, a refusal) is for the
 //! engine's link protocol to say.
 
-use super::outbound::Syncer;
+use super::outbound::Engine;
 use crate::domain::gitlab::{GitlabIssue, GitlabNote, GitlabProjectRef, IssueUpdate, StateEvent};
 use crate::domain::qalita::{QalitaComment, QalitaIssue};
 use crate::plan::op::Op;
@@ -76,7 +76,7 @@ fn mismatch(wanted: &str, got: &Applied) -> ApiError {
     }
 }
 
-impl Syncer {
+impl Engine {
     /// Applies `op`. `created` is the issue the [`Op::CreateIssue`] before it made, which an
     /// [`Op::CloseCreated`] closes; without one, that op is a bug of the caller and is refused.
     pub(crate) async fn apply(

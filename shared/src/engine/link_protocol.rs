@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 
-use super::outbound::{SyncError, Syncer};
+use super::outbound::{Engine, SyncError};
 use crate::config::Config;
 use crate::domain::digest::text_digest;
 use crate::domain::gitlab::{GitlabIssue, GitlabProjectRef};
@@ -28,7 +28,7 @@ pub(crate) fn surely_not_created(error: &ApiError) -> bool {
     }
 }
 
-impl Syncer {
+impl Engine {
     /// Commits what `next` wrote over `base` onto the link as it is now, re-reading on each
     /// conflict.
     pub(super) async fn commit_over(&self, base: &LinkState, next: &LinkState) -> Result<LinkState, SyncError> {

@@ -100,9 +100,9 @@ struct Target<'a> {
     call: &'a CallContext,
 }
 
-/// The sync engine, wired to its ports: outbound (a QALITA issue to its GitLab issue), inbound (a
-/// GitLab event to the QALITA issue) and comments both ways.
-pub struct Syncer {
+/// What the engine reads and writes through.
+#[derive(Clone)]
+pub struct Ports {
     /// The GitLab client: issue and note reads and writes, user lookups, the marker search.
     pub gitlab: Arc<dyn GitlabApi>,
     /// The QALITA client: issue, user and comment reads, and the inbound writes.
@@ -111,11 +111,32 @@ pub struct Syncer {
     pub store: Arc<dyn LinkStore>,
     /// Where "now" comes from: the link's `updated_at`, reservation ages, log entries' times.
     pub clock: Arc<dyn Clock>,
-    /// The configuration document the mapping, routing, ownership and comment rules read.
-    pub config: Arc<Config>,
 }
 
-impl Syncer {
+/// The sync engine, wired to its ports: outbound (a QALITA issue to its GitLab issue), inbound (a
+/// GitLab event to the QALITA issue), comments both ways, and the relink of a severed link.
+pub struct Engine {
+    pub(crate) gitlab: Arc<dyn GitlabApi>,
+    pub(crate) qalita: Arc<dyn QalitaApi>,
+    pub(crate) store: Arc<dyn LinkStore>,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// The configuration document the mapping, routing, ownership and comment rules read.
+    pub(crate) config: Arc<Config>,
+}
+
+impl Engine {
+    /// The engine over `ports`, under `config`.
+    pub fn new(ports: Ports, config: Arc<Config>) -> Engine {
+        let Ports { gitlab, qalita, store, clock } = ports;
+        Engine { gitlab, qalita, store, clock, config }
+    }
+
+    /// The GitLab client, for the reads the worker makes around a sync (the reconcile's list, a
+    /// description left out of a delivery).
+    pub fn gitlab(&self) -> &dyn GitlabApi {
+        self.gitlab.as_ref()
+    }
+
     /// Makes the GitLab issue of `issue` agree with it, creating it the first time.
     pub async fn sync_issue(
         &self,

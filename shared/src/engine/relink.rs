@@ -2,16 +2,16 @@
 //! plans it: the old issue is read, its marker retired, the link released as a reservation; the
 //! sync that follows creates the new issue through the link protocol.
 
-use super::outbound::{SyncError, Syncer};
+use super::outbound::{Engine, SyncError};
 use crate::domain::gitlab::GitlabProjectRef;
 use crate::domain::link::{LinkState, LogEntry};
 use crate::plan::relink::plan_relink;
 use crate::ports::{ApiError, CallContext, StoreError};
 
-impl Syncer {
+impl Engine {
     /// Prepares `link` (severed or gone) for a new GitLab issue: retires the old issue's marker
     /// (a deleted old issue needs nothing), then releases the link, so that the next
-    /// [`Syncer::sync_issue`] creates the new issue. A link another process moved meanwhile is
+    /// [`Engine::sync_issue`] creates the new issue. A link another process moved meanwhile is
     /// left to that sync, which reads it again.
     pub async fn relink(&self, link: &LinkState, call: &CallContext) -> Result<(), SyncError> {
         let old = match &link.gitlab {
