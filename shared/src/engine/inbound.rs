@@ -4,21 +4,18 @@
 //! records on the link what each side now holds, and commits it conditionally.
 
 use super::interpreter::Applied;
-use super::link_protocol::{CONFLICT_RETRIES, adopt};
+use super::link_protocol::CONFLICT_RETRIES;
 use super::outbound::{Engine, SyncError};
-use crate::config::Owner;
 use crate::domain::QalitaIssueId;
 use crate::domain::gitlab::{GitlabProjectRef, GitlabUser};
-use crate::domain::link::{Field, LinkState, LinkStatus};
+use crate::domain::link::{LinkState, LinkStatus};
 use crate::domain::qalita::{QalitaIssue, QalitaUser};
 use crate::domain::sync::{Action, Decision};
 use crate::events::facts::GitlabIssueFacts;
-use crate::mapping::owner_of;
 use crate::mapping::{Desired, Facts};
 use crate::plan::assignee;
-use crate::plan::inbound::{
-    AssigneeBack, changed_fields, plan_inbound, record_written, stale_decisions, watermark_bumps,
-};
+use crate::plan::inbound::{AssigneeBack, Triage, plan_inbound, record_written, triage};
+use crate::plan::link::adopt;
 use crate::ports::{ApiError, CallContext, StoreError};
 
 /// What an inbound sync did.
@@ -84,40 +81,21 @@ impl Engine {
             return Ok(InboundOutcome::ignored(None, "the GitLab issue is not linked to a QALITA issue"));
         };
         let id = link.qalita_id;
-        match link.status {
-            LinkStatus::Severed | LinkStatus::Gone => {
-                return Ok(InboundOutcome::ignored(Some(id), format!("the link is {:?}", link.status)));
+        let reads = match triage(&self.config, &link, facts, self.clock.now()) {
+            Triage::Ignored(reason) => return Ok(InboundOutcome::ignored(Some(id), reason)),
+            Triage::AdoptReserved => return self.adopt_reserved(link, facts, call).await,
+            Triage::Bumped(next) => {
+                self.store.update(&next).await?;
+                return Ok(InboundOutcome {
+                    action: Action::Unchanged,
+                    issue: Some(id),
+                    reason: "a GitLab change back to the synced value: its time is recorded".into(),
+                    decisions: Vec::new(),
+                });
             }
-            LinkStatus::Reserved => return self.adopt_reserved(link, facts, call).await,
-            LinkStatus::Linked => {}
-        }
-        let changed = changed_fields(&self.config, &link, facts);
-        let owner = |field: Field| owner_of(&self.config, field);
-        let bumps = watermark_bumps(&self.config, &link, facts);
-        if changed.is_empty() && !bumps.is_empty() {
-            // A person changed a field back to what the link knows: nothing to write, but an older
-            // delivery of the change before must not undo it.
-            let mut next = link.clone();
-            next.from_gitlab.extend(bumps);
-            next.updated_at = self.clock.now();
-            self.store.update(&next).await?;
-            return Ok(InboundOutcome {
-                action: Action::Unchanged,
-                issue: Some(id),
-                reason: "a GitLab change back to the synced value: its time is recorded".into(),
-                decisions: Vec::new(),
-            });
-        }
-        if changed.is_empty() {
-            let stale = stale_decisions(&self.config, &link, facts);
-            if !stale.is_empty() {
-                self.log_decisions(
-                    id,
-                    &stale,
-                    Action::Stale,
-                    "a late or replayed GitLab delivery: nothing changed".into(),
-                )
-                .await;
+            Triage::Stale(stale) => {
+                let summary = "a late or replayed GitLab delivery: nothing changed".to_owned();
+                self.log_decisions(id, &stale, Action::Stale, summary).await;
                 return Ok(InboundOutcome {
                     action: Action::Stale,
                     issue: Some(id),
@@ -125,15 +103,17 @@ impl Engine {
                     decisions: stale,
                 });
             }
-            return Ok(InboundOutcome {
-                action: Action::Unchanged,
-                issue: Some(id),
-                reason: "every field is as the link knows it (our own echo, or no synced field changed)".into(),
-                decisions: Vec::new(),
-            });
-        }
-        let syncs_back = changed.iter().any(|f| owner(*f) != Owner::Qalita);
-        let qalita = match syncs_back {
+            Triage::Unchanged => {
+                return Ok(InboundOutcome {
+                    action: Action::Unchanged,
+                    issue: Some(id),
+                    reason: "every field is as the link knows it (our own echo, or no synced field changed)".into(),
+                    decisions: Vec::new(),
+                });
+            }
+            Triage::Changed(reads) => reads,
+        };
+        let qalita = match reads.qalita_issue {
             false => None,
             true => match self.qalita.get_issue(id).await? {
                 Some(issue) => Some(issue),
@@ -144,15 +124,11 @@ impl Engine {
                 }
             },
         };
-        let assignee = match &facts.assignee {
-            Some(Some(user)) if changed.contains(&Field::Assignee) && owner(Field::Assignee) != Owner::Qalita => {
-                self.resolve_back(&link, user).await?
-            }
-            _ => AssigneeBack::NotNeeded,
+        let assignee = match &reads.assignee {
+            Some(user) => self.resolve_back(&link, user).await?,
+            None => AssigneeBack::NotNeeded,
         };
-        let texts =
-            changed.iter().any(|f| matches!(f, Field::Title | Field::Description) && owner(*f) != Owner::Qalita);
-        let known_owner = match (&qalita, texts) {
+        let known_owner = match (&qalita, reads.owner) {
             (Some(qalita), true) => self.owner_of(qalita, &link).await?,
             _ => None,
         };
@@ -161,7 +137,7 @@ impl Engine {
         let now = self.clock.now();
         let plan = plan_inbound(&self.config, &link, facts, qalita.as_ref().zip(known.as_ref()), &assignee, now);
         let mut next = plan.plan.next.clone();
-        next.from_gitlab.extend(bumps);
+        next.from_gitlab.extend(reads.bumps);
         let after = match plan.plan.ops.first() {
             None => qalita,
             Some(op) => match self.apply(op, None, call).await.and_then(Applied::qalita_issue) {

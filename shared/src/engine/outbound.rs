@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::interpreter::Applied;
-use super::link_protocol::{CONFLICT_RETRIES, adopt, link_of, reserved_in, stamp_written, surely_not_created};
+use super::link_protocol::{CONFLICT_RETRIES, surely_not_created};
 use crate::config::Config;
 use crate::domain::gitlab::{GitlabIssue, GitlabProjectRef, IssueState};
 use crate::domain::link::{Field, LinkState, LinkStatus, LogEntry, LogLevel, ResolvedAssignee, Written};
@@ -15,6 +15,7 @@ use crate::domain::marker::Marker;
 use crate::domain::qalita::{IssueContext, QalitaIssue, QalitaUser};
 use crate::domain::sync::{Action, Decision};
 use crate::mapping::{Desired, Facts};
+use crate::plan::link::{adopt, link_of, reserved_in, stamp_written};
 use crate::plan::{AssigneeInput, Op, Plan, assignee, plan};
 use crate::ports::{ApiError, CallContext, Clock, GitlabApi, IssueQuery, LinkStore, QalitaApi, StoreError};
 

@@ -21,8 +21,9 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{Config, Owner};
 use crate::domain::digest::text_digest;
+use crate::domain::gitlab::GitlabUser;
 use crate::domain::gitlab::IssueState;
-use crate::domain::link::{Field, LinkState, LogLevel, ResolvedAssignee, Written};
+use crate::domain::link::{Field, LinkState, LinkStatus, LogLevel, ResolvedAssignee, Written};
 use crate::domain::marker::Marker;
 use crate::domain::qalita::{QalitaIssue, QalitaIssueUpdate, QalitaUser};
 use crate::domain::sync::{Action, Decision, DecisionKind, Status};
@@ -225,6 +226,75 @@ pub fn watermark_bumps(config: &Config, link: &LinkState, facts: &GitlabIssueFac
             (value == known && newer && !ours).then_some((field, Written { value, watermark: Some(at), at: Some(at) }))
         })
         .collect()
+}
+
+/// What a GitLab issue event on a link needs, decided before anything is read: the first step of
+/// the inbound sync.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Triage {
+    /// The link is severed or gone: the event is ignored, for this reason.
+    Ignored(String),
+    /// The link is still reserved: the marked issue is adopted first, then synced.
+    AdoptReserved,
+    /// A person changed fields back to what the link knows: nothing to write, but the link records
+    /// the change's time (this link state), so that an older delivery of the change before cannot
+    /// undo it.
+    Bumped(Box<LinkState>),
+    /// A late or replayed delivery: nothing changes; these decisions are logged.
+    Stale(Vec<Decision>),
+    /// Every field is as the link knows it: our own echo, or no synced field changed.
+    Unchanged,
+    /// Fields changed: the plan needs these reads.
+    Changed(Reads),
+}
+
+/// What the inbound plan needs read, for the fields an event changed; nothing more is read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reads {
+    /// The fields the event changed.
+    pub fields: Vec<Field>,
+    /// The QALITA issue as it is now: one of the fields can sync back.
+    pub qalita_issue: bool,
+    /// The GitLab assignee to map to a QALITA user: the assignee changed, syncs back, and someone
+    /// is assigned.
+    pub assignee: Option<GitlabUser>,
+    /// The QALITA owner, for the title template: a text field changed and syncs back.
+    pub owner: bool,
+    /// Fields whose watermark the event moves although their value is what the link knows.
+    pub bumps: Vec<(Field, Written)>,
+}
+
+/// Triage of a GitLab issue event on `link`, at `now`.
+pub fn triage(config: &Config, link: &LinkState, facts: &GitlabIssueFacts, now: DateTime<Utc>) -> Triage {
+    match link.status {
+        LinkStatus::Severed | LinkStatus::Gone => return Triage::Ignored(format!("the link is {:?}", link.status)),
+        LinkStatus::Reserved => return Triage::AdoptReserved,
+        LinkStatus::Linked => {}
+    }
+    let fields = changed_fields(config, link, facts);
+    let bumps = watermark_bumps(config, link, facts);
+    if fields.is_empty() {
+        if !bumps.is_empty() {
+            let mut next = link.clone();
+            next.from_gitlab.extend(bumps);
+            next.updated_at = now;
+            return Triage::Bumped(Box::new(next));
+        }
+        let stale = stale_decisions(config, link, facts);
+        return if stale.is_empty() { Triage::Unchanged } else { Triage::Stale(stale) };
+    }
+    let syncs_back = |field: Field| owner_of(config, field) != Owner::Qalita;
+    let assignee = match &facts.assignee {
+        Some(Some(user)) if fields.contains(&Field::Assignee) && syncs_back(Field::Assignee) => Some(user.clone()),
+        _ => None,
+    };
+    Triage::Changed(Reads {
+        qalita_issue: fields.iter().any(|f| syncs_back(*f)),
+        owner: fields.iter().any(|f| matches!(f, Field::Title | Field::Description) && syncs_back(*f)),
+        assignee,
+        fields,
+        bumps,
+    })
 }
 
 /// Plans the inbound sync of one GitLab issue event on a linked issue. `qalita` is the QALITA

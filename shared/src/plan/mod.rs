@@ -8,6 +8,7 @@
 //! - [`inbound`]: a GitLab issue event on a linked issue → the QALITA write;
 //! - [`comments`]: which comments are copied, what a copy says, the write a comment's copy needs;
 //! - [`assignee`]: whom to look up for an assignee, both ways;
+//! - [`link`]: what the link records after a write, an adoption, or a commit over a newer link;
 //! - [`relink`]: a new GitLab issue for a severed link, the old one's marker retired;
 //! - [`batch`]: which events of a batch a later one makes useless.
 
@@ -15,6 +16,7 @@ pub mod assignee;
 pub mod batch;
 pub mod comments;
 pub mod inbound;
+pub mod link;
 pub mod op;
 pub mod outbound;
 pub mod relink;

@@ -114,6 +114,54 @@ fn our_own_echo_plans_nothing() {
 }
 
 #[test]
+fn triage_reads_only_what_the_changed_fields_need() {
+    let config = config("[ownership]\ntitle = \"both\"");
+    let link = linked(&config);
+    let mut severed = link.clone();
+    severed.status = LinkStatus::Severed;
+    let echo = event(&config, &link, 2, |_| {});
+    assert!(matches!(triage(&config, &severed, &echo, at(30)), Triage::Ignored(reason) if reason.contains("Severed")));
+    let reserved = LinkState { status: LinkStatus::Reserved, ..link.clone() };
+    assert_eq!(triage(&config, &reserved, &echo, at(30)), Triage::AdoptReserved);
+    assert_eq!(triage(&config, &link, &echo, at(30)), Triage::Unchanged, "our own echo reads nothing");
+    let Triage::Changed(reads) = triage(&config, &link, &event(&config, &link, 5, closed), at(30)) else { panic!() };
+    assert_eq!((reads.fields.as_slice(), reads.qalita_issue, reads.owner), ([Field::Status].as_slice(), true, false));
+    assert_eq!(reads.assignee, None, "the assignee did not change: no lookup");
+    let renamed = event(&config, &link, 5, |f| {
+        f.title = Some("Renamed".into());
+        f.assignee = Some(Some(GitlabUser { id: 9, username: "ana".into(), name: String::new() }));
+    });
+    let Triage::Changed(reads) = triage(&config, &link, &renamed, at(30)) else { panic!() };
+    assert!(reads.owner, "a title going back needs the owner for the template");
+    assert_eq!(reads.assignee.map(|u| u.id), Some(9));
+    // Owned by QALITA, a changed field is recorded but reads nothing of QALITA.
+    let qalita_owned = self::config("[ownership]\nstatus = \"qalita\"");
+    let link = linked(&qalita_owned);
+    let Triage::Changed(reads) = triage(&qalita_owned, &link, &event(&qalita_owned, &link, 5, closed), at(30)) else {
+        panic!()
+    };
+    assert!(!reads.qalita_issue && !reads.owner);
+}
+
+#[test]
+fn triage_of_a_late_delivery_is_stale_and_of_a_change_back_bumps_the_watermark() {
+    let config = config("");
+    let mut link = linked(&config);
+    link.to_gitlab.get_mut(&Field::Status).unwrap().watermark = Some(at(10));
+    assert!(
+        matches!(triage(&config, &link, &event(&config, &link, 5, closed), at(30)), Triage::Stale(d) if d.len() == 1)
+    );
+    let link = linked(&config);
+    let reopened_back = event(&config, &link, 6, |f| {
+        f.changed = Some(BTreeSet::from([Field::Status]));
+        f.previous_state = Some(IssueState::Closed);
+    });
+    let Triage::Bumped(next) = triage(&config, &link, &reopened_back, at(30)) else { panic!() };
+    assert_eq!(next.from_gitlab[&Field::Status].watermark, Some(at(6)));
+    assert_eq!(next.updated_at, at(30));
+}
+
+#[test]
 fn a_close_resolves_with_the_configured_word_and_records_what_qalita_holds() {
     let config = config("[status]\nresolved = [\"Resolved\", \"closed\"]");
     let link = linked(&config);
