@@ -17,7 +17,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    qalita_gitlab_core::logs::init();
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(error) => {

@@ -46,7 +46,7 @@ async fn build() -> Result<Arc<Deps>, Error> {
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    qalita_gitlab_core::logs::init();
     let deps = match build().await {
         Ok(deps) => deps,
         Err(error) => {
