@@ -56,6 +56,24 @@ async fn work(world: &World, issue: serde_json::Value, domain: &str, key: &str) 
     failed
 }
 
+/// On a first deployment the fixture issue (raised before the service first ran) is history:
+/// `explain` says which rule keeps it and how to create it anyway, `create-issue` creates it all the
+/// same, and `status` shows where the policy starts once the service ran.
+#[tokio::test]
+async fn explain_names_the_creation_rule_that_keeps_an_old_issue_and_create_issue_creates_it_anyway() {
+    let world = World::local("[create]\nmode = \"auto\"").await;
+    let status = world.json(&["status"]).await.expect(0).json();
+    assert_eq!(status["first_run"], serde_json::Value::Null, "explain and status record nothing");
+    let explained = world.json(&["explain", "4821"]).await.expect(0).json();
+    assert_eq!(explained["not_created"]["rule"], "create.created_after", "{explained}");
+    assert!(explained["not_created"]["message"].as_str().unwrap().contains("create-issue 4821"));
+    assert_eq!(explained["would_write"], serde_json::json!([]));
+    assert_eq!(world.gitlab_writes() + world.qalita_writes(), 0, "explain writes nothing");
+    assert_eq!(world.json(&["status"]).await.expect(0).json()["first_run"], serde_json::Value::Null);
+    let created = world.json(&["create-issue", "4821"]).await.expect(0).json();
+    assert_eq!(created["action"], "created", "an operator creates what they ask for");
+}
+
 #[tokio::test]
 async fn create_issue_twice_and_explain_make_one_gitlab_issue_on_the_embedded_stack() {
     let world = World::local("").await;

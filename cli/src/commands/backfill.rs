@@ -15,7 +15,7 @@ use qalita_gitlab_core::control;
 use qalita_gitlab_core::domain::link::{LogEntry, LogLevel};
 use qalita_gitlab_core::domain::qalita::{IssueContext, QalitaIssue};
 use qalita_gitlab_core::domain::sync::Action;
-use qalita_gitlab_core::engine::{Engine, Outcome as SyncOutcome, Ports, SyncError};
+use qalita_gitlab_core::engine::{Asked, Engine, Outcome as SyncOutcome, Ports, SyncError};
 use qalita_gitlab_core::ports::{CallContext, Clock, GitlabApi, LinkStore, QalitaApi, SystemClock};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -300,7 +300,7 @@ impl Run {
     ) -> Result<Action, SyncError> {
         let ports = Ports { gitlab, qalita: self.qalita.clone(), store, clock: self.clock.clone() };
         Engine::new(ports, self.config.clone())
-            .sync_issue(issue, &IssueContext::default(), &CallContext::default())
+            .sync_issue_as(issue, &IssueContext::default(), &CallContext::default(), Asked::ByOperator)
             .await
             .map(|o: SyncOutcome| o.action)
     }
@@ -313,7 +313,8 @@ impl Run {
             store: self.store.clone(),
             clock: self.clock.clone(),
         };
-        let preview = Engine::new(ports, self.config.clone()).preview(issue, &IssueContext::default()).await?;
+        let preview =
+            Engine::new(ports, self.config.clone()).preview(issue, &IssueContext::default(), Asked::ByOperator).await?;
         Ok(match (preview.plan.ops.first(), &preview.adopted) {
             (Some(Op::CreateIssue { project, .. }), _) => {
                 self.planned

@@ -12,7 +12,7 @@ use qalita_gitlab_core::domain::gitlab::{IssueState, IssueUpdate, StateEvent};
 use qalita_gitlab_core::domain::link::{LinkState, LinkStatus};
 use qalita_gitlab_core::domain::qalita::{IssueContext, QalitaIssue};
 use qalita_gitlab_core::domain::sync::{Action, Decision, DecisionKind};
-use qalita_gitlab_core::engine::{Engine, Outcome as SyncOutcome, Ports, SyncError};
+use qalita_gitlab_core::engine::{Asked, Engine, Outcome as SyncOutcome, Ports, SyncError};
 use qalita_gitlab_core::mapping::{Desired, Facts};
 use qalita_gitlab_core::plan::Op;
 use qalita_gitlab_core::plan::relink::may_relink;
@@ -113,16 +113,17 @@ pub async fn create_issue(global: GlobalArgs, args: CreateIssueArgs) -> Result<O
             CommandError::from(error).context("the severed GitLab issue's marker cannot be retired")
         })?;
     }
-    let outcome = engine.sync_issue(&issue, &IssueContext::default(), &CallContext::default()).await?;
+    let outcome =
+        engine.sync_issue_as(&issue, &IssueContext::default(), &CallContext::default(), Asked::ByOperator).await?;
     Ok(render_created(args.id, &outcome, replaced))
 }
 
 fn render_created(id: QalitaIssueId, outcome: &SyncOutcome, replaced: Option<String>) -> Outcome {
-    let gitlab = outcome.link.gitlab.as_ref();
+    let gitlab = outcome.link.as_ref().and_then(|l| l.gitlab.as_ref());
     let url = gitlab.map_or_else(|| "(no GitLab issue)".to_owned(), |g| g.web_url.clone());
     let verb = match outcome.action {
         Action::Created | Action::Recreated => "created",
-        Action::Adopted => "linked to the GitLab issue an interrupted creation had made",
+        Action::Adopted => "linked to the GitLab issue that already carried its marker",
         Action::Updated => "already linked; brought up to date",
         Action::Unchanged => "already linked and up to date",
         other => other.as_str(),
@@ -139,7 +140,7 @@ fn render_created(id: QalitaIssueId, outcome: &SyncOutcome, replaced: Option<Str
         "decisions": decisions_json(&outcome.decisions),
     });
     match outcome.action {
-        Action::Skipped | Action::Gone => Outcome::failed(human, json),
+        Action::Skipped | Action::Gone | Action::NotCreated => Outcome::failed(human, json),
         _ => Outcome::ok(human, json),
     }
 }
@@ -152,7 +153,11 @@ pub async fn explain(global: GlobalArgs, args: ExplainArgs) -> Result<Outcome, C
     let severed = stored.as_ref().is_some_and(|l| matches!(l.status, LinkStatus::Severed | LinkStatus::Gone));
     // The planner itself, on what the sync would read: nothing is written, no port is faked.
     let engine = session.engine();
-    let (link, desired, decisions, writes, waiting) = match engine.preview(&issue, &IssueContext::default()).await {
+    let preview = engine.preview(&issue, &IssueContext::default(), Asked::ByItself).await;
+    let not_created = preview.as_ref().ok().and_then(|p| p.not_created.as_ref()).map(|r| (r.rule(), r.message(&issue)));
+    let (link, desired, decisions, writes, waiting) = match preview {
+        // The creation policy keeps the service from creating it: it would write nothing by itself.
+        Ok(preview) if preview.not_created.is_some() => (preview.link, preview.desired, Vec::new(), Vec::new(), None),
         Ok(preview) => (preview.link, preview.desired, preview.plan.decisions, preview.plan.ops, None),
         Err(SyncError::Reserved { age_seconds, stale_in }) => {
             let context = stored.as_ref().map(|l| l.context.clone()).unwrap_or_default();
@@ -177,6 +182,7 @@ pub async fn explain(global: GlobalArgs, args: ExplainArgs) -> Result<Outcome, C
         writes: &writes,
         waiting,
         severed,
+        not_created,
     };
     Ok(Outcome::ok(explained.human(), explained.json()))
 }
@@ -189,6 +195,9 @@ struct Explained<'a> {
     writes: &'a [Op],
     waiting: Option<String>,
     severed: bool,
+    /// The creation policy's rule that keeps the service from creating the issue by itself, and
+    /// what it says.
+    not_created: Option<(&'static str, String)>,
 }
 
 impl Explained<'_> {
@@ -219,6 +228,9 @@ impl Explained<'_> {
     fn writes_text(&self) -> Vec<String> {
         if let Some(waiting) = &self.waiting {
             return vec![format!("nothing now: {waiting}")];
+        }
+        if let Some((_, message)) = &self.not_created {
+            return vec![format!("nothing by itself: {message}")];
         }
         if self.writes.is_empty() {
             let why = match self.severed {
@@ -283,6 +295,7 @@ impl Explained<'_> {
             "assignee": self.assignee(),
             "would_write": self.writes.iter().map(write_json).collect::<Vec<_>>(),
             "waiting": self.waiting,
+            "not_created": self.not_created.as_ref().map(|(rule, message)| json!({ "rule": rule, "message": message })),
             "decisions": decisions_json(self.decisions),
         })
     }

@@ -1,7 +1,9 @@
 //! `disable`, `enable` and `status`: the operator's switch (`qalita_gitlab_core::control`, which
-//! the worker reads once per batch and the poll once per run) and what the stack holds now.
+//! the worker reads once per batch and the poll once per run) and what the stack holds now, with
+//! the service's first run (where the default creation policy starts).
 
 use qalita_gitlab_core::control;
+use qalita_gitlab_core::engine::FIRST_RUN;
 use serde_json::json;
 
 use super::backfill::CHECKPOINT;
@@ -50,6 +52,8 @@ pub async fn status(global: GlobalArgs) -> Result<Outcome, CommandError> {
     let depths = stack.queues().depths().await?;
     let document = stack.config_document().await?;
     let checkpoint = store.cursor(CHECKPOINT).await?;
+    // Where the default creation policy starts (`[create]`): recorded once, by the first run.
+    let first_run = store.cursor(FIRST_RUN).await?;
     let checkpoint_json = checkpoint.as_deref().and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok());
     let mut human = format!("{}\n", stack.describe());
     human.push_str(&format!(
@@ -72,6 +76,15 @@ pub async fn status(global: GlobalArgs) -> Result<Outcome, CommandError> {
         }
     ));
     human.push_str(&format!(
+        "  first run: {}\n",
+        first_run.as_deref().map_or_else(
+            || "not yet (QALITA issues raised before it are not created by themselves)".to_owned(),
+            |at| format!(
+                "{at} (QALITA issues raised before it are not created by themselves, unless [create] says otherwise)"
+            )
+        )
+    ));
+    human.push_str(&format!(
         "  backfill: {}\n",
         checkpoint_json.as_ref().map_or_else(|| "never run".to_owned(), super::backfill::describe_checkpoint)
     ));
@@ -81,6 +94,7 @@ pub async fn status(global: GlobalArgs) -> Result<Outcome, CommandError> {
         "queue": depths,
         "config_stored": document.is_some(),
         "backfill": checkpoint_json,
+        "first_run": first_run,
     });
     Ok(Outcome::ok(human, json))
 }

@@ -118,6 +118,9 @@ pub struct World {
     pub gitlab: GitlabSim,
     /// QALITA.
     pub qalita: QalitaSim,
+    /// When the seeds were raised: the demo's creation policy starts there, so the tenant's issues
+    /// are new to the deployment (a real first deployment creates nothing for older ones).
+    pub seeded_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl World {
@@ -134,10 +137,11 @@ impl World {
         for person in &PEOPLE {
             qalita.insert_user(json!({"id": person.qalita_id, "login": person.login, "name": person.name, "email": format!("{}@example.com", person.login)}));
         }
+        let seeded_at = chrono::Utc::now() - chrono::TimeDelta::seconds(1);
         for seed in &SEEDS {
             qalita.insert_issue(issue_json(seed, &qalita.url()));
         }
-        World { gitlab, qalita }
+        World { gitlab, qalita, seeded_at }
     }
 
     /// The configuration document that points the sync at the simulators.
@@ -145,11 +149,12 @@ impl World {
         let assignees: String = PEOPLE.iter().map(|p| format!("\"{}\" = \"{}\"\n", p.login, p.username)).collect();
         format!(
             "[gitlab]\nbase_url = \"{gitlab}\"\ndefault_project = \"{default}\"\n\n[qalita]\nbase_url = \"{qalita}\"\n\n\
-             [assignees]\n{assignees}\n[[routing]]\nname = \"finance\"\nscope = \"finance.*\"\nproject = \"{finance}\"\n",
+             [assignees]\n{assignees}\n[create]\ncreated_after = \"{seeded}\"\n\n[[routing]]\nname = \"finance\"\nscope = \"finance.*\"\nproject = \"{finance}\"\n",
             gitlab = self.gitlab.url(),
             default = DATA_QUALITY.path,
             qalita = self.qalita.url(),
             finance = FINANCE.path,
+            seeded = self.seeded_at.to_rfc3339(),
         )
     }
 

@@ -131,8 +131,14 @@ impl World {
 
     /// The configuration document of the world, with `extra` appended.
     pub fn document(&self, extra: &str) -> String {
+        // The fixture issue was raised in November 2026: this deployment creates what was raised
+        // since January, unless `extra` says its own creation policy.
+        let create = match extra.contains("[create]") {
+            true => "",
+            false => "[create]\ncreated_after = \"2026-01-01T00:00:00Z\"\n",
+        };
         format!(
-            "[gitlab]\nbase_url = \"{}\"\ndefault_project = \"data/quality\"\n[qalita]\nbase_url = \"{}\"\n[assignees]\n\"m.durand\" = \"mdurand\"\n[[routing]]\nname = \"finance\"\ndomain = \"finance\"\nproject = 43\n{extra}",
+            "[gitlab]\nbase_url = \"{}\"\ndefault_project = \"data/quality\"\n[qalita]\nbase_url = \"{}\"\n[assignees]\n\"m.durand\" = \"mdurand\"\n{create}[[routing]]\nname = \"finance\"\ndomain = \"finance\"\nproject = 43\n{extra}",
             self.gitlab.url(),
             self.qalita.url()
         )

@@ -57,7 +57,7 @@ impl Sims {
     pub fn config_document(&self) -> String {
         format!(
             "[gitlab]\nbase_url = \"{}\"\ndefault_project = \"data/quality\"\n[qalita]\nbase_url = \"{}\"\n\
-             [assignees]\n\"m.durand\" = \"mdurand\"\n",
+             [assignees]\n\"m.durand\" = \"mdurand\"\n[create]\ncreated_after = \"2026-01-01T00:00:00Z\"\n",
             self.gitlab.url(),
             self.qalita.url()
         )

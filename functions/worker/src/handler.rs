@@ -398,11 +398,17 @@ async fn sync_qalita(deps: &Deps, id: &str, kind: &str, event: QalitaEvent, star
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     match result {
         Ok(outcome) => {
-            let gitlab = outcome.link.gitlab.as_ref().map(|g| g.web_url.clone()).unwrap_or_default();
+            let gitlab =
+                outcome.link.as_ref().and_then(|l| l.gitlab.as_ref()).map(|g| g.web_url.clone()).unwrap_or_default();
             tracing::info!(message_id = id, kind, qalita_issue = %issue.id, outcome = outcome.action.as_str(), gitlab = %gitlab, latency_ms, "synced");
             // Comments QALITA gave no event for (made before the link, or by an instance that
             // sends issue events only) are found when the issue is created or polled.
-            if sweep_comments && outcome.link.status == qalita_gitlab_core::domain::link::LinkStatus::Linked {
+            if sweep_comments
+                && outcome
+                    .link
+                    .as_ref()
+                    .is_some_and(|l| l.status == qalita_gitlab_core::domain::link::LinkStatus::Linked)
+            {
                 match deps.engine.sync_qalita_comments(issue.id, &CallContext::default()).await {
                     Ok(copied) => {
                         let copied = copied.iter().filter(|o| o.action == Action::Copied).count();

@@ -12,7 +12,7 @@ use std::time::Instant;
 use qalita_gitlab_core::domain::qalita::QalitaIssue;
 use qalita_gitlab_core::envelope::{ENVELOPE_VERSION, Envelope, Source};
 use qalita_gitlab_core::events::qalita::{ISSUE_UPDATED, poll_key};
-use qalita_gitlab_core::plan::outbound::needs_sync;
+use qalita_gitlab_core::plan::outbound::{PollVerdict, poll_verdict};
 use qalita_gitlab_core::ports::OutgoingMessage;
 use serde_json::json;
 
@@ -28,6 +28,8 @@ pub struct PollReport {
     pub read: usize,
     /// Issues new or changed since their last sync, put on the queue.
     pub enqueued: usize,
+    /// Unlinked issues the creation policy gives no GitLab issue by itself (`[create]`).
+    pub not_created: usize,
     /// Issues that could not be checked or queued (logged); the next sweep tries them again.
     pub failed: usize,
     /// Pages read.
@@ -54,15 +56,23 @@ pub async fn poll(deps: &Deps, deadline: Instant) -> PollReport {
         }
     };
     report.next_offset = start;
+    // Where the default creation policy starts: recorded by the first run against this table.
+    let first_run = match deps.engine.first_run().await {
+        Ok(at) => at,
+        Err(error) => {
+            report.stopped = Some(format!("first run unreadable: {error}"));
+            return report;
+        }
+    };
 
     // The newest page first: offset 0 is read every run, so the sweep starts after it.
-    if !read_page(deps, 0, &mut report, deadline).await.is_some_and(|page| page.finished) {
+    if !read_page(deps, 0, first_run, &mut report, deadline).await.is_some_and(|page| page.finished) {
         save_cursor(deps, &report).await;
         return report;
     }
     let mut offset = start;
     for _ in 0..deps.config.sync.poll_sweep_pages {
-        let Some(page) = read_page(deps, offset, &mut report, deadline).await else { break };
+        let Some(page) = read_page(deps, offset, first_run, &mut report, deadline).await else { break };
         if !page.finished {
             break;
         }
@@ -76,7 +86,7 @@ pub async fn poll(deps: &Deps, deadline: Instant) -> PollReport {
         }
     }
     save_cursor(deps, &report).await;
-    tracing::info!(read = report.read, enqueued = report.enqueued, failed = report.failed, pages = report.pages, next_offset = report.next_offset, stopped = ?report.stopped, "poll");
+    tracing::info!(read = report.read, enqueued = report.enqueued, not_created = report.not_created, failed = report.failed, pages = report.pages, next_offset = report.next_offset, stopped = ?report.stopped, "poll");
     report
 }
 
@@ -87,7 +97,13 @@ struct PageRead {
 
 /// Reads one page and queues its changed issues. `None` when the page could not be read (the
 /// reason is in the report).
-async fn read_page(deps: &Deps, offset: u64, report: &mut PollReport, deadline: Instant) -> Option<PageRead> {
+async fn read_page(
+    deps: &Deps,
+    offset: u64,
+    first_run: chrono::DateTime<chrono::Utc>,
+    report: &mut PollReport,
+    deadline: Instant,
+) -> Option<PageRead> {
     if Instant::now() >= deadline {
         report.stopped = Some("out of time".into());
         return None;
@@ -115,9 +131,10 @@ async fn read_page(deps: &Deps, offset: u64, report: &mut PollReport, deadline: 
             report.stopped = Some("out of time".into());
             return Some(PageRead { len: page.len() as u64, finished: false });
         }
-        match changed(deps, issue).await {
-            Ok(false) => {}
-            Ok(true) => match enqueue(deps, issue).await {
+        match verdict(deps, issue, first_run).await {
+            Ok(PollVerdict::Nothing) => {}
+            Ok(PollVerdict::NotCreated(_)) => report.not_created += 1,
+            Ok(PollVerdict::Sync) => match enqueue(deps, issue).await {
                 Ok(()) => report.enqueued += 1,
                 Err(error) => {
                     report.failed += 1;
@@ -133,9 +150,13 @@ async fn read_page(deps: &Deps, offset: u64, report: &mut PollReport, deadline: 
     Some(PageRead { len: page.len() as u64, finished: true })
 }
 
-/// Whether the issue is new or changed since its last sync.
-async fn changed(deps: &Deps, issue: &QalitaIssue) -> Result<bool, qalita_gitlab_core::ports::StoreError> {
-    Ok(needs_sync(deps.store.get(issue.id).await?.as_ref(), issue.updated_at))
+/// Whether the issue needs a sync: new and created by the policy, or changed since its last sync.
+async fn verdict(
+    deps: &Deps,
+    issue: &QalitaIssue,
+    first_run: chrono::DateTime<chrono::Utc>,
+) -> Result<PollVerdict, qalita_gitlab_core::ports::StoreError> {
+    Ok(poll_verdict(&deps.config, deps.store.get(issue.id).await?.as_ref(), issue, first_run))
 }
 
 /// Puts the issue on the queue as a change event of its own group. The deduplication id names

@@ -43,7 +43,7 @@ async fn the_worker_binary_syncs_a_batch_of_ten_events_and_runs_the_poll() {
         aws.secrets().put_secret_value().secret_id(stack.secret(secret)).secret_string(value).send().await.unwrap();
     }
     let document = format!(
-        "[gitlab]\nbase_url = \"{}\"\ndefault_project = 42\n[qalita]\nbase_url = \"{}\"\n",
+        "[gitlab]\nbase_url = \"{}\"\ndefault_project = 42\n[qalita]\nbase_url = \"{}\"\n[create]\ncreated_after = \"2026-01-01T00:00:00Z\"\n",
         gitlab.url(),
         qalita.url()
     );

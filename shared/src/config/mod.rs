@@ -59,6 +59,43 @@ pub struct Config {
     pub comments: CommentSettings,
     /// Bounds and switches of the sync.
     pub sync: SyncSettings,
+    /// Which QALITA issues get a GitLab issue without being asked for.
+    pub create: CreatePolicy,
+}
+
+/// Whether GitLab issues are created without being asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CreateMode {
+    /// A QALITA issue the policy allows gets its GitLab issue from its event or the poll.
+    Auto,
+    /// Only `create-issue` and `backfill` create; linked issues still sync both ways.
+    Manual,
+}
+
+impl CreateMode {
+    /// The mode's word in the configuration document.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CreateMode::Auto => "auto",
+            CreateMode::Manual => "manual",
+        }
+    }
+}
+
+/// Which QALITA issues get a GitLab issue by themselves (`[create]`); `create-issue` and `backfill`
+/// create whatever they are asked to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatePolicy {
+    /// `auto` or `manual`; a routing rule may say otherwise for its issues (`create`).
+    pub mode: CreateMode,
+    /// The QALITA statuses whose issues are created (default: the `status.open` words): a resolved
+    /// or muted issue never gets a new GitLab issue by itself.
+    pub statuses: Vec<String>,
+    /// Only issues created after this time are created; `None`: after the moment the service first
+    /// ran against its table (recorded there once), so a first deployment creates nothing for the
+    /// tenant's history.
+    pub created_after: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// How comments cross over (DESIGN section 7).
@@ -171,6 +208,9 @@ pub struct Route {
     /// Make the GitLab issue confidential.
     #[serde(default)]
     pub confidential: bool,
+    /// Whether matching issues get a GitLab issue by themselves (overrides `create.mode`).
+    #[serde(default)]
+    pub create: Option<CreateMode>,
 }
 
 /// Who owns a field.
@@ -252,6 +292,16 @@ struct Document {
     comments: CommentsDoc,
     #[serde(default)]
     sync: SyncDoc,
+    #[serde(default)]
+    create: CreateDoc,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateDoc {
+    mode: Option<CreateMode>,
+    statuses: Option<Vec<String>>,
+    created_after: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -497,7 +547,44 @@ impl Config {
             qalita_prefix: prefix("comments.qalita_prefix", doc.comments.qalita_prefix, "[GitLab]")?,
         };
 
+        let create = CreatePolicy {
+            mode: doc.create.mode.unwrap_or(CreateMode::Auto),
+            statuses: match doc.create.statuses {
+                None => status.open.clone(),
+                Some(words) => {
+                    let known: Vec<&String> = status.open.iter().chain(&status.resolved).chain(&status.muted).collect();
+                    let mut kept = Vec::new();
+                    for word in words.iter().map(|w| w.trim()) {
+                        match known.iter().find(|k| k.eq_ignore_ascii_case(word)) {
+                            Some(k) => kept.push((*k).clone()),
+                            None => {
+                                return Err(invalid(
+                                    "create.statuses",
+                                    format!("{word:?} is not one of the configured statuses {known:?}"),
+                                ));
+                            }
+                        }
+                    }
+                    kept
+                }
+            },
+            created_after: match doc.create.created_after {
+                None => None,
+                Some(text) => Some(
+                    chrono::DateTime::parse_from_rfc3339(text.trim())
+                        .map_err(|e| {
+                            invalid(
+                                "create.created_after",
+                                format!("must be an RFC 3339 time such as 2026-12-01T00:00:00Z ({e})"),
+                            )
+                        })?
+                        .with_timezone(&chrono::Utc),
+                ),
+            },
+        };
+
         Ok(Config {
+            create,
             gitlab: GitlabSettings {
                 base_url: base_url("gitlab.base_url", gitlab_url)?,
                 default_project,

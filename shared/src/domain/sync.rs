@@ -97,6 +97,8 @@ pub enum Action {
     NotCopied,
     /// A comment's edit cannot reach its copy (the other side has no way to update a comment).
     NotPropagated,
+    /// The creation policy gives the QALITA issue no GitLab issue by itself (`[create]`).
+    NotCreated,
 }
 
 impl Action {
@@ -118,6 +120,7 @@ impl Action {
             Action::Copied => "copied",
             Action::NotCopied => "not-copied",
             Action::NotPropagated => "not-propagated",
+            Action::NotCreated => "not-created",
         }
     }
 
@@ -138,7 +141,8 @@ impl Action {
             | Action::Ignored
             | Action::Stale
             | Action::NotCopied
-            | Action::NotPropagated => false,
+            | Action::NotPropagated
+            | Action::NotCreated => false,
         }
     }
 
@@ -193,6 +197,8 @@ pub enum DecisionKind {
     Comment,
     /// A new GitLab issue asked for by the operator for a severed or gone link.
     Relink,
+    /// The creation policy gives the QALITA issue no GitLab issue by itself.
+    NotCreated,
 }
 
 impl DecisionKind {
@@ -217,6 +223,7 @@ impl DecisionKind {
             DecisionKind::Rewrite => "rewrite",
             DecisionKind::Comment => "comment",
             DecisionKind::Relink => "relink",
+            DecisionKind::NotCreated => "not-created",
         }
     }
 }

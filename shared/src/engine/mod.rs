@@ -18,4 +18,4 @@ pub mod relink;
 
 pub use comments::CommentOutcome;
 pub use inbound::InboundOutcome;
-pub use outbound::{Engine, Outcome, Ports, Preview, SyncError};
+pub use outbound::{Asked, Engine, FIRST_RUN, Outcome, Ports, Preview, SyncError};

@@ -16,7 +16,7 @@ use crate::domain::qalita::{IssueContext, QalitaIssue, QalitaUser};
 use crate::domain::sync::{Action, Decision};
 use crate::mapping::{Desired, Facts};
 use crate::plan::link::{adopt, link_of, reserved_in, stamp_written};
-use crate::plan::{AssigneeInput, Op, Plan, assignee, plan};
+use crate::plan::{AssigneeInput, Op, Plan, assignee, create, plan};
 use crate::ports::{ApiError, CallContext, Clock, GitlabApi, IssueQuery, LinkStore, QalitaApi, StoreError};
 
 /// Pages of 100 read when looking for the issue of a stale reservation.
@@ -70,10 +70,11 @@ impl SyncError {
 /// What a sync did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
-    /// What the sync did: created, adopted, updated, unchanged, recreated, gone or skipped.
+    /// What the sync did: created, adopted, updated, unchanged, recreated, gone, skipped or
+    /// not-created.
     pub action: Action,
-    /// The link after the sync.
-    pub link: LinkState,
+    /// The link after the sync; `None` when the creation policy created nothing.
+    pub link: Option<LinkState>,
     /// The planner's decisions.
     pub decisions: Vec<Decision>,
 }
@@ -87,8 +88,12 @@ pub struct Preview {
     pub desired: Desired,
     /// The planner's answer: the write to make, the link after it, the decisions.
     pub plan: Plan,
-    /// The GitLab issue a crashed creation made, which the sync would adopt first.
+    /// The GitLab issue a crashed creation made (or, asked by an operator, one that already
+    /// carries the issue's marker), which the sync would adopt first.
     pub adopted: Option<GitlabIssue>,
+    /// Why the service would not create the unlinked issue by itself (`[create]`); `None` when it
+    /// would, or when the issue is linked.
+    pub not_created: Option<create::Refusal>,
 }
 
 /// One sync: the QALITA issue and what was read for it before planning.
@@ -99,7 +104,23 @@ struct Target<'a> {
     assignee: &'a AssigneeInput,
     resolved: Option<&'a ResolvedAssignee>,
     call: &'a CallContext,
+    asked: Asked,
 }
+
+/// Who asks for a sync of a QALITA issue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asked {
+    /// The service by itself (an event, the poll): an unlinked issue gets a GitLab issue only as
+    /// the creation policy says (`[create]`).
+    ByItself,
+    /// An operator (`create-issue`, `backfill`): the issue gets its GitLab issue, adopting one that
+    /// already carries its marker (a lost or new link table never duplicates).
+    ByOperator,
+}
+
+/// The setting that records when the service first ran against its table, where the default
+/// creation policy starts.
+pub const FIRST_RUN: &str = "first-run";
 
 /// What the engine reads and writes through.
 #[derive(Clone)]
@@ -138,16 +159,35 @@ impl Engine {
         self.gitlab.as_ref()
     }
 
-    /// Makes the GitLab issue of `issue` agree with it, creating it the first time.
+    /// Makes the GitLab issue of `issue` agree with it, creating it the first time if the creation
+    /// policy says so.
     pub async fn sync_issue(
         &self,
         issue: &QalitaIssue,
         context: &IssueContext,
         call: &CallContext,
     ) -> Result<Outcome, SyncError> {
+        self.sync_issue_as(issue, context, call, Asked::ByItself).await
+    }
+
+    /// Makes the GitLab issue of `issue` agree with it, as `asked`.
+    pub async fn sync_issue_as(
+        &self,
+        issue: &QalitaIssue,
+        context: &IssueContext,
+        call: &CallContext,
+        asked: Asked,
+    ) -> Result<Outcome, SyncError> {
         let (owner, assignee, resolved) = self.inputs(issue).await?;
-        let target =
-            Target { issue, context, owner: owner.as_ref(), assignee: &assignee, resolved: resolved.as_ref(), call };
+        let target = Target {
+            issue,
+            context,
+            owner: owner.as_ref(),
+            assignee: &assignee,
+            resolved: resolved.as_ref(),
+            call,
+            asked,
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -202,7 +242,12 @@ impl Engine {
     /// anything: the reads the sync makes (the link, the owner, the GitLab user, the issue a crashed
     /// creation left) and the planner's answer. [`SyncError::Reserved`] while another worker holds a
     /// fresh reservation.
-    pub async fn preview(&self, issue: &QalitaIssue, context: &IssueContext) -> Result<Preview, SyncError> {
+    pub async fn preview(
+        &self,
+        issue: &QalitaIssue,
+        context: &IssueContext,
+        asked: Asked,
+    ) -> Result<Preview, SyncError> {
         let (owner, assignee, resolved) = self.inputs(issue).await?;
         let now = self.clock.now();
         let stored = self.store.get(issue.id).await?;
@@ -219,6 +264,10 @@ impl Engine {
             reserved
         };
         let (base, adopted) = match &stored {
+            None if asked == Asked::ByOperator => match self.find_marked(&desired.route.project, issue).await? {
+                Some(found) => (adopt(reserve(0), &found, &desired, &self.config, now), Some(found)),
+                None => (reserve(0), None),
+            },
             None => (reserve(0), None),
             Some(link) if link.status == LinkStatus::Reserved => {
                 self.unless_fresh(link.reservation.as_ref().map_or(link.updated_at, |r| r.at), now)?;
@@ -233,7 +282,14 @@ impl Engine {
         if resolved.is_some() && matches!(base.status, LinkStatus::Linked | LinkStatus::Reserved) {
             plan.next.assignee = resolved;
         }
-        Ok(Preview { link: stored, desired, plan, adopted })
+        // Read only: a service that never ran would record its first run now.
+        let not_created = match &stored {
+            None => {
+                create::refusal(&self.config, &desired.route, issue, self.recorded_first_run().await?.unwrap_or(now))
+            }
+            Some(_) => None,
+        };
+        Ok(Preview { link: stored, desired, plan, adopted, not_created })
     }
 
     async fn sync_once(&self, target: &Target<'_>) -> Result<Outcome, SyncError> {
@@ -248,10 +304,27 @@ impl Engine {
         let desired = &Desired::of(&self.config, &Facts::of(issue, &context, target.owner));
         let link = match stored {
             None => {
+                if target.asked == Asked::ByItself
+                    && let Some(refused) = create::refusal(&self.config, &desired.route, issue, self.first_run().await?)
+                {
+                    return Ok(Outcome {
+                        action: Action::NotCreated,
+                        link: None,
+                        decisions: vec![refused.decision(issue)],
+                    });
+                }
                 let mut reserved = LinkState::reserved(issue.id, uuid::Uuid::new_v4().to_string(), now);
                 reserved.context = context.clone();
                 reserved.reserve_in(desired.route.project.clone());
-                self.store.create(&reserved).await?
+                let reserved = self.store.create(&reserved).await?;
+                if target.asked == Asked::ByOperator {
+                    // A lost or new link table: the issue may already have its GitLab issue.
+                    if let Some(found) = self.find_marked(&desired.route.project, issue).await? {
+                        let adopted = self.store.update(&adopt(reserved, &found, desired, &self.config, now)).await?;
+                        return self.write(target, &context, desired, adopted, Action::Adopted).await;
+                    }
+                }
+                reserved
             }
             Some(link) if link.status == LinkStatus::Reserved => {
                 let at = link.reservation.as_ref().map_or(link.updated_at, |r| r.at);
@@ -298,7 +371,7 @@ impl Engine {
         let mut ops = plan.ops.iter();
         let action = match ops.next() {
             None if link.status != LinkStatus::Linked => {
-                return Ok(Outcome { action: Action::Skipped, link, decisions: plan.decisions });
+                return Ok(Outcome { action: Action::Skipped, link: Some(link), decisions: plan.decisions });
             }
             None if verb == Action::Adopted => Action::Adopted,
             None => Action::Unchanged,
@@ -369,7 +442,26 @@ impl Engine {
             (Action::Updated, Err(StoreError::Conflict)) => self.commit_over(&link, &next).await?,
             (_, Err(error)) => return Err(error.into()),
         };
-        Ok(Outcome { action, link: committed, decisions: plan.decisions })
+        Ok(Outcome { action, link: Some(committed), decisions: plan.decisions })
+    }
+
+    /// When the service first ran against its table (recorded now if it never ran): where the
+    /// default creation policy starts.
+    pub async fn first_run(&self) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
+        if let Some(at) = self.recorded_first_run().await? {
+            return Ok(at);
+        }
+        let now = self.clock.now();
+        self.store.set_cursor(FIRST_RUN, &now.to_rfc3339()).await?;
+        Ok(now)
+    }
+
+    /// When the service first ran against its table, if it did.
+    pub async fn recorded_first_run(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        let recorded = self.store.cursor(FIRST_RUN).await?;
+        Ok(recorded
+            .and_then(|text| chrono::DateTime::parse_from_rfc3339(&text).ok())
+            .map(|at| at.with_timezone(&chrono::Utc)))
     }
 
     /// The GitLab issue carrying the marker of `issue`, if one exists.
@@ -406,7 +498,8 @@ impl Engine {
 
     /// Writes the decisions to the integration log; a failure is logged, not fatal.
     async fn log(&self, issue: &QalitaIssue, outcome: &Outcome) {
-        let target = outcome.link.gitlab.as_ref().map_or(String::new(), |g| format!(" {}", g.web_url));
+        let target =
+            outcome.link.as_ref().and_then(|l| l.gitlab.as_ref()).map_or(String::new(), |g| format!(" {}", g.web_url));
         let summary = format!("{}{target}", outcome.action);
         self.log_decisions(issue.id, &outcome.decisions, outcome.action, summary).await;
     }

@@ -12,6 +12,8 @@ pub struct RouteDecision {
     pub project: GitlabProjectRef,
     /// Whether the GitLab issue is confidential.
     pub confidential: bool,
+    /// The matching rule's creation mode, overriding `create.mode`.
+    pub create: Option<crate::config::CreateMode>,
     /// Why, for the log and `explain`.
     pub reason: String,
 }
@@ -24,6 +26,7 @@ pub fn route(config: &Config, facts: &Facts) -> RouteDecision {
             return RouteDecision {
                 project: rule.project.clone(),
                 confidential: rule.confidential,
+                create: rule.create,
                 reason: format!("rule {name:?} matched ({why})"),
             };
         }
@@ -31,6 +34,7 @@ pub fn route(config: &Config, facts: &Facts) -> RouteDecision {
     RouteDecision {
         project: config.gitlab.default_project.clone(),
         confidential: false,
+        create: None,
         reason: match config.routing.len() {
             0 => "no routing rules: the default project".to_owned(),
             n => format!("none of the {n} routing rules matched: the default project"),

@@ -7,6 +7,7 @@
 //! - [`outbound`]: a QALITA issue → the GitLab writes that make GitLab agree;
 //! - [`inbound`]: a GitLab issue event on a linked issue → the QALITA write;
 //! - [`comments`]: which comments are copied, what a copy says, the write a comment's copy needs;
+//! - [`create`]: whether a QALITA issue gets a GitLab issue by itself;
 //! - [`assignee`]: whom to look up for an assignee, both ways;
 //! - [`link`]: what the link records after a write, an adoption, or a commit over a newer link;
 //! - [`relink`]: a new GitLab issue for a severed link, the old one's marker retired;
@@ -15,6 +16,7 @@
 pub mod assignee;
 pub mod batch;
 pub mod comments;
+pub mod create;
 pub mod inbound;
 pub mod link;
 pub mod op;

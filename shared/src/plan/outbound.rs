@@ -39,15 +39,42 @@ pub enum AssigneeInput {
     },
 }
 
-/// Whether a QALITA issue read from a list (the poll) needs a sync: it has no link yet, or a state
-/// newer than the one its link last synced. A severed or gone link is never synced. An issue
-/// without `updated_at` cannot be compared, and is left to its events.
-pub fn needs_sync(link: Option<&LinkState>, updated_at: Option<DateTime<Utc>>) -> bool {
-    match (link, updated_at) {
-        (None, _) => true,
-        (Some(link), _) if matches!(link.status, LinkStatus::Severed | LinkStatus::Gone) => false,
-        (Some(link), Some(updated)) => link.qalita_watermark.is_none_or(|w| updated > w),
-        (Some(_), None) => false,
+/// What the poll does with a QALITA issue it read from the list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PollVerdict {
+    /// Queue it: new and created by the policy, or newer than its link's last sync.
+    Sync,
+    /// Nothing: linked and not changed since, or its link is severed or gone.
+    Nothing,
+    /// Unlinked, and the creation policy gives it no GitLab issue by itself.
+    NotCreated(crate::plan::create::Refusal),
+}
+
+/// Whether a QALITA issue read from a list (the poll) needs a sync. An unlinked issue does when
+/// the creation policy creates it (`first_run`: when the service first ran against its table); a
+/// linked one when its state is newer than the one its link last synced. A severed or gone link is
+/// never synced. An issue without `updated_at` cannot be compared, and is left to its events.
+pub fn poll_verdict(
+    config: &Config,
+    link: Option<&LinkState>,
+    issue: &QalitaIssue,
+    first_run: DateTime<Utc>,
+) -> PollVerdict {
+    let yes = |sync: bool| if sync { PollVerdict::Sync } else { PollVerdict::Nothing };
+    match (link, issue.updated_at) {
+        (None, _) => {
+            let route = crate::mapping::routing::route(
+                config,
+                &crate::mapping::Facts::of(issue, &crate::domain::qalita::IssueContext::default(), None),
+            );
+            match crate::plan::create::refusal(config, &route, issue, first_run) {
+                Some(refused) => PollVerdict::NotCreated(refused),
+                None => PollVerdict::Sync,
+            }
+        }
+        (Some(link), _) if matches!(link.status, LinkStatus::Severed | LinkStatus::Gone) => PollVerdict::Nothing,
+        (Some(link), Some(updated)) => yes(link.qalita_watermark.is_none_or(|w| updated > w)),
+        (Some(_), None) => PollVerdict::Nothing,
     }
 }
 

@@ -69,8 +69,14 @@ impl World {
         qalita.insert_user(json!({"id": 13, "login": "jroe", "name": "John Roe"}));
         qalita.insert_issue(issue_json("open"));
 
+        // The fixture issue was raised in November 2026: this deployment creates what was raised
+        // since January (the default, "since the first run", has tests of its own).
+        let create = match config_extra.contains("[create]") {
+            true => "",
+            false => "[create]\ncreated_after = \"2026-01-01T00:00:00Z\"\n",
+        };
         let document = format!(
-            "[gitlab]\nbase_url = \"{}\"\ndefault_project = \"data/quality\"\n[qalita]\nbase_url = \"{}\"\n[assignees]\n\"m.durand\" = \"mdurand\"\n[[routing]]\ndomain = \"finance\"\nproject = 43\n{config_extra}",
+            "[gitlab]\nbase_url = \"{}\"\ndefault_project = \"data/quality\"\n[qalita]\nbase_url = \"{}\"\n[assignees]\n\"m.durand\" = \"mdurand\"\n{create}[[routing]]\ndomain = \"finance\"\nproject = 43\n{config_extra}",
             gitlab.url(),
             qalita.url()
         );

@@ -88,6 +88,29 @@ fn the_first_event_creates_the_issue_with_every_field() {
 }
 
 #[test]
+fn the_poll_queues_an_unlinked_issue_only_when_the_policy_creates_it() {
+    let config = config("");
+    // The fixture was raised at 2026-11-20T08:15:02Z.
+    let before = chrono::Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+    let after = chrono::Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).unwrap();
+    assert_eq!(poll_verdict(&config, None, &issue("open", 5), before), PollVerdict::Sync);
+    assert!(
+        matches!(poll_verdict(&config, None, &issue("open", 5), after), PollVerdict::NotCreated(r) if r.rule() == "create.created_after")
+    );
+    assert!(
+        matches!(poll_verdict(&config, None, &issue("resolved", 5), before), PollVerdict::NotCreated(r) if r.rule() == "create.statuses")
+    );
+    let manual = self::config("[create]\nmode = \"manual\"");
+    assert!(matches!(poll_verdict(&manual, None, &issue("open", 5), before), PollVerdict::NotCreated(_)));
+    // Linked: the policy does not matter, only whether QALITA changed since the last sync.
+    let link = linked(&manual, &issue("open", 5), "high", &AssigneeInput::Unassigned);
+    assert_eq!(poll_verdict(&manual, Some(&link), &issue("resolved", 9), after), PollVerdict::Sync);
+    assert_eq!(poll_verdict(&manual, Some(&link), &issue("open", 5), after), PollVerdict::Nothing);
+    let severed = LinkState { status: LinkStatus::Severed, ..link };
+    assert_eq!(poll_verdict(&manual, Some(&severed), &issue("resolved", 9), after), PollVerdict::Nothing);
+}
+
+#[test]
 fn an_issue_already_resolved_is_created_then_closed() {
     let config = config("");
     let issue = issue("Resolved", 5);
