@@ -193,3 +193,30 @@ async fn backfill_rate_at_gitlab_com_limits() {
     // 450 creations at 200 a minute need at least two full windows after the first.
     assert!(elapsed >= 120.0, "faster than GitLab allows: {elapsed} s");
 }
+
+/// A tenant's history: `backfill --since` links its open issues only (resolved and muted ones stay
+/// history); `--all-statuses` brings them in too, created then closed.
+#[tokio::test]
+async fn backfill_links_the_open_issues_only_unless_told_all_statuses() {
+    let world = World::aws("").await;
+    let start = DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z").unwrap().with_timezone(&Utc);
+    let statuses = ["open", "resolved", "muted"];
+    for i in 0..9u64 {
+        let at = (start + TimeDelta::minutes(i as i64)).to_rfc3339();
+        world.qalita.insert_issue(json!({
+            "id": FIRST + i, "title": format!("Check {i}"), "status": statuses[(i % 3) as usize], "source_id": 57,
+            "created_at": at, "updated_at": at,
+        }));
+    }
+    let report = world.json(&["backfill", "--since", "2026-11-01T00:00:00Z"]).await.expect(0).json();
+    assert_eq!(
+        (report["total"]["created"].as_u64(), report["total"]["skipped"].as_u64()),
+        (Some(4), Some(6)),
+        "{report}"
+    );
+    assert_eq!(world.gitlab_issues().len(), 4, "the three open ones and 4821");
+    assert_eq!(world.marked(FIRST + 1), 0, "a resolved one is left alone");
+    let all = world.json(&["backfill", "--restart", "--all-statuses"]).await.expect(0).json();
+    assert_eq!((all["total"]["created"].as_u64(), all["total"]["unchanged"].as_u64()), (Some(6), Some(4)), "{all}");
+    each_linked_once(&world, 9);
+}

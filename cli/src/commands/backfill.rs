@@ -38,8 +38,9 @@ const MAX_TRIES: u32 = 50;
 #[derive(Debug, Clone, clap::Args)]
 #[command(after_help = "\
 Issues are taken in QALITA's list order (newest first) and synced one at a time by the worker's own
-sync: a new issue gets its GitLab issue, a linked one is brought up to date, a severed one is left
-alone. The offset reached is checkpointed after each issue; run the same command again to resume an
+sync: a new issue gets its GitLab issue (an open one, unless --all-statuses; one already carrying
+its marker in GitLab is adopted, not created again), a linked one is brought up to date, a severed
+one is left alone. The offset reached is checkpointed after each issue; run the same command again to resume an
 interrupted backfill (--restart starts over). A 429 from GitLab waits for its Retry-After (gitlab.com
 allows 200 issue creations a minute per user, shared with the worker).
 
@@ -55,6 +56,11 @@ pub struct BackfillArgs {
     /// back from now (30d).
     #[arg(long, value_name = "DATE", value_parser = parse_date)]
     pub since: Option<DateTime<Utc>>,
+
+    /// Resolved and muted issues get a GitLab issue too (created, then closed); by default only the
+    /// statuses the creation policy creates (`create.statuses`, the open words) do.
+    #[arg(long)]
+    pub all_statuses: bool,
 
     /// Start from the newest issue again, ignoring the checkpoint.
     #[arg(long)]
@@ -300,7 +306,12 @@ impl Run {
     ) -> Result<Action, SyncError> {
         let ports = Ports { gitlab, qalita: self.qalita.clone(), store, clock: self.clock.clone() };
         Engine::new(ports, self.config.clone())
-            .sync_issue_as(issue, &IssueContext::default(), &CallContext::default(), Asked::ByOperator)
+            .sync_issue_as(
+                issue,
+                &IssueContext::default(),
+                &CallContext::default(),
+                Asked::ByBackfill { all_statuses: self.args.all_statuses },
+            )
             .await
             .map(|o: SyncOutcome| o.action)
     }
@@ -313,8 +324,12 @@ impl Run {
             store: self.store.clone(),
             clock: self.clock.clone(),
         };
-        let preview =
-            Engine::new(ports, self.config.clone()).preview(issue, &IssueContext::default(), Asked::ByOperator).await?;
+        let preview = Engine::new(ports, self.config.clone())
+            .preview(issue, &IssueContext::default(), Asked::ByBackfill { all_statuses: self.args.all_statuses })
+            .await?;
+        if preview.not_created.is_some() {
+            return Ok(Action::NotCreated);
+        }
         Ok(match (preview.plan.ops.first(), &preview.adopted) {
             (Some(Op::CreateIssue { project, .. }), _) => {
                 self.planned

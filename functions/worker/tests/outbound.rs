@@ -577,3 +577,36 @@ async fn an_event_about_an_issue_the_policy_keeps_creates_nothing_and_says_why()
     let kept = log.iter().find(|e| e.kind == "not-created").expect("logged");
     assert!(kept.message.contains("create.statuses") && kept.message.contains("create-issue 4821"), "{}", kept.message);
 }
+
+/// A lost link table never duplicates: an operator's creation adopts the GitLab issue that
+/// already carries the QALITA issue's marker.
+#[tokio::test]
+async fn an_operators_creation_after_a_lost_link_adopts_the_marked_issue() {
+    use qalita_gitlab_core::engine::Asked;
+    let world = World::new("").await;
+    world.qalita_changed(json!({})).await;
+    world.drain().await;
+    let posts = || world.gitlab.requests().iter().filter(|r| r.method == "POST").count();
+    assert_eq!(posts(), 1, "created once");
+    world
+        .aws
+        .dynamodb()
+        .delete_item()
+        .table_name(&world.stack.table_name)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("QALITA#{ISSUE}")))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("LINK".into()))
+        .send()
+        .await
+        .unwrap();
+    assert!(world.store.get(QalitaIssueId::new(ISSUE).unwrap()).await.unwrap().is_none(), "the link is lost");
+    let issue = world.deps.qalita.get_issue(QalitaIssueId::new(ISSUE).unwrap()).await.unwrap().unwrap();
+    let outcome = world
+        .deps
+        .engine
+        .sync_issue_as(&issue, &Default::default(), &CallContext::default(), Asked::ByOperator)
+        .await
+        .unwrap();
+    assert_eq!(outcome.action, qalita_gitlab_core::domain::sync::Action::Adopted);
+    assert_eq!(posts(), 1, "no second issue");
+    assert_eq!(world.gitlab_issue().iid.get(), outcome.link.and_then(|l| l.gitlab).unwrap().iid.get());
+}

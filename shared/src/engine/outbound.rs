@@ -113,9 +113,33 @@ pub enum Asked {
     /// The service by itself (an event, the poll): an unlinked issue gets a GitLab issue only as
     /// the creation policy says (`[create]`).
     ByItself,
-    /// An operator (`create-issue`, `backfill`): the issue gets its GitLab issue, adopting one that
-    /// already carries its marker (a lost or new link table never duplicates).
+    /// An operator (`create-issue`): the issue gets its GitLab issue, adopting one that already
+    /// carries its marker (a lost or new link table never duplicates).
     ByOperator,
+    /// `backfill`: as an operator, for the statuses the policy creates (`create.statuses`) only,
+    /// unless `all_statuses`.
+    ByBackfill {
+        /// Resolved and muted issues get their GitLab issue too (created, then closed).
+        all_statuses: bool,
+    },
+}
+
+impl Asked {
+    /// Why `issue`, routed as `route`, gets no GitLab issue when asked this way (`first_run`: when
+    /// the service first ran against its table).
+    fn refusal(
+        self,
+        config: &Config,
+        route: &crate::mapping::routing::RouteDecision,
+        issue: &QalitaIssue,
+        first_run: chrono::DateTime<chrono::Utc>,
+    ) -> Option<create::Refusal> {
+        match self {
+            Asked::ByItself => create::refusal(config, route, issue, first_run),
+            Asked::ByBackfill { all_statuses: false } => create::status_refusal(config, issue),
+            Asked::ByBackfill { all_statuses: true } | Asked::ByOperator => None,
+        }
+    }
 }
 
 /// The setting that records when the service first ran against its table, where the default
@@ -264,7 +288,7 @@ impl Engine {
             reserved
         };
         let (base, adopted) = match &stored {
-            None if asked == Asked::ByOperator => match self.find_marked(&desired.route.project, issue).await? {
+            None if asked != Asked::ByItself => match self.find_marked(&desired.route.project, issue).await? {
                 Some(found) => (adopt(reserve(0), &found, &desired, &self.config, now), Some(found)),
                 None => (reserve(0), None),
             },
@@ -284,9 +308,7 @@ impl Engine {
         }
         // Read only: a service that never ran would record its first run now.
         let not_created = match &stored {
-            None => {
-                create::refusal(&self.config, &desired.route, issue, self.recorded_first_run().await?.unwrap_or(now))
-            }
+            None => asked.refusal(&self.config, &desired.route, issue, self.recorded_first_run().await?.unwrap_or(now)),
             Some(_) => None,
         };
         Ok(Preview { link: stored, desired, plan, adopted, not_created })
@@ -304,9 +326,11 @@ impl Engine {
         let desired = &Desired::of(&self.config, &Facts::of(issue, &context, target.owner));
         let link = match stored {
             None => {
-                if target.asked == Asked::ByItself
-                    && let Some(refused) = create::refusal(&self.config, &desired.route, issue, self.first_run().await?)
-                {
+                let first_run = match target.asked {
+                    Asked::ByItself => self.first_run().await?,
+                    _ => now,
+                };
+                if let Some(refused) = target.asked.refusal(&self.config, &desired.route, issue, first_run) {
                     return Ok(Outcome {
                         action: Action::NotCreated,
                         link: None,
@@ -317,7 +341,7 @@ impl Engine {
                 reserved.context = context.clone();
                 reserved.reserve_in(desired.route.project.clone());
                 let reserved = self.store.create(&reserved).await?;
-                if target.asked == Asked::ByOperator {
+                if target.asked != Asked::ByItself {
                     // A lost or new link table: the issue may already have its GitLab issue.
                     if let Some(found) = self.find_marked(&desired.route.project, issue).await? {
                         let adopted = self.store.update(&adopt(reserved, &found, desired, &self.config, now)).await?;

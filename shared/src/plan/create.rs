@@ -91,6 +91,17 @@ pub fn since(config: &Config, first_run: DateTime<Utc>) -> (DateTime<Utc>, bool)
     }
 }
 
+/// Why `issue` gets no GitLab issue from `backfill`: its status is not one of `create.statuses`
+/// (a resolved or muted issue is history; `backfill --all-statuses` brings it in too).
+pub fn status_refusal(config: &Config, issue: &QalitaIssue) -> Option<Refusal> {
+    let allowed = &config.create.statuses;
+    let status = issue.status.trim();
+    match allowed.iter().any(|s| s.eq_ignore_ascii_case(status)) {
+        true => None,
+        false => Some(Refusal::Status { status: issue.status.clone(), allowed: allowed.clone() }),
+    }
+}
+
 /// Why `issue`, routed as `route`, gets no GitLab issue by itself; `None` when the policy creates
 /// it. `first_run` is when the service first ran against its table.
 pub fn refusal(
@@ -105,9 +116,8 @@ pub fn refusal(
         (None, CreateMode::Manual) => return Some(Refusal::Manual { rule: None }),
         (Some(CreateMode::Auto), _) | (None, CreateMode::Auto) => {}
     }
-    let status = issue.status.trim();
-    if !policy.statuses.iter().any(|s| s.eq_ignore_ascii_case(status)) {
-        return Some(Refusal::Status { status: issue.status.clone(), allowed: policy.statuses.clone() });
+    if let Some(refused) = status_refusal(config, issue) {
+        return Some(refused);
     }
     let (since, first_run) = since(config, first_run);
     match issue.created_at {
