@@ -27,7 +27,7 @@ async fn redb_store(scratch: &Scratch) -> RedbLinkStore {
 #[tokio::test]
 async fn the_redb_store_keeps_the_links_contract() {
     let scratch = Scratch::new();
-    contract::links::run(&redb_store(&scratch).await).await;
+    contract::links::run(&redb_store(&scratch).await, contract::links::Races::DecidedByTheAdapter).await;
 }
 
 #[tokio::test]

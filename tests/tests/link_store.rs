@@ -27,7 +27,7 @@ fn issue(raw: u64) -> QalitaIssueId {
 #[tokio::test]
 async fn the_dynamodb_store_keeps_the_links_contract() {
     let aws = LocalAws::connect().await;
-    contract::links::run(&dynamo_store(&aws).await).await;
+    contract::links::run(&dynamo_store(&aws).await, contract::links::Races::DecidedByTheService).await;
 }
 
 #[tokio::test]
@@ -50,7 +50,7 @@ async fn the_dynamodb_store_keeps_the_settings_contract() {
 
 #[tokio::test]
 async fn the_memory_store_keeps_the_links_contract() {
-    contract::links::run(&MemoryLinkStore::new()).await;
+    contract::links::run(&MemoryLinkStore::new(), contract::links::Races::DecidedByTheAdapter).await;
 }
 
 #[tokio::test]

@@ -66,14 +66,29 @@ fn full_link(id: u64) -> LinkState {
     }
 }
 
+/// Who decides two conditional writes that race.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Races {
+    /// The adapter itself (an in-process store and its own lock): two racing updates are run, and
+    /// exactly one must win.
+    DecidedByTheAdapter,
+    /// The service behind the adapter: DynamoDB applies a conditional write atomically, but its
+    /// local emulator (moto, a threaded server that checks the condition and writes in two steps)
+    /// does not, and lets both racers win now and then. The race is not run there; the adapter's
+    /// part, sending the version condition, is what the stale-version cases check.
+    DecidedByTheService,
+}
+
 /// Runs the whole suite on an empty store that nothing else uses.
-pub async fn run(store: &dyn Links) {
+pub async fn run(store: &dyn Links, races: Races) {
     a_created_link_reads_back_with_every_field(store).await;
     a_second_create_of_the_same_issue_conflicts_and_changes_nothing(store).await;
     an_update_at_the_stored_version_stores_the_next_version(store).await;
     an_update_at_a_stale_version_conflicts_and_changes_nothing(store).await;
     an_update_of_a_link_never_created_conflicts_and_creates_nothing(store).await;
-    of_two_concurrent_updates_from_one_read_exactly_one_wins(store).await;
+    if races == Races::DecidedByTheAdapter {
+        of_two_concurrent_updates_from_one_read_exactly_one_wins(store).await;
+    }
     a_link_is_found_by_its_gitlab_issue_only_once_linked(store).await;
     a_link_dynamodb_would_refuse_is_refused_for_good(store).await;
 }
