@@ -100,7 +100,9 @@ async fn since_takes_only_the_issues_created_since_then() {
 
 #[tokio::test]
 async fn backfill_waits_for_gitlabs_creation_limit_and_links_each_issue_once() {
-    let world = World::aws_with(rate_limited(2_000, 5), "").await;
+    // Five creations per 6 s window: twelve creations need two waits however slow each one is
+    // (each is a marker search, then the `POST`), up to 1.2 s apiece.
+    let world = World::aws_with(rate_limited(6_000, 5), "").await;
     seed(&world, 11);
     let report = world.json(&["backfill"]).await.expect(0).json();
     assert!(report["waits"].as_u64().unwrap() >= 2, "two windows were waited for: {report}");
