@@ -11,7 +11,8 @@
 //! - [`assignee`]: whom to look up for an assignee, both ways;
 //! - [`link`]: what the link records after a write, an adoption, or a commit over a newer link;
 //! - [`relink`]: a new GitLab issue for a severed link, the old one's marker retired;
-//! - [`batch`]: which events of a batch a later one makes useless.
+//! - [`batch`]: which events of a batch a later one makes useless;
+//! - [`sweep`]: the poll's comment sweep, its line and its cursor on each link.
 
 pub mod assignee;
 pub mod batch;
@@ -22,6 +23,7 @@ pub mod link;
 pub mod op;
 pub mod outbound;
 pub mod relink;
+pub mod sweep;
 
 pub use inbound::{AssigneeBack, InboundPlan, plan_inbound};
 pub use op::{Op, Plan};
