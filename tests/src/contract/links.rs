@@ -103,7 +103,7 @@ async fn line(store: &dyn Links, limit: usize) -> Vec<u64> {
 /// Runs first, on the empty store: the line holds only its links.
 async fn the_sweep_lists_the_open_links_swept_longest_ago_first(store: &dyn Links) {
     let swept = |id: u64, at: Option<&str>| LinkState { comments_swept_at: at.map(time), ..full_link(id) };
-    let late = store.create(&swept(101, Some("2025-05-01T10:00:30Z"))).await.expect("create");
+    store.create(&swept(101, Some("2025-05-01T10:00:30Z"))).await.expect("create");
     let tie_low = store.create(&swept(102, Some("2025-05-01T10:00:10Z"))).await.expect("create");
     store.create(&swept(103, Some("2025-05-01T10:00:10Z"))).await.expect("create");
     store.create(&swept(104, None)).await.expect("create a link written before the sweep existed");
