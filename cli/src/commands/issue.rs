@@ -346,6 +346,7 @@ fn write_text(write: &Op) -> String {
             if issue.confidential { ", confidential" } else { "" },
         ),
         Op::CloseCreated => "then close it (GitLab creates issues open)".into(),
+        Op::NoteRegression { old } => format!("then link it and {} with a note on each (a regression)", old.web_url),
         Op::UpdateIssue { project, iid, update } => {
             format!("update issue #{iid} of project {project}: {}", update_fields(update).join("; "))
         }
@@ -370,6 +371,7 @@ fn write_json(write: &Op) -> Value {
             "confidential": issue.confidential,
         }),
         Op::CloseCreated => json!({ "write": "close_created" }),
+        Op::NoteRegression { old } => json!({ "write": "note_regression", "old": old.web_url }),
         Op::UpdateIssue { project, iid, update } => json!({
             "write": "update_issue",
             "project": project.to_string(),

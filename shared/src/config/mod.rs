@@ -271,6 +271,36 @@ pub struct SyncSettings {
     /// Open linked issues whose comments each poll run sweeps, those swept longest ago first: a
     /// QALITA comment reaches GitLab within ⌈open links / this⌉ runs.
     pub comment_sweep_per_run: u32,
+    /// What a QALITA issue that opens again after being resolved gets in GitLab.
+    pub on_regression: OnRegression,
+    /// With [`OnRegression::NewIssue`]: how many days resolved before a reopen gets a new issue
+    /// rather than reopening the old one.
+    pub new_issue_after_days: u32,
+}
+
+/// What a QALITA issue that goes from resolved back to open gets in GitLab (`sync.on_regression`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnRegression {
+    /// Its GitLab issue is reopened (the default).
+    Reopen,
+    /// A new GitLab issue, when it stayed resolved longer than `sync.new_issue_after_days`; the old
+    /// one stays closed, and a note on each links them.
+    NewIssue,
+}
+
+impl OnRegression {
+    /// `reopen` or `new_issue`, as written in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnRegression::Reopen => "reopen",
+            OnRegression::NewIssue => "new_issue",
+        }
+    }
+
+    /// Reads the configuration's word.
+    pub fn parse(word: &str) -> Option<Self> {
+        [OnRegression::Reopen, OnRegression::NewIssue].into_iter().find(|p| p.as_str() == word)
+    }
 }
 
 /// The document as written; every field optional, defaults applied by [`Config::from_document`].
@@ -362,6 +392,8 @@ struct SyncDoc {
     poll_page_size: Option<u32>,
     poll_sweep_pages: Option<u32>,
     comment_sweep_per_run: Option<u32>,
+    on_regression: Option<String>,
+    new_issue_after_days: Option<u32>,
 }
 
 /// The default title template.
@@ -520,7 +552,20 @@ impl Config {
             poll_page_size: doc.sync.poll_page_size.unwrap_or(100),
             poll_sweep_pages: doc.sync.poll_sweep_pages.unwrap_or(20),
             comment_sweep_per_run: doc.sync.comment_sweep_per_run.unwrap_or(50),
+            on_regression: match doc.sync.on_regression.as_deref() {
+                None => OnRegression::Reopen,
+                Some(word) => OnRegression::parse(word).ok_or_else(|| {
+                    invalid("sync.on_regression", format!("must be \"reopen\" or \"new_issue\", got {word:?}"))
+                })?,
+            },
+            new_issue_after_days: doc.sync.new_issue_after_days.unwrap_or(30),
         };
+        if !(1..=3650).contains(&sync.new_issue_after_days) {
+            return Err(invalid(
+                "sync.new_issue_after_days",
+                format!("must be between 1 and 3650, got {}", sync.new_issue_after_days),
+            ));
+        }
         if sync.backoff_min > sync.backoff_max {
             return Err(invalid("sync.backoff_min_seconds", "must not exceed sync.backoff_max_seconds"));
         }

@@ -25,6 +25,7 @@ fn an_empty_document_takes_the_defaults_and_the_environment() {
     assert_eq!(config.ownership, Ownership::default());
     assert!(config.sync.recreate_if_deleted);
     assert_eq!(config.sync.comment_sweep_per_run, 50);
+    assert_eq!((config.sync.on_regression, config.sync.new_issue_after_days), (OnRegression::Reopen, 30));
     assert_eq!(config.status.meaning("Active"), Some(crate::domain::sync::Status::Open));
     assert_eq!(config.status.meaning(" RESOLVED "), Some(crate::domain::sync::Status::Resolved));
     assert_eq!(config.status.meaning("Ignored"), Some(crate::domain::sync::Status::Muted));
@@ -62,6 +63,8 @@ fn a_full_document_is_read() {
         backoff_min_seconds = 2
         poll_page_size = 50
         comment_sweep_per_run = 200
+        on_regression = "new_issue"
+        new_issue_after_days = 14
     "#;
     let config = Config::from_document(text, no_env).unwrap();
     assert_eq!(config.gitlab.base_url, "https://gitlab.example.com/gitlab");
@@ -78,6 +81,7 @@ fn a_full_document_is_read() {
     assert_eq!(config.sync.backoff_min, Duration::from_secs(2));
     assert_eq!(config.sync.poll_page_size, 50);
     assert_eq!(config.sync.comment_sweep_per_run, 200);
+    assert_eq!((config.sync.on_regression, config.sync.new_issue_after_days), (OnRegression::NewIssue, 14));
 }
 
 #[test]
@@ -120,6 +124,14 @@ fn each_mistake_names_its_key() {
         (
             "[gitlab]\ndefault_project = 1\n[qalita]\nbase_url = \"https://q\"\n[sync]\ncomment_sweep_per_run = 0",
             "configuration: sync.comment_sweep_per_run: must be between 1 and 1000, got 0",
+        ),
+        (
+            "[gitlab]\ndefault_project = 1\n[qalita]\nbase_url = \"https://q\"\n[sync]\non_regression = \"recreate\"",
+            "configuration: sync.on_regression: must be \"reopen\" or \"new_issue\", got \"recreate\"",
+        ),
+        (
+            "[gitlab]\ndefault_project = 1\n[qalita]\nbase_url = \"https://q\"\n[sync]\nnew_issue_after_days = 0",
+            "configuration: sync.new_issue_after_days: must be between 1 and 3650, got 0",
         ),
     ];
     for (text, expected) in cases {

@@ -158,8 +158,48 @@ pub struct LinkState {
     /// which the poll enrols when it next reads its issue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comments_swept_at: Option<DateTime<Utc>>,
+    /// When the QALITA issue was last seen becoming resolved (set by the outbound planner, cleared
+    /// when it opens again): how long it stayed resolved decides the regression policy. QALITA's
+    /// own `closed_at` is not kept across a reopen. `None` on links written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// The GitLab issues this link had before its current one, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<PastIssue>,
     /// When the link was last written.
     pub updated_at: DateTime<Utc>,
+}
+
+/// Why a link left a GitLab issue for a new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RelinkReason {
+    /// An operator asked for a new issue on a severed or gone link (`create-issue`).
+    Operator,
+    /// The QALITA issue opened again after staying resolved longer than
+    /// `sync.new_issue_after_days`, under `sync.on_regression = "new_issue"`.
+    Regression,
+}
+
+impl RelinkReason {
+    /// The word stored and shown: `operator` or `regression`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RelinkReason::Operator => "operator",
+            RelinkReason::Regression => "regression",
+        }
+    }
+}
+
+/// A GitLab issue a link had before its current one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PastIssue {
+    /// The GitLab issue it was.
+    pub gitlab: GitlabLink,
+    /// When the link was left for a new issue.
+    pub retired_at: DateTime<Utc>,
+    /// Why.
+    pub reason: RelinkReason,
 }
 
 /// Where a link stands in the poll's comment sweep: swept longest ago first, then by QALITA id.
@@ -198,6 +238,8 @@ impl LinkState {
             // A new link's comments are swept by the event that creates its GitLab issue: it
             // joins the comment sweep's line at the back.
             comments_swept_at: Some(at),
+            resolved_at: None,
+            history: Vec::new(),
             updated_at: at,
         }
     }

@@ -199,6 +199,9 @@ pub enum DecisionKind {
     Relink,
     /// The creation policy gives the QALITA issue no GitLab issue by itself.
     NotCreated,
+    /// A resolved QALITA issue opened again: its GitLab issue reopened, or a new one
+    /// (`sync.on_regression`).
+    Regression,
 }
 
 impl DecisionKind {
@@ -224,6 +227,7 @@ impl DecisionKind {
             DecisionKind::Comment => "comment",
             DecisionKind::Relink => "relink",
             DecisionKind::NotCreated => "not-created",
+            DecisionKind::Regression => "regression",
         }
     }
 }

@@ -6,6 +6,7 @@ use super::outbound::Engine;
 use crate::domain::gitlab::{GitlabIssue, GitlabNote, GitlabProjectRef, IssueUpdate, StateEvent};
 use crate::domain::qalita::{QalitaComment, QalitaIssue};
 use crate::plan::op::Op;
+use crate::plan::regression::notes;
 use crate::ports::{ApiError, CallContext};
 
 /// What a write answered: [`Applied::Issue`] for the GitLab issue writes, [`Applied::Note`] for
@@ -76,9 +77,19 @@ fn mismatch(wanted: &str, got: &Applied) -> ApiError {
     }
 }
 
+/// The issue the creation before an op made; none is a bug of the planner, refused.
+fn made(created: Option<&GitlabIssue>) -> Result<&GitlabIssue, ApiError> {
+    created.ok_or_else(|| ApiError::Permanent {
+        service: crate::ports::Service::Gitlab,
+        status: 0,
+        message: "the sync planned a write on a created issue after a creation that was not made".into(),
+    })
+}
+
 impl Engine {
     /// Applies `op`. `created` is the issue the [`Op::CreateIssue`] before it made, which an
-    /// [`Op::CloseCreated`] closes; without one, that op is a bug of the caller and is refused.
+    /// [`Op::CloseCreated`] closes and an [`Op::NoteRegression`] notes; without one, those ops are a
+    /// bug of the caller and are refused.
     pub(crate) async fn apply(
         &self,
         op: &Op,
@@ -88,16 +99,18 @@ impl Engine {
         Ok(match op {
             Op::CreateIssue { project, issue } => Applied::Issue(self.gitlab.create_issue(project, issue, call).await?),
             Op::CloseCreated => {
-                let Some(created) = created else {
-                    return Err(ApiError::Permanent {
-                        service: crate::ports::Service::Gitlab,
-                        status: 0,
-                        message: "the sync planned a close after a creation that was not made".into(),
-                    });
-                };
+                let created = made(created)?;
                 let close = IssueUpdate { state_event: Some(StateEvent::Close), ..IssueUpdate::default() };
                 let project = GitlabProjectRef::Id(created.project_id);
                 Applied::Issue(self.gitlab.update_issue(&project, created.iid, &close, call).await?)
+            }
+            Op::NoteRegression { old } => {
+                let created = made(created)?;
+                let (on_new, on_old) = notes(&old.web_url, &created.web_url);
+                let new = GitlabProjectRef::Id(created.project_id);
+                self.gitlab.create_note(&new, created.iid, &on_new, false, call).await?;
+                let old_project = GitlabProjectRef::Id(old.project_id);
+                Applied::Note(self.gitlab.create_note(&old_project, old.iid, &on_old, false, call).await?)
             }
             Op::UpdateIssue { project, iid, update } => {
                 Applied::Issue(self.gitlab.update_issue(project, *iid, update, call).await?)

@@ -10,12 +10,13 @@ use super::interpreter::Applied;
 use super::link_protocol::{CONFLICT_RETRIES, surely_not_created};
 use crate::config::Config;
 use crate::domain::gitlab::{GitlabIssue, GitlabProjectRef, IssueState};
-use crate::domain::link::{Field, LinkState, LinkStatus, LogEntry, LogLevel, ResolvedAssignee, Written};
+use crate::domain::link::{Field, LinkState, LinkStatus, LogEntry, LogLevel, RelinkReason, ResolvedAssignee, Written};
 use crate::domain::marker::Marker;
 use crate::domain::qalita::{IssueContext, QalitaIssue, QalitaUser};
 use crate::domain::sync::{Action, Decision};
 use crate::mapping::{Desired, Facts};
 use crate::plan::link::{adopt, link_of, reserved_in, stamp_written};
+use crate::plan::regression::regression;
 use crate::plan::{AssigneeInput, Op, Plan, assignee, create, plan};
 use crate::ports::{ApiError, CallContext, Clock, GitlabApi, IssueQuery, LinkStore, QalitaApi, StoreError};
 
@@ -358,6 +359,7 @@ impl Engine {
                 let mut taken = LinkState::reserved(issue.id, uuid::Uuid::new_v4().to_string(), now);
                 taken.version = link.version;
                 taken.context = context.clone();
+                taken.history = link.history.clone();
                 taken.reserve_in(desired.route.project.clone());
                 let taken = self.store.update(&taken).await?;
                 match self.find_marked(&reserved_in(&link, &desired.route.project), issue).await? {
@@ -368,7 +370,19 @@ impl Engine {
                     None => taken,
                 }
             }
-            Some(link) => link,
+            Some(link) => {
+                if let Some(regressed) = regression(&self.config, &link, desired, now)
+                    && regressed.new_issue
+                {
+                    // The old issue stays closed and leaves the link (its marker retired, kept in
+                    // the history); the link is released as a reservation, which the sync taken
+                    // again below creates the new issue from, through the link protocol: a retry
+                    // after a crash adopts the issue it made instead of making a second one.
+                    self.relink_for(&link, RelinkReason::Regression, target.call).await?;
+                    return Box::pin(self.sync_once(target)).await;
+                }
+                link
+            }
         };
         self.write(target, &context, desired, link, Action::Updated).await
     }
@@ -414,16 +428,23 @@ impl Engine {
                 };
                 next.gitlab = Some(link_of(&created));
                 stamp_written(&link, &mut next, created.updated_at);
-                for op in ops {
-                    // Link first, recorded as open: if the close fails, the retry plans it again
-                    // on a linked issue instead of finding a reservation.
+                let mut ops = ops.peekable();
+                if ops.peek().is_some() {
+                    // Link first, recorded as open: if a later write fails, the retry plans the
+                    // close again on a linked issue instead of finding a reservation (the
+                    // regression's notes, written once at most, are not planned again).
                     let mut opened = next.clone();
                     opened.to_gitlab.insert(Field::State, Written::new(IssueState::Opened.as_str(), None));
                     next.version = self.store.update(&opened).await?.version;
-                    let closed = self.apply(op, Some(&created), call).await?.issue()?;
-                    for field in [Field::State, Field::Status] {
-                        if let Some(written) = next.to_gitlab.get_mut(&field) {
-                            written.at = Some(closed.updated_at);
+                }
+                for op in ops {
+                    let applied = self.apply(op, Some(&created), call).await?;
+                    if matches!(op, Op::CloseCreated) {
+                        let closed = applied.issue()?;
+                        for field in [Field::State, Field::Status] {
+                            if let Some(written) = next.to_gitlab.get_mut(&field) {
+                                written.at = Some(closed.updated_at);
+                            }
                         }
                     }
                 }
@@ -444,6 +465,7 @@ impl Engine {
                         reserved.version = link.version;
                         reserved.context = link.context.clone();
                         reserved.assignee = link.assignee.clone();
+                        reserved.history = link.history.clone();
                         let reserved = self.store.update(&reserved).await?;
                         return Box::pin(self.write(target, context, desired, reserved, Action::Recreated)).await;
                     }

@@ -4,7 +4,7 @@
 
 use super::outbound::{Engine, SyncError};
 use crate::domain::gitlab::GitlabProjectRef;
-use crate::domain::link::{LinkState, LogEntry};
+use crate::domain::link::{LinkState, LogEntry, RelinkReason};
 use crate::plan::relink::plan_relink;
 use crate::ports::{ApiError, CallContext, StoreError};
 
@@ -14,6 +14,17 @@ impl Engine {
     /// [`Engine::sync_issue`] creates the new issue. A link another process moved meanwhile is
     /// left to that sync, which reads it again.
     pub async fn relink(&self, link: &LinkState, call: &CallContext) -> Result<(), SyncError> {
+        self.relink_for(link, RelinkReason::Operator, call).await
+    }
+
+    /// Prepares `link` for a new GitLab issue, for `why` (an operator's `create-issue`, or a
+    /// regression): as [`Engine::relink`], the old issue added to the link's history.
+    pub(crate) async fn relink_for(
+        &self,
+        link: &LinkState,
+        why: RelinkReason,
+        call: &CallContext,
+    ) -> Result<(), SyncError> {
         let old = match &link.gitlab {
             Some(old) => match self.gitlab.get_issue(&GitlabProjectRef::Id(old.project_id), old.iid).await {
                 Ok(found) => Some(found),
@@ -23,7 +34,7 @@ impl Engine {
             None => None,
         };
         let now = self.clock.now();
-        let plan = plan_relink(link, old.as_ref(), uuid::Uuid::new_v4().to_string(), now);
+        let plan = plan_relink(link, old.as_ref(), uuid::Uuid::new_v4().to_string(), why, now);
         for op in &plan.ops {
             self.apply(op, None, call).await?;
         }

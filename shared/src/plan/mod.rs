@@ -11,6 +11,7 @@
 //! - [`assignee`]: whom to look up for an assignee, both ways;
 //! - [`link`]: what the link records after a write, an adoption, or a commit over a newer link;
 //! - [`relink`]: a new GitLab issue for a severed link, the old one's marker retired;
+//! - [`regression`]: a resolved issue opened again: reopen its GitLab issue, or a new one;
 //! - [`batch`]: which events of a batch a later one makes useless;
 //! - [`sweep`]: the poll's comment sweep, its line and its cursor on each link.
 
@@ -22,6 +23,7 @@ pub mod inbound;
 pub mod link;
 pub mod op;
 pub mod outbound;
+pub mod regression;
 pub mod relink;
 pub mod sweep;
 

@@ -4,7 +4,7 @@
 //! without making it.
 
 use crate::domain::gitlab::{GitlabProjectRef, IssueUpdate, NewIssue};
-use crate::domain::link::LinkState;
+use crate::domain::link::{GitlabLink, LinkState};
 use crate::domain::qalita::QalitaIssueUpdate;
 use crate::domain::sync::Decision;
 use crate::domain::{Iid, QalitaIssueId};
@@ -23,6 +23,12 @@ pub enum Op {
     /// Close the GitLab issue the [`Op::CreateIssue`] before it made: GitLab creates issues open,
     /// and the QALITA issue is already resolved.
     CloseCreated,
+    /// Link the GitLab issue the [`Op::CreateIssue`] before it made with the one it continues after
+    /// a regression: a note on each (`Regression of <old>`, `Regressed: continued in <new>`).
+    NoteRegression {
+        /// The old GitLab issue, which stays closed.
+        old: GitlabLink,
+    },
     /// Change a GitLab issue.
     UpdateIssue {
         /// The issue's project.
@@ -84,6 +90,7 @@ impl Op {
             self,
             Op::CreateIssue { .. }
                 | Op::CloseCreated
+                | Op::NoteRegression { .. }
                 | Op::UpdateIssue { .. }
                 | Op::CreateNote { .. }
                 | Op::UpdateNote { .. }

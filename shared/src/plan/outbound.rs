@@ -15,7 +15,7 @@ use crate::domain::digest::text_digest;
 use crate::domain::gitlab::{GitlabProjectRef, GitlabUser, IssueState, IssueUpdate, NewIssue, StateEvent};
 use crate::domain::link::{Field, LinkState, LinkStatus, LogLevel, Written};
 use crate::domain::qalita::QalitaIssue;
-use crate::domain::sync::{Decision, DecisionKind};
+use crate::domain::sync::{Decision, DecisionKind, Status};
 use crate::mapping::{Desired, INBOUND_FIELDS, qalita_value};
 use crate::plan::op::{Op, Plan};
 
@@ -116,6 +116,17 @@ pub fn plan(
     }
     let watermark = issue.updated_at;
     next.qalita_watermark = link.qalita_watermark.max(watermark);
+    // How long it stays resolved decides the regression policy: from the first sync that sees it
+    // resolved, until one sees it open again.
+    match desired.status {
+        Some(Status::Resolved) => next.resolved_at = link.resolved_at.or(Some(now)),
+        Some(Status::Open | Status::Muted) => next.resolved_at = None,
+        None => {}
+    }
+    if let Some(regressed) = crate::plan::regression::regression(config, link, desired, now) {
+        let Decision { level, kind, message } = regressed.decision;
+        note(level, kind, message);
+    }
     let written = |field: Field| link.to_gitlab.get(&field).map(|w| w.value.as_str());
     let record = |next: &mut LinkState, field: Field, value: String| {
         next.to_gitlab.insert(field, Written::new(value, watermark));
@@ -163,6 +174,10 @@ pub fn plan(
             confidential: desired.route.confidential,
         };
         let mut ops = vec![Op::CreateIssue { project: desired.route.project.clone(), issue }];
+        if let Some(past) = crate::plan::regression::continues(link) {
+            note(LogLevel::Info, DecisionKind::Regression, format!("continues {}, left closed", past.gitlab.web_url));
+            ops.push(Op::NoteRegression { old: past.gitlab.clone() });
+        }
         if desired.state == Some(IssueState::Closed) {
             ops.push(Op::CloseCreated);
         }

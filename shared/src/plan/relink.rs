@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::gitlab::{GitlabIssue, GitlabProjectRef, IssueUpdate};
-use crate::domain::link::{LinkState, LinkStatus, LogLevel};
+use crate::domain::link::{LinkState, LinkStatus, LogLevel, PastIssue, RelinkReason};
 use crate::domain::marker::Marker;
 use crate::domain::sync::{Decision, DecisionKind};
 use crate::plan::op::{Op, Plan};
@@ -19,8 +19,15 @@ pub fn may_relink(link: &LinkState) -> bool {
 
 /// Plans the relink of `link`: `old` is its GitLab issue as read now (`None`: deleted, or the link
 /// never had one), `token` the new reservation's token. The write retires the old marker (none
-/// when the old description no longer ends with it); `next` is the released reservation.
-pub fn plan_relink(link: &LinkState, old: Option<&GitlabIssue>, token: String, now: DateTime<Utc>) -> Plan {
+/// when the old description no longer ends with it); `next` is the released reservation, with the
+/// old issue added to its history for `why`.
+pub fn plan_relink(
+    link: &LinkState,
+    old: Option<&GitlabIssue>,
+    token: String,
+    why: RelinkReason,
+    now: DateTime<Utc>,
+) -> Plan {
     let ops = old
         .and_then(|found| {
             let retired = Marker::Issue(link.qalita_id).retire(found.description.as_deref().unwrap_or_default())?;
@@ -34,12 +41,19 @@ pub fn plan_relink(link: &LinkState, old: Option<&GitlabIssue>, token: String, n
     next.context = link.context.clone();
     next.assignee = link.assignee.clone();
     next.updated_at = now;
+    next.history = link.history.clone();
+    next.history.extend(link.gitlab.clone().map(|gitlab| PastIssue { gitlab, retired_at: now, reason: why }));
     let previous = link.gitlab.as_ref().map_or_else(|| "none".to_owned(), |g| g.web_url.clone());
-    let decision = Decision::new(
-        LogLevel::Info,
-        DecisionKind::Relink,
-        format!("a new GitLab issue was asked for by the operator (the {:?} link's issue: {previous})", link.status),
-    );
+    let message = match why {
+        RelinkReason::Operator => {
+            format!("a new GitLab issue was asked for by the operator (the {:?} link's issue: {previous})", link.status)
+        }
+        RelinkReason::Regression => format!(
+            "the QALITA issue opened again after staying resolved longer than sync.new_issue_after_days: \
+             a new GitLab issue continues {previous}, which stays closed"
+        ),
+    };
+    let decision = Decision::new(LogLevel::Info, DecisionKind::Relink, message);
     Plan { ops, next, decisions: vec![decision] }
 }
 
@@ -81,7 +95,7 @@ mod tests {
     fn the_old_marker_is_retired_and_the_link_released_at_its_version() {
         let link = severed();
         let marked = format!("text\n\n{}", Marker::Issue(link.qalita_id).text());
-        let plan = plan_relink(&link, Some(&old_issue(&marked)), "new".into(), at(5));
+        let plan = plan_relink(&link, Some(&old_issue(&marked)), "new".into(), RelinkReason::Operator, at(5));
         let [Op::UpdateIssue { iid, update, .. }] = plan.ops.as_slice() else { panic!("{:?}", plan.ops) };
         assert_eq!(iid.get(), 3);
         let retired = update.description.as_deref().unwrap();
@@ -90,13 +104,19 @@ mod tests {
         assert_eq!((plan.next.status, plan.next.version), (LinkStatus::Reserved, 7));
         assert_eq!(plan.next.reservation.as_ref().map(|r| r.at), Some(DateTime::<Utc>::UNIX_EPOCH), "released");
         assert_eq!(plan.decisions[0].kind, DecisionKind::Relink);
+        let [past] = plan.next.history.as_slice() else { panic!("{:?}", plan.next.history) };
+        assert_eq!((past.gitlab.iid.get(), past.reason, past.retired_at), (3, RelinkReason::Operator, at(5)));
     }
 
     #[test]
     fn a_deleted_or_unmarked_old_issue_needs_no_write() {
         let link = severed();
-        assert!(plan_relink(&link, None, "new".into(), at(5)).ops.is_empty());
-        assert!(plan_relink(&link, Some(&old_issue("edited by hand")), "new".into(), at(5)).ops.is_empty());
+        assert!(plan_relink(&link, None, "new".into(), RelinkReason::Operator, at(5)).ops.is_empty());
+        assert!(
+            plan_relink(&link, Some(&old_issue("edited by hand")), "new".into(), RelinkReason::Operator, at(5))
+                .ops
+                .is_empty()
+        );
         assert!(may_relink(&link) && !may_relink(&LinkState { status: LinkStatus::Linked, ..link }));
     }
 }
