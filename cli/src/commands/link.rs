@@ -115,6 +115,19 @@ fn human(link: &LinkState) -> String {
             gitlab.web_url, gitlab.project_id, gitlab.iid
         ));
     }
+    for past in &link.history {
+        text.push_str(&format!(
+            "  earlier GitLab issue: {} (project {}, #{}), left {} ({})\n",
+            past.gitlab.web_url,
+            past.gitlab.project_id,
+            past.gitlab.iid,
+            past.retired_at.to_rfc3339(),
+            past.reason.as_str()
+        ));
+    }
+    if let Some(resolved) = link.resolved_at {
+        text.push_str(&format!("  resolved since: {}\n", resolved.to_rfc3339()));
+    }
     if let Some(reservation) = &link.reservation {
         text.push_str(&format!("  reserved at: {}\n", reservation.at.to_rfc3339()));
     }
@@ -145,4 +158,39 @@ fn human(link: &LinkState) -> String {
 
 fn link_json(link: &LinkState) -> Value {
     serde_json::to_value(link).unwrap_or_else(|_| json!({ "qalita_id": link.qalita_id.get() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use qalita_gitlab_core::domain::link::{GitlabLink, PastIssue, RelinkReason};
+    use qalita_gitlab_core::domain::{GitlabProjectId, Iid};
+
+    use super::*;
+
+    #[test]
+    fn link_show_lists_the_earlier_gitlab_issues_in_text_and_json() {
+        let at = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+        let mut link = LinkState::reserved(QalitaIssueId::new(12).unwrap(), "t".into(), at);
+        link.history.push(PastIssue {
+            gitlab: GitlabLink {
+                project_id: GitlabProjectId::new(42).unwrap(),
+                iid: Iid::new(3).unwrap(),
+                issue_id: 300,
+                web_url: "https://gitlab.example/g/p/-/issues/3".into(),
+            },
+            retired_at: at,
+            reason: RelinkReason::Regression,
+        });
+        let text = human(&link);
+        assert!(
+            text.contains(
+                "earlier GitLab issue: https://gitlab.example/g/p/-/issues/3 (project 42, #3), left 2026-12-01T09:00:00+00:00 (regression)"
+            ),
+            "{text}"
+        );
+        let json = link_json(&link);
+        assert_eq!(json["history"][0]["gitlab"]["iid"], 3);
+        assert_eq!(json["history"][0]["reason"], "regression");
+    }
 }

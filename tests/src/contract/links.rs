@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::Utc;
 use qalita_gitlab_core::domain::gitlab::GitlabProjectRef;
 use qalita_gitlab_core::domain::link::{
-    Field, GitlabLink, LinkState, LinkStatus, Reservation, ResolvedAssignee, Written,
+    Field, GitlabLink, LinkState, LinkStatus, PastIssue, RelinkReason, Reservation, ResolvedAssignee, Written,
 };
 use qalita_gitlab_core::domain::qalita::IssueContext;
 use qalita_gitlab_core::ports::{Links, StoreError};
@@ -63,6 +63,17 @@ fn full_link(id: u64) -> LinkState {
         }),
         qalita_watermark: Some(time("2025-03-04T05:06:11.987654321Z")),
         comments_swept_at: Some(time("2025-03-04T05:06:11.5Z")),
+        resolved_at: Some(time("2025-01-02T03:04:05.678Z")),
+        history: vec![PastIssue {
+            gitlab: GitlabLink {
+                project_id: project(80_222_147),
+                iid: iid(id + 1_000),
+                issue_id: 171_500_000 + id,
+                web_url: format!("https://gitlab.example/group/sub/project/-/issues/{}", id + 1_000),
+            },
+            retired_at: time("2025-03-01T00:00:00.000000001Z"),
+            reason: RelinkReason::Regression,
+        }],
         updated_at: time("2025-03-04T05:06:12.000000999Z"),
     }
 }
