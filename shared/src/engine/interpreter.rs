@@ -106,7 +106,7 @@ impl Engine {
             }
             Op::NoteRegression { old } => {
                 let created = made(created)?;
-                let (on_new, on_old) = notes(&old.web_url, &created.web_url);
+                let (on_new, on_old) = notes(&self.config.comments.gitlab_prefix, &old.web_url, &created.web_url);
                 let new = GitlabProjectRef::Id(created.project_id);
                 self.gitlab.create_note(&new, created.iid, &on_new, false, call).await?;
                 let old_project = GitlabProjectRef::Id(old.project_id);

@@ -51,9 +51,10 @@ pub fn regression(config: &Config, link: &LinkState, desired: &Desired, now: Dat
 }
 
 /// The texts of the two notes that link the GitLab issues of a regression: on the new issue, and
-/// on the old one.
-pub fn notes(old_url: &str, new_url: &str) -> (String, String) {
-    (format!("Regression of {old_url}"), format!("Regressed: continued in {new_url}"))
+/// on the old one. They start with `comments.gitlab_prefix`, as the service's own notes do, so
+/// that the comment sync never copies them to QALITA.
+pub fn notes(prefix: &str, old_url: &str, new_url: &str) -> (String, String) {
+    (format!("{prefix} Regression of {old_url}"), format!("{prefix} Regressed: continued in {new_url}"))
 }
 
 /// Whether a link being created continues an issue left for a regression: its last past issue.
@@ -186,10 +187,10 @@ mod tests {
         assert_eq!(old, &old_issue());
         assert_eq!(plan.next.history.len(), 1, "the old issue stays in the history");
         assert_eq!(
-            notes(&old.web_url, "https://gitlab.example.com/g/p/-/issues/8"),
+            notes("**[QALITA]**", &old.web_url, "https://gitlab.example.com/g/p/-/issues/8"),
             (
-                "Regression of https://gitlab.example.com/g/p/-/issues/7".to_owned(),
-                "Regressed: continued in https://gitlab.example.com/g/p/-/issues/8".to_owned()
+                "**[QALITA]** Regression of https://gitlab.example.com/g/p/-/issues/7".to_owned(),
+                "**[QALITA]** Regressed: continued in https://gitlab.example.com/g/p/-/issues/8".to_owned()
             )
         );
         released.history[0].reason = RelinkReason::Operator;
