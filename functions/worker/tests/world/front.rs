@@ -47,6 +47,7 @@ impl Front {
             ),
             clock,
             max_body_bytes: 6 * 1024 * 1024,
+            qalita: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
         let url = format!("http://{}{WEBHOOK_PATH}", listener.local_addr().expect("address"));
