@@ -27,7 +27,7 @@ use super::error::describe;
 use crate::embedded::queue::EmbeddedQueue;
 use crate::embedded::{EmbeddedDb, Health};
 
-pub use crate::local::{HEALTH_PATH, WEBHOOK_PATH};
+pub use crate::local::{HEALTH_PATH, QALITA_WEBHOOK_PATH, WEBHOOK_PATH};
 
 /// What the routes share.
 pub(crate) struct Front {
@@ -47,6 +47,7 @@ pub(crate) struct Front {
 pub(crate) fn router(front: Front) -> Router {
     Router::new()
         .route(WEBHOOK_PATH, axum::routing::any(webhook))
+        .route(QALITA_WEBHOOK_PATH, axum::routing::any(webhook))
         .route(HEALTH_PATH, axum::routing::get(health))
         .fallback(not_found)
         .with_state(Arc::new(front))

@@ -37,7 +37,10 @@ pub use args::{
 pub use error::{RunError, StartError, describe};
 pub use front::{HEALTH_PATH, WEBHOOK_PATH};
 pub use tls::{TlsError, TlsFiles};
-pub use wiring::{ConfigFrom, GITLAB_TOKEN_ID, QALITA_TOKEN_ID, WEBHOOK_SECRET_ID, WEBHOOK_SIGNING_SECRET_ID};
+pub use wiring::{
+    ConfigFrom, GITLAB_TOKEN_ID, QALITA_TOKEN_ID, QALITA_WEBHOOK_SECRET_ID, WEBHOOK_SECRET_ID,
+    WEBHOOK_SIGNING_SECRET_ID,
+};
 pub use worker::{PollerReport, WorkerReport};
 
 use crate::embedded::queue::{EmbeddedQueue, QueueOptions};
@@ -264,7 +267,7 @@ impl Server {
             SecretsFrom::Source(source) => (source.clone(), "", SecretsPlace::Given),
         };
         let config = Arc::new(config);
-        let wiring = wiring::Wiring {
+        let mut wiring = wiring::Wiring {
             config: config.clone(),
             secrets,
             secrets_hint,
@@ -273,8 +276,10 @@ impl Server {
             store,
             queue,
             clock: clock.clone(),
+            qalita_route: None,
         };
         wiring.check_webhook_secret().await?;
+        wiring.qalita_route = wiring.qalita_webhook().await?;
         let current = Arc::new(wiring::CurrentDeps::build(wiring.clone()).await?);
         let listener = tokio::net::TcpListener::bind(options.listen)
             .await
