@@ -35,7 +35,7 @@ pub use args::{
     DEFAULT_MAX_INFLIGHT_BODY_BYTES, LogFormat, ServeArgs, parse_duration, parse_size,
 };
 pub use error::{RunError, StartError, describe};
-pub use front::{HEALTH_PATH, WEBHOOK_PATH};
+pub use front::{HEALTH_PATH, QALITA_WEBHOOK_PATH, WEBHOOK_PATH};
 pub use tls::{TlsError, TlsFiles};
 pub use wiring::{
     ConfigFrom, GITLAB_TOKEN_ID, QALITA_TOKEN_ID, QALITA_WEBHOOK_SECRET_ID, WEBHOOK_SECRET_ID,
@@ -314,6 +314,11 @@ impl Server {
     /// this machine's name): `https://…` when TLS is on.
     pub fn webhook_url(&self) -> String {
         format!("{}://{}{WEBHOOK_PATH}", self.scheme, self.local_addr)
+    }
+
+    /// The URL of QALITA's webhook route (answered `404` unless the QALITA webhook secret is set).
+    pub fn qalita_webhook_url(&self) -> String {
+        format!("{}://{}{QALITA_WEBHOOK_PATH}", self.scheme, self.local_addr)
     }
 
     /// The database file.

@@ -26,7 +26,7 @@ use tokio::sync::RwLock;
 
 use super::error::StartError;
 use crate::embedded::queue::EmbeddedQueue;
-use crate::embedded::secrets::EnvSecrets;
+use crate::embedded::secrets::{EnvSecrets, is_unset};
 use crate::embedded::store::RedbLinkStore;
 
 pub use crate::local::{
@@ -196,6 +196,7 @@ impl Wiring {
         let what = "QALITA webhook secret";
         let value = match self.secrets.read(QALITA_WEBHOOK_SECRET_ID, SecretStage::Current).await {
             Ok(None) => return Ok(None),
+            Err(error) if is_unset(&error) => return Ok(None),
             Ok(Some(value)) => value,
             Err(source) => return Err(StartError::Secret { what, hint: self.secrets_hint, source }),
         };
