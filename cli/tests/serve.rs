@@ -15,12 +15,13 @@ use std::time::{Duration, Instant};
 use qalita_gitlab::embedded::EmbeddedDb;
 use qalita_gitlab::embedded::queue::{EmbeddedQueue, QueueOptions};
 use qalita_gitlab::serve::{
-    ConfigFrom, GITLAB_TOKEN_ID, HEALTH_PATH, QALITA_TOKEN_ID, SecretsFrom, Server, WEBHOOK_SECRET_ID, database_path,
+    ConfigFrom, GITLAB_TOKEN_ID, HEALTH_PATH, QALITA_TOKEN_ID, QALITA_WEBHOOK_SECRET_ID, SecretsFrom, Server,
+    WEBHOOK_SECRET_ID, database_path,
 };
 use qalita_gitlab_core::domain::gitlab::IssueState;
 use qalita_gitlab_core::ports::SystemClock;
 use qalita_gitlab_sims::gitlab::WebhookConfig;
-use qalita_gitlab_sims::qalita::Fault;
+use qalita_gitlab_sims::qalita::{EmitOutcome, Fault, WebhookProof, WebhookTarget};
 use serde_json::{Value, json};
 use serve_support::*;
 
@@ -72,6 +73,69 @@ async fn qalita_change_events_reach_gitlab_through_the_queue() {
     wait_until_quiet(&sims, &queue).await;
     assert_eq!(sims.gitlab_issues().len(), 2);
     assert_eq!(sims.qalita_writes(), 0, "nothing echoed back to QALITA");
+    serving.stop_within(Duration::from_secs(3)).await;
+}
+
+#[tokio::test]
+async fn qalitas_own_webhook_reaches_gitlab_through_the_qalita_route() {
+    let sims = Sims::start().await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let (serving, queue) =
+        Serving::start(&sims, options(dir.path(), ConfigFrom::Document(sims.config_document()))).await;
+    wait_until("the GitLab issue of the poll", || sims.gitlab_issue_of(ISSUE).is_some()).await;
+    wait_until_quiet(&sims, &queue).await;
+    // QALITA's outbound webhook, signed with the shared secret (hex HMAC of the body).
+    sims.qalita.emit_webhooks_to(WebhookTarget {
+        url: serving.qalita_webhook_url.clone(),
+        secret: QALITA_WEBHOOK_SECRET.into(),
+        proof: WebhookProof::Hmac("X-Qalita-Signature".into()),
+    });
+
+    sims.qalita.set_status(ISSUE, "resolved");
+    wait_until("GitLab closed", || sims.gitlab_issue_of(ISSUE).is_some_and(|i| i.state == IssueState::Closed)).await;
+    let newer = sims.qalita.insert_issue(issue(4900, "Negative amounts"));
+    wait_until("the new issue's GitLab issue", || sims.gitlab_issue_of(newer).is_some()).await;
+    sims.qalita.add_comment(newer, 12, "Seen in the March load only.");
+    let iid = sims.gitlab_issue_of(newer).expect("the new GitLab issue").iid.get();
+    wait_until("the comment as a note", || {
+        sims.gitlab.notes(PROJECT, iid).iter().any(|n| n.body.contains("Seen in the March load only."))
+    })
+    .await;
+    wait_until_quiet(&sims, &queue).await;
+    let events = sims.qalita.events();
+    assert!(events.iter().all(|e| e.outcome == EmitOutcome::Sent), "every delivery answered 2xx: {events:?}");
+    assert_eq!(sims.gitlab_issues().len(), 2, "one GitLab issue each");
+
+    // The route refuses what the secret did not sign, and says why.
+    let client = reqwest::Client::new();
+    let answer = client
+        .post(&serving.qalita_webhook_url)
+        .header("x-qalita-signature", "sha256=00")
+        .body(r#"{"event":"issue.updated","issue_id":4821}"#)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(answer.status(), 401);
+    let text = answer.text().await.expect("a body");
+    assert!(text.contains("the signature does not match the body"), "{text}");
+    serving.stop_within(Duration::from_secs(3)).await;
+}
+
+#[tokio::test]
+async fn without_the_qalita_webhook_secret_the_qalita_route_answers_404() {
+    let sims = Sims::start().await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let mut options = options(dir.path(), ConfigFrom::Document(sims.config_document()));
+    options.secrets = SecretsFrom::Source(secrets_without(Some(QALITA_WEBHOOK_SECRET_ID)));
+    let (serving, _queue) = Serving::start(&sims, options).await;
+    let answer = reqwest::Client::new()
+        .post(&serving.qalita_webhook_url)
+        .bearer_auth(QALITA_WEBHOOK_SECRET)
+        .body(r#"{"event":"issue.updated","issue_id":4821}"#)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(answer.status(), 404);
     serving.stop_within(Duration::from_secs(3)).await;
 }
 

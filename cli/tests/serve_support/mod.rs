@@ -14,8 +14,8 @@ use qalita_gitlab::embedded::DiskFaults;
 use qalita_gitlab::embedded::queue::{EmbeddedQueue, QueueOptions};
 use qalita_gitlab::embedded::secrets::EnvSecrets;
 use qalita_gitlab::serve::{
-    ConfigFrom, EndpointOptions, GITLAB_TOKEN_ID, HEALTH_PATH, Options, QALITA_TOKEN_ID, RunError, RunSummary,
-    SecretsFrom, Server, StartError, WEBHOOK_SECRET_ID, describe,
+    ConfigFrom, EndpointOptions, GITLAB_TOKEN_ID, HEALTH_PATH, Options, QALITA_TOKEN_ID, QALITA_WEBHOOK_SECRET_ID,
+    RunError, RunSummary, SecretsFrom, Server, StartError, WEBHOOK_SECRET_ID, describe,
 };
 use qalita_gitlab_core::adapters::gitlab_http::GitlabClient;
 use qalita_gitlab_core::adapters::http::HttpSettings;
@@ -29,6 +29,7 @@ use tokio::task::JoinHandle;
 
 pub const QALITA_TOKEN: &str = "qalita-token-of-the-serve-tests";
 pub const WEBHOOK_SECRET: &str = "webhook-secret-of-the-serve-tests";
+pub const QALITA_WEBHOOK_SECRET: &str = "qalita-webhook-secret-of-the-serve-tests";
 pub const MARIE_TOKEN: &str = "test-token-marie-of-the-serve-tests";
 pub const ISSUE: u64 = 4821;
 pub const PROJECT: u64 = 42;
@@ -129,8 +130,13 @@ pub fn project() -> GitlabProjectRef {
     GitlabProjectRef::Id(GitlabProjectId::new(PROJECT).expect("a project id"))
 }
 
-pub fn secret_values() -> [(&'static str, &'static str); 3] {
-    [(GITLAB_TOKEN_ID, DEFAULT_TOKEN), (QALITA_TOKEN_ID, QALITA_TOKEN), (WEBHOOK_SECRET_ID, WEBHOOK_SECRET)]
+pub fn secret_values() -> [(&'static str, &'static str); 4] {
+    [
+        (GITLAB_TOKEN_ID, DEFAULT_TOKEN),
+        (QALITA_TOKEN_ID, QALITA_TOKEN),
+        (WEBHOOK_SECRET_ID, WEBHOOK_SECRET),
+        (QALITA_WEBHOOK_SECRET_ID, QALITA_WEBHOOK_SECRET),
+    ]
 }
 
 /// The secrets as environment variables would give them, without touching this process's environment.
@@ -160,6 +166,7 @@ pub fn options(data_dir: &Path, config: ConfigFrom) -> Options {
 /// A pipeline serving in this process.
 pub struct Serving {
     pub webhook_url: String,
+    pub qalita_webhook_url: String,
     pub task: JoinHandle<Result<RunSummary, RunError>>,
     pub stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -179,13 +186,14 @@ impl Serving {
     ) -> (Serving, EmbeddedQueue) {
         let server = Server::start_with(options, endpoint, faults).await.expect("serve starts");
         let webhook_url = server.webhook_url();
+        let qalita_webhook_url = server.qalita_webhook_url();
         sims.gitlab.set_webhook(Some(WebhookConfig::new(&webhook_url).with_secret(WEBHOOK_SECRET)));
         let queue = server.queue();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
             let _ = stopped.await;
         }));
-        (Serving { webhook_url, task, stop }, queue)
+        (Serving { webhook_url, qalita_webhook_url, task, stop }, queue)
     }
 
     /// Asks it to stop and waits; fails the test if that takes more than `limit`.
