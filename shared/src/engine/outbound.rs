@@ -217,8 +217,12 @@ impl Engine {
             attempt += 1;
             match self.sync_once(&target).await {
                 Err(SyncError::Store(StoreError::Conflict)) if attempt < CONFLICT_RETRIES => continue,
-                Ok(outcome) => {
+                Ok(mut outcome) => {
                     self.log(issue, &outcome).await;
+                    // After the link is committed, so that a failure here leaves it owed.
+                    if let Some(link) = outcome.link.take() {
+                        outcome.link = Some(self.link_back(link, call).await?);
+                    }
                     return Ok(outcome);
                 }
                 Err(error) => return Err(error),
