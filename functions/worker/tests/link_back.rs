@@ -12,7 +12,7 @@ use qalita_gitlab_core::domain::gitlab::{GitlabProjectRef, NewIssue};
 use qalita_gitlab_core::domain::link::{CommentKey, LinkBackDue, LinkStatus, Reservation};
 use qalita_gitlab_core::domain::marker::Marker;
 use qalita_gitlab_core::domain::sync::Action;
-use qalita_gitlab_core::ports::{CallContext, CommentLinks, GitlabApi, IntegrationLog, Links};
+use qalita_gitlab_core::ports::{CallContext, CommentLinks, IntegrationLog, Links};
 use qalita_gitlab_sims::qalita::Fault;
 use qalita_gitlab_worker::poll::poll;
 use serde_json::json;
@@ -192,7 +192,7 @@ async fn an_adopted_issue_whose_url_qalita_does_not_show_gets_its_link_back_once
     assert_eq!(world.operator_creates().await.action, Action::Adopted);
     assert_eq!(world.gitlab_issue().iid, made.iid, "adopted, not duplicated");
     assert_eq!(comments(&world), [format!("[GitLab] Tracked in GitLab: {}", made.web_url)]);
-    world.operator_creates().await.action;
+    assert_eq!(world.operator_creates().await.action, Action::Unchanged, "linked: nothing to write");
     world.qalita_changed(json!({})).await;
     world.drain().await;
     assert_eq!(comments(&world).len(), 1, "never twice");
