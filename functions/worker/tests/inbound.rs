@@ -318,8 +318,15 @@ async fn a_test_delivery_changes_nothing_that_is_in_sync() {
     assert_eq!(calls_since(&world, before), (0, 0, 0, 0));
 }
 
+/// The QALITA comments after the link back, which the creation wrote first, and once.
 fn qalita_comments(world: &World) -> Vec<String> {
-    world.qalita.comments(ISSUE).iter().map(|c| c["content"].as_str().unwrap_or_default().to_owned()).collect()
+    let mut all: Vec<String> =
+        world.qalita.comments(ISSUE).iter().map(|c| c["content"].as_str().unwrap_or_default().to_owned()).collect();
+    let link_back = format!("[GitLab] Tracked in GitLab: {}", world.gitlab_issue().web_url);
+    assert_eq!(all.first(), Some(&link_back), "the creation's link back comes first: {all:?}");
+    all.remove(0);
+    assert!(!all.contains(&link_back), "the link back is written once: {all:?}");
+    all
 }
 
 fn gitlab_notes(world: &World, iid: Iid) -> Vec<String> {
@@ -368,7 +375,7 @@ async fn a_qalita_comment_reaches_gitlab_once_with_its_author() {
     assert_eq!(calls_since(&world, before), (1, 1, 1, 0));
     // The same event again (a redelivery by QALITA's bridge): nothing.
     let before = world.calls();
-    let comment = world.qalita.comments(ISSUE)[0].clone();
+    let comment = world.qalita.comments(ISSUE)[1].clone(); // after the link back
     let body = json!({"v": 1, "source": "qalita", "kind": "comment.created", "key": "again", "received_at": "2026-11-25T10:00:00Z", "payload": {"issue_id": ISSUE, "comment": comment}});
     world
         .queue

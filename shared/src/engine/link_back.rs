@@ -3,17 +3,23 @@
 //! take a dead worker's reservation over), look for the comment first where it may exist, create
 //! it, commit the comment link and the comment's own `ours` item, then clear what the link owes.
 
+use chrono::{DateTime, Utc};
+
 use super::comments::Claim;
 use super::interpreter::Applied;
 use super::link_protocol::CONFLICT_RETRIES;
 use super::outbound::{Engine, SyncError};
 use crate::domain::QalitaIssueId;
 use crate::domain::digest::text_digest;
-use crate::domain::link::{CommentKey, LinkState};
+use crate::domain::link::{CommentKey, LinkBackDue, LinkState};
 use crate::domain::sync::Action;
 use crate::plan::comments::CopyStep;
 use crate::plan::link_back::{self, Due};
+use crate::plan::{Op, Plan};
 use crate::ports::{ApiError, CallContext, StoreError};
+
+/// What a preview shows for the URL of a GitLab issue not created yet.
+const NEW_URL: &str = "<the new GitLab issue's URL>";
 
 impl Engine {
     /// Writes what `link` owes QALITA (the comment with its GitLab issue's URL), at most once per
@@ -70,6 +76,27 @@ impl Engine {
         };
         self.log_decisions(issue, &plan.decisions, action, summary).await;
         Ok(committed)
+    }
+
+    /// What the link back of `outbound` (a preview's plan) would write, without writing: for a
+    /// creation, the comment of the issue it makes (its URL is GitLab's answer, shown as a
+    /// placeholder); for a linked issue that owes one, what its comment link says is left to do.
+    pub(crate) async fn preview_link_back(&self, outbound: &Plan, now: DateTime<Utc>) -> Result<Plan, SyncError> {
+        let next = &outbound.next;
+        if outbound.ops.iter().any(|op| matches!(op, Op::CreateIssue { .. })) {
+            let Some(due) = next.link_back else { return Ok(Plan::nothing(next.clone(), Vec::new())) };
+            let text = link_back::text(&self.config.comments, NEW_URL);
+            let step = link_back::step(None, due == LinkBackDue::Adopted);
+            return Ok(link_back::plan(next, text, &step, now));
+        }
+        Ok(match link_back::due(&self.config, next, now) {
+            Due::Nothing => Plan::nothing(next.clone(), Vec::new()),
+            Due::Dropped(plan) => *plan,
+            Due::Write { key, text, look_first } => {
+                let found = self.store.comment_link(next.qalita_id, key).await?;
+                link_back::plan(next, text, &link_back::step(found.as_ref(), look_first), now)
+            }
+        })
     }
 
     /// Records that `base` owes nothing any more (`next`); on a link that changed meanwhile (an

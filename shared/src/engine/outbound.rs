@@ -310,6 +310,10 @@ impl Engine {
         if resolved.is_some() && matches!(base.status, LinkStatus::Linked | LinkStatus::Reserved) {
             plan.next.assignee = resolved;
         }
+        // The link back the sync would write after its own writes, planned as the sync plans it.
+        let link_back = self.preview_link_back(&plan, now).await?;
+        plan.ops.extend(link_back.ops);
+        plan.decisions.extend(link_back.decisions);
         // Read only: a service that never ran would record its first run now.
         let not_created = match &stored {
             None => asked.refusal(&self.config, &desired.route, issue, self.recorded_first_run().await?.unwrap_or(now)),
