@@ -197,3 +197,23 @@ async fn an_adopted_issue_whose_url_qalita_does_not_show_gets_its_link_back_once
     world.drain().await;
     assert_eq!(comments(&world).len(), 1, "never twice");
 }
+
+#[tokio::test]
+async fn a_link_back_qalita_refuses_for_good_does_not_fail_the_creation_and_comes_at_the_next_sync() {
+    let world = World::new("").await;
+    world.qalita.fail_next_on(&format!("/api/v2/issues/{ISSUE}/comments"), 1, Fault::Forbidden);
+    world.qalita_changed(json!({})).await;
+    let (_, response) = world.run_worker().await;
+    assert!(response.batch_item_failures.is_empty(), "the GitLab issue is made: the message is done");
+    world.gitlab_issue();
+    assert!(comments(&world).is_empty());
+    assert_eq!(world.link().await.link_back, Some(LinkBackDue::Created), "still owed");
+    let log = world.store.log(issue_id()).await.unwrap();
+    assert!(log.iter().any(|e| e.kind == "link-back" && e.message.contains("refused")), "{log:?}");
+
+    world.qalita.set_status(ISSUE, "resolved");
+    world.qalita_changed(json!({})).await;
+    world.run_worker().await;
+    assert_eq!(comments(&world), [link_back_text(&world)], "written at the next sync, once");
+    assert_eq!(world.link().await.link_back, None);
+}

@@ -11,8 +11,8 @@ use super::link_protocol::CONFLICT_RETRIES;
 use super::outbound::{Engine, SyncError};
 use crate::domain::QalitaIssueId;
 use crate::domain::digest::text_digest;
-use crate::domain::link::{CommentKey, LinkBackDue, LinkState};
-use crate::domain::sync::Action;
+use crate::domain::link::{CommentKey, LinkBackDue, LinkState, LogLevel};
+use crate::domain::sync::{Action, Decision, DecisionKind};
 use crate::plan::comments::CopyStep;
 use crate::plan::link_back::{self, Due};
 use crate::plan::{Op, Plan};
@@ -22,6 +22,33 @@ use crate::ports::{ApiError, CallContext, StoreError};
 const NEW_URL: &str = "<the new GitLab issue's URL>";
 
 impl Engine {
+    /// [`Engine::link_back`], where QALITA refusing the comment for good does not fail the sync
+    /// that made the GitLab issue: it is logged, stays owed, and is tried again at the issue's
+    /// next sync. A failure that a retry may fix (a 5xx, a refused token, a fresh reservation)
+    /// fails the sync, whose message comes back.
+    pub(crate) async fn link_back_unless_refused(
+        &self,
+        link: LinkState,
+        call: &CallContext,
+    ) -> Result<LinkState, SyncError> {
+        match self.link_back(link.clone(), call).await {
+            Ok(committed) => Ok(committed),
+            Err(error) if error.is_transient() || error.is_auth_failure() => Err(error),
+            Err(error) => {
+                let decision = Decision::new(
+                    LogLevel::Warn,
+                    DecisionKind::LinkBack,
+                    format!(
+                        "QALITA refused the comment with the GitLab issue's URL ({error}): tried again at the issue's next sync (link_back.mode = \"none\" turns it off)"
+                    ),
+                );
+                self.log_decisions(link.qalita_id, &[decision], Action::NotCopied, "link back not written".into())
+                    .await;
+                Ok(link)
+            }
+        }
+    }
+
     /// Writes what `link` owes QALITA (the comment with its GitLab issue's URL), at most once per
     /// GitLab issue, and returns the link as committed. A failure leaves it owed: the message is
     /// retried, and the retry writes it (or finds it written).

@@ -221,7 +221,7 @@ impl Engine {
                     self.log(issue, &outcome).await;
                     // After the link is committed, so that a failure here leaves it owed.
                     if let Some(link) = outcome.link.take() {
-                        outcome.link = Some(self.link_back(link, call).await?);
+                        outcome.link = Some(self.link_back_unless_refused(link, call).await?);
                     }
                     return Ok(outcome);
                 }
