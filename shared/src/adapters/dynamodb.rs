@@ -26,7 +26,8 @@ use crate::ports::{CommentLinks, IntegrationLog, IntegrationSwitch, Links, Setti
 ///
 /// - link: pk `QALITA#<id>`, sk `LINK`; `version` N, `status` S, `state` S (the [`LinkState`]
 ///   as JSON), and `gsi1pk` S `GITLAB#<project id>#<iid>` once it has a GitLab issue;
-/// - comment link: pk `QALITA#<id>`, sk `NOTE#<note id>` or `COMMENT#<comment id>`; `version` N,
+/// - comment link: pk `QALITA#<id>`, sk `NOTE#<note id>`, `COMMENT#<comment id>` or
+///   `LINKBACK#<GitLab issue id>` (the link back's comment); `version` N,
 ///   `state` S (the [`CommentLink`] as JSON);
 /// - cursor: pk `CURSOR#<name>`, sk `CURSOR`; `value` S; the operator's switch is the cursor
 ///   `integration-state`, `enabled` or `disabled`;

@@ -21,7 +21,8 @@ use super::{EmbeddedDb, Failing, OpenError, PortError, TxError, classify, from_j
 const LINKS: TableDefinition<u64, &str> = TableDefinition::new("store/links");
 /// The reverse index: (GitLab project id, iid, QALITA issue id) of every link with a GitLab issue.
 const LINKS_BY_GITLAB: TableDefinition<(u64, u64, u64), ()> = TableDefinition::new("store/links-by-gitlab");
-/// Comment links by (QALITA issue id, `NOTE#<id>` / `COMMENT#<id>`): the [`CommentLink`] as JSON.
+/// Comment links by (QALITA issue id, `NOTE#<id>` / `COMMENT#<id>` / `LINKBACK#<GitLab issue id>`):
+/// the [`CommentLink`] as JSON.
 const COMMENTS: TableDefinition<(u64, &str), &str> = TableDefinition::new("store/comment-links");
 /// Cursors by name, the operator's switch among them (as in the DynamoDB table).
 const CURSORS: TableDefinition<&str, &str> = TableDefinition::new("store/cursors");
