@@ -100,6 +100,30 @@ async fn the_poll_runs_again_after_its_interval() {
 }
 
 #[tokio::test]
+async fn without_events_a_comment_that_moves_nothing_reaches_gitlab_by_the_polls_comment_sweep() {
+    let sims = Sims::start().await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let mut options = options(dir.path(), ConfigFrom::Document(sims.config_document()));
+    options.poll_interval = Duration::from_secs(1);
+    let (serving, queue) = Serving::start(&sims, options).await;
+    wait_until("the GitLab issue of the poll", || sims.gitlab_issue_of(ISSUE).is_some()).await;
+    wait_until_quiet(&sims, &queue).await;
+    let before = sims.qalita.issue(ISSUE).expect("the issue")["updated_at"].clone();
+    // No change event, and the issue's `updated_at` stays: only the comment sweep can find it.
+    sims.qalita.add_comment(ISSUE, 12, "The partner resent the file; checking the next load.");
+    assert_eq!(sims.qalita.issue(ISSUE).expect("the issue")["updated_at"], before);
+    let iid = sims.gitlab_issue_of(ISSUE).expect("the GitLab issue").iid.get();
+    wait_until("the comment as a note, by a later poll", || {
+        sims.gitlab.notes(PROJECT, iid).iter().any(|n| n.body.contains("The partner resent the file"))
+    })
+    .await;
+    wait_until_quiet(&sims, &queue).await;
+    let copies = sims.gitlab.notes(PROJECT, iid).iter().filter(|n| n.body.contains("The partner resent")).count();
+    assert_eq!(copies, 1, "copied once, however many sweeps ran");
+    serving.stop_within(Duration::from_secs(3)).await;
+}
+
+#[tokio::test]
 async fn a_restart_applies_every_acknowledged_delivery_exactly_once() {
     let sims = Sims::start().await;
     let dir = tempfile::tempdir().expect("a temporary folder");

@@ -21,13 +21,26 @@ fn the_template_declares_the_table_and_queues_of_the_design() {
     definitions.sort_by_key(|d| d["AttributeName"].as_str().unwrap().to_owned());
     assert_eq!(
         Value::Array(definitions),
-        json!([{"AttributeName": "gsi1pk", "AttributeType": "S"}, {"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}])
+        json!([
+            {"AttributeName": "gsi1pk", "AttributeType": "S"},
+            {"AttributeName": "gsi2pk", "AttributeType": "S"},
+            {"AttributeName": "gsi2sk", "AttributeType": "S"},
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"}
+        ])
     );
     assert_eq!(table["GlobalSecondaryIndexes"][0]["IndexName"], "GSI1");
     assert_eq!(
         table["GlobalSecondaryIndexes"][0]["KeySchema"],
         json!([{"AttributeName": "gsi1pk", "KeyType": "HASH"}])
     );
+    // The comment sweep's line: sparse, ordered, keys only.
+    assert_eq!(table["GlobalSecondaryIndexes"][1]["IndexName"], "GSI2");
+    assert_eq!(
+        table["GlobalSecondaryIndexes"][1]["KeySchema"],
+        json!([{"AttributeName": "gsi2pk", "KeyType": "HASH"}, {"AttributeName": "gsi2sk", "KeyType": "RANGE"}])
+    );
+    assert_eq!(table["GlobalSecondaryIndexes"][1]["Projection"], json!({"ProjectionType": "KEYS_ONLY"}));
     assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
     assert_eq!(table["TimeToLiveSpecification"], json!({"AttributeName": "expires_at", "Enabled": true}));
     assert_eq!(table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], true);

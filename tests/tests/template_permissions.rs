@@ -194,6 +194,7 @@ fn each_function_role_grants_exactly_the_calls_its_code_makes_on_its_own_resourc
         ("secretsmanager:GetSecretValue", WEBHOOK_SIGNING_SECRET),
     ]);
     let index = format!("${{{}.Arn}}/index/GSI1", ids::TABLE);
+    let sweep_index = format!("${{{}.Arn}}/index/GSI2", ids::TABLE);
     let worker = pairs(&[
         ("logs:CreateLogStream", "WorkerLogGroup"),
         ("logs:PutLogEvents", "WorkerLogGroup"),
@@ -202,6 +203,8 @@ fn each_function_role_grants_exactly_the_calls_its_code_makes_on_its_own_resourc
         ("dynamodb:PutItem", ids::TABLE),
         ("dynamodb:Query", ids::TABLE),
         ("dynamodb:Query", &index),
+        // poll.rs: the comment sweep's line.
+        ("dynamodb:Query", &sweep_index),
         // The event source mapping: receive, delete, read the queue's attributes.
         ("sqs:ReceiveMessage", ids::QUEUE),
         ("sqs:DeleteMessage", ids::QUEUE),

@@ -126,6 +126,13 @@ fn human(link: &LinkState) -> String {
     if let Some(watermark) = link.qalita_watermark {
         text.push_str(&format!("  QALITA state synced up to: {}\n", watermark.to_rfc3339()));
     }
+    match link.comments_swept_at {
+        Some(swept) if swept == chrono::DateTime::UNIX_EPOCH => {
+            text.push_str("  comments swept by the poll: not yet (at the head of its line)\n");
+        }
+        Some(swept) => text.push_str(&format!("  comments last swept by the poll: {}\n", swept.to_rfc3339())),
+        None => {}
+    }
     if let Some(assignee) = &link.assignee {
         text.push_str(&format!("  assignee: QALITA user {} → GitLab @{}\n", assignee.qalita_user, assignee.username));
     }

@@ -6,20 +6,30 @@
 //! The poll does not sync by itself: an issue whose `updated_at` is newer than its link's
 //! watermark is put on the queue as an `issue.updated` event in the issue's own message group, so
 //! that it is applied in order with the change events of that issue and never races them.
+//!
+//! A new QALITA comment does not move its issue's `updated_at`, so every run also queues the
+//! comment sweep of a fixed number of open linked issues, those swept longest ago first
+//! (`plan::sweep`): a comment reaches GitLab within ⌈open links / per run⌉ runs.
 
 use std::time::Instant;
 
+use qalita_gitlab_core::domain::QalitaIssueId;
+use qalita_gitlab_core::domain::link::LinkState;
 use qalita_gitlab_core::domain::qalita::QalitaIssue;
 use qalita_gitlab_core::envelope::{ENVELOPE_VERSION, Envelope, Source};
-use qalita_gitlab_core::events::qalita::{ISSUE_UPDATED, poll_key};
+use qalita_gitlab_core::events::qalita::{ISSUE_UPDATED, poll_key, sweep_key};
 use qalita_gitlab_core::plan::outbound::{PollVerdict, poll_verdict};
-use qalita_gitlab_core::ports::OutgoingMessage;
-use serde_json::json;
+use qalita_gitlab_core::plan::sweep;
+use qalita_gitlab_core::ports::{OutgoingMessage, QueueError, StoreError};
+use serde_json::{Value, json};
 
 use crate::handler::Deps;
 
 /// The cursor of the sweep: the offset of the next older page to read.
 pub const SWEEP_CURSOR: &str = "poll-sweep";
+
+/// How many times a swept link is read again when it changed under the run (a sync meanwhile).
+const MARK_ATTEMPTS: usize = 3;
 
 /// What one run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -32,6 +42,10 @@ pub struct PollReport {
     pub not_created: usize,
     /// Issues that could not be checked or queued (logged); the next sweep tries them again.
     pub failed: usize,
+    /// Open linked issues whose comment sweep was queued (`sync.comment_sweep_per_run` at most).
+    pub comments_swept: usize,
+    /// Links written before the comment sweep existed, put at the head of its line.
+    pub enrolled: usize,
     /// Pages read.
     pub pages: usize,
     /// The sweep's next offset.
@@ -65,6 +79,7 @@ pub async fn poll(deps: &Deps, deadline: Instant) -> PollReport {
         }
     };
 
+    sweep_comments(deps, &mut report, deadline).await;
     // The newest page first: offset 0 is read every run, so the sweep starts after it.
     if !read_page(deps, 0, first_run, &mut report, deadline).await.is_some_and(|page| page.finished) {
         save_cursor(deps, &report).await;
@@ -86,7 +101,7 @@ pub async fn poll(deps: &Deps, deadline: Instant) -> PollReport {
         }
     }
     save_cursor(deps, &report).await;
-    tracing::info!(read = report.read, enqueued = report.enqueued, not_created = report.not_created, failed = report.failed, pages = report.pages, next_offset = report.next_offset, stopped = ?report.stopped, "poll");
+    tracing::info!(read = report.read, enqueued = report.enqueued, not_created = report.not_created, failed = report.failed, comments_swept = report.comments_swept, enrolled = report.enrolled, pages = report.pages, next_offset = report.next_offset, stopped = ?report.stopped, "poll");
     report
 }
 
@@ -131,7 +146,7 @@ async fn read_page(
             report.stopped = Some("out of time".into());
             return Some(PageRead { len: page.len() as u64, finished: false });
         }
-        match verdict(deps, issue, first_run).await {
+        match verdict(deps, issue, first_run, report).await {
             Ok(PollVerdict::Nothing) => {}
             Ok(PollVerdict::NotCreated(_)) => report.not_created += 1,
             Ok(PollVerdict::Sync) => match enqueue(deps, issue).await {
@@ -151,18 +166,35 @@ async fn read_page(
 }
 
 /// Whether the issue needs a sync: new and created by the policy, or changed since its last sync.
+/// A link written before the comment sweep existed is enrolled in its line on the way (once).
 async fn verdict(
     deps: &Deps,
     issue: &QalitaIssue,
     first_run: chrono::DateTime<chrono::Utc>,
-) -> Result<PollVerdict, qalita_gitlab_core::ports::StoreError> {
-    Ok(poll_verdict(&deps.config, deps.store.get(issue.id).await?.as_ref(), issue, first_run))
+    report: &mut PollReport,
+) -> Result<PollVerdict, StoreError> {
+    let link = deps.store.get(issue.id).await?;
+    if let Some(enrolled) = link.as_ref().and_then(|link| sweep::enrolled(link, deps.clock.now())) {
+        match deps.store.update(&enrolled).await {
+            Ok(_) => report.enrolled += 1,
+            // Enrolled when the poll next reads the issue.
+            Err(error) => {
+                tracing::warn!(qalita_issue = %issue.id, error = %error, "link not enrolled in the comment sweep")
+            }
+        }
+    }
+    Ok(poll_verdict(&deps.config, link.as_ref(), issue, first_run))
 }
 
 /// Puts the issue on the queue as a change event of its own group. The deduplication id names
 /// the state, so two runs that see the same state queue it once.
-async fn enqueue(deps: &Deps, issue: &QalitaIssue) -> Result<(), qalita_gitlab_core::ports::QueueError> {
-    let key = poll_key(issue.id, issue.updated_at);
+async fn enqueue(deps: &Deps, issue: &QalitaIssue) -> Result<(), QueueError> {
+    send(deps, issue.id, poll_key(issue.id, issue.updated_at), json!({ "issue": issue })).await
+}
+
+/// Puts an `issue.updated` event about `issue` on the queue, in the issue's own group, under `key`
+/// (its deduplication id).
+async fn send(deps: &Deps, issue: QalitaIssueId, key: String, payload: Value) -> Result<(), QueueError> {
     let envelope = Envelope {
         v: ENVELOPE_VERSION,
         source: Source::Qalita,
@@ -170,13 +202,62 @@ async fn enqueue(deps: &Deps, issue: &QalitaIssue) -> Result<(), qalita_gitlab_c
         received_at: deps.clock.now(),
         key: key.as_str().into(),
         delivery: None,
-        payload: json!({ "issue": issue }),
+        payload,
     };
-    let body = serde_json::to_string(&envelope).map_err(|e| qalita_gitlab_core::ports::QueueError::Rejected {
-        class: "encode".into(),
-        message: e.to_string(),
-    })?;
-    deps.queue.send(&OutgoingMessage { group_id: format!("qalita:{}", issue.id), dedup_id: key, body }).await
+    let body = serde_json::to_string(&envelope)
+        .map_err(|e| QueueError::Rejected { class: "encode".into(), message: e.to_string() })?;
+    deps.queue.send(&OutgoingMessage { group_id: format!("qalita:{issue}"), dedup_id: key, body }).await
+}
+
+/// Queues the comment sweep of the next open links of the line (`sync.comment_sweep_per_run`,
+/// those swept longest ago first), each as an id-only poll event in its issue's group (the worker
+/// reads the issue and copies its new comments, as for any poll event), and moves each link to the
+/// back of the line. A link whose event is not queued stays at the head, for the next run.
+async fn sweep_comments(deps: &Deps, report: &mut PollReport, deadline: Instant) {
+    if !deps.config.comments.to_gitlab {
+        return;
+    }
+    let limit = usize::try_from(deps.config.sync.comment_sweep_per_run).unwrap_or(usize::MAX);
+    let line = match deps.store.next_to_sweep(limit).await {
+        Ok(line) => line,
+        Err(error) => {
+            report.failed += 1;
+            tracing::warn!(error = %error, "the comment sweep's line is unreadable; the next run sweeps from the same place");
+            return;
+        }
+    };
+    for link in line {
+        if Instant::now() >= deadline {
+            report.stopped = Some("out of time".into());
+            return;
+        }
+        let (id, now) = (link.qalita_id, deps.clock.now());
+        if let Err(error) = send(deps, id, sweep_key(id, now), json!({ "issue_id": id })).await {
+            report.failed += 1;
+            tracing::warn!(qalita_issue = %id, error = %error, "comment sweep not queued");
+            continue;
+        }
+        report.comments_swept += 1;
+        // A mark not written costs a second sweep of this issue next run, which copies nothing.
+        if let Err(error) = mark_swept(deps, link, now).await {
+            tracing::warn!(qalita_issue = %id, error = %error, "comment sweep queued but not recorded on the link");
+        }
+    }
+}
+
+/// Moves the link to the back of the comment sweep's line, reading it again if a sync changed it
+/// since it was listed.
+async fn mark_swept(deps: &Deps, mut link: LinkState, now: chrono::DateTime<chrono::Utc>) -> Result<(), StoreError> {
+    for _ in 0..MARK_ATTEMPTS {
+        match deps.store.update(&sweep::swept(&link, now)).await {
+            Err(StoreError::Conflict) => match deps.store.get(link.qalita_id).await? {
+                Some(fresh) => link = fresh,
+                None => return Ok(()),
+            },
+            result => return result.map(drop),
+        }
+    }
+    Err(StoreError::Conflict)
 }
 
 async fn save_cursor(deps: &Deps, report: &PollReport) {

@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, TimeDelta, Utc};
 
-use self::item::{DOCUMENT, GSI1, GSI1PK, Item, PK, SK, VERSION};
+use self::item::{DOCUMENT, GSI1, GSI1PK, GSI2, GSI2PK, Item, PK, SK, VERSION};
 use super::aws_error::{HttpStatus, classify};
 use crate::domain::link::{CommentKey, CommentLink, LinkState, LogEntry, LogLevel};
 use crate::domain::{GitlabProjectId, Iid, QalitaIssueId};
@@ -25,7 +25,9 @@ use crate::ports::{CommentLinks, IntegrationLog, IntegrationSwitch, Links, Setti
 /// The link store in one DynamoDB table (`template.yaml`'s `SyncTable`). Its items:
 ///
 /// - link: pk `QALITA#<id>`, sk `LINK`; `version` N, `status` S, `state` S (the [`LinkState`]
-///   as JSON), and `gsi1pk` S `GITLAB#<project id>#<iid>` once it has a GitLab issue;
+///   as JSON), `gsi1pk` S `GITLAB#<project id>#<iid>` once it has a GitLab issue, and, while it is
+///   open and linked, `gsi2pk` S `SWEEP` and `gsi2sk` S its place in the comment sweep (the
+///   sparse index `GSI2`, keys only);
 /// - comment link: pk `QALITA#<id>`, sk `NOTE#<note id>`, `COMMENT#<comment id>` or
 ///   `LINKBACK#<GitLab issue id>` (the link back's comment); `version` N,
 ///   `state` S (the [`CommentLink`] as JSON);
@@ -174,6 +176,43 @@ impl Links for DynamoLinkStore {
             tracing::warn!(project, iid, qalita_ids = ?ids, "several links name one GitLab issue");
         }
         Ok(links.into_iter().next())
+    }
+
+    /// Reads the head of the sweep's index (`GSI2`, one partition, in sort-key order, keys only),
+    /// then each link it names, consistently: the index may lag a write by a moment, so a link
+    /// that is no longer open is left out (the list is then shorter) and one swept an instant ago
+    /// may be listed again (a second sweep finds nothing to copy).
+    async fn next_to_sweep(&self, limit: usize) -> Result<Vec<LinkState>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI2)
+            .key_condition_expression("#gsi2pk = :sweep")
+            .expression_attribute_names("#gsi2pk", GSI2PK)
+            .expression_attribute_values(":sweep", AttributeValue::S(item::SWEEP_PARTITION.into()))
+            .scan_index_forward(true)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX).max(1));
+        let mut keys = Vec::new();
+        let mut start = None;
+        while keys.len() < limit {
+            let page = query.clone().set_exclusive_start_key(start).send().await.map_err(store_error)?;
+            keys.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        let mut links = Vec::new();
+        for key in keys.into_iter().take(limit) {
+            let key: Item = key.into_iter().filter(|(name, _)| name == PK || name == SK).collect();
+            if let Some(link) = self.get_item(key).await?.as_ref().map(item::link_from).transpose()?
+                && link.sweep_position().is_some()
+            {
+                links.push(link);
+            }
+        }
+        Ok(links)
     }
 }
 

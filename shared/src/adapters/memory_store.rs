@@ -99,6 +99,15 @@ impl Links for MemoryLinkStore {
         let mut links = tables.links.values();
         Ok(links.find(|link| link.gitlab.as_ref().is_some_and(|g| g.project_id == project && g.iid == iid)).cloned())
     }
+
+    /// Every link is looked at (a map in memory is small); immediately consistent.
+    async fn next_to_sweep(&self, limit: usize) -> Result<Vec<LinkState>, StoreError> {
+        let tables = self.up()?;
+        let mut line: Vec<_> =
+            tables.links.values().filter_map(|link| link.sweep_position().map(|position| (position, link))).collect();
+        line.sort_unstable_by_key(|(position, _)| *position);
+        Ok(line.into_iter().take(limit).map(|(_, link)| link.clone()).collect())
+    }
 }
 
 #[async_trait]

@@ -298,6 +298,9 @@ pub struct SyncSettings {
     pub poll_page_size: u32,
     /// Older pages swept per poll run.
     pub poll_sweep_pages: u32,
+    /// Open linked issues whose comments each poll run sweeps, those swept longest ago first: a
+    /// QALITA comment reaches GitLab within ⌈open links / this⌉ runs.
+    pub comment_sweep_per_run: u32,
 }
 
 /// The document as written; every field optional, defaults applied by [`Config::from_document`].
@@ -396,6 +399,7 @@ struct SyncDoc {
     reservation_stale_seconds: Option<u64>,
     poll_page_size: Option<u32>,
     poll_sweep_pages: Option<u32>,
+    comment_sweep_per_run: Option<u32>,
 }
 
 /// The default title template.
@@ -553,6 +557,7 @@ impl Config {
             )?,
             poll_page_size: doc.sync.poll_page_size.unwrap_or(100),
             poll_sweep_pages: doc.sync.poll_sweep_pages.unwrap_or(20),
+            comment_sweep_per_run: doc.sync.comment_sweep_per_run.unwrap_or(50),
         };
         if sync.backoff_min > sync.backoff_max {
             return Err(invalid("sync.backoff_min_seconds", "must not exceed sync.backoff_max_seconds"));
@@ -567,6 +572,14 @@ impl Config {
             return Err(invalid(
                 "sync.poll_sweep_pages",
                 format!("must be between 1 and 100, got {}", sync.poll_sweep_pages),
+            ));
+        }
+        // Each sweep is a queued message, a QALITA read and a link write: a run must finish them
+        // well within the function's time-out.
+        if !(1..=1000).contains(&sync.comment_sweep_per_run) {
+            return Err(invalid(
+                "sync.comment_sweep_per_run",
+                format!("must be between 1 and 1000, got {}", sync.comment_sweep_per_run),
             ));
         }
 

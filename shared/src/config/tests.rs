@@ -27,6 +27,7 @@ fn an_empty_document_takes_the_defaults_and_the_environment() {
     assert_eq!(config.ownership.status, Owner::Both);
     assert_eq!(config.link_back, LinkBackMode::Comment, "the GitLab URL is written back as a comment");
     assert!(config.sync.recreate_if_deleted);
+    assert_eq!(config.sync.comment_sweep_per_run, 50);
     assert_eq!(config.status.meaning("Active"), Some(crate::domain::sync::Status::Open));
     assert_eq!(config.status.meaning(" RESOLVED "), Some(crate::domain::sync::Status::Resolved));
     assert_eq!(config.status.meaning("Ignored"), Some(crate::domain::sync::Status::Muted));
@@ -66,6 +67,7 @@ fn a_full_document_is_read() {
         recreate_if_deleted = false
         backoff_min_seconds = 2
         poll_page_size = 50
+        comment_sweep_per_run = 200
     "#;
     let config = Config::from_document(text, no_env).unwrap();
     assert_eq!(config.gitlab.base_url, "https://gitlab.example.com/gitlab");
@@ -83,6 +85,7 @@ fn a_full_document_is_read() {
     assert!(!config.sync.recreate_if_deleted);
     assert_eq!(config.sync.backoff_min, Duration::from_secs(2));
     assert_eq!(config.sync.poll_page_size, 50);
+    assert_eq!(config.sync.comment_sweep_per_run, 200);
 }
 
 #[test]
@@ -125,6 +128,10 @@ fn each_mistake_names_its_key() {
         (
             "[gitlab]\ndefault_project = 1\n[qalita]\nbase_url = \"https://q\"\n[link_back]\nmode = \"note\"",
             "configuration: link_back.mode: must be \"comment\" or \"none\", got \"note\"",
+        ),
+        (
+            "[gitlab]\ndefault_project = 1\n[qalita]\nbase_url = \"https://q\"\n[sync]\ncomment_sweep_per_run = 0",
+            "configuration: sync.comment_sweep_per_run: must be between 1 and 1000, got 0",
         ),
     ];
     for (text, expected) in cases {

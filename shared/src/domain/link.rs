@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::gitlab::GitlabProjectRef;
+use super::gitlab::{GitlabProjectRef, IssueState};
 use super::qalita::IssueContext;
+use super::sync::Status;
 use super::{GitlabProjectId, Iid, QalitaIssueId};
 
 /// Where a link is in its life.
@@ -157,6 +158,12 @@ pub struct LinkState {
     /// has a comment link of its own, keyed by the GitLab issue).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link_back: Option<LinkBackDue>,
+    /// When the poll's comment sweep last queued a sweep of this issue's comments, or, until the
+    /// first one, when the link was reserved: the sweep takes the open links swept longest ago
+    /// first ([`LinkState::sweep_position`]). `None` on a link written before the sweep existed,
+    /// which the poll enrols when it next reads its issue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comments_swept_at: Option<DateTime<Utc>>,
     /// When the link was last written.
     pub updated_at: DateTime<Utc>,
 }
@@ -170,6 +177,16 @@ pub enum LinkBackDue {
     /// This service adopted a GitLab issue that existed before the link (a crashed creation, a
     /// lost link table): QALITA may show its URL already, so its comments are looked at first.
     Adopted,
+}
+
+/// Where a link stands in the poll's comment sweep: swept longest ago first, then by QALITA id.
+/// Every store lists the links to sweep in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SweepPosition {
+    /// When its comments were last swept (or its link reserved).
+    pub swept_at: DateTime<Utc>,
+    /// The QALITA issue, which breaks ties.
+    pub issue: QalitaIssueId,
 }
 
 impl LinkState {
@@ -196,8 +213,32 @@ impl LinkState {
             assignee: None,
             qalita_watermark: None,
             link_back: None,
+            // A new link's comments are swept by the event that creates its GitLab issue: it
+            // joins the comment sweep's line at the back.
+            comments_swept_at: Some(at),
             updated_at: at,
         }
+    }
+
+    /// Whether the QALITA issue is open as far as the link knows (open or muted, not resolved):
+    /// QALITA's status as last read; where QALITA's word is not a configured one, the GitLab
+    /// issue's state as last written or seen.
+    pub fn is_open(&self) -> bool {
+        match self.to_qalita.get(&Field::Status).and_then(|w| Status::parse(&w.value)) {
+            Some(status) => status != Status::Resolved,
+            None => {
+                self.gitlab_value(Field::State).is_none_or(|w| IssueState::parse(&w.value) != Some(IssueState::Closed))
+            }
+        }
+    }
+
+    /// Where the link stands in the poll's comment sweep; `None` when the sweep passes it over:
+    /// not linked (reserved, severed, gone), resolved, or written before the sweep existed (not
+    /// enrolled yet).
+    pub fn sweep_position(&self) -> Option<SweepPosition> {
+        let swept_at = self.comments_swept_at?;
+        (self.status == LinkStatus::Linked && self.gitlab.is_some() && self.is_open())
+            .then_some(SweepPosition { swept_at, issue: self.qalita_id })
     }
 }
 
@@ -338,4 +379,77 @@ pub struct LogEntry {
     pub kind: String,
     /// What happened, for a person.
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_800_000_000 + seconds, 0).unwrap()
+    }
+
+    /// A linked issue, reserved at `reserved` and open as QALITA last said.
+    fn linked(id: u64, reserved: i64) -> LinkState {
+        let mut link = LinkState::reserved(QalitaIssueId::new(id).unwrap(), "token".into(), at(reserved));
+        link.status = LinkStatus::Linked;
+        link.reservation = None;
+        link.gitlab = Some(GitlabLink {
+            project_id: GitlabProjectId::new(42).unwrap(),
+            iid: Iid::new(id).unwrap(),
+            issue_id: 1000 + id,
+            web_url: format!("https://gitlab.example/data/quality/-/issues/{id}"),
+        });
+        link.to_gitlab.insert(Field::State, Written::new("opened", None));
+        link.to_qalita.insert(Field::Status, Written::new("open", None));
+        link
+    }
+
+    #[test]
+    fn the_sweep_takes_the_links_swept_longest_ago_first_then_the_lowest_id() {
+        let mut swept_late = linked(1, 0);
+        swept_late.comments_swept_at = Some(at(50));
+        let (reserved_early, tie_high, tie_low) = (linked(2, 10), linked(9, 20), linked(3, 20));
+        let mut links = [swept_late, reserved_early, tie_high, tie_low];
+        links.sort_by_key(|link| link.sweep_position());
+        let order: Vec<u64> = links.iter().map(|link| link.qalita_id.get()).collect();
+        assert_eq!(order, [2, 3, 9, 1]);
+    }
+
+    #[test]
+    fn a_new_link_joins_the_line_at_its_reservation() {
+        let link = linked(4, 30);
+        assert_eq!(link.sweep_position(), Some(SweepPosition { swept_at: at(30), issue: link.qalita_id }));
+    }
+
+    #[test]
+    fn resolved_unlinked_and_unenrolled_links_are_not_swept_but_muted_ones_are() {
+        let mut resolved = linked(1, 0);
+        resolved.to_qalita.insert(Field::Status, Written::new("resolved", None));
+        assert_eq!(resolved.sweep_position(), None, "resolved in QALITA");
+        let mut closed = linked(1, 0);
+        closed.to_qalita.clear();
+        closed.to_gitlab.insert(Field::State, Written::new("closed", None));
+        assert_eq!(closed.sweep_position(), None, "QALITA's word unknown, the GitLab issue closed");
+        closed.to_gitlab.insert(Field::State, Written::new("opened", None));
+        assert!(closed.sweep_position().is_some(), "QALITA's word unknown, the GitLab issue open");
+        for status in [LinkStatus::Reserved, LinkStatus::Severed, LinkStatus::Gone] {
+            assert_eq!(LinkState { status, ..linked(1, 0) }.sweep_position(), None, "{status}");
+        }
+        let unenrolled = LinkState { comments_swept_at: None, ..linked(1, 0) };
+        assert_eq!(unenrolled.sweep_position(), None, "written before the sweep existed");
+        let mut muted = linked(1, 0);
+        muted.to_qalita.insert(Field::Status, Written::new("muted", None));
+        assert!(muted.sweep_position().is_some(), "a muted issue is not resolved: people still comment");
+    }
+
+    #[test]
+    fn a_link_stored_before_the_sweep_existed_reads_as_not_enrolled() {
+        let mut json = serde_json::to_value(linked(5, 0)).unwrap();
+        json.as_object_mut().unwrap().remove("comments_swept_at");
+        let old: LinkState = serde_json::from_value(json).unwrap();
+        assert_eq!((old.comments_swept_at, old.sweep_position()), (None, None));
+    }
 }

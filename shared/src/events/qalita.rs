@@ -32,6 +32,13 @@ pub fn poll_key(issue: QalitaIssueId, updated_at: Option<DateTime<Utc>>) -> Stri
     format!("{POLL_KEY_PREFIX}{issue}:{stamp}")
 }
 
+/// The key, and so the queue's deduplication id, of the comment sweep's event for an issue, queued
+/// by the run of `at`: a poll key (its handling sweeps the comments) that names the run, so that a
+/// sweep is never taken for a duplicate of the one before.
+pub fn sweep_key(issue: QalitaIssueId, at: DateTime<Utc>) -> String {
+    format!("{POLL_KEY_PREFIX}{issue}:sweep-{}", at.timestamp_micros())
+}
+
 /// A QALITA change event, read.
 #[derive(Debug, Clone, PartialEq)]
 pub enum QalitaEvent {
@@ -231,6 +238,10 @@ mod tests {
         let polled = read(ISSUE_UPDATED, &poll_key(id, None), serde_json::json!({"issue_id": 8})).unwrap().unwrap();
         assert_eq!(polled.summary().map(|s| s.sweeps), Some(true));
         assert_eq!(polled.issue(), id);
+        let at = DateTime::parse_from_rfc3339("2026-11-02T10:00:00Z").unwrap().with_timezone(&Utc);
+        let swept = read(ISSUE_UPDATED, &sweep_key(id, at), serde_json::json!({"issue_id": 8})).unwrap().unwrap();
+        assert!(matches!(swept, QalitaEvent::IssueNamed { sweep: true, .. }), "{swept:?}");
+        assert_ne!(sweep_key(id, at), sweep_key(id, at + chrono::TimeDelta::minutes(5)), "one per run");
     }
 
     #[test]

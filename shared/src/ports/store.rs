@@ -46,8 +46,12 @@ impl StoreError {
 /// replaces a link only if its stored version is still `link.version` (and never creates one);
 /// both return the stored state with its new version; anything else is [`StoreError::Conflict`]
 /// and changes nothing. `find_by_gitlab` finds a link by its GitLab issue once the link names one
-/// (on DynamoDB the reverse index is eventually consistent). A link DynamoDB would refuse (over
-/// 400 KB) is [`StoreError::Rejected`] on every adapter.
+/// (on DynamoDB the reverse index is eventually consistent). `next_to_sweep` lists the links that
+/// have a [`SweepPosition`](crate::domain::link::SweepPosition) as written, in that order, at most
+/// `limit`, without reading every link (on DynamoDB from an eventually consistent index: a link
+/// written an instant ago may be missing, or listed in its former place; every link listed is
+/// read consistently, and has a position). A link DynamoDB would refuse (over 400 KB) is
+/// [`StoreError::Rejected`] on every adapter.
 #[async_trait]
 pub trait Links: Send + Sync {
     /// The link of a QALITA issue.
@@ -58,6 +62,8 @@ pub trait Links: Send + Sync {
     async fn update(&self, link: &LinkState) -> Result<LinkState, StoreError>;
     /// The link whose GitLab issue is `iid` of `project`; of two, the one of the lowest QALITA id.
     async fn find_by_gitlab(&self, project: GitlabProjectId, iid: Iid) -> Result<Option<LinkState>, StoreError>;
+    /// The next `limit` links of the poll's comment sweep: open, linked, swept longest ago first.
+    async fn next_to_sweep(&self, limit: usize) -> Result<Vec<LinkState>, StoreError>;
 }
 
 /// The links of comments (DESIGN section 4: no comment is copied twice).

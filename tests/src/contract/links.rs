@@ -1,6 +1,6 @@
 //! The [`Links`] contract: links round-trip whole, every write is conditional (create only once,
-//! update only at the stored version, one winner of a race), the reverse lookup, and refusal of
-//! what DynamoDB would refuse.
+//! update only at the stored version, one winner of a race), the reverse lookup, the comment
+//! sweep's line, and refusal of what DynamoDB would refuse.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -63,6 +63,7 @@ fn full_link(id: u64) -> LinkState {
         }),
         qalita_watermark: Some(time("2025-03-04T05:06:11.987654321Z")),
         link_back: Some(LinkBackDue::Adopted),
+        comments_swept_at: Some(time("2025-03-04T05:06:11.5Z")),
         updated_at: time("2025-03-04T05:06:12.000000999Z"),
     }
 }
@@ -82,6 +83,7 @@ pub enum Races {
 
 /// Runs the whole suite on an empty store that nothing else uses.
 pub async fn run(store: &dyn Links, races: Races) {
+    the_sweep_lists_the_open_links_swept_longest_ago_first(store).await;
     a_created_link_reads_back_with_every_field(store).await;
     a_second_create_of_the_same_issue_conflicts_and_changes_nothing(store).await;
     an_update_at_the_stored_version_stores_the_next_version(store).await;
@@ -92,6 +94,61 @@ pub async fn run(store: &dyn Links, races: Races) {
     }
     a_link_is_found_by_its_gitlab_issue_only_once_linked(store).await;
     a_link_dynamodb_would_refuse_is_refused_for_good(store).await;
+}
+
+/// The ids of the links `next_to_sweep(limit)` lists, in its order.
+async fn line(store: &dyn Links, limit: usize) -> Vec<u64> {
+    store.next_to_sweep(limit).await.expect("the sweep's line").iter().map(|link| link.qalita_id.get()).collect()
+}
+
+/// Runs first, on the empty store: the line holds only its links.
+async fn the_sweep_lists_the_open_links_swept_longest_ago_first(store: &dyn Links) {
+    let swept = |id: u64, at: Option<&str>| LinkState { comments_swept_at: at.map(time), ..full_link(id) };
+    store.create(&swept(101, Some("2025-05-01T10:00:30Z"))).await.expect("create");
+    let tie_low = store.create(&swept(102, Some("2025-05-01T10:00:10Z"))).await.expect("create");
+    store.create(&swept(103, Some("2025-05-01T10:00:10Z"))).await.expect("create");
+    store.create(&swept(104, None)).await.expect("create a link written before the sweep existed");
+    let mut resolved = swept(105, Some("2025-05-01T10:00:00Z"));
+    resolved.to_qalita.insert(Field::Status, Written::new("resolved", None));
+    store.create(&resolved).await.expect("create");
+    store
+        .create(&LinkState { status: LinkStatus::Severed, ..swept(106, Some("2025-05-01T10:00:00Z")) })
+        .await
+        .expect("create");
+    let reserved = store
+        .create(&LinkState::reserved(issue(107), "t-107".into(), time("2025-05-01T09:00:00Z")))
+        .await
+        .expect("create");
+
+    let listed = store.next_to_sweep(10).await.expect("the sweep's line");
+    assert_eq!(listed.first(), Some(&tie_low), "each link listed as stored, at its version");
+    assert_eq!(line(store, 10).await, [102, 103, 101], "swept longest ago first, then the lowest id; open linked only");
+    assert_eq!(line(store, 2).await, [102, 103], "at most the limit, from the head");
+    assert!(line(store, 0).await.is_empty());
+
+    // Swept: to the back of the line, listed once.
+    store
+        .update(&LinkState { comments_swept_at: Some(time("2025-05-01T10:01:00Z")), ..tie_low })
+        .await
+        .expect("update");
+    assert_eq!(line(store, 10).await, [103, 101, 102]);
+    // Resolved: out of the line; open again: back in its place.
+    let mut closing = store.get(issue(101)).await.expect("get").expect("created");
+    closing.to_qalita.insert(Field::Status, Written::new("resolved", None));
+    let closed = store.update(&closing).await.expect("update");
+    assert_eq!(line(store, 10).await, [103, 102]);
+    let mut reopening = closed;
+    reopening.to_qalita.insert(Field::Status, Written::new("open", None));
+    store.update(&reopening).await.expect("update");
+    assert_eq!(line(store, 10).await, [103, 101, 102]);
+    // A reservation joins the line once linked, at the time it was reserved.
+    let linked = LinkState { status: LinkStatus::Linked, reservation: None, gitlab: full_link(107).gitlab, ..reserved };
+    store.update(&linked).await.expect("link");
+    assert_eq!(line(store, 10).await, [107, 103, 101, 102]);
+    // Written before the sweep existed, then enrolled: at the head.
+    let old = store.get(issue(104)).await.expect("get").expect("created");
+    store.update(&LinkState { comments_swept_at: Some(chrono::DateTime::UNIX_EPOCH), ..old }).await.expect("enrol");
+    assert_eq!(line(store, 10).await, [104, 107, 103, 101, 102]);
 }
 
 async fn a_created_link_reads_back_with_every_field(store: &dyn Links) {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use qalita_gitlab_core::adapters::dynamodb::item::SWITCH_CURSOR;
-use qalita_gitlab_core::domain::link::{CommentKey, CommentLink, LinkState, LogEntry, LogLevel};
+use qalita_gitlab_core::domain::link::{CommentKey, CommentLink, LinkState, LogEntry, LogLevel, SweepPosition};
 use qalita_gitlab_core::domain::{GitlabProjectId, Iid, QalitaIssueId};
 use qalita_gitlab_core::ports::{Clock, CommentLinks, IntegrationLog, IntegrationSwitch, Links, Settings, StoreError};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
@@ -21,6 +21,9 @@ use super::{EmbeddedDb, Failing, OpenError, PortError, TxError, classify, from_j
 const LINKS: TableDefinition<u64, &str> = TableDefinition::new("store/links");
 /// The reverse index: (GitLab project id, iid, QALITA issue id) of every link with a GitLab issue.
 const LINKS_BY_GITLAB: TableDefinition<(u64, u64, u64), ()> = TableDefinition::new("store/links-by-gitlab");
+/// The comment sweep's line: (sweep time in microseconds, QALITA issue id) of every link with a
+/// [`SweepPosition`], as DynamoDB's sparse index `GSI2` holds it.
+const LINKS_BY_SWEEP: TableDefinition<(i64, u64), ()> = TableDefinition::new("store/links-by-sweep");
 /// Comment links by (QALITA issue id, `NOTE#<id>` / `COMMENT#<id>` / `LINKBACK#<GitLab issue id>`):
 /// the [`CommentLink`] as JSON.
 const COMMENTS: TableDefinition<(u64, &str), &str> = TableDefinition::new("store/comment-links");
@@ -41,6 +44,7 @@ const LOG_SEQUENCE: &str = "log-sequence";
 fn create_tables(tx: &WriteTransaction) -> Result<(), redb::Error> {
     tx.open_table(LINKS)?;
     tx.open_table(LINKS_BY_GITLAB)?;
+    tx.open_table(LINKS_BY_SWEEP)?;
     tx.open_table(COMMENTS)?;
     tx.open_table(CURSORS)?;
     tx.open_table(CONFIG)?;
@@ -166,7 +170,12 @@ fn stored_link(tx: &WriteTransaction, id: u64) -> Tx<Option<LinkState>> {
     stored.map(|json| from_json(json.value(), || format!("the link of QALITA issue {id}"))).transpose()
 }
 
-/// Writes `link` (already checked, as `json`) and its reverse-index entry, replacing `previous`'s.
+/// The key of a link's place in the sweep's line.
+fn sweep_key(position: SweepPosition) -> (i64, u64) {
+    (position.swept_at.timestamp_micros(), position.issue.get())
+}
+
+/// Writes `link` (already checked, as `json`) and its index entries, replacing `previous`'s.
 fn put_link(tx: &WriteTransaction, link: &LinkState, json: &str, previous: Option<&LinkState>) -> Tx<()> {
     let id = link.qalita_id.get();
     let mut index = tx.open_table(LINKS_BY_GITLAB)?;
@@ -175,6 +184,13 @@ fn put_link(tx: &WriteTransaction, link: &LinkState, json: &str, previous: Optio
     }
     if let Some(gitlab) = &link.gitlab {
         index.insert((gitlab.project_id.get(), gitlab.iid.get(), id), ())?;
+    }
+    let mut line = tx.open_table(LINKS_BY_SWEEP)?;
+    if let Some(position) = previous.and_then(LinkState::sweep_position) {
+        line.remove(sweep_key(position))?;
+    }
+    if let Some(position) = link.sweep_position() {
+        line.insert(sweep_key(position), ())?;
     }
     tx.open_table(LINKS)?.insert(id, json)?;
     Ok(())
@@ -234,6 +250,24 @@ impl Links for RedbLinkStore {
             let links = tx.open_table(LINKS)?;
             let stored = links.get(id)?;
             stored.map(|json| from_json(json.value(), || format!("the link of QALITA issue {id}"))).transpose()
+        })
+        .await
+    }
+
+    /// Reads the head of the line, kept in the link's own write transactions: immediately
+    /// consistent.
+    async fn next_to_sweep(&self, limit: usize) -> Result<Vec<LinkState>, StoreError> {
+        self.read(move |db| {
+            let tx = db.begin_read()?;
+            let (line, links) = (tx.open_table(LINKS_BY_SWEEP)?, tx.open_table(LINKS)?);
+            let mut next = Vec::new();
+            for row in line.iter()?.take(limit) {
+                let (_, id) = row?.0.value();
+                if let Some(json) = links.get(id)? {
+                    next.push(from_json(json.value(), || format!("the link of QALITA issue {id}"))?);
+                }
+            }
+            Ok(next)
         })
         .await
     }

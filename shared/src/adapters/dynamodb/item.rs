@@ -10,7 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::domain::link::{CommentKey, CommentLink, LinkState, LinkStatus, LogEntry};
+use crate::domain::link::{CommentKey, CommentLink, LinkState, LinkStatus, LogEntry, SweepPosition};
 use crate::domain::{GitlabProjectId, Iid, QalitaIssueId};
 use crate::ports::StoreError;
 
@@ -25,6 +25,17 @@ pub(crate) const SK: &str = "sk";
 pub(crate) const GSI1PK: &str = "gsi1pk";
 /// The reverse index (GitLab issue → link).
 pub(crate) const GSI1: &str = "GSI1";
+/// The partition key of the comment sweep's index, [`SWEEP_PARTITION`]: only links with a
+/// [`SweepPosition`] have it (a sparse index of the open links).
+pub(crate) const GSI2PK: &str = "gsi2pk";
+/// The sort key of the comment sweep's index: the link's [`SweepPosition`], as text that sorts
+/// in its order.
+pub(crate) const GSI2SK: &str = "gsi2sk";
+/// The comment sweep's index (open links, swept longest ago first), keys only.
+pub(crate) const GSI2: &str = "GSI2";
+/// The one partition of the sweep's index: a query reads the head of the line, in order. Its
+/// writes are a link's sweep (a few per run) and status changes, far below a partition's limit.
+pub(crate) const SWEEP_PARTITION: &str = "SWEEP";
 /// A link's optimistic-lock version (N).
 pub(crate) const VERSION: &str = "version";
 /// The TTL attribute of the table (N, epoch seconds).
@@ -90,8 +101,15 @@ pub fn cursor_key(name: &str) -> Result<Item, StoreError> {
     Ok(key(pk, "CURSOR"))
 }
 
+/// The sort key of a position in the comment sweep's index: the sweep time in microseconds since
+/// 1970 and the QALITA id, each zero-padded to 20 digits, so that text order is position order.
+pub fn sweep_sort_key(position: SweepPosition) -> String {
+    let micros = u64::try_from(position.swept_at.timestamp_micros()).unwrap_or(0);
+    format!("{micros:020}#{:020}", position.issue.get())
+}
+
 /// The item of a link stored at `version`: its whole state as one JSON document, with the version,
-/// the status and the reverse-index key beside it for conditions, the console and the index.
+/// the status and the index keys beside it for conditions, the console and the indexes.
 pub fn link(link: &LinkState, version: u64) -> Result<Item, StoreError> {
     let stored = LinkState { version, ..link.clone() };
     let mut item = Builder::new(link_key(link.qalita_id))
@@ -100,6 +118,9 @@ pub fn link(link: &LinkState, version: u64) -> Result<Item, StoreError> {
         .string(STATE, to_json(&stored)?);
     if let Some(gitlab) = &link.gitlab {
         item = item.string(GSI1PK, gitlab_key(gitlab.project_id, gitlab.iid));
+    }
+    if let Some(position) = link.sweep_position() {
+        item = item.string(GSI2PK, SWEEP_PARTITION.to_owned()).string(GSI2SK, sweep_sort_key(position));
     }
     item.build(|| format!("the link of QALITA issue {}", link.qalita_id))
 }
@@ -227,9 +248,13 @@ impl Builder {
 
     /// The item, if DynamoDB would store it; `what` names it in the error.
     fn build(self, what: impl FnOnce() -> String) -> Result<Item, StoreError> {
-        for (name, limit) in
-            [(PK, MAX_PARTITION_KEY_BYTES), (SK, MAX_SORT_KEY_BYTES), (GSI1PK, MAX_PARTITION_KEY_BYTES)]
-        {
+        for (name, limit) in [
+            (PK, MAX_PARTITION_KEY_BYTES),
+            (SK, MAX_SORT_KEY_BYTES),
+            (GSI1PK, MAX_PARTITION_KEY_BYTES),
+            (GSI2PK, MAX_PARTITION_KEY_BYTES),
+            (GSI2SK, MAX_SORT_KEY_BYTES),
+        ] {
             if let Some(value) = self.item.get(name) {
                 check_key_length(value.as_s().map_or("", String::as_str), limit)?;
             }
@@ -306,6 +331,30 @@ mod tests {
         assert_eq!(item[PK].as_s().unwrap(), "QALITA#7");
         assert_eq!(item[VERSION].as_n().unwrap(), "1");
         assert_eq!(link_from(&item).unwrap(), LinkState { version: 1, ..link });
+    }
+
+    #[test]
+    fn only_an_open_linked_link_is_in_the_sweep_index_and_its_key_sorts_as_its_position() {
+        let reserved = LinkState::reserved(issue(7), "token".into(), Utc::now());
+        assert!(!self::link(&reserved, 1).unwrap().contains_key(GSI2PK), "reserved: not swept");
+        let mut linked = reserved.clone();
+        linked.status = LinkStatus::Linked;
+        linked.gitlab = Some(crate::domain::link::GitlabLink {
+            project_id: GitlabProjectId::new(42).unwrap(),
+            iid: Iid::new(3).unwrap(),
+            issue_id: 1003,
+            web_url: "https://gitlab.example/g/p/-/issues/3".into(),
+        });
+        let item = self::link(&linked, 2).unwrap();
+        assert_eq!(item[GSI2PK].as_s().unwrap(), SWEEP_PARTITION);
+        let position = linked.sweep_position().unwrap();
+        assert_eq!(item[GSI2SK].as_s().unwrap(), &sweep_sort_key(position));
+        let later = SweepPosition { swept_at: position.swept_at + chrono::TimeDelta::microseconds(1), issue: issue(1) };
+        let tie = SweepPosition { issue: issue(10), ..position };
+        let epoch = SweepPosition { swept_at: DateTime::UNIX_EPOCH, issue: issue(99) };
+        for (first, second) in [(position, later), (position, tie), (epoch, position)] {
+            assert!(first < second && sweep_sort_key(first) < sweep_sort_key(second), "{first:?} {second:?}");
+        }
     }
 
     #[test]
