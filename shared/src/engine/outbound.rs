@@ -86,7 +86,8 @@ pub struct Preview {
     pub link: Option<LinkState>,
     /// What the GitLab issue should be.
     pub desired: Desired,
-    /// The planner's answer: the write to make, the link after it, the decisions.
+    /// The planners' answer: the writes to make (the GitLab ones, then the link back to QALITA), the
+    /// link after the GitLab writes, the decisions.
     pub plan: Plan,
     /// The GitLab issue a crashed creation made (or, asked by an operator, one that already
     /// carries the issue's marker), which the sync would adopt first.
