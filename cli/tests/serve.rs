@@ -41,7 +41,8 @@ async fn the_poll_opens_the_gitlab_issue_and_a_close_in_gitlab_resolves_the_qali
     wait_until("QALITA resolved", || sims.qalita_status(ISSUE) == "resolved").await;
     wait_until_quiet(&sims, &queue).await;
     assert_eq!(sims.gitlab_issues().len(), 1, "one GitLab issue, no duplicate");
-    assert_eq!(sims.qalita_writes(), 1, "one QALITA write: the status");
+    assert_eq!(sims.qalita_writes(), 2, "two QALITA writes: the link back, then the status");
+    assert_eq!(sims.qalita_comments(ISSUE), [sims.link_back(ISSUE)], "the GitLab URL, written once");
     assert!(sims.gitlab.deliveries().iter().all(|d| d.status() == Some(200)), "{:?}", sims.gitlab.deliveries());
 
     let summary = serving.stop_within(Duration::from_secs(3)).await;
@@ -72,7 +73,12 @@ async fn qalita_change_events_reach_gitlab_through_the_queue() {
     .await;
     wait_until_quiet(&sims, &queue).await;
     assert_eq!(sims.gitlab_issues().len(), 2);
-    assert_eq!(sims.qalita_writes(), 0, "nothing echoed back to QALITA");
+    assert_eq!(sims.qalita_writes(), 2, "the two link backs; nothing echoed back to QALITA");
+    // The comment may come before or after the link back, which follows the GitLab issue's creation.
+    let mut comments = sims.qalita_comments(newer);
+    comments.sort();
+    assert_eq!(comments, ["Seen in the March load only.".to_owned(), sims.link_back(newer)]);
+    assert_eq!(sims.gitlab.notes(PROJECT, iid).iter().filter(|n| !n.system).count(), 1, "the link back is not copied");
     serving.stop_within(Duration::from_secs(3)).await;
 }
 
@@ -201,7 +207,7 @@ async fn a_restart_applies_every_acknowledged_delivery_exactly_once() {
     }
     wait_until("GitLab's five deliveries answered 200", || sims.notes_answered(200) == 5).await;
     first.stop_within(Duration::from_secs(5)).await;
-    let copied_before_restart = sims.qalita_comments(ISSUE).len();
+    let copied_before_restart = sims.note_copies(ISSUE).len();
     assert!(copied_before_restart < 5, "the stop came before the worker was through: {copied_before_restart}");
     {
         let db = EmbeddedDb::open(database_path(dir.path())).await.expect("the database is closed after a stop");
@@ -212,10 +218,9 @@ async fn a_restart_applies_every_acknowledged_delivery_exactly_once() {
     }
 
     let (second, queue) = Serving::start(&sims, options(dir.path(), config)).await;
-    wait_until("every comment in QALITA", || sims.qalita_comments(ISSUE).len() >= 5).await;
+    wait_until("every comment in QALITA", || sims.note_copies(ISSUE).len() >= 5).await;
     wait_until_quiet(&sims, &queue).await;
-    let expected: Vec<String> = texts.iter().map(|t| format!("[GitLab] mdurand: {t}")).collect();
-    assert_eq!(sims.qalita_comments(ISSUE), expected, "each once, in order");
+    assert_copied_once_in_order(&sims, &texts);
     assert_eq!(sims.gitlab.notes(PROJECT, iid.get()).iter().filter(|n| !n.system).count(), 5, "none copied back");
     second.stop_within(Duration::from_secs(3)).await;
 }
@@ -433,11 +438,11 @@ async fn the_binary_restarted_after_ctrl_c_applies_every_acknowledged_delivery_o
     wait_until("GitLab's deliveries answered 200", || sims.notes_answered(200) == texts.len()).await;
     first.interrupt();
     assert_eq!(first.exit_code_within(Duration::from_secs(5)).await, Some(0), "{}", first.stderr());
-    assert!(sims.qalita_comments(ISSUE).len() < texts.len(), "the stop came before the worker was through");
+    assert!(sims.note_copies(ISSUE).len() < texts.len(), "the stop came before the worker was through");
 
     let mut second = Process::serve(&args, true);
     second.webhook_url().await;
-    wait_until("every comment in QALITA", || sims.qalita_comments(ISSUE).len() >= texts.len()).await;
+    wait_until("every comment in QALITA", || sims.note_copies(ISSUE).len() >= texts.len()).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_copied_once_in_order(&sims, &texts);
     stops_cleanly(&mut second).await;
@@ -465,12 +470,12 @@ async fn the_binary_killed_right_after_acknowledging_loses_no_delivery() {
     wait_until("GitLab's deliveries answered 200", || sims.notes_answered(200) == texts.len()).await;
     first.child.kill().expect("SIGKILL");
     assert_eq!(first.exit_code_within(Duration::from_secs(5)).await, None, "killed by a signal");
-    assert!(sims.qalita_comments(ISSUE).is_empty(), "killed before the notes were processed");
+    assert_eq!(sims.qalita_comments(ISSUE), [sims.link_back(ISSUE)], "killed before the notes were processed");
 
     let mut second = Process::serve(&args, true);
     second.webhook_url().await;
     wait_until("QALITA resolved and every comment copied", || {
-        sims.qalita_status(ISSUE) == "resolved" && sims.qalita_comments(ISSUE).len() >= texts.len()
+        sims.qalita_status(ISSUE) == "resolved" && sims.note_copies(ISSUE).len() >= texts.len()
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -330,7 +330,8 @@ impl Run {
         if preview.not_created.is_some() {
             return Ok(Action::NotCreated);
         }
-        Ok(match (preview.plan.ops.first(), &preview.adopted) {
+        // What it would do to GitLab (the link back to QALITA follows every creation or adoption).
+        Ok(match (preview.plan.ops.iter().find(|op| op.to_gitlab()), &preview.adopted) {
             (Some(Op::CreateIssue { project, .. }), _) => {
                 self.planned
                     .push(json!({ "qalita_issue": issue.id.get(), "would": "create", "project": project.to_string() }));

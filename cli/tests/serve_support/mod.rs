@@ -83,6 +83,18 @@ impl Sims {
         self.qalita.comments(id).iter().filter_map(|c| c["content"].as_str().map(str::to_owned)).collect()
     }
 
+    /// The comment that shows the URL of the GitLab issue of QALITA issue `id` (`[link_back]`).
+    pub fn link_back(&self, id: u64) -> String {
+        let issue = self.gitlab_issue_of(id).expect("the GitLab issue");
+        format!("[GitLab] Tracked in GitLab: {}", issue.web_url)
+    }
+
+    /// The QALITA comments of `id` that copy GitLab notes (the link back left out).
+    pub fn note_copies(&self, id: u64) -> Vec<String> {
+        let link_back = self.link_back(id);
+        self.qalita_comments(id).into_iter().filter(|c| *c != link_back).collect()
+    }
+
     pub fn qalita_writes(&self) -> usize {
         self.qalita.requests().iter().filter(|r| r.method != "GET").count()
     }
@@ -384,9 +396,10 @@ pub async fn hooked_and_linked(sims: &Sims, serve: &mut Process) -> Iid {
     iid
 }
 
-/// Every note became one QALITA comment, in order.
+/// Every note became one QALITA comment, in order, after the one link back of the creation.
 pub fn assert_copied_once_in_order(sims: &Sims, texts: &[String]) {
-    let expected: Vec<String> = texts.iter().map(|t| format!("[GitLab] mdurand: {t}")).collect();
+    let mut expected = vec![sims.link_back(ISSUE)];
+    expected.extend(texts.iter().map(|t| format!("[GitLab] mdurand: {t}")));
     assert_eq!(sims.qalita_comments(ISSUE), expected, "each once, in order");
 }
 

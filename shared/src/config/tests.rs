@@ -23,6 +23,9 @@ fn an_empty_document_takes_the_defaults_and_the_environment() {
     assert_eq!(config.mapping.title.to_string(), DEFAULT_TITLE);
     assert_eq!(config.mapping.muted_label, "ignored");
     assert_eq!(config.ownership, Ownership::default());
+    assert_eq!(config.ownership.assignee, Owner::Qalita, "the assignee syncs one way, QALITA → GitLab");
+    assert_eq!(config.ownership.status, Owner::Both);
+    assert_eq!(config.link_back, LinkBackMode::Comment, "the GitLab URL is written back as a comment");
     assert!(config.sync.recreate_if_deleted);
     assert_eq!(config.sync.comment_sweep_per_run, 50);
     assert_eq!(config.status.meaning("Active"), Some(crate::domain::sync::Status::Open));
@@ -57,6 +60,9 @@ fn a_full_document_is_read() {
         project = 7
         [ownership]
         title = "both"
+        assignee = "both"
+        [link_back]
+        mode = "none"
         [sync]
         recreate_if_deleted = false
         backoff_min_seconds = 2
@@ -74,6 +80,8 @@ fn a_full_document_is_read() {
     assert_eq!(config.routing[1].project.to_string(), "7");
     assert_eq!(config.ownership.title, Owner::Both);
     assert_eq!(config.ownership.description, Owner::Qalita);
+    assert_eq!(config.ownership.assignee, Owner::Both);
+    assert_eq!(config.link_back, LinkBackMode::None);
     assert!(!config.sync.recreate_if_deleted);
     assert_eq!(config.sync.backoff_min, Duration::from_secs(2));
     assert_eq!(config.sync.poll_page_size, 50);
@@ -116,6 +124,10 @@ fn each_mistake_names_its_key() {
         (
             "[gitlab]\ndefault_project = 1\n[qalita]\nbase_url = \"https://q\"\n[sync]\nbackoff_min_seconds = 0",
             "configuration: sync.backoff_min_seconds: must be between 1 and 3600 seconds, got 0",
+        ),
+        (
+            "[gitlab]\ndefault_project = 1\n[qalita]\nbase_url = \"https://q\"\n[link_back]\nmode = \"note\"",
+            "configuration: link_back.mode: must be \"comment\" or \"none\", got \"note\"",
         ),
         (
             "[gitlab]\ndefault_project = 1\n[qalita]\nbase_url = \"https://q\"\n[sync]\ncomment_sweep_per_run = 0",

@@ -99,6 +99,8 @@ pub enum Action {
     NotPropagated,
     /// The creation policy gives the QALITA issue no GitLab issue by itself (`[create]`).
     NotCreated,
+    /// The GitLab issue's URL was written to QALITA as a comment (`[link_back]`).
+    LinkedBack,
 }
 
 impl Action {
@@ -121,6 +123,7 @@ impl Action {
             Action::NotCopied => "not-copied",
             Action::NotPropagated => "not-propagated",
             Action::NotCreated => "not-created",
+            Action::LinkedBack => "linked-back",
         }
     }
 
@@ -133,7 +136,8 @@ impl Action {
             | Action::Synced
             | Action::QalitaWon
             | Action::Rewritten
-            | Action::Copied => true,
+            | Action::Copied
+            | Action::LinkedBack => true,
             Action::Adopted
             | Action::Unchanged
             | Action::Gone
@@ -199,6 +203,8 @@ pub enum DecisionKind {
     Relink,
     /// The creation policy gives the QALITA issue no GitLab issue by itself.
     NotCreated,
+    /// The GitLab issue's URL written back to QALITA, or why not.
+    LinkBack,
 }
 
 impl DecisionKind {
@@ -224,6 +230,7 @@ impl DecisionKind {
             DecisionKind::Comment => "comment",
             DecisionKind::Relink => "relink",
             DecisionKind::NotCreated => "not-created",
+            DecisionKind::LinkBack => "link-back",
         }
     }
 }

@@ -6,12 +6,14 @@
 //! - [`inbound`]: a GitLab issue event → the QALITA issue;
 //! - [`comments`]: comments both ways;
 //! - [`relink`]: a new GitLab issue for a severed or gone link;
+//! - `link_back`: the GitLab issue's URL written back to QALITA, once;
 //! - `link_protocol`: reserve, take over, release, commit, adopt;
 //! - `interpreter`: the one place a planner's [`crate::plan::Op`] is written through the ports.
 
 pub mod comments;
 pub mod inbound;
 mod interpreter;
+mod link_back;
 mod link_protocol;
 pub mod outbound;
 pub mod relink;

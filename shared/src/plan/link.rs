@@ -7,10 +7,10 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::Config;
+use crate::config::{Config, LinkBackMode};
 use crate::domain::digest::text_digest;
 use crate::domain::gitlab::{GitlabIssue, GitlabProjectRef};
-use crate::domain::link::{Field, GitlabLink, LinkState, LinkStatus, Written};
+use crate::domain::link::{Field, GitlabLink, LinkBackDue, LinkState, LinkStatus, Written};
 use crate::mapping::Desired;
 
 /// `fresh` with what `next` changed over `base`: the GitLab fields written, the managed labels, what
@@ -101,6 +101,8 @@ pub fn adopt(
     link.gitlab = Some(link_of(found));
     link.status = LinkStatus::Linked;
     link.reservation = None;
+    // The issue existed before this link: QALITA may show its URL already (looked at first).
+    link.link_back = (config.link_back == LinkBackMode::Comment).then_some(LinkBackDue::Adopted);
     link.updated_at = now;
     link
 }
@@ -155,6 +157,7 @@ mod tests {
         assert_eq!(link.to_gitlab[&Field::State].value, "closed");
         assert_eq!(link.to_gitlab[&Field::Assignee].value, "8");
         assert_eq!(link.to_gitlab[&Field::Description].value, text_digest("text"));
+        assert_eq!(link.link_back, Some(LinkBackDue::Adopted), "QALITA may show its URL already: looked at first");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::Utc;
 use qalita_gitlab_core::domain::gitlab::GitlabProjectRef;
 use qalita_gitlab_core::domain::link::{
-    Field, GitlabLink, LinkState, LinkStatus, Reservation, ResolvedAssignee, Written,
+    Field, GitlabLink, LinkBackDue, LinkState, LinkStatus, Reservation, ResolvedAssignee, Written,
 };
 use qalita_gitlab_core::domain::qalita::IssueContext;
 use qalita_gitlab_core::ports::{Links, StoreError};
@@ -62,6 +62,7 @@ fn full_link(id: u64) -> LinkState {
             username: "mdurand".into(),
         }),
         qalita_watermark: Some(time("2025-03-04T05:06:11.987654321Z")),
+        link_back: Some(LinkBackDue::Adopted),
         comments_swept_at: Some(time("2025-03-04T05:06:11.5Z")),
         updated_at: time("2025-03-04T05:06:12.000000999Z"),
     }

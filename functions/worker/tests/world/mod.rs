@@ -225,6 +225,34 @@ impl World {
         panic!("the queue did not drain");
     }
 
+    /// Deletes the items of the issue's partition named by their sort keys (`LINK`, comment links),
+    /// as a lost or new link table would have lost them.
+    pub async fn lose(&self, sort_keys: &[String]) {
+        for sort_key in sort_keys {
+            self.aws
+                .dynamodb()
+                .delete_item()
+                .table_name(&self.stack.table_name)
+                .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("QALITA#{ISSUE}")))
+                .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(sort_key.clone()))
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
+    /// `create-issue` by an operator: the issue as QALITA has it now, synced as asked by a person.
+    pub async fn operator_creates(&self) -> qalita_gitlab_core::engine::Outcome {
+        let id = QalitaIssueId::new(ISSUE).unwrap();
+        let issue = self.deps.qalita.get_issue(id).await.unwrap().unwrap();
+        let (context, call) = (Default::default(), qalita_gitlab_core::ports::CallContext::default());
+        self.deps
+            .engine
+            .sync_issue_as(&issue, &context, &call, qalita_gitlab_core::engine::Asked::ByOperator)
+            .await
+            .unwrap()
+    }
+
     pub async fn link(&self) -> LinkState {
         self.store.get(QalitaIssueId::new(ISSUE).unwrap()).await.unwrap().expect("a link")
     }
