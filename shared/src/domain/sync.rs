@@ -199,6 +199,13 @@ pub enum DecisionKind {
     Relink,
     /// The creation policy gives the QALITA issue no GitLab issue by itself.
     NotCreated,
+    /// A lost link restored from the marker of its GitLab issue (`links rebuild`).
+    Restored,
+    /// A second GitLab issue carries the marker of a linked QALITA issue (`links rebuild`).
+    Duplicate,
+    /// A GitLab issue carries the marker of a QALITA issue linked to another one, which does not
+    /// carry it (`links rebuild`).
+    MarkerConflict,
 }
 
 impl DecisionKind {
@@ -224,6 +231,9 @@ impl DecisionKind {
             DecisionKind::Comment => "comment",
             DecisionKind::Relink => "relink",
             DecisionKind::NotCreated => "not-created",
+            DecisionKind::Restored => "restored",
+            DecisionKind::Duplicate => "duplicate",
+            DecisionKind::MarkerConflict => "marker-conflict",
         }
     }
 }

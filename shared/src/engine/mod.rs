@@ -6,6 +6,7 @@
 //! - [`inbound`]: a GitLab issue event → the QALITA issue;
 //! - [`comments`]: comments both ways;
 //! - [`relink`]: a new GitLab issue for a severed or gone link;
+//! - [`rebuild`]: a lost link restored from the marker of its GitLab issue (`links rebuild`);
 //! - `link_protocol`: reserve, take over, release, commit, adopt;
 //! - `interpreter`: the one place a planner's [`crate::plan::Op`] is written through the ports.
 
@@ -14,8 +15,10 @@ pub mod inbound;
 mod interpreter;
 mod link_protocol;
 pub mod outbound;
+pub mod rebuild;
 pub mod relink;
 
 pub use comments::CommentOutcome;
 pub use inbound::InboundOutcome;
 pub use outbound::{Asked, Engine, FIRST_RUN, Outcome, Ports, Preview, SyncError};
+pub use rebuild::DryRun;

@@ -11,6 +11,7 @@
 //! - [`assignee`]: whom to look up for an assignee, both ways;
 //! - [`link`]: what the link records after a write, an adoption, or a commit over a newer link;
 //! - [`relink`]: a new GitLab issue for a severed link, the old one's marker retired;
+//! - [`rebuild`]: a lost link restored from the marker of its GitLab issue, and the walk that finds them;
 //! - [`batch`]: which events of a batch a later one makes useless.
 
 pub mod assignee;
@@ -21,6 +22,7 @@ pub mod inbound;
 pub mod link;
 pub mod op;
 pub mod outbound;
+pub mod rebuild;
 pub mod relink;
 
 pub use inbound::{AssigneeBack, InboundPlan, plan_inbound};
