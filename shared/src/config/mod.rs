@@ -660,6 +660,18 @@ impl Config {
             sync,
         })
     }
+
+    /// Every GitLab project the sync writes to: the default one, then each routing rule's, once
+    /// each, in that order (the reconcile and `links rebuild` walk them).
+    pub fn projects(&self) -> Vec<GitlabProjectRef> {
+        let mut projects: Vec<GitlabProjectRef> = Vec::new();
+        for project in std::iter::once(&self.gitlab.default_project).chain(self.routing.iter().map(|r| &r.project)) {
+            if !projects.contains(project) {
+                projects.push(project.clone());
+            }
+        }
+        projects
+    }
 }
 
 fn project_from(value: &toml::Value, key: &str) -> Result<GitlabProjectRef, ConfigError> {

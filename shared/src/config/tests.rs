@@ -89,6 +89,28 @@ fn a_full_document_is_read() {
 }
 
 #[test]
+fn the_projects_written_to_are_the_default_then_each_routed_one_once() {
+    let text = r#"
+        [gitlab]
+        default_project = "data/quality"
+        [qalita]
+        base_url = "http://qalita.local:3080"
+        [[routing]]
+        domain = "billing"
+        project = "finance/billing"
+        [[routing]]
+        severity = "high"
+        project = "data/quality"
+        [[routing]]
+        source = "crm"
+        project = 7
+    "#;
+    let config = Config::from_document(text, no_env).unwrap();
+    let projects: Vec<String> = config.projects().iter().map(ToString::to_string).collect();
+    assert_eq!(projects, ["data/quality", "finance/billing", "7"]);
+}
+
+#[test]
 fn each_mistake_names_its_key() {
     let cases: &[(&str, &str)] = &[
         ("", "configuration: gitlab.default_project: is not set (nor GITLAB_DEFAULT_PROJECT)"),

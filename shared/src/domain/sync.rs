@@ -205,6 +205,13 @@ pub enum DecisionKind {
     NotCreated,
     /// The GitLab issue's URL written back to QALITA, or why not.
     LinkBack,
+    /// A lost link restored from the marker of its GitLab issue (`links rebuild`).
+    Restored,
+    /// A second GitLab issue carries the marker of a linked QALITA issue (`links rebuild`).
+    Duplicate,
+    /// A GitLab issue carries the marker of a QALITA issue linked to another one, which does not
+    /// carry it (`links rebuild`).
+    MarkerConflict,
 }
 
 impl DecisionKind {
@@ -231,6 +238,9 @@ impl DecisionKind {
             DecisionKind::Relink => "relink",
             DecisionKind::NotCreated => "not-created",
             DecisionKind::LinkBack => "link-back",
+            DecisionKind::Restored => "restored",
+            DecisionKind::Duplicate => "duplicate",
+            DecisionKind::MarkerConflict => "marker-conflict",
         }
     }
 }

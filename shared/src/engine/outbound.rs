@@ -178,8 +178,8 @@ impl Engine {
         Engine { gitlab, qalita, store, clock, config }
     }
 
-    /// The GitLab client, for the reads the worker makes around a sync (the reconcile's list, a
-    /// description left out of a delivery).
+    /// The GitLab client, for the reads made around a sync (the lists of the reconcile and of
+    /// `links rebuild`, a description left out of a delivery).
     pub fn gitlab(&self) -> &dyn GitlabApi {
         self.gitlab.as_ref()
     }

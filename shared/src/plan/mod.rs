@@ -12,6 +12,7 @@
 //! - [`link`]: what the link records after a write, an adoption, or a commit over a newer link;
 //! - [`link_back`]: the QALITA comment that shows the GitLab issue's URL, written once;
 //! - [`relink`]: a new GitLab issue for a severed link, the old one's marker retired;
+//! - [`rebuild`]: a lost link restored from the marker of its GitLab issue, and the walk that finds them;
 //! - [`batch`]: which events of a batch a later one makes useless;
 //! - [`sweep`]: the poll's comment sweep, its line and its cursor on each link.
 
@@ -24,6 +25,7 @@ pub mod link;
 pub mod link_back;
 pub mod op;
 pub mod outbound;
+pub mod rebuild;
 pub mod relink;
 pub mod sweep;
 
