@@ -17,12 +17,18 @@ pub const WEBHOOK_SECRET_ID: &str = "qalita-gitlab/webhook-secret";
 /// The secret id of the hook's signing token (`whsec_…`), needed when signatures are checked:
 /// variable `QALITA_GITLAB_WEBHOOK_SIGNING_SECRET` (and `…_PREVIOUS` during a rotation).
 pub const WEBHOOK_SIGNING_SECRET_ID: &str = "qalita-gitlab/webhook-signing-secret";
+/// The secret id of the QALITA webhook's shared secret: variable
+/// `QALITA_GITLAB_QALITA_WEBHOOK_SECRET` (and `…_PREVIOUS` during a rotation). Unset, the QALITA
+/// route answers `404`.
+pub const QALITA_WEBHOOK_SECRET_ID: &str = "qalita-gitlab/qalita-webhook-secret";
 
 /// How long the integration log is kept (as the deployed table's TTL).
 pub const LOG_TTL: TimeDelta = TimeDelta::days(90);
 
 /// The path the deployed HTTP API routes to the webhook function (QALITA's own GitLab guide's).
 pub const WEBHOOK_PATH: &str = "/api/v2/integrations/gitlab/webhook";
+/// The path of QALITA's own webhook.
+pub use qalita_gitlab_core::webhook::qalita::QALITA_WEBHOOK_PATH;
 /// The health path.
 pub const HEALTH_PATH: &str = "/healthz";
 

@@ -30,8 +30,9 @@ enum Command {
     CreateIssue(CreateIssueArgs),
     /// Shows where one QALITA issue would go and what would be written, without writing anything.
     Explain(ExplainArgs),
-    /// Shows or severs the link between a QALITA issue and its GitLab issue.
-    #[command(subcommand)]
+    /// Shows or severs the link between a QALITA issue and its GitLab issue, or rebuilds the links
+    /// from the GitLab issues' markers.
+    #[command(subcommand, visible_alias = "links")]
     Link(LinkCommand),
     /// Stops every write of the sync (events are acknowledged and logged as skipped).
     Disable(DisableArgs),

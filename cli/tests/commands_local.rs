@@ -79,13 +79,21 @@ async fn create_issue_twice_and_explain_make_one_gitlab_issue_on_the_embedded_st
     let world = World::local("").await;
     let explained = world.json(&["explain", "4821"]).await.expect(0).json();
     assert_eq!(explained["would_write"][0]["write"], "create_issue");
+    assert_eq!(explained["would_write"][1]["write"], "create_comment", "then the link back: {explained}");
+    assert!(explained["would_write"][1]["content"].as_str().unwrap().starts_with("[GitLab] Tracked in GitLab: "));
     assert_eq!(explained["route"]["project"], "data/quality");
     assert_eq!(world.gitlab_writes() + world.qalita_writes(), 0, "explain writes nothing");
 
     let first = world.json(&["create-issue", "4821"]).await.expect(0).json();
     assert_eq!(first["action"], "created");
+    let link_back = format!("[GitLab] Tracked in GitLab: {}", first["gitlab"]["web_url"].as_str().unwrap());
+    let comments = || world.qalita.comments(ISSUE).iter().map(|c| c["content"].clone()).collect::<Vec<_>>();
+    assert_eq!(comments(), [serde_json::json!(link_back)], "the GitLab URL, in QALITA");
     let second = world.json(&["create-issue", "4821"]).await.expect(0).json();
     assert_eq!(second["action"], "unchanged");
+    assert_eq!(comments().len(), 1, "not written twice");
+    let explained = world.json(&["explain", "4821"]).await.expect(0).json();
+    assert_eq!(explained["would_write"], serde_json::json!([]), "linked, its URL in QALITA: {explained}");
     assert_eq!(world.marked(ISSUE), 1);
     assert_eq!(world.gitlab.count("POST", "/projects/data%2Fquality/issues"), 1);
     let link = world.json(&["link", "show", "4821"]).await.expect(0).json();

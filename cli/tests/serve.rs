@@ -15,12 +15,13 @@ use std::time::{Duration, Instant};
 use qalita_gitlab::embedded::EmbeddedDb;
 use qalita_gitlab::embedded::queue::{EmbeddedQueue, QueueOptions};
 use qalita_gitlab::serve::{
-    ConfigFrom, GITLAB_TOKEN_ID, HEALTH_PATH, QALITA_TOKEN_ID, SecretsFrom, Server, WEBHOOK_SECRET_ID, database_path,
+    ConfigFrom, GITLAB_TOKEN_ID, HEALTH_PATH, QALITA_TOKEN_ID, QALITA_WEBHOOK_SECRET_ID, SecretsFrom, Server,
+    WEBHOOK_SECRET_ID, database_path,
 };
 use qalita_gitlab_core::domain::gitlab::IssueState;
 use qalita_gitlab_core::ports::SystemClock;
 use qalita_gitlab_sims::gitlab::WebhookConfig;
-use qalita_gitlab_sims::qalita::Fault;
+use qalita_gitlab_sims::qalita::{EmitOutcome, Fault, WebhookProof, WebhookTarget};
 use serde_json::{Value, json};
 use serve_support::*;
 
@@ -40,7 +41,8 @@ async fn the_poll_opens_the_gitlab_issue_and_a_close_in_gitlab_resolves_the_qali
     wait_until("QALITA resolved", || sims.qalita_status(ISSUE) == "resolved").await;
     wait_until_quiet(&sims, &queue).await;
     assert_eq!(sims.gitlab_issues().len(), 1, "one GitLab issue, no duplicate");
-    assert_eq!(sims.qalita_writes(), 1, "one QALITA write: the status");
+    assert_eq!(sims.qalita_writes(), 2, "two QALITA writes: the link back, then the status");
+    assert_eq!(sims.qalita_comments(ISSUE), [sims.link_back(ISSUE)], "the GitLab URL, written once");
     assert!(sims.gitlab.deliveries().iter().all(|d| d.status() == Some(200)), "{:?}", sims.gitlab.deliveries());
 
     let summary = serving.stop_within(Duration::from_secs(3)).await;
@@ -71,7 +73,75 @@ async fn qalita_change_events_reach_gitlab_through_the_queue() {
     .await;
     wait_until_quiet(&sims, &queue).await;
     assert_eq!(sims.gitlab_issues().len(), 2);
-    assert_eq!(sims.qalita_writes(), 0, "nothing echoed back to QALITA");
+    assert_eq!(sims.qalita_writes(), 2, "the two link backs; nothing echoed back to QALITA");
+    // The comment may come before or after the link back, which follows the GitLab issue's creation.
+    let mut comments = sims.qalita_comments(newer);
+    comments.sort();
+    assert_eq!(comments, ["Seen in the March load only.".to_owned(), sims.link_back(newer)]);
+    assert_eq!(sims.gitlab.notes(PROJECT, iid).iter().filter(|n| !n.system).count(), 1, "the link back is not copied");
+    serving.stop_within(Duration::from_secs(3)).await;
+}
+
+#[tokio::test]
+async fn qalitas_own_webhook_reaches_gitlab_through_the_qalita_route() {
+    let sims = Sims::start().await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let (serving, queue) =
+        Serving::start(&sims, options(dir.path(), ConfigFrom::Document(sims.config_document()))).await;
+    wait_until("the GitLab issue of the poll", || sims.gitlab_issue_of(ISSUE).is_some()).await;
+    wait_until_quiet(&sims, &queue).await;
+    // QALITA's outbound webhook, signed with the shared secret (hex HMAC of the body).
+    sims.qalita.emit_webhooks_to(WebhookTarget {
+        url: serving.qalita_webhook_url.clone(),
+        secret: QALITA_WEBHOOK_SECRET.into(),
+        proof: WebhookProof::Hmac("X-Qalita-Signature".into()),
+    });
+
+    sims.qalita.set_status(ISSUE, "resolved");
+    wait_until("GitLab closed", || sims.gitlab_issue_of(ISSUE).is_some_and(|i| i.state == IssueState::Closed)).await;
+    let newer = sims.qalita.insert_issue(issue(4900, "Negative amounts"));
+    wait_until("the new issue's GitLab issue", || sims.gitlab_issue_of(newer).is_some()).await;
+    sims.qalita.add_comment(newer, 12, "Seen in the March load only.");
+    let iid = sims.gitlab_issue_of(newer).expect("the new GitLab issue").iid.get();
+    wait_until("the comment as a note", || {
+        sims.gitlab.notes(PROJECT, iid).iter().any(|n| n.body.contains("Seen in the March load only."))
+    })
+    .await;
+    wait_until_quiet(&sims, &queue).await;
+    let events = sims.qalita.events();
+    assert!(events.iter().all(|e| e.outcome == EmitOutcome::Sent), "every delivery answered 2xx: {events:?}");
+    assert_eq!(sims.gitlab_issues().len(), 2, "one GitLab issue each");
+
+    // The route refuses what the secret did not sign, and says why.
+    let client = reqwest::Client::new();
+    let answer = client
+        .post(&serving.qalita_webhook_url)
+        .header("x-qalita-signature", "sha256=00")
+        .body(r#"{"event":"issue.updated","issue_id":4821}"#)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(answer.status(), 401);
+    let text = answer.text().await.expect("a body");
+    assert!(text.contains("the signature does not match the body"), "{text}");
+    serving.stop_within(Duration::from_secs(3)).await;
+}
+
+#[tokio::test]
+async fn without_the_qalita_webhook_secret_the_qalita_route_answers_404() {
+    let sims = Sims::start().await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let mut options = options(dir.path(), ConfigFrom::Document(sims.config_document()));
+    options.secrets = SecretsFrom::Source(secrets_without(Some(QALITA_WEBHOOK_SECRET_ID)));
+    let (serving, _queue) = Serving::start(&sims, options).await;
+    let answer = reqwest::Client::new()
+        .post(&serving.qalita_webhook_url)
+        .bearer_auth(QALITA_WEBHOOK_SECRET)
+        .body(r#"{"event":"issue.updated","issue_id":4821}"#)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(answer.status(), 404);
     serving.stop_within(Duration::from_secs(3)).await;
 }
 
@@ -137,7 +207,7 @@ async fn a_restart_applies_every_acknowledged_delivery_exactly_once() {
     }
     wait_until("GitLab's five deliveries answered 200", || sims.notes_answered(200) == 5).await;
     first.stop_within(Duration::from_secs(5)).await;
-    let copied_before_restart = sims.qalita_comments(ISSUE).len();
+    let copied_before_restart = sims.note_copies(ISSUE).len();
     assert!(copied_before_restart < 5, "the stop came before the worker was through: {copied_before_restart}");
     {
         let db = EmbeddedDb::open(database_path(dir.path())).await.expect("the database is closed after a stop");
@@ -148,10 +218,9 @@ async fn a_restart_applies_every_acknowledged_delivery_exactly_once() {
     }
 
     let (second, queue) = Serving::start(&sims, options(dir.path(), config)).await;
-    wait_until("every comment in QALITA", || sims.qalita_comments(ISSUE).len() >= 5).await;
+    wait_until("every comment in QALITA", || sims.note_copies(ISSUE).len() >= 5).await;
     wait_until_quiet(&sims, &queue).await;
-    let expected: Vec<String> = texts.iter().map(|t| format!("[GitLab] mdurand: {t}")).collect();
-    assert_eq!(sims.qalita_comments(ISSUE), expected, "each once, in order");
+    assert_copied_once_in_order(&sims, &texts);
     assert_eq!(sims.gitlab.notes(PROJECT, iid.get()).iter().filter(|n| !n.system).count(), 5, "none copied back");
     second.stop_within(Duration::from_secs(3)).await;
 }
@@ -369,11 +438,11 @@ async fn the_binary_restarted_after_ctrl_c_applies_every_acknowledged_delivery_o
     wait_until("GitLab's deliveries answered 200", || sims.notes_answered(200) == texts.len()).await;
     first.interrupt();
     assert_eq!(first.exit_code_within(Duration::from_secs(5)).await, Some(0), "{}", first.stderr());
-    assert!(sims.qalita_comments(ISSUE).len() < texts.len(), "the stop came before the worker was through");
+    assert!(sims.note_copies(ISSUE).len() < texts.len(), "the stop came before the worker was through");
 
     let mut second = Process::serve(&args, true);
     second.webhook_url().await;
-    wait_until("every comment in QALITA", || sims.qalita_comments(ISSUE).len() >= texts.len()).await;
+    wait_until("every comment in QALITA", || sims.note_copies(ISSUE).len() >= texts.len()).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_copied_once_in_order(&sims, &texts);
     stops_cleanly(&mut second).await;
@@ -401,12 +470,12 @@ async fn the_binary_killed_right_after_acknowledging_loses_no_delivery() {
     wait_until("GitLab's deliveries answered 200", || sims.notes_answered(200) == texts.len()).await;
     first.child.kill().expect("SIGKILL");
     assert_eq!(first.exit_code_within(Duration::from_secs(5)).await, None, "killed by a signal");
-    assert!(sims.qalita_comments(ISSUE).is_empty(), "killed before the notes were processed");
+    assert_eq!(sims.qalita_comments(ISSUE), [sims.link_back(ISSUE)], "killed before the notes were processed");
 
     let mut second = Process::serve(&args, true);
     second.webhook_url().await;
     wait_until("QALITA resolved and every comment copied", || {
-        sims.qalita_status(ISSUE) == "resolved" && sims.qalita_comments(ISSUE).len() >= texts.len()
+        sims.qalita_status(ISSUE) == "resolved" && sims.note_copies(ISSUE).len() >= texts.len()
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;

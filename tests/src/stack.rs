@@ -29,7 +29,13 @@ pub mod ids {
     pub const GITLAB_TOKEN: &str = "GitlabTokenSecret";
     /// The QALITA API token.
     pub const QALITA_TOKEN: &str = "QalitaTokenSecret";
+    /// The QALITA webhook's shared secret.
+    pub const QALITA_WEBHOOK_SECRET: &str = "QalitaWebhookSecret";
 }
+
+/// The value the local stack gives the QALITA webhook's shared secret (CloudFormation would
+/// generate one).
+pub const QALITA_WEBHOOK_SECRET_VALUE: &str = "qalita-webhook-secret-for-tests-4f9c";
 
 /// One test's copy of the stack's resources.
 #[derive(Debug, Clone)]
@@ -95,11 +101,12 @@ impl TestStack {
         created.refs.insert(ids::TABLE.to_owned(), table_name.clone());
 
         let mut secrets = HashMap::new();
-        for id in [ids::WEBHOOK_SECRET, ids::GITLAB_TOKEN, ids::QALITA_TOKEN] {
+        for id in [ids::WEBHOOK_SECRET, ids::GITLAB_TOKEN, ids::QALITA_TOKEN, ids::QALITA_WEBHOOK_SECRET] {
             let properties = template.resolve(template.properties(id), &name, &created);
             let secret_name = properties["Name"].as_str().unwrap_or_else(|| panic!("{id} has no Name")).to_owned();
             let value = match id {
                 ids::WEBHOOK_SECRET => webhook_secret.to_owned(),
+                ids::QALITA_WEBHOOK_SECRET => QALITA_WEBHOOK_SECRET_VALUE.to_owned(),
                 _ => format!("placeholder-for-{id}"),
             };
             let output = aws

@@ -189,9 +189,11 @@ fn each_function_role_grants_exactly_the_calls_its_code_makes_on_its_own_resourc
         ("logs:PutLogEvents", "WebhookLogGroup"),
         // handler.rs: the queue's `send`.
         ("sqs:SendMessage", ids::QUEUE),
-        // The authenticator: AWSCURRENT and AWSPREVIOUS of both secrets.
+        // The authenticators: AWSCURRENT and AWSPREVIOUS of the GitLab route's two secrets and
+        // the QALITA route's.
         ("secretsmanager:GetSecretValue", ids::WEBHOOK_SECRET),
         ("secretsmanager:GetSecretValue", WEBHOOK_SIGNING_SECRET),
+        ("secretsmanager:GetSecretValue", ids::QALITA_WEBHOOK_SECRET),
     ]);
     let index = format!("${{{}.Arn}}/index/GSI1", ids::TABLE);
     let sweep_index = format!("${{{}.Arn}}/index/GSI2", ids::TABLE);
@@ -310,7 +312,11 @@ fn each_function_may_read_only_its_own_secrets() {
     let set = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<BTreeSet<_>>();
 
     let webhook = readable("WebhookFunction");
-    assert_eq!(webhook, set(&[ids::WEBHOOK_SECRET, WEBHOOK_SIGNING_SECRET]), "the webhook function's secrets");
+    assert_eq!(
+        webhook,
+        set(&[ids::WEBHOOK_SECRET, WEBHOOK_SIGNING_SECRET, ids::QALITA_WEBHOOK_SECRET]),
+        "the webhook function's secrets"
+    );
     assert_eq!(webhook, secrets_named_by_environment(&template, "WebhookFunction"), "exactly those its code reads");
     let worker = readable("WorkerFunction");
     assert_eq!(worker, set(&[ids::GITLAB_TOKEN, ids::QALITA_TOKEN]), "the worker function's secrets");
@@ -349,4 +355,24 @@ fn the_webhook_auth_mode_and_signing_secret_are_declared_and_wired() {
         template.root()["Outputs"]["WebhookSigningSecretArn"]["Value"],
         json!({ "Ref": WEBHOOK_SIGNING_SECRET })
     );
+}
+
+#[test]
+fn the_qalita_route_is_the_webhook_functions_with_a_generated_secret_of_its_own() {
+    let template = Template::load();
+    let events = &template.properties("WebhookFunction")["Events"];
+    let route = &events["QalitaWebhook"]["Properties"];
+    assert_eq!(route["Path"], "/api/v2/integrations/qalita/webhook");
+    assert_eq!(route["Method"], "POST");
+    assert_eq!(route["ApiId"], events["GitlabWebhook"]["Properties"]["ApiId"], "the same HTTP API");
+    assert_eq!(template.resource_type(ids::QALITA_WEBHOOK_SECRET), Some("AWS::SecretsManager::Secret"));
+    let secret = template.properties(ids::QALITA_WEBHOOK_SECRET);
+    // Generated at least as long as the route requires (16 characters).
+    assert!(secret["GenerateSecretString"]["PasswordLength"].as_u64().unwrap_or_default() >= 16);
+    let variables = &template.properties("WebhookFunction")["Environment"]["Variables"];
+    assert_eq!(variables["QALITA_WEBHOOK_SECRET_ID"], json!({ "Ref": ids::QALITA_WEBHOOK_SECRET }));
+    let outputs = &template.root()["Outputs"];
+    assert_eq!(outputs["QalitaWebhookSecretArn"]["Value"], json!({ "Ref": ids::QALITA_WEBHOOK_SECRET }));
+    let url = outputs["QalitaWebhookUrl"]["Value"]["Fn::Sub"].as_str().unwrap_or_default();
+    assert!(url.ends_with("/api/v2/integrations/qalita/webhook"), "{url}");
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use qalita_gitlab_core::config::Config;
 use qalita_gitlab_core::control;
 use qalita_gitlab_core::domain::link::{LogEntry, LogLevel};
@@ -20,8 +20,9 @@ use qalita_gitlab_core::ports::{CallContext, Clock, GitlabApi, LinkStore, Qalita
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::global::{GlobalArgs, OutputFormat};
+use super::global::GlobalArgs;
 use super::outcome::{CommandError, Exit, Outcome};
+use super::pacing::{Pacer, progress_bar};
 use super::stack::Stack;
 use super::time::{parse_date, parse_duration};
 use qalita_gitlab_core::domain::link::LinkStatus;
@@ -29,10 +30,6 @@ use qalita_gitlab_core::plan::Op;
 
 /// The store cursor holding the checkpoint.
 pub const CHECKPOINT: &str = "backfill";
-/// Tries of one call that failed without saying when to try again (1, 2, 4, 8, 16 s apart).
-const UNTIMED_RETRIES: u32 = 5;
-/// Tries of one call in all, waits asked by the server included.
-const MAX_TRIES: u32 = 50;
 
 /// Links every existing QALITA issue to a GitLab issue, resumably, within GitLab's rate limits.
 #[derive(Debug, Clone, clap::Args)]
@@ -132,8 +129,7 @@ struct Run {
     args: BackfillArgs,
     checkpoint: Checkpoint,
     bar: ProgressBar,
-    waited: Duration,
-    waits: u32,
+    pacer: Pacer,
     failures: Vec<Value>,
     planned: Vec<Value>,
 }
@@ -165,7 +161,8 @@ pub async fn run(global: GlobalArgs, args: BackfillArgs) -> Result<Outcome, Comm
         Some(c) if !args.restart && !args.dry_run && !c.done && c.since == args.since => (c, true),
         _ => (fresh, false),
     };
-    let bar = progress_bar(global.output);
+    let bar = progress_bar(global.output, "{spinner} {pos} issues [{elapsed_precise}] {per_sec} {msg}");
+    let pacer = Pacer::new(args.max_wait);
     let mut run = Run {
         store,
         gitlab,
@@ -175,8 +172,7 @@ pub async fn run(global: GlobalArgs, args: BackfillArgs) -> Result<Outcome, Comm
         args,
         checkpoint,
         bar,
-        waited: Duration::ZERO,
-        waits: 0,
+        pacer,
         failures: Vec::new(),
         planned: Vec::new(),
     };
@@ -186,22 +182,6 @@ pub async fn run(global: GlobalArgs, args: BackfillArgs) -> Result<Outcome, Comm
     run.bar.finish_and_clear();
     let elapsed = started.elapsed();
     Ok(run.report(resumed, before, elapsed, result.err()))
-}
-
-fn progress_bar(output: OutputFormat) -> ProgressBar {
-    let visible = output == OutputFormat::Human && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let bar = ProgressBar::with_draw_target(
-        None,
-        match visible {
-            true => ProgressDrawTarget::stderr(),
-            false => ProgressDrawTarget::hidden(),
-        },
-    );
-    if let Ok(style) = ProgressStyle::with_template("{spinner} {pos} issues [{elapsed_precise}] {per_sec} {msg}") {
-        bar.set_style(style);
-    }
-    bar.enable_steady_tick(Duration::from_millis(200));
-    bar
 }
 
 impl Run {
@@ -245,33 +225,10 @@ impl Run {
         }
     }
 
-    /// Waits before the same call is tried again: what the server asked, else an exponential
-    /// back-off; stops when that is longer than --max-wait or the tries are used up.
-    /// Waits before trying a transient failure again: what the server (or a reservation) asked
-    /// for, else a doubling wait for a few tries.
+    /// Waits before the same call is tried again (see [`Pacer::wait`]); stops the run when the
+    /// wait is longer than --max-wait or the tries are used up.
     async fn wait(&mut self, error: &SyncError, attempt: &mut u32) -> Result<(), Stop> {
-        let gave_up = |why: String| Stop(CommandError::Unavailable(error.to_string()).context(why));
-        if *attempt >= MAX_TRIES {
-            return Err(gave_up(format!("still refused after {MAX_TRIES} tries")));
-        }
-        let wait = match error.retry_after() {
-            Some(asked) => asked.max(Duration::from_millis(200)),
-            None if *attempt < UNTIMED_RETRIES => Duration::from_secs(1 << *attempt),
-            None => return Err(gave_up(format!("still failing after {UNTIMED_RETRIES} tries"))),
-        };
-        *attempt += 1;
-        if wait > self.args.max_wait {
-            return Err(Stop(CommandError::Unavailable(format!(
-                "{error}: the server asked to wait {} s, more than --max-wait ({} s); run the same command later to resume",
-                wait.as_secs(),
-                self.args.max_wait.as_secs()
-            ))));
-        }
-        self.bar.set_message(format!("waiting {} s: {error}", wait.as_secs()));
-        tokio::time::sleep(wait).await;
-        self.waited += wait;
-        self.waits += 1;
-        Ok(())
+        self.pacer.wait(error, attempt, &self.bar).await.map_err(Stop)
     }
 
     async fn one(&mut self, issue: &QalitaIssue) -> Result<(), Stop> {
@@ -330,7 +287,8 @@ impl Run {
         if preview.not_created.is_some() {
             return Ok(Action::NotCreated);
         }
-        Ok(match (preview.plan.ops.first(), &preview.adopted) {
+        // What it would do to GitLab (the link back to QALITA follows every creation or adoption).
+        Ok(match (preview.plan.ops.iter().find(|op| op.to_gitlab()), &preview.adopted) {
             (Some(Op::CreateIssue { project, .. }), _) => {
                 self.planned
                     .push(json!({ "qalita_issue": issue.id.get(), "would": "create", "project": project.to_string() }));
@@ -423,11 +381,11 @@ impl Run {
             this_run, seconds, c.created - before.created, c.adopted - before.adopted, c.updated - before.updated,
             c.unchanged - before.unchanged, c.skipped - before.skipped, c.failed - before.failed
         ));
-        if self.waits > 0 {
+        if self.pacer.waits() > 0 {
             human.push_str(&format!(
                 "Waited {:.0} s in {} pause(s) for GitLab's rate limit or an outage.\n",
-                self.waited.as_secs_f64(),
-                self.waits
+                self.pacer.waited().as_secs_f64(),
+                self.pacer.waits()
             ));
         }
         for failure in &self.failures {
@@ -454,8 +412,8 @@ impl Run {
             "offset": self.checkpoint.offset,
             "this_run": { "issues": this_run, "linked": linked_now, "elapsed_seconds": seconds, "issues_per_second": rate },
             "total": c,
-            "waits": self.waits,
-            "waited_seconds": self.waited.as_secs_f64(),
+            "waits": self.pacer.waits(),
+            "waited_seconds": self.pacer.waited().as_secs_f64(),
             "failures": self.failures,
             "planned": self.planned,
             "stopped": stop.as_ref().map(|s| s.0.to_string()),

@@ -1,7 +1,8 @@
 //! `link show` and `link sever`: a link as the store holds it, and cutting it. Severing is one
 //! conditional update of the link (status `severed`, on the version read): the GitLab issue stays
 //! as it is, the worker ignores later events of either side for it, and `create-issue` can link a
-//! new GitLab issue to the QALITA issue.
+//! new GitLab issue to the QALITA issue. `link rebuild` (also `links rebuild`) restores a lost
+//! table from the GitLab issues' markers: see [`super::rebuild`].
 
 use chrono::Utc;
 use qalita_gitlab_core::domain::QalitaIssueId;
@@ -11,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::global::GlobalArgs;
 use super::outcome::{CommandError, Outcome};
+use super::rebuild::{self, RebuildArgs};
 use super::stack::Stack;
 
 /// How many times a sever re-reads a link that changed under it.
@@ -38,6 +40,9 @@ pub enum LinkCommand {
         #[arg(value_name = "QALITA_ID")]
         id: QalitaIssueId,
     },
+    /// Restores the links of the configured projects from the hidden markers of their GitLab
+    /// issues, after a lost or new link table; resumable, never replaces a link.
+    Rebuild(RebuildArgs),
 }
 
 /// Runs a `link` command.
@@ -46,6 +51,7 @@ pub async fn run(global: GlobalArgs, command: LinkCommand) -> Result<Outcome, Co
     match command {
         LinkCommand::Show { id } => show(&stack, id).await,
         LinkCommand::Sever { id } => sever(&stack, id).await,
+        LinkCommand::Rebuild(args) => rebuild::run(&stack, &global, args).await,
     }
 }
 

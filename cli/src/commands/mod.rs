@@ -1,7 +1,7 @@
 //! The operator commands of `qalita-gitlab` (DESIGN section 1): test the connection, create the
-//! external issue of one QALITA issue, explain a routing and mapping, show and sever links, switch
-//! the integration off and on, read the integration log, work the dead-letter queue, backfill, and
-//! manage the configuration document. Each works on the deployed stack (DynamoDB, SQS, Secrets
+//! external issue of one QALITA issue, explain a routing and mapping, show, sever and rebuild
+//! links, switch the integration off and on, read the integration log, work the dead-letter queue,
+//! backfill, and manage the configuration document. Each works on the deployed stack (DynamoDB, SQS, Secrets
 //! Manager) or on the embedded one of `serve` (`--local DIR`), through the same ports and engine as
 //! the worker: no sync decision is made here.
 //!
@@ -17,7 +17,9 @@ pub mod issue;
 pub mod link;
 pub mod logs;
 mod outcome;
+mod pacing;
 mod probe;
+pub mod rebuild;
 mod stack;
 pub mod switch;
 pub mod test_connection;
@@ -31,6 +33,7 @@ pub use issue::{CreateIssueArgs, ExplainArgs};
 pub use link::LinkCommand;
 pub use logs::LogsArgs;
 pub use outcome::{CommandError, Exit, Outcome};
+pub use rebuild::RebuildArgs;
 pub use stack::Stack;
 pub use switch::{DisableArgs, EnableArgs, StatusArgs};
 pub use test_connection::TestConnectionArgs;

@@ -1,6 +1,7 @@
 //! `disable`, `enable` and `status`: the operator's switch (`qalita_gitlab_core::control`, which
 //! the worker reads once per batch and the poll once per run) and what the stack holds now, with
-//! the service's first run (where the default creation policy starts).
+//! the service's first run (where the default creation policy starts) and the checkpoints of
+//! `backfill` and `links rebuild`.
 
 use qalita_gitlab_core::control;
 use qalita_gitlab_core::engine::FIRST_RUN;
@@ -9,6 +10,7 @@ use serde_json::json;
 use super::backfill::CHECKPOINT;
 use super::global::GlobalArgs;
 use super::outcome::{CommandError, Outcome};
+use super::rebuild;
 use super::stack::Stack;
 
 /// Stops outbound writes: the worker acknowledges every event and writes nothing, logging each as
@@ -26,7 +28,8 @@ pub struct DisableArgs {}
 #[command(after_help = "Exit codes: 0 enabled; 2 usage or configuration error; 3 the store did not answer.")]
 pub struct EnableArgs {}
 
-/// Shows whether the integration is enabled, the queues' depths and the backfill's checkpoint.
+/// Shows whether the integration is enabled, the queues' depths and the checkpoints of the backfill
+/// and of the links rebuild.
 #[derive(Debug, Clone, clap::Args)]
 #[command(after_help = "Exit codes: 0 shown; 2 usage or configuration error; 3 the store or a queue did not answer.")]
 pub struct StatusArgs {}
@@ -55,6 +58,15 @@ pub async fn status(global: GlobalArgs) -> Result<Outcome, CommandError> {
     // Where the default creation policy starts (`[create]`): recorded once, by the first run.
     let first_run = store.cursor(FIRST_RUN).await?;
     let checkpoint_json = checkpoint.as_deref().and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok());
+    // The rebuild's checkpoints are per configured project; a configuration that does not load
+    // is not this command's to report.
+    let mut rebuild_cursors = Vec::new();
+    if let Ok(loaded) = stack.config().await {
+        for project in loaded.config.projects() {
+            rebuild_cursors.push((project.to_string(), store.cursor(&rebuild::cursor_name(&project)).await?));
+        }
+    }
+    let rebuilt = rebuild::describe_checkpoints(&rebuild_cursors);
     let mut human = format!("{}\n", stack.describe());
     human.push_str(&format!(
         "  integration: {}\n",
@@ -88,12 +100,17 @@ pub async fn status(global: GlobalArgs) -> Result<Outcome, CommandError> {
         "  backfill: {}\n",
         checkpoint_json.as_ref().map_or_else(|| "never run".to_owned(), super::backfill::describe_checkpoint)
     ));
+    human.push_str(&format!(
+        "  links rebuild: {}\n",
+        rebuilt.as_ref().map_or("never run (`qalita-gitlab links rebuild` after a lost link table)", |(text, _)| text)
+    ));
     let json = json!({
         "stack": stack.describe_json(),
         "disabled": disabled,
         "queue": depths,
         "config_stored": document.is_some(),
         "backfill": checkpoint_json,
+        "links_rebuild": rebuilt.map(|(_, json)| json),
         "first_run": first_run,
     });
     Ok(Outcome::ok(human, json))

@@ -9,6 +9,7 @@ use qalita_gitlab_core::config::Config;
 use qalita_gitlab_core::domain::gitlab::{GitlabIssue, GitlabProjectRef, IssueState, IssueUpdate, StateEvent};
 use qalita_gitlab_core::domain::link::LinkStatus;
 use qalita_gitlab_core::domain::{GitlabProjectId, QalitaIssueId};
+use qalita_gitlab_core::plan::link_back;
 use qalita_gitlab_core::ports::{CallContext, GitlabApi, Links};
 use qalita_gitlab_sims::gitlab::DeliveryOutcome;
 use qalita_gitlab_sims::qalita::EmitOutcome;
@@ -271,7 +272,17 @@ impl Steps<'_> {
         }
         let (commented, closed, noted) = (&opened[0], &opened[1], &opened[2]);
         let notes_on = |o: &Opened| gitlab_note_texts(self.world, o.issue.project_id.get(), o.issue.iid.get()).len();
-        let comments_on = |o: &Opened| comment_texts(self.world, o.seed.id).len();
+        // Each QALITA issue shows its GitLab issue's URL in one comment (`[link_back]`), beside
+        // the copies.
+        let link_back = |o: &Opened| link_back::text(&self.config.comments, &o.issue.web_url);
+        for o in opened {
+            let shown = comment_texts(self.world, o.seed.id).iter().filter(|c| **c == link_back(o)).count();
+            if shown != 1 {
+                problems.push(format!("QALITA #{} shows its GitLab URL in {shown} comments (1 expected)", o.seed.id));
+            }
+        }
+        let comments_on =
+            |o: &Opened| comment_texts(self.world, o.seed.id).iter().filter(|c| **c != link_back(o)).count();
         if (notes_on(commented), comments_on(commented)) != (1, 1) {
             problems.push(format!(
                 "GitLab → QALITA comment: {} GitLab notes and {} QALITA comments (1 and 1 expected)",
@@ -300,8 +311,9 @@ impl Steps<'_> {
         }
         say!(
             self.out,
-            "\nChecked once everything settled: {} GitLab issues for {} QALITA issues (no duplicate), each comment \
-             copied once and not echoed back, the closed issue still closed, the queue and the dead-letter queue empty.",
+            "\nChecked once everything settled: {} GitLab issues for {} QALITA issues (no duplicate), each GitLab URL \
+             written back to QALITA once, each comment copied once and not echoed back, the closed issue still \
+             closed, the queue and the dead-letter queue empty.",
             SEEDS.len(),
             SEEDS.len()
         );

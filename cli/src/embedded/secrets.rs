@@ -71,6 +71,17 @@ impl EnvSecrets {
     }
 }
 
+/// The class of the error for a variable that is not set.
+const NOT_SET: &str = "NotSet";
+/// The class of the error for a secret the secrets file does not name.
+const NOT_IN_FILE: &str = "NotFound";
+
+/// Whether `error` says only that the secret was not given (no variable, no entry in the file),
+/// for a secret that turns an optional feature on.
+pub fn is_unset(error: &SecretError) -> bool {
+    matches!(error, SecretError::Unreadable { class, .. } if class == NOT_SET || class == NOT_IN_FILE)
+}
+
 /// What a variable holds.
 enum Found {
     Unset,
@@ -92,7 +103,7 @@ impl SecretSource for EnvSecrets {
                 )),
                 Found::Unset => Err(SecretError::Unreadable {
                     id: id.to_owned(),
-                    class: "NotSet".into(),
+                    class: NOT_SET.into(),
                     message: format!("set the environment variable {variable}"),
                 }),
             },
@@ -257,7 +268,7 @@ impl SecretSource for FileSecrets {
         let Some(entry) = secrets.remove(id) else {
             return Err(SecretError::Unreadable {
                 id: id.to_owned(),
-                class: "NotFound".into(),
+                class: NOT_IN_FILE.into(),
                 message: format!("the secrets file {} has no entry {id:?}", self.path.display()),
             });
         };

@@ -36,10 +36,15 @@ being rotated) or from --secrets-file, a TOML file of mode 0600:
     \"qalita-gitlab/qalita-token\" = \"…\"
     \"qalita-gitlab/webhook-secret\" = \"…\"
     \"qalita-gitlab/webhook-signing-secret\" = \"whsec_…\"   (with --webhook-auth-mode signature or both)
+    \"qalita-gitlab/qalita-webhook-secret\" = \"…\"   (optional: turns QALITA's webhook route on)
 
 Point the GitLab project's webhook (Settings → Webhooks) at
 http(s)://<this host>:<port>/api/v2/integrations/gitlab/webhook with the webhook secret as Secret
-token (and the signing secret as Signing token, if signatures are on).
+token (and the signing secret as Signing token, if signatures are on). Point QALITA's webhook
+(Settings → Integration → Webhooks) at http(s)://<this host>:<port>/api/v2/integrations/qalita/webhook
+with the QALITA webhook secret (QALITA_GITLAB_QALITA_WEBHOOK_SECRET, at least 16 characters) as a
+Bearer token, in X-Qalita-Token, or as the key of an HMAC-SHA256 body signature; the QALITA_WEBHOOK_*
+variables of the Lambda function set its pointers and headers here too.
 
 Exit codes (as the other commands'): 0 stopped by Ctrl-C or SIGTERM (--demo: every step verified);
 1 failed while running (--demo: a step failed); 2 usage or configuration error, serve cannot start

@@ -77,6 +77,9 @@ pub enum StartError {
         /// Where to set it.
         place: String,
     },
+    /// A setting of the QALITA webhook route (`QALITA_WEBHOOK_*`) is not valid.
+    #[error("the QALITA webhook route cannot be set up")]
+    QalitaRoute(#[source] qalita_gitlab_webhook::config::ConfigError),
     /// The TLS certificate or key cannot be used.
     #[error("cannot serve HTTPS")]
     Tls(#[source] TlsError),

@@ -27,7 +27,7 @@ use super::error::describe;
 use crate::embedded::queue::EmbeddedQueue;
 use crate::embedded::{EmbeddedDb, Health};
 
-pub use crate::local::{HEALTH_PATH, WEBHOOK_PATH};
+pub use crate::local::{HEALTH_PATH, QALITA_WEBHOOK_PATH, WEBHOOK_PATH};
 
 /// What the routes share.
 pub(crate) struct Front {
@@ -47,6 +47,7 @@ pub(crate) struct Front {
 pub(crate) fn router(front: Front) -> Router {
     Router::new()
         .route(WEBHOOK_PATH, axum::routing::any(webhook))
+        .route(QALITA_WEBHOOK_PATH, axum::routing::any(webhook))
         .route(HEALTH_PATH, axum::routing::get(health))
         .fallback(not_found)
         .with_state(Arc::new(front))
@@ -74,7 +75,7 @@ struct Read {
 /// then the body, then the Lambda handler, as API Gateway's payload v2 would pass it.
 async fn webhook(State(front): State<Arc<Front>>, request: Request) -> Response {
     let (parts, mut body) = request.into_parts();
-    if let Some(answer) = screen(&front.deps, &parts.method, &parts.headers).await {
+    if let Some(answer) = screen(&front.deps, parts.uri.path(), &parts.method, &parts.headers).await {
         return closing(from_lambda(answer));
     }
     let event = DeliveryHeaders::from_map(&parts.headers).event_for_log();
@@ -86,7 +87,7 @@ async fn webhook(State(front): State<Arc<Front>>, request: Request) -> Response 
     let read = match read {
         Ok(read) => read,
         Err(Unread::OverLimit { read }) => {
-            let answered = over_limit(&front.deps, &parts.headers, read).await;
+            let answered = over_limit(&front.deps, parts.uri.path(), &parts.headers, read).await;
             if answered.status().is_success() {
                 // Authenticated by its token: the rest is read and dropped, holding no memory, so
                 // that the sender reads the answer rather than a reset connection.

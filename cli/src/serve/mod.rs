@@ -35,9 +35,12 @@ pub use args::{
     DEFAULT_MAX_INFLIGHT_BODY_BYTES, LogFormat, ServeArgs, parse_duration, parse_size,
 };
 pub use error::{RunError, StartError, describe};
-pub use front::{HEALTH_PATH, WEBHOOK_PATH};
+pub use front::{HEALTH_PATH, QALITA_WEBHOOK_PATH, WEBHOOK_PATH};
 pub use tls::{TlsError, TlsFiles};
-pub use wiring::{ConfigFrom, GITLAB_TOKEN_ID, QALITA_TOKEN_ID, WEBHOOK_SECRET_ID, WEBHOOK_SIGNING_SECRET_ID};
+pub use wiring::{
+    ConfigFrom, GITLAB_TOKEN_ID, QALITA_TOKEN_ID, QALITA_WEBHOOK_SECRET_ID, WEBHOOK_SECRET_ID,
+    WEBHOOK_SIGNING_SECRET_ID,
+};
 pub use worker::{PollerReport, WorkerReport};
 
 use crate::embedded::queue::{EmbeddedQueue, QueueOptions};
@@ -264,7 +267,7 @@ impl Server {
             SecretsFrom::Source(source) => (source.clone(), "", SecretsPlace::Given),
         };
         let config = Arc::new(config);
-        let wiring = wiring::Wiring {
+        let mut wiring = wiring::Wiring {
             config: config.clone(),
             secrets,
             secrets_hint,
@@ -273,8 +276,10 @@ impl Server {
             store,
             queue,
             clock: clock.clone(),
+            qalita_route: None,
         };
         wiring.check_webhook_secret().await?;
+        wiring.qalita_route = wiring.qalita_webhook().await?;
         let current = Arc::new(wiring::CurrentDeps::build(wiring.clone()).await?);
         let listener = tokio::net::TcpListener::bind(options.listen)
             .await
@@ -309,6 +314,11 @@ impl Server {
     /// this machine's name): `https://…` when TLS is on.
     pub fn webhook_url(&self) -> String {
         format!("{}://{}{WEBHOOK_PATH}", self.scheme, self.local_addr)
+    }
+
+    /// The URL of QALITA's webhook route (answered `404` unless the QALITA webhook secret is set).
+    pub fn qalita_webhook_url(&self) -> String {
+        format!("{}://{}{QALITA_WEBHOOK_PATH}", self.scheme, self.local_addr)
     }
 
     /// The database file.

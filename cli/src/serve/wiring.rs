@@ -12,21 +12,26 @@ use qalita_gitlab_core::config::Config;
 use qalita_gitlab_core::domain::SecretString;
 
 use qalita_gitlab_core::ports::{Clock, SecretError, SecretSource, SecretStage, Settings};
+use qalita_gitlab_core::webhook::qalita::QalitaRoute;
+use qalita_gitlab_core::webhook::qalita::auth::{MIN_SECRET_CHARS, QalitaAuthenticator};
 use qalita_gitlab_core::webhook::signature::SigningKey;
 use qalita_gitlab_core::webhook::verify::{
     AuthMode, CachePolicy, DEFAULT_SIGNATURE_TOLERANCE, Signing, WebhookAuthenticator,
 };
-use qalita_gitlab_webhook::config::DEFAULT_MAX_BODY_BYTES;
+use qalita_gitlab_webhook::config::{DEFAULT_MAX_BODY_BYTES, qalita_route};
+use qalita_gitlab_webhook::handler::QalitaDeps;
 use qalita_gitlab_worker::handler::Deps;
 use qalita_gitlab_worker::wiring::{self, BuildError, Places, Tokens};
 use tokio::sync::RwLock;
 
 use super::error::StartError;
 use crate::embedded::queue::EmbeddedQueue;
-use crate::embedded::secrets::EnvSecrets;
+use crate::embedded::secrets::{EnvSecrets, is_unset};
 use crate::embedded::store::RedbLinkStore;
 
-pub use crate::local::{GITLAB_TOKEN_ID, QALITA_TOKEN_ID, WEBHOOK_SECRET_ID, WEBHOOK_SIGNING_SECRET_ID};
+pub use crate::local::{
+    GITLAB_TOKEN_ID, QALITA_TOKEN_ID, QALITA_WEBHOOK_SECRET_ID, WEBHOOK_SECRET_ID, WEBHOOK_SIGNING_SECRET_ID,
+};
 
 /// The least time between two rebuilds caused by a refused token (the worker Lambda's).
 const REFRESH_AFTER_REFUSAL: Duration = Duration::from_secs(60);
@@ -139,6 +144,8 @@ pub(crate) struct Wiring {
     pub store: RedbLinkStore,
     pub queue: EmbeddedQueue,
     pub clock: Arc<dyn Clock>,
+    /// The QALITA route's settings, when its secret is set ([`Self::qalita_webhook`]).
+    pub qalita_route: Option<QalitaRoute>,
 }
 
 impl Wiring {
@@ -163,12 +170,45 @@ impl Wiring {
                 tolerance: DEFAULT_SIGNATURE_TOLERANCE,
             }),
         };
+        let qalita = self.qalita_route.clone().map(|route| QalitaDeps {
+            auth: QalitaAuthenticator::new(
+                self.secrets.clone(),
+                QALITA_WEBHOOK_SECRET_ID,
+                self.clock.clone(),
+                CachePolicy::default(),
+                &route,
+            ),
+            route,
+        });
         qalita_gitlab_webhook::handler::Deps {
             queue: Arc::new(self.queue.clone()),
             auth,
             clock: self.clock.clone(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            qalita,
         }
+    }
+
+    /// The QALITA route's settings when its secret is set (`None`: the route answers `404`), read
+    /// from the same `QALITA_WEBHOOK_*` variables as the Lambda function's. A secret that is set
+    /// but cannot authenticate anything (blank, shorter than 16 characters) stops the start.
+    pub async fn qalita_webhook(&self) -> Result<Option<QalitaRoute>, StartError> {
+        let what = "QALITA webhook secret";
+        let value = match self.secrets.read(QALITA_WEBHOOK_SECRET_ID, SecretStage::Current).await {
+            Ok(None) => return Ok(None),
+            Err(error) if is_unset(&error) => return Ok(None),
+            Ok(Some(value)) => value,
+            Err(source) => return Err(StartError::Secret { what, hint: self.secrets_hint, source }),
+        };
+        if value.expose().trim().chars().count() < MIN_SECRET_CHARS {
+            return Err(StartError::UnusableSecret {
+                what,
+                id: QALITA_WEBHOOK_SECRET_ID,
+                problem: format!("it is shorter than {MIN_SECRET_CHARS} characters"),
+                place: self.secrets_place.of(QALITA_WEBHOOK_SECRET_ID),
+            });
+        }
+        qalita_route(|key| std::env::var(key).ok()).map(Some).map_err(StartError::QalitaRoute)
     }
 
     /// Checks that the secrets the auth mode needs can be read and used (the webhook secret for a

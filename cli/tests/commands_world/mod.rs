@@ -95,16 +95,18 @@ impl World {
     /// A world on moto with a GitLab simulator configured by `sim`.
     pub async fn aws_with(sim: SimConfig, config_extra: &str) -> World {
         let aws = LocalAws::connect().await;
-        let stack = TestStack::create(&aws, "cli", "webhook-secret-for-cli-tests").await;
-        for (id, value) in [(ids::GITLAB_TOKEN, DEFAULT_TOKEN), (ids::QALITA_TOKEN, QALITA_TOKEN)] {
-            aws.secrets().put_secret_value().secret_id(stack.secret(id)).secret_string(value).send().await.unwrap();
-        }
+        let stack = new_stack(&aws).await;
         Self::start(Backend::Aws { aws: Box::new(aws), stack }, sim, config_extra).await
     }
 
     /// A world on an embedded stack, with the tokens in environment variables.
     pub async fn local(config_extra: &str) -> World {
-        Self::start(Backend::Local, SimConfig::default(), config_extra).await
+        Self::local_with(SimConfig::default(), config_extra).await
+    }
+
+    /// A world on an embedded stack with a GitLab simulator configured by `sim`.
+    pub async fn local_with(sim: SimConfig, config_extra: &str) -> World {
+        Self::start(Backend::Local, sim, config_extra).await
     }
 
     async fn start(backend: Backend, sim: SimConfig, config_extra: &str) -> World {
@@ -127,6 +129,19 @@ impl World {
         let config = world.write_config("config.toml", &world.document(config_extra));
         world.run(&["config", "apply", path(&config), "--yes"]).await.expect(0);
         world
+    }
+
+    /// Loses the link table, as a new deployment or a restored machine would: a new stack (a new
+    /// table, queues and secrets) on moto, a new database file in the data folder; the same
+    /// configuration document (`extra` as given at the start) is applied to it. The simulators
+    /// keep what they hold.
+    pub async fn lose_table(&mut self, config_extra: &str) {
+        match &mut self.backend {
+            Backend::Aws { aws, stack } => *stack = new_stack(aws).await,
+            Backend::Local => std::fs::remove_file(self.data_dir().join("qalita-gitlab.redb")).unwrap(),
+        }
+        let config = self.write_config("config.toml", &self.document(config_extra));
+        self.run(&["config", "apply", path(&config), "--yes"]).await.expect(0);
     }
 
     /// The configuration document of the world, with `extra` appended.
@@ -248,6 +263,15 @@ impl World {
             .filter(|issue| issue.description.as_deref().is_some_and(|d| d.trim_end().ends_with(&marker)))
             .count()
     }
+}
+
+/// The template's resources under a fresh name on moto, with the tokens in their secrets.
+async fn new_stack(aws: &LocalAws) -> TestStack {
+    let stack = TestStack::create(aws, "cli", "webhook-secret-for-cli-tests").await;
+    for (id, value) in [(ids::GITLAB_TOKEN, DEFAULT_TOKEN), (ids::QALITA_TOKEN, QALITA_TOKEN)] {
+        aws.secrets().put_secret_value().secret_id(stack.secret(id)).secret_string(value).send().await.unwrap();
+    }
+    stack
 }
 
 /// A path as an argument.

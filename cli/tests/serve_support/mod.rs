@@ -14,8 +14,8 @@ use qalita_gitlab::embedded::DiskFaults;
 use qalita_gitlab::embedded::queue::{EmbeddedQueue, QueueOptions};
 use qalita_gitlab::embedded::secrets::EnvSecrets;
 use qalita_gitlab::serve::{
-    ConfigFrom, EndpointOptions, GITLAB_TOKEN_ID, HEALTH_PATH, Options, QALITA_TOKEN_ID, RunError, RunSummary,
-    SecretsFrom, Server, StartError, WEBHOOK_SECRET_ID, describe,
+    ConfigFrom, EndpointOptions, GITLAB_TOKEN_ID, HEALTH_PATH, Options, QALITA_TOKEN_ID, QALITA_WEBHOOK_SECRET_ID,
+    RunError, RunSummary, SecretsFrom, Server, StartError, WEBHOOK_SECRET_ID, describe,
 };
 use qalita_gitlab_core::adapters::gitlab_http::GitlabClient;
 use qalita_gitlab_core::adapters::http::HttpSettings;
@@ -29,6 +29,7 @@ use tokio::task::JoinHandle;
 
 pub const QALITA_TOKEN: &str = "qalita-token-of-the-serve-tests";
 pub const WEBHOOK_SECRET: &str = "webhook-secret-of-the-serve-tests";
+pub const QALITA_WEBHOOK_SECRET: &str = "qalita-webhook-secret-of-the-serve-tests";
 pub const MARIE_TOKEN: &str = "test-token-marie-of-the-serve-tests";
 pub const ISSUE: u64 = 4821;
 pub const PROJECT: u64 = 42;
@@ -82,6 +83,18 @@ impl Sims {
         self.qalita.comments(id).iter().filter_map(|c| c["content"].as_str().map(str::to_owned)).collect()
     }
 
+    /// The comment that shows the URL of the GitLab issue of QALITA issue `id` (`[link_back]`).
+    pub fn link_back(&self, id: u64) -> String {
+        let issue = self.gitlab_issue_of(id).expect("the GitLab issue");
+        format!("[GitLab] Tracked in GitLab: {}", issue.web_url)
+    }
+
+    /// The QALITA comments of `id` that copy GitLab notes (the link back left out).
+    pub fn note_copies(&self, id: u64) -> Vec<String> {
+        let link_back = self.link_back(id);
+        self.qalita_comments(id).into_iter().filter(|c| *c != link_back).collect()
+    }
+
     pub fn qalita_writes(&self) -> usize {
         self.qalita.requests().iter().filter(|r| r.method != "GET").count()
     }
@@ -129,8 +142,13 @@ pub fn project() -> GitlabProjectRef {
     GitlabProjectRef::Id(GitlabProjectId::new(PROJECT).expect("a project id"))
 }
 
-pub fn secret_values() -> [(&'static str, &'static str); 3] {
-    [(GITLAB_TOKEN_ID, DEFAULT_TOKEN), (QALITA_TOKEN_ID, QALITA_TOKEN), (WEBHOOK_SECRET_ID, WEBHOOK_SECRET)]
+pub fn secret_values() -> [(&'static str, &'static str); 4] {
+    [
+        (GITLAB_TOKEN_ID, DEFAULT_TOKEN),
+        (QALITA_TOKEN_ID, QALITA_TOKEN),
+        (WEBHOOK_SECRET_ID, WEBHOOK_SECRET),
+        (QALITA_WEBHOOK_SECRET_ID, QALITA_WEBHOOK_SECRET),
+    ]
 }
 
 /// The secrets as environment variables would give them, without touching this process's environment.
@@ -160,6 +178,7 @@ pub fn options(data_dir: &Path, config: ConfigFrom) -> Options {
 /// A pipeline serving in this process.
 pub struct Serving {
     pub webhook_url: String,
+    pub qalita_webhook_url: String,
     pub task: JoinHandle<Result<RunSummary, RunError>>,
     pub stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -179,13 +198,14 @@ impl Serving {
     ) -> (Serving, EmbeddedQueue) {
         let server = Server::start_with(options, endpoint, faults).await.expect("serve starts");
         let webhook_url = server.webhook_url();
+        let qalita_webhook_url = server.qalita_webhook_url();
         sims.gitlab.set_webhook(Some(WebhookConfig::new(&webhook_url).with_secret(WEBHOOK_SECRET)));
         let queue = server.queue();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
             let _ = stopped.await;
         }));
-        (Serving { webhook_url, task, stop }, queue)
+        (Serving { webhook_url, qalita_webhook_url, task, stop }, queue)
     }
 
     /// Asks it to stop and waits; fails the test if that takes more than `limit`.
@@ -376,9 +396,10 @@ pub async fn hooked_and_linked(sims: &Sims, serve: &mut Process) -> Iid {
     iid
 }
 
-/// Every note became one QALITA comment, in order.
+/// Every note became one QALITA comment, in order, after the one link back of the creation.
 pub fn assert_copied_once_in_order(sims: &Sims, texts: &[String]) {
-    let expected: Vec<String> = texts.iter().map(|t| format!("[GitLab] mdurand: {t}")).collect();
+    let mut expected = vec![sims.link_back(ISSUE)];
+    expected.extend(texts.iter().map(|t| format!("[GitLab] mdurand: {t}")));
     assert_eq!(sims.qalita_comments(ISSUE), expected, "each once, in order");
 }
 

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use chrono::TimeDelta;
 use qalita_gitlab_core::ports::{Clock, SecretSource};
+use qalita_gitlab_core::webhook::qalita::QalitaRoute;
+use qalita_gitlab_core::webhook::qalita::auth::QalitaAuthenticator;
 use qalita_gitlab_core::webhook::verify::{AuthMode, CachePolicy, Signing, WebhookAuthenticator};
 
 /// The most API Gateway passes to a Lambda function synchronously (6 MiB).
@@ -35,6 +37,18 @@ pub struct Config {
     /// `WEBHOOK_SIGNING_SECRET_ID` (required unless `token`) and
     /// `WEBHOOK_SIGNATURE_TOLERANCE_SECONDS` (default 300): `None` in token mode.
     pub signing: Option<Signing>,
+    /// The QALITA route: `QALITA_WEBHOOK_SECRET_ID` (unset: the route answers `404`) and the
+    /// route's settings (see [`qalita_route`]).
+    pub qalita: Option<QalitaSettings>,
+}
+
+/// Where the QALITA route's secret is and how it reads deliveries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QalitaSettings {
+    /// The shared secret's id in the secret store.
+    pub secret_id: String,
+    /// The pointers, header names and replay window.
+    pub route: QalitaRoute,
 }
 
 impl Config {
@@ -51,23 +65,7 @@ impl Config {
                 .filter(|v| !v.is_empty())
                 .ok_or_else(|| ConfigError { key, problem: "is not set".into() })
         };
-        let number =
-            |key: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| -> Result<u64, ConfigError> {
-                let Some(raw) = lookup(key) else {
-                    return Ok(default);
-                };
-                let value: u64 = raw
-                    .trim()
-                    .parse()
-                    .map_err(|_| ConfigError { key, problem: format!("must be a whole number, got {raw:?}") })?;
-                match range.contains(&value) {
-                    true => Ok(value),
-                    false => Err(ConfigError {
-                        key,
-                        problem: format!("must be between {} and {}, got {value}", range.start(), range.end()),
-                    }),
-                }
-            };
+        let number = |key, default, range| number(&lookup, key, default, range);
 
         let queue_url = required("EVENT_QUEUE_URL")?;
         if !queue_url.starts_with("http") || !queue_url.ends_with(".fifo") {
@@ -99,12 +97,28 @@ impl Config {
                 tolerance: seconds(tolerance),
             }),
         };
+        let qalita = match lookup("QALITA_WEBHOOK_SECRET_ID").map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
+            None => None,
+            Some(secret_id) => Some(QalitaSettings { secret_id, route: qalita_route(&lookup)? }),
+        };
         Ok(Config {
             queue_url,
             webhook_secret_id,
             max_body_bytes: usize::try_from(max_body_bytes).unwrap_or(DEFAULT_MAX_BODY_BYTES),
             cache: CachePolicy { ttl: seconds(ttl), refresh_after_mismatch: seconds(refresh) },
             signing,
+            qalita,
+        })
+    }
+
+    /// The QALITA route's checks, when the route is configured.
+    pub fn qalita_authenticator(
+        &self,
+        source: Arc<dyn SecretSource>,
+        clock: Arc<dyn Clock>,
+    ) -> Option<(QalitaAuthenticator, QalitaRoute)> {
+        self.qalita.as_ref().map(|q| {
+            (QalitaAuthenticator::new(source, q.secret_id.clone(), clock, self.cache, &q.route), q.route.clone())
         })
     }
 
@@ -115,6 +129,62 @@ impl Config {
             Some(signing) => auth.with_signing(signing.clone()),
             None => auth,
         }
+    }
+}
+
+/// The QALITA route's settings, each optional (the defaults accept the obvious shapes):
+/// `QALITA_WEBHOOK_EVENT_POINTERS`, `QALITA_WEBHOOK_ISSUE_POINTERS`,
+/// `QALITA_WEBHOOK_COMMENT_ISSUE_POINTERS` (comma-separated JSON pointers, tried in order),
+/// `QALITA_WEBHOOK_TOKEN_HEADER`, `QALITA_WEBHOOK_SIGNATURE_HEADER`,
+/// `QALITA_WEBHOOK_DELIVERY_HEADERS` (comma-separated) and
+/// `QALITA_WEBHOOK_SIGNATURE_TOLERANCE_SECONDS` (default 300). `serve` reads the same variables.
+pub fn qalita_route(lookup: impl Fn(&str) -> Option<String>) -> Result<QalitaRoute, ConfigError> {
+    let mut route = QalitaRoute::default();
+    let set = |key: &'static str| lookup(key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let named = |key: &'static str| {
+        move |e: qalita_gitlab_core::webhook::qalita::RouteSettingError| ConfigError { key, problem: e.0 }
+    };
+    if let Some(list) = set("QALITA_WEBHOOK_EVENT_POINTERS") {
+        route.event_pointers = QalitaRoute::pointers(&list).map_err(named("QALITA_WEBHOOK_EVENT_POINTERS"))?;
+    }
+    if let Some(list) = set("QALITA_WEBHOOK_ISSUE_POINTERS") {
+        route.issue_pointers = QalitaRoute::pointers(&list).map_err(named("QALITA_WEBHOOK_ISSUE_POINTERS"))?;
+    }
+    if let Some(list) = set("QALITA_WEBHOOK_COMMENT_ISSUE_POINTERS") {
+        route.comment_issue_pointers =
+            QalitaRoute::pointers(&list).map_err(named("QALITA_WEBHOOK_COMMENT_ISSUE_POINTERS"))?;
+    }
+    if let Some(name) = set("QALITA_WEBHOOK_TOKEN_HEADER") {
+        route.token_header = QalitaRoute::header(&name).map_err(named("QALITA_WEBHOOK_TOKEN_HEADER"))?;
+    }
+    if let Some(name) = set("QALITA_WEBHOOK_SIGNATURE_HEADER") {
+        route.signature_header = QalitaRoute::header(&name).map_err(named("QALITA_WEBHOOK_SIGNATURE_HEADER"))?;
+    }
+    if let Some(list) = set("QALITA_WEBHOOK_DELIVERY_HEADERS") {
+        route.delivery_headers = QalitaRoute::headers(&list).map_err(named("QALITA_WEBHOOK_DELIVERY_HEADERS"))?;
+    }
+    route.tolerance = seconds(number(&lookup, "QALITA_WEBHOOK_SIGNATURE_TOLERANCE_SECONDS", 300, 1..=3600)?);
+    Ok(route)
+}
+
+/// A whole number setting within `range`, `default` when unset.
+fn number(
+    lookup: &impl Fn(&str) -> Option<String>,
+    key: &'static str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    let Some(raw) = lookup(key) else {
+        return Ok(default);
+    };
+    let value: u64 =
+        raw.trim().parse().map_err(|_| ConfigError { key, problem: format!("must be a whole number, got {raw:?}") })?;
+    match range.contains(&value) {
+        true => Ok(value),
+        false => Err(ConfigError {
+            key,
+            problem: format!("must be between {} and {}, got {value}", range.start(), range.end()),
+        }),
     }
 }
 

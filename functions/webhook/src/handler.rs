@@ -11,9 +11,12 @@ use std::time::Instant;
 use lambda_http::http::{HeaderMap, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use qalita_gitlab_core::ports::{Clock, EventQueue, QueueError, SecretError};
+use qalita_gitlab_core::webhook::qalita::QALITA_WEBHOOK_PATH;
 use qalita_gitlab_core::webhook::verify::{Rejection, Verdict, WebhookAuthenticator};
 use qalita_gitlab_core::webhook::{DeliveryHeaders, IgnoreReason, IngestError, Ingested, Summary, ingest};
 use serde_json::json;
+
+pub use crate::qalita::QalitaDeps;
 
 /// What the handler needs, built once per cold start.
 pub struct Deps {
@@ -26,6 +29,8 @@ pub struct Deps {
     /// Larger bodies are not read: `200 ignored` once authenticated by token (a resend would be
     /// as large), `413` when only a signature over the whole body could authenticate them.
     pub max_body_bytes: usize,
+    /// The QALITA route (`POST /api/v2/integrations/qalita/webhook`), when configured.
+    pub qalita: Option<QalitaDeps>,
 }
 
 /// How one delivery ended.
@@ -42,7 +47,12 @@ enum Outcome {
 }
 
 /// Answers one API Gateway request. Never fails and never panics: every input gets a response.
+/// The QALITA route's path goes to [`crate::qalita`]; every other path is GitLab's (the HTTP API
+/// routes only the two).
 pub async fn handle(deps: &Deps, request: Request) -> Response<Body> {
+    if is_qalita(request.uri().path()) {
+        return crate::qalita::handle(deps, &request).await;
+    }
     let started = Instant::now();
     let headers = DeliveryHeaders::from_map(request.headers());
     let outcome = decide(deps, &request, &headers).await;
@@ -52,7 +62,10 @@ pub async fn handle(deps: &Deps, request: Request) -> Response<Body> {
 /// What the method and headers alone decide, for a server that has not read the body yet:
 /// `None` when the body is worth reading, else the answer (logged like any delivery). An
 /// unauthenticated client is refused before it can make the server hold its body.
-pub async fn screen(deps: &Deps, method: &Method, headers: &HeaderMap) -> Option<Response<Body>> {
+pub async fn screen(deps: &Deps, path: &str, method: &Method, headers: &HeaderMap) -> Option<Response<Body>> {
+    if is_qalita(path) {
+        return crate::qalita::screen(deps, method, headers).await;
+    }
     let started = Instant::now();
     let headers = DeliveryHeaders::from_map(headers);
     let outcome = match screen_headers(deps, method, &headers).await {
@@ -66,7 +79,10 @@ pub async fn screen(deps: &Deps, method: &Method, headers: &HeaderMap) -> Option
 /// it there (call [`screen`] first). Authenticated by its token, it is acknowledged and ignored (a
 /// resend would be as large); when a signature over the whole body is required, it cannot be
 /// authenticated and gets `413`.
-pub async fn over_limit(deps: &Deps, headers: &HeaderMap, size: usize) -> Response<Body> {
+pub async fn over_limit(deps: &Deps, path: &str, headers: &HeaderMap, size: usize) -> Response<Body> {
+    if is_qalita(path) {
+        return crate::qalita::over_limit(deps, headers, size);
+    }
     let started = Instant::now();
     let headers = DeliveryHeaders::from_map(headers);
     let outcome = match deps.auth.mode().requires_body() {
@@ -77,6 +93,11 @@ pub async fn over_limit(deps: &Deps, headers: &HeaderMap, size: usize) -> Respon
         },
     };
     finish(&headers, outcome, started)
+}
+
+/// Whether a request's path is the QALITA route's (under any stage prefix).
+fn is_qalita(path: &str) -> bool {
+    path.trim_end_matches('/').ends_with(QALITA_WEBHOOK_PATH)
 }
 
 fn finish(headers: &DeliveryHeaders<'_>, outcome: Outcome, started: Instant) -> Response<Body> {
@@ -147,6 +168,11 @@ fn respond(outcome: Outcome) -> Response<Body> {
             json!({ "status": "error", "reason": "the event queue is unavailable; try again later" }),
         ),
     };
+    json_response(status, &body)
+}
+
+/// A JSON answer.
+pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
     let mut response = Response::new(Body::Text(body.to_string()));
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));

@@ -12,7 +12,7 @@ use qalita_gitlab_core::adapters::{secrets_manager::SecretsManager, sqs::SqsQueu
 use qalita_gitlab_core::ports::SystemClock;
 use qalita_gitlab_webhook::config::Config;
 use qalita_gitlab_webhook::event::answer;
-use qalita_gitlab_webhook::handler::{Deps, handle};
+use qalita_gitlab_webhook::handler::{Deps, QalitaDeps, handle};
 use serde_json::Value;
 
 #[tokio::main]
@@ -41,11 +41,14 @@ async fn main() -> Result<(), Error> {
         .await;
     let clock = Arc::new(SystemClock);
     let secrets = Arc::new(SecretsManager::new(aws_sdk_secretsmanager::Client::new(&aws)));
+    let qalita =
+        config.qalita_authenticator(secrets.clone(), clock.clone()).map(|(auth, route)| QalitaDeps { auth, route });
     let deps = Deps {
         queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), config.queue_url.clone())),
         auth: config.authenticator(secrets, clock.clone()),
         clock,
         max_body_bytes: config.max_body_bytes,
+        qalita,
     };
     let deps = &deps;
     // The raw event, not `lambda_http::run`: its conversion panics on some events (a body marked

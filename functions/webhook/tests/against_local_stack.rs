@@ -48,6 +48,7 @@ fn deps(aws: &LocalAws, stack: &TestStack, sqs: aws_sdk_sqs::Client) -> Deps {
         ),
         clock,
         max_body_bytes: 6 * 1024 * 1024,
+        qalita: None,
     }
 }
 

@@ -78,6 +78,59 @@ async fn the_binary_answers_each_sample_event_as_its_name_says() {
     assert_eq!(messages.messages().len(), 1, "only the authentic issue event is queued");
 }
 
+#[tokio::test]
+async fn the_binary_answers_qalitas_webhook_on_its_route() {
+    let aws = LocalAws::connect().await;
+    let stack = TestStack::create(&aws, "wh-bin-q", EXAMPLE_SECRET).await;
+    // The sample carries the example QALITA webhook secret: put it in the stack's secret.
+    aws.secrets()
+        .put_secret_value()
+        .secret_id(stack.secret(ids::QALITA_WEBHOOK_SECRET))
+        .secret_string("example-qalita-webhook-secret")
+        .send()
+        .await
+        .unwrap();
+    let runtime = RuntimeApi::start().await;
+    let _child = Running(
+        lambda(&runtime)
+            .env("EVENT_QUEUE_URL", &stack.queue_url)
+            .env("WEBHOOK_SECRET_ID", stack.secret(ids::WEBHOOK_SECRET))
+            .env("QALITA_WEBHOOK_SECRET_ID", stack.secret(ids::QALITA_WEBHOOK_SECRET))
+            .spawn()
+            .expect("start the webhook binary"),
+    );
+    let answer = runtime
+        .invoke(event("qalita-webhook-queued.json"), Duration::from_secs(20))
+        .await
+        .expect("the function answers");
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    assert_eq!(serde_json::from_str::<Value>(answer["body"].as_str().unwrap()).unwrap()["status"], "queued");
+    // The GitLab route's token does not open the QALITA route.
+    let mut forged = event("qalita-webhook-queued.json");
+    forged["headers"]["authorization"] = format!("Bearer {EXAMPLE_SECRET}").into();
+    let answer = runtime.invoke(forged, Duration::from_secs(20)).await.expect("the function answers");
+    assert_eq!(answer["statusCode"], 401, "{answer}");
+
+    let received = aws
+        .sqs()
+        .receive_message()
+        .queue_url(&stack.queue_url)
+        .max_number_of_messages(10)
+        .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
+        .send()
+        .await
+        .unwrap();
+    let messages = received.messages();
+    assert_eq!(messages.len(), 1, "one message: {messages:?}");
+    let body: Value = serde_json::from_str(messages[0].body().unwrap_or_default()).unwrap();
+    assert_eq!(body["payload"], serde_json::json!({"issue_id": 4821, "sweep": true}));
+    let group = messages[0]
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId))
+        .cloned();
+    assert_eq!(group.as_deref(), Some("qalita:4821"));
+}
+
 /// What the function must answer to a hostile event.
 enum Expected {
     /// `400 {"status":"rejected","reason":…}`, with this reason when given.

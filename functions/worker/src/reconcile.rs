@@ -54,10 +54,7 @@ pub async fn reconcile(deps: &Deps, deadline: Instant) -> ReconcileReport {
         return report;
     }
     let config = &deps.config;
-    let projects: BTreeSet<String> = std::iter::once(&config.gitlab.default_project)
-        .chain(config.routing.iter().map(|route| &route.project))
-        .map(GitlabProjectRef::to_string)
-        .collect();
+    let projects: BTreeSet<String> = config.projects().iter().map(GitlabProjectRef::to_string).collect();
     for project in projects {
         if Instant::now() >= deadline {
             report.stopped = Some("out of time".into());

@@ -165,7 +165,8 @@ fn qalita_meaning(status: &str) -> &'static str {
 }
 
 async fn run(steps: Vec<Step>) {
-    let world = World::inbound("").await;
+    // Every field two-way: convergence is about edits on both sides.
+    let world = World::inbound("[ownership]\nassignee = \"both\"").await;
     world.qalita_changed(serde_json::json!({})).await;
     world.quiesce().await;
     let iid = world.gitlab_issue().iid;
@@ -201,11 +202,14 @@ async fn run(steps: Vec<Step>) {
     };
     assert_eq!(gitlab_assignee, expected, "assignee: {steps:?}");
 
-    // Every comment crossed over exactly once.
+    // Every comment crossed over exactly once; the link back is written once and never copied.
     let notes: Vec<String> =
         world.gitlab.notes(42, iid.get()).into_iter().filter(|n| !n.system).map(|n| n.body).collect();
-    let comments: Vec<String> =
+    let mut comments: Vec<String> =
         world.qalita.comments(ISSUE).iter().map(|c| c["content"].as_str().unwrap_or_default().to_owned()).collect();
+    let link_back = format!("[GitLab] Tracked in GitLab: {}", gitlab.web_url);
+    assert_eq!(comments.iter().filter(|c| **c == link_back).count(), 1, "the link back: {comments:?}");
+    comments.retain(|c| *c != link_back);
     for body in &tally.gitlab_notes {
         let copies = comments.iter().filter(|c| **c == format!("[GitLab] mdurand: {body}")).count();
         assert_eq!(copies, 1, "GitLab note {body:?} copied {copies} times: {steps:?}");

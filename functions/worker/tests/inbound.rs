@@ -55,7 +55,15 @@ async fn creating_the_gitlab_issue_echoes_back_nothing() {
     assert_eq!(deliveries.len(), 1, "our POST fired one Issue Hook: {deliveries:?}");
     assert_eq!(deliveries[0].status(), Some(200), "the webhook handler queued it");
     assert_eq!(world.gitlab.requests().iter().filter(|r| r.method != "GET").count(), 1, "one POST, no echo write");
-    assert_eq!(world.qalita.requests().iter().filter(|r| r.method != "GET").count(), 0, "QALITA is not written");
+    let qalita_writes: Vec<_> = world.qalita.requests().into_iter().filter(|r| r.method != "GET").collect();
+    assert_eq!(qalita_writes.len(), 1, "QALITA is written only the link back: {qalita_writes:?}");
+    assert_eq!(
+        (qalita_writes[0].method.as_str(), qalita_writes[0].path.as_str()),
+        ("POST", "/api/v2/issues/4821/comments")
+    );
+    let comments = world.qalita.comments(ISSUE);
+    assert_eq!(comments.len(), 1);
+    assert_eq!(comments[0]["content"], format!("[GitLab] Tracked in GitLab: {}", world.gitlab_issue().web_url));
 }
 
 #[tokio::test]
@@ -130,8 +138,8 @@ async fn the_ignored_label_mutes_and_its_removal_reopens() {
 }
 
 #[tokio::test]
-async fn reassigning_in_gitlab_reassigns_in_qalita_and_back() {
-    let (world, iid) = linked("").await;
+async fn with_ownership_assignee_both_reassigning_in_gitlab_reassigns_in_qalita_and_back() {
+    let (world, iid) = linked("[ownership]\nassignee = \"both\"").await;
     assert_eq!(world.gitlab_issue().assignees[0].username, "mdurand");
     let before = world.calls();
     // jroe in GitLab is the QALITA user whose login is jroe (13), found by the users API.
@@ -159,7 +167,8 @@ async fn reassigning_in_gitlab_reassigns_in_qalita_and_back() {
 
 #[tokio::test]
 async fn a_gitlab_assignee_unknown_to_qalita_changes_nothing_and_the_log_says_why() {
-    let (world, iid) = linked("").await;
+    // Two-way, so that the GitLab assignee is looked up in QALITA at all.
+    let (world, iid) = linked("[ownership]\nassignee = \"both\"").await;
     world.gitlab.add_user(32, "stranger", "A Stranger");
     person_updates(&world, iid, IssueUpdate { assignee_ids: Some(vec![32]), ..Default::default() }).await;
     world.quiesce().await;
@@ -169,6 +178,37 @@ async fn a_gitlab_assignee_unknown_to_qalita_changes_nothing_and_the_log_says_wh
         log.iter().any(|e| e.kind == "assignee-unknown" && e.message.contains("stranger")),
         "the log names the person: {log:?}"
     );
+}
+
+#[tokio::test]
+async fn by_default_a_gitlab_reassignment_stays_in_gitlab_and_a_qalita_one_reaches_gitlab() {
+    let (world, iid) = linked("").await;
+    assert_eq!(world.gitlab_issue().assignees[0].username, "mdurand", "QALITA's owner, assigned at creation");
+    world.gitlab.add_user(32, "ana", "Ana Lopez");
+    let assignees = |world: &World| world.gitlab_issue().assignees.iter().map(|a| a.id).collect::<Vec<_>>();
+    let before = world.calls();
+    // A person assigns Ana in GitLab: QALITA owns the assignee, so nothing is read or written there.
+    person_updates(&world, iid, IssueUpdate { assignee_ids: Some(vec![32]), ..Default::default() }).await;
+    world.quiesce().await;
+    assert_eq!(world.qalita.issue(ISSUE).unwrap()["assignee"], 12, "QALITA's assignee is left alone");
+    assert_eq!(assignees(&world), [32], "GitLab's stays");
+    let (_, gitlab_writes, qalita, qalita_writes) = calls_since(&world, before);
+    assert_eq!((gitlab_writes, qalita, qalita_writes), (1, 0, 0), "the person's edit only; QALITA never called");
+    let log = world.store.log(QalitaIssueId::new(ISSUE).unwrap()).await.unwrap();
+    assert!(
+        log.iter().any(|e| e.kind == "not-synced-back" && e.message.contains("ownership.assignee")),
+        "the log says why and how: {log:?}"
+    );
+
+    // A QALITA change of something else leaves GitLab's assignee as the person set it.
+    world.qalita.set_status(ISSUE, "resolved");
+    world.quiesce().await;
+    assert_eq!((world.gitlab_issue().state, assignees(&world)), (IssueState::Closed, vec![32]));
+    // QALITA's own reassignment, to John Roe (13), reaches GitLab.
+    world.qalita.set_assignee(ISSUE, Some(13));
+    world.quiesce().await;
+    assert_eq!(assignees(&world), [31], "QALITA → GitLab");
+    assert_eq!(world.qalita.issue(ISSUE).unwrap()["assignee"], 13);
 }
 
 #[tokio::test]
@@ -278,8 +318,15 @@ async fn a_test_delivery_changes_nothing_that_is_in_sync() {
     assert_eq!(calls_since(&world, before), (0, 0, 0, 0));
 }
 
+/// The QALITA comments after the link back, which the creation wrote first, and once.
 fn qalita_comments(world: &World) -> Vec<String> {
-    world.qalita.comments(ISSUE).iter().map(|c| c["content"].as_str().unwrap_or_default().to_owned()).collect()
+    let mut all: Vec<String> =
+        world.qalita.comments(ISSUE).iter().map(|c| c["content"].as_str().unwrap_or_default().to_owned()).collect();
+    let link_back = format!("[GitLab] Tracked in GitLab: {}", world.gitlab_issue().web_url);
+    assert_eq!(all.first(), Some(&link_back), "the creation's link back comes first: {all:?}");
+    all.remove(0);
+    assert!(!all.contains(&link_back), "the link back is written once: {all:?}");
+    all
 }
 
 fn gitlab_notes(world: &World, iid: Iid) -> Vec<String> {
@@ -328,7 +375,7 @@ async fn a_qalita_comment_reaches_gitlab_once_with_its_author() {
     assert_eq!(calls_since(&world, before), (1, 1, 1, 0));
     // The same event again (a redelivery by QALITA's bridge): nothing.
     let before = world.calls();
-    let comment = world.qalita.comments(ISSUE)[0].clone();
+    let comment = world.qalita.comments(ISSUE)[1].clone(); // after the link back
     let body = json!({"v": 1, "source": "qalita", "kind": "comment.created", "key": "again", "received_at": "2026-11-25T10:00:00Z", "payload": {"issue_id": ISSUE, "comment": comment}});
     world
         .queue

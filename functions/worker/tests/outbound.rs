@@ -259,6 +259,7 @@ async fn a_worker_that_died_after_the_post_leaves_an_issue_that_is_adopted_not_d
     assert_eq!(adopted.state, IssueState::Closed);
     assert_eq!(world.gitlab.requests().iter().filter(|r| r.method == "POST").count(), 1, "no second POST");
     assert_eq!(world.link().await.status, LinkStatus::Linked);
+    assert_eq!(world.qalita.comments(ISSUE).len(), 1, "the link back of the first run, not written twice");
 }
 
 #[tokio::test]
@@ -582,30 +583,14 @@ async fn an_event_about_an_issue_the_policy_keeps_creates_nothing_and_says_why()
 /// already carries the QALITA issue's marker.
 #[tokio::test]
 async fn an_operators_creation_after_a_lost_link_adopts_the_marked_issue() {
-    use qalita_gitlab_core::engine::Asked;
     let world = World::new("").await;
     world.qalita_changed(json!({})).await;
     world.drain().await;
     let posts = || world.gitlab.requests().iter().filter(|r| r.method == "POST").count();
     assert_eq!(posts(), 1, "created once");
-    world
-        .aws
-        .dynamodb()
-        .delete_item()
-        .table_name(&world.stack.table_name)
-        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("QALITA#{ISSUE}")))
-        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("LINK".into()))
-        .send()
-        .await
-        .unwrap();
+    world.lose(&["LINK".into()]).await;
     assert!(world.store.get(QalitaIssueId::new(ISSUE).unwrap()).await.unwrap().is_none(), "the link is lost");
-    let issue = world.deps.qalita.get_issue(QalitaIssueId::new(ISSUE).unwrap()).await.unwrap().unwrap();
-    let outcome = world
-        .deps
-        .engine
-        .sync_issue_as(&issue, &Default::default(), &CallContext::default(), Asked::ByOperator)
-        .await
-        .unwrap();
+    let outcome = world.operator_creates().await;
     assert_eq!(outcome.action, qalita_gitlab_core::domain::sync::Action::Adopted);
     assert_eq!(posts(), 1, "no second issue");
     assert_eq!(world.gitlab_issue().iid.get(), outcome.link.and_then(|l| l.gitlab).unwrap().iid.get());

@@ -28,7 +28,8 @@ use crate::ports::{CommentLinks, IntegrationLog, IntegrationSwitch, Links, Setti
 ///   as JSON), `gsi1pk` S `GITLAB#<project id>#<iid>` once it has a GitLab issue, and, while it is
 ///   open and linked, `gsi2pk` S `SWEEP` and `gsi2sk` S its place in the comment sweep (the
 ///   sparse index `GSI2`, keys only);
-/// - comment link: pk `QALITA#<id>`, sk `NOTE#<note id>` or `COMMENT#<comment id>`; `version` N,
+/// - comment link: pk `QALITA#<id>`, sk `NOTE#<note id>`, `COMMENT#<comment id>` or
+///   `LINKBACK#<GitLab issue id>` (the link back's comment); `version` N,
 ///   `state` S (the [`CommentLink`] as JSON);
 /// - cursor: pk `CURSOR#<name>`, sk `CURSOR`; `value` S; the operator's switch is the cursor
 ///   `integration-state`, `enabled` or `disabled`;

@@ -61,6 +61,33 @@ pub struct Config {
     pub sync: SyncSettings,
     /// Which QALITA issues get a GitLab issue without being asked for.
     pub create: CreatePolicy,
+    /// How the GitLab issue's link is made visible in QALITA (`[link_back]`).
+    pub link_back: LinkBackMode,
+}
+
+/// How the GitLab issue's link is made visible in QALITA (`link_back.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkBackMode {
+    /// A QALITA comment with the GitLab issue's URL, written once when this service creates (or
+    /// adopts) the GitLab issue, and never copied to GitLab.
+    Comment,
+    /// Nothing is written back.
+    None,
+}
+
+impl LinkBackMode {
+    /// The mode's word in the configuration document.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkBackMode::Comment => "comment",
+            LinkBackMode::None => "none",
+        }
+    }
+
+    /// The mode a word names (`comment` or `none`, case-insensitively).
+    pub fn parse(word: &str) -> Option<Self> {
+        [LinkBackMode::Comment, LinkBackMode::None].into_iter().find(|m| m.as_str().eq_ignore_ascii_case(word.trim()))
+    }
 }
 
 /// Whether GitLab issues are created without being asked for.
@@ -237,7 +264,8 @@ pub struct Ownership {
     pub labels: Owner,
     /// Open / resolved / muted.
     pub status: Owner,
-    /// The assignee.
+    /// The assignee: QALITA's by default (one-way: QALITA's owner is assigned in GitLab, a GitLab
+    /// reassignment stays in GitLab); `both` syncs a GitLab reassignment back.
     pub assignee: Owner,
 }
 
@@ -248,7 +276,9 @@ impl Default for Ownership {
             description: Owner::Qalita,
             labels: Owner::Qalita,
             status: Owner::Both,
-            assignee: Owner::Both,
+            // One-way, as the guide says: QALITA's owner is assigned in GitLab, and a GitLab
+            // reassignment stays in GitLab (`"both"` syncs it back).
+            assignee: Owner::Qalita,
         }
     }
 }
@@ -327,6 +357,14 @@ struct Document {
     sync: SyncDoc,
     #[serde(default)]
     create: CreateDoc,
+    #[serde(default)]
+    link_back: LinkBackDoc,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkBackDoc {
+    mode: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -641,8 +679,17 @@ impl Config {
             },
         };
 
+        let link_back = match doc.link_back.mode {
+            None => LinkBackMode::Comment,
+            Some(word) => LinkBackMode::parse(&word).ok_or_else(|| {
+                let shown: String = word.chars().take(40).collect();
+                invalid("link_back.mode", format!("must be \"comment\" or \"none\", got {shown:?}"))
+            })?,
+        };
+
         Ok(Config {
             create,
+            link_back,
             gitlab: GitlabSettings {
                 base_url: base_url("gitlab.base_url", gitlab_url)?,
                 default_project,
@@ -657,6 +704,18 @@ impl Config {
             comments,
             sync,
         })
+    }
+
+    /// Every GitLab project the sync writes to: the default one, then each routing rule's, once
+    /// each, in that order (the reconcile and `links rebuild` walk them).
+    pub fn projects(&self) -> Vec<GitlabProjectRef> {
+        let mut projects: Vec<GitlabProjectRef> = Vec::new();
+        for project in std::iter::once(&self.gitlab.default_project).chain(self.routing.iter().map(|r| &r.project)) {
+            if !projects.contains(project) {
+                projects.push(project.clone());
+            }
+        }
+        projects
     }
 }
 

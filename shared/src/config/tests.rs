@@ -23,6 +23,9 @@ fn an_empty_document_takes_the_defaults_and_the_environment() {
     assert_eq!(config.mapping.title.to_string(), DEFAULT_TITLE);
     assert_eq!(config.mapping.muted_label, "ignored");
     assert_eq!(config.ownership, Ownership::default());
+    assert_eq!(config.ownership.assignee, Owner::Qalita, "the assignee syncs one way, QALITA → GitLab");
+    assert_eq!(config.ownership.status, Owner::Both);
+    assert_eq!(config.link_back, LinkBackMode::Comment, "the GitLab URL is written back as a comment");
     assert!(config.sync.recreate_if_deleted);
     assert_eq!(config.sync.comment_sweep_per_run, 50);
     assert_eq!((config.sync.on_regression, config.sync.new_issue_after_days), (OnRegression::Reopen, 30));
@@ -58,6 +61,9 @@ fn a_full_document_is_read() {
         project = 7
         [ownership]
         title = "both"
+        assignee = "both"
+        [link_back]
+        mode = "none"
         [sync]
         recreate_if_deleted = false
         backoff_min_seconds = 2
@@ -77,11 +83,35 @@ fn a_full_document_is_read() {
     assert_eq!(config.routing[1].project.to_string(), "7");
     assert_eq!(config.ownership.title, Owner::Both);
     assert_eq!(config.ownership.description, Owner::Qalita);
+    assert_eq!(config.ownership.assignee, Owner::Both);
+    assert_eq!(config.link_back, LinkBackMode::None);
     assert!(!config.sync.recreate_if_deleted);
     assert_eq!(config.sync.backoff_min, Duration::from_secs(2));
     assert_eq!(config.sync.poll_page_size, 50);
     assert_eq!(config.sync.comment_sweep_per_run, 200);
     assert_eq!((config.sync.on_regression, config.sync.new_issue_after_days), (OnRegression::NewIssue, 14));
+}
+
+#[test]
+fn the_projects_written_to_are_the_default_then_each_routed_one_once() {
+    let text = r#"
+        [gitlab]
+        default_project = "data/quality"
+        [qalita]
+        base_url = "http://qalita.local:3080"
+        [[routing]]
+        domain = "billing"
+        project = "finance/billing"
+        [[routing]]
+        severity = "high"
+        project = "data/quality"
+        [[routing]]
+        source = "crm"
+        project = 7
+    "#;
+    let config = Config::from_document(text, no_env).unwrap();
+    let projects: Vec<String> = config.projects().iter().map(ToString::to_string).collect();
+    assert_eq!(projects, ["data/quality", "finance/billing", "7"]);
 }
 
 #[test]
@@ -120,6 +150,10 @@ fn each_mistake_names_its_key() {
         (
             "[gitlab]\ndefault_project = 1\n[qalita]\nbase_url = \"https://q\"\n[sync]\nbackoff_min_seconds = 0",
             "configuration: sync.backoff_min_seconds: must be between 1 and 3600 seconds, got 0",
+        ),
+        (
+            "[gitlab]\ndefault_project = 1\n[qalita]\nbase_url = \"https://q\"\n[link_back]\nmode = \"note\"",
+            "configuration: link_back.mode: must be \"comment\" or \"none\", got \"note\"",
         ),
         (
             "[gitlab]\ndefault_project = 1\n[qalita]\nbase_url = \"https://q\"\n[sync]\ncomment_sweep_per_run = 0",

@@ -152,6 +152,12 @@ pub struct LinkState {
     /// The QALITA `updated_at` of the last issue state planned from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qalita_watermark: Option<DateTime<Utc>>,
+    /// The GitLab issue's URL is still to be written back to QALITA (`[link_back]`): set, with the
+    /// link, when this service creates or adopts the GitLab issue; cleared once the comment
+    /// exists. A crash between the two leaves it set, so the retry writes it (once: the comment
+    /// has a comment link of its own, keyed by the GitLab issue).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_back: Option<LinkBackDue>,
     /// When the poll's comment sweep last queued a sweep of this issue's comments, or, until the
     /// first one, when the link was reserved: the sweep takes the open links swept longest ago
     /// first ([`LinkState::sweep_position`]). `None` on a link written before the sweep existed,
@@ -202,6 +208,17 @@ pub struct PastIssue {
     pub reason: RelinkReason,
 }
 
+/// Why the GitLab issue's URL is owed to QALITA, which says whether QALITA may show it already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkBackDue {
+    /// This service created the GitLab issue: no comment can show its URL yet.
+    Created,
+    /// This service adopted a GitLab issue that existed before the link (a crashed creation, a
+    /// lost link table): QALITA may show its URL already, so its comments are looked at first.
+    Adopted,
+}
+
 /// Where a link stands in the poll's comment sweep: swept longest ago first, then by QALITA id.
 /// Every store lists the links to sweep in this order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -235,6 +252,7 @@ impl LinkState {
             context: IssueContext::default(),
             assignee: None,
             qalita_watermark: None,
+            link_back: None,
             // A new link's comments are swept by the event that creates its GitLab issue: it
             // joins the comment sweep's line at the back.
             comments_swept_at: Some(at),
@@ -283,13 +301,17 @@ impl LinkState {
     }
 }
 
-/// Which side's comment a comment link is keyed by (DESIGN section 4: `NOTE#<id>`, `COMMENT#<id>`).
+/// Which comment a comment link is keyed by (DESIGN section 4: `NOTE#<id>`, `COMMENT#<id>`, and
+/// `LINKBACK#<GitLab issue id>` for the QALITA comment that shows a GitLab issue's URL).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum CommentKey {
     /// A GitLab note id.
     Note(u64),
     /// A QALITA comment id.
     Comment(u64),
+    /// The link-back comment of a GitLab issue (its instance-wide id): one per GitLab issue, so a
+    /// recreated issue gets its own, and a retry or a replay never writes a second.
+    LinkBack(u64),
 }
 
 impl CommentKey {
@@ -298,15 +320,20 @@ impl CommentKey {
         match self {
             CommentKey::Note(id) => format!("NOTE#{id}"),
             CommentKey::Comment(id) => format!("COMMENT#{id}"),
+            CommentKey::LinkBack(id) => format!("LINKBACK#{id}"),
         }
     }
 
     /// Reads a sort key back.
     pub fn parse(sort_key: &str) -> Option<Self> {
-        if let Some(id) = sort_key.strip_prefix("NOTE#") {
-            return id.parse().ok().map(CommentKey::Note);
+        let (kind, id) = sort_key.split_once('#')?;
+        let id = id.parse().ok()?;
+        match kind {
+            "NOTE" => Some(CommentKey::Note(id)),
+            "COMMENT" => Some(CommentKey::Comment(id)),
+            "LINKBACK" => Some(CommentKey::LinkBack(id)),
+            _ => None,
         }
-        sort_key.strip_prefix("COMMENT#").and_then(|id| id.parse().ok()).map(CommentKey::Comment)
     }
 }
 

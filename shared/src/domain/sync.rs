@@ -99,6 +99,8 @@ pub enum Action {
     NotPropagated,
     /// The creation policy gives the QALITA issue no GitLab issue by itself (`[create]`).
     NotCreated,
+    /// The GitLab issue's URL was written to QALITA as a comment (`[link_back]`).
+    LinkedBack,
 }
 
 impl Action {
@@ -121,6 +123,7 @@ impl Action {
             Action::NotCopied => "not-copied",
             Action::NotPropagated => "not-propagated",
             Action::NotCreated => "not-created",
+            Action::LinkedBack => "linked-back",
         }
     }
 
@@ -133,7 +136,8 @@ impl Action {
             | Action::Synced
             | Action::QalitaWon
             | Action::Rewritten
-            | Action::Copied => true,
+            | Action::Copied
+            | Action::LinkedBack => true,
             Action::Adopted
             | Action::Unchanged
             | Action::Gone
@@ -202,6 +206,15 @@ pub enum DecisionKind {
     /// A resolved QALITA issue opened again: its GitLab issue reopened, or a new one
     /// (`sync.on_regression`).
     Regression,
+    /// The GitLab issue's URL written back to QALITA, or why not.
+    LinkBack,
+    /// A lost link restored from the marker of its GitLab issue (`links rebuild`).
+    Restored,
+    /// A second GitLab issue carries the marker of a linked QALITA issue (`links rebuild`).
+    Duplicate,
+    /// A GitLab issue carries the marker of a QALITA issue linked to another one, which does not
+    /// carry it (`links rebuild`).
+    MarkerConflict,
 }
 
 impl DecisionKind {
@@ -228,6 +241,10 @@ impl DecisionKind {
             DecisionKind::Relink => "relink",
             DecisionKind::NotCreated => "not-created",
             DecisionKind::Regression => "regression",
+            DecisionKind::LinkBack => "link-back",
+            DecisionKind::Restored => "restored",
+            DecisionKind::Duplicate => "duplicate",
+            DecisionKind::MarkerConflict => "marker-conflict",
         }
     }
 }

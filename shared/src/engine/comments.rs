@@ -46,7 +46,7 @@ impl CommentOutcome {
 }
 
 /// Where a claim on a comment stands.
-enum Claim {
+pub(super) enum Claim {
     /// Reserved by this worker: make the copy.
     Reserved(CommentLink),
     /// A dead worker's reservation, taken over: look for its copy before making one.
@@ -333,7 +333,7 @@ impl Engine {
     }
 
     /// Reserves the copy of a comment, or says where it stands.
-    async fn claim(&self, issue: QalitaIssueId, key: CommentKey, digest: &str) -> Result<Claim, SyncError> {
+    pub(super) async fn claim(&self, issue: QalitaIssueId, key: CommentKey, digest: &str) -> Result<Claim, SyncError> {
         let now = self.clock.now();
         let reservation = || Reservation { token: uuid::Uuid::new_v4().to_string(), at: now, project: None };
         match self.store.comment_link(issue, key).await? {
@@ -364,10 +364,15 @@ impl Engine {
 
     /// Records the copy on the source's item, and the copy's own item (so the event about the copy
     /// is known as ours).
-    async fn commit_copy(&self, reserved: CommentLink, copy: u64, copy_key: CommentKey) -> Result<(), SyncError> {
+    pub(super) async fn commit_copy(
+        &self,
+        reserved: CommentLink,
+        copy: u64,
+        copy_key: CommentKey,
+    ) -> Result<(), SyncError> {
         let now = self.clock.now();
         let source = match reserved.key {
-            CommentKey::Note(id) | CommentKey::Comment(id) => id,
+            CommentKey::Note(id) | CommentKey::Comment(id) | CommentKey::LinkBack(id) => id,
         };
         let linked = CommentLink { copy: Some(copy), reservation: None, updated_at: now, ..reserved.clone() };
         self.store.put_comment_link(&linked).await?;
@@ -389,7 +394,7 @@ impl Engine {
 
     /// Makes a reservation stale at once when the create surely made nothing, so the retry does not
     /// wait for it to age.
-    async fn release_comment(&self, reserved: &CommentLink, error: &ApiError) {
+    pub(super) async fn release_comment(&self, reserved: &CommentLink, error: &ApiError) {
         if !surely_not_created(error) {
             return;
         }

@@ -87,7 +87,8 @@ pub struct Preview {
     pub link: Option<LinkState>,
     /// What the GitLab issue should be.
     pub desired: Desired,
-    /// The planner's answer: the write to make, the link after it, the decisions.
+    /// The planners' answer: the writes to make (the GitLab ones, then the link back to QALITA), the
+    /// link after the GitLab writes, the decisions.
     pub plan: Plan,
     /// The GitLab issue a crashed creation made (or, asked by an operator, one that already
     /// carries the issue's marker), which the sync would adopt first.
@@ -178,8 +179,8 @@ impl Engine {
         Engine { gitlab, qalita, store, clock, config }
     }
 
-    /// The GitLab client, for the reads the worker makes around a sync (the reconcile's list, a
-    /// description left out of a delivery).
+    /// The GitLab client, for the reads made around a sync (the lists of the reconcile and of
+    /// `links rebuild`, a description left out of a delivery).
     pub fn gitlab(&self) -> &dyn GitlabApi {
         self.gitlab.as_ref()
     }
@@ -218,8 +219,12 @@ impl Engine {
             attempt += 1;
             match self.sync_once(&target).await {
                 Err(SyncError::Store(StoreError::Conflict)) if attempt < CONFLICT_RETRIES => continue,
-                Ok(outcome) => {
+                Ok(mut outcome) => {
                     self.log(issue, &outcome).await;
+                    // After the link is committed, so that a failure here leaves it owed.
+                    if let Some(link) = outcome.link.take() {
+                        outcome.link = Some(self.link_back_unless_refused(link, call).await?);
+                    }
                     return Ok(outcome);
                 }
                 Err(error) => return Err(error),
@@ -307,6 +312,10 @@ impl Engine {
         if resolved.is_some() && matches!(base.status, LinkStatus::Linked | LinkStatus::Reserved) {
             plan.next.assignee = resolved;
         }
+        // The link back the sync would write after its own writes, planned as the sync plans it.
+        let link_back = self.preview_link_back(&plan, now).await?;
+        plan.ops.extend(link_back.ops);
+        plan.decisions.extend(link_back.decisions);
         // Read only: a service that never ran would record its first run now.
         let not_created = match &stored {
             None => asked.refusal(&self.config, &desired.route, issue, self.recorded_first_run().await?.unwrap_or(now)),

@@ -116,6 +116,10 @@ struct IssuePayload {
     source: Option<SourceRef>,
     #[serde(default)]
     domain: Option<String>,
+    /// Set by the QALITA webhook route: sweep the issue's comments (QALITA may announce a comment
+    /// by an issue event, or not at all).
+    #[serde(default)]
+    sweep: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -148,7 +152,7 @@ impl QalitaEvent {
                     source_name: payload.source.and_then(|s| s.name),
                     domain: payload.domain,
                 };
-                let sweep = envelope.key.starts_with(POLL_KEY_PREFIX) || kind == ISSUE_CREATED;
+                let sweep = payload.sweep || envelope.key.starts_with(POLL_KEY_PREFIX) || kind == ISSUE_CREATED;
                 match (payload.issue, payload.issue_id) {
                     (Some(issue), _) => Ok(Some(QalitaEvent::IssueChanged { issue: Box::new(issue), context, sweep })),
                     (None, Some(id)) => Ok(Some(QalitaEvent::IssueNamed { id, context, sweep })),

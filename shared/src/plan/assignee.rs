@@ -112,6 +112,9 @@ pub fn qalita_found(login: &str, how: String, found: Option<QalitaUser>) -> Assi
 }
 
 #[cfg(test)]
+mod ownership;
+
+#[cfg(test)]
 mod tests {
     use chrono::{TimeZone, Utc};
 

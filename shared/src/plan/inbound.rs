@@ -15,7 +15,7 @@
 //! 6. otherwise the value is written to QALITA.
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use chrono::{DateTime, Utc};
 

@@ -1,16 +1,18 @@
 //! What a link records, pure: after a write (GitLab's time stamped on what was written), after
-//! an adoption (what the found issue holds, as if written, and which of its labels are ours), and
-//! when a write is committed over a link that changed meanwhile (merged, never undoing the newer
-//! link's knowledge). The engine's link protocol (`engine::link_protocol`) stores what these say.
+//! an adoption or a restore (what the found issue holds, as if written, and which of its labels
+//! are ours), and when a write is committed over a link that changed meanwhile (merged, never
+//! undoing the newer link's knowledge). The engine's link protocol (`engine::link_protocol`) and
+//! `links rebuild` (`engine::rebuild`) store what these say.
 
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::Config;
+use crate::config::{Config, LinkBackMode};
+use crate::domain::QalitaIssueId;
 use crate::domain::digest::text_digest;
 use crate::domain::gitlab::{GitlabIssue, GitlabProjectRef};
-use crate::domain::link::{Field, GitlabLink, LinkState, LinkStatus, Written};
+use crate::domain::link::{Field, GitlabLink, LinkBackDue, LinkState, LinkStatus, Written};
 use crate::mapping::Desired;
 
 /// `fresh` with what `next` changed over `base`: the GitLab fields written, the managed labels, what
@@ -72,10 +74,40 @@ pub fn link_of(issue: &GitlabIssue) -> GitlabLink {
 /// A link to an issue found by its marker, recording what that issue holds as "written", so the
 /// plan writes only what differs.
 pub fn adopt(
-    mut link: LinkState,
+    link: LinkState,
     found: &GitlabIssue,
     desired: &Desired,
     config: &Config,
+    now: DateTime<Utc>,
+) -> LinkState {
+    // Ours: the labels desired now, and those shaped like our templates, which the dead attempt
+    // wrote from an older state (`severity:high` when it is now `severity:warning`).
+    record_found(link, found, config, |label| desired.labels.contains(label) || ours_by_shape(config, label), now)
+}
+
+/// A new link to an issue found by its marker when no QALITA state is at hand (`links rebuild`
+/// after a lost link table): recorded as [`adopt`] records it, our labels known by their shape
+/// alone (every label the mapping desires is a rendering of one of its templates, or the muted
+/// label). Not stored yet (version 0).
+pub fn restore(qalita_id: QalitaIssueId, found: &GitlabIssue, config: &Config, now: DateTime<Utc>) -> LinkState {
+    // The reservation a new link starts with is dropped by the recording: no creation is running.
+    let fresh = LinkState::reserved(qalita_id, String::new(), now);
+    record_found(fresh, found, config, |label| ours_by_shape(config, label), now)
+}
+
+/// Whether `label` has the shape of a label this service writes: the muted label, or a rendering
+/// of one of the `mapping.labels` templates.
+fn ours_by_shape(config: &Config, label: &str) -> bool {
+    label == config.mapping.muted_label || config.mapping.labels.iter().any(|t| t.could_render(label))
+}
+
+/// `link`, linked to `found`, with what `found` holds recorded as written and the labels `ours`
+/// says are ours managed; the link back owed (looked for first) when `config` writes one.
+fn record_found(
+    mut link: LinkState,
+    found: &GitlabIssue,
+    config: &Config,
+    ours: impl Fn(&str) -> bool,
     now: DateTime<Utc>,
 ) -> LinkState {
     let mut written = |field, value: String| {
@@ -83,13 +115,6 @@ pub fn adopt(
     };
     written(Field::Title, found.title.clone());
     written(Field::Description, text_digest(found.description.as_deref().unwrap_or_default()));
-    // Ours: the labels desired now, and those shaped like our templates, which the dead attempt
-    // wrote from an older state (`severity:high` when it is now `severity:warning`).
-    let ours = |label: &String| {
-        desired.labels.contains(label)
-            || *label == config.mapping.muted_label
-            || config.mapping.labels.iter().any(|t| t.could_render(label))
-    };
     let managed: BTreeSet<String> = found.labels.iter().filter(|l| ours(l)).cloned().collect();
     written(Field::Labels, managed.iter().cloned().collect::<Vec<_>>().join(","));
     written(Field::State, found.state.as_str().into());
@@ -101,6 +126,8 @@ pub fn adopt(
     link.gitlab = Some(link_of(found));
     link.status = LinkStatus::Linked;
     link.reservation = None;
+    // The issue existed before this link: QALITA may show its URL already (looked at first).
+    link.link_back = (config.link_back == LinkBackMode::Comment).then_some(LinkBackDue::Adopted);
     link.updated_at = now;
     link
 }
@@ -110,7 +137,6 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::domain::QalitaIssueId;
     use crate::domain::qalita::{IssueContext, QalitaIssue};
     use crate::mapping::Facts;
 
@@ -155,6 +181,7 @@ mod tests {
         assert_eq!(link.to_gitlab[&Field::State].value, "closed");
         assert_eq!(link.to_gitlab[&Field::Assignee].value, "8");
         assert_eq!(link.to_gitlab[&Field::Description].value, text_digest("text"));
+        assert_eq!(link.link_back, Some(LinkBackDue::Adopted), "QALITA may show its URL already: looked at first");
     }
 
     #[test]

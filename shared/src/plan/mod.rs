@@ -10,8 +10,10 @@
 //! - [`create`]: whether a QALITA issue gets a GitLab issue by itself;
 //! - [`assignee`]: whom to look up for an assignee, both ways;
 //! - [`link`]: what the link records after a write, an adoption, or a commit over a newer link;
+//! - [`link_back`]: the QALITA comment that shows the GitLab issue's URL, written once;
 //! - [`relink`]: a new GitLab issue for a severed link, the old one's marker retired;
 //! - [`regression`]: a resolved issue opened again: reopen its GitLab issue, or a new one;
+//! - [`rebuild`]: a lost link restored from the marker of its GitLab issue, and the walk that finds them;
 //! - [`batch`]: which events of a batch a later one makes useless;
 //! - [`sweep`]: the poll's comment sweep, its line and its cursor on each link.
 
@@ -21,8 +23,10 @@ pub mod comments;
 pub mod create;
 pub mod inbound;
 pub mod link;
+pub mod link_back;
 pub mod op;
 pub mod outbound;
+pub mod rebuild;
 pub mod regression;
 pub mod relink;
 pub mod sweep;

@@ -10,10 +10,10 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::{Config, Owner};
+use crate::config::{Config, LinkBackMode, Owner};
 use crate::domain::digest::text_digest;
 use crate::domain::gitlab::{GitlabProjectRef, GitlabUser, IssueState, IssueUpdate, NewIssue, StateEvent};
-use crate::domain::link::{Field, LinkState, LinkStatus, LogLevel, Written};
+use crate::domain::link::{Field, LinkBackDue, LinkState, LinkStatus, LogLevel, Written};
 use crate::domain::qalita::QalitaIssue;
 use crate::domain::sync::{Decision, DecisionKind, Status};
 use crate::mapping::{Desired, INBOUND_FIELDS, qalita_value};
@@ -166,6 +166,8 @@ pub fn plan(
         next.managed_labels = desired.labels.clone();
         next.status = LinkStatus::Linked;
         next.reservation = None;
+        // Owed with the link itself, so that a crash before the comment leaves it owed.
+        next.link_back = (config.link_back == LinkBackMode::Comment).then_some(LinkBackDue::Created);
         let issue = NewIssue {
             title: desired.title.clone(),
             description: desired.description.clone(),

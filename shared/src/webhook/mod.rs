@@ -2,6 +2,8 @@
 //! reason to ignore). Authentication is in [`verify`]; the trimmed payload types are in [`crate::events::gitlab`].
 
 mod headers;
+pub mod qalita;
+mod secret_cache;
 pub mod signature;
 
 pub mod verify;

@@ -56,6 +56,11 @@ impl SigningKey {
         Ok(SigningKey(key))
     }
 
+    /// A key of these bytes as they are (a sender's secret that is not base64).
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        SigningKey(bytes.to_vec())
+    }
+
     fn mac(&self, id: &str, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
         // HMAC takes a key of any length; this cannot fail.
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!());

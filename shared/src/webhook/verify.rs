@@ -13,13 +13,13 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, TimeDelta, Utc};
-use tokio::sync::Mutex;
+use chrono::TimeDelta;
 
 use super::DeliveryHeaders;
+use super::secret_cache::{CachedSecret, Values};
 use super::signature::{SigningKey, TimestampProblem, check_timestamp};
 use crate::domain::SecretString;
-use crate::ports::{Clock, SecretError, SecretSource, SecretStage};
+use crate::ports::{Clock, SecretError, SecretSource};
 
 /// Which proofs a delivery must carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -150,62 +150,21 @@ pub struct Signing {
     pub tolerance: TimeDelta,
 }
 
-/// One secret's two values, usable as they are.
-#[derive(Debug)]
-struct Values<T> {
-    current: T,
-    previous: Option<T>,
-    read_at: DateTime<Utc>,
-}
-
-/// One cached secret: its values, and when a mismatch last made it re-read.
-#[derive(Debug)]
-struct Slot<T> {
-    values: Option<Values<T>>,
-    last_mismatch_refresh: Option<DateTime<Utc>>,
-}
-
-impl<T> Default for Slot<T> {
-    fn default() -> Self {
-        Slot { values: None, last_mismatch_refresh: None }
-    }
-}
-
-/// How a secret's text becomes a usable value (a token, a signing key), and why it cannot.
-trait SecretValue: Sized {
-    fn read(text: &str) -> Result<Self, &'static str>;
-}
-
-impl SecretValue for SecretString {
-    fn read(text: &str) -> Result<Self, &'static str> {
-        // A secret stored from a file often ends with a newline that no header can carry.
-        match text.trim() {
-            "" => Err("the secret is empty or only whitespace; no delivery can be authenticated"),
-            trimmed => Ok(SecretString::new(trimmed)),
-        }
-    }
-}
-
-impl SecretValue for SigningKey {
-    fn read(text: &str) -> Result<Self, &'static str> {
-        SigningKey::parse(text).map_err(|e| match e {
-            super::signature::KeyError::Empty => "the signing secret is empty or only whitespace",
-            super::signature::KeyError::NotBase64 => "the signing secret is not whsec_<base64> (GitLab's form)",
-            super::signature::KeyError::TooShort(_) => "the signing secret is shorter than 16 bytes",
-        })
-    }
-}
-
 /// The webhook secrets, cached, and the checks against them.
 pub struct WebhookAuthenticator {
     source: Arc<dyn SecretSource>,
-    token_secret_id: String,
     clock: Arc<dyn Clock>,
     policy: CachePolicy,
     mode: AuthMode,
     signing: Option<Signing>,
-    token: Mutex<Slot<SecretString>>,
-    keys: Mutex<Slot<SigningKey>>,
+    token: CachedSecret<SecretString>,
+    keys: Option<CachedSecret<SigningKey>>,
+}
+
+impl std::fmt::Debug for WebhookAuthenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookAuthenticator").field("mode", &self.mode).field("signing", &self.signing).finish()
+    }
 }
 
 impl WebhookAuthenticator {
@@ -217,20 +176,21 @@ impl WebhookAuthenticator {
         policy: CachePolicy,
     ) -> Self {
         WebhookAuthenticator {
+            token: CachedSecret::new(source.clone(), clock.clone(), policy, secret_id.into()),
             source,
-            token_secret_id: secret_id.into(),
             clock,
             policy,
             mode: AuthMode::Token,
             signing: None,
-            token: Mutex::new(Slot::default()),
-            keys: Mutex::new(Slot::default()),
+            keys: None,
         }
     }
 
     /// The same, with signatures checked as `signing` says (its mode replaces token-only).
     pub fn with_signing(mut self, signing: Signing) -> Self {
         self.mode = signing.mode;
+        self.keys =
+            Some(CachedSecret::new(self.source.clone(), self.clock.clone(), self.policy, signing.secret_id.clone()));
         self.signing = Some(signing);
         self
     }
@@ -285,17 +245,11 @@ impl WebhookAuthenticator {
         else {
             return Ok(Verdict::Rejected(Rejection::MissingSignature));
         };
-        let test = |values: &Values<SigningKey>| {
-            let current = values.current.verifies(id, timestamp, body, header);
-            let old = values.previous.as_ref().is_some_and(|k| k.verifies(id, timestamp, body, header));
-            match (current, old) {
-                (true, _) => Some(false),
-                (false, true) => Some(true),
-                (false, false) => None,
-            }
+        let Some(keys) = &self.keys else {
+            return Ok(Verdict::Rejected(Rejection::WrongSignature));
         };
-        let secret_id = self.signing.as_ref().map_or("", |s| s.secret_id.as_str());
-        Ok(match self.matched(&self.keys, secret_id, test).await? {
+        let test = |values: &Values<SigningKey>| values.matching(|key| key.verifies(id, timestamp, body, header));
+        Ok(match keys.matched(test).await? {
             Some(old) => Verdict::Accepted { previous: previous || old },
             None => Verdict::Rejected(Rejection::WrongSignature),
         })
@@ -305,93 +259,11 @@ impl WebhookAuthenticator {
         let Some(token) = token else {
             return Ok(Verdict::Rejected(Rejection::MissingToken));
         };
-        let test = |values: &Values<SecretString>| {
-            // Both comparisons always run, so the time taken does not tell which secret matched.
-            let current = values.current.matches(token);
-            let previous = values.previous.as_ref().is_some_and(|p| p.matches(token));
-            match (current, previous) {
-                (true, _) => Some(false),
-                (false, true) => Some(true),
-                (false, false) => None,
-            }
-        };
-        Ok(match self.matched(&self.token, &self.token_secret_id, test).await? {
+        let test = |values: &Values<SecretString>| values.matching(|secret| secret.matches(token));
+        Ok(match self.token.matched(test).await? {
             Some(previous) => Verdict::Accepted { previous },
             None => Verdict::Rejected(Rejection::WrongToken),
         })
-    }
-
-    /// Runs `test` on the cached values of a secret (read when missing or older than the TTL);
-    /// on a mismatch, re-reads it once if allowed and tests again. `Some(previous)` on a match.
-    async fn matched<T: SecretValue>(
-        &self,
-        slot: &Mutex<Slot<T>>,
-        secret_id: &str,
-        test: impl Fn(&Values<T>) -> Option<bool>,
-    ) -> Result<Option<bool>, SecretError> {
-        let mut slot = slot.lock().await;
-        let now = self.clock.now();
-        let fresh = slot.values.as_ref().is_some_and(|v| now - v.read_at < self.policy.ttl);
-        if !fresh {
-            self.refresh(&mut slot, secret_id, now).await?;
-        }
-        let outcome = slot.values.as_ref().and_then(&test);
-        if outcome.is_some() {
-            return Ok(outcome);
-        }
-        let may_refresh = slot.last_mismatch_refresh.is_none_or(|at| now - at >= self.policy.refresh_after_mismatch);
-        if fresh && may_refresh {
-            slot.last_mismatch_refresh = Some(now);
-            self.refresh(&mut slot, secret_id, now).await?;
-            return Ok(slot.values.as_ref().and_then(&test));
-        }
-        Ok(outcome)
-    }
-
-    /// Reads both stages. When the store fails and a value was read before, the old value stays
-    /// in use (logged); only a first read that fails is an error. An unusable value (empty,
-    /// malformed) is an error like an unreadable one: it can never authenticate a delivery.
-    async fn refresh<T: SecretValue>(
-        &self,
-        slot: &mut Slot<T>,
-        secret_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), SecretError> {
-        let unusable = |problem: &'static str| SecretError::Unreadable {
-            id: secret_id.to_owned(),
-            class: "UnusableValue".into(),
-            message: problem.into(),
-        };
-        let read = async {
-            // Both stages at once: the delivery waits for one round trip, not two.
-            let (current, previous) = tokio::join!(
-                self.source.read(secret_id, SecretStage::Current),
-                self.source.read(secret_id, SecretStage::Previous),
-            );
-            let current = current?.ok_or_else(|| SecretError::Unreadable {
-                id: secret_id.to_owned(),
-                class: "NoCurrentValue".into(),
-                message: "the secret has no AWSCURRENT value".into(),
-            })?;
-            let current = T::read(current.expose()).map_err(unusable)?;
-            // An unusable previous value is only ignored: the current one authenticates.
-            let previous = previous?.and_then(|p| T::read(p.expose()).ok());
-            Ok::<_, SecretError>(Values { current, previous, read_at: now })
-        };
-        match (read.await, slot.values.as_mut()) {
-            (Ok(values), _) => {
-                slot.values = Some(values);
-                Ok(())
-            }
-            (Err(error), Some(values)) => {
-                // Try the store again after another TTL, not on every delivery while it is down; a
-                // rotation is still picked up through the re-read on a mismatch.
-                values.read_at = now;
-                tracing::error!(secret_id, error = %error, "webhook secret could not be re-read; using the cached value");
-                Ok(())
-            }
-            (Err(error), None) => Err(error),
-        }
     }
 }
 

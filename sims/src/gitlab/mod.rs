@@ -10,7 +10,7 @@
 //!
 //! It answers as GitLab does, never as a test would like: tests arrange state through its
 //! switches (`add_project`, `delete_issue`, `edit_note`, `inject`, `revoke_token`,
-//! `set_access_level`, `disable_webhook`) and read the outcome through its accessors. Every change is appended to one feed ([`GitlabSim::changes`]), from which the
+//! `set_access_level`, `set_rate_limits`, `disable_webhook`) and read the outcome through its accessors. Every change is appended to one feed ([`GitlabSim::changes`]), from which the
 //! webhook deliveries are built and sent to the configured URL ([`GitlabSim::deliveries`]).
 
 mod access;
@@ -138,6 +138,12 @@ impl GitlabSim {
     /// Disarms every fault.
     pub fn clear_faults(&self) {
         self.shared.lock().faults.clear();
+    }
+
+    /// Replaces the rate limits, as an administrator changing them does; the windows count from
+    /// now.
+    pub fn set_rate_limits(&self, rate_limits: RateLimits) {
+        self.shared.lock().limits = Limits::new(rate_limits);
     }
 
     /// Deletes an issue behind the service's back (as a person with the rights would); false when

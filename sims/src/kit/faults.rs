@@ -1,11 +1,12 @@
 //! Faults a test arms while a simulator runs, for the next N requests that match a method and a path
 //! prefix (either may be left open). What a fault does is the simulator's own vocabulary, `F`.
 
-/// A fault for the next `times` requests that match.
+/// A fault for the next `times` requests that match (after the first `after` of them, if set).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FaultRule<F> {
     fault: F,
     times: u32,
+    after: u32,
     method: Option<String>,
     path_prefix: Option<String>,
 }
@@ -13,7 +14,14 @@ pub struct FaultRule<F> {
 impl<F> FaultRule<F> {
     /// `fault` for the next request, whatever it is.
     pub fn new(fault: F) -> Self {
-        FaultRule { fault, times: 1, method: None, path_prefix: None }
+        FaultRule { fault, times: 1, after: 0, method: None, path_prefix: None }
+    }
+
+    /// Lets the first `after` matching requests through untouched, then applies: a fault in the
+    /// middle of a run (the third page of a list).
+    pub fn after(mut self, after: u32) -> Self {
+        self.after = after;
+        self
     }
 
     /// For the next `times` matching requests instead of one.
@@ -65,8 +73,17 @@ impl<F: Clone> FaultRules<F> {
     }
 
     /// The fault for this request, if a rule matches; it uses up one of the first such rule's times.
+    /// A matching rule still letting requests through counts this one and is passed over.
     pub fn take(&mut self, method: &str, path: &str) -> Option<F> {
-        let rule = self.0.iter_mut().find(|rule| rule.matches(method, path))?;
+        let mut applying = None;
+        for rule in self.0.iter_mut().filter(|rule| rule.matches(method, path)) {
+            if rule.after == 0 {
+                applying = Some(rule);
+                break;
+            }
+            rule.after -= 1;
+        }
+        let rule = applying?;
         rule.times -= 1;
         let fault = rule.fault.clone();
         self.0.retain(|rule| rule.times > 0);
@@ -91,6 +108,18 @@ mod tests {
         assert_eq!(rules.take("PUT", "/users/3"), Some("users"));
         assert_eq!(rules.take("POST", "/projects/1/issues"), Some("post"));
         assert_eq!(rules.take("POST", "/projects/1/issues"), None);
+    }
+
+    #[test]
+    fn a_rule_with_after_lets_that_many_matching_requests_through_first() {
+        let mut rules = FaultRules::default();
+        rules.arm(FaultRule::new("late").on("GET", "/projects/1/issues").after(2).times(2));
+        assert_eq!(rules.take("GET", "/projects/2/issues"), None, "not matching: not counted");
+        assert_eq!(rules.take("GET", "/projects/1/issues"), None);
+        assert_eq!(rules.take("GET", "/projects/1/issues"), None);
+        assert_eq!(rules.take("GET", "/projects/1/issues"), Some("late"));
+        assert_eq!(rules.take("GET", "/projects/1/issues"), Some("late"));
+        assert_eq!(rules.take("GET", "/projects/1/issues"), None, "used up");
     }
 
     #[test]

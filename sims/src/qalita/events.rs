@@ -1,6 +1,11 @@
 //! Change events, as QALITA's backend (or a bridge beside it) would put them on the sync's queue
-//! (DESIGN section 6): after each stored change, one envelope per change, sent in the order the
-//! changes were made by one task, each with its outcome kept so that a test sees a failed send.
+//! (DESIGN section 6), or as QALITA's own outbound webhook would POST them to the service's QALITA
+//! route: after each stored change, one event per change, sent in the order the changes were made
+//! by one task, each with its outcome kept so that a test sees a failed send.
+//!
+//! QALITA documents neither its webhook's payload nor a signature; the simulator sends the event's
+//! name in `event`, the payload the queue envelope would carry beside it, a delivery id in
+//! `X-Qalita-Delivery`, and the shared secret in the form the target asks for.
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,6 +14,7 @@ use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
 use qalita_gitlab_core::ports::{EventQueue, OutgoingMessage};
+use qalita_gitlab_core::webhook::qalita::auth::{hmac_hex, standard_key};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
@@ -45,9 +51,82 @@ impl EmittedEvent {
     }
 }
 
+/// How a webhook delivery proves itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookProof {
+    /// `Authorization: Bearer <secret>`.
+    Bearer,
+    /// The secret itself in this header.
+    Header(String),
+    /// The hex HMAC-SHA256 of the body, `sha256=` prefixed, in this header.
+    Hmac(String),
+    /// Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64>`.
+    StandardWebhooks,
+}
+
+/// Where QALITA's outbound webhook sends its events.
+#[derive(Debug, Clone)]
+pub struct WebhookTarget {
+    /// The service's QALITA route, `http://127.0.0.1:<port>/api/v2/integrations/qalita/webhook`.
+    pub url: String,
+    /// The shared secret.
+    pub secret: String,
+    /// How each delivery carries it.
+    pub proof: WebhookProof,
+}
+
+/// Where the events go.
+#[derive(Clone)]
+enum Sink {
+    Queue(Arc<dyn EventQueue>),
+    Webhook(WebhookTarget, reqwest::Client),
+}
+
+impl Sink {
+    /// Sends one event; `Err` says why it failed.
+    async fn send(&self, event: &EmittedEvent) -> Result<(), String> {
+        match self {
+            Sink::Queue(queue) => queue.send(&event.message).await.map_err(|error| error.to_string()),
+            Sink::Webhook(target, client) => {
+                let envelope = event.envelope();
+                let mut body = envelope["payload"].clone();
+                body["event"] = envelope["kind"].clone();
+                let body = body.to_string();
+                let delivery = event.message.dedup_id.clone();
+                let mut request = client
+                    .post(&target.url)
+                    .header("content-type", "application/json")
+                    .header("x-qalita-delivery", &delivery);
+                request = match &target.proof {
+                    WebhookProof::Bearer => request.bearer_auth(&target.secret),
+                    WebhookProof::Header(name) => request.header(name.as_str(), &target.secret),
+                    WebhookProof::Hmac(name) => {
+                        request.header(name.as_str(), format!("sha256={}", hmac_hex(&target.secret, body.as_bytes())))
+                    }
+                    WebhookProof::StandardWebhooks => {
+                        let timestamp = Utc::now().timestamp().to_string();
+                        let signature = standard_key(&target.secret).sign(&delivery, &timestamp, body.as_bytes());
+                        request
+                            .header("webhook-id", &delivery)
+                            .header("webhook-timestamp", timestamp)
+                            .header("webhook-signature", signature)
+                    }
+                };
+                let response = request.body(body).send().await.map_err(|error| error.to_string())?;
+                match response.status() {
+                    status if status.is_success() => Ok(()),
+                    status => {
+                        Err(format!("the webhook answered {status}: {}", response.text().await.unwrap_or_default()))
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[derive(Default)]
 struct State {
-    queue: Option<Arc<dyn EventQueue>>,
+    sink: Option<Sink>,
     paused: bool,
     events: Vec<EmittedEvent>,
     /// The first event not handed to the queue yet.
@@ -77,7 +156,16 @@ pub(super) struct Emitter {
 impl Emitter {
     /// Sends the events of every later change to `queue`.
     pub fn connect(&self, queue: Arc<dyn EventQueue>) {
-        lock(&self.state).queue = Some(queue);
+        lock(&self.state).sink = Some(Sink::Queue(queue));
+    }
+
+    /// POSTs the events of every later change to QALITA's webhook route.
+    pub fn connect_webhook(&self, target: WebhookTarget) {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        lock(&self.state).sink = Some(Sink::Webhook(target, client));
     }
 
     /// Holds the events of later changes (and those not sent yet) until [`Self::resume`].
@@ -105,7 +193,7 @@ impl Emitter {
 
     fn push(&self, kind: &str, issue_id: u64, payload: Value) {
         let mut state = lock(&self.state);
-        if state.queue.is_none() {
+        if state.sink.is_none() {
             // No bridge: QALITA itself sends nothing.
             return;
         }
@@ -149,23 +237,23 @@ impl Emitter {
         loop {
             let next = {
                 let mut state = lock(&self.state);
-                match (&state.queue, state.events.get(state.next)) {
-                    (Some(queue), Some(event)) if !state.paused => {
-                        let taken = (state.next, queue.clone(), event.message.clone());
+                match (&state.sink, state.events.get(state.next)) {
+                    (Some(sink), Some(event)) if !state.paused => {
+                        let taken = (state.next, sink.clone(), event.clone());
                         state.next += 1;
                         Some(taken)
                     }
                     _ => None,
                 }
             };
-            let Some((index, queue, message)) = next else {
+            let Some((index, sink, event)) = next else {
                 self.progress.notify_waiters();
                 self.wake.notified().await;
                 continue;
             };
-            let outcome = match queue.send(&message).await {
+            let outcome = match sink.send(&event).await {
                 Ok(()) => EmitOutcome::Sent,
-                Err(error) => EmitOutcome::Failed(error.to_string()),
+                Err(error) => EmitOutcome::Failed(error),
             };
             if let Some(event) = lock(&self.state).events.get_mut(index) {
                 event.outcome = outcome;

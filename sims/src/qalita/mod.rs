@@ -21,7 +21,7 @@ use qalita_gitlab_core::ports::EventQueue;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
-pub use self::events::{EmitOutcome, EmittedEvent};
+pub use self::events::{EmitOutcome, EmittedEvent, WebhookProof, WebhookTarget};
 pub use self::faults::Fault;
 pub use self::journal::RecordedRequest;
 pub use self::store::QalitaJson;
@@ -318,6 +318,14 @@ impl QalitaSim {
     /// outcomes. Calling it again changes the queue.
     pub fn emit_events_to(&self, queue: Arc<dyn EventQueue>) {
         self.shared.events.connect(queue);
+    }
+
+    /// From now on, POSTs the same events to QALITA's webhook route, as QALITA's own outbound
+    /// webhook would (`Settings → Integration → Webhooks`): the event's name in `event` beside its
+    /// payload, `X-Qalita-Delivery`, and the shared secret as `target.proof` says. A delivery
+    /// answered other than 2xx is failed (see [`Self::failed_events`]) and not sent again.
+    pub fn emit_webhooks_to(&self, target: WebhookTarget) {
+        self.shared.events.connect_webhook(target);
     }
 
     /// Holds the events (as a bridge that is down would) until [`Self::resume_events`]; changes

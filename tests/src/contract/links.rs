@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::Utc;
 use qalita_gitlab_core::domain::gitlab::GitlabProjectRef;
 use qalita_gitlab_core::domain::link::{
-    Field, GitlabLink, LinkState, LinkStatus, PastIssue, RelinkReason, Reservation, ResolvedAssignee, Written,
+    Field, GitlabLink, LinkBackDue, LinkState, LinkStatus, PastIssue, RelinkReason, Reservation, ResolvedAssignee,
+    Written,
 };
 use qalita_gitlab_core::domain::qalita::IssueContext;
 use qalita_gitlab_core::ports::{Links, StoreError};
@@ -62,6 +63,7 @@ fn full_link(id: u64) -> LinkState {
             username: "mdurand".into(),
         }),
         qalita_watermark: Some(time("2025-03-04T05:06:11.987654321Z")),
+        link_back: Some(LinkBackDue::Adopted),
         comments_swept_at: Some(time("2025-03-04T05:06:11.5Z")),
         resolved_at: Some(time("2025-01-02T03:04:05.678Z")),
         history: vec![PastIssue {

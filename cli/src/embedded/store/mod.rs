@@ -24,7 +24,8 @@ const LINKS_BY_GITLAB: TableDefinition<(u64, u64, u64), ()> = TableDefinition::n
 /// The comment sweep's line: (sweep time in microseconds, QALITA issue id) of every link with a
 /// [`SweepPosition`], as DynamoDB's sparse index `GSI2` holds it.
 const LINKS_BY_SWEEP: TableDefinition<(i64, u64), ()> = TableDefinition::new("store/links-by-sweep");
-/// Comment links by (QALITA issue id, `NOTE#<id>` / `COMMENT#<id>`): the [`CommentLink`] as JSON.
+/// Comment links by (QALITA issue id, `NOTE#<id>` / `COMMENT#<id>` / `LINKBACK#<GitLab issue id>`):
+/// the [`CommentLink`] as JSON.
 const COMMENTS: TableDefinition<(u64, &str), &str> = TableDefinition::new("store/comment-links");
 /// Cursors by name, the operator's switch among them (as in the DynamoDB table).
 const CURSORS: TableDefinition<&str, &str> = TableDefinition::new("store/cursors");

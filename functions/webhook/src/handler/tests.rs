@@ -34,6 +34,7 @@ fn fixture() -> Fixture {
         auth: WebhookAuthenticator::new(secrets.clone(), SECRET_ID, clock.clone(), CachePolicy::default()),
         clock: clock.clone(),
         max_body_bytes: 64 * 1024,
+        qalita: None,
     };
     Fixture { deps, queue, secrets, clock }
 }
@@ -470,16 +471,16 @@ async fn the_headers_alone_screen_a_delivery_before_its_body_is_read() {
     let f = signed_fixture(AuthMode::Both);
     let now = f.clock.now().timestamp();
     let good = signed(delivery("Issue Hook", Some(TOKEN), "{}"), "k3", now, SIGNING_KEY);
-    assert!(screen(&f.deps, good.method(), good.headers()).await.is_none(), "worth reading the body");
+    assert!(screen(&f.deps, PATH, good.method(), good.headers()).await.is_none(), "worth reading the body");
     for request in [
         delivery("Issue Hook", Some(TOKEN), "{}"),
         signed(delivery("Issue Hook", Some("forged"), "{}"), "k4", now, SIGNING_KEY),
         signed(delivery("Issue Hook", Some(TOKEN), "{}"), "k5", now - 3600, SIGNING_KEY),
     ] {
-        let answer = screen(&f.deps, request.method(), request.headers()).await.expect("refused");
+        let answer = screen(&f.deps, PATH, request.method(), request.headers()).await.expect("refused");
         assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
     }
-    let answer = screen(&f.deps, &Method::GET, good.headers()).await.expect("refused");
+    let answer = screen(&f.deps, PATH, &Method::GET, good.headers()).await.expect("refused");
     assert_eq!(answer.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
 
@@ -487,13 +488,13 @@ async fn the_headers_alone_screen_a_delivery_before_its_body_is_read() {
 async fn a_body_a_server_stopped_reading_is_ignored_when_the_token_proved_it_and_413_when_only_a_signature_could() {
     let f = fixture();
     let request = delivery("Issue Hook", Some(TOKEN), "");
-    let answer = over_limit(&f.deps, request.headers(), 7_000_000).await;
+    let answer = over_limit(&f.deps, PATH, request.headers(), 7_000_000).await;
     assert_eq!(answer.status(), StatusCode::OK);
     let body: Value = serde_json::from_slice(answer.body().as_ref()).unwrap();
     assert_eq!(body["status"], "ignored");
 
     let f = signed_fixture(AuthMode::Signature);
-    let answer = over_limit(&f.deps, request.headers(), 7_000_000).await;
+    let answer = over_limit(&f.deps, PATH, request.headers(), 7_000_000).await;
     assert_eq!(answer.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
 

@@ -1,5 +1,6 @@
 //! The webhook function's handler served on a loopback port, as API Gateway would run it: the
-//! GitLab simulator's project hook POSTs here, and deliveries reach the FIFO queue on moto.
+//! GitLab simulator's project hook POSTs to its GitLab route, the QALITA simulator's webhook to its
+//! QALITA route, and deliveries reach the FIFO queue on moto.
 
 use std::sync::Arc;
 
@@ -10,10 +11,12 @@ use lambda_http::Body;
 use qalita_gitlab_core::adapters::secrets_manager::SecretsManager;
 use qalita_gitlab_core::adapters::sqs::SqsQueue;
 use qalita_gitlab_core::ports::SystemClock;
+use qalita_gitlab_core::webhook::qalita::auth::QalitaAuthenticator;
+use qalita_gitlab_core::webhook::qalita::{QALITA_WEBHOOK_PATH, QalitaRoute};
 use qalita_gitlab_core::webhook::verify::{CachePolicy, WebhookAuthenticator};
 use qalita_gitlab_tests::local_aws::LocalAws;
 use qalita_gitlab_tests::stack::{TestStack, ids};
-use qalita_gitlab_webhook::handler::{Deps, handle};
+use qalita_gitlab_webhook::handler::{Deps, QalitaDeps, handle};
 use tokio::task::JoinHandle;
 
 /// The path the deployed API routes to the webhook function.
@@ -23,6 +26,8 @@ pub const WEBHOOK_PATH: &str = "/api/v2/integrations/gitlab/webhook";
 pub struct Front {
     /// `http://127.0.0.1:<port>/api/v2/integrations/gitlab/webhook`.
     pub url: String,
+    /// `http://127.0.0.1:<port>/api/v2/integrations/qalita/webhook`.
+    pub qalita_url: String,
     task: JoinHandle<()>,
 }
 
@@ -37,6 +42,17 @@ impl Front {
     pub async fn start(aws: &LocalAws, stack: &TestStack) -> Front {
         let clock = Arc::new(SystemClock);
         let secrets = Arc::new(SecretsManager::new(aws.secrets()));
+        let route = QalitaRoute::default();
+        let qalita = QalitaDeps {
+            auth: QalitaAuthenticator::new(
+                secrets.clone(),
+                stack.secret(ids::QALITA_WEBHOOK_SECRET),
+                clock.clone(),
+                CachePolicy::default(),
+                &route,
+            ),
+            route,
+        };
         let deps = Arc::new(Deps {
             queue: Arc::new(SqsQueue::new(aws.sqs(), stack.queue_url.clone())),
             auth: WebhookAuthenticator::new(
@@ -47,14 +63,17 @@ impl Front {
             ),
             clock,
             max_body_bytes: 6 * 1024 * 1024,
+            qalita: Some(qalita),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
-        let url = format!("http://{}{WEBHOOK_PATH}", listener.local_addr().expect("address"));
+        let address = listener.local_addr().expect("address");
+        let url = format!("http://{address}{WEBHOOK_PATH}");
+        let qalita_url = format!("http://{address}{QALITA_WEBHOOK_PATH}");
         let app = axum::Router::new().fallback(serve).with_state(deps);
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Front { url, task }
+        Front { url, qalita_url, task }
     }
 }
 

@@ -20,7 +20,7 @@ use qalita_gitlab_core::domain::link::LinkState;
 use qalita_gitlab_core::domain::{QalitaIssueId, SecretString};
 use qalita_gitlab_core::ports::{EventQueue, Links, OutgoingMessage, SystemClock};
 use qalita_gitlab_sims::gitlab::{DEFAULT_TOKEN, DeliveryOutcome, GitlabSim, SimConfig, WebhookConfig};
-use qalita_gitlab_sims::qalita::QalitaSim;
+use qalita_gitlab_sims::qalita::{QalitaSim, WebhookProof, WebhookTarget};
 use qalita_gitlab_tests::local_aws::LocalAws;
 use qalita_gitlab_tests::stack::TestStack;
 use qalita_gitlab_worker::handler::{Deps, consume};
@@ -111,6 +111,19 @@ impl World {
         world.front = Some(front);
         // QALITA's backend sends a change event for every change, ours included.
         world.qalita.emit_events_to(Arc::new(world.queue.clone()));
+        world
+    }
+
+    /// The inbound world, with QALITA's change events POSTed by QALITA's own webhook to the
+    /// webhook function's QALITA route (proved as `proof` says) instead of put on the queue.
+    pub async fn qalita_webhook(proof: WebhookProof) -> World {
+        let world = Self::inbound("").await;
+        let url = world.front.as_ref().map(|f| f.qalita_url.clone()).unwrap_or_default();
+        world.qalita.emit_webhooks_to(WebhookTarget {
+            url,
+            secret: qalita_gitlab_tests::stack::QALITA_WEBHOOK_SECRET_VALUE.into(),
+            proof,
+        });
         world
     }
 
@@ -210,6 +223,34 @@ impl World {
             }
         }
         panic!("the queue did not drain");
+    }
+
+    /// Deletes the items of the issue's partition named by their sort keys (`LINK`, comment links),
+    /// as a lost or new link table would have lost them.
+    pub async fn lose(&self, sort_keys: &[String]) {
+        for sort_key in sort_keys {
+            self.aws
+                .dynamodb()
+                .delete_item()
+                .table_name(&self.stack.table_name)
+                .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("QALITA#{ISSUE}")))
+                .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(sort_key.clone()))
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
+    /// `create-issue` by an operator: the issue as QALITA has it now, synced as asked by a person.
+    pub async fn operator_creates(&self) -> qalita_gitlab_core::engine::Outcome {
+        let id = QalitaIssueId::new(ISSUE).unwrap();
+        let issue = self.deps.qalita.get_issue(id).await.unwrap().unwrap();
+        let (context, call) = (Default::default(), qalita_gitlab_core::ports::CallContext::default());
+        self.deps
+            .engine
+            .sync_issue_as(&issue, &context, &call, qalita_gitlab_core::engine::Asked::ByOperator)
+            .await
+            .unwrap()
     }
 
     pub async fn link(&self) -> LinkState {

@@ -31,7 +31,7 @@ fn qalita(status: &str, minute: u32) -> QalitaIssue {
     issue
 }
 
-fn context() -> IssueContext {
+pub(crate) fn context() -> IssueContext {
     IssueContext { severity: Some("high".into()), source_name: Some("billing.sites".into()), domain: None }
 }
 
@@ -39,9 +39,9 @@ fn facts_of(issue: &QalitaIssue) -> Facts {
     Facts::of(issue, &context(), None)
 }
 
-/// The link after the outbound sync created the GitLab issue from QALITA's state at minute 1,
-/// assigned to GitLab user 8.
-fn linked(config: &Config) -> LinkState {
+/// The link after the outbound sync created the GitLab issue from QALITA's state at minute 1
+/// (QALITA user 12), assigned to GitLab user 8.
+pub(crate) fn linked(config: &Config) -> LinkState {
     let issue = qalita("open", 1);
     let desired = Desired::of(config, &facts_of(&issue));
     let assignee = AssigneeInput::Found {
@@ -115,7 +115,7 @@ fn our_own_echo_plans_nothing() {
 
 #[test]
 fn triage_reads_only_what_the_changed_fields_need() {
-    let config = config("[ownership]\ntitle = \"both\"");
+    let config = config("[ownership]\ntitle = \"both\"\nassignee = \"both\"");
     let link = linked(&config);
     let mut severed = link.clone();
     severed.status = LinkStatus::Severed;
@@ -310,7 +310,8 @@ fn a_conflict_goes_to_the_newer_side_and_is_logged() {
 
 #[test]
 fn an_unassignment_or_an_unknown_person_changes_nothing_and_says_why() {
-    let config = config("");
+    // Two-way: the rule is about what an assignee that syncs back does.
+    let config = config("[ownership]\nassignee = \"both\"");
     let link = linked(&config);
     let unassigned = event(&config, &link, 5, |f| {
         f.assignee = Some(None);
