@@ -5,33 +5,18 @@
 //! delivery writes one log line (event, project, iid, outcome, latency), never the payload, the
 //! header map or the token.
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use lambda_http::http::{HeaderMap, Method, StatusCode, header};
+use lambda_http::http::{HeaderMap, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use qalita_gitlab_core::ports::{Clock, EventQueue, QueueError, SecretError};
+use qalita_gitlab_core::ports::{QueueError, SecretError};
 use qalita_gitlab_core::webhook::qalita::QALITA_WEBHOOK_PATH;
-use qalita_gitlab_core::webhook::verify::{Rejection, Verdict, WebhookAuthenticator};
+use qalita_gitlab_core::webhook::verify::{Rejection, Verdict};
 use qalita_gitlab_core::webhook::{DeliveryHeaders, IgnoreReason, IngestError, Ingested, Summary, ingest};
 use serde_json::json;
 
-pub use crate::qalita::QalitaDeps;
-
-/// What the handler needs, built once per cold start.
-pub struct Deps {
-    /// The FIFO event queue.
-    pub queue: Arc<dyn EventQueue>,
-    /// The token and signature checks, with their cached secrets.
-    pub auth: WebhookAuthenticator,
-    /// The time stamped on envelopes.
-    pub clock: Arc<dyn Clock>,
-    /// Larger bodies are not read: `200 ignored` once authenticated by token (a resend would be
-    /// as large), `413` when only a signature over the whole body could authenticate them.
-    pub max_body_bytes: usize,
-    /// The QALITA route (`POST /api/v2/integrations/qalita/webhook`), when configured.
-    pub qalita: Option<QalitaDeps>,
-}
+use crate::deps::json_response;
+pub use crate::deps::{Deps, QalitaDeps};
 
 /// How one delivery ended.
 #[derive(Debug)]
@@ -169,14 +154,6 @@ fn respond(outcome: Outcome) -> Response<Body> {
         ),
     };
     json_response(status, &body)
-}
-
-/// A JSON answer.
-pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
-    let mut response = Response::new(Body::Text(body.to_string()));
-    *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
-    response
 }
 
 /// The one log line of a delivery.

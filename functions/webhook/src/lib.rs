@@ -4,6 +4,10 @@
 //! testable without AWS, and [`qalita`] the QALITA route's.
 
 pub mod config;
+pub mod deps;
 pub mod event;
 pub mod handler;
 pub mod qalita;
+
+#[cfg(test)]
+mod test_log;

@@ -13,22 +13,11 @@ use std::time::Instant;
 use lambda_http::http::{HeaderMap, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use qalita_gitlab_core::ports::{QueueError, SecretError};
-use qalita_gitlab_core::webhook::qalita::auth::{QalitaAuthenticator, QalitaRejection, QalitaVerdict};
-use qalita_gitlab_core::webhook::qalita::{
-    QalitaHeaders, QalitaIngestError, QalitaIngested, QalitaRoute, QalitaSummary, ingest,
-};
+use qalita_gitlab_core::webhook::qalita::auth::{QalitaRejection, QalitaVerdict};
+use qalita_gitlab_core::webhook::qalita::{QalitaHeaders, QalitaIngestError, QalitaIngested, QalitaSummary, ingest};
 use serde_json::json;
 
-use crate::handler::{Deps, json_response};
-
-/// The QALITA route's checks and settings.
-#[derive(Debug)]
-pub struct QalitaDeps {
-    /// The shared secret's checks.
-    pub auth: QalitaAuthenticator,
-    /// Where the event and the issue id are read.
-    pub route: QalitaRoute,
-}
+use crate::deps::{Deps, QalitaDeps, json_response};
 
 /// How one delivery ended.
 #[derive(Debug)]

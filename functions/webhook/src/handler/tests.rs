@@ -1,17 +1,21 @@
 //! The handler with in-memory adapters: every answer, the secret cache and rotation, the log line.
 
-use std::io::Write;
-use std::sync::Mutex;
+use std::sync::Arc;
 
 use chrono::{TimeDelta, TimeZone, Utc};
 use lambda_http::http;
+use lambda_http::http::header;
 use qalita_gitlab_core::adapters::memory::{ManualClock, MemoryQueue, MemorySecrets};
 use qalita_gitlab_core::envelope::Envelope;
+use qalita_gitlab_core::ports::{Clock, EventQueue};
 use qalita_gitlab_core::webhook::signature::SigningKey;
-use qalita_gitlab_core::webhook::verify::{AuthMode, CachePolicy, DEFAULT_SIGNATURE_TOLERANCE, Signing};
+use qalita_gitlab_core::webhook::verify::{
+    AuthMode, CachePolicy, DEFAULT_SIGNATURE_TOLERANCE, Signing, WebhookAuthenticator,
+};
 use serde_json::Value;
 
 use super::*;
+use crate::test_log::Captured;
 
 const SECRET_ID: &str = "qalita-gitlab/webhook-secret";
 const TOKEN: &str = "wh-secret-1f6c2d9e8b";
@@ -326,20 +330,6 @@ async fn only_post_is_accepted() {
     let (code, _) = call(&f, request).await;
     assert_eq!(code, StatusCode::METHOD_NOT_ALLOWED);
     assert!(f.queue.is_empty());
-}
-
-/// Captures the JSON log lines written while it is installed on this thread.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[tokio::test]

@@ -1,7 +1,6 @@
 //! The QALITA route with in-memory adapters: every answer, each proof, the log line.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use lambda_http::http;
@@ -9,12 +8,14 @@ use lambda_http::http::header;
 use qalita_gitlab_core::adapters::memory::{ManualClock, MemoryQueue, MemorySecrets};
 use qalita_gitlab_core::ports::EventQueue;
 use qalita_gitlab_core::webhook::qalita::QALITA_WEBHOOK_PATH;
-use qalita_gitlab_core::webhook::qalita::auth::{hmac_hex, standard_key};
+use qalita_gitlab_core::webhook::qalita::QalitaRoute;
+use qalita_gitlab_core::webhook::qalita::auth::{QalitaAuthenticator, hmac_hex, standard_key};
 use qalita_gitlab_core::webhook::verify::{CachePolicy, WebhookAuthenticator};
 use serde_json::Value;
 
 use super::*;
 use crate::handler::{handle, over_limit, screen};
+use crate::test_log::Captured;
 
 const GITLAB_SECRET_ID: &str = "qalita-gitlab/webhook-secret";
 const SECRET_ID: &str = "qalita-gitlab/qalita-webhook-secret";
@@ -192,20 +193,6 @@ async fn the_headers_alone_refuse_a_wrong_token_and_let_a_signature_read_the_bod
     assert_eq!(answer.status(), StatusCode::METHOD_NOT_ALLOWED);
     let answer = over_limit(&f.deps, QALITA_WEBHOOK_PATH, good.headers(), 7_000_000).await;
     assert_eq!(answer.status(), StatusCode::PAYLOAD_TOO_LARGE);
-}
-
-/// Captures the JSON log lines written while it is installed on this thread.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[tokio::test]
