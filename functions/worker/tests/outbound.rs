@@ -520,50 +520,6 @@ async fn an_unreadable_later_event_does_not_swallow_an_earlier_one() {
     assert_eq!(world.gitlab_issue().state, IssueState::Opened, "the readable one was applied");
 }
 
-/// A first deployment on a tenant with years of history: the poll reads every old issue (open,
-/// resolved and muted) and creates nothing, however many runs; an issue raised afterwards gets its
-/// GitLab issue within one run.
-#[tokio::test]
-async fn a_first_deployment_on_a_tenant_of_5000_old_issues_writes_nothing_to_gitlab() {
-    // The default policy: open issues raised after the service first ran.
-    let world = World::new("[create]\nmode = \"auto\"").await;
-    let statuses = ["open", "resolved", "muted"];
-    for n in 0..5_000u64 {
-        let mut issue = issue_json(statuses[(n % 3) as usize]);
-        issue["id"] = (100_000 + n).into();
-        issue["created_at"] = format!("2024-{:02}-{:02}T08:00:00Z", 1 + n % 12, 1 + n % 28).into();
-        issue["updated_at"] = "2026-11-24T16:41:37Z".into();
-        world.qalita.insert_issue(issue);
-    }
-    // The world's own issue 4821 is history too (raised 2026-11-20).
-    let mut not_created = 0;
-    for _ in 0..3 {
-        let report = poll(&world.deps, std::time::Instant::now() + Duration::from_secs(120)).await;
-        assert_eq!((report.enqueued, report.failed), (0, 0), "{report:?}");
-        not_created += report.not_created;
-        world.drain().await;
-    }
-    assert!(not_created >= 5_001, "every old issue was read and kept: {not_created}");
-    assert_eq!(world.gitlab_writes(), 0, "no GitLab write at all");
-    let first_run = world.deps.engine.recorded_first_run().await.unwrap().expect("recorded by the first run");
-
-    // A QALITA issue raised now is created within one run (the newest page is read every run).
-    let mut new = issue_json("open");
-    new["id"] = 200_000.into();
-    new["created_at"] = (first_run + chrono::TimeDelta::minutes(1)).to_rfc3339().into();
-    new["updated_at"] = new["created_at"].clone();
-    world.qalita.insert_issue(new);
-    let report = poll(&world.deps, std::time::Instant::now() + Duration::from_secs(120)).await;
-    assert_eq!(report.enqueued, 1, "{report:?}");
-    world.drain().await;
-    let created: Vec<_> = world.gitlab.requests().into_iter().filter(|r| r.method == "POST").collect();
-    assert_eq!(created.len(), 1, "{created:?}");
-    assert_eq!(
-        world.store.get(QalitaIssueId::new(200_000).unwrap()).await.unwrap().map(|l| l.status),
-        Some(qalita_gitlab_core::domain::link::LinkStatus::Linked)
-    );
-}
-
 /// An event about an old issue (QALITA's own webhook, or an operator's replay) creates nothing by
 /// itself either, and the integration log says which rule kept it and how to create it anyway.
 #[tokio::test]
