@@ -14,11 +14,14 @@ use std::time::{Duration, Instant};
 
 use qalita_gitlab::embedded::EmbeddedDb;
 use qalita_gitlab::embedded::queue::{EmbeddedQueue, QueueOptions};
+use qalita_gitlab::embedded::store::RedbLinkStore;
 use qalita_gitlab::serve::{
     ConfigFrom, GITLAB_TOKEN_ID, HEALTH_PATH, QALITA_TOKEN_ID, QALITA_WEBHOOK_SECRET_ID, SecretsFrom, Server,
     WEBHOOK_SECRET_ID, database_path,
 };
+use qalita_gitlab_core::domain::QalitaIssueId;
 use qalita_gitlab_core::domain::gitlab::IssueState;
+use qalita_gitlab_core::ports::Links;
 use qalita_gitlab_core::ports::SystemClock;
 use qalita_gitlab_sims::gitlab::WebhookConfig;
 use qalita_gitlab_sims::qalita::{EmitOutcome, Fault, WebhookProof, WebhookTarget};
@@ -223,6 +226,70 @@ async fn a_restart_applies_every_acknowledged_delivery_exactly_once() {
     assert_copied_once_in_order(&sims, &texts);
     assert_eq!(sims.gitlab.notes(PROJECT, iid.get()).iter().filter(|n| !n.system).count(), 5, "none copied back");
     second.stop_within(Duration::from_secs(3)).await;
+}
+
+/// The regression policy on `serve`: a QALITA issue resolved for longer than
+/// `sync.new_issue_after_days` that opens again gets a new GitLab issue, linked to the old one by
+/// a note on each, the old one kept in the link's history. The 40 days pass while `serve` is
+/// stopped: the link's `resolved_at` is moved back in the database.
+#[tokio::test]
+async fn a_regression_after_a_long_resolution_gets_a_new_gitlab_issue_on_serve() {
+    let sims = Sims::start().await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let document = sims.config_document() + "[sync]\non_regression = \"new_issue\"\nnew_issue_after_days = 30\n";
+    let mut options = options(dir.path(), ConfigFrom::Document(document));
+    options.poll_interval = Duration::from_secs(1);
+    let (first, queue) = Serving::start(&sims, options.clone()).await;
+    wait_until("the GitLab issue of the poll", || sims.gitlab_issue_of(ISSUE).is_some()).await;
+    let old = sims.gitlab_issue_of(ISSUE).expect("the GitLab issue");
+    sims.qalita.update_issue(ISSUE, |i| i["status"] = "resolved".into());
+    wait_until("the GitLab issue closed by a poll", || {
+        sims.gitlab_issues().iter().any(|i| i.iid == old.iid && i.state == IssueState::Closed)
+    })
+    .await;
+    wait_until_quiet(&sims, &queue).await;
+    drop(queue);
+    first.stop_within(Duration::from_secs(5)).await;
+    {
+        let db = EmbeddedDb::open(database_path(dir.path())).await.expect("the database is closed after a stop");
+        let store = RedbLinkStore::open(&db, Arc::new(SystemClock), chrono::TimeDelta::days(1)).await.expect("store");
+        let id = QalitaIssueId::new(ISSUE).unwrap();
+        let mut link = store.get(id).await.expect("read").expect("the link");
+        assert!(link.resolved_at.is_some(), "serve records when it saw the issue resolved");
+        link.resolved_at = Some(chrono::Utc::now() - chrono::TimeDelta::days(40));
+        store.update(&link).await.expect("moved back 40 days");
+    }
+
+    sims.qalita.update_issue(ISSUE, |i| i["status"] = "open".into());
+    let (second, queue) = Serving::start(&sims, options).await;
+    wait_until("a second GitLab issue", || sims.gitlab_issues().len() == 2).await;
+    wait_until_quiet(&sims, &queue).await;
+    let mut issues = sims.gitlab_issues();
+    issues.sort_by_key(|i| i.iid);
+    let [first_issue, second_issue] = issues.as_slice() else { panic!("two GitLab issues: {issues:?}") };
+    assert_eq!((first_issue.iid, first_issue.state), (old.iid, IssueState::Closed), "the old one stays closed");
+    assert_eq!(second_issue.state, IssueState::Opened);
+    assert_eq!(sims.gitlab_issue_of(ISSUE).map(|i| i.iid), Some(second_issue.iid), "the marker moved");
+    let notes = |iid: u64| {
+        sims.gitlab.notes(PROJECT, iid).into_iter().filter(|n| !n.system).map(|n| n.body).collect::<Vec<_>>()
+    };
+    assert_eq!(notes(second_issue.iid.get()), [format!("**[QALITA]** Regression of {}", first_issue.web_url)]);
+    assert_eq!(
+        notes(first_issue.iid.get()),
+        [format!("**[QALITA]** Regressed: continued in {}", second_issue.web_url)]
+    );
+    drop(queue);
+    second.stop_within(Duration::from_secs(5)).await;
+
+    // `link show` lists the old GitLab issue in the link's history.
+    let shown = std::process::Command::new(binary())
+        .args(["link", "show", "4821", "--local"])
+        .arg(dir.path())
+        .output()
+        .expect("run link show");
+    let stdout = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.status.success(), "{stdout} {}", String::from_utf8_lossy(&shown.stderr));
+    assert!(stdout.contains(&first_issue.web_url) && stdout.contains("regression"), "{stdout}");
 }
 
 #[tokio::test]

@@ -212,6 +212,31 @@ async fn by_default_a_gitlab_reassignment_stays_in_gitlab_and_a_qalita_one_reach
 }
 
 #[tokio::test]
+async fn with_ownership_assignee_gitlab_a_gitlab_reassignment_reaches_qalita_and_a_qalita_one_stays() {
+    let (world, iid) = linked("[ownership]\nassignee = \"gitlab\"").await;
+    let assignees = |world: &World| world.gitlab_issue().assignees.iter().map(|a| a.id).collect::<Vec<_>>();
+    // A person assigns John Roe in GitLab: QALITA gets its user of the same login (13).
+    person_updates(&world, iid, IssueUpdate { assignee_ids: Some(vec![31]), ..Default::default() }).await;
+    world.quiesce().await;
+    assert_eq!(world.qalita.issue(ISSUE).unwrap()["assignee"], 13, "GitLab → QALITA");
+    assert_eq!(assignees(&world), [31]);
+
+    // QALITA reassigns to Marie (12): GitLab owns the assignee, so GitLab's stays.
+    let before = world.gitlab.requests().len();
+    world.qalita.set_assignee(ISSUE, Some(12));
+    world.quiesce().await;
+    assert_eq!(assignees(&world), [31], "GitLab's assignee is left alone");
+    let assignee_writes = world
+        .gitlab
+        .requests()
+        .into_iter()
+        .skip(before)
+        .filter(|r| r.method == "PUT" && r.body.as_ref().is_some_and(|b| b.get("assignee_ids").is_some()))
+        .count();
+    assert_eq!(assignee_writes, 0, "no GitLab write carries an assignee");
+}
+
+#[tokio::test]
 async fn a_title_edit_in_gitlab_stays_in_gitlab_while_qalita_owns_the_title() {
     let (world, iid) = linked("").await;
     let title = "[QALITA] billing.customer_sites: Latitude out of range".to_owned();
