@@ -228,6 +228,50 @@ async fn a_restart_applies_every_acknowledged_delivery_exactly_once() {
     second.stop_within(Duration::from_secs(3)).await;
 }
 
+/// The default creation policy on `serve`: a first start on a tenant with history creates
+/// nothing, whatever the status of the old issues; an issue raised after the first run is
+/// created by the next poll.
+#[tokio::test]
+async fn a_first_start_creates_nothing_for_old_issues_and_creates_a_new_one() {
+    let sims = Sims::start().await;
+    for n in 0..30u64 {
+        let mut old = issue(10_000 + n, &format!("Old check {n}"));
+        old["status"] = ["open", "resolved", "muted"][(n % 3) as usize].into();
+        old["created_at"] = "2025-03-01T08:00:00Z".into();
+        sims.qalita.insert_issue(old);
+    }
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let document = sims.config_document().replace("[create]\ncreated_after = \"2026-01-01T00:00:00Z\"\n", "");
+    assert!(!document.contains("[create]"), "the default policy");
+    let mut options = options(dir.path(), ConfigFrom::Document(document));
+    options.poll_interval = Duration::from_secs(1);
+    let (serving, queue) = Serving::start(&sims, options).await;
+    // Two polls read everything and create nothing.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    wait_until_quiet(&sims, &queue).await;
+    assert_eq!(sims.gitlab.requests().iter().filter(|r| r.method != "GET").count(), 0, "no GitLab write");
+
+    let mut new = issue(20_000, "New check");
+    new["created_at"] = chrono::Utc::now().to_rfc3339().into();
+    new["updated_at"] = new["created_at"].clone();
+    sims.qalita.insert_issue(new);
+    wait_until("the new issue's GitLab issue", || sims.gitlab_issue_of(20_000).is_some()).await;
+    wait_until_quiet(&sims, &queue).await;
+    assert_eq!(sims.gitlab_issues().len(), 1, "only the new one");
+    drop(queue);
+    let summary = serving.stop_within(Duration::from_secs(5)).await;
+    assert!(summary.poller.runs >= 3, "{summary:?}");
+
+    // `status` shows the recorded first run, where the policy starts.
+    let status = std::process::Command::new(binary())
+        .args(["status", "--output", "json", "--local"])
+        .arg(dir.path())
+        .output()
+        .expect("run status");
+    let status: Value = serde_json::from_slice(&status.stdout).expect("JSON");
+    assert!(status["first_run"].as_str().is_some_and(|t| t < "2100"), "{status}");
+}
+
 /// The regression policy on `serve`: a QALITA issue resolved for longer than
 /// `sync.new_issue_after_days` that opens again gets a new GitLab issue, linked to the old one by
 /// a note on each, the old one kept in the link's history. The 40 days pass while `serve` is
