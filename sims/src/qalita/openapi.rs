@@ -176,7 +176,9 @@ fn schemas(options: &SimOptions) -> Value {
                 properties["total"] = json!({"type": "integer", "title": "Total"});
                 required.push("total");
             }
-            let wrapper = json!({"properties": properties, "type": "object", "required": required, "title": page});
+            // pydantic names a generic model `Page[Issue]`, and FastAPI's key for it `Page_Issue_`.
+            let title = format!("Page[{name}]");
+            let wrapper = json!({"properties": properties, "type": "object", "required": required, "title": title});
             schemas.insert(page, wrapper);
         }
     }
