@@ -178,33 +178,38 @@ impl Dialect {
 
     /// "Not found (or no access)": the first dialect's empty 204, the second's 404.
     pub(super) fn missing(self) -> Response {
-        match self {
-            Dialect::First => StatusCode::NO_CONTENT.into_response(),
-            Dialect::Second => not_found(),
+        match self.statuses().missing {
+            StatusCode::NO_CONTENT => StatusCode::NO_CONTENT.into_response(),
+            _ => not_found(),
         }
     }
 
     /// The answer to an applied issue update: the issue (first), or an empty 204 (second).
     pub(super) fn updated(self, issue: Value) -> Response {
-        match self {
-            Dialect::First => Json(issue).into_response(),
-            Dialect::Second => StatusCode::NO_CONTENT.into_response(),
+        match self.statuses().updated {
+            StatusCode::NO_CONTENT => StatusCode::NO_CONTENT.into_response(),
+            status => (status, Json(issue)).into_response(),
         }
     }
 
     /// The answer to a comment created: 200 (first) or 201 (second) with the comment.
     pub(super) fn created(self, comment: Value) -> Response {
-        match self {
-            Dialect::First => Json(comment).into_response(),
-            Dialect::Second => (StatusCode::CREATED, Json(comment)).into_response(),
-        }
+        (self.statuses().created, Json(comment)).into_response()
     }
 
-    /// The status of an applied issue update, of a comment created, and of a missing object.
+    /// The statuses of an applied issue update, of a comment created, and of a missing object:
+    /// what [`Self::updated`], [`Self::created`] and [`Self::missing`] answer, and what the OpenAPI
+    /// document declares.
     pub(super) fn statuses(self) -> Statuses {
         match self {
-            Dialect::First => Statuses { updated: 200, created: 200, missing: 204 },
-            Dialect::Second => Statuses { updated: 204, created: 201, missing: 404 },
+            Dialect::First => {
+                Statuses { updated: StatusCode::OK, created: StatusCode::OK, missing: StatusCode::NO_CONTENT }
+            }
+            Dialect::Second => Statuses {
+                updated: StatusCode::NO_CONTENT,
+                created: StatusCode::CREATED,
+                missing: StatusCode::NOT_FOUND,
+            },
         }
     }
 
@@ -254,9 +259,9 @@ pub(super) const API_KEY_HEADER: &str = "X-API-Key";
 /// The statuses a dialect answers with, for its OpenAPI document.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Statuses {
-    pub updated: u16,
-    pub created: u16,
-    pub missing: u16,
+    pub updated: StatusCode,
+    pub created: StatusCode,
+    pub missing: StatusCode,
 }
 
 /// `object` with each field `from` renamed `to` (an existing `to` is replaced).

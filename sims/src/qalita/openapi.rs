@@ -2,6 +2,7 @@
 //! it (operation ids from the handler's name and path, tags, `422` with `HTTPValidationError`,
 //! pydantic's schemas), built from the route table and field lists the router itself uses.
 
+use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use super::SimOptions;
@@ -99,15 +100,15 @@ fn responses(options: &SimOptions, action: Action, id: &str) -> Value {
     let kind = action.kind();
     let object = reference(schema_name(kind));
     let (status, schema) = match action {
-        _ if action.lists() => (200, Some(list_schema(options, kind, id))),
-        Action::UpdateIssue => (statuses.updated, (statuses.updated != 204).then_some(object)),
+        _ if action.lists() => (StatusCode::OK, Some(list_schema(options, kind, id))),
+        Action::UpdateIssue => (statuses.updated, (statuses.updated != StatusCode::NO_CONTENT).then_some(object)),
         Action::CreateComment => (statuses.created, Some(object)),
-        _ => (200, Some(object)),
+        _ => (StatusCode::OK, Some(object)),
     };
     let mut responses = json!({
         "422": {"description": "Validation Error", "content": {"application/json": {"schema": reference("HTTPValidationError")}}},
     });
-    responses[status.to_string()] = match schema {
+    responses[status.as_str()] = match schema {
         Some(schema) => {
             json!({"description": "Successful Response", "content": {"application/json": {"schema": schema}}})
         }
@@ -115,8 +116,9 @@ fn responses(options: &SimOptions, action: Action, id: &str) -> Value {
     };
     // Every route but the two top lists names an object that may be missing.
     if !matches!(action, Action::ListIssues | Action::ListUsers) {
-        let description = if statuses.missing == 204 { "Not found or no access" } else { "Not Found" };
-        responses[statuses.missing.to_string()] = json!({"description": description});
+        let description =
+            if statuses.missing == StatusCode::NO_CONTENT { "Not found or no access" } else { "Not Found" };
+        responses[statuses.missing.as_str()] = json!({"description": description});
     }
     if action == Action::UpdateComment {
         responses["403"] = json!({"description": "Not the comment's author"});
