@@ -192,9 +192,7 @@ async fn parameters_and_security_are_enforced_as_documented(world: &World) {
             wrong.push("abc".to_owned());
             for value in wrong {
                 let request = match parameter["in"].as_str() {
-                    Some("path") => {
-                        path.replace(&format!("/{}", world.fill(&format!("{{{name}}}"))), &format!("/{value}"))
-                    }
+                    Some("path") => world.fill(&template.replace(&format!("{{{name}}}"), &value)),
                     _ => format!("{path}?{name}={value}"),
                 };
                 let answer = call(&world.sim, &method, &request, Credential::Right, body.as_ref()).await;
