@@ -12,8 +12,7 @@ use serde_json::{Value, json};
 
 use super::dialect::Kind;
 use super::fastapi::{Invalid, model_body, path_id, required_string};
-use super::lock;
-use super::routes::SimState;
+use super::{Shared, SimState, lock};
 
 /// An issue's comments, oldest first: all of them in the first dialect, one page in the second.
 pub(super) async fn list_comments(
@@ -81,6 +80,6 @@ pub(super) async fn update_comment(
 }
 
 /// The text of a comment body, under the dialect's name for it.
-fn text_of(shared: &super::Shared, headers: &HeaderMap, body: &Bytes) -> Result<String, Invalid> {
+fn text_of(shared: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<String, Invalid> {
     required_string(&model_body(headers, body)?, shared.options.dialect.field(Kind::Comment, "content"))
 }

@@ -162,6 +162,9 @@ impl Shared {
     }
 }
 
+/// What every handler extracts.
+type SimState = axum::extract::State<Arc<Shared>>;
+
 /// A lock that a panicking test thread cannot poison for the others.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)

@@ -19,9 +19,7 @@ use super::api::{self, Action, UPDATABLE};
 use super::dialect::Kind;
 use super::fastapi::{Invalid, model_body, not_found, path_id};
 use super::journal::RecordedRequest;
-use super::{Shared, comments, faults, lock, openapi};
-
-pub(super) type SimState = State<Arc<Shared>>;
+use super::{Shared, SimState, comments, faults, lock, openapi};
 
 /// The application.
 ///
