@@ -1,6 +1,6 @@
 //! How a FastAPI backend reads a request and says no: path and query integers and JSON bodies
-//! checked as pydantic checks them, with the 422 `{"detail": [...]}` answer naming the place,
-//! QALITA's 204 No Content for "not found or no access", and the 401 of a token it does not accept.
+//! checked as pydantic checks them, with the 422 `{"detail": [...]}` answer naming the place, and
+//! the 404 of a route or an object it does not have.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -8,23 +8,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-/// QALITA's answer for one object: the object, or 204 No Content for "not found or no access".
-pub(super) fn found(object: Option<Value>) -> Response {
-    match object {
-        Some(object) => Json(object).into_response(),
-        None => StatusCode::NO_CONTENT.into_response(),
-    }
-}
-
-/// The answer to a request whose bearer token is missing or not accepted: FastAPI's
-/// `OAuth2PasswordBearer` refusal, 401 with `WWW-Authenticate: Bearer`.
-pub(super) fn unauthorized() -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        [(header::WWW_AUTHENTICATE, "Bearer")],
-        Json(json!({"detail": "Could not validate credentials"})),
-    )
-        .into_response()
+/// FastAPI's 404, for an unknown route and for an object the second dialect does not have.
+pub(super) fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, Json(json!({"detail": "Not Found"}))).into_response()
 }
 
 /// A request that does not validate: the error FastAPI names, answered with 422.

@@ -10,6 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::dialect::{Dialect, Refused};
 use crate::kit::FaultRule;
 
 /// One way a request can go wrong.
@@ -51,9 +52,9 @@ pub(super) fn rule(prefix: Option<&str>, count: usize, fault: Fault) -> FaultRul
     }
 }
 
-/// The answer a fault gives instead of the application's; `None` for [`Fault::Slow`], which only
-/// delays the application's answer.
-pub(super) fn answer(fault: &Fault) -> Option<Response> {
+/// The answer a fault gives instead of the application's (a refused token as `dialect` refuses
+/// it); `None` for [`Fault::Slow`], which only delays the application's answer.
+pub(super) fn answer(fault: &Fault, dialect: Dialect) -> Option<Response> {
     let response = match fault {
         Fault::RateLimited { retry_after_secs } => (
             StatusCode::TOO_MANY_REQUESTS,
@@ -78,7 +79,7 @@ pub(super) fn answer(fault: &Fault) -> Option<Response> {
         )
             .into_response(),
         Fault::Forbidden => (StatusCode::FORBIDDEN, Json(json!({"detail": "Not enough permissions"}))).into_response(),
-        Fault::Unauthorized => super::fastapi::unauthorized(),
+        Fault::Unauthorized => dialect.refusal(Refused::Wrong),
         Fault::Slow(_) => return None,
     };
     Some(response)

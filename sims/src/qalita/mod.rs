@@ -1,16 +1,20 @@
-//! A simulator of the QALITA REST API subset the sync uses (DESIGN section 6), on a loopback port:
-//! bearer authentication, issues listed newest first by creation with offset paging and no
-//! "updated since" filter, comments, users, 204 No Content for a missing issue, comment or user,
-//! FastAPI's answers to invalid requests, faults switchable at run time, a record of every request,
-//! and, once connected to a queue, the change events a QALITA backend or bridge would send. Tests
-//! act on it as QALITA users would (insert, change, comment, remove); what it answers follows from
-//! that state, never from what a test expects.
+//! A simulator of the QALITA REST API subset the sync uses (DESIGN section 6), on a loopback port,
+//! in one of two dialects ([`Dialect`]: the first, bearer authentication, offset paging, 204 No
+//! Content for a missing object; the second, an API key, page/size paging, 404), each with its
+//! OpenAPI document at `/openapi.json`: issues listed newest first by creation with no "updated
+//! since" filter, comments, users, FastAPI's answers to invalid requests, faults switchable at run
+//! time, a record of every request, and, once connected to a queue, the change events a QALITA
+//! backend or bridge would send. Tests act on it as QALITA users would (insert, change, comment,
+//! remove); what it answers follows from that state, never from what a test expects.
 
+mod api;
 mod comments;
+mod dialect;
 mod events;
 mod fastapi;
 mod faults;
 mod journal;
+mod openapi;
 mod routes;
 mod store;
 
@@ -21,14 +25,17 @@ use qalita_gitlab_core::ports::EventQueue;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
+use self::dialect::Kind;
+pub use self::dialect::{Dialect, SECOND_DEFAULT_SIZE, SECOND_MAX_SIZE};
 pub use self::events::{EmitOutcome, EmittedEvent, WebhookProof, WebhookTarget};
 pub use self::faults::Fault;
 pub use self::journal::RecordedRequest;
 pub use self::store::QalitaJson;
 use crate::kit::{FaultRules, Journal, Loopback, Server};
 
-/// How a list (of issues, comments or users) is sent: QALITA's own list is a bare array; some
-/// instances or versions may wrap it.
+/// How the first dialect sends a list (of issues, comments or users): QALITA's own list is a bare
+/// array; some instances or versions may wrap it. (The second dialect always sends `{"data": […],
+/// "total": n}`.)
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ListEnvelope {
     /// `[…]`.
@@ -40,28 +47,35 @@ pub enum ListEnvelope {
     Data,
 }
 
-/// What differs between QALITA instances.
+/// What differs between QALITA instances. `SimOptions::from(Dialect::Second)` (or
+/// `QalitaSim::start_with(token, Dialect::Second)`) is the default in the second dialect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimOptions {
+    /// The API's dialect: its authentication, paging, field names and answers.
+    pub dialect: Dialect,
     /// The prefix of every route: `/api/v2` (platform 3.x also serves `/api/v3`).
     pub api_prefix: String,
-    /// How lists are sent.
+    /// How lists are sent (first dialect only).
     pub list_envelope: ListEnvelope,
-    /// The page size when the request names none.
+    /// The page size when the request names no `limit` (first dialect only; the second's is
+    /// [`SECOND_DEFAULT_SIZE`]).
     pub default_limit: u32,
-    /// The largest page size; a larger `limit` is refused with 422.
+    /// The largest page size; a larger `limit` is refused with 422 (first dialect only; the
+    /// second's is [`SECOND_MAX_SIZE`]).
     pub max_limit: u32,
     /// The user the API token belongs to: the author of comments created through the API, and
     /// `updated_by` of changes made through it. Insert a user with this id to make it readable.
     pub api_user_id: u64,
-    /// Whether `PUT …/issues/{id}/comments/{comment_id}` exists. Without it the path serves `GET`
-    /// only, and a `PUT` gets FastAPI's 405 Method Not Allowed.
+    /// Whether a comment can be edited (`PUT …/issues/{id}/comments/{comment_id}`, or `PATCH
+    /// …/issues/{id}/notes/{note_id}` in the second dialect). Without it the path serves `GET`
+    /// only, the edit gets FastAPI's 405 Method Not Allowed, and the OpenAPI document omits it.
     pub comment_updates: bool,
 }
 
 impl Default for SimOptions {
     fn default() -> Self {
         SimOptions {
+            dialect: Dialect::First,
             api_prefix: "/api/v2".into(),
             list_envelope: ListEnvelope::Bare,
             default_limit: 100,
@@ -86,30 +100,70 @@ struct Shared {
 impl Shared {
     /// Stores an issue; its event is recorded under the store's lock, so events keep the order of
     /// the changes.
+    /// The issue is in the dialect's shape.
     fn insert_issue(&self, issue: Value) -> u64 {
         let mut store = lock(&self.store);
-        let stored = store.insert_issue(issue);
-        self.events.issue_changed(stored.created, &stored.object);
+        let stored = store.insert_issue(self.options.dialect.read(Kind::Issue, issue));
+        self.issue_changed(stored.created, &stored.object);
         stored.id
     }
 
-    /// Changes an issue (see [`store::Store::update_issue`]) and records its event; `None` when
-    /// there is no such issue.
+    /// Changes an issue (see [`store::Store::update_issue`]), `change` seeing it in the dialect's
+    /// shape, and records its event; `None` when there is no such issue. Returns the issue in the
+    /// dialect's shape.
     fn update_issue(&self, id: u64, by: Option<u64>, change: impl FnOnce(&mut Value)) -> Option<Value> {
+        let dialect = self.options.dialect;
         let mut store = lock(&self.store);
-        let updated = store.update_issue(id, by, change)?;
-        self.events.issue_changed(false, &updated);
-        Some(updated)
+        let updated = store.update_issue(id, by, |issue| {
+            let mut face = dialect.render(Kind::Issue, issue.take());
+            change(&mut face);
+            *issue = dialect.read(Kind::Issue, face);
+        })?;
+        self.issue_changed(false, &updated);
+        Some(dialect.render(Kind::Issue, updated))
     }
 
-    /// Adds a comment and records its event; `None` when there is no such issue.
+    /// Adds a comment and records its event; `None` when there is no such issue. Returns the
+    /// comment as the model keeps it.
     fn add_comment(&self, issue: u64, author: u64, content: &str) -> Option<Value> {
         let mut store = lock(&self.store);
         let stored = store.add_comment(issue, author, content)?;
-        self.events.comment_created(issue, &stored.object);
+        self.comment_created(issue, &stored.object);
         Some(stored.object)
     }
+
+    /// Records `issue.created` or `issue.updated`, with the issue in the dialect's shape. Called
+    /// under the store's lock, so that events keep the order of the changes.
+    fn issue_changed(&self, created: bool, issue: &Value) {
+        self.events.issue_changed(created, &self.options.dialect.render(Kind::Issue, issue.clone()));
+    }
+
+    /// Records `comment.created`, with the comment in the dialect's shape (under the store's lock).
+    fn comment_created(&self, issue: u64, comment: &Value) {
+        self.events.comment_created(issue, &self.options.dialect.render(Kind::Comment, comment.clone()));
+    }
+
+    /// The answer for one object of the model, in the dialect's shape, or the dialect's "not found".
+    fn one(&self, kind: Kind, object: Option<Value>) -> axum::response::Response {
+        let dialect = self.options.dialect;
+        dialect.one(object.map(|object| dialect.render(kind, object)))
+    }
+
+    /// The answer for a page of objects of the model, `total` of them in all.
+    fn list(&self, kind: Kind, items: Vec<Value>, total: usize) -> axum::response::Response {
+        let dialect = self.options.dialect;
+        let items = items.into_iter().map(|object| dialect.render(kind, object)).collect();
+        dialect.list(&self.options, items, total)
+    }
+
+    /// An object of the model in the dialect's shape.
+    fn render(&self, kind: Kind, object: Value) -> Value {
+        self.options.dialect.render(kind, object)
+    }
 }
+
+/// What every handler extracts.
+type SimState = axum::extract::State<Arc<Shared>>;
 
 /// A lock that a panicking test thread cannot poison for the others.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -127,7 +181,8 @@ pub struct QalitaSim {
 }
 
 impl QalitaSim {
-    /// Starts a simulator that accepts `Authorization: Bearer <token>`, with the default options.
+    /// Starts a simulator of the first dialect, which accepts `Authorization: Bearer <token>`,
+    /// with the default options.
     ///
     /// # Panics
     /// When no loopback port can be bound.
@@ -135,11 +190,13 @@ impl QalitaSim {
         Self::start_with(token, SimOptions::default()).await
     }
 
-    /// Starts a simulator with `options`.
+    /// Starts a simulator with `options`, or with the default options of a [`Dialect`]
+    /// (`QalitaSim::start_with(token, Dialect::Second)`: `X-API-Key: <token>`).
     ///
     /// # Panics
     /// When no loopback port can be bound, or the API prefix does not start with `/`.
-    pub async fn start_with(token: &str, options: SimOptions) -> Self {
+    pub async fn start_with(token: &str, options: impl Into<SimOptions>) -> Self {
+        let options = options.into();
         assert!(options.api_prefix.starts_with('/'), "the API prefix starts with `/`: {:?}", options.api_prefix);
         let shared = Arc::new(Shared {
             token: Mutex::new(token.to_owned()),
@@ -166,6 +223,11 @@ impl QalitaSim {
         *self.shared.token.lock().unwrap_or_else(|e| e.into_inner()) = token.to_owned();
     }
 
+    /// The dialect it speaks.
+    pub fn dialect(&self) -> Dialect {
+        self.shared.options.dialect
+    }
+
     /// The user id the API token belongs to ([`SimOptions::api_user_id`]).
     pub fn api_user_id(&self) -> u64 {
         self.shared.options.api_user_id
@@ -173,8 +235,9 @@ impl QalitaSim {
 
     /// Stores (or replaces) an issue and returns its id. A missing `id` is the next free one, a
     /// missing `created_at` is now, a missing `updated_at` is `created_at`; other fields are kept
-    /// as given, unknown ones included. Emits `issue.created` (`issue.updated` when it replaces
-    /// one).
+    /// as given, unknown ones included. The issue is in the dialect's shape (`assignee_id` in the
+    /// second) or the model's (`assignee`, as the domain types write it). Emits `issue.created`
+    /// (`issue.updated` when it replaces one).
     ///
     /// # Panics
     /// When the issue is not a JSON object, or its `id` is not a positive integer.
@@ -183,8 +246,8 @@ impl QalitaSim {
     }
 
     /// Changes an issue as a QALITA user would and returns it; `updated_at` moves forward unless
-    /// `change` sets it, and a move to or from `resolved` sets or clears `closed_at`. Emits
-    /// `issue.updated`.
+    /// `change` sets it, and a move to or from `resolved` sets or clears `closed_at`. `change` sees,
+    /// and the answer is, the issue in the dialect's shape. Emits `issue.updated`.
     ///
     /// # Panics
     /// When there is no such issue, or `change` alters its id.
@@ -221,7 +284,8 @@ impl QalitaSim {
     /// # Panics
     /// When there is no such issue.
     pub fn set_assignee(&self, id: u64, assignee: Option<u64>) -> Value {
-        self.update_issue(id, |issue| issue["assignee"] = assignee.into())
+        let field = self.dialect().field(Kind::Issue, "assignee");
+        self.update_issue(id, |issue| issue[field] = assignee.into())
     }
 
     /// Sets an issue's title.
@@ -240,15 +304,17 @@ impl QalitaSim {
         self.update_issue(id, |issue| issue["description"] = description.into())
     }
 
-    /// Deletes an issue and its comments (from then on, asking for it gets 204); returns it if it
-    /// existed. Emits nothing: no deletion event is known.
+    /// Deletes an issue and its comments (from then on, asking for it is answered "not found");
+    /// returns it if it existed. Emits nothing: no deletion event is known.
     pub fn remove_issue(&self, id: u64) -> Option<Value> {
-        lock(&self.shared.store).remove_issue(id)
+        let removed = lock(&self.shared.store).remove_issue(id);
+        removed.map(|issue| self.shared.render(Kind::Issue, issue))
     }
 
-    /// An issue as QALITA holds it now.
+    /// An issue as QALITA holds it now, in the dialect's shape.
     pub fn issue(&self, id: u64) -> Option<Value> {
-        lock(&self.shared.store).issue(id)
+        let issue = lock(&self.shared.store).issue(id);
+        issue.map(|issue| self.shared.render(Kind::Issue, issue))
     }
 
     /// Comments an issue as the user `author` would, now, and returns the comment's id. The issue
@@ -263,18 +329,19 @@ impl QalitaSim {
         }
     }
 
-    /// Stores (or replaces) a comment of `issue` exactly as given, for answers of another shape
-    /// (`body`, `user_id`, no `issue_id`, unreadable dates …); returns its id. A missing `id` is
-    /// the next free one, a missing `created_at` is now, a missing `updated_at` is `created_at`.
+    /// Stores (or replaces) a comment of `issue` as given, for answers of another shape (`body`,
+    /// `user_id`, no `issue_id`, unreadable dates …); returns its id. A missing `id` is the next
+    /// free one, a missing `created_at` is now, a missing `updated_at` is `created_at`. The
+    /// dialect's name for the text (`text` in the second) is read as the model's `content`.
     /// Emits `comment.created` for a new comment.
     ///
     /// # Panics
     /// When there is no such issue, or the comment is not an object with a positive integer `id`.
     pub fn insert_comment(&self, issue: u64, comment: impl QalitaJson) -> u64 {
         let mut store = lock(&self.shared.store);
-        let stored = store.insert_comment(issue, comment.into_json());
+        let stored = store.insert_comment(issue, self.dialect().read(Kind::Comment, comment.into_json()));
         if stored.created {
-            self.shared.events.comment_created(issue, &stored.object);
+            self.shared.comment_created(issue, &stored.object);
         }
         stored.id
     }
@@ -285,20 +352,24 @@ impl QalitaSim {
     /// # Panics
     /// When there is no such comment.
     pub fn edit_comment(&self, comment: u64, content: &str) -> Value {
-        match lock(&self.shared.store).edit_comment(comment, content) {
-            Some(comment) => comment,
+        let edited = lock(&self.shared.store).edit_comment(comment, content);
+        match edited {
+            Some(comment) => self.shared.render(Kind::Comment, comment),
             None => panic!("no QALITA comment {comment} to edit in the simulator"),
         }
     }
 
-    /// An issue's comments as QALITA holds them, oldest first (empty when there is no such issue).
+    /// An issue's comments as QALITA holds them, in the dialect's shape, oldest first (empty when
+    /// there is no such issue).
     pub fn comments(&self, issue: u64) -> Vec<Value> {
-        lock(&self.shared.store).comments_of(issue).unwrap_or_default()
+        let comments = lock(&self.shared.store).comments_of(issue).unwrap_or_default();
+        comments.into_iter().map(|comment| self.shared.render(Kind::Comment, comment)).collect()
     }
 
-    /// One comment as QALITA holds it.
+    /// One comment as QALITA holds it, in the dialect's shape.
     pub fn comment(&self, id: u64) -> Option<Value> {
-        lock(&self.shared.store).comment(id).map(|(_, comment)| comment)
+        let comment = lock(&self.shared.store).comment(id);
+        comment.map(|(_, comment)| self.shared.render(Kind::Comment, comment))
     }
 
     /// Stores (or replaces) a user (shape of `fixtures/qalita/user.json`; any field names) and
@@ -312,7 +383,8 @@ impl QalitaSim {
 
     /// From now on, sends a change event to `queue` after every change to an issue and every new
     /// comment, through the API or the helpers above: `issue.created`, `issue.updated` with
-    /// `payload.issue`, `comment.created` with `payload.issue_id` and `payload.comment`; group
+    /// `payload.issue`, `comment.created` with `payload.issue_id` and `payload.comment` (the
+    /// objects in the dialect's shape, as its API sends them); group
     /// `qalita:<issue id>`, deduplication id the envelope's `key` (`qalita-evt-<uuid>`). The
     /// events are sent in the order of the changes, by one task; see [`Self::events`] for their
     /// outcomes. Calling it again changes the queue.

@@ -1,46 +1,68 @@
-//! The simulator's HTTP surface: the routes under the API prefix (issues and users here, comments
-//! in [`super::comments`]), FastAPI's answers for unknown routes and methods, and the layers every
-//! request passes through (record → fault → bearer authentication, the last on known routes only,
-//! as QALITA's routes declare it).
+//! The simulator's HTTP surface: the routes of the dialect's table (issues and users here, comments
+//! in [`super::comments`]), its OpenAPI document, FastAPI's answers for unknown routes and methods,
+//! and the layers every request passes through (record → fault → the dialect's authentication, the
+//! last on the table's routes only, as QALITA's routes declare it; the document is open).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodFilter, MethodRouter, get};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use super::fastapi::{Invalid, found, integer, model_body, path_id, unauthorized};
+use super::api::{self, Action, UPDATABLE};
+use super::dialect::Kind;
+use super::fastapi::{Invalid, model_body, not_found, path_id};
 use super::journal::RecordedRequest;
-use super::{ListEnvelope, Shared, comments, faults, lock};
-use crate::kit::query;
-
-pub(super) type SimState = State<Arc<Shared>>;
+use super::{Shared, SimState, comments, faults, lock, openapi};
 
 /// The application.
+///
+/// # Panics
+/// When the route table holds a method axum cannot route (it holds GET, POST, PUT and PATCH).
 pub(super) fn router(shared: Arc<Shared>) -> Router {
-    let prefix = shared.options.api_prefix.trim_end_matches('/').to_owned();
-    let comment = get(comments::get_comment);
-    let comment = if shared.options.comment_updates { comment.put(comments::update_comment) } else { comment };
-    Router::new()
-        .route(&format!("{prefix}/issues"), get(list_issues))
-        .route(&format!("{prefix}/issues/{{id}}"), get(get_issue).put(update_issue))
-        .route(&format!("{prefix}/issues/{{id}}/comments"), get(comments::list_comments).post(comments::create_comment))
-        .route(&format!("{prefix}/issues/{{id}}/comments/{{comment_id}}"), comment)
-        .route(&format!("{prefix}/users"), get(list_users))
-        .route(&format!("{prefix}/users/{{id}}"), get(get_user))
+    let mut paths: BTreeMap<String, MethodRouter<Arc<Shared>>> = BTreeMap::new();
+    for route in api::routes(&shared.options) {
+        let filter = MethodFilter::try_from(route.method.clone())
+            .unwrap_or_else(|_| panic!("axum routes no {} requests", route.method));
+        let methods = paths.remove(&route.path).unwrap_or_default();
+        paths.insert(route.path, serve(route.action, methods, filter));
+    }
+    let router = paths.into_iter().fold(Router::new(), |router, (path, methods)| router.route(&path, methods));
+    router
         .route_layer(middleware::from_fn_with_state(shared.clone(), authenticate))
-        .fallback(|| async { (StatusCode::NOT_FOUND, Json(json!({"detail": "Not Found"}))) })
+        .route(openapi::PATH, get(document))
+        .fallback(|| async { not_found() })
         .method_not_allowed_fallback(|| async {
             (StatusCode::METHOD_NOT_ALLOWED, Json(json!({"detail": "Method Not Allowed"})))
         })
         .layer(middleware::from_fn_with_state(shared.clone(), inject_fault))
         .layer(middleware::from_fn_with_state(shared.clone(), record))
         .with_state(shared)
+}
+
+/// `methods` with the handler of `action` for `filter`.
+fn serve(action: Action, methods: MethodRouter<Arc<Shared>>, filter: MethodFilter) -> MethodRouter<Arc<Shared>> {
+    match action {
+        Action::ListIssues => methods.on(filter, list_issues),
+        Action::GetIssue => methods.on(filter, get_issue),
+        Action::UpdateIssue => methods.on(filter, update_issue),
+        Action::ListComments => methods.on(filter, comments::list_comments),
+        Action::CreateComment => methods.on(filter, comments::create_comment),
+        Action::GetComment => methods.on(filter, comments::get_comment),
+        Action::UpdateComment => methods.on(filter, comments::update_comment),
+        Action::ListUsers => methods.on(filter, list_users),
+        Action::GetUser => methods.on(filter, get_user),
+    }
+}
+
+async fn document(State(shared): SimState) -> Json<Value> {
+    Json(openapi::document(&shared.options))
 }
 
 async fn record(State(shared): SimState, request: Request, next: Next) -> Response {
@@ -69,126 +91,90 @@ async fn inject_fault(State(shared): SimState, request: Request, next: Next) -> 
     if let Some(faults::Fault::Slow(delay)) = &fault {
         tokio::time::sleep(*delay).await;
     }
-    match fault.as_ref().and_then(faults::answer) {
+    match fault.as_ref().and_then(|fault| faults::answer(fault, shared.options.dialect)) {
         Some(response) => response,
         None => next.run(request).await,
     }
 }
 
 async fn authenticate(State(shared): SimState, request: Request, next: Next) -> Response {
-    let token = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token);
-    let accepted = shared.token.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    if token != Some(accepted.as_str()) {
-        return unauthorized();
+    let accepted = lock(&shared.token).clone();
+    match shared.options.dialect.authenticate(request.headers(), &accepted) {
+        Ok(()) => next.run(request).await,
+        Err(refused) => shared.options.dialect.refusal(refused),
     }
-    next.run(request).await
-}
-
-/// `offset` and `limit` as FastAPI reads them, or its 422.
-fn paging(shared: &Shared, query: Option<&str>) -> Result<(usize, usize), Invalid> {
-    let pairs = query.map(query::pairs).unwrap_or_default();
-    let param = |name: &str| pairs.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str());
-    let options = &shared.options;
-    let offset = integer(param("offset"), "offset", 0, 0, i64::MAX)?;
-    let limit = integer(param("limit"), "limit", options.default_limit.into(), 1, options.max_limit.into())?;
-    Ok((as_index(offset), as_index(limit)))
-}
-
-/// A list as this instance sends lists.
-pub(super) fn list(shared: &Shared, items: Vec<Value>, total: usize) -> Response {
-    let body = match shared.options.list_envelope {
-        ListEnvelope::Bare => Value::from(items),
-        ListEnvelope::Items => json!({"items": items, "total": total}),
-        ListEnvelope::Data => json!({"data": items}),
-    };
-    Json(body).into_response()
 }
 
 async fn list_issues(State(shared): SimState, RawQuery(query): RawQuery) -> Result<Response, Invalid> {
-    let (offset, limit) = paging(&shared, query.as_deref())?;
+    let (offset, limit) = shared.options.dialect.paging(&shared.options, query.as_deref())?;
     let (page, total) = {
         let store = lock(&shared.store);
         (store.page(offset, limit), store.issue_count())
     };
-    Ok(list(&shared, page, total))
+    Ok(shared.list(Kind::Issue, page, total))
 }
 
 async fn get_issue(State(shared): SimState, Path(id): Path<String>) -> Result<Response, Invalid> {
     let id = path_id(&id, "issue_id")?;
-    Ok(found(lock(&shared.store).issue(id)))
+    let issue = lock(&shared.store).issue(id);
+    Ok(shared.one(Kind::Issue, issue))
 }
 
-/// The fields an update may set, and the JSON type each must have (FastAPI refuses others with
-/// 422, naming the field).
-const UPDATABLE: &[(&str, &str)] = &[
-    ("status", "string"),
-    ("title", "string"),
-    ("description", "string"),
-    ("assignee", "int"),
-    ("due_date", "string"),
-];
-
-/// `PUT …/issues/{id}` with the fields to change. A change that sets every field to the value it
-/// has leaves the issue as it is (no new `updated_at`, no event), as an ORM writes nothing then.
+/// The issue update (`PUT` or `PATCH …/issues/{id}`) with the fields to change, under the
+/// dialect's names. A change that sets every field to the value it has leaves the issue as it is
+/// (no new `updated_at`, no event), as an ORM writes nothing then.
 async fn update_issue(
     State(shared): SimState,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Invalid> {
+    let dialect = shared.options.dialect;
     let id = path_id(&id, "issue_id")?;
     let fields = model_body(&headers, &body)?;
-    for (name, value) in &fields {
-        let Some((_, kind)) = UPDATABLE.iter().find(|(field, _)| field == name) else { continue };
-        let valid = value.is_null() && *name != "status" && *name != "title"
-            || (*kind == "string" && value.is_string())
-            || (*kind == "int" && value.is_u64());
-        if !valid {
-            let message =
-                if *kind == "int" { "Input should be a valid integer" } else { "Input should be a valid string" };
-            return Err(Invalid(
-                json!({"type": format!("{kind}_type"), "loc": ["body", name], "msg": message, "input": value}),
-            ));
+    let mut changes = Vec::new();
+    for field in UPDATABLE {
+        let name = dialect.field(Kind::Issue, field.name);
+        let Some(value) = fields.get(name) else { continue };
+        if !field.accepts(value) {
+            let (kind, message) = match field.kind {
+                api::Type::Integer => ("int_type", "Input should be a valid integer"),
+                _ => ("string_type", "Input should be a valid string"),
+            };
+            return Err(Invalid(json!({"type": kind, "loc": ["body", name], "msg": message, "input": value})));
         }
+        changes.push((field.name, value.clone()));
     }
-    // Fields the API does not let a client set (id, dates, authors) are ignored.
-    let changes: Vec<_> = fields.iter().filter(|(name, _)| UPDATABLE.iter().any(|(field, _)| field == name)).collect();
     let mut store = lock(&shared.store);
-    let Some(current) = store.issue(id) else { return Ok(found(None)) };
-    if changes.iter().all(|(name, value)| current.get(name.as_str()).unwrap_or(&Value::Null) == *value) {
-        return Ok(found(Some(current)));
+    let Some(current) = store.issue(id) else { return Ok(dialect.missing()) };
+    if changes.iter().all(|(name, value)| current.get(*name).unwrap_or(&Value::Null) == value) {
+        return Ok(dialect.updated(dialect.render(Kind::Issue, current)));
     }
     let updated = store.update_issue(id, Some(shared.options.api_user_id), |issue| {
         for (name, value) in changes {
-            issue[name.as_str()] = value.clone();
+            issue[name] = value;
         }
     });
-    if let Some(issue) = &updated {
-        shared.events.issue_changed(false, issue);
-    }
-    Ok(found(updated))
+    Ok(match updated {
+        Some(issue) => {
+            shared.issue_changed(false, &issue);
+            dialect.updated(dialect.render(Kind::Issue, issue))
+        }
+        None => dialect.missing(),
+    })
 }
 
 async fn list_users(State(shared): SimState, RawQuery(query): RawQuery) -> Result<Response, Invalid> {
-    let (offset, limit) = paging(&shared, query.as_deref())?;
+    let (offset, limit) = shared.options.dialect.paging(&shared.options, query.as_deref())?;
     let (page, total) = {
         let store = lock(&shared.store);
         (store.users_page(offset, limit), store.user_count())
     };
-    Ok(list(&shared, page, total))
+    Ok(shared.list(Kind::User, page, total))
 }
 
 async fn get_user(State(shared): SimState, Path(id): Path<String>) -> Result<Response, Invalid> {
     let id = path_id(&id, "user_id")?;
-    Ok(found(lock(&shared.store).user(id)))
-}
-
-fn as_index(value: i64) -> usize {
-    usize::try_from(value).unwrap_or(usize::MAX)
+    let user = lock(&shared.store).user(id);
+    Ok(shared.one(Kind::User, user))
 }
