@@ -24,8 +24,10 @@ pub(super) struct Reading {
     pub fields: QalitaFields,
     /// A user's fields, each one set.
     pub users: UserPointers,
-    /// Where a list is in its body (`None`: bare, or in `items` or `data`).
+    /// Where a page of issues or users is in its body (`None`: bare, or in `items` or `data`).
     pub items: Option<JsonPointer>,
+    /// Where the comments are in their body (the same default).
+    pub comment_items: Option<JsonPointer>,
     /// Where a list's total is in its body, when the instance says it.
     pub total: Option<JsonPointer>,
 }
@@ -37,6 +39,7 @@ impl Reading {
             fields: shape.fields.clone(),
             users: shape.fields.user.resolve(&paths.user_fields),
             items: shape.paging.items.clone(),
+            comment_items: shape.paging.comment_items.clone(),
             total: shape.paging.total.clone(),
         }
     }
@@ -69,7 +72,9 @@ impl Answer<'_> {
     /// A page of issues; "no content" is an empty page.
     pub fn issues(&self) -> Result<Vec<QalitaIssue>, ApiError> {
         let expected = "a list of QALITA issues";
-        self.each(expected, |item, at| self.fit(read::issue(item, &self.reading.fields), expected, Some(at)))
+        self.each(expected, self.reading.items.as_ref(), |item, at| {
+            self.fit(read::issue(item, &self.reading.fields), expected, Some(at))
+        })
     }
 
     /// The list's total, where `qalita.paging.total` points; `None` when not configured or absent.
@@ -87,7 +92,10 @@ impl Answer<'_> {
     /// A list of comments; "no content" is none.
     pub fn comments(&self) -> Result<Vec<QalitaComment>, ApiError> {
         let expected = "a list of QALITA comments";
-        self.each(expected, |item, at| self.fit(read::comment(item, &self.reading.fields.comment), expected, Some(at)))
+        let items = self.reading.comment_items.as_ref();
+        self.each(expected, items, |item, at| {
+            self.fit(read::comment(item, &self.reading.fields.comment), expected, Some(at))
+        })
     }
 
     /// One comment; `None` for "no content".
@@ -103,7 +111,7 @@ impl Answer<'_> {
     /// A list of users; each must have an id.
     pub fn users(&self) -> Result<Vec<QalitaUser>, ApiError> {
         let expected = "a list of QALITA users";
-        self.each(expected, |item, at| {
+        self.each(expected, self.reading.items.as_ref(), |item, at| {
             read::user(item, &self.reading.users, None).map_err(|misfit| match misfit.field {
                 "id" => self.refuse(expected, format!("a user without a numeric `id` at `[{at}]`")),
                 _ => self.misfit(expected, Some(at), misfit),
@@ -132,19 +140,24 @@ impl Answer<'_> {
     }
 
     /// Each object of the list, read by `one` with its place.
-    fn each<T>(&self, expected: &str, one: impl Fn(&Value, usize) -> Result<T, ApiError>) -> Result<Vec<T>, ApiError> {
-        let Some(items) = self.list(expected)? else { return Ok(Vec::new()) };
+    fn each<T>(
+        &self,
+        expected: &str,
+        pointer: Option<&JsonPointer>,
+        one: impl Fn(&Value, usize) -> Result<T, ApiError>,
+    ) -> Result<Vec<T>, ApiError> {
+        let Some(items) = self.list(expected, pointer)? else { return Ok(Vec::new()) };
         if let Some((at, item)) = items.iter().enumerate().find(|(_, i)| !i.is_object()) {
             return Err(self.refuse(expected, format!("{} at `[{at}]`", kind(item))));
         }
         items.iter().enumerate().map(|(at, item)| one(item, at)).collect()
     }
 
-    /// The list's items: where `qalita.paging.items` points, else the body when it is an array, else
-    /// its `items` or `data`; `None` for "no content".
-    fn list(&self, expected: &str) -> Result<Option<Vec<Value>>, ApiError> {
+    /// The list's items: where `pointer` points, else the body when it is an array, else its
+    /// `items` or `data`; `None` for "no content".
+    fn list(&self, expected: &str, pointer: Option<&JsonPointer>) -> Result<Option<Vec<Value>>, ApiError> {
         let Some(mut body) = self.json()? else { return Ok(None) };
-        let found = match &self.reading.items {
+        let found = match pointer {
             Some(pointer) => match body.pointer_mut(pointer.as_str()).map(Value::take) {
                 Some(Value::Array(items)) => return Ok(Some(items)),
                 Some(other) => format!("{} at `{pointer}`", kind(&other)),
@@ -381,5 +394,17 @@ mod tests {
         let message =
             permanent_message(read_with(&reading, 200, r#"[{"id": 1, "owner": true}]"#).issues().unwrap_err());
         assert!(message.contains("does not fit at `[0].assignee`: `/owner` holds true"), "{message}");
+    }
+
+    #[test]
+    fn comments_are_read_where_their_own_pointer_says_not_the_pages_one() {
+        let mut shape = QalitaShape::default();
+        shape.paging.items = Some(JsonPointer::parse("/data").unwrap());
+        let bare = Reading::new(&shape, &QalitaPaths::default());
+        assert_eq!(read_with(&bare, 200, r#"[{"id": 3, "content": "hi"}]"#).comments().unwrap().len(), 1);
+        shape.paging.comment_items = Some(JsonPointer::parse("/comments").unwrap());
+        let nested = Reading::new(&shape, &QalitaPaths::default());
+        let comments = read_with(&nested, 200, r#"{"comments": [{"id": 3, "text": "hi"}]}"#).comments().unwrap();
+        assert_eq!(comments.iter().map(|c| c.content.as_str()).collect::<Vec<_>>(), ["hi"]);
     }
 }

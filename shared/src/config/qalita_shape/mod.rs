@@ -224,10 +224,13 @@ pub struct QalitaPaging {
     pub size_param: String,
     /// The number of the first page in the page style (1; some APIs count from 0).
     pub first_page: u64,
-    /// Where the list is in the body; unset: the body itself when it is an array, else its `items`
-    /// or `data` member.
+    /// Where the list is in the body of a page of issues or users; unset: the body itself when it is
+    /// an array, else its `items` or `data` member.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub items: Option<JsonPointer>,
+    /// The same for an issue's comments, which come in one answer, unpaged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment_items: Option<JsonPointer>,
     /// Where the total count of the list is in the body, when the instance says it; unset: unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total: Option<JsonPointer>,
@@ -246,6 +249,7 @@ impl Default for QalitaPaging {
             size_param: "size".into(),
             first_page: 1,
             items: None,
+            comment_items: None,
             total: None,
             user_page_size: 100,
         }
