@@ -331,6 +331,23 @@ async fn a_comment_created_with_an_empty_answer_is_found_among_the_issues_commen
 }
 
 #[tokio::test]
+async fn a_comment_edit_answered_with_an_empty_204_the_instance_gives_on_success_is_read_back() {
+    let server = Server::start(|seen| match seen.method.as_str() {
+        "PUT" => (204, None),
+        _ => (200, Some(json!([{"id": 3, "text": "edited"}]))),
+    })
+    .await;
+    let client = server.client(DIALECT);
+
+    let edited = client.update_comment(issue_id(7), 3, "edited").await.unwrap();
+    let missing = client.update_comment(issue_id(7), 4, "edited").await.unwrap_err();
+
+    assert_eq!(edited.map(|c| (c.id, c.content)), Some((3, "edited".to_owned())));
+    assert!(matches!(missing, ApiError::NotFound { .. }), "{missing:?}");
+    assert_eq!(server.seen()[0].body, Some(json!({"text": "edited"})), "the configured text key");
+}
+
+#[tokio::test]
 async fn a_204_read_that_the_configuration_does_not_count_as_not_found_is_an_error() {
     let server = Server::start(|_| (204, None)).await;
 

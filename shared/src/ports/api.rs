@@ -237,7 +237,9 @@ pub trait QalitaApi: Send + Sync {
     /// is missing).
     async fn create_comment(&self, issue: QalitaIssueId, content: &str) -> Result<QalitaComment, ApiError>;
     /// `PUT /api/v2/issues/{id}/comments/{comment_id}`: changes a comment's text. `Ok(None)` when
-    /// the instance offers no such call (not configured, or answered 404/405 on the route).
+    /// the instance offers no such call (not configured, or answered 404/405 on the route). A 204
+    /// counted as "not found" is [`ApiError::NotFound`]; another empty answer is checked by reading
+    /// the issue's comments.
     async fn update_comment(
         &self,
         issue: QalitaIssueId,

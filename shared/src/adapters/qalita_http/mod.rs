@@ -332,6 +332,10 @@ impl QalitaClient {
     }
 }
 
+fn comment_not_found(issue: QalitaIssueId, comment: u64) -> ApiError {
+    ApiError::NotFound { service: Service::Qalita, what: format!("comment {comment} of QALITA issue {issue}") }
+}
+
 /// A write answered 404 on an object a read finds.
 fn wrong_write_path(write: &Fetched) -> ApiError {
     let message =
@@ -410,10 +414,15 @@ impl QalitaApi for QalitaClient {
             Err(error) => Err(error),
             Ok(fetched) => match fetched.answer(&self.reading).comment()? {
                 Some(comment) => Ok(Some(comment)),
-                None => Err(ApiError::NotFound {
-                    service: Service::Qalita,
-                    what: format!("comment {comment} of QALITA issue {issue}"),
-                }),
+                // A 204 counted as "not found" is QALITA's "no such comment"; any other empty
+                // answer (an empty 200, a 204 the instance gives on success) is checked by a read.
+                None if fetched.status == StatusCode::NO_CONTENT && self.shape.not_found.means_not_found(204) => {
+                    Err(comment_not_found(issue, comment))
+                }
+                None => match self.list_comments(issue).await?.into_iter().find(|c| c.id == comment) {
+                    Some(read) => Ok(Some(read)),
+                    None => Err(comment_not_found(issue, comment)),
+                },
             },
         }
     }
