@@ -332,6 +332,7 @@ impl QalitaClient {
     }
 }
 
+/// A comment QALITA says it does not have.
 fn comment_not_found(issue: QalitaIssueId, comment: u64) -> ApiError {
     ApiError::NotFound { service: Service::Qalita, what: format!("comment {comment} of QALITA issue {issue}") }
 }
@@ -536,6 +537,27 @@ mod tests {
         let debug = format!("{client:?}");
         assert!(!debug.contains("very-secret"), "{debug}");
         assert!(debug.contains("[redacted]"), "{debug}");
+    }
+
+    #[test]
+    fn an_api_key_in_another_header_never_shows_in_debug_and_is_sent_bare() {
+        let shape = QalitaShape {
+            auth: crate::config::qalita_shape::QalitaAuth { header: "X-API-Key".into(), scheme: None },
+            ..Default::default()
+        };
+        let token = SecretString::new("test-api-key-very-secret\n");
+        let client = QalitaClient::with_shape(
+            "https://q.example.com",
+            token,
+            QalitaPaths::default(),
+            shape,
+            &HttpSettings::default(),
+        )
+        .unwrap();
+        let debug = format!("{client:?}");
+        assert!(!debug.contains("very-secret") && debug.contains("[redacted]"), "{debug}");
+        assert!(client.auth_value.is_sensitive());
+        assert_eq!((client.auth_header.as_str(), client.token()), ("x-api-key", "test-api-key-very-secret"));
     }
 
     #[test]

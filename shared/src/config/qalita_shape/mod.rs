@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use self::fields::{CommentFields, QalitaFields, UserFieldPointers, UserPointers};
-pub use self::pointer::{FieldPointer, JsonPointer, OneOrMany};
+pub use self::pointer::{FieldPointer, JsonPointer};
 use crate::config::qalita_paths::QalitaPaths;
 
 /// A setting that cannot work: `key` is its path below `qalita` (`fields.assignee`).
