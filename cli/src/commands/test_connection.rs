@@ -452,7 +452,8 @@ async fn check_hook(probe: &GitlabProbe, project: &GitlabProjectRef, hook_id: u6
 
 async fn check_qalita(config: &Config, token: SecretString, stack: &Stack, checks: &mut Checks) {
     let base = &config.qalita.base_url;
-    let client = match QalitaClient::new(base, token, config.qalita.paths.clone(), &HttpSettings::default()) {
+    let (paths, shape) = (config.qalita.paths.clone(), config.qalita.shape.clone());
+    let client = match QalitaClient::with_shape(base, token, paths, shape, &HttpSettings::default()) {
         Ok(client) => client,
         Err(error) => {
             checks.fail("QALITA API", error.to_string(), "fix qalita.base_url, or the token's value");

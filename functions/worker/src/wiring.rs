@@ -53,8 +53,14 @@ pub fn clients(
     let gitlab_settings = HttpSettings { ca_bundle: config.gitlab.ca_bundle.clone(), ..http.clone() };
     let gitlab =
         GitlabClient::new(&config.gitlab.base_url, tokens.gitlab, &gitlab_settings).map_err(BuildError::Gitlab)?;
-    let qalita = QalitaClient::new(&config.qalita.base_url, tokens.qalita, config.qalita.paths.clone(), http)
-        .map_err(BuildError::Qalita)?;
+    let qalita = QalitaClient::with_shape(
+        &config.qalita.base_url,
+        tokens.qalita,
+        config.qalita.paths.clone(),
+        config.qalita.shape.clone(),
+        http,
+    )
+    .map_err(BuildError::Qalita)?;
     Ok((Arc::new(gitlab), Arc::new(qalita)))
 }
 

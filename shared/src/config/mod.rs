@@ -4,8 +4,10 @@
 //! defaults and the environment; validated once at start, with errors that name the key.
 
 pub mod qalita_paths;
+pub mod qalita_shape;
 
 pub use qalita_paths::QalitaPaths;
+pub use qalita_shape::QalitaShape;
 
 mod template;
 
@@ -158,6 +160,8 @@ pub struct QalitaSettings {
     pub base_url: String,
     /// The API's paths and verbs (assumed, hence configurable: DESIGN section 6).
     pub paths: QalitaPaths,
+    /// The rest of the API's shape: auth header, field pointers, written keys, paging, "not found".
+    pub shape: QalitaShape,
 }
 
 /// The templates of the GitLab issue.
@@ -398,6 +402,11 @@ struct GitlabDoc {
 struct QalitaDoc {
     base_url: Option<String>,
     paths: Option<QalitaPaths>,
+    auth: Option<toml::Value>,
+    fields: Option<toml::Value>,
+    write: Option<toml::Value>,
+    paging: Option<toml::Value>,
+    not_found: Option<toml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -483,6 +492,15 @@ impl Config {
 
         let qalita_paths = doc.qalita.paths.unwrap_or_default();
         qalita_paths.validate().map_err(|e| invalid("qalita.paths", e.to_string()))?;
+        let sections = qalita_shape::ShapeSections {
+            auth: doc.qalita.auth,
+            fields: doc.qalita.fields,
+            write: doc.qalita.write,
+            paging: doc.qalita.paging,
+            not_found: doc.qalita.not_found,
+        };
+        let qalita_shape = QalitaShape::from_sections(sections, &qalita_paths)
+            .map_err(|e| invalid(format!("qalita.{}", e.key), e.problem))?;
 
         let template = |key: &str, text: &str| Template::parse(text).map_err(|e| invalid(key, e.to_string()));
         let labels = doc.mapping.labels.unwrap_or_else(|| DEFAULT_LABELS.iter().map(|l| l.to_string()).collect());
@@ -695,7 +713,11 @@ impl Config {
                 default_project,
                 ca_bundle: doc.gitlab.ca_bundle,
             },
-            qalita: QalitaSettings { base_url: base_url("qalita.base_url", qalita_url)?, paths: qalita_paths },
+            qalita: QalitaSettings {
+                base_url: base_url("qalita.base_url", qalita_url)?,
+                paths: qalita_paths,
+                shape: qalita_shape,
+            },
             mapping,
             status,
             assignees: doc.assignees,

@@ -12,7 +12,8 @@ const ID: &str = "{id}";
 /// The placeholder of a comment's id, in the comment update path.
 const COMMENT_ID: &str = "{comment_id}";
 
-/// The query parameters the client sets itself on the list call.
+/// The query parameters the client sets itself on the list call in the default paging style (the
+/// configured ones are checked against the shape: `QalitaShape::validate`).
 const PAGING_PARAMETERS: [&str; 2] = ["offset", "limit"];
 
 /// A configuration value that cannot work; the message names the setting and what to change.
@@ -258,7 +259,8 @@ impl Default for UserFields {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QalitaPaths {
-    /// The tenant's issues, newest first by creation; the client adds `offset` and `limit`.
+    /// The tenant's issues, newest first by creation; the client adds the paging parameters
+    /// (`offset` and `limit` by default: `[qalita.paging]`).
     pub list_issues: Endpoint,
     /// One issue.
     pub get_issue: Endpoint,
@@ -276,10 +278,10 @@ pub struct QalitaPaths {
     pub get_user: Endpoint,
     /// Every user (searched by login when a GitLab assignee is mapped back to QALITA).
     pub list_users: Endpoint,
-    /// Parameters added to every list call after `offset` and `limit`: a sort or filter, where an
+    /// Parameters added to every list call after the paging parameters: a sort or filter, where an
     /// instance offers one. Empty by default.
     pub list_extra_query: Vec<(String, String)>,
-    /// The user's field names.
+    /// The user's field names (a pointer set in `[qalita.fields.user]` replaces its name here).
     pub user_fields: UserFields,
 }
 

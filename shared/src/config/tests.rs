@@ -199,3 +199,45 @@ fn a_base_url_with_credentials_is_refused_without_showing_them() {
     assert!(error.contains("gitlab.base_url") && error.contains("credentials"), "{error}");
     assert!(!error.contains("test-token-secret-value"), "{error}");
 }
+
+#[test]
+fn the_qalita_shape_sections_are_read_and_default_to_the_built_in_shape() {
+    let base = "[gitlab]\ndefault_project = 1\n[qalita]\nbase_url = \"https://q\"\n";
+    assert_eq!(Config::from_document(base, no_env).unwrap().qalita.shape, QalitaShape::default());
+    let text = format!(
+        "{base}[qalita.auth]\nheader = \"X-API-Key\"\n[qalita.fields]\nassignee = \"/assignee_id\"\n\
+         [qalita.write]\ncomment_text = \"text\"\n[qalita.paging]\nstyle = \"page\"\nitems = \"/data\"\ntotal = \"/total\"\n\
+         [qalita.not_found]\nstatuses = [404]"
+    );
+    let shape = Config::from_document(&text, no_env).unwrap().qalita.shape;
+    assert_eq!((shape.auth.header(), shape.auth.scheme()), ("X-API-Key", None));
+    assert_eq!(shape.fields.assignee.pointers()[0].as_str(), "/assignee_id");
+    assert_eq!(shape.write.comment_text, "text");
+    assert_eq!(shape.paging.style, qalita_shape::PagingStyle::Page);
+    assert!(!shape.not_found.means_not_found(204) && shape.not_found.means_not_found(404));
+}
+
+#[test]
+fn each_qalita_shape_mistake_fails_the_start_naming_its_key() {
+    let base = "[gitlab]\ndefault_project = 1\n[qalita]\nbase_url = \"https://q\"\n";
+    let cases = [
+        (
+            "[qalita.fields]\nassignee = \"assignee\"",
+            "configuration: qalita.fields.assignee: \"assignee\" is not a JSON pointer",
+        ),
+        ("[qalita.fields.comment]\nid = 7", "configuration: qalita.fields.comment.id: "),
+        ("[qalita.auth]\nheader = \"\"", "configuration: qalita.auth.header: \"\" is not an HTTP header name"),
+        ("[qalita.write]\nstatus = \"\"", "configuration: qalita.write.status: must not be empty"),
+        ("[qalita.paging]\nitems = \"items\"", "configuration: qalita.paging.items: \"items\" is not a JSON pointer"),
+        ("[qalita.paging]\nfirst_page = 5", "configuration: qalita.paging.first_page: must be 0 or 1, got 5"),
+        (
+            "[qalita.not_found]\nstatuses = [200]",
+            "configuration: qalita.not_found.statuses: can hold only 204 and 404, got 200",
+        ),
+        ("[qalita.paging]\nsize = 10", "configuration: qalita.paging.size: unknown field `size`"),
+    ];
+    for (section, expected) in cases {
+        let error = Config::from_document(&format!("{base}{section}"), no_env).unwrap_err().to_string();
+        assert!(error.starts_with(expected), "{section}: {error}");
+    }
+}

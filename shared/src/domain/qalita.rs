@@ -67,14 +67,19 @@ fn null_as_empty<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<St
 /// naive `2026-11-20T08:15:02.123456`), which is taken as UTC.
 fn lenient_time<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error> {
     let Some(text) = Option::<String>::deserialize(deserializer)? else { return Ok(None) };
-    if let Ok(time) = DateTime::parse_from_rfc3339(&text) {
-        return Ok(Some(time.with_timezone(&Utc)));
+    parse_time(&text).map(Some).ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not a date and time")))
+}
+
+/// Reads a time as QALITA may send it: RFC 3339 with an offset, or without one (taken as UTC), with
+/// a `T` or a space between the date and the time.
+pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Some(time.with_timezone(&Utc));
     }
     ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
         .iter()
-        .find_map(|format| chrono::NaiveDateTime::parse_from_str(&text, format).ok())
-        .map(|naive| Some(naive.and_utc()))
-        .ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not a date and time")))
+        .find_map(|format| chrono::NaiveDateTime::parse_from_str(text, format).ok())
+        .map(|naive| naive.and_utc())
 }
 
 /// What a change event knows beyond the issue: severity (from the recommendation), the source's

@@ -212,27 +212,34 @@ pub trait GitlabApi: Send + Sync {
 /// QALITA's REST API, the subset the sync uses both ways: issues and users read, issues and
 /// comments written (DESIGN section 6; paths configurable).
 ///
-/// Contract: QALITA answers "not found or no access" with 204, which is `Ok(None)`; 429 and 5xx are
-/// transient; 401 and 403 are permanent.
+/// Contract: a read QALITA answers "not found or no access" (204 or 404, as `qalita.not_found`
+/// says) is `Ok(None)`; a write is never "not found" unless a read after it says so; 429 and 5xx
+/// are transient; 401 and 403 are permanent.
 #[async_trait]
 pub trait QalitaApi: Send + Sync {
-    /// `GET /api/v2/issues?offset=&limit=`, newest first by creation.
+    /// `GET /api/v2/issues?offset=&limit=` (or `page=&size=`, `qalita.paging`): up to `limit`
+    /// issues from position `offset`, newest first by creation; fewer only at the end of the list.
     async fn list_issues(&self, offset: u64, limit: u32) -> Result<Vec<QalitaIssue>, ApiError>;
     /// `GET /api/v2/issues/{id}`: the issue as QALITA holds it now; `None` when QALITA answers 204
     /// (missing, or not visible to the token).
     async fn get_issue(&self, id: QalitaIssueId) -> Result<Option<QalitaIssue>, ApiError>;
     /// `GET /api/v2/users/{id}`: the user (login, name, e-mail); `None` when QALITA answers 204.
     async fn get_user(&self, id: u64) -> Result<Option<QalitaUser>, ApiError>;
-    /// `PUT /api/v2/issues/{id}` with the changed fields only; the issue as QALITA has it after.
-    /// A missing issue (204) is [`ApiError::NotFound`].
+    /// `PUT /api/v2/issues/{id}` with the changed fields only; the issue as QALITA has it after
+    /// (read again when the answer has no body). [`ApiError::NotFound`] only when that read says
+    /// the issue is missing.
     async fn update_issue(&self, id: QalitaIssueId, update: &QalitaIssueUpdate) -> Result<QalitaIssue, ApiError>;
     /// `GET /api/v2/issues/{id}/comments`: every comment of the issue, oldest first. A missing
     /// issue is [`ApiError::NotFound`].
     async fn list_comments(&self, issue: QalitaIssueId) -> Result<Vec<QalitaComment>, ApiError>;
-    /// `POST /api/v2/issues/{id}/comments`: adds a comment; the comment as stored.
+    /// `POST /api/v2/issues/{id}/comments`: adds a comment; the comment as stored (found in the
+    /// issue's comments when the answer has no body; [`ApiError::NotFound`] when they say the issue
+    /// is missing).
     async fn create_comment(&self, issue: QalitaIssueId, content: &str) -> Result<QalitaComment, ApiError>;
     /// `PUT /api/v2/issues/{id}/comments/{comment_id}`: changes a comment's text. `Ok(None)` when
-    /// the instance offers no such call (not configured, or answered 404/405 on the route).
+    /// the instance offers no such call (not configured, or answered 404/405 on the route). A 204
+    /// counted as "not found" is [`ApiError::NotFound`]; another empty answer is checked by reading
+    /// the issue's comments.
     async fn update_comment(
         &self,
         issue: QalitaIssueId,

@@ -1,19 +1,25 @@
-//! The QALITA REST client (adapter of [`crate::ports::QalitaApi`]): bearer token, configurable
-//! endpoints ([`QalitaPaths`]), and every answer classified through [`crate::adapters::http`], with
-//! QALITA's own habit on top: "not found or no access" is 204 No Content, which reads as absent.
+//! The QALITA REST client (adapter of [`crate::ports::QalitaApi`]): configurable endpoints
+//! ([`QalitaPaths`]) and shape ([`QalitaShape`]: auth header, field pointers, written keys, paging,
+//! "not found"), every answer classified through [`crate::adapters::http`], with QALITA's own habit
+//! on top: "not found or no access" is 204 No Content (or 404), which reads as absent. A write is
+//! never taken as "gone" by itself: an empty answer to it is followed by a read.
 
 mod decode;
+mod encode;
+mod paging;
+mod read;
 
 use std::fmt;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use reqwest::header::{self, HeaderValue};
+use reqwest::header::{self, HeaderName, HeaderValue};
 use reqwest::{StatusCode, Url};
 
-use self::decode::Answer;
+use self::decode::{Answer, Reading};
 use crate::adapters::http::{self, HttpSettings, HttpSetupError};
 pub use crate::config::qalita_paths::{Endpoint, PathConfigError, PathTemplate, QalitaPaths, UserFields, Verb};
+pub use crate::config::qalita_shape::{QalitaShape, ShapeError};
 use crate::domain::qalita::{QalitaComment, QalitaIssue, QalitaIssueUpdate, QalitaUser};
 use crate::domain::{QalitaIssueId, SecretString};
 use crate::ports::{ApiError, QalitaApi, Service};
@@ -22,8 +28,7 @@ use crate::ports::{ApiError, QalitaApi, Service};
 /// runaway body must not exhaust a Lambda's memory.
 const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
-/// Users read per page when a login is looked up, and the most pages read.
-const USER_PAGE: u32 = 100;
+/// The most pages of users read when a login is looked up.
 const USER_PAGES: u32 = 100;
 
 /// A client that cannot be set up; the message says which setting to fix and never shows the token.
@@ -46,6 +51,9 @@ pub enum QalitaClientError {
     /// The endpoint configuration cannot work.
     #[error("invalid QALITA endpoint configuration: {0}")]
     Paths(#[from] PathConfigError),
+    /// The shape configuration cannot work.
+    #[error("invalid QALITA configuration: {0}")]
+    Shape(#[from] ShapeError),
     /// The HTTP client cannot be built (an unreadable CA bundle).
     #[error("QALITA client: {0}")]
     Http(#[from] HttpSetupError),
@@ -58,8 +66,14 @@ pub struct QalitaClient {
     /// `https://qalita.example.com` or `http://host:3080/prefix`, without a trailing `/`.
     base: String,
     paths: QalitaPaths,
-    /// `Bearer <token>`, marked sensitive.
-    authorization: HeaderValue,
+    /// How the token is sent, what is written, how lists page, what "not found" is.
+    shape: QalitaShape,
+    /// Where fields are read.
+    reading: Reading,
+    /// The header the token is sent in (`Authorization`, `X-API-Key`).
+    auth_header: HeaderName,
+    /// `Bearer <token>` or the bare token, marked sensitive.
+    auth_value: HeaderValue,
 }
 
 impl fmt::Debug for QalitaClient {
@@ -67,33 +81,54 @@ impl fmt::Debug for QalitaClient {
         f.debug_struct("QalitaClient")
             .field("base", &self.base)
             .field("paths", &self.paths)
-            .field("authorization", &"[redacted]")
+            .field("shape", &self.shape)
+            .field("auth_header", &self.auth_header)
+            .field("auth_value", &"[redacted]")
             .finish_non_exhaustive()
     }
 }
 
 impl QalitaClient {
     /// A client of the QALITA instance at `base_url` (`https://qalita.example.com`,
-    /// `http://host:3080`; a path prefix is kept). Surrounding whitespace of the token (a trailing
-    /// newline of a secret file) is dropped.
+    /// `http://host:3080`; a path prefix is kept) with the built-in shape (a bearer token, the
+    /// assumed field names, offset paging). Surrounding whitespace of the token (a trailing newline
+    /// of a secret file) is dropped.
     pub fn new(
         base_url: &str,
         token: SecretString,
         paths: QalitaPaths,
         settings: &HttpSettings,
     ) -> Result<Self, QalitaClientError> {
+        Self::with_shape(base_url, token, paths, QalitaShape::default(), settings)
+    }
+
+    /// [`Self::new`] with the configured shape (`config.qalita.shape`).
+    pub fn with_shape(
+        base_url: &str,
+        token: SecretString,
+        paths: QalitaPaths,
+        shape: QalitaShape,
+        settings: &HttpSettings,
+    ) -> Result<Self, QalitaClientError> {
         let base = parse_base_url(base_url)?;
         paths.validate()?;
+        shape.validate(&paths)?;
         let token = token.expose().trim();
         if token.is_empty() {
             return Err(QalitaClientError::EmptyToken);
         }
-        let mut authorization =
-            HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| QalitaClientError::InvalidToken)?;
-        authorization.set_sensitive(true);
+        let auth_header = HeaderName::from_bytes(shape.auth.header().as_bytes())
+            .map_err(|_| ShapeError { key: "auth.header".into(), problem: "is not an HTTP header name".into() })?;
+        let value = match shape.auth.scheme() {
+            Some(scheme) => format!("{scheme} {token}"),
+            None => token.to_owned(),
+        };
+        let mut auth_value = HeaderValue::from_str(&value).map_err(|_| QalitaClientError::InvalidToken)?;
+        auth_value.set_sensitive(true);
         let user_agent = concat!("qalita-gitlab-sync/", env!("CARGO_PKG_VERSION"));
         let http = http::build_client(settings, user_agent)?;
-        Ok(QalitaClient { http, base, paths, authorization })
+        let reading = Reading::new(&shape, &paths);
+        Ok(QalitaClient { http, base, paths, shape, reading, auth_header, auth_value })
     }
 
     /// The base URL in use, without a trailing `/`.
@@ -106,8 +141,36 @@ impl QalitaClient {
         &self.paths
     }
 
+    /// The token as sent, without its scheme: what an error message must never show.
+    fn token(&self) -> &str {
+        let value = self.auth_value.to_str().unwrap_or_default();
+        match self.shape.auth.scheme() {
+            Some(scheme) => value.strip_prefix(scheme).map_or(value, str::trim_start),
+            None => value,
+        }
+    }
+
+    /// Whether a read's answer says "not found": a 404 [`Self::send`] let through, or a 204 where
+    /// `qalita.not_found` counts it (a 204 it does not count is an answer without the content asked for).
+    fn said_not_found(&self, fetched: &Fetched) -> Result<bool, ApiError> {
+        match fetched.status {
+            StatusCode::NOT_FOUND => Ok(true),
+            StatusCode::NO_CONTENT if self.shape.not_found.means_not_found(204) => Ok(true),
+            StatusCode::NO_CONTENT => Err(ApiError::Permanent {
+                service: Service::Qalita,
+                status: 204,
+                message: format!(
+                    "the answer to {} is 204 No Content, which qalita.not_found.statuses does not count as \"not found\"",
+                    fetched.request
+                ),
+            }),
+            _ => Ok(false),
+        }
+    }
+
     /// Sends one request and reads the answer: a success, or a 404 where `absent_on_404` says it
-    /// means "no such object"; any other status becomes the classified error.
+    /// means "no such object" (and `qalita.not_found` counts 404); any other status becomes the
+    /// classified error.
     async fn fetch(
         &self,
         endpoint: &Endpoint,
@@ -132,7 +195,7 @@ impl QalitaClient {
         let mut builder = self
             .http
             .request(endpoint.verb.method(), format!("{}{path}", self.base))
-            .header(header::AUTHORIZATION, self.authorization.clone())
+            .header(self.auth_header.clone(), self.auth_value.clone())
             .header(header::ACCEPT, "application/json");
         if !query.is_empty() {
             builder = builder.query(query);
@@ -146,15 +209,14 @@ impl QalitaClient {
         })?;
         let status = response.status();
         tracing::debug!(%request, status = status.as_u16(), elapsed_ms = elapsed_ms(started), "QALITA answered");
-        if status == StatusCode::NOT_FOUND && absent_on_404 {
-            // QALITA documents 204 for a missing object; a 404 is read the same way, but a wrong
-            // path template also gives 404, so it is worth seeing in the log.
+        if status == StatusCode::NOT_FOUND && absent_on_404 && self.shape.not_found.means_not_found(404) {
+            // QALITA documents 204 for a missing object; a 404 is read the same way where configured,
+            // but a wrong path template also gives 404, so it is worth seeing in the log.
             tracing::info!(%request, "QALITA answered 404, read as \"not found\"");
             return Ok(Fetched { request, status, content_type: None, body: Vec::new() });
         }
         if !status.is_success() {
-            let token = self.authorization.to_str().unwrap_or_default().trim_start_matches("Bearer ");
-            return Err(http::error_from_scrubbed(Service::Qalita, response, None, &[token]).await);
+            return Err(http::error_from_scrubbed(Service::Qalita, response, None, &[self.token()]).await);
         }
         let content_type =
             response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -179,12 +241,13 @@ struct Fetched {
 }
 
 impl Fetched {
-    fn answer(&self) -> Answer<'_> {
+    fn answer<'a>(&'a self, reading: &'a Reading) -> Answer<'a> {
         Answer {
             request: &self.request,
             status: self.status,
             content_type: self.content_type.as_deref(),
             body: &self.body,
+            reading,
         }
     }
 }
@@ -193,57 +256,147 @@ fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
+impl QalitaClient {
+    /// `limit` items of the list at `endpoint` from `offset`, in the configured paging style, each
+    /// page read by `read`; the list's total when the instance gives it.
+    async fn list_page<T>(
+        &self,
+        endpoint: &Endpoint,
+        extra: &[(String, String)],
+        (offset, limit): (u64, u32),
+        read: impl Fn(&Answer<'_>) -> Result<Vec<T>, ApiError>,
+    ) -> Result<(Vec<T>, Option<u64>), ApiError> {
+        let plan = paging::plan(&self.shape.paging, offset, limit);
+        let (mut items, mut total, mut request) = (Vec::new(), None, String::new());
+        for mut query in plan.pages {
+            query.extend(extra.iter().cloned());
+            let fetched = self.fetch(endpoint, endpoint.path.as_str(), &query, false).await?;
+            let answer = fetched.answer(&self.reading);
+            let page = read(&answer)?;
+            total = answer.total()?;
+            request = fetched.request.clone();
+            let full = page.len() >= limit as usize;
+            items.extend(page);
+            if !full {
+                break;
+            }
+        }
+        let items: Vec<T> = items.into_iter().skip(plan.skip).take(limit as usize).collect();
+        let got = items.len() as u64;
+        // A short page ends the list for every caller: if the total says otherwise, the instance
+        // caps its page size, and reading on would skip items silently.
+        if let Some(total) = total.filter(|total| got < u64::from(limit) && offset + got < *total) {
+            let message = format!(
+                "the answer to {request} holds {got} of the {limit} items asked from {offset}, although its total is {total}: \
+                 the instance caps its page size; lower sync.poll_page_size (or qalita.paging.user_page_size)"
+            );
+            return Err(ApiError::Permanent { service: Service::Qalita, status: 200, message });
+        }
+        Ok((items, total))
+    }
+
+    /// The issue after a write that answered without it (an empty 2xx, or a 404 taken as "not
+    /// found"): a read says whether it is gone. A 404 to the write of an issue that reads is a wrong
+    /// path, not a missing issue.
+    async fn issue_after_write(&self, id: QalitaIssueId, write: &Fetched) -> Result<QalitaIssue, ApiError> {
+        match self.get_issue(id).await? {
+            None => Err(ApiError::NotFound { service: Service::Qalita, what: format!("QALITA issue {id}") }),
+            Some(_) if write.status == StatusCode::NOT_FOUND => Err(wrong_write_path(write)),
+            Some(issue) => {
+                tracing::debug!(request = %write.request, status = write.status.as_u16(), "QALITA's answer to the write had no issue; read again");
+                Ok(issue)
+            }
+        }
+    }
+
+    /// The comment after a create that answered without it: the issue's comments say whether the
+    /// issue is gone, and hold the new one (the latest with this text).
+    async fn comment_after_create(
+        &self,
+        issue: QalitaIssueId,
+        content: &str,
+        write: &Fetched,
+    ) -> Result<QalitaComment, ApiError> {
+        let comments = self.list_comments(issue).await?;
+        if write.status == StatusCode::NOT_FOUND {
+            return Err(wrong_write_path(write));
+        }
+        comments.into_iter().filter(|c| c.content == content).max_by_key(|c| c.id).ok_or_else(|| ApiError::Permanent {
+            service: Service::Qalita,
+            status: write.status.as_u16(),
+            message: format!(
+                "the answer to {} had no comment, and the issue's comments hold none with its text",
+                write.request
+            ),
+        })
+    }
+}
+
+/// A comment QALITA says it does not have.
+fn comment_not_found(issue: QalitaIssueId, comment: u64) -> ApiError {
+    ApiError::NotFound { service: Service::Qalita, what: format!("comment {comment} of QALITA issue {issue}") }
+}
+
+/// A write answered 404 on an object a read finds.
+fn wrong_write_path(write: &Fetched) -> ApiError {
+    let message =
+        format!("{} answered 404 although the issue reads: check the endpoint in qalita.paths", write.request);
+    ApiError::Permanent { service: Service::Qalita, status: 404, message }
+}
+
 #[async_trait]
 impl QalitaApi for QalitaClient {
     async fn list_issues(&self, offset: u64, limit: u32) -> Result<Vec<QalitaIssue>, ApiError> {
         let endpoint = &self.paths.list_issues;
-        let mut query = vec![("offset".to_owned(), offset.to_string()), ("limit".to_owned(), limit.to_string())];
-        query.extend(self.paths.list_extra_query.iter().cloned());
-        self.fetch(endpoint, endpoint.path.as_str(), &query, false).await?.answer().issues()
+        let extra = &self.paths.list_extra_query;
+        Ok(self.list_page(endpoint, extra, (offset, limit), |answer| answer.issues()).await?.0)
     }
 
     async fn get_issue(&self, id: QalitaIssueId) -> Result<Option<QalitaIssue>, ApiError> {
         let endpoint = &self.paths.get_issue;
-        self.fetch(endpoint, &endpoint.path_for(id.get()), &[], true).await?.answer().issue()
+        let fetched = self.fetch(endpoint, &endpoint.path_for(id.get()), &[], true).await?;
+        if self.said_not_found(&fetched)? {
+            return Ok(None);
+        }
+        fetched.answer(&self.reading).issue()
     }
 
     async fn get_user(&self, id: u64) -> Result<Option<QalitaUser>, ApiError> {
         let endpoint = &self.paths.get_user;
-        self.fetch(endpoint, &endpoint.path_for(id), &[], true).await?.answer().user(id, &self.paths.user_fields)
+        let fetched = self.fetch(endpoint, &endpoint.path_for(id), &[], true).await?;
+        if self.said_not_found(&fetched)? {
+            return Ok(None);
+        }
+        fetched.answer(&self.reading).user(id)
     }
 
     async fn update_issue(&self, id: QalitaIssueId, update: &QalitaIssueUpdate) -> Result<QalitaIssue, ApiError> {
         let endpoint = &self.paths.update_issue;
-        let body = serde_json::to_value(update).map_err(|e| ApiError::Permanent {
-            service: Service::Qalita,
-            status: 0,
-            message: format!("the update cannot be encoded: {e}"),
-        })?;
+        let body = encode::update(&self.shape.write, update);
         let fetched = self.send(endpoint, &endpoint.path_for(id.get()), &[], Some(&body), true).await?;
-        match fetched.answer().issue()? {
+        match fetched.answer(&self.reading).issue()? {
             Some(issue) => Ok(issue),
-            // 204 (or 404) is QALITA's "not found or no access".
-            None => Err(ApiError::NotFound { service: Service::Qalita, what: format!("QALITA issue {id}") }),
+            None => self.issue_after_write(id, &fetched).await,
         }
     }
 
     async fn list_comments(&self, issue: QalitaIssueId) -> Result<Vec<QalitaComment>, ApiError> {
         let endpoint = &self.paths.list_comments;
         let fetched = self.fetch(endpoint, &endpoint.path_for(issue.get()), &[], true).await?;
-        if fetched.status == StatusCode::NO_CONTENT || fetched.status == StatusCode::NOT_FOUND {
+        if self.said_not_found(&fetched)? {
             // The issue is gone or hidden: not "no comments".
             return Err(ApiError::NotFound { service: Service::Qalita, what: format!("QALITA issue {issue}") });
         }
-        fetched.answer().comments()
+        fetched.answer(&self.reading).comments()
     }
 
     async fn create_comment(&self, issue: QalitaIssueId, content: &str) -> Result<QalitaComment, ApiError> {
         let endpoint = &self.paths.create_comment;
-        let body = serde_json::json!({ "content": content });
+        let body = encode::comment(&self.shape.write, content);
         let fetched = self.send(endpoint, &endpoint.path_for(issue.get()), &[], Some(&body), true).await?;
-        match fetched.answer().comment()? {
+        match fetched.answer(&self.reading).comment()? {
             Some(comment) => Ok(comment),
-            None => Err(ApiError::NotFound { service: Service::Qalita, what: format!("QALITA issue {issue}") }),
+            None => self.comment_after_create(issue, content, &fetched).await,
         }
     }
 
@@ -254,40 +407,44 @@ impl QalitaApi for QalitaClient {
         content: &str,
     ) -> Result<Option<QalitaComment>, ApiError> {
         let Some(endpoint) = &self.paths.update_comment else { return Ok(None) };
-        let body = serde_json::json!({ "content": content });
+        let body = encode::comment(&self.shape.write, content);
         let path = endpoint.path.render_comment(issue.get(), comment);
         match self.send(endpoint, &path, &[], Some(&body), false).await {
             // No such route on this instance: the edit cannot be propagated.
             Err(ApiError::Permanent { status: 404 | 405, .. }) => Ok(None),
             Err(error) => Err(error),
-            Ok(fetched) => match fetched.answer().comment()? {
+            Ok(fetched) => match fetched.answer(&self.reading).comment()? {
                 Some(comment) => Ok(Some(comment)),
-                None => Err(ApiError::NotFound {
-                    service: Service::Qalita,
-                    what: format!("comment {comment} of QALITA issue {issue}"),
-                }),
+                // A 204 counted as "not found" is QALITA's "no such comment"; any other empty
+                // answer (an empty 200, a 204 the instance gives on success) is checked by a read.
+                None if fetched.status == StatusCode::NO_CONTENT && self.shape.not_found.means_not_found(204) => {
+                    Err(comment_not_found(issue, comment))
+                }
+                None => match self.list_comments(issue).await?.into_iter().find(|c| c.id == comment) {
+                    Some(read) => Ok(Some(read)),
+                    None => Err(comment_not_found(issue, comment)),
+                },
             },
         }
     }
 
     async fn user_by_login(&self, login: &str) -> Result<Option<QalitaUser>, ApiError> {
         let endpoint = &self.paths.list_users;
+        let size = self.shape.paging.user_page_size;
         // Paged like the issue list, so that a tenant of many users is searched whole.
         let mut offset = 0;
         for _ in 0..USER_PAGES {
-            let query = [("offset".to_owned(), offset.to_string()), ("limit".to_owned(), USER_PAGE.to_string())];
-            let fetched = self.fetch(endpoint, endpoint.path.as_str(), &query, false).await?;
-            let users = fetched.answer().users(&self.paths.user_fields)?;
-            let count = users.len();
+            let (users, total) = self.list_page(endpoint, &[], (offset, size), |answer| answer.users()).await?;
+            let count = users.len() as u64;
             if let Some(user) =
                 users.into_iter().find(|u| u.login.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(login.trim())))
             {
                 return Ok(Some(user));
             }
-            if count < USER_PAGE as usize {
+            offset += count;
+            if count < u64::from(size) || total.is_some_and(|total| offset >= total) {
                 break;
             }
-            offset += u64::from(USER_PAGE);
         }
         Ok(None)
     }
@@ -380,6 +537,27 @@ mod tests {
         let debug = format!("{client:?}");
         assert!(!debug.contains("very-secret"), "{debug}");
         assert!(debug.contains("[redacted]"), "{debug}");
+    }
+
+    #[test]
+    fn an_api_key_in_another_header_never_shows_in_debug_and_is_sent_bare() {
+        let shape = QalitaShape {
+            auth: crate::config::qalita_shape::QalitaAuth { header: "X-API-Key".into(), scheme: None },
+            ..Default::default()
+        };
+        let token = SecretString::new("test-api-key-very-secret\n");
+        let client = QalitaClient::with_shape(
+            "https://q.example.com",
+            token,
+            QalitaPaths::default(),
+            shape,
+            &HttpSettings::default(),
+        )
+        .unwrap();
+        let debug = format!("{client:?}");
+        assert!(!debug.contains("very-secret") && debug.contains("[redacted]"), "{debug}");
+        assert!(client.auth_value.is_sensitive());
+        assert_eq!((client.auth_header.as_str(), client.token()), ("x-api-key", "test-api-key-very-secret"));
     }
 
     #[test]
