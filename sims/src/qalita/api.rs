@@ -20,6 +20,8 @@ pub(super) enum Action {
     UpdateComment,
     ListUsers,
     GetUser,
+    ListSources,
+    GetSource,
 }
 
 impl Action {
@@ -36,6 +38,8 @@ impl Action {
             Action::UpdateComment => format!("update_{note}"),
             Action::ListUsers => "list_users".into(),
             Action::GetUser => "get_user".into(),
+            Action::ListSources => "list_sources".into(),
+            Action::GetSource => "get_source".into(),
         }
     }
 
@@ -45,12 +49,19 @@ impl Action {
             Action::ListIssues | Action::GetIssue | Action::UpdateIssue => Kind::Issue,
             Action::ListComments | Action::CreateComment | Action::GetComment | Action::UpdateComment => Kind::Comment,
             Action::ListUsers | Action::GetUser => Kind::User,
+            Action::ListSources | Action::GetSource => Kind::Source,
         }
     }
 
     /// Whether the route answers with a list.
     pub fn lists(self) -> bool {
-        matches!(self, Action::ListIssues | Action::ListComments | Action::ListUsers)
+        self.lists_all() || self == Action::ListComments
+    }
+
+    /// Whether the route lists every object of its kind (always paged; no parent object that
+    /// may be missing).
+    pub fn lists_all(self) -> bool {
+        matches!(self, Action::ListIssues | Action::ListUsers | Action::ListSources)
     }
 }
 
@@ -85,6 +96,8 @@ pub(super) fn routes(options: &SimOptions) -> Vec<Route> {
     }
     routes.push((Method::GET, format!("{prefix}/users"), Action::ListUsers));
     routes.push((Method::GET, format!("{prefix}/users/{{user_id}}"), Action::GetUser));
+    routes.push((Method::GET, format!("{prefix}/sources"), Action::ListSources));
+    routes.push((Method::GET, format!("{prefix}/sources/{{source_id}}"), Action::GetSource));
     routes.into_iter().map(|(method, path, action)| Route { method, path, action }).collect()
 }
 
@@ -98,6 +111,8 @@ pub(super) enum Type {
     /// A string, RFC 3339.
     DateTime,
     Object,
+    /// An array of strings.
+    Strings,
 }
 
 /// One field of an object or of a body, by its name in the model.
@@ -122,6 +137,7 @@ impl Field {
             Type::Integer => value.is_u64(),
             Type::String | Type::Date | Type::DateTime => value.is_string(),
             Type::Object => value.is_object(),
+            Type::Strings => value.as_array().is_some_and(|items| items.iter().all(Value::is_string)),
         }
     }
 }
@@ -164,6 +180,19 @@ pub(super) const USER: &[Field] = &[
     field("email", Type::String, true),
 ];
 
+/// The fields of a source, the dataset an issue is about (QALITA's `type` is the connector:
+/// `postgresql`, `file` …; `tags` are free words such as `domain:finance` or `pii`).
+pub(super) const SOURCE: &[Field] = &[
+    field("id", Type::Integer, false),
+    field("name", Type::String, false),
+    field("type", Type::String, false),
+    field("description", Type::String, true),
+    field("owner_id", Type::Integer, true),
+    field("tags", Type::Strings, false),
+    field("created_at", Type::DateTime, false),
+    field("updated_at", Type::DateTime, false),
+];
+
 /// The fields an issue update may set; none is required, and a field of another type is refused
 /// with 422 naming it. Other fields (id, dates, authors) are ignored, as pydantic ignores them.
 pub(super) const UPDATABLE: &[Field] = &[
@@ -183,5 +212,6 @@ pub(super) fn fields(kind: Kind) -> &'static [Field] {
         Kind::Issue => ISSUE,
         Kind::Comment => COMMENT,
         Kind::User => USER,
+        Kind::Source => SOURCE,
     }
 }

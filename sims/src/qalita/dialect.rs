@@ -11,9 +11,9 @@ use super::fastapi::{Invalid, integer, not_found};
 use super::{ListEnvelope, SimOptions};
 use crate::kit::query;
 
-/// Which QALITA API the simulator speaks. Both dialects serve the same issues, comments and users,
-/// emit the same change events (with the objects in the dialect's shape), meet the same faults,
-/// and serve their OpenAPI document at `GET /openapi.json` without authentication. `{prefix}` is
+/// Which QALITA API the simulator speaks. Both dialects serve the same issues, comments, users and
+/// sources, emit the same change events (with the objects in the dialect's shape), meet the same
+/// faults, and serve their OpenAPI document at `GET /openapi.json` without authentication. `{prefix}` is
 /// [`SimOptions::api_prefix`], `/api/v2` by default.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Dialect {
@@ -32,7 +32,9 @@ pub enum Dialect {
     ///   [`SimOptions::comment_updates`]); the text as `content`, in the body as in the answer;
     ///   the list unpaged;
     /// - users: `GET {prefix}/users?offset=&limit=`, `GET {prefix}/users/{user_id}`;
-    /// - a missing issue, comment or user: `204 No Content`, empty.
+    /// - sources (the datasets issues are about): `GET {prefix}/sources?offset=&limit=` by id,
+    ///   `GET {prefix}/sources/{source_id}`;
+    /// - a missing issue, comment, user or source: `204 No Content`, empty.
     #[default]
     First,
     /// A QALITA that differs from the first in every shape the sync assumes:
@@ -55,7 +57,8 @@ pub enum Dialect {
     ///   the note, only with [`SimOptions::comment_updates`]); the text as `text`, in the body as
     ///   in the answer;
     /// - users: `GET {prefix}/users?page=&size=`, `GET {prefix}/users/{user_id}`;
-    /// - a missing issue, note or user: `404` with `{"detail": "Not Found"}`.
+    /// - sources: `GET {prefix}/sources?page=&size=` by id, `GET {prefix}/sources/{source_id}`;
+    /// - a missing issue, note, user or source: `404` with `{"detail": "Not Found"}`.
     Second,
 }
 
@@ -70,6 +73,7 @@ pub(super) enum Kind {
     Issue,
     Comment,
     User,
+    Source,
 }
 
 impl From<Dialect> for SimOptions {

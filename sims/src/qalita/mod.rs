@@ -2,7 +2,7 @@
 //! in one of two dialects ([`Dialect`]: the first, bearer authentication, offset paging, 204 No
 //! Content for a missing object; the second, an API key, page/size paging, 404), each with its
 //! OpenAPI document at `/openapi.json`: issues listed newest first by creation with no "updated
-//! since" filter, comments, users, FastAPI's answers to invalid requests, faults switchable at run
+//! since" filter, comments, users, sources (the datasets issues are about), FastAPI's answers to invalid requests, faults switchable at run
 //! time, a record of every request, and, once connected to a queue, the change events a QALITA
 //! backend or bridge would send. Tests act on it as QALITA users would (insert, change, comment,
 //! remove); what it answers follows from that state, never from what a test expects.
@@ -379,6 +379,49 @@ impl QalitaSim {
     /// When the user has no positive integer `id`.
     pub fn insert_user(&self, user: impl QalitaJson) -> u64 {
         lock(&self.shared.store).insert_user(user.into_json())
+    }
+
+    /// Stores (or replaces) a source, the dataset an issue's `source_id` names (fields `id`,
+    /// `name`, `type`, `description`, `owner_id`, `tags`, `created_at`, `updated_at`; any others
+    /// kept as given), and returns its id. A missing `id` is the next free one, a missing
+    /// `created_at` is now, a missing `updated_at` is `created_at`.
+    ///
+    /// # Panics
+    /// When the source is not a JSON object, or its `id` is not a positive integer.
+    pub fn insert_source(&self, source: impl QalitaJson) -> u64 {
+        let source = self.dialect().read(Kind::Source, source.into_json());
+        lock(&self.shared.store).insert_source(source)
+    }
+
+    /// Changes a source as a QALITA user would (renamed, retagged …) and returns it; `updated_at`
+    /// moves forward unless `change` sets it. Emits nothing: no source event is known.
+    ///
+    /// # Panics
+    /// When there is no such source, or `change` alters its id.
+    pub fn update_source(&self, id: u64, change: impl FnOnce(&mut Value)) -> Value {
+        let dialect = self.dialect();
+        let updated = lock(&self.shared.store).update_source(id, |source| {
+            let mut face = dialect.render(Kind::Source, source.take());
+            change(&mut face);
+            *source = dialect.read(Kind::Source, face);
+        });
+        match updated {
+            Some(source) => self.shared.render(Kind::Source, source),
+            None => panic!("no QALITA source {id} to update in the simulator"),
+        }
+    }
+
+    /// Deletes a source (from then on, asking for it is answered "not found"; issues naming it
+    /// keep their `source_id`); returns it if it existed.
+    pub fn remove_source(&self, id: u64) -> Option<Value> {
+        let removed = lock(&self.shared.store).remove_source(id);
+        removed.map(|source| self.shared.render(Kind::Source, source))
+    }
+
+    /// A source as QALITA holds it now, in the dialect's shape.
+    pub fn source(&self, id: u64) -> Option<Value> {
+        let source = lock(&self.shared.store).source(id);
+        source.map(|source| self.shared.render(Kind::Source, source))
     }
 
     /// From now on, sends a change event to `queue` after every change to an issue and every new

@@ -51,6 +51,7 @@ fn operation(options: &SimOptions, route: &Route) -> Value {
         Kind::Issue => "issues".to_owned(),
         Kind::Comment => format!("{}s", dialect.comment_noun()),
         Kind::User => "users".to_owned(),
+        Kind::Source => "sources".to_owned(),
     };
     let mut operation = json!({
         "tags": [tag],
@@ -78,9 +79,8 @@ fn parameters(options: &SimOptions, route: &Route) -> Vec<Value> {
         .collect();
     let dialect = options.dialect;
     let paged = match route.action {
-        Action::ListIssues | Action::ListUsers => true,
         Action::ListComments => dialect.pages_comments(),
-        _ => false,
+        action => action.lists_all(),
     };
     if paged {
         for (name, default, minimum, maximum) in dialect.paging_params(options) {
@@ -114,8 +114,8 @@ fn responses(options: &SimOptions, action: Action, id: &str) -> Value {
         }
         None => json!({"description": "Successful Response"}),
     };
-    // Every route but the two top lists names an object that may be missing.
-    if !matches!(action, Action::ListIssues | Action::ListUsers) {
+    // Every route but the lists of all objects of a kind names an object that may be missing.
+    if !action.lists_all() {
         let description =
             if statuses.missing == StatusCode::NO_CONTENT { "Not found or no access" } else { "Not Found" };
         responses[statuses.missing.as_str()] = json!({"description": description});
@@ -160,6 +160,7 @@ fn schema_name(kind: Kind) -> &'static str {
         Kind::Issue => "Issue",
         Kind::Comment => "Comment",
         Kind::User => "User",
+        Kind::Source => "Source",
     }
 }
 
@@ -167,7 +168,7 @@ fn schema_name(kind: Kind) -> &'static str {
 fn schemas(options: &SimOptions) -> Value {
     let dialect = options.dialect;
     let mut schemas = Map::new();
-    for kind in [Kind::Issue, Kind::Comment, Kind::User] {
+    for kind in [Kind::Issue, Kind::Comment, Kind::User, Kind::Source] {
         let name = schema_name(kind);
         schemas.insert(name.into(), model(dialect, kind, name, api::fields(kind), true));
         if let Some((items, with_total)) = wrapper(options) {
@@ -220,6 +221,7 @@ fn model(dialect: Dialect, kind: Kind, title_: &str, fields: &[Field], required_
             Type::Date => json!({"type": "string", "format": "date"}),
             Type::DateTime => json!({"type": "string", "format": "date-time"}),
             Type::Object => json!({"type": "object", "additionalProperties": true}),
+            Type::Strings => json!({"type": "array", "items": {"type": "string"}}),
         };
         if field.nullable {
             schema = json!({"anyOf": [schema, {"type": "null"}]});

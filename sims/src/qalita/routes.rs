@@ -1,5 +1,5 @@
-//! The simulator's HTTP surface: the routes of the dialect's table (issues and users here, comments
-//! in [`super::comments`]), its OpenAPI document, FastAPI's answers for unknown routes and methods,
+//! The simulator's HTTP surface: the routes of the dialect's table (issues, users and sources here,
+//! comments in [`super::comments`]), its OpenAPI document, FastAPI's answers for unknown routes and methods,
 //! and the layers every request passes through (record → fault → the dialect's authentication, the
 //! last on the table's routes only, as QALITA's routes declare it; the document is open).
 
@@ -19,6 +19,7 @@ use super::api::{self, Action, UPDATABLE};
 use super::dialect::Kind;
 use super::fastapi::{Invalid, model_body, not_found, path_id};
 use super::journal::RecordedRequest;
+use super::store::Store;
 use super::{Shared, SimState, comments, faults, lock, openapi};
 
 /// The application.
@@ -58,6 +59,8 @@ fn serve(action: Action, methods: MethodRouter<Arc<Shared>>, filter: MethodFilte
         Action::UpdateComment => methods.on(filter, comments::update_comment),
         Action::ListUsers => methods.on(filter, list_users),
         Action::GetUser => methods.on(filter, get_user),
+        Action::ListSources => methods.on(filter, list_sources),
+        Action::GetSource => methods.on(filter, get_source),
     }
 }
 
@@ -105,19 +108,41 @@ async fn authenticate(State(shared): SimState, request: Request, next: Next) -> 
     }
 }
 
+/// One page of a list of every object of `kind`: `read` gives the page at (offset, limit) and the
+/// total.
+fn list_all(
+    shared: &Shared,
+    kind: Kind,
+    query: Option<&str>,
+    read: impl FnOnce(&Store, usize, usize) -> (Vec<Value>, usize),
+) -> Result<Response, Invalid> {
+    let (offset, limit) = shared.options.dialect.paging(&shared.options, query)?;
+    let (page, total) = read(&lock(&shared.store), offset, limit);
+    Ok(shared.list(kind, page, total))
+}
+
+/// One object of `kind` named by the path parameter `param` (whose text is `id`), as `read` finds
+/// it, or the dialect's "not found".
+fn one_by_id(
+    shared: &Shared,
+    kind: Kind,
+    id: &str,
+    param: &str,
+    read: impl FnOnce(&Store, u64) -> Option<Value>,
+) -> Result<Response, Invalid> {
+    let id = path_id(id, param)?;
+    let object = read(&lock(&shared.store), id);
+    Ok(shared.one(kind, object))
+}
+
 async fn list_issues(State(shared): SimState, RawQuery(query): RawQuery) -> Result<Response, Invalid> {
-    let (offset, limit) = shared.options.dialect.paging(&shared.options, query.as_deref())?;
-    let (page, total) = {
-        let store = lock(&shared.store);
+    list_all(&shared, Kind::Issue, query.as_deref(), |store, offset, limit| {
         (store.page(offset, limit), store.issue_count())
-    };
-    Ok(shared.list(Kind::Issue, page, total))
+    })
 }
 
 async fn get_issue(State(shared): SimState, Path(id): Path<String>) -> Result<Response, Invalid> {
-    let id = path_id(&id, "issue_id")?;
-    let issue = lock(&shared.store).issue(id);
-    Ok(shared.one(Kind::Issue, issue))
+    one_by_id(&shared, Kind::Issue, &id, "issue_id", Store::issue)
 }
 
 /// The issue update (`PUT` or `PATCH …/issues/{id}`) with the fields to change, under the
@@ -165,16 +190,22 @@ async fn update_issue(
 }
 
 async fn list_users(State(shared): SimState, RawQuery(query): RawQuery) -> Result<Response, Invalid> {
-    let (offset, limit) = shared.options.dialect.paging(&shared.options, query.as_deref())?;
-    let (page, total) = {
-        let store = lock(&shared.store);
+    list_all(&shared, Kind::User, query.as_deref(), |store, offset, limit| {
         (store.users_page(offset, limit), store.user_count())
-    };
-    Ok(shared.list(Kind::User, page, total))
+    })
 }
 
 async fn get_user(State(shared): SimState, Path(id): Path<String>) -> Result<Response, Invalid> {
-    let id = path_id(&id, "user_id")?;
-    let user = lock(&shared.store).user(id);
-    Ok(shared.one(Kind::User, user))
+    one_by_id(&shared, Kind::User, &id, "user_id", Store::user)
+}
+
+async fn list_sources(State(shared): SimState, RawQuery(query): RawQuery) -> Result<Response, Invalid> {
+    list_all(&shared, Kind::Source, query.as_deref(), |store, offset, limit| {
+        (store.sources_page(offset, limit), store.source_count())
+    })
+}
+
+/// One source (the dataset an issue's `source_id` names), as the sync looks it up.
+async fn get_source(State(shared): SimState, Path(id): Path<String>) -> Result<Response, Invalid> {
+    one_by_id(&shared, Kind::Source, &id, "source_id", Store::source)
 }

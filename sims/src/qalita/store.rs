@@ -1,6 +1,7 @@
-//! The simulator's data: issues, their comments and users as JSON objects, kept as inserted
-//! (unknown fields included), listed the way QALITA lists them: issues newest first by creation, by
-//! offset and limit; comments oldest first. Every write is stamped strictly after the one before.
+//! The simulator's data: issues, their comments, users and sources as JSON objects, kept as
+//! inserted (unknown fields included), listed the way QALITA lists them: issues newest first by
+//! creation, by offset and limit; comments oldest first; users and sources by id. Every write is
+//! stamped strictly after the one before.
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
@@ -56,6 +57,16 @@ fn id_of(object: &Value) -> Option<u64> {
     object.get("id")?.as_u64().filter(|id| *id > 0)
 }
 
+/// The id after the highest one held.
+fn next_id<T>(objects: &BTreeMap<u64, T>) -> u64 {
+    objects.keys().next_back().map_or(1, |last| last + 1)
+}
+
+/// One page of objects kept by id, in id order.
+fn page_by_id(objects: &BTreeMap<u64, Value>, offset: usize, limit: usize) -> Vec<Value> {
+    objects.values().skip(offset).take(limit).cloned().collect()
+}
+
 fn is_unset(object: &Value, field: &str) -> bool {
     object.get(field).is_none_or(Value::is_null)
 }
@@ -73,13 +84,14 @@ pub(super) struct Stored {
     pub object: Value,
 }
 
-/// The issues, their comments and the users of one tenant.
+/// The issues, their comments, the users and the sources of one tenant.
 #[derive(Debug)]
 pub(super) struct Store {
     issues: BTreeMap<u64, Value>,
     /// Each comment with the issue it is on (kept apart: a comment's JSON may not name it).
     comments: BTreeMap<u64, (u64, Value)>,
     users: BTreeMap<u64, Value>,
+    sources: BTreeMap<u64, Value>,
     /// Every write is stamped strictly after the previous one.
     clock: TickClock,
 }
@@ -90,6 +102,7 @@ impl Default for Store {
             issues: BTreeMap::new(),
             comments: BTreeMap::new(),
             users: BTreeMap::new(),
+            sources: BTreeMap::new(),
             clock: TickClock::new(TimeDelta::microseconds(1)),
         }
     }
@@ -107,25 +120,42 @@ impl Store {
     ///
     /// # Panics
     /// When `issue` is not a JSON object, or its `id` is not a positive integer.
-    pub fn insert_issue(&mut self, mut issue: Value) -> Stored {
-        let Some(object) = issue.as_object_mut() else {
-            panic!("a QALITA issue is a JSON object, got {issue}");
-        };
-        if object.get("id").is_none_or(Value::is_null) {
-            let next = self.issues.keys().next_back().map_or(1, |last| last + 1);
-            object.insert("id".into(), next.into());
-        }
-        if is_unset(&issue, "created_at") {
-            issue["created_at"] = stamp(self.tick());
-        }
-        if is_unset(&issue, "updated_at") {
-            issue["updated_at"] = issue["created_at"].clone();
-        }
-        let Some(id) = id_of(&issue) else {
-            panic!("a QALITA issue's id is a positive integer, got {}", issue["id"]);
-        };
+    pub fn insert_issue(&mut self, issue: Value) -> Stored {
+        let (id, issue) = self.stamped(issue, next_id(&self.issues), "issue");
         let created = self.issues.insert(id, issue.clone()).is_none();
         Stored { id, created, object: issue }
+    }
+
+    /// `object` with an id (`next` when it has none), a `created_at` (now when unset) and an
+    /// `updated_at` (`created_at` when unset), and its id.
+    ///
+    /// # Panics
+    /// When `object` is not a JSON object, or its `id` is not a positive integer (the message
+    /// names it as a QALITA `what`).
+    fn stamped(&mut self, mut object: Value, next: u64, what: &str) -> (u64, Value) {
+        let Some(fields) = object.as_object_mut() else {
+            panic!("a QALITA {what} is a JSON object, got {object}");
+        };
+        if fields.get("id").is_none_or(Value::is_null) {
+            fields.insert("id".into(), next.into());
+        }
+        if is_unset(&object, "created_at") {
+            object["created_at"] = stamp(self.tick());
+        }
+        if is_unset(&object, "updated_at") {
+            object["updated_at"] = object["created_at"].clone();
+        }
+        let Some(id) = id_of(&object) else {
+            panic!("a QALITA {what}'s id is a positive integer, got {}", object["id"]);
+        };
+        (id, object)
+    }
+
+    /// A new `updated_at`: now, or strictly after `last` when the clock has not moved past it (a
+    /// stored time may be in the future).
+    fn stamp_after(&mut self, last: Option<DateTime<Utc>>) -> Value {
+        let now = self.tick();
+        stamp(last.map_or(now, |last| now.max(last + TimeDelta::microseconds(1))))
     }
 
     /// Changes an issue as QALITA does, `by` a user when known: `updated_at` moves forward
@@ -141,9 +171,7 @@ impl Store {
         change(&mut issue);
         assert_eq!(id_of(&issue), Some(id), "an update cannot change the id of QALITA issue {id}");
         if issue.get("updated_at") == before.get("updated_at") {
-            let now = self.tick();
-            let next = time_of(&issue, "updated_at").map_or(now, |last| now.max(last + TimeDelta::microseconds(1)));
-            issue["updated_at"] = stamp(next);
+            issue["updated_at"] = self.stamp_after(time_of(&issue, "updated_at"));
         }
         if let Some(user) = by
             && issue.get("updated_by") == before.get("updated_by")
@@ -203,24 +231,9 @@ impl Store {
     /// # Panics
     /// When there is no such issue, the comment is not a JSON object, or its `id` is not a
     /// positive integer.
-    pub fn insert_comment(&mut self, issue: u64, mut comment: Value) -> Stored {
+    pub fn insert_comment(&mut self, issue: u64, comment: Value) -> Stored {
         assert!(self.issues.contains_key(&issue), "no QALITA issue {issue} to comment on in the simulator");
-        let Some(object) = comment.as_object_mut() else {
-            panic!("a QALITA comment is a JSON object, got {comment}");
-        };
-        if object.get("id").is_none_or(Value::is_null) {
-            let next = self.comments.keys().next_back().map_or(1, |last| last + 1);
-            object.insert("id".into(), next.into());
-        }
-        if is_unset(&comment, "created_at") {
-            comment["created_at"] = stamp(self.tick());
-        }
-        if is_unset(&comment, "updated_at") {
-            comment["updated_at"] = comment["created_at"].clone();
-        }
-        let Some(id) = id_of(&comment) else {
-            panic!("a QALITA comment's id is a positive integer, got {}", comment["id"]);
-        };
+        let (id, comment) = self.stamped(comment, next_id(&self.comments), "comment");
         let created = self.comments.insert(id, (issue, comment.clone())).is_none();
         Stored { id, created, object: comment }
     }
@@ -228,14 +241,14 @@ impl Store {
     /// Changes a comment's text; `updated_at` moves strictly forward. `None` when there is no such
     /// comment.
     pub fn edit_comment(&mut self, id: u64, content: &str) -> Option<Value> {
-        let now = self.tick();
+        let last = time_of(&self.comments.get(&id)?.1, "updated_at");
+        let next = self.stamp_after(last);
         let (_, comment) = self.comments.get_mut(&id)?;
-        let next = time_of(comment, "updated_at").map_or(now, |last| now.max(last + TimeDelta::microseconds(1)));
         // An instance that names the text `body` or `text` keeps its name.
         let field =
             ["content", "body", "text"].into_iter().find(|name| comment.get(name).is_some()).unwrap_or("content");
         comment[field] = content.into();
-        comment["updated_at"] = stamp(next);
+        comment["updated_at"] = next;
         Some(comment.clone())
     }
 
@@ -277,11 +290,56 @@ impl Store {
 
     /// One page of users, by id.
     pub fn users_page(&self, offset: usize, limit: usize) -> Vec<Value> {
-        self.users.values().skip(offset).take(limit).cloned().collect()
+        page_by_id(&self.users, offset, limit)
     }
 
     pub fn user_count(&self) -> usize {
         self.users.len()
+    }
+
+    /// Stores (or replaces) a source. A missing `id` is the next free one, a missing `created_at`
+    /// is now, a missing `updated_at` is `created_at`.
+    ///
+    /// # Panics
+    /// When `source` is not a JSON object, or its `id` is not a positive integer.
+    pub fn insert_source(&mut self, source: Value) -> u64 {
+        let (id, source) = self.stamped(source, next_id(&self.sources), "source");
+        self.sources.insert(id, source);
+        id
+    }
+
+    /// Changes a source; `updated_at` moves strictly forward unless `change` set it. `None` when
+    /// there is no such source.
+    ///
+    /// # Panics
+    /// When `change` altered the id.
+    pub fn update_source(&mut self, id: u64, change: impl FnOnce(&mut Value)) -> Option<Value> {
+        let mut source = self.sources.get(&id)?.clone();
+        let before = source.get("updated_at").cloned();
+        change(&mut source);
+        assert_eq!(id_of(&source), Some(id), "an update cannot change the id of QALITA source {id}");
+        if source.get("updated_at") == before.as_ref() {
+            source["updated_at"] = self.stamp_after(time_of(&source, "updated_at"));
+        }
+        self.sources.insert(id, source.clone());
+        Some(source)
+    }
+
+    pub fn remove_source(&mut self, id: u64) -> Option<Value> {
+        self.sources.remove(&id)
+    }
+
+    pub fn source(&self, id: u64) -> Option<Value> {
+        self.sources.get(&id).cloned()
+    }
+
+    /// One page of sources, by id.
+    pub fn sources_page(&self, offset: usize, limit: usize) -> Vec<Value> {
+        page_by_id(&self.sources, offset, limit)
+    }
+
+    pub fn source_count(&self) -> usize {
+        self.sources.len()
     }
 }
 

@@ -6,15 +6,16 @@
 use qalita_gitlab_sims::qalita::{Dialect, ListEnvelope, QalitaSim, SimOptions};
 use serde_json::{Value, json};
 
-use crate::support::{Credential, TOKEN, call, fixture_issue, fixture_user, keys};
+use crate::support::{Credential, TOKEN, call, fixture_issue, fixture_user, keys, sample_source};
 
 /// A simulator holding one issue with every field, one comment on it by the token's user, one
-/// user, and the document it serves.
+/// user, one source, and the document it serves.
 struct World {
     sim: QalitaSim,
     issue: u64,
     comment: u64,
     user: u64,
+    source: u64,
     document: Value,
 }
 
@@ -23,10 +24,11 @@ async fn world(options: SimOptions) -> World {
     let issue = sim.insert_issue(fixture_issue());
     let comment = sim.add_comment(issue, sim.api_user_id(), "a comment");
     let user = sim.insert_user(fixture_user());
+    let source = sim.insert_source(sample_source());
     let answer = call(&sim, "GET", "/openapi.json", Credential::None, None).await;
     assert_eq!(answer.status, 200, "the document is served without a credential: {}", answer.text);
     assert_eq!(answer.json["openapi"], "3.1.0");
-    World { sim, issue, comment, user, document: answer.json }
+    World { sim, issue, comment, user, source, document: answer.json }
 }
 
 impl World {
@@ -49,6 +51,7 @@ impl World {
             .replace("{comment_id}", &self.comment.to_string())
             .replace("{note_id}", &self.comment.to_string())
             .replace("{user_id}", &self.user.to_string())
+            .replace("{source_id}", &self.source.to_string())
     }
 
     /// `#/components/schemas/…` resolved.
@@ -153,7 +156,9 @@ async fn every_route_served_is_documented(world: &World, prefix: &str) {
         "/users",
         "/users/{user_id}",
         "/users/{user_id}/issues",
-        "/sources/1",
+        "/sources",
+        "/sources/{source_id}",
+        "/sources/{source_id}/issues",
     ];
     let mut served = Vec::new();
     for template in templates.map(|template| format!("{prefix}{template}")) {

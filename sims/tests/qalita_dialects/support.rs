@@ -1,9 +1,9 @@
 //! A small HTTP client for the simulator: a request with or without the dialect's credential, and
-//! its answer read as JSON; the captured QALITA samples.
+//! its answer read as JSON; the QALITA samples.
 
 use qalita_gitlab_sims::qalita::{Dialect, QalitaSim};
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 pub const TOKEN: &str = "qalita-token";
 
@@ -15,6 +15,20 @@ pub fn fixture_issue() -> Value {
 /// The user of `fixtures/qalita/user.json`.
 pub fn fixture_user() -> Value {
     fixture("user.json")
+}
+
+/// A source with every field of QALITA's source (no captured sample exists, so built here).
+pub fn sample_source() -> Value {
+    json!({
+        "id": 57,
+        "name": "billing.customer_sites",
+        "type": "postgresql",
+        "description": "Customer sites of the billing database",
+        "owner_id": 12,
+        "tags": ["domain:finance", "pii"],
+        "created_at": "2026-10-01T09:00:00Z",
+        "updated_at": "2026-11-02T10:30:00Z",
+    })
 }
 
 fn fixture(name: &str) -> Value {
