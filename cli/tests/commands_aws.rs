@@ -10,14 +10,10 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use commands_world::*;
-use qalita_gitlab_core::adapters::http::HttpSettings;
 use qalita_gitlab_core::adapters::sqs::SqsQueue;
-use qalita_gitlab_core::config::Config;
-use qalita_gitlab_core::domain::SecretString;
-use qalita_gitlab_core::ports::{EventQueue, OutgoingMessage, SystemClock};
-use qalita_gitlab_sims::gitlab::{DEFAULT_TOKEN, level};
+use qalita_gitlab_core::ports::{EventQueue, OutgoingMessage};
+use qalita_gitlab_sims::gitlab::level;
 use qalita_gitlab_worker::handler::{Deps, handle_batch};
-use qalita_gitlab_worker::wiring::{Places, Tokens};
 use serde_json::json;
 
 fn stack(world: &World) -> (&qalita_gitlab_tests::local_aws::LocalAws, &qalita_gitlab_tests::stack::TestStack) {
@@ -29,14 +25,7 @@ fn stack(world: &World) -> (&qalita_gitlab_tests::local_aws::LocalAws, &qalita_g
 
 /// The worker's batch handler wired to the world, as its Lambda wires it.
 async fn worker(world: &World) -> Arc<Deps> {
-    let (aws, stack) = stack(world);
-    let document = world.document("");
-    let config = Arc::new(Config::from_document(&document, |_| None).unwrap());
-    let settings = HttpSettings { total_timeout: Duration::from_secs(3), ..HttpSettings::default() };
-    let tokens = Tokens { gitlab: SecretString::new(DEFAULT_TOKEN), qalita: SecretString::new(QALITA_TOKEN) };
-    let queue = Arc::new(SqsQueue::new(aws.sqs(), stack.queue_url.clone()));
-    let places = Places { store: world.dynamo_store(), queue, clock: Arc::new(SystemClock) };
-    Arc::new(Deps::build(config, tokens, &settings, places).unwrap())
+    world.aws_worker("").0
 }
 
 /// A QALITA change event of `issue` as the worker's SQS batch carries it.

@@ -11,15 +11,11 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use commands_world::*;
-use qalita_gitlab_core::adapters::http::HttpSettings;
 use qalita_gitlab_core::adapters::sqs::SqsQueue;
-use qalita_gitlab_core::config::Config;
+use qalita_gitlab_core::domain::QalitaIssueId;
 use qalita_gitlab_core::domain::link::LinkStatus;
-use qalita_gitlab_core::domain::{QalitaIssueId, SecretString};
-use qalita_gitlab_core::ports::{EventQueue, SystemClock};
-use qalita_gitlab_sims::gitlab::DEFAULT_TOKEN;
+use qalita_gitlab_core::ports::EventQueue;
 use qalita_gitlab_worker::handler::{Deps, consume};
-use qalita_gitlab_worker::wiring::{Places, Tokens};
 
 /// The tenant's history: issues 100,000 to 104,999, one every two hours from 2024-01-01
 /// (the last raised in February 2025), open, resolved and muted in turn.
@@ -30,18 +26,6 @@ const STATUSES: [&str; 3] = ["open", "resolved", "muted"];
 fn raised(n: u64) -> DateTime<Utc> {
     let start = DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
     start + TimeDelta::hours(2 * n as i64)
-}
-
-/// The deployed worker: its builder, on the world's table and queue, with the document the
-/// operator applied.
-fn worker(world: &World, config_extra: &str) -> (Arc<Deps>, SqsQueue) {
-    let Backend::Aws { aws, stack } = &world.backend else { panic!("a moto world") };
-    let config = Arc::new(Config::from_document(&world.document(config_extra), |_| None).unwrap());
-    let queue = SqsQueue::new(aws.sqs(), stack.queue_url.clone());
-    let tokens = Tokens { gitlab: SecretString::new(DEFAULT_TOKEN), qalita: SecretString::new(QALITA_TOKEN) };
-    let places = Places { store: world.dynamo_store(), queue: Arc::new(queue.clone()), clock: Arc::new(SystemClock) };
-    let http = HttpSettings { total_timeout: Duration::from_secs(5), ..HttpSettings::default() };
-    (Arc::new(Deps::build(config, tokens, &http, places).unwrap()), queue)
 }
 
 /// One scheduled run (the poll, then the GitLab reconcile), then the queue consumed to its end.
@@ -73,7 +57,7 @@ async fn five_thousand_old_issues_create_nothing_then_backfill_since_links_the_o
         issue["updated_at"] = "2026-11-24T16:41:37Z".into();
         world.qalita.insert_issue(issue);
     }
-    let (deps, queue) = worker(&world, extra);
+    let (deps, queue) = world.aws_worker(extra);
 
     // Several scheduled runs: every issue read, none created, not one GitLab write.
     let mut kept = 0;

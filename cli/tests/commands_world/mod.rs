@@ -240,6 +240,26 @@ impl World {
         }
     }
 
+    /// The worker's dependencies as its Lambda builds them, on the world's table and queue (moto),
+    /// under the document the world applied with `config_extra`.
+    pub fn aws_worker(
+        &self,
+        config_extra: &str,
+    ) -> (Arc<qalita_gitlab_worker::handler::Deps>, qalita_gitlab_core::adapters::sqs::SqsQueue) {
+        use qalita_gitlab_core::adapters::http::HttpSettings;
+        use qalita_gitlab_core::domain::SecretString;
+        use qalita_gitlab_worker::wiring::{Places, Tokens};
+        let Backend::Aws { aws, stack } = &self.backend else { panic!("the worker is wired on moto") };
+        let document = self.document(config_extra);
+        let config = Arc::new(qalita_gitlab_core::config::Config::from_document(&document, |_| None).unwrap());
+        let queue = qalita_gitlab_core::adapters::sqs::SqsQueue::new(aws.sqs(), stack.queue_url.clone());
+        let tokens = Tokens { gitlab: SecretString::new(DEFAULT_TOKEN), qalita: SecretString::new(QALITA_TOKEN) };
+        let clock = Arc::new(qalita_gitlab_core::ports::SystemClock);
+        let places = Places { store: self.dynamo_store(), queue: Arc::new(queue.clone()), clock };
+        let http = HttpSettings { total_timeout: std::time::Duration::from_secs(5), ..HttpSettings::default() };
+        (Arc::new(qalita_gitlab_worker::handler::Deps::build(config, tokens, &http, places).unwrap()), queue)
+    }
+
     /// The GitLab write requests made so far (anything but GET).
     pub fn gitlab_writes(&self) -> usize {
         self.gitlab.requests().iter().filter(|r| r.method != "GET").count()
