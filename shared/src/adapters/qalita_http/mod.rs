@@ -7,6 +7,7 @@
 mod decode;
 mod encode;
 mod paging;
+mod probe;
 mod read;
 
 use std::fmt;
@@ -17,6 +18,7 @@ use reqwest::header::{self, HeaderName, HeaderValue};
 use reqwest::{StatusCode, Url};
 
 use self::decode::{Answer, Reading};
+pub use self::probe::DocumentError;
 use crate::adapters::http::{self, HttpSettings, HttpSetupError};
 pub use crate::config::qalita_paths::{Endpoint, PathConfigError, PathTemplate, QalitaPaths, UserFields, Verb};
 pub use crate::config::qalita_shape::{QalitaShape, ShapeError};
