@@ -56,9 +56,14 @@ async fn discover(global: &GlobalArgs, args: DiscoverArgs) -> Result<Outcome, Co
     let config = stack.config().await?.config;
     let token = stack.qalita_token().await?;
     let qalita = &config.qalita;
-    let client =
-        QalitaClient::with_shape(&qalita.base_url, token, qalita.paths.clone(), qalita.shape.clone(), &HttpSettings::default())
-            .map_err(|error| CommandError::Usage(error.to_string()))?;
+    let client = QalitaClient::with_shape(
+        &qalita.base_url,
+        token,
+        qalita.paths.clone(),
+        qalita.shape.clone(),
+        &HttpSettings::default(),
+    )
+    .map_err(|error| CommandError::Usage(error.to_string()))?;
     let url = format!("{}{}", client.base_url(), args.openapi_path);
     let document = client.openapi_document(&args.openapi_path).await.map_err(document_error)?;
     let discovery = discover::discover(&document).map_err(|error| {
@@ -114,7 +119,9 @@ fn render(url: &str, discovery: &Discovery, toml: &str, written: Option<&PathBuf
             file.display()
         )),
         None => {
-            human.push_str("\nReview it, add it to the configuration document, `config apply` it, then run `test-connection`:\n\n");
+            human.push_str(
+                "\nReview it, add it to the configuration document, `config apply` it, then run `test-connection`:\n\n",
+            );
             human.push_str(toml);
         }
     }

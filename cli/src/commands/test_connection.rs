@@ -460,7 +460,13 @@ async fn check_hook(probe: &GitlabProbe, project: &GitlabProjectRef, hook_id: u6
     }
 }
 
-async fn check_qalita(config: &Config, token: SecretString, args: &TestConnectionArgs, stack: &Stack, checks: &mut Checks) {
+async fn check_qalita(
+    config: &Config,
+    token: SecretString,
+    args: &TestConnectionArgs,
+    stack: &Stack,
+    checks: &mut Checks,
+) {
     let base = &config.qalita.base_url;
     let (paths, shape) = (config.qalita.paths.clone(), config.qalita.shape.clone());
     let client = match QalitaClient::with_shape(base, token, paths, shape, &HttpSettings::default()) {
@@ -472,7 +478,10 @@ async fn check_qalita(config: &Config, token: SecretString, args: &TestConnectio
     };
     let secret = stack.qalita_secret_name();
     match client.list_issues(0, 1).await {
-        Ok(issues) => checks.ok("QALITA API", format!("{base} answers with the token ({} issue(s) on the first page of 1)", issues.len())),
+        Ok(issues) => checks.ok(
+            "QALITA API",
+            format!("{base} answers with the token ({} issue(s) on the first page of 1)", issues.len()),
+        ),
         Err(ApiError::Transient {
             kind: kind @ (TransientKind::Connect | TransientKind::Timeout | TransientKind::Transport),
             message,
@@ -513,7 +522,11 @@ async fn check_openapi(client: &QalitaClient, config: &Config, path: &str, check
             return;
         }
         Err(error) => {
-            checks.warn(NAME, format!("not checked: {error}"), "give the document's path with --openapi-path, or try again");
+            checks.warn(
+                NAME,
+                format!("not checked: {error}"),
+                "give the document's path with --openapi-path, or try again",
+            );
             return;
         }
     };
@@ -531,7 +544,11 @@ async fn check_openapi(client: &QalitaClient, config: &Config, path: &str, check
                 .collect();
             checks.fail(
                 NAME,
-                format!("the OpenAPI document at {url} lacks {} configured route(s): {}", missing.len(), each.join("; ")),
+                format!(
+                    "the OpenAPI document at {url} lacks {} configured route(s): {}",
+                    missing.len(),
+                    each.join("; ")
+                ),
                 "set qalita.paths as the instance serves them (`qalita-gitlab qalita discover` shows them)",
             );
         }
@@ -559,7 +576,10 @@ async fn check_issue_page(client: &QalitaClient, config: &Config, checks: &mut C
     if let Err(error) = client.list_issues(0, size).await {
         checks.fail(
             NAME,
-            format!("the first page of {} issue(s) does not decode with the configured pointers: {error}", issues.len()),
+            format!(
+                "the first page of {} issue(s) does not decode with the configured pointers: {error}",
+                issues.len()
+            ),
             "point [qalita.fields] at the instance's field names (`qalita-gitlab qalita discover` shows them)",
         );
         return;
@@ -570,7 +590,10 @@ async fn check_issue_page(client: &QalitaClient, config: &Config, checks: &mut C
     }
     let absent = config.qalita.shape.fields.absent_from_all(&issues);
     if absent.is_empty() {
-        checks.ok(NAME, format!("the {} issue(s) of the first page decode, and every configured field is found", issues.len()));
+        checks.ok(
+            NAME,
+            format!("the {} issue(s) of the first page decode, and every configured field is found", issues.len()),
+        );
         return;
     }
     let each: Vec<String> = absent.iter().map(|(name, pointer)| format!("{name} (`{pointer}`)")).collect();

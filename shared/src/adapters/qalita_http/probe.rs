@@ -22,7 +22,9 @@ pub enum DocumentError {
         error: ApiError,
     },
     /// 401 or 403: the document is not open, and the token as sent is refused.
-    #[error("QALITA refuses the token for {url} (HTTP {status}): the document is not open, and [qalita.auth] may not be how this instance takes its token")]
+    #[error(
+        "QALITA refuses the token for {url} (HTTP {status}): the document is not open, and [qalita.auth] may not be how this instance takes its token"
+    )]
     Refused {
         /// The document's URL.
         url: String,
