@@ -170,7 +170,7 @@ fn endpoints<'a>(found: &Found<'a>, paths: &mut Builder) -> Vec<OperationReport>
         }
         if let (Need::GetSource, Some((op, endpoint))) = (need, &endpoint) {
             paths.note(format!(
-                "get source: {endpoint} ({}), where the dataset of an issue is looked up (its `name`)",
+                "get source: {endpoint} ({}): where an issue's dataset (its `name`) can be looked up; not a [qalita.paths] setting",
                 summary(op)
             ));
         }

@@ -29,8 +29,13 @@ pub(super) fn toml(discovery: &Discovery) -> String {
             continue;
         }
         let _ = write!(out, "\n[{}]\n", section.name);
+        let mut said = None;
         for setting in &section.settings {
-            comment(&mut out, &setting.why);
+            // Settings proven by one fact (a scheme's header and word) share its comment.
+            if said != Some(&setting.why) {
+                comment(&mut out, &setting.why);
+            }
+            said = Some(&setting.why);
             out.push_str(&line(setting));
         }
         for note in &section.notes {
