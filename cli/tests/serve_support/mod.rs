@@ -23,7 +23,7 @@ use qalita_gitlab_core::domain::gitlab::{GitlabIssue, GitlabProjectRef, IssueUpd
 use qalita_gitlab_core::domain::{GitlabProjectId, Iid, SecretString};
 use qalita_gitlab_core::ports::{CallContext, GitlabApi, SecretSource};
 use qalita_gitlab_sims::gitlab::{DEFAULT_TOKEN, DeliveryOutcome, GitlabSim, SimConfig, WebhookConfig};
-use qalita_gitlab_sims::qalita::QalitaSim;
+use qalita_gitlab_sims::qalita::{Dialect, QalitaSim};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
@@ -45,11 +45,16 @@ pub struct Sims {
 
 impl Sims {
     pub async fn start() -> Sims {
+        Self::start_in(Dialect::First).await
+    }
+
+    /// [`Sims::start`] with QALITA speaking `dialect`.
+    pub async fn start_in(dialect: Dialect) -> Sims {
         let gitlab =
             GitlabSim::start(SimConfig::default().with_user(30, "mdurand", "Marie Durand").with_token(MARIE_TOKEN, 30))
                 .await;
         gitlab.add_project(PROJECT, "data/quality");
-        let qalita = QalitaSim::start(QALITA_TOKEN).await;
+        let qalita = QalitaSim::start_with(QALITA_TOKEN, dialect).await;
         qalita.insert_user(json!({"id": 12, "login": "m.durand", "name": "Marie Durand"}));
         qalita.insert_issue(issue(ISSUE, "Invalid Latitude"));
         Sims { gitlab, qalita }
