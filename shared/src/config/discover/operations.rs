@@ -153,9 +153,8 @@ pub(super) fn find<'a>(schemas: Schemas<'a>, operations: &[Op<'a>]) -> Found<'a>
         let schema = answers(op)?;
         schemas.list(schema, |item| props(item).is_some_and(|p| fits(&p)))
     };
-    let object_is = |op: &Op<'a>, fits: fn(&Map<String, Value>) -> bool| {
-        answers(op).and_then(|schema| props(schema)).is_some_and(|p| fits(&p))
-    };
+    let object_is =
+        |op: &Op<'a>, fits: fn(&Map<String, Value>) -> bool| answers(op).and_then(&props).is_some_and(|p| fits(&p));
     let gets = || operations.iter().filter(|op| op.verb == Verb::Get);
 
     // The issue lists; where there are several (`/api/v1/issues`, `/api/v2/issues`), the one with
