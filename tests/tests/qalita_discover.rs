@@ -76,12 +76,19 @@ async fn round_trip(sim: &QalitaSim, client: &QalitaClient) {
     assert_eq!(sim.issue(4821).unwrap()["status"], "resolved");
 }
 
-#[tokio::test]
-async fn the_first_dialects_document_gives_the_built_in_shape_and_the_client_works_with_it() {
-    let sim = sim(Dialect::First).await;
+/// A simulator of `dialect`, what discover finds in its document (every operation), and the
+/// configuration that gives.
+async fn discovered_in(dialect: Dialect) -> (QalitaSim, Discovery, Config) {
+    let sim = sim(dialect).await;
     let discovery = discovered(&sim).await;
     assert_eq!(discovery.missing().count(), 0, "{}", discovery.to_toml());
     let config = config(&sim, &discovery);
+    (sim, discovery, config)
+}
+
+#[tokio::test]
+async fn the_first_dialects_document_gives_the_built_in_shape_and_the_client_works_with_it() {
+    let (sim, discovery, config) = discovered_in(Dialect::First).await;
     assert_eq!(config.qalita.paths, QalitaPaths::default(), "the default paths, each proven");
     let shape = &config.qalita.shape;
     assert_eq!((shape.auth.header(), shape.auth.scheme()), ("Authorization", Some("Bearer")));
@@ -95,10 +102,7 @@ async fn the_first_dialects_document_gives_the_built_in_shape_and_the_client_wor
 
 #[tokio::test]
 async fn the_second_dialects_document_gives_its_whole_shape_and_the_client_works_with_it() {
-    let sim = sim(Dialect::Second).await;
-    let discovery = discovered(&sim).await;
-    assert_eq!(discovery.missing().count(), 0, "{}", discovery.to_toml());
-    let config = config(&sim, &discovery);
+    let (sim, _, config) = discovered_in(Dialect::Second).await;
     let paths = &config.qalita.paths;
     assert_eq!(paths.update_issue.to_string(), "PATCH /api/v2/issues/{id}");
     assert_eq!(paths.list_comments.to_string(), "GET /api/v2/issues/{id}/notes");

@@ -263,12 +263,7 @@ fn paging(schemas: Schemas<'_>, found: &Found<'_>) -> Section {
     let number = |schema: &Value, key: &str| schemas.unwrap(schema).get(key).and_then(Value::as_u64);
     let size = if let Some((page, page_schema)) = param(&params, PAGE_NAMES) {
         let size = param(&params, SIZE_NAMES);
-        let why = format!("{where_} takes `{page}`{}", size.map(|(s, _)| format!(" and `{s}`")).unwrap_or_default());
-        section.set("style", "page", why.clone());
-        section.set("page_param", page, why.clone());
-        if let Some((size, _)) = size {
-            section.set("size_param", size, why);
-        }
+        set_style(&mut section, &where_, ("page", "page_param", page), ("size_param", size));
         let first = number(page_schema, "minimum").or_else(|| number(page_schema, "default")).unwrap_or(1).min(1);
         let from = match number(page_schema, "minimum") {
             Some(minimum) => format!("`{page}` has a minimum of {minimum}"),
@@ -278,12 +273,7 @@ fn paging(schemas: Schemas<'_>, found: &Found<'_>) -> Section {
         size
     } else if let Some((offset, _)) = param(&params, OFFSET_NAMES) {
         let limit = param(&params, LIMIT_NAMES);
-        let why = format!("{where_} takes `{offset}`{}", limit.map(|(l, _)| format!(" and `{l}`")).unwrap_or_default());
-        section.set("style", "offset", why.clone());
-        section.set("offset_param", offset, why.clone());
-        if let Some((limit, _)) = limit {
-            section.set("limit_param", limit, why);
-        }
+        set_style(&mut section, &where_, ("offset", "offset_param", offset), ("limit_param", limit));
         limit
     } else {
         section.note(format!(
@@ -327,6 +317,21 @@ fn paging(schemas: Schemas<'_>, found: &Found<'_>) -> Section {
         }
     }
     section.section
+}
+
+/// The paging style and its two parameters, proven by the list at `at` taking them.
+fn set_style(
+    section: &mut Builder,
+    at: &str,
+    (style, position_key, position): (&'static str, &'static str, &str),
+    (count_key, count): (&'static str, Option<(&str, &Value)>),
+) {
+    let why = format!("{at} takes `{position}`{}", count.map(|(c, _)| format!(" and `{c}`")).unwrap_or_default());
+    section.set("style", style, why.clone());
+    section.set(position_key, position, why.clone());
+    if let Some((count, _)) = count {
+        section.set(count_key, count, why);
+    }
 }
 
 fn list_pointers(

@@ -169,14 +169,17 @@ pub(super) fn find<'a>(schemas: Schemas<'a>, operations: &[Op<'a>]) -> Found<'a>
         found.list_issues = Some(lists[best].clone());
     }
 
-    // One issue: the list's path plus a parameter, else any path with one parameter answering one.
+    // One object: the list's path plus a parameter, else any path with one parameter answering one.
+    let one_of = |list: Option<Op<'a>>, fits: fn(&Map<String, Value>) -> bool| {
+        let under = |op: &&Op<'a>| list.is_some_and(|list| op.extends(&list, 1, true));
+        gets()
+            .filter(under)
+            .find(|op| object_is(op, fits))
+            .or_else(|| gets().filter(|op| op.path_params() == 1).find(|op| object_is(op, fits)))
+            .copied()
+    };
     let list_op = found.list_issues.as_ref().map(|(op, _)| *op);
-    let under_list = |op: &&Op<'a>| list_op.is_some_and(|list| op.extends(&list, 1, true));
-    found.get_issue = gets()
-        .filter(under_list)
-        .find(|op| object_is(op, is_issue))
-        .or_else(|| gets().filter(|op| op.path_params() == 1).find(|op| object_is(op, is_issue)))
-        .copied();
+    found.get_issue = one_of(list_op, is_issue);
 
     if let Some(issue) = found.get_issue {
         let on_issue = |verb| operations.iter().find(|op| op.verb == verb && op.path == issue.path).copied();
@@ -199,13 +202,7 @@ pub(super) fn find<'a>(schemas: Schemas<'a>, operations: &[Op<'a>]) -> Found<'a>
 
     found.list_users =
         gets().filter(|op| op.path_params() == 0).filter_map(|op| Some((*op, list_of(op, is_user)?))).next();
-    let users_op = found.list_users.as_ref().map(|(op, _)| *op);
-    let under_users = |op: &&Op<'a>| users_op.is_some_and(|list| op.extends(&list, 1, true));
-    found.get_user = gets()
-        .filter(under_users)
-        .find(|op| object_is(op, is_user))
-        .or_else(|| gets().filter(|op| op.path_params() == 1).find(|op| object_is(op, is_user)))
-        .copied();
+    found.get_user = one_of(found.list_users.as_ref().map(|(op, _)| *op), is_user);
 
     found.get_source = find_source(schemas, operations, found.get_issue.as_ref().or(list_op.as_ref()));
     found
