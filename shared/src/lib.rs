@@ -15,6 +15,7 @@ pub mod domain;
 pub mod engine;
 pub mod envelope;
 pub mod events;
+pub mod health;
 pub mod logs;
 pub mod mapping;
 pub mod plan;

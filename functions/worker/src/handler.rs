@@ -66,7 +66,7 @@ pub async fn handle_batch(deps: Arc<Deps>, event: SqsEvent) -> SqsBatchResponse 
                     "the integration is disabled (qalita-gitlab enable turns it back on): acknowledged, nothing written"
                 );
                 // The issue's own log says so too, where the event names it (`qalita-gitlab logs`).
-                if let Some(event) = qalita_event_of(record) {
+                if let Some(event) = qalita_event_of(record, &deps.config) {
                     let entry = LogEntry {
                         issue: event.issue(),
                         at: deps.clock.now(),
@@ -123,7 +123,8 @@ pub async fn handle_batch(deps: Arc<Deps>, event: SqsEvent) -> SqsBatchResponse 
 async fn process_group(deps: &Deps, messages: Vec<SqsMessage>) -> Vec<String> {
     // The sync is state-based: of several QALITA changes of one issue in a batch, only the last
     // needs planning (it carries, or fetches, the newest state). One GitLab write, not one per event.
-    let summaries: Vec<_> = messages.iter().map(|m| qalita_event_of(m).and_then(|e| e.summary())).collect();
+    let summaries: Vec<_> =
+        messages.iter().map(|m| qalita_event_of(m, &deps.config).and_then(|e| e.summary())).collect();
     let superseded = qalita_gitlab_core::plan::batch::superseded(&summaries);
     let mut failed = Vec::new();
     for (index, message) in messages.into_iter().enumerate() {
@@ -165,10 +166,10 @@ async fn process_group(deps: &Deps, messages: Vec<SqsMessage>) -> Vec<String> {
 }
 
 /// The QALITA event a message carries, when it is one this service reads.
-fn qalita_event_of(message: &SqsMessage) -> Option<QalitaEvent> {
+fn qalita_event_of(message: &SqsMessage, config: &Config) -> Option<QalitaEvent> {
     let envelope = Envelope::<&RawValue>::parse(message.body.as_deref().unwrap_or_default()).ok()?;
     // The same parse as processing uses: an event that will not be processed supersedes nothing.
-    QalitaEvent::parse(&envelope).ok().flatten()
+    QalitaEvent::parse(&envelope, &config.qalita.shape.fields).ok().flatten()
 }
 
 /// Exponential back-off from the receive count, within the configured bounds, and at least what
@@ -195,7 +196,7 @@ async fn process_message(deps: &Deps, message: &SqsMessage) -> Result<(), Retry>
     };
     let kind = envelope.kind.as_ref();
     match envelope.source {
-        Source::Qalita => match QalitaEvent::parse(&envelope).inspect(|event| {
+        Source::Qalita => match QalitaEvent::parse(&envelope, &deps.config.qalita.shape.fields).inspect(|event| {
             if let Some(event) = event {
                 tracing::Span::current().record("qalita_issue", event.issue().get());
             }

@@ -75,9 +75,10 @@ async fn a_person_closing_then_reopening_in_gitlab_resolves_then_reopens_qalita(
     assert_eq!(qalita_status(&world), "resolved");
     let (gitlab, gitlab_writes, qalita, qalita_writes) = calls_since(&world, before);
     // The person's PUT; the worker's GET and PUT of the QALITA issue; QALITA's own change event
-    // comes back and plans nothing.
+    // comes back without the dataset's name, which is looked up once (the issue's source, cached
+    // for an hour: the reopen below reads it no more), and plans nothing.
     assert_eq!((gitlab, gitlab_writes), (1, 1), "GitLab got only the person's close");
-    assert_eq!((qalita, qalita_writes), (2, 1), "QALITA got one read and one write");
+    assert_eq!((qalita, qalita_writes), (3, 1), "QALITA got two reads (the issue, its source) and one write");
     let log = world.store.log(QalitaIssueId::new(ISSUE).unwrap()).await.unwrap();
     assert!(log.iter().any(|e| e.kind == "status-back" && e.message.contains("resolved")), "{log:?}");
 
@@ -123,7 +124,8 @@ async fn the_ignored_label_mutes_and_its_removal_reopens() {
     person_updates(&world, iid, IssueUpdate { add_labels: vec!["ignored".into()], ..Default::default() }).await;
     world.quiesce().await;
     assert_eq!(qalita_status(&world), "muted");
-    assert_eq!(calls_since(&world, before), (1, 1, 2, 1));
+    // QALITA: the issue, its source (the dataset's name, looked up once), the PUT.
+    assert_eq!(calls_since(&world, before), (1, 1, 3, 1));
     // QALITA's event of our write plans nothing: the label stays, nothing else is written.
     let issue = world.gitlab_issue();
     assert!(issue.labels.contains(&"ignored".to_string()) && issue.state == IssueState::Opened);
@@ -147,7 +149,7 @@ async fn with_ownership_assignee_both_reassigning_in_gitlab_reassigns_in_qalita_
     world.quiesce().await;
     assert_eq!(world.qalita.issue(ISSUE).unwrap()["assignee"], 13);
     let (_, gitlab_writes, qalita, qalita_writes) = calls_since(&world, before);
-    assert_eq!((qalita, qalita_writes), (3, 1), "GET the issue, GET the users, PUT");
+    assert_eq!((qalita, qalita_writes), (4, 1), "GET the issue, GET the users, PUT, GET the issue's source once");
     // The person's change, then the description, which names the owner: QALITA's new owner is
     // news to the description, not to the assignee (no assignee write: that would be an echo).
     assert_eq!(gitlab_writes, 2);

@@ -4,9 +4,11 @@
 //! defaults and the environment; validated once at start, with errors that name the key.
 
 pub mod discover;
+pub mod qalita_context;
 pub mod qalita_paths;
 pub mod qalita_shape;
 
+pub use qalita_context::QalitaContext;
 pub use qalita_paths::QalitaPaths;
 pub use qalita_shape::QalitaShape;
 
@@ -163,6 +165,8 @@ pub struct QalitaSettings {
     pub paths: QalitaPaths,
     /// The rest of the API's shape: auth header, field pointers, written keys, paging, "not found".
     pub shape: QalitaShape,
+    /// What is read about an issue besides the issue (`[qalita.context]`): dataset, severity, domain.
+    pub context: QalitaContext,
 }
 
 /// The templates of the GitLab issue.
@@ -408,6 +412,7 @@ struct QalitaDoc {
     write: Option<toml::Value>,
     paging: Option<toml::Value>,
     not_found: Option<toml::Value>,
+    context: Option<toml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -502,6 +507,10 @@ impl Config {
         };
         let qalita_shape = QalitaShape::from_sections(sections, &qalita_paths)
             .map_err(|e| invalid(format!("qalita.{}", e.key), e.problem))?;
+        let qalita_context = QalitaContext::from_section(doc.qalita.context).map_err(|e| {
+            let key = if e.key.is_empty() { "qalita.context".to_owned() } else { format!("qalita.context.{}", e.key) };
+            invalid(key, e.problem)
+        })?;
 
         let template = |key: &str, text: &str| Template::parse(text).map_err(|e| invalid(key, e.to_string()));
         let labels = doc.mapping.labels.unwrap_or_else(|| DEFAULT_LABELS.iter().map(|l| l.to_string()).collect());
@@ -718,6 +727,7 @@ impl Config {
                 base_url: base_url("qalita.base_url", qalita_url)?,
                 paths: qalita_paths,
                 shape: qalita_shape,
+                context: qalita_context,
             },
             mapping,
             status,

@@ -215,6 +215,9 @@ pub enum DecisionKind {
     /// A GitLab issue carries the marker of a QALITA issue linked to another one, which does not
     /// carry it (`links rebuild`).
     MarkerConflict,
+    /// A context lookup (`[qalita.context]`) found nothing: the labels and routing rules that need
+    /// the value are skipped.
+    ContextUnknown,
 }
 
 impl DecisionKind {
@@ -245,6 +248,7 @@ impl DecisionKind {
             DecisionKind::Restored => "restored",
             DecisionKind::Duplicate => "duplicate",
             DecisionKind::MarkerConflict => "marker-conflict",
+            DecisionKind::ContextUnknown => "context-unknown",
         }
     }
 }

@@ -5,6 +5,7 @@
 //! - [`outbound`]: a QALITA issue → its GitLab issue;
 //! - [`inbound`]: a GitLab issue event → the QALITA issue;
 //! - [`comments`]: comments both ways;
+//! - [`context`]: what QALITA's API says about an issue besides the issue (`[qalita.context]`);
 //! - [`relink`]: a new GitLab issue for a severed or gone link;
 //! - `link_back`: the GitLab issue's URL written back to QALITA, once;
 //! - [`rebuild`]: a lost link restored from the marker of its GitLab issue (`links rebuild`);
@@ -12,6 +13,7 @@
 //! - `interpreter`: the one place a planner's [`crate::plan::Op`] is written through the ports.
 
 pub mod comments;
+pub mod context;
 pub mod inbound;
 mod interpreter;
 mod link_back;

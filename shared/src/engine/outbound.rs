@@ -170,13 +170,15 @@ pub struct Engine {
     pub(crate) clock: Arc<dyn Clock>,
     /// The configuration document the mapping, routing, ownership and comment rules read.
     pub(crate) config: Arc<Config>,
+    /// The context lookups' answers this process remembers (`engine::context`).
+    pub(crate) context_cache: super::context::ContextCache,
 }
 
 impl Engine {
     /// The engine over `ports`, under `config`.
     pub fn new(ports: Ports, config: Arc<Config>) -> Engine {
         let Ports { gitlab, qalita, store, clock } = ports;
-        Engine { gitlab, qalita, store, clock, config }
+        Engine { gitlab, qalita, store, clock, config, context_cache: Default::default() }
     }
 
     /// The GitLab client, for the reads made around a sync (the lists of the reconcile and of
@@ -204,10 +206,11 @@ impl Engine {
         call: &CallContext,
         asked: Asked,
     ) -> Result<Outcome, SyncError> {
+        let looked = self.look_up_context(issue, context, true).await;
         let (owner, assignee, resolved) = self.inputs(issue).await?;
         let target = Target {
             issue,
-            context,
+            context: &looked.context,
             owner: owner.as_ref(),
             assignee: &assignee,
             resolved: resolved.as_ref(),
@@ -220,6 +223,7 @@ impl Engine {
             match self.sync_once(&target).await {
                 Err(SyncError::Store(StoreError::Conflict)) if attempt < CONFLICT_RETRIES => continue,
                 Ok(mut outcome) => {
+                    outcome.decisions.splice(0..0, looked.decisions.iter().cloned());
                     self.log(issue, &outcome).await;
                     // After the link is committed, so that a failure here leaves it owed.
                     if let Some(link) = outcome.link.take() {
@@ -278,12 +282,13 @@ impl Engine {
         context: &IssueContext,
         asked: Asked,
     ) -> Result<Preview, SyncError> {
+        let looked = self.look_up_context(issue, context, false).await;
         let (owner, assignee, resolved) = self.inputs(issue).await?;
         let now = self.clock.now();
         let stored = self.store.get(issue.id).await?;
         let context = match &stored {
-            Some(link) => context.or(&link.context),
-            None => context.clone(),
+            Some(link) => looked.context.or(&link.context),
+            None => looked.context.clone(),
         };
         let desired = Desired::of(&self.config, &Facts::of(issue, &context, owner.as_ref()));
         let reserve = |version| {
@@ -309,6 +314,7 @@ impl Engine {
             Some(link) => (link.clone(), None),
         };
         let mut plan = plan(&self.config, issue, &desired, &assignee, &base, now);
+        plan.decisions.splice(0..0, looked.decisions);
         if resolved.is_some() && matches!(base.status, LinkStatus::Linked | LinkStatus::Reserved) {
             plan.next.assignee = resolved;
         }

@@ -9,6 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::config::qalita_shape::QalitaFields;
+use crate::config::qalita_shape::read;
 use crate::domain::QalitaIssueId;
 use crate::domain::qalita::{IssueContext, QalitaComment, QalitaIssue};
 use crate::envelope::{Envelope, Source};
@@ -81,6 +83,17 @@ pub enum QalitaEventError {
         #[source]
         source: serde_json::Error,
     },
+    /// The issue or comment it carries does not read with the configured pointers
+    /// (`[qalita.fields]`).
+    #[error("the QALITA {kind} payload's {object} does not read: {problem}")]
+    Misfit {
+        /// The event kind.
+        kind: String,
+        /// `issue` or `comment`.
+        object: &'static str,
+        /// The field and why.
+        problem: String,
+    },
     /// The event names no issue.
     #[error("the QALITA {kind} event names no issue")]
     NoIssue {
@@ -106,8 +119,9 @@ pub struct IssueEventSummary {
 
 #[derive(Debug, Deserialize)]
 struct IssuePayload {
+    /// Read with `[qalita.fields]`, as the API's answers are.
     #[serde(default)]
-    issue: Option<QalitaIssue>,
+    issue: Option<serde_json::Value>,
     #[serde(default)]
     issue_id: Option<QalitaIssueId>,
     #[serde(default)]
@@ -132,13 +146,18 @@ struct SourceRef {
 struct CommentPayload {
     #[serde(default)]
     issue_id: Option<QalitaIssueId>,
-    comment: QalitaComment,
+    /// Read with `[qalita.fields.comment]`.
+    comment: serde_json::Value,
 }
 
 impl QalitaEvent {
-    /// Reads a queued event: `Ok(None)` when it is not a QALITA event of a kind this service
-    /// handles (the caller drops it, saying so).
-    pub fn parse(envelope: &Envelope<'_, &RawValue>) -> Result<Option<QalitaEvent>, QalitaEventError> {
+    /// Reads a queued event, its issue or comment by the configured pointers (`fields`, as for
+    /// the API's answers): `Ok(None)` when it is not a QALITA event of a kind this service handles
+    /// (the caller drops it, saying so).
+    pub fn parse(
+        envelope: &Envelope<'_, &RawValue>,
+        fields: &QalitaFields,
+    ) -> Result<Option<QalitaEvent>, QalitaEventError> {
         if envelope.source != Source::Qalita {
             return Ok(None);
         }
@@ -153,19 +172,29 @@ impl QalitaEvent {
                     domain: payload.domain,
                 };
                 let sweep = payload.sweep || envelope.key.starts_with(POLL_KEY_PREFIX) || kind == ISSUE_CREATED;
-                match (payload.issue, payload.issue_id) {
-                    (Some(issue), _) => Ok(Some(QalitaEvent::IssueChanged { issue: Box::new(issue), context, sweep })),
+                match (payload.issue.filter(|issue| !issue.is_null()), payload.issue_id) {
+                    (Some(value), _) => {
+                        let issue = read::issue(&value, fields).map_err(|misfit| QalitaEventError::Misfit {
+                            kind: kind.to_owned(),
+                            object: "issue",
+                            problem: misfit.problem,
+                        })?;
+                        Ok(Some(QalitaEvent::IssueChanged { issue: Box::new(issue), context, sweep }))
+                    }
                     (None, Some(id)) => Ok(Some(QalitaEvent::IssueNamed { id, context, sweep })),
                     (None, None) => Err(QalitaEventError::NoIssue { kind: kind.to_owned() }),
                 }
             }
             COMMENT_CREATED | COMMENT_UPDATED => {
                 let payload: CommentPayload = serde_json::from_str(envelope.payload.get()).map_err(unreadable)?;
+                let comment = read::comment(&payload.comment, &fields.comment).map_err(|misfit| {
+                    QalitaEventError::Misfit { kind: kind.to_owned(), object: "comment", problem: misfit.problem }
+                })?;
                 let issue = payload
                     .issue_id
-                    .or(payload.comment.issue_id.and_then(|i| QalitaIssueId::new(i).ok()))
+                    .or(comment.issue_id.and_then(|i| QalitaIssueId::new(i).ok()))
                     .ok_or_else(|| QalitaEventError::NoIssue { kind: kind.to_owned() })?;
-                Ok(Some(QalitaEvent::Comment { issue, comment: payload.comment }))
+                Ok(Some(QalitaEvent::Comment { issue, comment }))
             }
             _ => Ok(None),
         }
@@ -212,7 +241,7 @@ mod tests {
         })
         .to_string();
         let envelope = Envelope::<&RawValue>::parse(&body).expect("envelope");
-        QalitaEvent::parse(&envelope)
+        QalitaEvent::parse(&envelope, &QalitaFields::default())
     }
 
     #[test]
@@ -265,6 +294,42 @@ mod tests {
         assert!(read("issue.deleted", "x", serde_json::json!({})).unwrap().is_none());
         assert!(matches!(read(ISSUE_UPDATED, "x", serde_json::json!({})), Err(QalitaEventError::NoIssue { .. })));
         let bad = read(ISSUE_UPDATED, "x", serde_json::json!({"issue": {"id": "seven"}}));
-        assert!(matches!(bad, Err(QalitaEventError::Unreadable { .. })));
+        assert!(matches!(bad, Err(QalitaEventError::Misfit { object: "issue", .. })), "{bad:?}");
+        let bad = read(COMMENT_CREATED, "x", serde_json::json!({"issue_id": 3, "comment": {"content": "hi"}}));
+        assert!(matches!(bad, Err(QalitaEventError::Misfit { object: "comment", .. })), "{bad:?}");
+        let bad = read(ISSUE_UPDATED, "x", serde_json::json!({"issue_id": "seven"}));
+        assert!(matches!(bad, Err(QalitaEventError::Unreadable { .. })), "{bad:?}");
+    }
+
+    #[test]
+    fn an_event_reads_its_issue_and_comment_with_the_configured_pointers() {
+        let fields: QalitaFields =
+            toml::from_str("assignee = \"/assignee_id\"\nupdated_at = \"/modified\"\n[comment]\ncontent = \"/text\"")
+                .expect("fields");
+        let body = |payload: serde_json::Value, kind: &str| {
+            serde_json::json!({"v": ENVELOPE_VERSION, "source": "qalita", "kind": kind,
+                "received_at": "2026-11-02T10:00:00Z", "key": "k", "payload": payload})
+            .to_string()
+        };
+        let text = body(
+            serde_json::json!({"issue": {"id": 7, "status": "open", "assignee_id": 12, "assignee": 99,
+                "modified": "2026-11-02T09:00:00"}}),
+            ISSUE_UPDATED,
+        );
+        let envelope = Envelope::<&RawValue>::parse(&text).expect("envelope");
+        let Some(QalitaEvent::IssueChanged { issue, .. }) = QalitaEvent::parse(&envelope, &fields).unwrap() else {
+            panic!("an issue event")
+        };
+        assert_eq!(issue.assignee, Some(12));
+        assert_eq!(issue.updated_at.map(|t| t.to_rfc3339()).as_deref(), Some("2026-11-02T09:00:00+00:00"));
+        let text = body(
+            serde_json::json!({"issue_id": 7, "comment": {"id": 3, "text": "hi", "content": "no"}}),
+            COMMENT_CREATED,
+        );
+        let envelope = Envelope::<&RawValue>::parse(&text).expect("envelope");
+        let Some(QalitaEvent::Comment { comment, .. }) = QalitaEvent::parse(&envelope, &fields).unwrap() else {
+            panic!("a comment event")
+        };
+        assert_eq!(comment.content, "hi");
     }
 }

@@ -249,4 +249,8 @@ pub trait QalitaApi: Send + Sync {
     /// The user whose login is `login` (case-insensitive), from `GET /api/v2/users`; `None` when
     /// nobody has it.
     async fn user_by_login(&self, login: &str) -> Result<Option<QalitaUser>, ApiError>;
+    /// `GET {path}` (a path and query below the base URL, already encoded): the answer as JSON, for
+    /// the context lookups (`[qalita.context]`); `None` when it says "not found"
+    /// (`qalita.not_found`), or has no content.
+    async fn get_object(&self, path: &str) -> Result<Option<serde_json::Value>, ApiError>;
 }

@@ -8,8 +8,8 @@ use std::fmt::Display;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use super::read::{self, Misfit};
 use crate::config::QalitaPaths;
+use crate::config::qalita_shape::read::{self, Misfit};
 use crate::config::qalita_shape::{JsonPointer, QalitaFields, QalitaShape, UserPointers};
 use crate::domain::qalita::{QalitaComment, QalitaIssue, QalitaUser};
 use crate::ports::{ApiError, Service};
@@ -132,6 +132,11 @@ impl Answer<'_> {
                 .map(Some)
                 .map_err(|misfit| self.refuse("a QALITA user", misfit.problem)),
         }
+    }
+
+    /// The body as JSON, whatever it holds (a context lookup's answer); `None` for no content.
+    pub fn value(&self) -> Result<Option<Value>, ApiError> {
+        self.json()
     }
 
     /// The body as one object; `None` for no content.

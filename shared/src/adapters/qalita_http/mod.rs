@@ -8,7 +8,6 @@ mod decode;
 mod encode;
 mod paging;
 mod probe;
-mod read;
 
 use std::fmt;
 use std::time::Instant;
@@ -192,11 +191,23 @@ impl QalitaClient {
         json: Option<&serde_json::Value>,
         absent_on_404: bool,
     ) -> Result<Fetched, ApiError> {
-        let request = format!("{} {path}", endpoint.verb);
+        self.request(endpoint.verb, path, query, json, absent_on_404).await
+    }
+
+    /// [`Self::send`] for any path (the context lookups' paths carry their own query).
+    async fn request(
+        &self,
+        verb: Verb,
+        path: &str,
+        query: &[(String, String)],
+        json: Option<&serde_json::Value>,
+        absent_on_404: bool,
+    ) -> Result<Fetched, ApiError> {
+        let request = format!("{verb} {path}");
         let started = Instant::now();
         let mut builder = self
             .http
-            .request(endpoint.verb.method(), format!("{}{path}", self.base))
+            .request(verb.method(), format!("{}{path}", self.base))
             .header(self.auth_header.clone(), self.auth_value.clone())
             .header(header::ACCEPT, "application/json");
         if !query.is_empty() {
@@ -428,6 +439,18 @@ impl QalitaApi for QalitaClient {
                 },
             },
         }
+    }
+
+    async fn get_object(&self, path: &str) -> Result<Option<serde_json::Value>, ApiError> {
+        if !path.starts_with('/') {
+            let message = format!("a lookup path must start with `/`, not {path:?}");
+            return Err(ApiError::Permanent { service: Service::Qalita, status: 0, message });
+        }
+        let fetched = self.request(Verb::Get, path, &[], None, true).await?;
+        if self.said_not_found(&fetched)? {
+            return Ok(None);
+        }
+        fetched.answer(&self.reading).value()
     }
 
     async fn user_by_login(&self, login: &str) -> Result<Option<QalitaUser>, ApiError> {

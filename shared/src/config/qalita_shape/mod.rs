@@ -5,6 +5,7 @@
 
 mod fields;
 mod pointer;
+pub mod read;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

@@ -72,7 +72,7 @@ fn the_queued_envelope_is_one_the_worker_reads_as_an_id_only_event_that_sweeps()
         panic!("not queued")
     };
     let envelope: Envelope<'_, &serde_json::value::RawValue> = Envelope::parse(&message.body).unwrap();
-    let event = crate::events::qalita::QalitaEvent::parse(&envelope).unwrap().unwrap();
+    let event = crate::events::qalita::QalitaEvent::parse(&envelope, &Default::default()).unwrap().unwrap();
     match event {
         crate::events::qalita::QalitaEvent::IssueNamed { id, sweep, context } => {
             assert_eq!(id.get(), 42);

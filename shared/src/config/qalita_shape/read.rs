@@ -1,17 +1,18 @@
-//! One QALITA object read into its domain type by the configured JSON pointers
+//! One QALITA object (an API answer, or the issue or comment a change event carries) read into its
+//! domain type by the configured JSON pointers
 //! ([`crate::config::qalita_shape::QalitaFields`]): a pointer that finds nothing (or `null`) leaves
 //! the field absent; a value of the wrong kind is a [`Misfit`] naming the field.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::config::qalita_shape::{CommentFields, FieldPointer, QalitaFields, UserPointers};
+use super::{CommentFields, FieldPointer, QalitaFields, UserPointers};
 use crate::domain::QalitaIssueId;
 use crate::domain::qalita::{QalitaComment, QalitaIssue, QalitaUser, parse_time};
 
 /// A field whose value does not fit: the field's name and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Misfit {
+pub struct Misfit {
     /// The field's name in the configuration (`created_at`).
     pub field: &'static str,
     /// What is wrong, with the pointer read.
@@ -82,7 +83,7 @@ impl Reader<'_> {
 }
 
 /// An issue read from one object.
-pub(super) fn issue(value: &Value, fields: &QalitaFields) -> Result<QalitaIssue, Misfit> {
+pub fn issue(value: &Value, fields: &QalitaFields) -> Result<QalitaIssue, Misfit> {
     let read = Reader(value);
     let raw = read.required_id("id", &fields.id)?;
     let id = QalitaIssueId::new(raw).map_err(|error| Misfit { field: "id", problem: error.to_string() })?;
@@ -107,7 +108,7 @@ pub(super) fn issue(value: &Value, fields: &QalitaFields) -> Result<QalitaIssue,
 }
 
 /// A comment read from one object.
-pub(super) fn comment(value: &Value, fields: &CommentFields) -> Result<QalitaComment, Misfit> {
+pub fn comment(value: &Value, fields: &CommentFields) -> Result<QalitaComment, Misfit> {
     let read = Reader(value);
     Ok(QalitaComment {
         id: read.required_id("id", &fields.id)?,
@@ -122,7 +123,7 @@ pub(super) fn comment(value: &Value, fields: &CommentFields) -> Result<QalitaCom
 
 /// A user read from one object; `asked` is the id it was read by, kept when the answer has none.
 /// The login, name and e-mail are read leniently: a value that is not a string is absent.
-pub(super) fn user(value: &Value, fields: &UserPointers, asked: Option<u64>) -> Result<QalitaUser, Misfit> {
+pub fn user(value: &Value, fields: &UserPointers, asked: Option<u64>) -> Result<QalitaUser, Misfit> {
     let id = match Reader(value).id("id", &fields.id) {
         Ok(id) => id.or(asked),
         Err(_) => {
