@@ -99,6 +99,7 @@ pub(super) fn discovery(document: &Value, schemas: Schemas<'_>, found: &Found<'_
         user_fields(schemas, found),
         write(schemas, found),
         not_found(schemas, found),
+        dataset(schemas, found),
     ];
     Discovery { described, operations, sections }
 }
@@ -167,12 +168,6 @@ fn endpoints<'a>(found: &Found<'a>, paths: &mut Builder) -> Vec<OperationReport>
                 }
                 _ => {}
             }
-        }
-        if let (Need::GetSource, Some((op, endpoint))) = (need, &endpoint) {
-            paths.note(format!(
-                "get source: {endpoint} ({}): where an issue's dataset (its `name`) can be looked up; not a [qalita.paths] setting",
-                summary(op)
-            ));
         }
         reports.push(OperationReport {
             need,
@@ -514,6 +509,25 @@ fn not_found(schemas: Schemas<'_>, found: &Found<'_>) -> Section {
     } else {
         let values = statuses.iter().map(|s| toml::Value::Integer(i64::from(*s))).collect::<Vec<_>>();
         section.set("statuses", values, format!("the reads declare {}", told.join(", ")));
+    }
+    section.section
+}
+
+/// The dataset lookup (`[qalita.context.dataset]`): the source an issue names, and its name.
+fn dataset(schemas: Schemas<'_>, found: &Found<'_>) -> Section {
+    let mut section = Builder::new("qalita.context.dataset");
+    let Some(source) = &found.get_source else {
+        section.note(format!(
+            "get source: NOT FOUND, the default lookup is kept (it fails quietly); without it: {}",
+            Need::GetSource.loss()
+        ));
+        return section.section;
+    };
+    let why = format!("get source: {} {} ({}), its `name`", source.verb, source.path, summary(source));
+    section.set("path", template(source.path, &["source_id"]), why.clone());
+    let has_name = answered(schemas, Some(source), None).is_some_and(|properties| properties.contains_key("name"));
+    if has_name {
+        section.set("pointer", "/name", why);
     }
     section.section
 }

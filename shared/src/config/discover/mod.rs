@@ -1,7 +1,7 @@
 //! Discovery: the `[qalita.*]` configuration an instance's OpenAPI 3 document implies. Pure: it
 //! reads the document (as JSON) and finds, by paths, verbs and schemas, the operations the sync
-//! needs, then derives the paths, auth, paging, field pointers, written keys and "not found" from
-//! them, each choice with its reason, each operation it could not find named with what the sync
+//! needs, then derives the paths, auth, paging, field pointers, written keys, "not found" and the
+//! dataset lookup from them, each choice with its reason, each operation it could not find named with what the sync
 //! loses. `qalita-gitlab qalita discover` fetches the document and prints [`Discovery::to_toml`].
 
 mod derive;
@@ -84,7 +84,7 @@ impl Need {
         }
     }
 
-    /// Its key in `[qalita.paths]`, where it has one.
+    /// Its key in `[qalita.paths]`, where it has one (the source is `[qalita.context.dataset]`'s).
     pub fn setting(self) -> Option<&'static str> {
         match self {
             Need::ListIssues => Some("list_issues"),

@@ -171,6 +171,10 @@ fn a_bearer_offset_api_with_bare_lists_and_204_is_discovered_and_accepted() {
     let toml = discovery.to_toml();
     assert!(toml.contains("# list issues: GET /api/v3/issues (operation list_issues)\nlist_issues = "), "{toml}");
     assert!(toml.contains("get source      GET /api/v3/sources/{source_id}"), "{toml}");
+    assert_eq!(text(&discovery, "qalita.context.dataset", "path").as_deref(), Some("/api/v3/sources/{source_id}"));
+    assert_eq!(text(&discovery, "qalita.context.dataset", "pointer").as_deref(), Some("/name"));
+    let dataset = config.qalita.context.lookups.iter().find(|l| l.field.as_str() == "dataset").expect("the lookup");
+    assert_eq!(dataset.path.as_str(), "/api/v3/sources/{source_id}");
 }
 
 #[test]
@@ -251,7 +255,9 @@ fn without_a_source_id_on_issues_no_source_is_looked_for() {
     issue.as_object_mut().unwrap().remove("source_id");
     let discovery = discover(&document).unwrap();
     assert_eq!(discovery.missing().collect::<Vec<_>>(), [Need::GetSource]);
-    assert!(discovery.to_toml().contains("get source      NOT FOUND: without it, an issue's dataset is unknown"));
+    let toml = discovery.to_toml();
+    assert!(toml.contains("get source      NOT FOUND: without it, an issue's dataset is unknown"), "{toml}");
+    assert!(toml.contains("[qalita.context.dataset]\n# get source: NOT FOUND, the default lookup is kept"), "{toml}");
 }
 
 #[test]
