@@ -21,6 +21,10 @@ use qalita_gitlab_sims::qalita::Dialect;
 use serde_json::{Value, json};
 use serve_support::*;
 
+/// How long a step of the flow may take: each goes through the queue, the worker and both
+/// simulators (a second or two; more on a loaded machine).
+const STEP: Duration = Duration::from_secs(30);
+
 /// Title, description and assignee both ways (status is two-way by default).
 const TWO_WAY: &str = "[ownership]\ntitle = \"both\"\ndescription = \"both\"\nassignee = \"both\"\n";
 
@@ -113,12 +117,12 @@ async fn flows(dialect: Dialect) {
     let (serving, queue) = Serving::start(&sims, options).await;
 
     // Creation, by the poll: the title names the dataset, QALITA's assignee is assigned.
-    wait_until("the GitLab issue of the poll", || sims.gitlab_issue_of(ISSUE).is_some()).await;
+    wait_until_within("the GitLab issue of the poll", STEP, || sims.gitlab_issue_of(ISSUE).is_some()).await;
     let created = sims.gitlab_issue_of(ISSUE).expect("the GitLab issue");
     let iid = created.iid;
     assert_eq!(created.title, "[QALITA] billing.customer_sites: Invalid Latitude");
     assert_eq!(usernames(&created), ["mdurand"]);
-    wait_until("the link back", || comment_texts(&sims, ISSUE).contains(&sims.link_back(ISSUE))).await;
+    wait_until_within("the link back", STEP, || comment_texts(&sims, ISSUE).contains(&sims.link_back(ISSUE))).await;
     let gitlab = || sims.gitlab_issues().into_iter().find(|issue| issue.iid == iid).expect("the GitLab issue");
 
     // QALITA → GitLab, every field, by the poll.
@@ -126,7 +130,7 @@ async fn flows(dialect: Dialect) {
     sims.qalita.set_description(ISSUE, "Rows beyond ±90° are rejected downstream.");
     sims.qalita.set_assignee(ISSUE, Some(13));
     sims.qalita.set_status(ISSUE, "resolved");
-    wait_until("QALITA's title, description, assignee and status in GitLab", || {
+    wait_until_within("QALITA's title, description, assignee and status in GitLab", STEP, || {
         let issue = gitlab();
         issue.title == "[QALITA] billing.customer_sites: Latitude out of range"
             && issue.description.as_deref().is_some_and(|d| d.contains("Rows beyond ±90° are rejected downstream."))
@@ -138,7 +142,7 @@ async fn flows(dialect: Dialect) {
     // A QALITA comment becomes a GitLab note (the poll's comment sweep).
     sims.qalita.add_comment(ISSUE, 12, "Seen in the March load only.");
     let note_of = |text: &str| sims.gitlab.notes(PROJECT, iid.get()).iter().filter(|n| n.body.contains(text)).count();
-    wait_until("the comment as a note", || note_of("Seen in the March load only.") == 1).await;
+    wait_until_within("the comment as a note", STEP, || note_of("Seen in the March load only.") == 1).await;
 
     // GitLab → QALITA, every field, by the webhook.
     let update = IssueUpdate {
@@ -150,7 +154,7 @@ async fn flows(dialect: Dialect) {
         ..IssueUpdate::default()
     };
     sims.person().update_issue(&project(), iid, &update, &CallContext::default()).await.expect("the person's edit");
-    wait_until("GitLab's title, description, assignee and status in QALITA", || {
+    wait_until_within("GitLab's title, description, assignee and status in QALITA", STEP, || {
         let issue = sims.qalita.issue(ISSUE).expect("the QALITA issue");
         issue["title"] == "Latitude outside [-90, 90]"
             && issue["description"] == "Checked with the partner: the March load only."
@@ -162,7 +166,7 @@ async fn flows(dialect: Dialect) {
     // A GitLab note becomes a QALITA comment.
     sims.person_comments(iid, "Fixed in the loader.").await;
     let copy = "[GitLab] mdurand: Fixed in the loader.".to_owned();
-    wait_until("the note as a comment", || comment_texts(&sims, ISSUE).contains(&copy)).await;
+    wait_until_within("the note as a comment", STEP, || comment_texts(&sims, ISSUE).contains(&copy)).await;
 
     // The reconcile: a note and a close whose deliveries are lost still reach QALITA (only the
     // reconcile copies GitLab notes without a delivery; the close may come by the poll's merge too).
@@ -171,8 +175,8 @@ async fn flows(dialect: Dialect) {
     sims.person_comments(iid, "Reloaded on the 4th.").await;
     sims.person_closes(iid).await;
     let lost = "[GitLab] mdurand: Reloaded on the 4th.".to_owned();
-    wait_until("the lost note, by the reconcile", || comment_texts(&sims, ISSUE).contains(&lost)).await;
-    wait_until("QALITA resolved", || sims.qalita_status(ISSUE) == "resolved").await;
+    wait_until_within("the lost note, by the reconcile", STEP, || comment_texts(&sims, ISSUE).contains(&lost)).await;
+    wait_until_within("QALITA resolved", STEP, || sims.qalita_status(ISSUE) == "resolved").await;
     assert_eq!(sims.gitlab.deliveries().len(), delivered, "nothing was delivered");
     wait_until_quiet(&sims, &queue).await;
     serving.stop_within(Duration::from_secs(5)).await;

@@ -221,10 +221,15 @@ impl Serving {
     }
 }
 
-pub async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
+pub async fn wait_until(what: &str, check: impl FnMut() -> bool) {
+    wait_until_within(what, PATIENCE, check).await;
+}
+
+/// [`wait_until`] with its own patience, for a step that goes through several hops.
+pub async fn wait_until_within(what: &str, patience: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + patience;
     while !check() {
-        assert!(Instant::now() < deadline, "waited {PATIENCE:?} for {what}");
+        assert!(Instant::now() < deadline, "waited {patience:?} for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
