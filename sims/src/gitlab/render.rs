@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::access::TokenRecord;
 use super::config::SimUser;
 use super::model::{Issue, IssueState, Model, Note, Project};
-use super::webhook::{Hooks, WebhookConfig};
+use super::webhook::Hook;
 
 /// A time as GitLab renders it: `2025-03-04T05:06:07.123Z`.
 pub(super) fn time(at: DateTime<Utc>) -> String {
@@ -234,15 +234,16 @@ pub(super) fn project(project: &Project, access: u8, base: &str) -> Value {
 }
 
 /// A project hook (`GET /projects/:id/hooks/:hook_id`): never its secret token.
-pub(super) fn hook(hooks: &Hooks, config: &WebhookConfig, project_id: u64, now: DateTime<Utc>) -> Value {
+pub(super) fn hook(hook: &Hook, project_id: u64, now: DateTime<Utc>) -> Value {
+    let config = &hook.config;
     json!({
         "id": config.id,
         "url": config.url,
-        "name": "",
-        "description": "",
+        "name": hook.name,
+        "description": hook.description,
         "project_id": project_id,
-        "created_at": time(hooks.configured_at),
-        "push_events": false,
+        "created_at": time(hook.created_at),
+        "push_events": hook.push_events,
         "push_events_branch_filter": null,
         "branch_filter_strategy": "wildcard",
         "tag_push_events": false,
@@ -261,9 +262,9 @@ pub(super) fn hook(hooks: &Hooks, config: &WebhookConfig, project_id: u64, now: 
         "emoji_events": false,
         "resource_access_token_events": false,
         "repository_update_events": false,
-        "enable_ssl_verification": true,
-        "alert_status": hooks.health.alert_status(now),
-        "disabled_until": optional_time(hooks.health.shown_disabled_until(now)),
+        "enable_ssl_verification": hook.enable_ssl_verification,
+        "alert_status": hook.health.alert_status(now),
+        "disabled_until": optional_time(hook.health.shown_disabled_until(now)),
         "url_variables": [],
         "custom_webhook_template": null,
         "custom_headers": [],
