@@ -50,9 +50,7 @@ pub fn clients(
     tokens: Tokens,
     http: &HttpSettings,
 ) -> Result<(Arc<GitlabClient>, Arc<QalitaClient>), BuildError> {
-    let gitlab_settings = HttpSettings { ca_bundle: config.gitlab.ca_bundle.clone(), ..http.clone() };
-    let gitlab =
-        GitlabClient::new(&config.gitlab.base_url, tokens.gitlab, &gitlab_settings).map_err(BuildError::Gitlab)?;
+    let gitlab = gitlab_client(config, tokens.gitlab, http)?;
     let qalita = QalitaClient::with_shape(
         &config.qalita.base_url,
         tokens.qalita,
@@ -61,7 +59,18 @@ pub fn clients(
         http,
     )
     .map_err(BuildError::Qalita)?;
-    Ok((Arc::new(gitlab), Arc::new(qalita)))
+    Ok((gitlab, Arc::new(qalita)))
+}
+
+/// The GitLab client of the configuration alone (with its CA bundle), for the calls that need no
+/// QALITA (`hooks`, the token's rotation).
+pub fn gitlab_client(
+    config: &Config,
+    token: SecretString,
+    http: &HttpSettings,
+) -> Result<Arc<GitlabClient>, BuildError> {
+    let gitlab_settings = HttpSettings { ca_bundle: config.gitlab.ca_bundle.clone(), ..http.clone() };
+    Ok(Arc::new(GitlabClient::new(&config.gitlab.base_url, token, &gitlab_settings).map_err(BuildError::Gitlab)?))
 }
 
 /// Where the worker's state and events live, and its time.

@@ -5,12 +5,14 @@
 //! GitLab and QALITA clients are tested against the simulators.
 
 mod api;
+mod gitlab_admin;
 mod queue;
 mod queue_admin;
 mod secrets;
 mod store;
 
 pub use api::*;
+pub use gitlab_admin::*;
 pub use queue::*;
 pub use queue_admin::*;
 pub use secrets::*;
