@@ -88,19 +88,22 @@ impl Deps {
     /// them, and `places`.
     pub fn build(config: Arc<Config>, tokens: Tokens, http: &HttpSettings, places: Places) -> Result<Deps, BuildError> {
         let (gitlab, qalita) = clients(&config, tokens, http)?;
-        Ok(Deps::over(config, gitlab, qalita, places))
+        Ok(Deps::over(config, gitlab.clone(), gitlab, qalita, places))
     }
 
-    /// The worker's dependencies over clients built elsewhere (a test's own clients).
+    /// The worker's dependencies over clients built elsewhere (a test's own clients). The token
+    /// is not rotated (see [`Deps::token_rotation`]).
     pub fn over(
         config: Arc<Config>,
         gitlab: Arc<dyn qalita_gitlab_core::ports::GitlabApi>,
+        admin: Arc<dyn qalita_gitlab_core::ports::GitlabAdmin>,
         qalita: Arc<dyn qalita_gitlab_core::ports::QalitaApi>,
         places: Places,
     ) -> Deps {
         let Places { store, queue, clock } = places;
         let ports = Ports { gitlab, qalita: qalita.clone(), store: store.clone(), clock: clock.clone() };
         let engine = Engine::new(ports, config.clone());
-        Deps { engine, qalita, queue, store, clock, config, credentials_refused: false.into() }
+        let credentials_refused = false.into();
+        Deps { engine, qalita, queue, store, clock, config, credentials_refused, admin, token_rotation: None }
     }
 }
