@@ -206,7 +206,7 @@ async fn a_change_is_delivered_to_every_matching_hook_of_its_project_each_with_i
     create_issue(&sim, PROJECT, "while disabled").await;
     settled(&sim).await;
     assert_eq!((healthy.received(), failing.received()), (5, 4), "a disabled hook sends nothing");
-    let last = sim.deliveries().into_iter().filter(|d| d.hook == bad).last().unwrap();
+    let last = sim.deliveries().into_iter().rfind(|d| d.hook == bad).unwrap();
     assert_eq!(last.outcome, DeliveryOutcome::HookDisabled);
 }
 

@@ -250,8 +250,13 @@ fn each_function_role_grants_exactly_the_calls_its_code_makes_on_its_own_resourc
         "get_queue_url",
         "purge_queue",
     ];
-    let secrets =
-        ["get_secret_value", "put_secret_value", "describe_secret", "list_secret_version_ids", "batch_get_secret_value"];
+    let secrets = [
+        "get_secret_value",
+        "put_secret_value",
+        "describe_secret",
+        "list_secret_version_ids",
+        "batch_get_secret_value",
+    ];
     let mut called = adapter_calls("dynamodb.rs", "dynamodb", &dynamodb);
     called.extend(adapter_calls("sqs.rs", "sqs", &sqs));
     called.extend(adapter_calls("secrets_manager.rs", "secretsmanager", &secrets));

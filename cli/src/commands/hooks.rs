@@ -123,13 +123,18 @@ struct ProjectResult {
     outcome: Result<(String, Option<u64>), String>,
 }
 
-/// A refusal of one project (403, 404) is reported with the others; an unavailable GitLab stops
-/// the command (exit 3).
-fn per_project(project: &GitlabProjectRef, error: CommandError) -> Result<ProjectResult, CommandError> {
-    match error {
-        CommandError::Failure(message) => Ok(ProjectResult { project: project.to_string(), outcome: Err(message) }),
-        other => Err(other.context(format!("project {project}"))),
-    }
+/// What was done on one project; a refusal of one project (403, 404) is reported with the
+/// others, an unavailable GitLab stops the command (exit 3).
+fn per_project(
+    project: &GitlabProjectRef,
+    done: Result<(String, Option<u64>), CommandError>,
+) -> Result<ProjectResult, CommandError> {
+    let outcome = match done {
+        Ok(outcome) => Ok(outcome),
+        Err(CommandError::Failure(message)) => Err(message),
+        Err(other) => return Err(other.context(format!("project {project}"))),
+    };
+    Ok(ProjectResult { project: project.to_string(), outcome })
 }
 
 async fn install(
@@ -145,10 +150,7 @@ async fn install(
         };
         Ok::<_, CommandError>((action.to_owned(), Some(hook.id)))
     };
-    match done.await {
-        Ok(outcome) => Ok(ProjectResult { project: project.to_string(), outcome: Ok(outcome) }),
-        Err(error) => per_project(project, error),
-    }
+    per_project(project, done.await)
 }
 
 async fn remove(
@@ -166,10 +168,7 @@ async fn remove(
         let action = if removed.is_some() { "removed" } else { "none" };
         Ok::<_, CommandError>((action.to_owned(), removed))
     };
-    match done.await {
-        Ok(outcome) => Ok(ProjectResult { project: project.to_string(), outcome: Ok(outcome) }),
-        Err(error) => per_project(project, error),
-    }
+    per_project(project, done.await)
 }
 
 /// The outcome of `install` or `remove`: exit 1 when a project refused.
