@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use qalita_gitlab_core::adapters::gitlab_http::{GitlabClient, GitlabClientError};
+use qalita_gitlab_core::adapters::governor::Governed;
 use qalita_gitlab_core::adapters::http::HttpSettings;
 use qalita_gitlab_core::adapters::qalita_http::{QalitaClient, QalitaClientError};
 use qalita_gitlab_core::config::Config;
 use qalita_gitlab_core::domain::SecretString;
 use qalita_gitlab_core::engine::{Engine, Ports};
-use qalita_gitlab_core::ports::{Clock, EventQueue, LinkStore};
+use qalita_gitlab_core::ports::{Clock, EventQueue, LinkStore, Settings};
 
 use crate::handler::Deps;
 
@@ -73,6 +74,18 @@ pub fn gitlab_client(
     Ok(Arc::new(GitlabClient::new(&config.gitlab.base_url, token, &gitlab_settings).map_err(BuildError::Gitlab)?))
 }
 
+/// `gitlab` paced by the rate governor (`[gitlab.rate_limits]`), its creation budgets counted in
+/// `counters` (the table), so that every worker, `serve` and the CLI share them.
+pub fn governed(
+    config: &Config,
+    gitlab: Arc<GitlabClient>,
+    counters: Arc<dyn Settings>,
+    clock: Arc<dyn Clock>,
+) -> Arc<Governed> {
+    let seen = gitlab.rate_seen();
+    Arc::new(Governed::new(gitlab, seen, counters, clock, config.gitlab.rate_limits.clone()))
+}
+
 /// Where the worker's state and events live, and its time.
 pub struct Places {
     /// The link store.
@@ -88,7 +101,9 @@ impl Deps {
     /// them, and `places`.
     pub fn build(config: Arc<Config>, tokens: Tokens, http: &HttpSettings, places: Places) -> Result<Deps, BuildError> {
         let (gitlab, qalita) = clients(&config, tokens, http)?;
-        Ok(Deps::over(config, gitlab.clone(), gitlab, qalita, places))
+        let admin = gitlab.clone();
+        let gitlab = governed(&config, gitlab, places.store.clone(), places.clock.clone());
+        Ok(Deps::over(config, gitlab, admin, qalita, places))
     }
 
     /// The worker's dependencies over clients built elsewhere (a test's own clients). The token

@@ -6,10 +6,12 @@
 pub mod qalita_context;
 pub mod qalita_paths;
 pub mod qalita_shape;
+pub mod rate_limits;
 
 pub use qalita_context::QalitaContext;
 pub use qalita_paths::QalitaPaths;
 pub use qalita_shape::QalitaShape;
+pub use rate_limits::RateLimits;
 
 mod template;
 
@@ -156,6 +158,8 @@ pub struct GitlabSettings {
     /// `rotate_before_days`: the scheduled run rotates the GitLab token this many days (1 to 30)
     /// before it expires; `None` (the default): never.
     pub rotate_before_days: Option<u32>,
+    /// The budgets GitLab writes are paced within (`[gitlab.rate_limits]`).
+    pub rate_limits: RateLimits,
 }
 
 /// Where QALITA is.
@@ -403,6 +407,8 @@ struct GitlabDoc {
     default_project: Option<toml::Value>,
     ca_bundle: Option<std::path::PathBuf>,
     rotate_before_days: Option<i64>,
+    #[serde(default)]
+    rate_limits: rate_limits::RateLimitsDoc,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -735,6 +741,8 @@ impl Config {
                         ));
                     }
                 },
+                rate_limits: RateLimits::from_doc(doc.gitlab.rate_limits)
+                    .map_err(|(key, problem)| invalid(format!("gitlab.rate_limits.{key}"), problem))?,
             },
             qalita: QalitaSettings {
                 base_url: base_url("qalita.base_url", qalita_url)?,
