@@ -171,11 +171,12 @@ fn record(
     }
 }
 
-/// A 401 is its own log kind, and makes the function read its secrets again.
-fn refused(deps: &Deps, error: &ApiError, doing: &str) {
+/// A 401 of GitLab or QALITA met by the scheduled run is its own log kind, and makes the function
+/// read its secrets again.
+pub fn refused(deps: &Deps, error: &ApiError, doing: &str) {
     if matches!(error, ApiError::Permanent { status: 401, .. }) {
         deps.credentials_refused.store(true, Ordering::SeqCst);
-        tracing::error!(log_kind = LogKind::CredentialsRefused.as_str(), doing, error = %error, "GitLab refused the token (401): put a valid token in the secret");
+        tracing::error!(log_kind = LogKind::CredentialsRefused.as_str(), doing, error = %error, "a token was refused (401): put a valid token in its secret");
     }
 }
 

@@ -261,3 +261,21 @@ async fn a_rotated_token_that_cannot_be_stored_is_reported_loudly_without_its_va
     assert!(problem.contains("could not be stored") && problem.contains("no-such-secret"), "{problem}");
     assert!(!problem.contains("glpat-"), "the new token is never shown: {problem}");
 }
+
+#[tokio::test]
+async fn a_token_refused_during_the_scheduled_run_is_flagged_and_recorded() {
+    let world = World::new("").await;
+    let deps = rotating_deps(&world, None, None);
+    world.gitlab.revoke_token(DEFAULT_TOKEN);
+
+    let report = scheduled(&deps).await;
+
+    assert!(deps.credentials_refused.load(Ordering::SeqCst), "the function reads its secrets again");
+    assert!(report.token_checked);
+    let record = health::token(world.store.as_ref()).await.unwrap().unwrap();
+    assert!(record.problem.as_deref().unwrap().contains("401"), "{record:?}");
+    assert!(
+        health::hook(world.store.as_ref(), &default_project()).await.unwrap().is_none(),
+        "no hook record without an answer"
+    );
+}
