@@ -110,6 +110,10 @@ async fn check_passes_on_healthy_hooks_and_fails_on_a_disabled_or_missing_one() 
     let report = world.json(&["hooks", "check"]).await.expect(1).json();
     assert_eq!(report["hooks"][0]["state"], "temporarily_disabled");
     assert_eq!(report["hooks"][0]["needs_operator"], true);
+    let failures = report["hooks"][0]["recent_failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 4, "{report}");
+    assert_eq!(failures[0]["status"], "internal error", "nothing listens: no answer");
+    assert!(ran.stdout.contains("4 of its last 4 deliveries failed"), "{}", ran.stdout);
     assert_eq!(report["hooks"][1]["needs_operator"], false);
 
     world.run(&["hooks", "remove", "--url", &unreachable]).await.expect(0);

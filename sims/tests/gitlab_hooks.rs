@@ -310,3 +310,27 @@ async fn a_rotation_without_a_date_expires_in_a_week_and_a_past_date_is_refused(
     let week = (chrono::Utc::now().date_naive() + chrono::Days::new(7)).format("%Y-%m-%d").to_string();
     assert_eq!(rotated["expires_at"], week.as_str());
 }
+
+#[tokio::test]
+async fn a_hooks_recent_events_list_its_deliveries_newest_first_filtered_by_status_without_the_secret() {
+    let sim = sim().await;
+    let (receiver, url) = Receiver::start(503).await;
+    let id = create_hook(&sim, PROJECT, &url).await;
+    create_issue(&sim, PROJECT, "failed").await;
+    settled(&sim).await;
+    receiver.set_status(200);
+    create_issue(&sim, PROJECT, "delivered").await;
+    settled(&sim).await;
+
+    let path = format!("/projects/{PROJECT}/hooks/{id}/events");
+    let (status, events) = call(&sim, Method::GET, &path, None).await;
+    assert_eq!(status, 200);
+    let statuses: Vec<&str> =
+        events.as_array().unwrap().iter().map(|e| e["response_status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["200", "503"], "newest first");
+    assert_eq!(events[0]["trigger"], "issue_hooks");
+    assert!(!events.to_string().contains("hook-secret-value"), "the secret token is never shown");
+    let (_, failed) = call(&sim, Method::GET, &format!("{path}?status=server_failure"), None).await;
+    assert_eq!(failed.as_array().map(Vec::len), Some(1));
+    assert_eq!(failed[0]["response_status"], "503");
+}

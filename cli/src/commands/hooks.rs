@@ -5,7 +5,7 @@
 //! from the stack's secret store and never printed.
 
 use qalita_gitlab_core::domain::gitlab::GitlabProjectRef;
-use qalita_gitlab_core::domain::hooks::{HookSettings, ProjectHook};
+use qalita_gitlab_core::domain::hooks::{HookEvent, HookSettings, ProjectHook};
 use qalita_gitlab_core::health::{self, HookState};
 use qalita_gitlab_core::ports::GitlabAdmin;
 use serde_json::{Value, json};
@@ -31,7 +31,7 @@ Exit codes: 0 every project has the hook; 1 a project refused (the token needs M
 project); 2 usage or configuration error; 3 GitLab or the secret store did not answer.")]
     Install(TargetArgs),
     /// Shows each configured project's hook: its state, until when it is disabled, its settings,
-    /// and the last attempt of the scheduled run to re-enable it.
+    /// its recent failed deliveries, and the last attempt of the scheduled run to re-enable it.
     #[command(after_help = "\
 Without --url, the hook is the one posting to the service's route (/api/v2/integrations/gitlab/webhook).
 
@@ -95,8 +95,18 @@ pub async fn run(global: GlobalArgs, command: HooksCommand) -> Result<Outcome, C
             for project in &projects {
                 let hooks = gitlab.hooks(project).await.map_err(CommandError::from);
                 let found = hooks.map(|hooks| ours(hooks, args.url.as_deref()));
+                // Older GitLab versions have no list of a hook's deliveries: then not shown.
+                let events = match &found {
+                    Ok(Some(hook)) => gitlab.hook_events(project, hook.id).await.ok(),
+                    _ => None,
+                };
                 let record = health::hook(stack.store().as_ref(), project).await?;
-                results.push(check(project, found, record));
+                results.push(Checked {
+                    project: project.to_string(),
+                    hook: found.map_err(|e| e.to_string()),
+                    events,
+                    record,
+                });
             }
             Ok(check_report(&results, args.url.as_deref()))
         }
@@ -204,6 +214,8 @@ struct Checked {
     project: String,
     /// The hook, or why it could not be read.
     hook: Result<Option<ProjectHook>, String>,
+    /// Its latest deliveries, when GitLab lists them.
+    events: Option<Vec<HookEvent>>,
     record: Option<health::HookHealth>,
 }
 
@@ -220,14 +232,6 @@ impl Checked {
         let settings_off = matches!(&self.hook, Ok(Some(hook)) if !hook.has_our_settings());
         self.state().is_none_or(HookState::needs_operator) || settings_off
     }
-}
-
-fn check(
-    project: &GitlabProjectRef,
-    found: Result<Option<ProjectHook>, CommandError>,
-    record: Option<health::HookHealth>,
-) -> Checked {
-    Checked { project: project.to_string(), hook: found.map_err(|error| error.to_string()), record }
 }
 
 fn check_report(results: &[Checked], url: Option<&str>) -> Outcome {
@@ -250,6 +254,17 @@ fn check_report(results: &[Checked], url: Option<&str>) -> Outcome {
             }
             (Ok(Some(_)), None) => {}
         }
+        let failures: Option<Vec<&HookEvent>> =
+            checked.events.as_ref().map(|events| events.iter().filter(|event| event.failed()).collect());
+        if let (Some(failures), Some(events)) = (&failures, &checked.events)
+            && !failures.is_empty()
+        {
+            line.push_str(&format!("; {} of its last {} deliveries failed", failures.len(), events.len()));
+            if let Some(last) = failures.first() {
+                let at = last.created_at.map(|at| format!(" at {}", at.to_rfc3339())).unwrap_or_default();
+                line.push_str(&format!(" (latest: {}{at})", last.response_status));
+            }
+        }
         if let Some(heal) = checked.record.as_ref().and_then(|record| record.last_heal.as_ref()) {
             line.push_str(&format!("; last re-enable attempt {}: {}", heal.at.to_rfc3339(), heal.outcome));
         }
@@ -262,6 +277,11 @@ fn check_report(results: &[Checked], url: Option<&str>) -> Outcome {
             "state": state.map(HookState::as_str),
             "disabled_until": hook.and_then(|hook| hook.disabled_until),
             "settings_ok": hook.map(ProjectHook::has_our_settings),
+            "recent_deliveries": checked.events.as_ref().map(Vec::len),
+            "recent_failures": failures.as_ref().map(|failures| failures.iter().map(|event| json!({
+                "status": event.response_status,
+                "at": event.created_at,
+            })).collect::<Vec<_>>()),
             "error": checked.hook.as_ref().err(),
             "last_heal": checked.record.as_ref().and_then(|record| record.last_heal.as_ref()),
             "needs_operator": checked.needs_operator(),

@@ -69,6 +69,26 @@ impl ProjectHook {
     }
 }
 
+/// One delivery of a hook, as GitLab's "Recent events" lists it (`GET …/hooks/:hook_id/events`,
+/// GitLab 17.1 and later; the last 7 days).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct HookEvent {
+    /// GitLab's id of the delivery.
+    pub id: u64,
+    /// The receiver's status as text (`200`, `503`), or `internal error` when no answer came.
+    pub response_status: String,
+    /// When it was made.
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+impl HookEvent {
+    /// Whether GitLab counted it a failure: anything but a 2xx answer.
+    pub fn failed(&self) -> bool {
+        !self.response_status.trim().parse::<u16>().is_ok_and(|code| (200..300).contains(&code))
+    }
+}
+
 /// What the service registers its hook with: the webhook's URL and secret, the four events the
 /// sync reads (issues, confidential issues, comments, confidential comments), nothing else, and
 /// certificate checks on.

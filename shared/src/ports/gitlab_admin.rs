@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 
 use super::ApiError;
 use crate::domain::gitlab::GitlabProjectRef;
-use crate::domain::hooks::{HookSettings, ProjectHook, RotatedToken, TokenRecord};
+use crate::domain::hooks::{HookEvent, HookSettings, ProjectHook, RotatedToken, TokenRecord};
 
 /// GitLab's hooks and token administration. Errors are classified as [`super::GitlabApi`]'s are:
 /// 429 and 5xx are [`ApiError::Transient`] (the test endpoint allows 5 calls a minute per project),
@@ -16,6 +16,10 @@ use crate::domain::hooks::{HookSettings, ProjectHook, RotatedToken, TokenRecord}
 pub trait GitlabAdmin: Send + Sync {
     /// Every hook of the project (all pages).
     async fn hooks(&self, project: &GitlabProjectRef) -> Result<Vec<ProjectHook>, ApiError>;
+
+    /// The hook's latest deliveries (one page of 100, newest first); a 404 on a GitLab older than
+    /// 17.1, which has no such list.
+    async fn hook_events(&self, project: &GitlabProjectRef, hook_id: u64) -> Result<Vec<HookEvent>, ApiError>;
 
     /// Registers a hook with `settings`; GitLab answers it.
     async fn create_hook(&self, project: &GitlabProjectRef, settings: &HookSettings) -> Result<ProjectHook, ApiError>;

@@ -13,7 +13,7 @@ use super::hook_payload::{IssueAction, NoteAction, issue_hook, note_hook};
 use super::render;
 use super::reply::Reply;
 use super::routes::{Call, paginate, project_id};
-use super::webhook::{Hook, WebhookConfig, WebhookEvents};
+use super::webhook::{DeliveryOutcome, Hook, WebhookConfig, WebhookEvents};
 
 /// Test calls allowed per user and project in [`TEST_WINDOW`] (GitLab's `web_hook_test` default).
 const TESTS_PER_WINDOW: usize = 5;
@@ -71,6 +71,42 @@ pub(super) fn list(state: &SimState, call: &Call<'_>, segment: &str) -> Result<R
 pub(super) fn get(state: &SimState, call: &Call<'_>, segment: &str, hook: &str) -> Result<Reply, Reply> {
     let id = hooks_project(state, call, segment)?;
     Ok(Reply::json(200, render::hook(hook_of(state, id, hook)?, id, call.now)))
+}
+
+/// `GET /projects/:id/hooks/:hook_id/events`: the deliveries the hook made (not those it held
+/// back while disabled), newest first, as GitLab's "Recent events" lists them; `status` filters
+/// by code, `successful`, `client_failure` or `server_failure`. Never the secret token.
+pub(super) fn events(state: &SimState, call: &Call<'_>, segment: &str, hook: &str) -> Result<Reply, Reply> {
+    let id = hooks_project(state, call, segment)?;
+    let hook = hook_of(state, id, hook)?;
+    let wanted = call.params.labels("status")?.unwrap_or_default();
+    let keep = |status: Option<u16>| {
+        wanted.is_empty()
+            || wanted.iter().any(|word| match (word.as_str(), status) {
+                ("successful", Some(code)) => (200..300).contains(&code),
+                ("client_failure", Some(code)) => (400..500).contains(&code),
+                ("server_failure", Some(code)) => (500..600).contains(&code),
+                (number, Some(code)) => number.parse::<u16>().is_ok_and(|n| n == code),
+                _ => false,
+            })
+    };
+    let items = state
+        .hooks
+        .deliveries
+        .iter()
+        .enumerate()
+        .rev()
+        .filter(|(_, delivery)| delivery.hook == hook.config.id)
+        .filter_map(|(index, delivery)| {
+            let status = match &delivery.outcome {
+                DeliveryOutcome::Answered(code) => Some(*code),
+                DeliveryOutcome::Failed(_) => None,
+                _ => return None,
+            };
+            keep(status).then(|| render::hook_event(index as u64 + 1, &hook.config.url, delivery, status))
+        })
+        .collect();
+    paginate(call, items)
 }
 
 /// `POST /projects/:id/hooks`: 201 and the hook; `url` is required and must be an HTTP(S) URL.

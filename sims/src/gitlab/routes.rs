@@ -55,6 +55,7 @@ pub(super) fn route(state: &mut SimState, call: &Call<'_>) -> Reply {
         ("GET", ["projects", project, "hooks"]) => hooks_api::list(state, call, project),
         ("POST", ["projects", project, "hooks"]) => hooks_api::create(state, call, project),
         ("GET", ["projects", project, "hooks", hook]) => hooks_api::get(state, call, project, hook),
+        ("GET", ["projects", project, "hooks", hook, "events"]) => hooks_api::events(state, call, project, hook),
         ("PUT", ["projects", project, "hooks", hook]) => hooks_api::update(state, call, project, hook),
         ("DELETE", ["projects", project, "hooks", hook]) => hooks_api::delete(state, call, project, hook),
         ("POST", ["projects", project, "hooks", hook, "test", trigger]) => {

@@ -192,6 +192,8 @@ impl HookHealth {
 pub struct Delivery {
     /// The id of the hook it was made by.
     pub hook: u64,
+    /// When it was made.
+    pub at: DateTime<Utc>,
     /// `X-Gitlab-Event`.
     pub event: String,
     /// The headers sent, except `X-Gitlab-Token`.
@@ -416,6 +418,7 @@ impl Hooks {
         let record = self.deliveries.len();
         self.deliveries.push(Delivery {
             hook: config.id,
+            at: Utc::now(),
             event: event.to_owned(),
             headers: headers.clone(),
             body: body.clone(),

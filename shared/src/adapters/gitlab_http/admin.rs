@@ -11,7 +11,7 @@ use serde_json::json;
 use super::{GitlabClient, read};
 use crate::domain::SecretString;
 use crate::domain::gitlab::GitlabProjectRef;
-use crate::domain::hooks::{HookSettings, ProjectHook, RotatedToken, TokenRecord};
+use crate::domain::hooks::{HookEvent, HookSettings, ProjectHook, RotatedToken, TokenRecord};
 use crate::ports::{ApiError, GitlabAdmin};
 
 /// GitLab's largest page.
@@ -51,6 +51,11 @@ impl GitlabAdmin for GitlabClient {
             page = found.next_page.filter(|next| *next > number);
         }
         Ok(hooks)
+    }
+
+    async fn hook_events(&self, project: &GitlabProjectRef, hook_id: u64) -> Result<Vec<HookEvent>, ApiError> {
+        let path = format!("{}/{hook_id}/events", hooks_path(project));
+        self.fetch(self.request(Method::GET, &path).query(&[("per_page", PER_PAGE)]), None, "a hook's events").await
     }
 
     async fn create_hook(&self, project: &GitlabProjectRef, settings: &HookSettings) -> Result<ProjectHook, ApiError> {
