@@ -102,8 +102,11 @@ async fn since_takes_only_the_issues_created_since_then() {
 async fn backfill_waits_for_gitlabs_creation_limit_and_links_each_issue_once() {
     // Five creations per 6 s window: twelve creations need two waits however slow each one is
     // (each is a marker search, then the `POST`), up to 1.2 s apiece.
-    let world = World::aws_with(rate_limited(6_000, 5), "").await;
+    let limits = rate_limited(6_000, 5);
+    let window = limits.rate_limits.clone();
+    let world = World::aws_with(limits, "").await;
     seed(&world, 11);
+    window.next_window().await;
     let report = world.json(&["backfill"]).await.expect(0).json();
     assert!(report["waits"].as_u64().unwrap() >= 2, "two windows were waited for: {report}");
     let refused = world.gitlab.requests().iter().filter(|r| r.method == "POST" && r.status == Some(429)).count();
