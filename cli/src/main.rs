@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use qalita_gitlab::commands::{
     self, BackfillArgs, ConfigCommand, CreateIssueArgs, DisableArgs, DlqCommand, EXIT_CODES_HELP, EnableArgs,
-    ExplainArgs, GlobalArgs, LinkCommand, LogsArgs, QalitaCommand, StatusArgs, TestConnectionArgs,
+    ExplainArgs, GlobalArgs, HooksCommand, LinkCommand, LogsArgs, QalitaCommand, StatusArgs, TestConnectionArgs,
 };
 
 /// Keeps QALITA data-quality issues and GitLab issues in sync: operate the deployed stack (AWS
@@ -42,6 +42,9 @@ enum Command {
     Status(StatusArgs),
     /// Shows the integration log: of one QALITA issue, or of every issue (--errors --since 1h).
     Logs(LogsArgs),
+    /// Installs, checks or removes the GitLab webhook of every configured project.
+    #[command(subcommand)]
+    Hooks(HooksCommand),
     /// Lists or replays the dead-letter queue.
     #[command(subcommand)]
     Dlq(DlqCommand),
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         Command::Enable(_) => commands::execute(&global, |g| commands::switch::set(g, false)),
         Command::Status(_) => commands::execute(&global, commands::switch::status),
         Command::Logs(args) => commands::execute(&global, |g| commands::logs::run(g, args)),
+        Command::Hooks(command) => commands::execute(&global, |g| commands::hooks::run(g, command)),
         Command::Dlq(command) => commands::execute(&global, |g| commands::dlq::run(g, command)),
         Command::Backfill(args) => commands::execute(&global, |g| commands::backfill::run(g, args)),
         Command::Config(command) => commands::execute(&global, |g| commands::config::run(g, command)),

@@ -6,7 +6,7 @@
 //! `health:gitlab-token`, each one JSON document. A record that does not read is treated as absent
 //! (and logged by the reader), never as an error of the sync.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::gitlab::GitlabProjectRef;
@@ -113,6 +113,92 @@ impl TokenHealth {
     }
 }
 
+/// How often the scheduled run reads a project's hook.
+pub const HOOK_CHECK_EVERY: TimeDelta = TimeDelta::hours(1);
+/// How often it reads the token's expiry.
+pub const TOKEN_CHECK_EVERY: TimeDelta = TimeDelta::days(1);
+/// How soon a token check that met a problem is made again.
+const TOKEN_RETRY_AFTER: TimeDelta = TimeDelta::hours(1);
+/// The days before expiry at which the log warns (the last one crossed is named).
+pub const EXPIRY_WARNINGS: [i64; 3] = [1, 7, 14];
+/// The outcome of a heal GitLab's rate limit refused (5 tests a minute): tried again next run.
+const RATE_LIMITED: &str = "rate limited: tried again at the next run";
+
+/// The kinds of log line the service writes about its own health, one field (`log_kind`) that
+/// the metrics and alarms filter on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogKind {
+    /// GitLab or QALITA refused a token (401).
+    CredentialsRefused,
+    /// A disabled hook was re-enabled by a test delivery.
+    HookHealed,
+    /// A disabled hook could not be re-enabled.
+    HookNotHealed,
+    /// No hook of the service on a configured project.
+    HookMissing,
+    /// The GitLab token expires within 14 days.
+    TokenExpiring,
+    /// The GitLab token was rotated and the new one stored.
+    TokenRotated,
+    /// A rotation failed; after GitLab revoked the old token, the new one could not be stored.
+    TokenRotationFailed,
+}
+
+impl LogKind {
+    /// The word logged as `log_kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogKind::CredentialsRefused => "credentials-refused",
+            LogKind::HookHealed => "hook-healed",
+            LogKind::HookNotHealed => "hook-not-healed",
+            LogKind::HookMissing => "hook-missing",
+            LogKind::TokenExpiring => "token-expiring",
+            LogKind::TokenRotated => "token-rotated",
+            LogKind::TokenRotationFailed => "token-rotation-failed",
+        }
+    }
+}
+
+/// Whether a project's hook is due for a check at `now`: never checked, checked an hour ago or
+/// more, or its last heal was refused by the rate limit.
+pub fn hook_check_due(last: Option<&HookHealth>, now: DateTime<Utc>) -> bool {
+    match last {
+        None => true,
+        Some(last) => {
+            last.checked_at + HOOK_CHECK_EVERY <= now
+                || last.last_heal.as_ref().is_some_and(|heal| heal.outcome == RATE_LIMITED)
+        }
+    }
+}
+
+/// A heal GitLab's rate limit refused.
+pub fn rate_limited_heal(at: DateTime<Utc>) -> HealAttempt {
+    HealAttempt { at, healed: false, outcome: RATE_LIMITED.to_owned() }
+}
+
+/// Whether the token is due for a check at `now`: never checked, a day since, or an hour since a
+/// check that met a problem.
+pub fn token_check_due(last: Option<&TokenHealth>, now: DateTime<Utc>) -> bool {
+    match last {
+        None => true,
+        Some(last) if last.problem.is_some() => last.checked_at + TOKEN_RETRY_AFTER <= now,
+        Some(last) => last.checked_at + TOKEN_CHECK_EVERY <= now,
+    }
+}
+
+/// The warning threshold (14, 7 or 1 days) a token with `days_left` has crossed, if any.
+pub fn expiry_warning(days_left: i64) -> Option<i64> {
+    EXPIRY_WARNINGS.into_iter().find(|threshold| days_left <= *threshold)
+}
+
+/// Whether a token with `days_left` is rotated now, under `rotate_before_days`.
+pub fn rotation_due(days_left: Option<i64>, rotate_before_days: Option<u32>) -> bool {
+    match (days_left, rotate_before_days) {
+        (Some(left), Some(before)) => left <= i64::from(before),
+        _ => false,
+    }
+}
+
 /// The settings key of `project`'s hook record.
 pub fn hook_key(project: &GitlabProjectRef) -> String {
     format!("{HOOK_PREFIX}{project}")
@@ -196,6 +282,47 @@ mod tests {
 
         store.set_cursor(TOKEN_KEY, "{not json").await.unwrap();
         assert_eq!(token(&store).await.unwrap(), None);
+    }
+
+    fn checked(at_: &str, heal: Option<HealAttempt>) -> HookHealth {
+        HookHealth {
+            project: "data/quality".into(),
+            checked_at: at(at_),
+            hook_id: Some(1),
+            state: HookState::Executable,
+            disabled_until: None,
+            last_heal: heal,
+        }
+    }
+
+    #[test]
+    fn a_hook_is_checked_at_most_once_an_hour_unless_the_rate_limit_refused_its_heal() {
+        let now = at("2026-12-02T11:00:00Z");
+        assert!(hook_check_due(None, now));
+        assert!(!hook_check_due(Some(&checked("2026-12-02T10:30:00Z", None)), now));
+        assert!(hook_check_due(Some(&checked("2026-12-02T10:00:00Z", None)), now));
+        let limited = checked("2026-12-02T10:59:00Z", Some(rate_limited_heal(at("2026-12-02T10:59:00Z"))));
+        assert!(hook_check_due(Some(&limited), now));
+    }
+
+    #[test]
+    fn the_token_is_read_daily_and_an_hour_after_a_problem() {
+        let now = at("2026-12-02T11:00:00Z");
+        let mut last =
+            TokenHealth { checked_at: at("2026-12-02T09:00:00Z"), expires_at: None, rotated_at: None, problem: None };
+        assert!(token_check_due(None, now));
+        assert!(!token_check_due(Some(&last), now));
+        last.problem = Some("GitLab did not answer".into());
+        assert!(token_check_due(Some(&last), now));
+    }
+
+    #[test]
+    fn expiry_warnings_name_the_threshold_crossed_and_rotation_follows_its_lead_time() {
+        let warnings: Vec<Option<i64>> = [30, 14, 8, 7, 2, 1, 0, -1].into_iter().map(expiry_warning).collect();
+        assert_eq!(warnings, [None, Some(14), Some(14), Some(7), Some(7), Some(1), Some(1), Some(1)]);
+        assert!(rotation_due(Some(10), Some(10)) && !rotation_due(Some(11), Some(10)));
+        assert!(!rotation_due(Some(1), None), "off by default");
+        assert!(!rotation_due(None, Some(10)), "a token that never expires is not rotated");
     }
 
     #[test]

@@ -218,6 +218,8 @@ fn each_function_role_grants_exactly_the_calls_its_code_makes_on_its_own_resourc
         ("sqs:SendMessage", ids::QUEUE),
         ("secretsmanager:GetSecretValue", ids::GITLAB_TOKEN),
         ("secretsmanager:GetSecretValue", ids::QALITA_TOKEN),
+        // upkeep.rs: the rotated GitLab token, only with GitlabTokenRotation=on (checked below).
+        ("secretsmanager:PutSecretValue", ids::GITLAB_TOKEN),
     ]);
     assert_eq!(grants(&template, role_of(&template, "WebhookFunction")), webhook, "the webhook function's role");
     assert_eq!(grants(&template, role_of(&template, "WorkerFunction")), worker, "the worker function's role");
@@ -250,7 +252,13 @@ fn each_function_role_grants_exactly_the_calls_its_code_makes_on_its_own_resourc
         "get_queue_url",
         "purge_queue",
     ];
-    let secrets = ["get_secret_value", "describe_secret", "list_secret_version_ids", "batch_get_secret_value"];
+    let secrets = [
+        "get_secret_value",
+        "put_secret_value",
+        "describe_secret",
+        "list_secret_version_ids",
+        "batch_get_secret_value",
+    ];
     let mut called = adapter_calls("dynamodb.rs", "dynamodb", &dynamodb);
     called.extend(adapter_calls("sqs.rs", "sqs", &sqs));
     called.extend(adapter_calls("secrets_manager.rs", "secretsmanager", &secrets));
@@ -377,4 +385,31 @@ fn the_qalita_route_is_the_webhook_functions_with_a_generated_secret_of_its_own(
     assert_eq!(outputs["QalitaWebhookSecretArn"]["Value"], json!({ "Ref": ids::QALITA_WEBHOOK_SECRET }));
     let url = outputs["QalitaWebhookUrl"]["Value"]["Fn::Sub"].as_str().unwrap_or_default();
     assert!(url.ends_with("/api/v2/integrations/qalita/webhook"), "{url}");
+}
+
+#[test]
+fn storing_a_rotated_gitlab_token_is_granted_only_when_rotation_is_on() {
+    let template = Template::load();
+    assert_eq!(template.parameter_default("GitlabTokenRotation"), Some(&json!("off")), "off by default");
+    let condition = &template.root()["Conditions"]["RotateGitlabToken"]["Fn::Equals"];
+    assert_eq!(condition, &json!([{ "Ref": "GitlabTokenRotation" }, "on"]));
+    // Every statement that allows PutSecretValue is in a resource under that condition, on the
+    // GitLab token's secret alone.
+    let resources = template.root()["Resources"].as_object().unwrap();
+    let mut granting = Vec::new();
+    for (id, resource) in resources {
+        if resource.to_string().contains("secretsmanager:PutSecretValue") {
+            granting.push(id.as_str());
+            assert_eq!(resource["Condition"], "RotateGitlabToken", "{id} grants PutSecretValue unconditionally");
+            assert_eq!(resource["Properties"]["Roles"], json!([{ "Ref": "WorkerFunctionRole" }]), "{id}");
+            for statement in statements(&resource["Properties"]["PolicyDocument"]) {
+                let named: Vec<String> = entries(&statement["Resource"]).into_iter().map(resource_name).collect();
+                assert_eq!(named, [ids::GITLAB_TOKEN], "{id}");
+            }
+        }
+    }
+    assert_eq!(granting, ["WorkerTokenRotationPolicy"]);
+    // The worker learns from the stack whether it may store a new token.
+    let variables = &template.properties("WorkerFunction")["Environment"]["Variables"];
+    assert_eq!(variables["GITLAB_TOKEN_ROTATION"], json!({ "Ref": "GitlabTokenRotation" }));
 }

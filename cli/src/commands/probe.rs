@@ -8,6 +8,7 @@ use qalita_gitlab_core::adapters::gitlab_http::GitlabClient;
 use qalita_gitlab_core::adapters::http::{HttpSettings, build_client, transport_error};
 use qalita_gitlab_core::domain::SecretString;
 use qalita_gitlab_core::domain::gitlab::GitlabProjectRef;
+use qalita_gitlab_core::domain::hooks::ProjectHook;
 use qalita_gitlab_core::ports::Service;
 use reqwest::header::HeaderValue;
 use serde::Deserialize;
@@ -98,31 +99,6 @@ impl ProjectInfo {
     }
 }
 
-/// A project hook.
-#[derive(Debug, Clone, Deserialize)]
-pub struct HookInfo {
-    /// Where it posts.
-    pub url: String,
-    /// `executable`, `temporarily_disabled` or `disabled`.
-    #[serde(default)]
-    pub alert_status: Option<String>,
-    /// Until when it is temporarily disabled.
-    #[serde(default)]
-    pub disabled_until: Option<String>,
-    /// Issues events.
-    #[serde(default)]
-    pub issues_events: bool,
-    /// Confidential issues events.
-    #[serde(default)]
-    pub confidential_issues_events: bool,
-    /// Comments.
-    #[serde(default)]
-    pub note_events: bool,
-    /// Confidential comments.
-    #[serde(default)]
-    pub confidential_note_events: bool,
-}
-
 /// The name of a GitLab access level.
 pub fn role_name(level: u8) -> &'static str {
     match level {
@@ -199,7 +175,7 @@ impl GitlabProbe {
     }
 
     /// `GET /projects/:id/hooks/:hook_id`.
-    pub async fn hook(&self, project: &GitlabProjectRef, hook_id: u64) -> Result<HookInfo, ProbeError> {
+    pub async fn hook(&self, project: &GitlabProjectRef, hook_id: u64) -> Result<ProjectHook, ProbeError> {
         self.get(&format!("/projects/{}/hooks/{hook_id}", project.api_segment())).await
     }
 }

@@ -24,7 +24,7 @@ use crate::embedded::secrets::{EnvSecrets, FileSecrets};
 use crate::embedded::store::RedbLinkStore;
 use qalita_gitlab_worker::wiring::{self, Tokens};
 
-use crate::local::{DATABASE_FILE, GITLAB_TOKEN_ID, LOG_TTL, QALITA_TOKEN_ID};
+use crate::local::{DATABASE_FILE, GITLAB_TOKEN_ID, LOG_TTL, QALITA_TOKEN_ID, WEBHOOK_SECRET_ID};
 
 /// The configuration a command works with, and where it came from.
 #[derive(Debug, Clone)]
@@ -42,6 +42,7 @@ pub struct Stack {
     secrets: Arc<dyn SecretSource>,
     gitlab_token: Token,
     qalita_token: Token,
+    webhook_secret: Token,
     description: String,
     description_json: serde_json::Value,
     store_fix: &'static str,
@@ -126,6 +127,16 @@ impl Stack {
         self.read(&self.gitlab_token).await
     }
 
+    /// The GitLab webhook secret (`given`, else the stack's: `<stack name>/gitlab-webhook-secret`,
+    /// or the embedded stack's), and where it was read from, for people.
+    pub async fn webhook_secret(&self, given: Option<&str>) -> Result<(SecretString, String), CommandError> {
+        let token = match given {
+            Some(id) => Token { id: Ok(id.to_owned()), shown: id.to_owned() },
+            None => Token { id: self.webhook_secret.id.clone(), shown: self.webhook_secret.shown.clone() },
+        };
+        Ok((self.read(&token).await?, token.shown))
+    }
+
     /// The QALITA API token.
     pub async fn qalita_token(&self) -> Result<SecretString, CommandError> {
         self.read(&self.qalita_token).await
@@ -149,6 +160,15 @@ impl Stack {
         let counters: Arc<dyn qalita_gitlab_core::ports::Settings> = self.store();
         let gitlab = wiring::governed(config, gitlab, counters, Arc::new(qalita_gitlab_core::ports::SystemClock));
         Ok((gitlab, qalita))
+    }
+
+    /// The GitLab client of the configuration with the stack's token (no QALITA token needed).
+    pub async fn gitlab_client(
+        &self,
+        config: &Config,
+    ) -> Result<Arc<qalita_gitlab_core::adapters::gitlab_http::GitlabClient>, CommandError> {
+        wiring::gitlab_client(config, self.gitlab_token().await?, &wiring::http_profile())
+            .map_err(|error| usage(error.to_string()))
     }
 
     /// Stores the configuration document if the stored one is still `previous`, so that two
@@ -197,6 +217,7 @@ async fn local(dir: &Path, secrets_file: Option<&Path>) -> Result<Stack, Command
         queues: Arc::new(queue),
         gitlab_token: token(GITLAB_TOKEN_ID),
         qalita_token: token(QALITA_TOKEN_ID),
+        webhook_secret: token(WEBHOOK_SECRET_ID),
         secrets,
         description: format!("embedded stack in {}", dir.display()),
         description_json: serde_json::json!({ "kind": "local", "data_dir": dir }),
@@ -250,6 +271,7 @@ async fn aws(global: &GlobalArgs) -> Result<Stack, CommandError> {
         secrets: Arc::new(SecretsManager::new(aws_sdk_secretsmanager::Client::new(&sdk))),
         gitlab_token: token(&global.gitlab_token_secret, "gitlab-token", "--gitlab-token-secret"),
         qalita_token: token(&global.qalita_token_secret, "qalita-token", "--qalita-token-secret"),
+        webhook_secret: token(&None, "gitlab-webhook-secret", "--webhook-secret"),
         description: format!("DynamoDB table {table}"),
         description_json: serde_json::json!({ "kind": "aws", "table": table }),
         store_fix: "check --table (the stack output SyncTableName), the region, the credentials, and that the role may read the table",

@@ -439,7 +439,7 @@ async fn check_hook(probe: &GitlabProbe, project: &GitlabProjectRef, hook_id: u6
     let recent_events = "Settings → Webhooks → Edit → Recent events shows each failed delivery's status (401: the hook's Secret token differs from the webhook secret; 5xx or no answer: the endpoint is down)";
     match hook.alert_status.as_deref() {
         Some("temporarily_disabled") => {
-            let until = hook.disabled_until.unwrap_or_else(|| "a time GitLab did not give".into());
+            let until = hook.disabled_until.map_or_else(|| "a time GitLab did not give".into(), |t| t.to_rfc3339());
             checks.fail(
                 name,
                 format!("temporarily disabled by GitLab after failing deliveries, until {until}: changes made meanwhile are not delivered"),

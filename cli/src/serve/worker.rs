@@ -11,6 +11,7 @@ use qalita_gitlab_core::ports::{EventQueue, ReceivedMessage};
 use qalita_gitlab_worker::handler::consume;
 use qalita_gitlab_worker::poll::poll;
 use qalita_gitlab_worker::reconcile::reconcile;
+use qalita_gitlab_worker::upkeep::{self, UpkeepReport};
 use tokio::sync::{Notify, watch};
 
 use super::wiring::CurrentDeps;
@@ -200,6 +201,9 @@ pub(crate) async fn poll_loop(
         let deps = current.get().await;
         // A run never overlaps the next one.
         let deadline = Instant::now() + interval;
+        // The hooks' health first (at most an hourly read per project), so deliveries resume soon.
+        let mut upkeep = UpkeepReport::default();
+        upkeep::heal_hooks(&deps, &mut upkeep).await;
         tokio::select! {
             biased;
             () = stop.clone().wait() => return report,
@@ -223,6 +227,7 @@ pub(crate) async fn poll_loop(
                 return report;
             }
         }
+        upkeep::check_token(&deps, &mut upkeep).await;
         match store.purge_expired().await {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "expired log entries deleted"),

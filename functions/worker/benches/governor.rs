@@ -68,6 +68,7 @@ async fn run(label: &'static str, governed: bool) -> Run {
     let queue = Arc::new(MemoryQueue::new(clock.clone()));
     let tokens = wiring::Tokens { gitlab: SecretString::new(DEFAULT_TOKEN), qalita: SecretString::new(QALITA_TOKEN) };
     let (client, qalita_api) = wiring::clients(&config, tokens, &wiring::http_profile()).expect("the clients");
+    let admin = client.clone();
     let gitlab_api: Arc<dyn GitlabApi> = match governed {
         true => {
             let limits = config.gitlab.rate_limits.clone();
@@ -77,7 +78,7 @@ async fn run(label: &'static str, governed: bool) -> Run {
         false => client,
     };
     let places = Places { store: store.clone(), queue: queue.clone(), clock };
-    let deps = Arc::new(Deps::over(config, gitlab_api, qalita_api, places));
+    let deps = Arc::new(Deps::over(config, gitlab_api, admin, qalita_api, places));
 
     let report = poll(&deps, Instant::now() + Duration::from_secs(60)).await;
     assert_eq!(report.enqueued as u64, ISSUES, "{report:?}");

@@ -23,6 +23,9 @@ pub struct Settings {
     pub gitlab_token_secret_id: String,
     /// `QALITA_TOKEN_SECRET_ID`: the QALITA token's secret in Secrets Manager.
     pub qalita_token_secret_id: String,
+    /// `GITLAB_TOKEN_ROTATION` = `on`: the stack granted `PutSecretValue` on the GitLab token's
+    /// secret, so `[gitlab] rotate_before_days` may rotate it (off when unset).
+    pub token_rotation: bool,
 }
 
 impl Settings {
@@ -44,6 +47,16 @@ impl Settings {
             queue_url: required("EVENT_QUEUE_URL")?,
             gitlab_token_secret_id: required("GITLAB_TOKEN_SECRET_ID")?,
             qalita_token_secret_id: required("QALITA_TOKEN_SECRET_ID")?,
+            token_rotation: match lookup("GITLAB_TOKEN_ROTATION").as_deref().map(str::trim) {
+                None | Some("" | "off") => false,
+                Some("on") => true,
+                Some(other) => {
+                    return Err(SettingsError {
+                        key: "GITLAB_TOKEN_ROTATION",
+                        problem: format!("must be on or off, got {other:?}"),
+                    });
+                }
+            },
         })
     }
 }
@@ -71,6 +84,17 @@ mod tests {
         let settings = Settings::from_lookup(env(&ALL)).unwrap();
         assert_eq!(settings.table_name, "stack-sync");
         assert_eq!(settings.qalita_token_secret_id, "stack/qalita-token");
+    }
+
+    #[test]
+    fn token_rotation_is_off_unless_the_stack_says_on() {
+        assert!(!Settings::from_lookup(env(&ALL)).unwrap().token_rotation);
+        let mut on = ALL.to_vec();
+        on.push(("GITLAB_TOKEN_ROTATION", "on"));
+        assert!(Settings::from_lookup(env(&on)).unwrap().token_rotation);
+        let last = on.len() - 1;
+        on[last] = ("GITLAB_TOKEN_ROTATION", "yes");
+        assert_eq!(Settings::from_lookup(env(&on)).unwrap_err().key, "GITLAB_TOKEN_ROTATION");
     }
 
     #[test]

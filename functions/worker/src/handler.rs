@@ -38,8 +38,13 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     /// The configuration.
     pub config: Arc<Config>,
-    /// Set when GitLab or QALITA refused a token (401): the function then reads the secrets again.
+    /// Set when GitLab or QALITA refused a token (401), or the token was rotated: the function
+    /// then reads the secrets again.
     pub credentials_refused: std::sync::atomic::AtomicBool,
+    /// GitLab's hooks and token administration (the scheduled run's upkeep).
+    pub admin: Arc<dyn qalita_gitlab_core::ports::GitlabAdmin>,
+    /// Where a rotated GitLab token is stored; `None` where the deployment may not rotate it.
+    pub token_rotation: Option<crate::upkeep::TokenRotation>,
 }
 
 /// Why a message was not processed and must come back.
@@ -342,6 +347,7 @@ async fn complete_texts(deps: &Deps, facts: &mut GitlabIssueFacts) -> Result<(),
 fn retry_of(deps: &Deps, error: &SyncError) -> Option<Retry> {
     if error.is_auth_failure() {
         deps.credentials_refused.store(true, std::sync::atomic::Ordering::SeqCst);
+        tracing::error!(log_kind = qalita_gitlab_core::health::LogKind::CredentialsRefused.as_str(), error = %error, "a token was refused (401): the secrets are read again; put a valid token in the secret if this goes on");
     }
     (error.is_transient() || error.is_auth_failure())
         .then(|| Retry { after: error.retry_after(), reason: error.to_string() })

@@ -16,6 +16,7 @@ use qalita_gitlab_core::ports::{LinkStore, SecretSource, SecretStage, SystemCloc
 use qalita_gitlab_worker::config::Settings;
 use qalita_gitlab_worker::handler::{Deps, handle_batch};
 use qalita_gitlab_worker::poll::poll;
+use qalita_gitlab_worker::upkeep::{self, TokenRotation, UpkeepReport};
 use qalita_gitlab_worker::wiring::{self, Places, Tokens};
 use serde_json::Value;
 
@@ -41,7 +42,13 @@ async fn build() -> Result<Arc<Deps>, Error> {
     };
     let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), settings.queue_url));
     let places = Places { store, queue, clock: Arc::new(SystemClock) };
-    Ok(Arc::new(Deps::build(config, tokens, &wiring::http_profile(), places)?))
+    let mut deps = Deps::build(config, tokens, &wiring::http_profile(), places)?;
+    // Only where the template granted PutSecretValue on the token's secret.
+    deps.token_rotation = settings.token_rotation.then(|| TokenRotation {
+        store: Arc::new(secrets.clone()),
+        secret_id: settings.gitlab_token_secret_id.clone(),
+    });
+    Ok(Arc::new(deps))
 }
 
 #[tokio::main]
@@ -94,9 +101,12 @@ async fn invoke(deps: Arc<Deps>, event: LambdaEvent<Value>) -> Result<Value, Err
     // Anything else is the schedule (EventBridge "Scheduled Event").
     let remaining = context.deadline().duration_since(std::time::SystemTime::now()).unwrap_or_default();
     let deadline = Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN);
+    let mut upkeep = UpkeepReport::default();
+    upkeep::heal_hooks(&deps, &mut upkeep).await;
     let poll = poll(&deps, deadline).await;
     let reconcile = qalita_gitlab_worker::reconcile::reconcile(&deps, deadline).await;
-    Ok(serde_json::json!({ "poll": poll, "reconcile": reconcile }))
+    upkeep::check_token(&deps, &mut upkeep).await;
+    Ok(serde_json::json!({ "poll": poll, "reconcile": reconcile, "upkeep": upkeep }))
 }
 
 /// An SQS event read record by record.

@@ -129,6 +129,7 @@ async fn read_page(
         // A page QALITA refuses for good (an issue that does not read) must not stop every later
         // run at the same place: it is logged and passed over.
         Err(error) if !error.is_transient() => {
+            crate::upkeep::refused(deps, &error, "listing QALITA's issues");
             tracing::error!(offset, error = %error, "QALITA page refused; passed over until the next sweep");
             report.failed += 1;
             return Some(PageRead { len: u64::from(size), finished: true });

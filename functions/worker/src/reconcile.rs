@@ -97,7 +97,10 @@ async fn reconcile_project(
         if Instant::now() >= deadline {
             return Err("out of time; the next run goes on from the cursor".into());
         }
-        let page = deps.engine.gitlab().list_issues(project, &query).await.map_err(|e| e.to_string())?;
+        let page = deps.engine.gitlab().list_issues(project, &query).await.map_err(|error| {
+            crate::upkeep::refused(deps, &error, "listing GitLab's changed issues");
+            error.to_string()
+        })?;
         report.read += page.items.len();
         for issue in &page.items {
             reconcile_issue(deps, issue, stored, report).await?;

@@ -51,9 +51,7 @@ pub fn clients(
     tokens: Tokens,
     http: &HttpSettings,
 ) -> Result<(Arc<GitlabClient>, Arc<QalitaClient>), BuildError> {
-    let gitlab_settings = HttpSettings { ca_bundle: config.gitlab.ca_bundle.clone(), ..http.clone() };
-    let gitlab =
-        GitlabClient::new(&config.gitlab.base_url, tokens.gitlab, &gitlab_settings).map_err(BuildError::Gitlab)?;
+    let gitlab = gitlab_client(config, tokens.gitlab, http)?;
     let qalita = QalitaClient::with_shape(
         &config.qalita.base_url,
         tokens.qalita,
@@ -62,7 +60,18 @@ pub fn clients(
         http,
     )
     .map_err(BuildError::Qalita)?;
-    Ok((Arc::new(gitlab), Arc::new(qalita)))
+    Ok((gitlab, Arc::new(qalita)))
+}
+
+/// The GitLab client of the configuration alone (with its CA bundle), for the calls that need no
+/// QALITA (`hooks`, the token's rotation).
+pub fn gitlab_client(
+    config: &Config,
+    token: SecretString,
+    http: &HttpSettings,
+) -> Result<Arc<GitlabClient>, BuildError> {
+    let gitlab_settings = HttpSettings { ca_bundle: config.gitlab.ca_bundle.clone(), ..http.clone() };
+    Ok(Arc::new(GitlabClient::new(&config.gitlab.base_url, token, &gitlab_settings).map_err(BuildError::Gitlab)?))
 }
 
 /// `gitlab` paced by the rate governor (`[gitlab.rate_limits]`), its creation budgets counted in
@@ -92,20 +101,24 @@ impl Deps {
     /// them, and `places`.
     pub fn build(config: Arc<Config>, tokens: Tokens, http: &HttpSettings, places: Places) -> Result<Deps, BuildError> {
         let (gitlab, qalita) = clients(&config, tokens, http)?;
+        let admin = gitlab.clone();
         let gitlab = governed(&config, gitlab, places.store.clone(), places.clock.clone());
-        Ok(Deps::over(config, gitlab, qalita, places))
+        Ok(Deps::over(config, gitlab, admin, qalita, places))
     }
 
-    /// The worker's dependencies over clients built elsewhere (a test's own clients).
+    /// The worker's dependencies over clients built elsewhere (a test's own clients). The token
+    /// is not rotated (see [`Deps::token_rotation`]).
     pub fn over(
         config: Arc<Config>,
         gitlab: Arc<dyn qalita_gitlab_core::ports::GitlabApi>,
+        admin: Arc<dyn qalita_gitlab_core::ports::GitlabAdmin>,
         qalita: Arc<dyn qalita_gitlab_core::ports::QalitaApi>,
         places: Places,
     ) -> Deps {
         let Places { store, queue, clock } = places;
         let ports = Ports { gitlab, qalita: qalita.clone(), store: store.clone(), clock: clock.clone() };
         let engine = Engine::new(ports, config.clone());
-        Deps { engine, qalita, queue, store, clock, config, credentials_refused: false.into() }
+        let credentials_refused = false.into();
+        Deps { engine, qalita, queue, store, clock, config, credentials_refused, admin, token_rotation: None }
     }
 }

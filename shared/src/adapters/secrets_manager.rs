@@ -1,4 +1,5 @@
-//! Secrets from AWS Secrets Manager. A secret holds the value itself as its `SecretString`.
+//! Secrets from AWS Secrets Manager. A secret holds the value itself as its `SecretString`; a new
+//! value is put as the secret's current version.
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
@@ -6,7 +7,7 @@ use aws_sdk_secretsmanager::error::SdkError;
 
 use super::aws_error::classify;
 use crate::domain::SecretString;
-use crate::ports::{SecretError, SecretSource, SecretStage};
+use crate::ports::{SecretError, SecretSource, SecretStage, SecretStore};
 
 /// Reads secrets by name or ARN.
 #[derive(Debug, Clone)]
@@ -52,5 +53,21 @@ impl SecretSource for SecretsManager {
                 }
             }
         }
+    }
+}
+
+#[async_trait]
+impl SecretStore for SecretsManager {
+    async fn put(&self, id: &str, value: &SecretString) -> Result<(), SecretError> {
+        let result = self.client.put_secret_value().secret_id(id).secret_string(value.expose()).send().await;
+        result.map(drop).map_err(|error| {
+            let classified = classify(&error);
+            match classified.transient {
+                true => SecretError::Unavailable { class: classified.class, source: Box::new(error) },
+                false => {
+                    SecretError::Unreadable { id: id.to_owned(), class: classified.class, message: classified.message }
+                }
+            }
+        })
     }
 }

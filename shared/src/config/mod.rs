@@ -156,6 +156,9 @@ pub struct GitlabSettings {
     pub default_project: GitlabProjectRef,
     /// A PEM bundle of extra CAs, for a self-managed GitLab behind a private CA.
     pub ca_bundle: Option<std::path::PathBuf>,
+    /// `rotate_before_days`: the scheduled run rotates the GitLab token this many days (1 to 30)
+    /// before it expires; `None` (the default): never.
+    pub rotate_before_days: Option<u32>,
     /// The budgets GitLab writes are paced within (`[gitlab.rate_limits]`).
     pub rate_limits: RateLimits,
 }
@@ -404,6 +407,7 @@ struct GitlabDoc {
     base_url: Option<String>,
     default_project: Option<toml::Value>,
     ca_bundle: Option<std::path::PathBuf>,
+    rotate_before_days: Option<i64>,
     #[serde(default)]
     rate_limits: rate_limits::RateLimitsDoc,
 }
@@ -728,6 +732,16 @@ impl Config {
                 base_url: base_url("gitlab.base_url", gitlab_url)?,
                 default_project,
                 ca_bundle: doc.gitlab.ca_bundle,
+                rotate_before_days: match doc.gitlab.rotate_before_days {
+                    None => None,
+                    Some(days @ 1..=30) => u32::try_from(days).ok(),
+                    Some(other) => {
+                        return Err(invalid(
+                            "gitlab.rotate_before_days",
+                            format!("must be 1 to 30 (days before the token expires), got {other}"),
+                        ));
+                    }
+                },
                 rate_limits: RateLimits::from_doc(doc.gitlab.rate_limits)
                     .map_err(|(key, problem)| invalid(format!("gitlab.rate_limits.{key}"), problem))?,
             },

@@ -241,3 +241,14 @@ fn each_qalita_shape_mistake_fails_the_start_naming_its_key() {
         assert!(error.starts_with(expected), "{section}: {error}");
     }
 }
+
+#[test]
+fn token_rotation_is_off_by_default_and_its_lead_time_is_1_to_30_days() {
+    assert_eq!(Config::from_document("", env).unwrap().gitlab.rotate_before_days, None);
+    let on = Config::from_document("[gitlab]\nrotate_before_days = 10\n", env).unwrap();
+    assert_eq!(on.gitlab.rotate_before_days, Some(10));
+    for wrong in ["0", "31", "-2"] {
+        let error = Config::from_document(&format!("[gitlab]\nrotate_before_days = {wrong}\n"), env).unwrap_err();
+        assert!(error.to_string().contains("gitlab.rotate_before_days: must be 1 to 30"), "{error}");
+    }
+}

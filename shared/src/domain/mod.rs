@@ -2,6 +2,7 @@
 
 pub mod digest;
 pub mod gitlab;
+pub mod hooks;
 mod ids;
 pub mod link;
 pub mod marker;

@@ -2,15 +2,20 @@
 //! administration, the secret store, the clock, GitLab, QALITA, the link store's capabilities).
 //! Each has a real adapter and an in-memory or embedded one; the store, queue, queue
 //! administration and secret ports have one contract suite that every adapter passes, while the
-//! GitLab and QALITA clients are tested against the simulators.
+//! GitLab and QALITA clients (GitLab's hooks and token administration included) are tested against
+//! the simulators. The secret store's writer (`SecretStore`, for a rotated GitLab token) has only
+//! its Secrets Manager adapter, tested on moto: `serve` reads its tokens from the environment or a
+//! file and does not rotate them.
 
 mod api;
+mod gitlab_admin;
 mod queue;
 mod queue_admin;
 mod secrets;
 mod store;
 
 pub use api::*;
+pub use gitlab_admin::*;
 pub use queue::*;
 pub use queue_admin::*;
 pub use secrets::*;

@@ -64,3 +64,15 @@ pub trait SecretSource: Send + Sync {
     /// Reads one stage of the secret `id`.
     async fn read(&self, id: &str, stage: SecretStage) -> Result<Option<SecretString>, SecretError>;
 }
+
+/// A store that takes a secret's new value (Secrets Manager's `PutSecretValue`), for the GitLab
+/// token the service rotates itself.
+///
+/// Contract: after `Ok`, `read(id, Current)` answers `value`. Errors are [`SecretError`]s
+/// (`Unavailable` worth retrying, `Unreadable` for a missing secret or a refused permission) and
+/// never carry the value.
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// Makes `value` the current version of the secret `id`.
+    async fn put(&self, id: &str, value: &SecretString) -> Result<(), SecretError>;
+}

@@ -91,6 +91,7 @@ impl TokenRecord {
         let read = matches!(method, "GET" | "HEAD");
         match segments {
             ["personal_access_tokens", "self"] if read => true,
+            ["personal_access_tokens", "self", "rotate"] if method == "POST" && has("self_rotate") => true,
             _ if has("api") => true,
             _ if read && has("read_api") => true,
             ["user"] | ["users"] | ["users", ..] if read && has("read_user") => true,

@@ -5,7 +5,8 @@
 //!
 //! It also answers what an operator's connection test reads: the instance's version, the token's
 //! own record (`/personal_access_tokens/self`: scopes, expiry, revocation, all enforced on every
-//! request), a project with the caller's role, and the project hook with its auto-disabling state
+//! request, and its rotation), a project with the caller's role, and the project hooks (created,
+//! updated, deleted and tested through the hooks API) each with its auto-disabling state
 //! (`alert_status`, `disabled_until`), which follows the hook's real delivery failures.
 //!
 //! It answers as GitLab does, never as a test would like: tests arrange state through its
@@ -17,6 +18,7 @@ mod access;
 mod config;
 mod faults;
 mod hook_payload;
+mod hooks_api;
 mod limits;
 mod model;
 mod params;
@@ -43,7 +45,7 @@ pub use config::{DEFAULT_TOKEN, DEFAULT_USER_ID, DEFAULT_USERNAME, RateLimits, S
 pub use faults::{Fault, FaultRule};
 pub use model::{Change, ChangeKind};
 pub use record::RecordedRequest;
-pub use webhook::{Delivery, DeliveryOutcome, HookHealth, WebhookConfig, WebhookEvents};
+pub use webhook::{Delivery, DeliveryOutcome, HookHealth, ProjectHook, WebhookConfig, WebhookEvents};
 
 use faults::Faults;
 use limits::Limits;
@@ -230,25 +232,57 @@ impl GitlabSim {
         self.shared.lock().records.count(method, path)
     }
 
-    /// Sets or removes the webhook; changes made from now on are delivered to it. A hook of
-    /// another id than the current one starts healthy.
+    /// Sets or removes the test's webhook, which every project shows in its hooks and fires on
+    /// its changes (as if it had been created on each); changes made from now on are delivered to
+    /// it. A hook of another id than the current one starts healthy. Hooks created through the API
+    /// belong to their project and are not touched.
     pub fn set_webhook(&self, webhook: Option<WebhookConfig>) {
         self.shared.lock().hooks.configure(webhook);
     }
 
-    /// The webhook's auto-disabling state.
+    /// The auto-disabling state of the test's webhook (healthy when there is none).
     pub fn webhook_health(&self) -> HookHealth {
-        self.shared.lock().hooks.health.clone()
+        let mut state = self.shared.lock();
+        state.hooks.configured_mut().map(|hook| hook.health.clone()).unwrap_or_default()
     }
 
-    /// Disables the webhook as GitLab's auto-disabling would have: until `until` (after four
-    /// failures), or for good (`None`, after forty).
+    /// Disables the test's webhook as GitLab's auto-disabling would have: until `until` (after
+    /// four failures), or for good (`None`, after forty).
     pub fn disable_webhook(&self, until: Option<DateTime<Utc>>) {
         let mut state = self.shared.lock();
-        state.hooks.health = match until {
-            Some(until) => HookHealth { recent_failures: 4, backoff_count: 1, disabled_until: Some(until) },
-            None => HookHealth { recent_failures: 40, backoff_count: 0, disabled_until: None },
-        };
+        if let Some(hook) = state.hooks.configured_mut() {
+            hook.health = match until {
+                Some(until) => HookHealth { recent_failures: 4, backoff_count: 1, disabled_until: Some(until) },
+                None => HookHealth { recent_failures: 40, backoff_count: 0, disabled_until: None },
+            };
+        }
+    }
+
+    /// The hooks a project's hooks list shows (the test's webhook included), with their secret
+    /// and state, by id.
+    pub fn hooks(&self, project_id: u64) -> Vec<ProjectHook> {
+        let state = self.shared.lock();
+        let mut hooks: Vec<ProjectHook> = state
+            .hooks
+            .hooks
+            .iter()
+            .filter(|hook| hook.serves(project_id))
+            .map(|hook| ProjectHook {
+                config: hook.config.clone(),
+                push_events: hook.push_events,
+                enable_ssl_verification: hook.enable_ssl_verification,
+                health: hook.health.clone(),
+            })
+            .collect();
+        hooks.sort_by_key(|hook| hook.config.id);
+        hooks
+    }
+
+    /// Whether a token still authenticates (known, neither revoked nor expired).
+    pub fn token_active(&self, token: &str) -> bool {
+        let mut state = self.shared.lock();
+        let now = state.tick();
+        state.model.token(token).is_some_and(|(_, record)| record.active(now))
     }
 
     /// Sets the scopes of a token (`api`, `read_api`, `read_user`, …).

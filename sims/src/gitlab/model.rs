@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use qalita_gitlab_core::domain::gitlab::StateEvent;
 
 use super::access::{TokenRecord, level};
@@ -267,6 +267,23 @@ impl Model {
             Some((_, record)) => record,
             None => panic!("the simulator has no such token"),
         }
+    }
+
+    /// Rotates the token of record `id`, as `POST /personal_access_tokens/self/rotate` does: the
+    /// old token is revoked at once and a new one of the same name, user and scopes expires on
+    /// `expires_at`. The new token's value and record.
+    pub(super) fn rotate_token(&mut self, id: u64, expires_at: NaiveDate, now: DateTime<Utc>) -> (String, TokenRecord) {
+        let next_id = self.tokens.iter().map(|(_, record)| record.id).max().unwrap_or(0) + 1;
+        let mut record = TokenRecord::new(next_id, 0);
+        if let Some((_, old)) = self.tokens.iter_mut().find(|(_, record)| record.id == id) {
+            old.revoked = true;
+            record = TokenRecord { id: next_id, revoked: false, last_used_at: None, ..old.clone() };
+        }
+        record.created_at = now;
+        record.expires_at = Some(expires_at);
+        let value = format!("glpat-{}", super::webhook::new_uuid().replace('-', ""));
+        self.tokens.push((value.clone(), record.clone()));
+        (value, record)
     }
 
     /// Notes that a token was used now (`last_used_at`).

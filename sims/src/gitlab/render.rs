@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::access::TokenRecord;
 use super::config::SimUser;
 use super::model::{Issue, IssueState, Model, Note, Project};
-use super::webhook::{Hooks, WebhookConfig};
+use super::webhook::{Delivery, Hook};
 
 /// A time as GitLab renders it: `2025-03-04T05:06:07.123Z`.
 pub(super) fn time(at: DateTime<Utc>) -> String {
@@ -234,15 +234,16 @@ pub(super) fn project(project: &Project, access: u8, base: &str) -> Value {
 }
 
 /// A project hook (`GET /projects/:id/hooks/:hook_id`): never its secret token.
-pub(super) fn hook(hooks: &Hooks, config: &WebhookConfig, project_id: u64, now: DateTime<Utc>) -> Value {
+pub(super) fn hook(hook: &Hook, project_id: u64, now: DateTime<Utc>) -> Value {
+    let config = &hook.config;
     json!({
         "id": config.id,
         "url": config.url,
-        "name": "",
-        "description": "",
+        "name": hook.name,
+        "description": hook.description,
         "project_id": project_id,
-        "created_at": time(hooks.configured_at),
-        "push_events": false,
+        "created_at": time(hook.created_at),
+        "push_events": hook.push_events,
         "push_events_branch_filter": null,
         "branch_filter_strategy": "wildcard",
         "tag_push_events": false,
@@ -261,11 +262,36 @@ pub(super) fn hook(hooks: &Hooks, config: &WebhookConfig, project_id: u64, now: 
         "emoji_events": false,
         "resource_access_token_events": false,
         "repository_update_events": false,
-        "enable_ssl_verification": true,
-        "alert_status": hooks.health.alert_status(now),
-        "disabled_until": optional_time(hooks.health.shown_disabled_until(now)),
+        "enable_ssl_verification": hook.enable_ssl_verification,
+        "alert_status": hook.health.alert_status(now),
+        "disabled_until": optional_time(hook.health.shown_disabled_until(now)),
         "url_variables": [],
         "custom_webhook_template": null,
         "custom_headers": [],
+    })
+}
+
+/// One delivery as `GET /projects/:id/hooks/:hook_id/events` shows it: `response_status` is the
+/// code as text, or `internal error` when no answer came; the headers sent never include the
+/// secret token.
+pub(super) fn hook_event(id: u64, url: &str, delivery: &Delivery, status: Option<u16>) -> Value {
+    let headers: serde_json::Map<String, Value> =
+        delivery.headers.iter().map(|(name, value)| (name.clone(), Value::String(value.clone()))).collect();
+    let trigger = match delivery.event.as_str() {
+        "Note Hook" | "Confidential Note Hook" => "note_hooks",
+        "Confidential Issue Hook" => "confidential_issue_hooks",
+        _ => "issue_hooks",
+    };
+    json!({
+        "id": id,
+        "url": url,
+        "trigger": trigger,
+        "request_headers": headers,
+        "request_data": delivery.body.to_string(),
+        "response_headers": {},
+        "response_body": "",
+        "execution_duration": 0.01,
+        "response_status": status.map_or_else(|| "internal error".to_owned(), |code| code.to_string()),
+        "created_at": time(delivery.at),
     })
 }

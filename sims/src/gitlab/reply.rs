@@ -49,6 +49,12 @@ impl Reply {
         Reply::json(400, json!({ "message": { field: [problem] } }))
     }
 
+    /// `other`'s status and body with this answer's headers (the rate-limit headers of a request
+    /// whose outcome is known late).
+    pub(super) fn replaced(self, other: Reply) -> Self {
+        Reply { headers: self.headers, ..other }
+    }
+
     /// Adds a header.
     pub(super) fn with_header(mut self, name: &'static str, value: impl ToString) -> Self {
         self.headers.push((name, value.to_string()));

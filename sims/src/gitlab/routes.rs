@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::SimState;
 use super::access::{TokenRecord, level};
 use super::config::SimUser;
+use super::hooks_api;
 use super::limits::Budget;
 use super::model::{Actor, Issue, IssueDraft, IssueEdit, IssueState, Note, NoteEdit, Project, project_not_found};
 use super::params::Params;
@@ -50,8 +51,16 @@ pub(super) fn route(state: &mut SimState, call: &Call<'_>) -> Reply {
         ("GET", ["version"]) => Ok(Reply::json(200, render::version())),
         ("GET", ["personal_access_tokens", "self"]) => Ok(Reply::json(200, render::token(&call.token, call.now))),
         ("GET", ["projects", project]) => get_project(state, call, project),
-        ("GET", ["projects", project, "hooks"]) => list_hooks(state, call, project),
-        ("GET", ["projects", project, "hooks", hook]) => get_hook(state, call, project, hook),
+        ("POST", ["personal_access_tokens", "self", "rotate"]) => rotate_token(state, call),
+        ("GET", ["projects", project, "hooks"]) => hooks_api::list(state, call, project),
+        ("POST", ["projects", project, "hooks"]) => hooks_api::create(state, call, project),
+        ("GET", ["projects", project, "hooks", hook]) => hooks_api::get(state, call, project, hook),
+        ("GET", ["projects", project, "hooks", hook, "events"]) => hooks_api::events(state, call, project, hook),
+        ("PUT", ["projects", project, "hooks", hook]) => hooks_api::update(state, call, project, hook),
+        ("DELETE", ["projects", project, "hooks", hook]) => hooks_api::delete(state, call, project, hook),
+        ("POST", ["projects", project, "hooks", hook, "test", trigger]) => {
+            hooks_api::test(state, call, project, hook, trigger)
+        }
         ("GET", ["users"]) => list_users(state, call),
         ("GET", ["projects", project, "issues"]) => list_issues(state, call, project),
         ("POST", ["projects", project, "issues"]) => create_issue(state, call, project),
@@ -65,6 +74,10 @@ pub(super) fn route(state: &mut SimState, call: &Call<'_>) -> Reply {
             Err(Reply::error(405, "405 Not Allowed"))
         }
         (_, ["projects", _, "issues"] | ["projects", _, "issues", _]) => Err(Reply::error(405, "405 Not Allowed")),
+        (_, ["projects", _, "hooks"] | ["projects", _, "hooks", _] | ["projects", _, "hooks", _, "test", _]) => {
+            Err(Reply::error(405, "405 Not Allowed"))
+        }
+        (_, ["personal_access_tokens", "self", "rotate"]) => Err(Reply::error(405, "405 Not Allowed")),
         (_, ["projects", _, "issues", _, "notes"] | ["projects", _, "issues", _, "notes", _]) => {
             Err(Reply::error(405, "405 Not Allowed"))
         }
@@ -73,9 +86,34 @@ pub(super) fn route(state: &mut SimState, call: &Call<'_>) -> Reply {
     outcome.unwrap_or_else(|reply| reply)
 }
 
+/// `POST /personal_access_tokens/self/rotate`: revokes the token the call was made with and
+/// answers 200 with a new one of the same name and scopes, expiring on `expires_at` (a date after
+/// today) or a week from today.
+fn rotate_token(state: &mut SimState, call: &Call<'_>) -> Result<Reply, Reply> {
+    let today = call.now.date_naive();
+    let expires_at = match call.params.string("expires_at")? {
+        None => today + chrono::Days::new(7),
+        Some(text) => {
+            let day = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+                .map_err(|_| Reply::error(400, "expires_at is invalid"))?;
+            if day <= today || day > today + chrono::Days::new(365) {
+                return Err(Reply::message(
+                    400,
+                    "400 Bad request - Expiration date must be between tomorrow and a year from now",
+                ));
+            }
+            day
+        }
+    };
+    let (value, record) = state.model.rotate_token(call.token.id, expires_at, call.now);
+    let mut body = render::token(&record, call.now);
+    body["token"] = Value::String(value);
+    Ok(Reply::json(200, body))
+}
+
 /// The project a segment names, if the caller is a member: GitLab answers a private project the
 /// caller cannot see exactly as a missing one.
-fn project_id(state: &SimState, call: &Call<'_>, segment: &str) -> Result<u64, Reply> {
+pub(super) fn project_id(state: &SimState, call: &Call<'_>, segment: &str) -> Result<u64, Reply> {
     let id = state.model.project_by_segment(segment).ok_or_else(project_not_found)?;
     match state.model.access_level(id, call.user.id) >= level::GUEST {
         true => Ok(id),
@@ -94,30 +132,6 @@ fn get_project(state: &SimState, call: &Call<'_>, segment: &str) -> Result<Reply
     let project = project_of(state, id)?;
     let access = state.model.access_level(id, call.user.id);
     Ok(Reply::json(200, render::project(project, access, call.base)))
-}
-
-/// The project's hooks need Maintainer (`admin_project`), as GitLab's hooks API does.
-fn hooks_project(state: &SimState, call: &Call<'_>, segment: &str) -> Result<u64, Reply> {
-    let id = project_id(state, call, segment)?;
-    match state.model.access_level(id, call.user.id) >= level::MAINTAINER {
-        true => Ok(id),
-        false => Err(Reply::message(403, "403 Forbidden")),
-    }
-}
-
-fn list_hooks(state: &SimState, call: &Call<'_>, segment: &str) -> Result<Reply, Reply> {
-    let id = hooks_project(state, call, segment)?;
-    let hooks = state.hooks.config.iter().map(|hook| render::hook(&state.hooks, hook, id, call.now));
-    paginate(call, hooks.collect())
-}
-
-fn get_hook(state: &SimState, call: &Call<'_>, segment: &str, hook: &str) -> Result<Reply, Reply> {
-    let id = hooks_project(state, call, segment)?;
-    let hook_id = hook.parse::<u64>().map_err(|_| Reply::error(400, "hook_id is invalid"))?;
-    match &state.hooks.config {
-        Some(config) if config.id == hook_id => Ok(Reply::json(200, render::hook(&state.hooks, config, id, call.now))),
-        _ => Err(Reply::message(404, "404 Not found")),
-    }
 }
 
 fn project_of(state: &SimState, id: u64) -> Result<&Project, Reply> {
@@ -379,7 +393,7 @@ fn list_users(state: &SimState, call: &Call<'_>) -> Result<Reply, Reply> {
 }
 
 /// One page of `items` with GitLab's offset pagination headers.
-fn paginate(call: &Call<'_>, items: Vec<Value>) -> Result<Reply, Reply> {
+pub(super) fn paginate(call: &Call<'_>, items: Vec<Value>) -> Result<Reply, Reply> {
     let page = usize::try_from(call.params.integer("page")?.unwrap_or(1).max(1)).unwrap_or(1);
     let per_page = match call.params.integer("per_page")?.unwrap_or(20) {
         n if n < 1 => 20,

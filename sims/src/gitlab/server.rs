@@ -56,9 +56,31 @@ pub(super) async fn handle(
                 (fault != Some(Fault::DropAfterProcessing)).then_some(reply)
             }
         };
-        record.status = reply.as_ref().map(|reply| reply.status);
-        state.records.push(record);
+        let test = state.hooks.pending_test.take();
+        let reply = match test {
+            // Answered once the test delivery is made, outside the lock.
+            Some(test) => reply.map(|reply| (reply, Some(test))),
+            None => {
+                record.status = reply.as_ref().map(|reply| reply.status);
+                state.records.push(record.clone());
+                reply.map(|reply| (reply, None))
+            }
+        };
         (reply, fault)
+    };
+    let reply = match reply {
+        Some((reply, Some(test))) => {
+            let outcome = webhook::send_test(&shared, test).await;
+            let reply = match outcome.succeeded() {
+                true => reply,
+                false => reply.replaced(Reply::message(422, &webhook::failure_message(&outcome))),
+            };
+            record.status = Some(reply.status);
+            shared.lock().records.push(record);
+            Some(reply)
+        }
+        Some((reply, None)) => Some(reply),
+        None => None,
     };
     let Some(reply) = reply else {
         connection.cut();

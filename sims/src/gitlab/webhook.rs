@@ -1,7 +1,8 @@
-//! The project webhook of the simulator: after each change made through the API it POSTs the
-//! matching `Issue Hook` or `Note Hook` to the configured URL with GitLab's headers, from one task
-//! that sends in order, waits 10 s and never retries; the record of every delivery; and the faults
-//! a test arms on deliveries (drop, duplicate, delay, hold and release in reverse order).
+//! The project webhooks of the simulator: after each change made through the API it POSTs the
+//! matching `Issue Hook` or `Note Hook` to every hook of the project enabled for it, with GitLab's
+//! headers, from one task that sends in order, waits 10 s and never retries; each hook's own
+//! auto-disabling state; the record of every delivery; and the faults a test arms on deliveries
+//! (drop, duplicate, delay, hold and release in reverse order). The hooks API is in `hooks_api.rs`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,15 +36,28 @@ pub struct WebhookEvents {
     pub confidential_notes: bool,
 }
 
+impl WebhookEvents {
+    /// Whether a hook with these events fires on an `X-Gitlab-Event`.
+    pub fn fires_on(&self, event: &str) -> bool {
+        match event {
+            "Issue Hook" => self.issues,
+            "Confidential Issue Hook" => self.confidential_issues,
+            "Note Hook" => self.notes,
+            "Confidential Note Hook" => self.confidential_notes,
+            _ => false,
+        }
+    }
+}
+
 impl Default for WebhookEvents {
     fn default() -> Self {
         WebhookEvents { issues: true, confidential_issues: true, notes: true, confidential_notes: true }
     }
 }
 
-/// A project webhook: where to POST, the secret token, and the events it fires on. The simulator
-/// has one hook, which fires on the changes of every project and which the hooks API shows under
-/// each project.
+/// A webhook: where to POST, the secret token, and the events it fires on. The one a test sets
+/// with [`super::GitlabSim::set_webhook`] fires on the changes of every project and the hooks API
+/// shows it under each project; those made through the hooks API belong to their project.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookConfig {
     /// The hook's id in the hooks API (1 unless set).
@@ -111,6 +125,13 @@ pub enum DeliveryOutcome {
     HookDisabled,
 }
 
+impl DeliveryOutcome {
+    /// Whether GitLab counts it a success: a 2xx answer.
+    pub fn succeeded(&self) -> bool {
+        matches!(self, DeliveryOutcome::Answered(status) if (200..300).contains(status))
+    }
+}
+
 /// How GitLab's auto-disabling sees the hook: 4 consecutive failed deliveries (any 4xx or 5xx, or
 /// no answer) disable it for a minute, then twice as long after each further failure, up to a day;
 /// 40 consecutive failures disable it until a person enables it again. A success resets it.
@@ -169,6 +190,10 @@ impl HookHealth {
 /// One delivery, as GitLab's "Recent events" shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {
+    /// The id of the hook it was made by.
+    pub hook: u64,
+    /// When it was made.
+    pub at: DateTime<Utc>,
     /// `X-Gitlab-Event`.
     pub event: String,
     /// The headers sent, except `X-Gitlab-Token`.
@@ -205,14 +230,73 @@ pub(super) struct Job {
     delay: Duration,
 }
 
-/// The hook's configuration, record and armed faults.
-pub(super) struct Hooks {
-    pub(super) config: Option<WebhookConfig>,
-    /// The auto-disabling state of the configured hook.
+/// A hook as a test reads it back ([`super::GitlabSim::hooks`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectHook {
+    /// Its id, URL, secret token and events.
+    pub config: WebhookConfig,
+    /// `push_events`.
+    pub push_events: bool,
+    /// `enable_ssl_verification`.
+    pub enable_ssl_verification: bool,
+    /// Its auto-disabling state.
+    pub health: HookHealth,
+}
+
+/// One hook of the instance, as the hooks API holds it.
+#[derive(Debug, Clone)]
+pub(super) struct Hook {
+    pub(super) config: WebhookConfig,
+    /// The project it belongs to; `None` for the test's hook of [`Hooks::configure`], which every
+    /// project shows and fires.
+    pub(super) project: Option<u64>,
+    /// `push_events` (GitLab's default is on; the simulator has no repository to push to).
+    pub(super) push_events: bool,
+    /// `enable_ssl_verification` (GitLab's default is on).
+    pub(super) enable_ssl_verification: bool,
+    pub(super) name: String,
+    pub(super) description: String,
+    /// Its own auto-disabling state.
     pub(super) health: HookHealth,
-    /// When the configured hook was set.
-    pub(super) configured_at: DateTime<Utc>,
+    pub(super) created_at: DateTime<Utc>,
+}
+
+impl Hook {
+    /// A hook as GitLab creates it: push events and SSL verification on.
+    pub(super) fn new(config: WebhookConfig, project: Option<u64>, now: DateTime<Utc>) -> Self {
+        Hook {
+            config,
+            project,
+            push_events: true,
+            enable_ssl_verification: true,
+            name: String::new(),
+            description: String::new(),
+            health: HookHealth::default(),
+            created_at: now,
+        }
+    }
+
+    /// Whether the hook fires on the changes of `project`.
+    pub(super) fn serves(&self, project: u64) -> bool {
+        self.project.is_none_or(|own| own == project)
+    }
+}
+
+/// A test delivery waiting to be sent once the state's lock is released (GitLab makes it while
+/// the API request waits).
+pub(super) struct TestDelivery {
+    pub(super) project: u64,
+    pub(super) job: Job,
+}
+
+/// The hooks, the record of deliveries and the armed faults.
+pub(super) struct Hooks {
+    pub(super) hooks: Vec<Hook>,
     pub(super) deliveries: Vec<Delivery>,
+    /// When each user tested a hook of each project, for the 5-a-minute limit.
+    pub(super) tests: Vec<(u64, u64, DateTime<Utc>)>,
+    /// The test delivery the current request asked for.
+    pub(super) pending_test: Option<TestDelivery>,
     drop_next: u32,
     duplicate_next: u32,
     delay_next: (u32, Duration),
@@ -224,10 +308,10 @@ pub(super) struct Hooks {
 impl Hooks {
     pub(super) fn new(config: Option<WebhookConfig>, sender: UnboundedSender<Job>) -> Self {
         Hooks {
-            config,
-            health: HookHealth::default(),
-            configured_at: Utc::now(),
+            hooks: config.into_iter().map(|config| Hook::new(config, None, Utc::now())).collect(),
             deliveries: Vec::new(),
+            tests: Vec::new(),
+            pending_test: None,
             drop_next: 0,
             duplicate_next: 0,
             delay_next: (0, Duration::ZERO),
@@ -237,13 +321,40 @@ impl Hooks {
         }
     }
 
-    /// Configures (or removes) the hook; another hook than the one configured starts healthy.
+    /// Configures (or removes) the test's hook, which every project shows and fires; another hook
+    /// than the one configured starts healthy.
     pub(super) fn configure(&mut self, config: Option<WebhookConfig>) {
-        if self.config.as_ref().map(|hook| hook.id) != config.as_ref().map(|hook| hook.id) {
-            self.health = HookHealth::default();
-            self.configured_at = Utc::now();
-        }
-        self.config = config;
+        let previous = self.hooks.iter().position(|hook| hook.project.is_none());
+        let kept = previous.map(|index| self.hooks.remove(index));
+        let Some(config) = config else { return };
+        let hook = match kept {
+            Some(mut hook) if hook.config.id == config.id => {
+                hook.config = config;
+                hook
+            }
+            _ => Hook::new(config, None, Utc::now()),
+        };
+        self.hooks.push(hook);
+    }
+
+    /// The test's hook of [`Hooks::configure`].
+    pub(super) fn configured_mut(&mut self) -> Option<&mut Hook> {
+        self.hooks.iter_mut().find(|hook| hook.project.is_none())
+    }
+
+    /// A hook of `project` by id.
+    pub(super) fn of_project(&self, project: u64, id: u64) -> Option<&Hook> {
+        self.hooks.iter().find(|hook| hook.config.id == id && hook.serves(project))
+    }
+
+    /// A hook by id.
+    pub(super) fn by_id_mut(&mut self, id: u64) -> Option<&mut Hook> {
+        self.hooks.iter_mut().find(|hook| hook.config.id == id)
+    }
+
+    /// The id the next hook gets.
+    pub(super) fn next_id(&self) -> u64 {
+        self.hooks.iter().map(|hook| hook.config.id).max().unwrap_or(0) + 1
     }
 
     /// The next `times` deliveries are recorded as dropped and never sent.
@@ -281,6 +392,63 @@ impl Hooks {
         }
     }
 
+    /// Records one delivery of `body` by the hook `config` with its outcome so far, and returns the
+    /// request that makes it (headers signed and the secret added).
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &mut self,
+        config: &WebhookConfig,
+        event: &str,
+        (idempotency_key, event_uuid): (&str, &str),
+        instance: &str,
+        body: &Value,
+        outcome: DeliveryOutcome,
+        delay: Duration,
+    ) -> Job {
+        let bytes = body.to_string().into_bytes();
+        let headers = vec![
+            ("Content-Type".to_owned(), "application/json".to_owned()),
+            ("User-Agent".to_owned(), USER_AGENT.to_owned()),
+            ("Idempotency-Key".to_owned(), idempotency_key.to_owned()),
+            ("X-Gitlab-Event".to_owned(), event.to_owned()),
+            ("X-Gitlab-Webhook-UUID".to_owned(), new_uuid()),
+            ("X-Gitlab-Instance".to_owned(), instance.to_owned()),
+            ("X-Gitlab-Event-UUID".to_owned(), event_uuid.to_owned()),
+        ];
+        let record = self.deliveries.len();
+        self.deliveries.push(Delivery {
+            hook: config.id,
+            at: Utc::now(),
+            event: event.to_owned(),
+            headers: headers.clone(),
+            body: body.clone(),
+            outcome,
+        });
+        let mut sent = headers;
+        if let Some(key) = config.signing_token.as_deref().and_then(|t| SigningKey::parse(t).ok()) {
+            // Signed when the delivery is made, over the exact bytes sent.
+            let timestamp = Utc::now().timestamp().to_string();
+            let signature = key.sign(idempotency_key, &timestamp, &bytes);
+            sent.push(("webhook-id".to_owned(), idempotency_key.to_owned()));
+            sent.push(("webhook-timestamp".to_owned(), timestamp));
+            sent.push(("webhook-signature".to_owned(), signature));
+        }
+        if let Some(secret) = &config.secret {
+            sent.push(("X-Gitlab-Token".to_owned(), secret.clone()));
+        }
+        Job { record, hook: config.id, url: config.url.clone(), headers: sent, body: bytes, delay }
+    }
+
+    /// Records a test delivery of `body` by the hook `config` of `project`, to be sent by
+    /// [`send_test`] once the request's lock is released (never dropped, held or delayed: a test
+    /// is sent at once).
+    pub(super) fn test(&mut self, config: &WebhookConfig, project: u64, event: &str, instance: &str, body: &Value) {
+        let key = new_uuid();
+        let job =
+            self.record(config, event, (&key, &new_uuid()), instance, body, DeliveryOutcome::Pending, Duration::ZERO);
+        self.pending_test = Some(TestDelivery { project, job });
+    }
+
     /// Records one delivery and sends it, or not, as the armed faults say.
     fn deliver(&mut self, config: &WebhookConfig, event: &str, event_uuid: String, instance: &str, body: Value) {
         let idempotency_key = new_uuid();
@@ -298,42 +466,12 @@ impl Hooks {
         } else {
             Duration::ZERO
         };
-        let bytes = body.to_string().into_bytes();
         for _ in 0..copies {
-            let headers = vec![
-                ("Content-Type".to_owned(), "application/json".to_owned()),
-                ("User-Agent".to_owned(), USER_AGENT.to_owned()),
-                ("Idempotency-Key".to_owned(), idempotency_key.clone()),
-                ("X-Gitlab-Event".to_owned(), event.to_owned()),
-                ("X-Gitlab-Webhook-UUID".to_owned(), new_uuid()),
-                ("X-Gitlab-Instance".to_owned(), instance.to_owned()),
-                ("X-Gitlab-Event-UUID".to_owned(), event_uuid.clone()),
-            ];
-            let record = self.deliveries.len();
             let outcome = if dropped { DeliveryOutcome::Dropped } else { DeliveryOutcome::Pending };
-            self.deliveries.push(Delivery {
-                event: event.to_owned(),
-                headers: headers.clone(),
-                body: body.clone(),
-                outcome,
-            });
+            let job = self.record(config, event, (&idempotency_key, &event_uuid), instance, &body, outcome, delay);
             if dropped {
                 continue;
             }
-            let mut sent = headers;
-            if let Some(key) = config.signing_token.as_deref().and_then(|t| SigningKey::parse(t).ok()) {
-                // Signed when the delivery is made, over the exact bytes sent.
-                let timestamp = Utc::now().timestamp().to_string();
-                let signature = key.sign(&idempotency_key, &timestamp, &bytes);
-                sent.push(("webhook-id".to_owned(), idempotency_key.clone()));
-                sent.push(("webhook-timestamp".to_owned(), timestamp));
-                sent.push(("webhook-signature".to_owned(), signature));
-            }
-            if let Some(secret) = &config.secret {
-                sent.push(("X-Gitlab-Token".to_owned(), secret.clone()));
-            }
-            let job =
-                Job { record, hook: config.id, url: config.url.clone(), headers: sent, body: bytes.clone(), delay };
             if self.holding {
                 self.held.push(job);
             } else {
@@ -343,16 +481,15 @@ impl Hooks {
     }
 }
 
-/// Delivers the hooks of the changes from index `from` on, if a hook is configured.
+/// Delivers the changes from index `from` on to every hook of their project enabled for them.
 pub(super) fn dispatch(state: &mut SimState, from: usize, base: &str) {
-    let Some(config) = state.hooks.config.clone() else { return };
     for index in from..state.model.changes.len() {
         let change = state.model.changes[index].clone();
         let Some(user) = change.by else { continue };
         let model = &state.model;
         let Some(project) = model.projects.get(&change.project_id) else { continue };
         let Some(issue) = project.issues.get(&change.iid) else { continue };
-        let (event, enabled, body) = match &change.kind {
+        let (event, body) = match &change.kind {
             ChangeKind::IssueCreated | ChangeKind::IssueUpdated { .. } => {
                 let action = match model.previous.get(&index) {
                     Some(before) => IssueAction::Changed(before),
@@ -361,8 +498,8 @@ pub(super) fn dispatch(state: &mut SimState, from: usize, base: &str) {
                 let midway = model.rendered.get(&index).map(|fields| issue.as_of(fields));
                 let body = issue_hook(model, project, midway.as_ref().unwrap_or(issue), action, user, base);
                 match issue.confidential {
-                    true => ("Confidential Issue Hook", config.events.confidential_issues, body),
-                    false => ("Issue Hook", config.events.issues, body),
+                    true => ("Confidential Issue Hook", body),
+                    false => ("Issue Hook", body),
                 }
             }
             ChangeKind::NoteCreated { note_id, internal } | ChangeKind::NoteUpdated { note_id, internal } => {
@@ -373,16 +510,23 @@ pub(super) fn dispatch(state: &mut SimState, from: usize, base: &str) {
                 };
                 let body = note_hook(model, project, issue, note, action, base);
                 match *internal || issue.confidential {
-                    true => ("Confidential Note Hook", config.events.confidential_notes, body),
-                    false => ("Note Hook", config.events.notes, body),
+                    true => ("Confidential Note Hook", body),
+                    false => ("Note Hook", body),
                 }
             }
             // GitLab fires no issue hook when an issue is deleted.
             ChangeKind::IssueDeleted => continue,
         };
-        if enabled {
-            let event_uuid = change.event_uuid.clone().unwrap_or_else(new_uuid);
-            state.hooks.deliver(&config, event, event_uuid, base, body);
+        let event_uuid = change.event_uuid.clone().unwrap_or_else(new_uuid);
+        let targets: Vec<WebhookConfig> = state
+            .hooks
+            .hooks
+            .iter()
+            .filter(|hook| hook.serves(change.project_id) && hook.config.events.fires_on(event))
+            .map(|hook| hook.config.clone())
+            .collect();
+        for config in targets {
+            state.hooks.deliver(&config, event, event_uuid.clone(), base, body.clone());
         }
     }
 }
@@ -396,9 +540,8 @@ pub(super) async fn run(shared: Arc<Shared>, mut jobs: UnboundedReceiver<Job>) {
             tokio::time::sleep(job.delay).await;
         }
         let executable = {
-            let state = shared.lock();
-            state.hooks.config.as_ref().is_none_or(|hook| hook.id != job.hook)
-                || state.hooks.health.executable(Utc::now())
+            let mut state = shared.lock();
+            state.hooks.by_id_mut(job.hook).is_none_or(|hook| hook.health.executable(Utc::now()))
         };
         if !executable {
             if let Some(delivery) = shared.lock().hooks.deliveries.get_mut(job.record) {
@@ -412,13 +555,39 @@ pub(super) async fn run(shared: Arc<Shared>, mut jobs: UnboundedReceiver<Job>) {
             Err(_) => DeliveryOutcome::Failed("no answer within 10 s".into()),
         };
         let mut state = shared.lock();
-        if state.hooks.config.as_ref().is_some_and(|hook| hook.id == job.hook) {
-            let success = matches!(outcome, DeliveryOutcome::Answered(status) if (200..300).contains(&status));
-            state.hooks.health.record(success, Utc::now());
+        if let Some(hook) = state.hooks.by_id_mut(job.hook) {
+            hook.health.record(outcome.succeeded(), Utc::now());
         }
         if let Some(delivery) = state.hooks.deliveries.get_mut(job.record) {
             delivery.outcome = outcome;
         }
+    }
+}
+
+/// Sends a test delivery (outside the state's lock, as the API request waits for it), records it
+/// and moves its hook's state: a success re-enables the hook, as GitLab's test does. The outcome.
+pub(super) async fn send_test(shared: &Shared, test: TestDelivery) -> DeliveryOutcome {
+    let outcome = match tokio::time::timeout(TIMEOUT, post(&test.job)).await {
+        Ok(Ok(status)) => DeliveryOutcome::Answered(status),
+        Ok(Err(error)) => DeliveryOutcome::Failed(error),
+        Err(_) => DeliveryOutcome::Failed("no answer within 10 s".into()),
+    };
+    let mut state = shared.lock();
+    if let Some(hook) = state.hooks.by_id_mut(test.job.hook).filter(|hook| hook.serves(test.project)) {
+        hook.health.record(outcome.succeeded(), Utc::now());
+    }
+    if let Some(delivery) = state.hooks.deliveries.get_mut(test.job.record) {
+        delivery.outcome = outcome.clone();
+    }
+    outcome
+}
+
+/// The message of GitLab's 422 to a failed test delivery.
+pub(super) fn failure_message(outcome: &DeliveryOutcome) -> String {
+    match outcome {
+        DeliveryOutcome::Answered(status) => format!("[{status}] the receiver answered {status}"),
+        DeliveryOutcome::Failed(error) => format!("[EXCEPTION] {error}"),
+        _ => "[EXCEPTION] not sent".to_owned(),
     }
 }
 

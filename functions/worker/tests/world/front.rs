@@ -3,6 +3,7 @@
 //! QALITA route, and deliveries reach the FIFO queue on moto.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use axum::body::{Body as AxumBody, to_bytes};
 use axum::extract::{Request, State};
@@ -28,6 +29,8 @@ pub struct Front {
     pub url: String,
     /// `http://127.0.0.1:<port>/api/v2/integrations/qalita/webhook`.
     pub qalita_url: String,
+    /// Requests left to answer 503 without handling them (a receiver down).
+    failing: Arc<AtomicU32>,
     task: JoinHandle<()>,
 }
 
@@ -38,6 +41,11 @@ impl Drop for Front {
 }
 
 impl Front {
+    /// The next `times` requests are answered 503 and not handled, as by a receiver that is down.
+    pub fn fail_next(&self, times: u32) {
+        self.failing.store(times, Ordering::SeqCst);
+    }
+
     /// Serves the webhook handler with the real adapters on the local stack.
     pub async fn start(aws: &LocalAws, stack: &TestStack) -> Front {
         let clock = Arc::new(SystemClock);
@@ -69,16 +77,20 @@ impl Front {
         let address = listener.local_addr().expect("address");
         let url = format!("http://{address}{WEBHOOK_PATH}");
         let qalita_url = format!("http://{address}{QALITA_WEBHOOK_PATH}");
-        let app = axum::Router::new().fallback(serve).with_state(deps);
+        let failing = Arc::new(AtomicU32::new(0));
+        let app = axum::Router::new().fallback(serve).with_state((deps, failing.clone()));
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Front { url, qalita_url, task }
+        Front { url, qalita_url, failing, task }
     }
 }
 
 /// One request through the Lambda handler: the same request API Gateway's payload v2 makes.
-async fn serve(State(deps): State<Arc<Deps>>, request: Request) -> Response {
+async fn serve(State((deps, failing)): State<(Arc<Deps>, Arc<AtomicU32>)>, request: Request) -> Response {
+    if failing.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1)).is_ok() {
+        return Response::builder().status(503).body(AxumBody::empty()).unwrap_or_default();
+    }
     let (parts, body) = request.into_parts();
     let bytes = to_bytes(body, 16 * 1024 * 1024).await.unwrap_or_default();
     let body = match String::from_utf8(bytes.to_vec()) {

@@ -2,6 +2,7 @@
 //! sync's subset, sends them with the token in `PRIVATE-TOKEN`, and classifies every answer through
 //! [`super::http`] so that the worker decides retry or drop in one place.
 
+mod admin;
 mod wire;
 
 #[cfg(test)]
