@@ -4,7 +4,7 @@
 //! function's delivery parsing and the queue envelope ([`webhook`], [`envelope`]), the mapping and
 //! routing ([`mapping`]), the pure planners ([`plan`]), the sync engine that runs them and makes
 //! their writes through the ports, both ways and comments included ([`engine`]), the operator's
-//! switch ([`control`]), and the ports (traits) with their adapters (AWS, HTTP, in-memory).
+//! switch ([`control`]), the service's own figures ([`metrics`]), and the ports (traits) with their adapters (AWS, HTTP, in-memory).
 //!
 //! Binaries stay thin: they wire configuration and adapters, and call into this crate.
 
@@ -18,6 +18,7 @@ pub mod events;
 pub mod health;
 pub mod logs;
 pub mod mapping;
+pub mod metrics;
 pub mod plan;
 pub mod ports;
 pub mod webhook;

@@ -1,5 +1,6 @@
 //! Cold start: read the settings, the tokens and the configuration document, build the clients
-//! once, then serve SQS batches and scheduled polls.
+//! once, then serve SQS batches and scheduled polls, writing each invocation's figures as EMF
+//! lines.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,7 +42,9 @@ async fn build() -> Result<Arc<Deps>, Error> {
     };
     let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), settings.queue_url));
     let places = Places { store, queue, clock: Arc::new(SystemClock) };
-    Ok(Arc::new(Deps::build(config, tokens, &wiring::http_profile(), places)?))
+    let mut deps = Deps::build(config, tokens, &wiring::http_profile(), places)?;
+    deps.max_receive_count = settings.max_receive_count;
+    Ok(Arc::new(deps))
 }
 
 #[tokio::main]
@@ -62,6 +65,8 @@ async fn main() -> Result<(), Error> {
         async move {
             let deps = current.read().await.0.clone();
             let answer = invoke(deps.clone(), event).await;
+            // The invocation's figures, as EMF lines, once its work is done.
+            qalita_gitlab_core::metrics::emf::flush();
             if deps.credentials_refused.load(std::sync::atomic::Ordering::SeqCst) {
                 let mut guard = current.write().await;
                 if guard.1.elapsed() >= REFRESH_AFTER_REFUSAL {
@@ -96,6 +101,8 @@ async fn invoke(deps: Arc<Deps>, event: LambdaEvent<Value>) -> Result<Value, Err
     let deadline = Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN);
     let poll = poll(&deps, deadline).await;
     let reconcile = qalita_gitlab_worker::reconcile::reconcile(&deps, deadline).await;
+    let projects = deps.config.projects();
+    qalita_gitlab_core::metrics::health::record_global(deps.store.as_ref(), &projects, deps.clock.now()).await;
     Ok(serde_json::json!({ "poll": poll, "reconcile": reconcile }))
 }
 

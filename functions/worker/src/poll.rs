@@ -54,8 +54,20 @@ pub struct PollReport {
     pub stopped: Option<String>,
 }
 
+impl PollReport {
+    /// Adds the run to the metrics.
+    fn record(&self, took: std::time::Duration) {
+        use qalita_gitlab_core::metrics::{self, Figure};
+        metrics::time(Figure::PollDuration, took);
+        metrics::count_n(Figure::PollRead, self.read as u64);
+        metrics::count_n(Figure::PollEnqueued, self.enqueued as u64);
+        metrics::count_n(Figure::PollFailed, self.failed as u64);
+    }
+}
+
 /// Runs one poll, stopping before `deadline` (the Lambda's, less a margin).
 pub async fn poll(deps: &Deps, deadline: Instant) -> PollReport {
+    let started = Instant::now();
     let mut report = PollReport::default();
     if let Some(reason) = qalita_gitlab_core::control::held(deps.store.as_ref()).await {
         report.stopped = Some(reason);
@@ -83,6 +95,7 @@ pub async fn poll(deps: &Deps, deadline: Instant) -> PollReport {
     // The newest page first: offset 0 is read every run, so the sweep starts after it.
     if !read_page(deps, 0, first_run, &mut report, deadline).await.is_some_and(|page| page.finished) {
         save_cursor(deps, &report).await;
+        report.record(started.elapsed());
         return report;
     }
     let mut offset = start;
@@ -102,6 +115,7 @@ pub async fn poll(deps: &Deps, deadline: Instant) -> PollReport {
     }
     save_cursor(deps, &report).await;
     tracing::info!(read = report.read, enqueued = report.enqueued, not_created = report.not_created, failed = report.failed, comments_swept = report.comments_swept, enrolled = report.enrolled, pages = report.pages, next_offset = report.next_offset, stopped = ?report.stopped, "poll");
+    report.record(started.elapsed());
     report
 }
 

@@ -46,8 +46,20 @@ pub struct ReconcileReport {
     pub stopped: Option<String>,
 }
 
+impl ReconcileReport {
+    /// Adds the run to the metrics.
+    fn record(&self, took: std::time::Duration) {
+        use qalita_gitlab_core::metrics::{self, Figure};
+        metrics::time(Figure::ReconcileDuration, took);
+        metrics::count_n(Figure::ReconcileRead, self.read as u64);
+        metrics::count_n(Figure::ReconcileSynced, self.synced as u64);
+        metrics::count_n(Figure::ReconcileFailed, self.failed as u64);
+    }
+}
+
 /// Reconciles every project the configuration routes to, stopping before `deadline`.
 pub async fn reconcile(deps: &Deps, deadline: Instant) -> ReconcileReport {
+    let started = Instant::now();
     let mut report = ReconcileReport::default();
     if let Some(reason) = qalita_gitlab_core::control::held(deps.store.as_ref()).await {
         report.stopped = Some(reason);
@@ -68,6 +80,7 @@ pub async fn reconcile(deps: &Deps, deadline: Instant) -> ReconcileReport {
         }
     }
     tracing::info!(projects = report.projects, read = report.read, synced = report.synced, failed = report.failed, stopped = ?report.stopped, "GitLab reconcile");
+    report.record(started.elapsed());
     report
 }
 

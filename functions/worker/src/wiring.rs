@@ -92,6 +92,6 @@ impl Deps {
         let Places { store, queue, clock } = places;
         let ports = Ports { gitlab, qalita: qalita.clone(), store: store.clone(), clock: clock.clone() };
         let engine = Engine::new(ports, config.clone());
-        Deps { engine, qalita, queue, store, clock, config, credentials_refused: false.into() }
+        Deps { engine, qalita, queue, store, clock, config, credentials_refused: false.into(), max_receive_count: None }
     }
 }
