@@ -274,6 +274,9 @@ pub enum Figure {
     SyncLag(Origin),
     /// API calls by service and status class.
     Call(Origin, StatusClass),
+    /// API calls by service, every class (the base of the share of 429s: an alarm's metric math
+    /// takes at most 10 metrics).
+    Calls(Origin),
     /// The wait a 429 asked for, per service.
     RateLimitWait(Origin),
     /// How long a poll of QALITA took.
@@ -313,6 +316,7 @@ impl Figure {
         for origin in Origin::ALL {
             all.extend(StatusClass::ALL.map(|class| Figure::Call(origin, class)));
         }
+        all.extend(Origin::ALL.map(Figure::Calls));
         all.extend(Origin::ALL.map(Figure::RateLimitWait));
         all.extend([
             Figure::PollDuration,
@@ -337,6 +341,7 @@ impl Figure {
             Figure::Message(outcome) => format!("Messages{}", outcome.title()),
             Figure::SyncLag(origin) => format!("{}SyncLag", origin.prefix()),
             Figure::Call(origin, class) => format!("{}Calls{}", origin.prefix(), class.title()),
+            Figure::Calls(origin) => format!("{}Calls", origin.prefix()),
             Figure::RateLimitWait(origin) => format!("{}RateLimitWait", origin.prefix()),
             Figure::PollDuration => "PollDuration".into(),
             Figure::PollRead => "PollIssuesRead".into(),
@@ -520,6 +525,7 @@ pub fn api_call(service: Service, status: Option<u16>, wait: Option<Duration>) {
     let origin = Origin::from(service);
     let class = StatusClass::of(status);
     count(Figure::Call(origin, class));
+    count(Figure::Calls(origin));
     if class == StatusClass::RateLimited {
         time(Figure::RateLimitWait(origin), wait.unwrap_or_default());
     }

@@ -38,6 +38,11 @@ fn family(figure: &Figure) -> Family {
             "GitLab and QALITA API calls by status class.",
             vec![("service", origin.as_str().to_owned()), ("status", class.as_str().to_owned())],
         ),
+        Figure::Calls(origin) => (
+            "qalita_gitlab_api_calls_all_total",
+            "GitLab and QALITA API calls, every status class.",
+            vec![("service", origin.as_str().to_owned())],
+        ),
         Figure::RateLimitWait(origin) => (
             "qalita_gitlab_rate_limit_wait_seconds",
             "The waits 429 answers asked for.",
