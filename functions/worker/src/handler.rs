@@ -56,8 +56,26 @@ struct Retry {
     reason: String,
 }
 
-/// Handles one batch and reports the failed messages.
+/// Handles one batch and reports the failed messages; then notes it in the worker's activity
+/// record (the oldest message's age, the 429s), which `qalita-gitlab status` reads.
 pub async fn handle_batch(deps: Arc<Deps>, event: SqsEvent) -> SqsBatchResponse {
+    let now = deps.clock.now();
+    let oldest = event.records.iter().filter_map(sent_at).min().and_then(|at| (now - at).to_std().ok());
+    let store = deps.store.clone();
+    let response = process_batch(deps, event).await;
+    qalita_gitlab_core::activity::note_batch(store.as_ref(), now, oldest).await;
+    response
+}
+
+/// When a message was sent: SQS's `SentTimestamp`, else the envelope's `received_at`.
+fn sent_at(message: &SqsMessage) -> Option<DateTime<Utc>> {
+    let sent = message.attributes.get("SentTimestamp").and_then(|ms| ms.parse::<i64>().ok());
+    sent.and_then(DateTime::from_timestamp_millis).or_else(|| {
+        Envelope::<&RawValue>::parse(message.body.as_deref().unwrap_or_default()).ok().map(|e| e.received_at)
+    })
+}
+
+async fn process_batch(deps: Arc<Deps>, event: SqsEvent) -> SqsBatchResponse {
     // The operator's switch, read once per batch. Unreadable: the batch comes back later rather
     // than writing while the operator may have said stop.
     match qalita_gitlab_core::control::is_disabled(deps.store.as_ref()).await {

@@ -55,13 +55,23 @@ pub struct PollReport {
 }
 
 impl PollReport {
-    /// Adds the run to the metrics.
-    fn record(&self, took: std::time::Duration) {
+    /// Adds the run to the metrics and records it for `qalita-gitlab status`.
+    async fn record(&self, deps: &Deps, took: std::time::Duration) {
+        use qalita_gitlab_core::activity::{self, RunRecord};
         use qalita_gitlab_core::metrics::{self, Figure};
         metrics::time(Figure::PollDuration, took);
         metrics::count_n(Figure::PollRead, self.read as u64);
         metrics::count_n(Figure::PollEnqueued, self.enqueued as u64);
         metrics::count_n(Figure::PollFailed, self.failed as u64);
+        let record = RunRecord {
+            finished_at: deps.clock.now(),
+            took_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+            read: self.read as u64,
+            changed: self.enqueued as u64,
+            failed: self.failed as u64,
+            stopped: self.stopped.clone(),
+        };
+        activity::set_run(deps.store.as_ref(), activity::POLL_KEY, &record).await;
     }
 }
 
@@ -95,7 +105,7 @@ pub async fn poll(deps: &Deps, deadline: Instant) -> PollReport {
     // The newest page first: offset 0 is read every run, so the sweep starts after it.
     if !read_page(deps, 0, first_run, &mut report, deadline).await.is_some_and(|page| page.finished) {
         save_cursor(deps, &report).await;
-        report.record(started.elapsed());
+        report.record(deps, started.elapsed()).await;
         return report;
     }
     let mut offset = start;
@@ -115,7 +125,7 @@ pub async fn poll(deps: &Deps, deadline: Instant) -> PollReport {
     }
     save_cursor(deps, &report).await;
     tracing::info!(read = report.read, enqueued = report.enqueued, not_created = report.not_created, failed = report.failed, comments_swept = report.comments_swept, enrolled = report.enrolled, pages = report.pages, next_offset = report.next_offset, stopped = ?report.stopped, "poll");
-    report.record(started.elapsed());
+    report.record(deps, started.elapsed()).await;
     report
 }
 

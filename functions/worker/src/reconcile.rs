@@ -47,13 +47,23 @@ pub struct ReconcileReport {
 }
 
 impl ReconcileReport {
-    /// Adds the run to the metrics.
-    fn record(&self, took: std::time::Duration) {
+    /// Adds the run to the metrics and records it for `qalita-gitlab status`.
+    async fn record(&self, deps: &Deps, took: std::time::Duration) {
+        use qalita_gitlab_core::activity::{self, RunRecord};
         use qalita_gitlab_core::metrics::{self, Figure};
         metrics::time(Figure::ReconcileDuration, took);
         metrics::count_n(Figure::ReconcileRead, self.read as u64);
         metrics::count_n(Figure::ReconcileSynced, self.synced as u64);
         metrics::count_n(Figure::ReconcileFailed, self.failed as u64);
+        let record = RunRecord {
+            finished_at: deps.clock.now(),
+            took_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+            read: self.read as u64,
+            changed: self.synced as u64,
+            failed: self.failed as u64,
+            stopped: self.stopped.clone(),
+        };
+        activity::set_run(deps.store.as_ref(), activity::RECONCILE_KEY, &record).await;
     }
 }
 
@@ -80,7 +90,7 @@ pub async fn reconcile(deps: &Deps, deadline: Instant) -> ReconcileReport {
         }
     }
     tracing::info!(projects = report.projects, read = report.read, synced = report.synced, failed = report.failed, stopped = ?report.stopped, "GitLab reconcile");
-    report.record(started.elapsed());
+    report.record(deps, started.elapsed()).await;
     report
 }
 
