@@ -45,10 +45,13 @@ impl EmfConfig {
 
 static ENV_CONFIG: LazyLock<EmfConfig> = LazyLock::new(|| EmfConfig::from_lookup(|key| std::env::var(key).ok()));
 
+/// A figure's dimensions besides the stack: (key, value).
+type Dimensions = Vec<(&'static str, String)>;
+
 /// The EMF lines of `figures`, stamped `timestamp_ms` (milliseconds since the Unix epoch).
 pub fn lines(config: &EmfConfig, timestamp_ms: i64, figures: Vec<(Figure, Flushed)>) -> Vec<String> {
     // One document per set of dimension values: a directive's metrics share its root members.
-    let mut groups: Vec<(Vec<(&'static str, String)>, Vec<(Figure, Flushed)>)> = Vec::new();
+    let mut groups: Vec<(Dimensions, Vec<(Figure, Flushed)>)> = Vec::new();
     for (figure, flushed) in figures {
         if matches!(&flushed, Flushed::Values(values) if values.is_empty()) {
             continue;
@@ -62,12 +65,7 @@ pub fn lines(config: &EmfConfig, timestamp_ms: i64, figures: Vec<(Figure, Flushe
     groups.into_iter().map(|(dimensions, members)| document(config, timestamp_ms, &dimensions, members)).collect()
 }
 
-fn document(
-    config: &EmfConfig,
-    timestamp_ms: i64,
-    dimensions: &[(&'static str, String)],
-    members: Vec<(Figure, Flushed)>,
-) -> String {
+fn document(config: &EmfConfig, timestamp_ms: i64, dimensions: &Dimensions, members: Vec<(Figure, Flushed)>) -> String {
     let mut root = Map::new();
     let mut keys = vec![Value::from(STACK_DIMENSION)];
     root.insert(STACK_DIMENSION.into(), config.stack.clone().into());
