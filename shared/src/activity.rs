@@ -15,7 +15,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::{Figure, Origin, Registry, StatusClass};
+use crate::health::{read, write};
+use crate::metrics::{self, Figure, Origin, Registry, StatusClass};
 use crate::ports::{Settings, StoreError};
 
 /// The settings key of the last poll.
@@ -117,6 +118,41 @@ pub async fn run(store: &dyn Settings, key: &str) -> Result<Option<RunRecord>, S
     read(store, key).await
 }
 
+/// A scheduled run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Run {
+    /// The poll of QALITA.
+    Poll,
+    /// The reconcile of GitLab.
+    Reconcile,
+}
+
+impl Run {
+    /// Its settings key.
+    pub fn key(self) -> &'static str {
+        match self {
+            Run::Poll => POLL_KEY,
+            Run::Reconcile => RECONCILE_KEY,
+        }
+    }
+}
+
+/// Adds a finished run to the metrics (duration, issues read, changed, failed) and records it
+/// for `qalita-gitlab status`.
+pub async fn finish_run(store: &dyn Settings, run: Run, record: &RunRecord) {
+    let (duration, read, changed, failed) = match run {
+        Run::Poll => (Figure::PollDuration, Figure::PollRead, Figure::PollEnqueued, Figure::PollFailed),
+        Run::Reconcile => {
+            (Figure::ReconcileDuration, Figure::ReconcileRead, Figure::ReconcileSynced, Figure::ReconcileFailed)
+        }
+    };
+    metrics::time(duration, Duration::from_millis(record.took_ms));
+    metrics::count_n(read, record.read);
+    metrics::count_n(changed, record.changed);
+    metrics::count_n(failed, record.failed);
+    set_run(store, run.key(), record).await;
+}
+
 /// Records a run under `key`; a failure is logged (the run's work is done either way).
 pub async fn set_run(store: &dyn Settings, key: &str, record: &RunRecord) {
     if let Err(error) = write(store, key, record).await {
@@ -149,7 +185,7 @@ pub fn rate_limited_totals(registry: &Registry) -> (u64, u64) {
 /// with the 429s this process got since it last wrote: at most once a minute per process, at once
 /// when there are new 429s. A store that fails is logged, never an error of the batch.
 pub async fn note_batch(store: &dyn Settings, now: DateTime<Utc>, oldest_message_age: Option<Duration>) {
-    let (gitlab, qalita) = rate_limited_totals(crate::metrics::global());
+    let (gitlab, qalita) = rate_limited_totals(metrics::global());
     let (new_gitlab, new_qalita) = {
         let noted = NOTED.lock().unwrap_or_else(|p| p.into_inner());
         let (seen_gitlab, seen_qalita, last) =
@@ -179,23 +215,6 @@ pub async fn note_batch(store: &dyn Settings, now: DateTime<Utc>, oldest_message
 /// Writes the worker record as it stands (tests, and a batch noted by another process).
 pub async fn set_worker(store: &dyn Settings, record: &WorkerRecord) -> Result<(), StoreError> {
     write(store, WORKER_KEY, record).await
-}
-
-async fn read<T: for<'de> Deserialize<'de>>(store: &dyn Settings, key: &str) -> Result<Option<T>, StoreError> {
-    let Some(text) = store.cursor(key).await? else { return Ok(None) };
-    match serde_json::from_str(&text) {
-        Ok(value) => Ok(Some(value)),
-        Err(error) => {
-            tracing::warn!(key, %error, "an activity record does not read; taken as absent");
-            Ok(None)
-        }
-    }
-}
-
-async fn write<T: Serialize>(store: &dyn Settings, key: &str, value: &T) -> Result<(), StoreError> {
-    let text = serde_json::to_string(value)
-        .map_err(|e| StoreError::Rejected { class: "activity-record".into(), message: e.to_string() })?;
-    store.set_cursor(key, &text).await
 }
 
 #[cfg(test)]

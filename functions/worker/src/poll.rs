@@ -57,12 +57,7 @@ pub struct PollReport {
 impl PollReport {
     /// Adds the run to the metrics and records it for `qalita-gitlab status`.
     async fn record(&self, deps: &Deps, took: std::time::Duration) {
-        use qalita_gitlab_core::activity::{self, RunRecord};
-        use qalita_gitlab_core::metrics::{self, Figure};
-        metrics::time(Figure::PollDuration, took);
-        metrics::count_n(Figure::PollRead, self.read as u64);
-        metrics::count_n(Figure::PollEnqueued, self.enqueued as u64);
-        metrics::count_n(Figure::PollFailed, self.failed as u64);
+        use qalita_gitlab_core::activity::{self, Run, RunRecord};
         let record = RunRecord {
             finished_at: deps.clock.now(),
             took_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
@@ -71,7 +66,7 @@ impl PollReport {
             failed: self.failed as u64,
             stopped: self.stopped.clone(),
         };
-        activity::set_run(deps.store.as_ref(), activity::POLL_KEY, &record).await;
+        activity::finish_run(deps.store.as_ref(), Run::Poll, &record).await;
     }
 }
 

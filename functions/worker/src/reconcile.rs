@@ -49,12 +49,7 @@ pub struct ReconcileReport {
 impl ReconcileReport {
     /// Adds the run to the metrics and records it for `qalita-gitlab status`.
     async fn record(&self, deps: &Deps, took: std::time::Duration) {
-        use qalita_gitlab_core::activity::{self, RunRecord};
-        use qalita_gitlab_core::metrics::{self, Figure};
-        metrics::time(Figure::ReconcileDuration, took);
-        metrics::count_n(Figure::ReconcileRead, self.read as u64);
-        metrics::count_n(Figure::ReconcileSynced, self.synced as u64);
-        metrics::count_n(Figure::ReconcileFailed, self.failed as u64);
+        use qalita_gitlab_core::activity::{self, Run, RunRecord};
         let record = RunRecord {
             finished_at: deps.clock.now(),
             took_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
@@ -63,7 +58,7 @@ impl ReconcileReport {
             failed: self.failed as u64,
             stopped: self.stopped.clone(),
         };
-        activity::set_run(deps.store.as_ref(), activity::RECONCILE_KEY, &record).await;
+        activity::finish_run(deps.store.as_ref(), Run::Reconcile, &record).await;
     }
 }
 
