@@ -204,6 +204,8 @@ fn each_function_role_grants_exactly_the_calls_its_code_makes_on_its_own_resourc
         ("dynamodb:GetItem", ids::TABLE),
         ("dynamodb:PutItem", ids::TABLE),
         ("dynamodb:Query", ids::TABLE),
+        // adapters/governor.rs: the creation budgets' counters.
+        ("dynamodb:UpdateItem", ids::TABLE),
         ("dynamodb:Query", &index),
         // poll.rs: the comment sweep's line.
         ("dynamodb:Query", &sweep_index),

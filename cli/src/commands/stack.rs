@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, Region};
 use qalita_gitlab_core::adapters::dynamodb::DynamoLinkStore;
-use qalita_gitlab_core::adapters::gitlab_http::GitlabClient;
 use qalita_gitlab_core::adapters::qalita_http::QalitaClient;
 use qalita_gitlab_core::adapters::secrets_manager::SecretsManager;
 use qalita_gitlab_core::adapters::sqs_admin::{QueueLocation, SqsQueueAdmin};
 use qalita_gitlab_core::config::Config;
 use qalita_gitlab_core::domain::SecretString;
+use qalita_gitlab_core::ports::GitlabApi;
 use qalita_gitlab_core::ports::{LinkStore, QueueAdmin, SecretSource, SecretStage, StoreError, SystemClock};
 
 use super::global::GlobalArgs;
@@ -139,11 +139,16 @@ impl Stack {
         }
     }
 
-    /// The GitLab and QALITA clients of the configuration, with the stack's tokens.
-    pub async fn clients(&self, config: &Config) -> Result<(Arc<GitlabClient>, Arc<QalitaClient>), CommandError> {
+    /// The GitLab and QALITA clients of the configuration, with the stack's tokens; GitLab's paced
+    /// by the rate governor on the stack's counters, shared with the workers.
+    pub async fn clients(&self, config: &Config) -> Result<(Arc<dyn GitlabApi>, Arc<QalitaClient>), CommandError> {
         // The worker's builder and HTTP profile: the commands that sync run the worker's code.
         let tokens = Tokens { gitlab: self.gitlab_token().await?, qalita: self.qalita_token().await? };
-        wiring::clients(config, tokens, &wiring::http_profile()).map_err(|error| usage(error.to_string()))
+        let (gitlab, qalita) =
+            wiring::clients(config, tokens, &wiring::http_profile()).map_err(|error| usage(error.to_string()))?;
+        let counters: Arc<dyn qalita_gitlab_core::ports::Settings> = self.store();
+        let gitlab = wiring::governed(config, gitlab, counters, Arc::new(qalita_gitlab_core::ports::SystemClock));
+        Ok((gitlab, qalita))
     }
 
     /// Stores the configuration document if the stored one is still `previous`, so that two

@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use qalita_gitlab_core::adapters::gitlab_http::{GitlabClient, GitlabClientError};
+use qalita_gitlab_core::adapters::governor::Governed;
 use qalita_gitlab_core::adapters::http::HttpSettings;
 use qalita_gitlab_core::adapters::qalita_http::{QalitaClient, QalitaClientError};
 use qalita_gitlab_core::config::Config;
 use qalita_gitlab_core::domain::SecretString;
 use qalita_gitlab_core::engine::{Engine, Ports};
-use qalita_gitlab_core::ports::{Clock, EventQueue, LinkStore};
+use qalita_gitlab_core::ports::{Clock, EventQueue, LinkStore, Settings};
 
 use crate::handler::Deps;
 
@@ -64,6 +65,18 @@ pub fn clients(
     Ok((Arc::new(gitlab), Arc::new(qalita)))
 }
 
+/// `gitlab` paced by the rate governor (`[gitlab.rate_limits]`), its creation budgets counted in
+/// `counters` (the table), so that every worker, `serve` and the CLI share them.
+pub fn governed(
+    config: &Config,
+    gitlab: Arc<GitlabClient>,
+    counters: Arc<dyn Settings>,
+    clock: Arc<dyn Clock>,
+) -> Arc<Governed> {
+    let seen = gitlab.rate_seen();
+    Arc::new(Governed::new(gitlab, seen, counters, clock, config.gitlab.rate_limits.clone()))
+}
+
 /// Where the worker's state and events live, and its time.
 pub struct Places {
     /// The link store.
@@ -79,6 +92,7 @@ impl Deps {
     /// them, and `places`.
     pub fn build(config: Arc<Config>, tokens: Tokens, http: &HttpSettings, places: Places) -> Result<Deps, BuildError> {
         let (gitlab, qalita) = clients(&config, tokens, http)?;
+        let gitlab = governed(&config, gitlab, places.store.clone(), places.clock.clone());
         Ok(Deps::over(config, gitlab, qalita, places))
     }
 

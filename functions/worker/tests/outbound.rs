@@ -447,7 +447,7 @@ async fn a_qalita_change_to_a_field_that_maps_to_nothing_costs_no_call() {
 async fn a_gitlab_429_brings_the_message_back_no_earlier_than_gitlab_asked() {
     let limits = RateLimits { window: Duration::from_secs(4), api: None, issue_creation: Some(1), note_creation: None };
     let world = World::with(
-        SimConfig::default().with_rate_limits(limits),
+        SimConfig::default().with_rate_limits(limits.clone()),
         "[sync]\nbackoff_min_seconds = 1\nbackoff_max_seconds = 1",
     )
     .await;
@@ -457,6 +457,7 @@ async fn a_gitlab_429_brings_the_message_back_no_earlier_than_gitlab_asked() {
     world.qalita_changed_issue(ISSUE, json!({})).await;
     world.qalita_changed_issue(4822, json!({})).await;
 
+    limits.next_window().await;
     let (received, response) = world.run_worker().await;
     let calls: Vec<(String, String, Option<u16>)> =
         world.gitlab.requests().iter().map(|r| (r.method.clone(), r.path.clone(), r.status)).collect();

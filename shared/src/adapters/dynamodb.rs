@@ -350,4 +350,26 @@ impl Settings for DynamoLinkStore {
             false => Err(StoreError::Conflict),
         }
     }
+
+    /// One item per budget and window, counted by a conditional `ADD`, expiring a day later.
+    async fn take_budget(&self, name: &str, window: i64, limit: u32) -> Result<bool, StoreError> {
+        let key = item::budget_key(name, window)?;
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression("ADD #used :one SET #expires = :expires")
+            .condition_expression("attribute_not_exists(#used) OR #used < :limit")
+            .expression_attribute_names("#used", item::USED)
+            .expression_attribute_names("#expires", item::EXPIRES_AT)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":limit", AttributeValue::N(limit.to_string()))
+            .expression_attribute_values(":expires", AttributeValue::N((window + 86_400).to_string()));
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(false),
+            Err(error) => Err(store_error(error)),
+        }
+    }
 }

@@ -22,6 +22,8 @@ struct Tables {
     cursors: HashMap<String, String>,
     /// The configuration document and how many were applied.
     config: Option<(String, u64)>,
+    /// Each rate budget's current window and its uses.
+    budgets: HashMap<String, (i64, u32)>,
     /// Every issue's log in the order of appending (sorted by time on reading).
     logs: Vec<LogEntry>,
 }
@@ -192,5 +194,12 @@ impl Settings for MemoryLinkStore {
         item::config(document, version + 1, Utc::now())?;
         tables.config = Some((document.to_owned(), version + 1));
         Ok(())
+    }
+
+    async fn take_budget(&self, name: &str, window: i64, limit: u32) -> Result<bool, StoreError> {
+        item::budget_key(name, window)?;
+        let mut tables = self.up()?;
+        let (current, used) = tables.budgets.entry(name.to_owned()).or_insert((window, 0));
+        Ok(crate::ports::take_use(current, used, window, limit))
     }
 }

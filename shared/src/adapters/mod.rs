@@ -4,6 +4,7 @@
 pub mod aws_error;
 pub mod dynamodb;
 pub mod gitlab_http;
+pub mod governor;
 pub mod http;
 pub mod memory;
 pub mod memory_store;

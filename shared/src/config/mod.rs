@@ -6,10 +6,12 @@
 pub mod qalita_context;
 pub mod qalita_paths;
 pub mod qalita_shape;
+pub mod rate_limits;
 
 pub use qalita_context::QalitaContext;
 pub use qalita_paths::QalitaPaths;
 pub use qalita_shape::QalitaShape;
+pub use rate_limits::RateLimits;
 
 mod template;
 
@@ -153,6 +155,8 @@ pub struct GitlabSettings {
     pub default_project: GitlabProjectRef,
     /// A PEM bundle of extra CAs, for a self-managed GitLab behind a private CA.
     pub ca_bundle: Option<std::path::PathBuf>,
+    /// The budgets GitLab writes are paced within (`[gitlab.rate_limits]`).
+    pub rate_limits: RateLimits,
 }
 
 /// Where QALITA is.
@@ -399,6 +403,8 @@ struct GitlabDoc {
     base_url: Option<String>,
     default_project: Option<toml::Value>,
     ca_bundle: Option<std::path::PathBuf>,
+    #[serde(default)]
+    rate_limits: rate_limits::RateLimitsDoc,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -721,6 +727,8 @@ impl Config {
                 base_url: base_url("gitlab.base_url", gitlab_url)?,
                 default_project,
                 ca_bundle: doc.gitlab.ca_bundle,
+                rate_limits: RateLimits::from_doc(doc.gitlab.rate_limits)
+                    .map_err(|(key, problem)| invalid(format!("gitlab.rate_limits.{key}"), problem))?,
             },
             qalita: QalitaSettings {
                 base_url: base_url("qalita.base_url", qalita_url)?,

@@ -40,13 +40,15 @@ pub enum TransientKind {
     Transport,
     /// The server answered with this status: 429, 408 or 5xx.
     Http(u16),
+    /// Not sent: the rate governor holds it until GitLab's budget frees (`[gitlab.rate_limits]`).
+    Paced,
 }
 
 impl TransientKind {
     /// Whether the request surely did not reach the server or was refused before it did anything:
     /// nothing can have been created (a 429, or no connection).
     pub fn surely_not_done(self) -> bool {
-        matches!(self, TransientKind::Connect | TransientKind::Http(429))
+        matches!(self, TransientKind::Connect | TransientKind::Http(429) | TransientKind::Paced)
     }
 }
 
@@ -57,6 +59,7 @@ impl std::fmt::Display for TransientKind {
             TransientKind::Connect => f.write_str("connect"),
             TransientKind::Transport => f.write_str("transport"),
             TransientKind::Http(status) => write!(f, "http-{status}"),
+            TransientKind::Paced => f.write_str("paced"),
         }
     }
 }

@@ -154,6 +154,11 @@ pub trait Settings: Send + Sync {
     /// Replaces the configuration document if the stored one is still `previous`;
     /// [`StoreError::Conflict`] if it is not.
     async fn put_config_document(&self, previous: Option<&str>, document: &str) -> Result<(), StoreError>;
+    /// Takes one use of the budget `name` in the window that starts at `window` (seconds since
+    /// 1970, the same for every process in that window): `true` when fewer than `limit` uses were
+    /// taken in it (this one is counted), `false` when it is spent (nothing is counted). Atomic
+    /// across processes, so concurrent workers share one budget (the rate governor's).
+    async fn take_budget(&self, name: &str, window: i64, limit: u32) -> Result<bool, StoreError>;
 }
 
 /// The whole link store: every capability, as the sync engine uses it. Implemented by every type
@@ -161,3 +166,17 @@ pub trait Settings: Send + Sync {
 pub trait LinkStore: Links + CommentLinks + IntegrationLog + Settings {}
 
 impl<T: Links + CommentLinks + IntegrationLog + Settings + ?Sized> LinkStore for T {}
+
+/// [`Settings::take_budget`] for a store that keeps one window per budget (in one transaction):
+/// one use of a budget whose window `current` has `used` uses, in `window`: an older window is
+/// forgotten, a newer one's uses are never taken from an older window's caller.
+pub fn take_use(current: &mut i64, used: &mut u32, window: i64, limit: u32) -> bool {
+    if window > *current {
+        (*current, *used) = (window, 0);
+    }
+    if window < *current || *used >= limit {
+        return false;
+    }
+    *used += 1;
+    true
+}

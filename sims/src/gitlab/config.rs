@@ -46,6 +46,22 @@ pub struct RateLimits {
     pub note_creation: Option<u32>,
 }
 
+impl RateLimits {
+    /// How long until the current window turns. GitLab's windows (and the simulator's) turn on
+    /// multiples of their length since the Unix epoch, whenever a client starts: a test that counts
+    /// refusals waits for a turn first, so that its whole load starts in a fresh window.
+    pub fn until_next_window(&self) -> Duration {
+        let length = self.window.max(Duration::from_millis(1)).as_nanos();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+        Duration::from_nanos(u64::try_from(length - now % length).unwrap_or(0))
+    }
+
+    /// Waits until just after the current window turns (see [`Self::until_next_window`]).
+    pub async fn next_window(&self) {
+        tokio::time::sleep(self.until_next_window() + Duration::from_millis(20)).await;
+    }
+}
+
 impl Default for RateLimits {
     /// gitlab.com's figures: 2000 authenticated API requests, 200 issue creations and 60 note
     /// creations each minute.

@@ -1,10 +1,12 @@
-//! Rate limiting as gitlab.com does it: fixed windows; the API budget counted for every request,
+//! Rate limiting as gitlab.com does it: fixed windows aligned on the Unix epoch (Rack::Attack and
+//! GitLab's `ApplicationRateLimiter` key a count by `now / period`, so every client sees the same
+//! window turn at the same time); the API budget counted for every request,
 //! refused ones included, with `RateLimit-*` headers on every answer and "Retry later" in plain
 //! text when over; the issue- and note-creation budgets checked by the endpoints, refused with
 //! a JSON message and a `Retry-After` of the whole interval, and never shown in headers.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Utc};
 
@@ -25,7 +27,6 @@ pub(super) enum Budget {
 /// The counters of the current window.
 pub(super) struct Limits {
     config: RateLimits,
-    started: Instant,
     window: u128,
     counts: HashMap<Budget, u32>,
 }
@@ -39,7 +40,7 @@ pub(super) struct ApiUse {
 
 impl Limits {
     pub(super) fn new(config: RateLimits) -> Self {
-        Limits { config, started: Instant::now(), window: 0, counts: HashMap::new() }
+        Limits { config, window: 0, counts: HashMap::new() }
     }
 
     fn window_length(&self) -> Duration {
@@ -48,7 +49,7 @@ impl Limits {
 
     /// Counts one use of `budget` in the current window; returns the count and the time left.
     fn spend(&mut self, budget: Budget) -> (u32, Duration) {
-        let elapsed = self.started.elapsed();
+        let elapsed = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let length = self.window_length();
         let window = elapsed.as_nanos() / length.as_nanos();
         if window != self.window {
@@ -57,7 +58,7 @@ impl Limits {
         }
         let count = self.counts.entry(budget).or_default();
         *count = count.saturating_add(1);
-        let end = length * u32::try_from(window + 1).unwrap_or(u32::MAX);
+        let end = Duration::from_nanos(u64::try_from((window + 1) * length.as_nanos()).unwrap_or(u64::MAX));
         (*count, end.saturating_sub(elapsed))
     }
 

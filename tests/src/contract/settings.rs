@@ -1,7 +1,7 @@
 //! The [`Settings`] contract: cursors read back what was last set, the operator's switch
 //! round-trips, the configuration document is written only over the document the writer read (a
-//! stale write is a conflict and changes nothing, one of two racing writes wins), and refusal of
-//! what DynamoDB would refuse.
+//! stale write is a conflict and changes nothing, one of two racing writes wins), a rate budget gives
+//! exactly its limit in each window, and refusal of what DynamoDB would refuse.
 
 use qalita_gitlab_core::ports::{IntegrationSwitch, Settings, StoreError};
 
@@ -15,6 +15,7 @@ pub async fn run(store: &dyn Settings) {
     a_configuration_write_over_a_stale_document_conflicts_and_changes_nothing(store).await;
     of_two_configuration_writes_from_one_read_exactly_one_wins(store).await;
     settings_dynamodb_would_refuse_are_refused_for_good(store).await;
+    a_budget_gives_exactly_its_limit_in_each_window(store).await;
 }
 
 async fn cursors_read_back_what_was_last_set(store: &dyn Settings) {
@@ -86,4 +87,25 @@ async fn settings_dynamodb_would_refuse_are_refused_for_good(store: &dyn Setting
     let huge = "#".repeat(401 * 1024);
     assert_refused(store.put_config_document(before.as_deref(), &huge).await, "a document over 400 KB");
     assert_eq!(store.config_document().await.expect("read"), before, "nothing was changed");
+}
+
+async fn a_budget_gives_exactly_its_limit_in_each_window(store: &dyn Settings) {
+    let window = 1_764_000_000;
+    let mut taken = Vec::new();
+    for _ in 0..5 {
+        taken.push(store.take_budget("gitlab:issue-creations", window, 3).await.expect("take"));
+    }
+    assert_eq!(taken, [true, true, true, false, false], "three uses, then none");
+    assert!(store.take_budget("gitlab:note-creations", window, 1).await.expect("take"), "budgets are apart");
+    assert!(!store.take_budget("gitlab:note-creations", window, 1).await.expect("take"));
+    assert!(store.take_budget("gitlab:issue-creations", window + 60, 3).await.expect("take"), "a new window");
+    assert!(store.take_budget("gitlab:issue-creations", window + 60, 3).await.expect("take"));
+    assert!(store.take_budget("gitlab:issue-creations", window + 60, 3).await.expect("take"));
+    assert!(!store.take_budget("gitlab:issue-creations", window + 60, 3).await.expect("take"), "spent again");
+    assert!(
+        !store.take_budget("gitlab:issue-creations", window, 3).await.expect("take"),
+        "a past window gives nothing"
+    );
+    let refused = store.take_budget("", window, 3).await;
+    assert!(matches!(refused, Err(StoreError::Rejected { .. })), "an empty name: {refused:?}");
 }

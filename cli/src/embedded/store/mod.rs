@@ -37,6 +37,8 @@ const CURRENT: &str = "CURRENT";
 const LOG: TableDefinition<(u64, i64, u32, u64), (i64, &str)> = TableDefinition::new("store/log");
 /// The log by (seconds, nanoseconds, sequence), across issues: the issue of each entry.
 const LOG_BY_TIME: TableDefinition<(i64, u32, u64), u64> = TableDefinition::new("store/log-by-time");
+/// Each rate budget's current window (seconds) and its uses, by name.
+const BUDGETS: TableDefinition<&str, (i64, u32)> = TableDefinition::new("store/budgets");
 /// Counters that must survive a restart, by name.
 const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("store/counters");
 const LOG_SEQUENCE: &str = "log-sequence";
@@ -51,6 +53,7 @@ fn create_tables(tx: &WriteTransaction) -> Result<(), redb::Error> {
     tx.open_table(LOG)?;
     tx.open_table(LOG_BY_TIME)?;
     tx.open_table(COUNTERS)?;
+    tx.open_table(BUDGETS)?;
     Ok(())
 }
 
@@ -408,6 +411,20 @@ impl Settings for RedbLinkStore {
             let tx = db.begin_read()?;
             let config = tx.open_table(CONFIG)?;
             Ok(config.get(CURRENT)?.map(|document| document.value().to_owned()))
+        })
+        .await
+    }
+
+    /// The window's uses are read and counted in one write transaction.
+    async fn take_budget(&self, name: &str, window: i64, limit: u32) -> Result<bool, StoreError> {
+        qalita_gitlab_core::adapters::dynamodb::item::budget_key(name, window)?;
+        let name = name.to_owned();
+        self.write(move |tx| {
+            let mut budgets = tx.open_table(BUDGETS)?;
+            let (mut current, mut used) = budgets.get(name.as_str())?.map_or((window, 0), |stored| stored.value());
+            let taken = qalita_gitlab_core::ports::take_use(&mut current, &mut used, window, limit);
+            budgets.insert(name.as_str(), (current, used))?;
+            Ok(taken)
         })
         .await
     }

@@ -101,6 +101,19 @@ pub fn cursor_key(name: &str) -> Result<Item, StoreError> {
     Ok(key(pk, "CURSOR"))
 }
 
+/// The attribute counting a budget's uses in one window.
+pub(crate) const USED: &str = "used";
+
+/// The key of a rate budget's window: `BUDGET#<name>`, the window's start in seconds.
+pub fn budget_key(name: &str, window: i64) -> Result<Item, StoreError> {
+    if name.is_empty() {
+        return Err(invalid_key("a budget name must not be empty".into()));
+    }
+    let pk = format!("BUDGET#{name}");
+    check_key_length(&pk, MAX_PARTITION_KEY_BYTES)?;
+    Ok(key(pk, &window.to_string()))
+}
+
 /// The sort key of a position in the comment sweep's index: the sweep time in microseconds since
 /// 1970 and the QALITA id, each zero-padded to 20 digits, so that text order is position order.
 pub fn sweep_sort_key(position: SweepPosition) -> String {

@@ -55,6 +55,8 @@ pub struct GitlabClient {
     http: reqwest::Client,
     api_root: String,
     token: HeaderValue,
+    /// The API budget GitLab's last answer showed, for the rate governor.
+    seen: std::sync::Arc<crate::adapters::governor::RateSeen>,
 }
 
 impl fmt::Debug for GitlabClient {
@@ -76,12 +78,17 @@ impl GitlabClient {
         // Keeps the value out of HTTP/2 header compression tables and out of `Debug` of requests.
         token.set_sensitive(true);
         let http = build_client(settings, USER_AGENT)?;
-        Ok(GitlabClient { http, api_root, token })
+        Ok(GitlabClient { http, api_root, token, seen: Default::default() })
     }
 
     /// `<base>/api/v4`.
     pub fn api_root(&self) -> &str {
         &self.api_root
+    }
+
+    /// Where the client records the API budget GitLab's answers show (`RateLimit-*`).
+    pub fn rate_seen(&self) -> std::sync::Arc<crate::adapters::governor::RateSeen> {
+        self.seen.clone()
     }
 
     /// A request to `<api root><path>` with the token.
@@ -163,6 +170,7 @@ impl GitlabClient {
         };
         let status = response.status();
         super::http::record_answer(Service::Gitlab, &response);
+        self.seen.observe(response.headers());
         tracing::debug!(path = response.url().path(), status = status.as_u16(), elapsed_ms, "GitLab answered");
         if status.is_success() {
             return Ok(response);
