@@ -115,7 +115,7 @@ async fn the_binary_answers_qalitas_webhook_on_its_route() {
         .await
         .unwrap();
     let runtime = RuntimeApi::start().await;
-    let _child = Running(
+    let mut child = Running(
         lambda(&runtime)
             .env("EVENT_QUEUE_URL", &stack.queue_url)
             .env("WEBHOOK_SECRET_ID", stack.secret(ids::WEBHOOK_SECRET))
@@ -123,6 +123,7 @@ async fn the_binary_answers_qalitas_webhook_on_its_route() {
             .spawn()
             .expect("start the webhook binary"),
     );
+    let stdout = Lines::collect(child.0.stdout.take().expect("the standard output is piped"));
     let answer = runtime
         .invoke(event("qalita-webhook-queued.json"), Duration::from_secs(20))
         .await
@@ -153,6 +154,19 @@ async fn the_binary_answers_qalitas_webhook_on_its_route() {
         .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId))
         .cloned();
     assert_eq!(group.as_deref(), Some("qalita:4821"));
+
+    // The QALITA route's deliveries are counted under their own source.
+    let lines = stdout.wait_for(Duration::from_secs(5), |lines| emf::read(lines).is_ok_and(|(n, _)| n >= 2));
+    let (_, totals) = emf::read(&lines).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(
+        (
+            totals.get("QalitaDeliveriesQueued"),
+            totals.get("QalitaDeliveriesRejected"),
+            totals.get("GitlabDeliveriesRejected")
+        ),
+        (Some(&1.0), Some(&1.0), None),
+        "{totals:?}"
+    );
 }
 
 /// What the function must answer to a hostile event.
