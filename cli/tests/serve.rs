@@ -396,14 +396,7 @@ async fn the_endpoint_answers_as_the_deployed_one_and_queues_only_authentic_deli
     let client = reqwest::Client::new();
     let body = include_str!("../../fixtures/gitlab/issue_open.json");
 
-    let wrong = client
-        .post(&serving.webhook_url)
-        .header("X-Gitlab-Event", "Issue Hook")
-        .header("X-Gitlab-Token", "not-the-secret")
-        .body(body)
-        .send()
-        .await
-        .expect("an answer");
+    let wrong = serving.deliver("not-the-secret", body).await;
     assert_eq!(wrong.status().as_u16(), 401);
     let get = client.get(&serving.webhook_url).send().await.expect("an answer");
     assert_eq!(get.status().as_u16(), 405);
@@ -414,14 +407,7 @@ async fn the_endpoint_answers_as_the_deployed_one_and_queues_only_authentic_deli
     let depth = queue.depth().await.expect("the depth");
     assert_eq!(depth.available + depth.in_flight, 0, "nothing queued");
 
-    let right = client
-        .post(&serving.webhook_url)
-        .header("X-Gitlab-Event", "Issue Hook")
-        .header("X-Gitlab-Token", WEBHOOK_SECRET)
-        .body(body)
-        .send()
-        .await
-        .expect("an answer");
+    let right = serving.deliver(WEBHOOK_SECRET, body).await;
     assert_eq!(right.status().as_u16(), 200);
     assert_eq!(right.json::<Value>().await.expect("JSON"), json!({"status": "queued"}));
 
@@ -441,16 +427,9 @@ async fn get_metrics_gives_the_runs_figures_in_the_prometheus_text_format() {
         Serving::start(&sims, options(dir.path(), ConfigFrom::Document(sims.config_document()))).await;
     wait_until("the GitLab issue of the poll", || sims.gitlab_issue_of(ISSUE).is_some()).await;
     wait_until_quiet(&sims, &queue).await;
-    let client = reqwest::Client::new();
-    let refused = client
-        .post(&serving.webhook_url)
-        .header("X-Gitlab-Event", "Issue Hook")
-        .header("X-Gitlab-Token", "not-the-secret")
-        .body("{}")
-        .send()
-        .await
-        .expect("an answer");
+    let refused = serving.deliver("not-the-secret", "{}").await;
     assert_eq!(refused.status().as_u16(), 401);
+    let client = reqwest::Client::new();
 
     let url = serving.webhook_url.replace("/api/v2/integrations/gitlab/webhook", METRICS_PATH);
     let answer = client.get(&url).send().await.expect("an answer");
