@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use qalita_gitlab::commands::{
     self, BackfillArgs, ConfigCommand, CreateIssueArgs, DisableArgs, DlqCommand, EXIT_CODES_HELP, EnableArgs,
-    ExplainArgs, GlobalArgs, LinkCommand, LogsArgs, StatusArgs, TestConnectionArgs,
+    ExplainArgs, GlobalArgs, LinkCommand, LogsArgs, QalitaCommand, StatusArgs, TestConnectionArgs,
 };
 
 /// Keeps QALITA data-quality issues and GitLab issues in sync: operate the deployed stack (AWS
@@ -51,6 +51,9 @@ enum Command {
     /// Validates, applies or shows the configuration document (mapping, routing, ownership).
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Reads QALITA's own description of its API: `qalita discover` derives the [qalita] configuration.
+    #[command(subcommand)]
+    Qalita(QalitaCommand),
     /// Runs the whole sync on this machine (webhook endpoint, queue, worker, poll), or the demo.
     Serve(qalita_gitlab::serve::ServeArgs),
 }
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Command::Dlq(command) => commands::execute(&global, |g| commands::dlq::run(g, command)),
         Command::Backfill(args) => commands::execute(&global, |g| commands::backfill::run(g, args)),
         Command::Config(command) => commands::execute(&global, |g| commands::config::run(g, command)),
+        Command::Qalita(command) => commands::execute(&global, |g| commands::qalita::run(g, command)),
         Command::Serve(args) => match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
             Ok(runtime) => runtime.block_on(qalita_gitlab::serve_or_demo(args)),
             Err(error) => {

@@ -3,15 +3,17 @@
 //! the configuration, the tokens in the secret store, GitLab (the URL answers; the token is valid,
 //! active, has scope `api`, and how long before it expires; each project exists and the token's
 //! role can create and edit issues; the webhook is registered and healthy), and QALITA (the API
-//! answers with the token). Nothing is written anywhere.
+//! answers with the token; its OpenAPI document, when served, has every configured route and verb;
+//! a real page of issues decodes, and which configured fields none of them has). Nothing is
+//! written anywhere.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::Utc;
 use qalita_gitlab_core::adapters::http::HttpSettings;
-use qalita_gitlab_core::adapters::qalita_http::QalitaClient;
-use qalita_gitlab_core::config::Config;
+use qalita_gitlab_core::adapters::qalita_http::{DocumentError, QalitaClient};
+use qalita_gitlab_core::config::{Config, discover};
 use qalita_gitlab_core::control;
 use qalita_gitlab_core::domain::SecretString;
 use qalita_gitlab_core::domain::gitlab::GitlabProjectRef;
@@ -37,7 +39,10 @@ Checks, in order: the link store (table or data folder), the queues, the configu
 the secret store, GitLab (the URL answers; the token is valid, active, has scope api, and how many
 days before it expires, with a warning under 14; the default project and each routed project exist
 and the token's role can create and edit issues; the webhook is registered and healthy, with
---webhook-id), QALITA (the API answers with the token), and whether the integration is disabled.
+--webhook-id), QALITA (the API answers with the token; when it serves its OpenAPI document, every
+configured route and verb is in it; one real page of issues decodes with the configured pointers,
+and the configured fields absent from every issue of it are listed), and whether the integration is
+disabled.
 
 Exit codes: 0 every check passed (warnings allowed); 1 a check failed (whatever the cause, an
 unreachable service included); 2 the stack cannot be named (no --table nor --local).")]
@@ -50,6 +55,11 @@ pub struct TestConnectionArgs {
     /// The project the webhook is on [default: the configuration's default project].
     #[arg(long, value_name = "PROJECT", env = "QALITA_GITLAB_WEBHOOK_PROJECT")]
     pub webhook_project: Option<String>,
+
+    /// Where QALITA's OpenAPI document is, below qalita.base_url (checked against the configured
+    /// routes when served).
+    #[arg(long, value_name = "PATH", default_value = "/openapi.json")]
+    pub openapi_path: String,
 }
 
 /// How one check went.
@@ -107,7 +117,7 @@ pub async fn run(global: GlobalArgs, args: TestConnectionArgs) -> Result<Outcome
         _ => checks.skip("GitLab", "not checked: the configuration or the token is missing (see above)"),
     }
     match (&config, qalita_token) {
-        (Some(config), Some(token)) => check_qalita(config, token, &stack, &mut checks).await,
+        (Some(config), Some(token)) => check_qalita(config, token, &args, &stack, &mut checks).await,
         _ => checks.skip("QALITA", "not checked: the configuration or the token is missing (see above)"),
     }
     Ok(render(&stack, checks.0))
@@ -450,7 +460,13 @@ async fn check_hook(probe: &GitlabProbe, project: &GitlabProjectRef, hook_id: u6
     }
 }
 
-async fn check_qalita(config: &Config, token: SecretString, stack: &Stack, checks: &mut Checks) {
+async fn check_qalita(
+    config: &Config,
+    token: SecretString,
+    args: &TestConnectionArgs,
+    stack: &Stack,
+    checks: &mut Checks,
+) {
     let base = &config.qalita.base_url;
     let (paths, shape) = (config.qalita.paths.clone(), config.qalita.shape.clone());
     let client = match QalitaClient::with_shape(base, token, paths, shape, &HttpSettings::default()) {
@@ -462,7 +478,10 @@ async fn check_qalita(config: &Config, token: SecretString, stack: &Stack, check
     };
     let secret = stack.qalita_secret_name();
     match client.list_issues(0, 1).await {
-        Ok(issues) => checks.ok("QALITA API", format!("{base} answers with the token ({} issue(s) on the first page of 1)", issues.len())),
+        Ok(issues) => checks.ok(
+            "QALITA API",
+            format!("{base} answers with the token ({} issue(s) on the first page of 1)", issues.len()),
+        ),
         Err(ApiError::Transient {
             kind: kind @ (TransientKind::Connect | TransientKind::Timeout | TransientKind::Transport),
             message,
@@ -472,15 +491,117 @@ async fn check_qalita(config: &Config, token: SecretString, stack: &Stack, check
                 "QALITA API",
                 format!("{base} does not answer ({kind}): {message}"),
                 "check qalita.base_url (QALITA's API listens on port 3080 by default), that QALITA is up, and the network path",
-            )
+            );
+            return;
         }
-        Err(ApiError::Permanent { status: status @ (401 | 403), message, .. }) => checks.fail(
-            "QALITA API",
-            format!("{base} refuses the token (HTTP {status}): {message}"),
-            format!("create an API token in QALITA (it lasts a year by default) and put it in {secret}"),
-        ),
-        Err(error) => checks.fail("QALITA API", error.to_string(), "check qalita.base_url and qalita.paths in the configuration"),
+        Err(ApiError::Permanent { status: status @ (401 | 403), message, .. }) => {
+            checks.fail(
+                "QALITA API",
+                format!("{base} refuses the token (HTTP {status}): {message}"),
+                format!("create an API token in QALITA (it lasts a year by default) and put it in {secret}; if the instance takes it in another header, set [qalita.auth] (`qalita-gitlab qalita discover` reads it from the instance)"),
+            );
+            return;
+        }
+        Err(error) => {
+            checks.fail("QALITA API", error.to_string(), "check qalita.base_url and qalita.paths in the configuration");
+            return;
+        }
     }
+    check_openapi(&client, config, &args.openapi_path, checks).await;
+    check_issue_page(&client, config, checks).await;
+}
+
+/// The configured routes against the instance's OpenAPI document, when it serves one.
+async fn check_openapi(client: &QalitaClient, config: &Config, path: &str, checks: &mut Checks) {
+    const NAME: &str = "QALITA routes";
+    let url = format!("{}{path}", client.base_url());
+    let document = match client.openapi_document(path).await {
+        Ok(document) => document,
+        Err(error @ (DocumentError::NotServed { .. } | DocumentError::Refused { .. })) => {
+            checks.skip(NAME, format!("not checked: {error}"));
+            return;
+        }
+        Err(error) => {
+            checks.warn(
+                NAME,
+                format!("not checked: {error}"),
+                "give the document's path with --openapi-path, or try again",
+            );
+            return;
+        }
+    };
+    match discover::undocumented(&document, &config.qalita.paths) {
+        Ok(missing) if missing.is_empty() => {
+            checks.ok(NAME, format!("every configured route and verb is in the OpenAPI document at {url}"))
+        }
+        Ok(missing) => {
+            let each: Vec<String> = missing
+                .iter()
+                .map(|m| match m.documented_verbs.as_slice() {
+                    [] => format!("{} `{}`: no such path", m.setting, m.endpoint),
+                    verbs => format!("{} `{}`: the path has only {}", m.setting, m.endpoint, verbs.join(", ")),
+                })
+                .collect();
+            checks.fail(
+                NAME,
+                format!(
+                    "the OpenAPI document at {url} lacks {} configured route(s): {}",
+                    missing.len(),
+                    each.join("; ")
+                ),
+                "set qalita.paths as the instance serves them (`qalita-gitlab qalita discover` shows them)",
+            );
+        }
+        Err(error) => {
+            checks.warn(NAME, format!("not checked: {url}: {error}"), "give the document's path with --openapi-path")
+        }
+    }
+}
+
+/// One real page of the issue list, decoded with the configured pointers: which fields no issue has.
+async fn check_issue_page(client: &QalitaClient, config: &Config, checks: &mut Checks) {
+    const NAME: &str = "QALITA issue fields";
+    let size = config.sync.poll_page_size;
+    let issues = match client.issue_page_json(size).await {
+        Ok(issues) => issues,
+        Err(error) => {
+            checks.fail(
+                NAME,
+                format!("the first page of {size} issue(s) cannot be read: {error}"),
+                "set [qalita.paging] (style, parameters, items) as the instance pages (`qalita-gitlab qalita discover` shows it)",
+            );
+            return;
+        }
+    };
+    if let Err(error) = client.list_issues(0, size).await {
+        checks.fail(
+            NAME,
+            format!(
+                "the first page of {} issue(s) does not decode with the configured pointers: {error}",
+                issues.len()
+            ),
+            "point [qalita.fields] at the instance's field names (`qalita-gitlab qalita discover` shows them)",
+        );
+        return;
+    }
+    if issues.is_empty() {
+        checks.skip(NAME, "not checked: the first page of the issue list is empty");
+        return;
+    }
+    let absent = config.qalita.shape.fields.absent_from_all(&issues);
+    if absent.is_empty() {
+        checks.ok(
+            NAME,
+            format!("the {} issue(s) of the first page decode, and every configured field is found", issues.len()),
+        );
+        return;
+    }
+    let each: Vec<String> = absent.iter().map(|(name, pointer)| format!("{name} (`{pointer}`)")).collect();
+    checks.warn(
+        NAME,
+        format!("absent from every one of the {} issue(s) of the first page, read as unknown: {}", issues.len(), each.join(", ")),
+        "point [qalita.fields] at the instance's names (`qalita-gitlab qalita discover` shows them); a field the instance never sends stays unknown",
+    );
 }
 
 fn render(stack: &Stack, checks: Vec<Check>) -> Outcome {

@@ -14,7 +14,7 @@ use chrono::TimeDelta;
 use qalita_gitlab_core::adapters::dynamodb::DynamoLinkStore;
 use qalita_gitlab_core::ports::LinkStore;
 use qalita_gitlab_sims::gitlab::{DEFAULT_TOKEN, GitlabSim, SimConfig};
-use qalita_gitlab_sims::qalita::QalitaSim;
+use qalita_gitlab_sims::qalita::{Dialect, QalitaSim};
 use qalita_gitlab_tests::local_aws::LocalAws;
 use qalita_gitlab_tests::stack::{TestStack, ids};
 use serde_json::{Value, json};
@@ -98,7 +98,7 @@ impl World {
     pub async fn aws_with(sim: SimConfig, config_extra: &str) -> World {
         let aws = LocalAws::connect().await;
         let stack = new_stack(&aws).await;
-        Self::start(Backend::Aws { aws: Box::new(aws), stack }, sim, config_extra).await
+        Self::start(Backend::Aws { aws: Box::new(aws), stack }, sim, Dialect::First, config_extra).await
     }
 
     /// A world on an embedded stack, with the tokens in environment variables.
@@ -108,14 +108,20 @@ impl World {
 
     /// A world on an embedded stack with a GitLab simulator configured by `sim`.
     pub async fn local_with(sim: SimConfig, config_extra: &str) -> World {
-        Self::start(Backend::Local, sim, config_extra).await
+        Self::start(Backend::Local, sim, Dialect::First, config_extra).await
     }
 
-    async fn start(backend: Backend, sim: SimConfig, config_extra: &str) -> World {
+    /// A world on an embedded stack whose QALITA speaks `dialect`; the document applied at the
+    /// start has no `[qalita.*]` shape section (see [`World::discover`]).
+    pub async fn local_in(dialect: Dialect, config_extra: &str) -> World {
+        Self::start(Backend::Local, SimConfig::default(), dialect, config_extra).await
+    }
+
+    async fn start(backend: Backend, sim: SimConfig, dialect: Dialect, config_extra: &str) -> World {
         let gitlab = GitlabSim::start(sim.with_user(30, "mdurand", "Marie Durand")).await;
         gitlab.add_project(DEFAULT_PROJECT, "data/quality");
         gitlab.add_project(FINANCE_PROJECT, "finance/billing");
-        let qalita = QalitaSim::start(QALITA_TOKEN).await;
+        let qalita = QalitaSim::start_with(QALITA_TOKEN, dialect).await;
         qalita.insert_user(json!({"id": 12, "login": "m.durand", "name": "Marie Durand"}));
         qalita.insert_issue(issue_json("open"));
         let dir = tempfile::tempdir().unwrap();
@@ -159,6 +165,19 @@ impl World {
             self.gitlab.url(),
             self.qalita.url()
         )
+    }
+
+    /// Runs `qalita discover --write` against the world's QALITA and returns what it wrote, unedited.
+    pub async fn discover(&self) -> String {
+        let file = self.dir.path().join("discovered.toml");
+        self.run(&["qalita", "discover", "--write", path(&file)]).await.expect(0);
+        std::fs::read_to_string(&file).expect("the discovered configuration")
+    }
+
+    /// Applies the world's document with `extra` appended.
+    pub async fn apply(&self, extra: &str) {
+        let config = self.write_config("config.toml", &self.document(extra));
+        self.run(&["config", "apply", path(&config), "--yes"]).await.expect(0);
     }
 
     /// Writes a file in the world's folder.

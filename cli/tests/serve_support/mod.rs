@@ -23,7 +23,7 @@ use qalita_gitlab_core::domain::gitlab::{GitlabIssue, GitlabProjectRef, IssueUpd
 use qalita_gitlab_core::domain::{GitlabProjectId, Iid, SecretString};
 use qalita_gitlab_core::ports::{CallContext, GitlabApi, SecretSource};
 use qalita_gitlab_sims::gitlab::{DEFAULT_TOKEN, DeliveryOutcome, GitlabSim, SimConfig, WebhookConfig};
-use qalita_gitlab_sims::qalita::QalitaSim;
+use qalita_gitlab_sims::qalita::{Dialect, QalitaSim};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
@@ -45,11 +45,16 @@ pub struct Sims {
 
 impl Sims {
     pub async fn start() -> Sims {
+        Self::start_in(Dialect::First).await
+    }
+
+    /// [`Sims::start`] with QALITA speaking `dialect`.
+    pub async fn start_in(dialect: Dialect) -> Sims {
         let gitlab =
             GitlabSim::start(SimConfig::default().with_user(30, "mdurand", "Marie Durand").with_token(MARIE_TOKEN, 30))
                 .await;
         gitlab.add_project(PROJECT, "data/quality");
-        let qalita = QalitaSim::start(QALITA_TOKEN).await;
+        let qalita = QalitaSim::start_with(QALITA_TOKEN, dialect).await;
         qalita.insert_user(json!({"id": 12, "login": "m.durand", "name": "Marie Durand"}));
         qalita.insert_issue(issue(ISSUE, "Invalid Latitude"));
         Sims { gitlab, qalita }
@@ -228,10 +233,15 @@ impl Serving {
     }
 }
 
-pub async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
+pub async fn wait_until(what: &str, check: impl FnMut() -> bool) {
+    wait_until_within(what, PATIENCE, check).await;
+}
+
+/// [`wait_until`] with its own patience, for a step that goes through several hops.
+pub async fn wait_until_within(what: &str, patience: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + patience;
     while !check() {
-        assert!(Instant::now() < deadline, "waited {PATIENCE:?} for {what}");
+        assert!(Instant::now() < deadline, "waited {patience:?} for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

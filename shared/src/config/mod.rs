@@ -3,6 +3,7 @@
 //! field, and the sync's bounds. Loaded from the table's `CONFIG` item when present, else from
 //! defaults and the environment; validated once at start, with errors that name the key.
 
+pub mod discover;
 pub mod qalita_context;
 pub mod qalita_paths;
 pub mod qalita_shape;

@@ -174,6 +174,10 @@ impl QalitaEvent {
                 let sweep = payload.sweep || envelope.key.starts_with(POLL_KEY_PREFIX) || kind == ISSUE_CREATED;
                 match (payload.issue.filter(|issue| !issue.is_null()), payload.issue_id) {
                     (Some(value), _) => {
+                        // The poll queues the issue as this service holds it, under its own field
+                        // names; only what QALITA (or a bridge) sends is in the instance's shape.
+                        let built_in = QalitaFields::default();
+                        let fields = if envelope.key.starts_with(POLL_KEY_PREFIX) { &built_in } else { fields };
                         let issue = read::issue(&value, fields).map_err(|misfit| QalitaEventError::Misfit {
                             kind: kind.to_owned(),
                             object: "issue",
@@ -331,5 +335,20 @@ mod tests {
             panic!("a comment event")
         };
         assert_eq!(comment.content, "hi");
+    }
+
+    #[test]
+    fn the_polls_own_event_is_read_under_the_services_field_names_whatever_the_instance_uses() {
+        let fields: QalitaFields = toml::from_str("assignee = \"/assignee_id\"").expect("fields");
+        let id = QalitaIssueId::new(7).expect("an id");
+        let text = serde_json::json!({"v": ENVELOPE_VERSION, "source": "qalita", "kind": ISSUE_UPDATED,
+            "received_at": "2026-11-02T10:00:00Z", "key": poll_key(id, None),
+            "payload": {"issue": {"id": 7, "status": "open", "assignee": 12}}})
+        .to_string();
+        let envelope = Envelope::<&RawValue>::parse(&text).expect("envelope");
+        let Some(QalitaEvent::IssueChanged { issue, .. }) = QalitaEvent::parse(&envelope, &fields).unwrap() else {
+            panic!("an issue event")
+        };
+        assert_eq!(issue.assignee, Some(12), "the poll wrote `assignee`, as the service names it");
     }
 }

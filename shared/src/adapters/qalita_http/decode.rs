@@ -77,6 +77,11 @@ impl Answer<'_> {
         })
     }
 
+    /// A page of issues as sent, each an object; "no content" is an empty page.
+    pub fn raw_issues(&self) -> Result<Vec<Value>, ApiError> {
+        self.each("a list of QALITA issues", self.reading.items.as_ref(), |item, _| Ok(item.clone()))
+    }
+
     /// The list's total, where `qalita.paging.total` points; `None` when not configured or absent.
     pub fn total(&self) -> Result<Option<u64>, ApiError> {
         let Some(pointer) = &self.reading.total else { return Ok(None) };

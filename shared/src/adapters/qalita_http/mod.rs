@@ -7,6 +7,7 @@
 mod decode;
 mod encode;
 mod paging;
+mod probe;
 
 use std::fmt;
 use std::time::Instant;
@@ -16,6 +17,7 @@ use reqwest::header::{self, HeaderName, HeaderValue};
 use reqwest::{StatusCode, Url};
 
 use self::decode::{Answer, Reading};
+pub use self::probe::DocumentError;
 use crate::adapters::http::{self, HttpSettings, HttpSetupError};
 pub use crate::config::qalita_paths::{Endpoint, PathConfigError, PathTemplate, QalitaPaths, UserFields, Verb};
 pub use crate::config::qalita_shape::{QalitaShape, ShapeError};

@@ -3,6 +3,7 @@
 //! defaults being the field names QALITA is assumed to use (DESIGN section 6).
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::pointer::FieldPointer;
 use crate::config::qalita_paths::UserFields;
@@ -73,6 +74,41 @@ impl Default for QalitaFields {
             comment: CommentFields::default(),
             user: UserFieldPointers::default(),
         }
+    }
+}
+
+impl QalitaFields {
+    /// Each issue field's setting name and pointers.
+    pub fn issue_pointers(&self) -> [(&'static str, &FieldPointer); 16] {
+        [
+            ("id", &self.id),
+            ("partner_id", &self.partner_id),
+            ("title", &self.title),
+            ("description", &self.description),
+            ("status", &self.status),
+            ("source_id", &self.source_id),
+            ("assignee", &self.assignee),
+            ("scope", &self.scope),
+            ("due_date", &self.due_date),
+            ("author_id", &self.author_id),
+            ("updated_by", &self.updated_by),
+            ("closed_by", &self.closed_by),
+            ("created_at", &self.created_at),
+            ("updated_at", &self.updated_at),
+            ("closed_at", &self.closed_at),
+            ("url", &self.url),
+        ]
+    }
+
+    /// The issue fields that no pointer finds in any of `issues` (a `null` is found: the field is
+    /// there, without a value). Empty when `issues` is: no issue proves anything absent.
+    pub fn absent_from_all(&self, issues: &[Value]) -> Vec<(&'static str, &FieldPointer)> {
+        if issues.is_empty() {
+            return Vec::new();
+        }
+        let present = |field: &FieldPointer, issue: &Value| field.pointers().iter().any(|p| p.get(issue).is_some());
+        let issue_pointers = self.issue_pointers();
+        issue_pointers.into_iter().filter(|(_, field)| !issues.iter().any(|issue| present(field, issue))).collect()
     }
 }
 
@@ -158,5 +194,26 @@ impl UserFieldPointers {
             name: or_name(&self.name, &names.name),
             email: or_name(&self.email, &names.email),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_field_is_absent_only_when_no_issue_of_the_page_has_it() {
+        let fields = QalitaFields::default();
+        let page = [
+            json!({"id": 1, "title": "t", "status": "open", "assignee_id": 12, "closed_at": null}),
+            json!({"id": 2, "title": "u", "status": "open", "url": "https://q/2"}),
+        ];
+        let absent: Vec<&str> = fields.absent_from_all(&page).iter().map(|(name, _)| *name).collect();
+        assert!(absent.contains(&"assignee") && absent.contains(&"updated_at"), "{absent:?}");
+        assert!(!absent.contains(&"closed_at"), "null is present");
+        assert!(!absent.contains(&"url"), "one issue has it");
+        assert!(fields.absent_from_all(&[]).is_empty(), "no issue proves nothing");
     }
 }
