@@ -31,6 +31,8 @@ pub const WEBHOOK_PATH: &str = "/api/v2/integrations/gitlab/webhook";
 pub use qalita_gitlab_core::webhook::qalita::QALITA_WEBHOOK_PATH;
 /// The health path.
 pub const HEALTH_PATH: &str = "/healthz";
+/// The path of the figures, in the Prometheus text format.
+pub const METRICS_PATH: &str = "/metrics";
 
 /// Exit code when `serve` cannot start (the configuration, a secret, the data folder, the address,
 /// the TLS files): the code every command of the CLI gives for a usage or configuration error.

@@ -38,7 +38,8 @@ enum Command {
     Disable(DisableArgs),
     /// Resumes the sync after `disable`.
     Enable(EnableArgs),
-    /// Shows whether the sync is enabled, the queues and the backfill's progress.
+    /// Shows the service's health (switch, queues, last runs, hooks, token, 429s and errors of the
+    /// last hour); exit code 1 when something needs an operator.
     Status(StatusArgs),
     /// Shows the integration log: of one QALITA issue, or of every issue (--errors --since 1h).
     Logs(LogsArgs),
@@ -70,7 +71,7 @@ fn main() -> ExitCode {
         Command::Link(command) => commands::execute(&global, |g| commands::link::run(g, command)),
         Command::Disable(_) => commands::execute(&global, |g| commands::switch::set(g, true)),
         Command::Enable(_) => commands::execute(&global, |g| commands::switch::set(g, false)),
-        Command::Status(_) => commands::execute(&global, commands::switch::status),
+        Command::Status(args) => commands::execute(&global, |g| commands::status::run(g, args)),
         Command::Logs(args) => commands::execute(&global, |g| commands::logs::run(g, args)),
         Command::Hooks(command) => commands::execute(&global, |g| commands::hooks::run(g, command)),
         Command::Dlq(command) => commands::execute(&global, |g| commands::dlq::run(g, command)),

@@ -287,3 +287,9 @@ async fn the_stack_must_be_named_and_reachable() {
     let output = down.output().unwrap();
     assert_eq!(output.status.code(), Some(3), "an unreachable AWS endpoint is exit 3: {output:?}");
 }
+
+#[tokio::test]
+async fn status_shows_the_health_records_and_exits_1_when_an_operator_is_needed() {
+    let world = World::aws("").await;
+    commands_world::status::status_shows_the_health_records_and_exits_1_when_an_operator_is_needed(&world).await;
+}

@@ -169,7 +169,8 @@ async fn dlq_list_and_replay_on_the_embedded_stack() {
     assert_eq!((dry["moved"].as_u64(), dry["messages"].as_array().unwrap().len()), (Some(0), 2));
     let moved = world.json(&["dlq", "replay", "--group", "qalita:2"]).await.expect(0).json();
     assert_eq!(moved["moved"], 1);
-    let status = world.json(&["status"]).await.expect(0).json();
+    // A dead letter needs an operator: exit code 1.
+    let status = world.json(&["status"]).await.expect(1).json();
     assert_eq!((status["queue"]["dead_letters"].as_u64(), status["queue"]["waiting"].as_u64()), (Some(1), Some(1)));
     let (_db, _store, queue) = open(&world).await;
     let back = queue.receive(10, Duration::ZERO).await.unwrap();
@@ -239,4 +240,10 @@ async fn config_apply_shows_the_diff_on_a_terminal_and_applies_only_when_told_ye
     assert!(screen.contains("Applied"), "{screen}");
     let shown = world.run(&["config", "show"]).await.expect(0);
     assert!(shown.stdout.contains("to_qalita = false") && shown.stdout.contains("to QALITA false"), "{}", shown.stdout);
+}
+
+#[tokio::test]
+async fn status_shows_the_health_records_and_exits_1_when_an_operator_is_needed() {
+    let world = World::local("").await;
+    commands_world::status::status_shows_the_health_records_and_exits_1_when_an_operator_is_needed(&world).await;
 }

@@ -16,8 +16,8 @@ use qalita_gitlab::embedded::EmbeddedDb;
 use qalita_gitlab::embedded::queue::{EmbeddedQueue, QueueOptions};
 use qalita_gitlab::embedded::store::RedbLinkStore;
 use qalita_gitlab::serve::{
-    ConfigFrom, GITLAB_TOKEN_ID, HEALTH_PATH, QALITA_TOKEN_ID, QALITA_WEBHOOK_SECRET_ID, SecretsFrom, Server,
-    WEBHOOK_SECRET_ID, database_path,
+    ConfigFrom, GITLAB_TOKEN_ID, HEALTH_PATH, METRICS_PATH, QALITA_TOKEN_ID, QALITA_WEBHOOK_SECRET_ID, SecretsFrom,
+    Server, WEBHOOK_SECRET_ID, database_path,
 };
 use qalita_gitlab_core::domain::QalitaIssueId;
 use qalita_gitlab_core::domain::gitlab::IssueState;
@@ -396,14 +396,7 @@ async fn the_endpoint_answers_as_the_deployed_one_and_queues_only_authentic_deli
     let client = reqwest::Client::new();
     let body = include_str!("../../fixtures/gitlab/issue_open.json");
 
-    let wrong = client
-        .post(&serving.webhook_url)
-        .header("X-Gitlab-Event", "Issue Hook")
-        .header("X-Gitlab-Token", "not-the-secret")
-        .body(body)
-        .send()
-        .await
-        .expect("an answer");
+    let wrong = serving.deliver("not-the-secret", body).await;
     assert_eq!(wrong.status().as_u16(), 401);
     let get = client.get(&serving.webhook_url).send().await.expect("an answer");
     assert_eq!(get.status().as_u16(), 405);
@@ -414,14 +407,7 @@ async fn the_endpoint_answers_as_the_deployed_one_and_queues_only_authentic_deli
     let depth = queue.depth().await.expect("the depth");
     assert_eq!(depth.available + depth.in_flight, 0, "nothing queued");
 
-    let right = client
-        .post(&serving.webhook_url)
-        .header("X-Gitlab-Event", "Issue Hook")
-        .header("X-Gitlab-Token", WEBHOOK_SECRET)
-        .body(body)
-        .send()
-        .await
-        .expect("an answer");
+    let right = serving.deliver(WEBHOOK_SECRET, body).await;
     assert_eq!(right.status().as_u16(), 200);
     assert_eq!(right.json::<Value>().await.expect("JSON"), json!({"status": "queued"}));
 
@@ -429,6 +415,41 @@ async fn the_endpoint_answers_as_the_deployed_one_and_queues_only_authentic_deli
     let health: Value = client.get(&health_url).send().await.expect("an answer").json().await.expect("JSON");
     assert_eq!(health["status"], "ok");
     assert_eq!(health["queue"]["dead_letters"], 0);
+    serving.stop_within(Duration::from_secs(3)).await;
+}
+
+#[tokio::test]
+async fn get_metrics_gives_the_runs_figures_in_the_prometheus_text_format() {
+    use qalita_gitlab_tests::prometheus_text::{parse, value};
+    let sims = Sims::start().await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let (serving, queue) =
+        Serving::start(&sims, options(dir.path(), ConfigFrom::Document(sims.config_document()))).await;
+    wait_until("the GitLab issue of the poll", || sims.gitlab_issue_of(ISSUE).is_some()).await;
+    wait_until_quiet(&sims, &queue).await;
+    let refused = serving.deliver("not-the-secret", "{}").await;
+    assert_eq!(refused.status().as_u16(), 401);
+    let client = reqwest::Client::new();
+
+    let url = serving.webhook_url.replace("/api/v2/integrations/gitlab/webhook", METRICS_PATH);
+    let answer = client.get(&url).send().await.expect("an answer");
+    assert_eq!(answer.status().as_u16(), 200);
+    let content_type = answer.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
+    let text = answer.text().await.expect("a body");
+    let samples = parse(&text).unwrap_or_else(|error| panic!("{error}\n{text}"));
+
+    // The registry is the process's: other tests of this binary may add to it, never take away.
+    let at_least_one = |name: &str, labels: &[(&str, &str)]| {
+        assert!(value(&samples, name, labels).is_some_and(|v| v >= 1.0), "{name} {labels:?}:\n{text}")
+    };
+    at_least_one("qalita_gitlab_deliveries_total", &[("source", "gitlab"), ("outcome", "rejected")]);
+    at_least_one("qalita_gitlab_messages_total", &[("outcome", "applied")]);
+    at_least_one("qalita_gitlab_api_calls_total", &[("service", "gitlab"), ("status", "2xx")]);
+    at_least_one("qalita_gitlab_api_calls_total", &[("service", "qalita"), ("status", "2xx")]);
+    at_least_one("qalita_gitlab_poll_duration_seconds_count", &[]);
+    at_least_one("qalita_gitlab_reconcile_duration_seconds_count", &[]);
+    assert!(!text.contains(WEBHOOK_SECRET), "no secret in the figures");
     serving.stop_within(Duration::from_secs(3)).await;
 }
 

@@ -224,7 +224,11 @@ pub async fn set_token(store: &dyn Settings, health: &TokenHealth) -> Result<(),
     write(store, TOKEN_KEY, health).await
 }
 
-async fn read<T: for<'de> Deserialize<'de>>(store: &dyn Settings, key: &str) -> Result<Option<T>, StoreError> {
+/// A JSON record of the settings; one that does not read is logged and taken as absent.
+pub(crate) async fn read<T: for<'de> Deserialize<'de>>(
+    store: &dyn Settings,
+    key: &str,
+) -> Result<Option<T>, StoreError> {
     let Some(text) = store.cursor(key).await? else { return Ok(None) };
     match serde_json::from_str(&text) {
         Ok(value) => Ok(Some(value)),
@@ -235,7 +239,8 @@ async fn read<T: for<'de> Deserialize<'de>>(store: &dyn Settings, key: &str) -> 
     }
 }
 
-async fn write<T: Serialize>(store: &dyn Settings, key: &str, value: &T) -> Result<(), StoreError> {
+/// Writes a JSON record of the settings.
+pub(crate) async fn write<T: Serialize>(store: &dyn Settings, key: &str, value: &T) -> Result<(), StoreError> {
     let text = serde_json::to_string(value)
         .map_err(|e| StoreError::Rejected { class: "health-record".into(), message: e.to_string() })?;
     store.set_cursor(key, &text).await

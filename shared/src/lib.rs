@@ -4,10 +4,11 @@
 //! function's delivery parsing and the queue envelope ([`webhook`], [`envelope`]), the mapping and
 //! routing ([`mapping`]), the pure planners ([`plan`]), the sync engine that runs them and makes
 //! their writes through the ports, both ways and comments included ([`engine`]), the operator's
-//! switch ([`control`]), and the ports (traits) with their adapters (AWS, HTTP, in-memory).
+//! switch ([`control`]), the service's own figures ([`metrics`]) and what it last did ([`activity`], [`health`]), and the ports (traits) with their adapters (AWS, HTTP, in-memory).
 //!
 //! Binaries stay thin: they wire configuration and adapters, and call into this crate.
 
+pub mod activity;
 pub mod adapters;
 pub mod config;
 pub mod control;
@@ -18,6 +19,7 @@ pub mod events;
 pub mod health;
 pub mod logs;
 pub mod mapping;
+pub mod metrics;
 pub mod plan;
 pub mod ports;
 pub mod webhook;

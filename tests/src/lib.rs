@@ -1,14 +1,17 @@
 //! Test support shared by the workspace's integration tests: the local AWS stack on moto and the
 //! resources of `template.yaml` created on it, fault injection between a client and a server, an
-//! emulator of the Lambda Runtime API to run the real function binaries, and the contract suites
+//! emulator of the Lambda Runtime API to run the real function binaries, a checker of the EMF lines
+//! they write and of the Prometheus text format, and the contract suites
 //! run on every adapter of the link store's capabilities, the event queue and its administration,
 //! and the secret source (the GitLab and QALITA clients are tested against the simulators in this
 //! crate's `tests/`). Also the `local-stack` binary. A dev-dependency only; the GitLab and QALITA
 //! simulators live in `qalita-gitlab-sims`.
 
 pub mod contract;
+pub mod emf;
 pub mod fault_proxy;
 pub mod local_aws;
+pub mod prometheus_text;
 pub mod runtime_api;
 pub mod stack;
 pub mod template;

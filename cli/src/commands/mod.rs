@@ -1,6 +1,6 @@
 //! The operator commands of `qalita-gitlab` (DESIGN section 1): test the connection, create the
 //! external issue of one QALITA issue, explain a routing and mapping, show, sever and rebuild
-//! links, switch the integration off and on, read the integration log, work the dead-letter queue,
+//! links, switch the integration off and on, show the service's health, read the integration log, work the dead-letter queue,
 //! backfill, and manage the configuration document. Each works on the deployed stack (DynamoDB, SQS, Secrets
 //! Manager) or on the embedded one of `serve` (`--local DIR`), through the same ports and engine as
 //! the worker: no sync decision is made here.
@@ -23,6 +23,7 @@ mod probe;
 pub mod qalita;
 pub mod rebuild;
 mod stack;
+pub mod status;
 pub mod switch;
 pub mod test_connection;
 mod time;
@@ -39,7 +40,8 @@ pub use outcome::{CommandError, Exit, Outcome};
 pub use qalita::QalitaCommand;
 pub use rebuild::RebuildArgs;
 pub use stack::Stack;
-pub use switch::{DisableArgs, EnableArgs, StatusArgs};
+pub use status::StatusArgs;
+pub use switch::{DisableArgs, EnableArgs};
 pub use test_connection::TestConnectionArgs;
 
 use std::future::Future;

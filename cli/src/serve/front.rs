@@ -2,7 +2,8 @@
 //! API routes to it, so that GitLab sees the same answers as from AWS, and `GET /healthz`. A
 //! delivery's headers are checked before any byte of its body is read; its body is read within
 //! the body time-out, up to the size limit, and only if it fits the bound on bodies held at once.
-//! A `200` means the delivery is committed to the on-disk queue.
+//! A `200` means the delivery is committed to the on-disk queue. `GET /metrics` gives the
+//! process's figures (the same as the functions' EMF lines) in the Prometheus text format.
 //!
 //! The log lines written here name the event only through `DeliveryHeaders::event_for_log`: a
 //! header is whatever a client sends.
@@ -17,6 +18,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use lambda_http::Body;
+use qalita_gitlab_core::metrics::{self, DeliveryOutcome, Figure, Origin};
 use qalita_gitlab_core::webhook::DeliveryHeaders;
 use qalita_gitlab_webhook::handler::{Deps, handle, over_limit, screen};
 use serde_json::json;
@@ -27,7 +29,7 @@ use super::error::describe;
 use crate::embedded::queue::EmbeddedQueue;
 use crate::embedded::{EmbeddedDb, Health};
 
-pub use crate::local::{HEALTH_PATH, QALITA_WEBHOOK_PATH, WEBHOOK_PATH};
+pub use crate::local::{HEALTH_PATH, METRICS_PATH, QALITA_WEBHOOK_PATH, WEBHOOK_PATH};
 
 /// What the routes share.
 pub(crate) struct Front {
@@ -49,6 +51,7 @@ pub(crate) fn router(front: Front) -> Router {
         .route(WEBHOOK_PATH, axum::routing::any(webhook))
         .route(QALITA_WEBHOOK_PATH, axum::routing::any(webhook))
         .route(HEALTH_PATH, axum::routing::get(health))
+        .route(METRICS_PATH, axum::routing::get(metrics))
         .fallback(not_found)
         .with_state(Arc::new(front))
 }
@@ -96,6 +99,7 @@ async fn webhook(State(front): State<Arc<Front>>, request: Request) -> Response 
             return closing(from_lambda(answered));
         }
         Err(Unread::Busy) => {
+            count(parts.uri.path(), DeliveryOutcome::Unavailable);
             tracing::warn!(
                 event,
                 outcome = "busy",
@@ -105,12 +109,14 @@ async fn webhook(State(front): State<Arc<Front>>, request: Request) -> Response 
             return closing(answer(StatusCode::SERVICE_UNAVAILABLE, json!({"status": "error", "reason": reason})));
         }
         Err(Unread::Broken(error)) => {
+            count(parts.uri.path(), DeliveryOutcome::Malformed);
             let reason = describe(&error);
             tracing::warn!(event, outcome = "unreadable_body", reason = %reason, "delivery");
             let reason = format!("the body could not be read: {reason}");
             return closing(answer(StatusCode::BAD_REQUEST, json!({"status": "rejected", "reason": reason})));
         }
         Err(Unread::TimedOut) => {
+            count(parts.uri.path(), DeliveryOutcome::Malformed);
             tracing::warn!(
                 event,
                 outcome = "body_timeout",
@@ -126,6 +132,12 @@ async fn webhook(State(front): State<Arc<Front>>, request: Request) -> Response 
         Err(error) => Body::Binary(error.into_bytes()),
     };
     from_lambda(handle(&front.deps, lambda_http::http::Request::from_parts(parts, body)).await)
+}
+
+/// Counts a delivery this server answered without the handler (which counts the others).
+fn count(path: &str, outcome: DeliveryOutcome) {
+    let origin = if path == QALITA_WEBHOOK_PATH { Origin::Qalita } else { Origin::Gitlab };
+    metrics::count(Figure::Delivery(origin, outcome));
 }
 
 /// Reads the body up to the limit, holding its size against the bound on bodies in memory: the
@@ -214,6 +226,13 @@ async fn health(State(front): State<Arc<Front>>) -> Response {
             answer(StatusCode::SERVICE_UNAVAILABLE, json!({"status": "error", "reason": reason}))
         }
     }
+}
+
+/// The process's figures in the Prometheus text format (webhook, worker, poll and reconcile all
+/// run in this process).
+async fn metrics() -> Response {
+    let text = metrics::prometheus::render(metrics::global());
+    (StatusCode::OK, [(header::CONTENT_TYPE, metrics::prometheus::CONTENT_TYPE)], text).into_response()
 }
 
 async fn not_found() -> Response {

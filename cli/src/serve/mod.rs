@@ -35,7 +35,7 @@ pub use args::{
     DEFAULT_MAX_INFLIGHT_BODY_BYTES, LogFormat, ServeArgs, parse_duration, parse_size,
 };
 pub use error::{RunError, StartError, describe};
-pub use front::{HEALTH_PATH, QALITA_WEBHOOK_PATH, WEBHOOK_PATH};
+pub use front::{HEALTH_PATH, METRICS_PATH, QALITA_WEBHOOK_PATH, WEBHOOK_PATH};
 pub use tls::{TlsError, TlsFiles};
 pub use wiring::{
     ConfigFrom, GITLAB_TOKEN_ID, QALITA_TOKEN_ID, QALITA_WEBHOOK_SECRET_ID, WEBHOOK_SECRET_ID,

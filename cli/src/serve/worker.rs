@@ -228,6 +228,9 @@ pub(crate) async fn poll_loop(
             }
         }
         upkeep::check_token(&deps, &mut upkeep).await;
+        // The health gauges of `GET /metrics`, from the records the scheduled checks keep.
+        let now = chrono::Utc::now();
+        qalita_gitlab_core::metrics::health::record_global(&store, &deps.config.projects(), now).await;
         match store.purge_expired().await {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "expired log entries deleted"),

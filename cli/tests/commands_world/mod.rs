@@ -4,6 +4,8 @@
 //! so that their output and exit codes are what is tested.
 #![allow(dead_code, reason = "each test file uses a part of the world")]
 
+pub mod status;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -249,13 +251,35 @@ impl World {
     }
 
     /// The link store, in this process: DynamoDB on moto. (The embedded stack's database is held
-    /// by one process at a time: use [`World::with_local_store`].)
+    /// by one process at a time: use [`World::with_store`].)
     pub fn dynamo_store(&self) -> Arc<dyn LinkStore> {
         match &self.backend {
             Backend::Aws { aws, stack } => {
                 Arc::new(DynamoLinkStore::new(aws.dynamodb(), stack.table_name.clone(), TimeDelta::days(1)))
             }
             Backend::Local => panic!("the embedded stack's store is opened with with_local_store"),
+        }
+    }
+
+    /// Runs `act` on the world's link store in this process: DynamoDB on moto, or the embedded
+    /// stack's database, opened for `act` and closed after (the binary needs it).
+    pub async fn with_store<F, Fut>(&self, act: F)
+    where
+        F: FnOnce(Arc<dyn LinkStore>) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        match &self.backend {
+            Backend::Aws { .. } => act(self.dynamo_store()).await,
+            Backend::Local => {
+                let db = qalita_gitlab::embedded::EmbeddedDb::open(self.data_dir().join("qalita-gitlab.redb"))
+                    .await
+                    .unwrap();
+                let clock = Arc::new(qalita_gitlab_core::ports::SystemClock);
+                let store =
+                    qalita_gitlab::embedded::store::RedbLinkStore::open(&db, clock, TimeDelta::days(1)).await.unwrap();
+                act(Arc::new(store)).await;
+                drop(db);
+            }
         }
     }
 

@@ -189,6 +189,18 @@ pub struct Serving {
 }
 
 impl Serving {
+    /// Sends an issue delivery with `token` to the GitLab route, and gives the answer.
+    pub async fn deliver(&self, token: &str, body: &'static str) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(&self.webhook_url)
+            .header("X-Gitlab-Event", "Issue Hook")
+            .header("X-Gitlab-Token", token)
+            .body(body)
+            .send()
+            .await
+            .expect("an answer")
+    }
+
     pub async fn start(sims: &Sims, options: Options) -> (Serving, EmbeddedQueue) {
         Self::start_with(sims, options, EndpointOptions::default(), DiskFaults::new()).await
     }

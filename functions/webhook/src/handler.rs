@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use lambda_http::http::{HeaderMap, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
+use qalita_gitlab_core::metrics::{self, DeliveryOutcome, Figure, Origin};
 use qalita_gitlab_core::ports::{QueueError, SecretError};
 use qalita_gitlab_core::webhook::qalita::QALITA_WEBHOOK_PATH;
 use qalita_gitlab_core::webhook::verify::{Rejection, Verdict};
@@ -29,6 +30,21 @@ enum Outcome {
     BadRequest { error: IngestError },
     SecretUnavailable { error: SecretError },
     EnqueueFailed { summary: Summary, error: QueueError },
+}
+
+impl Outcome {
+    /// The outcome the metrics count.
+    fn figure(&self) -> DeliveryOutcome {
+        match self {
+            Outcome::Queued { .. } => DeliveryOutcome::Queued,
+            Outcome::Ignored { .. } => DeliveryOutcome::Ignored,
+            Outcome::Unauthorized { .. } => DeliveryOutcome::Rejected,
+            Outcome::MethodNotAllowed | Outcome::TooLargeToVerify { .. } | Outcome::BadRequest { .. } => {
+                DeliveryOutcome::Malformed
+            }
+            Outcome::SecretUnavailable { .. } | Outcome::EnqueueFailed { .. } => DeliveryOutcome::Unavailable,
+        }
+    }
 }
 
 /// Answers one API Gateway request. Never fails and never panics: every input gets a response.
@@ -88,6 +104,7 @@ fn is_qalita(path: &str) -> bool {
 fn finish(headers: &DeliveryHeaders<'_>, outcome: Outcome, started: Instant) -> Response<Body> {
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     log(headers, &outcome, latency_ms);
+    metrics::count(Figure::Delivery(Origin::Gitlab, outcome.figure()));
     respond(outcome)
 }
 

@@ -1,4 +1,5 @@
-//! Cold start: read the settings, build the AWS clients and adapters once, then serve deliveries.
+//! Cold start: read the settings, build the AWS clients and adapters once, then serve deliveries
+//! (writing each invocation's figures as an EMF line).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -56,7 +57,10 @@ async fn main() -> Result<(), Error> {
     // those `400` and converts the rest exactly as lambda_http does.
     let handler = move |request: Request| async move { Ok::<_, Infallible>(handle(deps, request).await) };
     lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        answer(service_fn(handler), event).await.map_err(Error::from)
+        let answered = answer(service_fn(handler), event).await;
+        // The invocation's figures, as one EMF line, once its answer is made.
+        qalita_gitlab_core::metrics::emf::flush();
+        answered.map_err(Error::from)
     }))
     .await
 }

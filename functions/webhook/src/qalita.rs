@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use lambda_http::http::{HeaderMap, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
+use qalita_gitlab_core::metrics::{self, DeliveryOutcome, Figure, Origin};
 use qalita_gitlab_core::ports::{QueueError, SecretError};
 use qalita_gitlab_core::webhook::qalita::auth::{QalitaRejection, QalitaVerdict};
 use qalita_gitlab_core::webhook::qalita::{QalitaHeaders, QalitaIngestError, QalitaIngested, QalitaSummary, ingest};
@@ -31,6 +32,22 @@ enum Outcome {
     BadRequest { error: QalitaIngestError },
     SecretUnavailable { error: SecretError },
     EnqueueFailed { summary: QalitaSummary, error: QueueError },
+}
+
+impl Outcome {
+    /// The outcome the metrics count.
+    fn figure(&self) -> DeliveryOutcome {
+        match self {
+            Outcome::Queued { .. } => DeliveryOutcome::Queued,
+            Outcome::Ignored { .. } => DeliveryOutcome::Ignored,
+            Outcome::Unauthorized { .. } => DeliveryOutcome::Rejected,
+            Outcome::NotConfigured
+            | Outcome::MethodNotAllowed
+            | Outcome::TooLarge { .. }
+            | Outcome::BadRequest { .. } => DeliveryOutcome::Malformed,
+            Outcome::SecretUnavailable { .. } | Outcome::EnqueueFailed { .. } => DeliveryOutcome::Unavailable,
+        }
+    }
 }
 
 /// Answers one delivery to the QALITA route. Never fails and never panics.
@@ -98,6 +115,7 @@ async fn decide(deps: &Deps, request: &Request) -> Outcome {
 
 fn finish(outcome: Outcome, started: Instant) -> Response<Body> {
     log(&outcome, started.elapsed().as_secs_f64() * 1000.0);
+    metrics::count(Figure::Delivery(Origin::Qalita, outcome.figure()));
     respond(&outcome)
 }
 

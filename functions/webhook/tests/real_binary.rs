@@ -6,6 +6,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use qalita_gitlab_tests::emf::{self, Lines};
 use qalita_gitlab_tests::local_aws::LocalAws;
 use qalita_gitlab_tests::runtime_api::{Running, RuntimeApi, peak_kib};
 use qalita_gitlab_tests::stack::{TestStack, ids};
@@ -33,21 +34,24 @@ fn event(name: &str) -> Value {
 }
 
 /// The webhook binary running on the emulated Runtime API, with its own stack on moto.
-async fn started(name: &str) -> (LocalAws, TestStack, RuntimeApi, Running) {
+async fn started(name: &str) -> (LocalAws, TestStack, RuntimeApi, Running, Lines) {
     let aws = LocalAws::connect().await;
     let stack = TestStack::create(&aws, name, EXAMPLE_SECRET).await;
     let runtime = RuntimeApi::start().await;
-    let child = lambda(&runtime)
+    let mut child = lambda(&runtime)
         .env("EVENT_QUEUE_URL", &stack.queue_url)
         .env("WEBHOOK_SECRET_ID", stack.secret(ids::WEBHOOK_SECRET))
+        .env("METRICS_NAMESPACE", "Test/Webhook")
+        .env("METRICS_STACK", name)
         .spawn()
         .expect("start the webhook binary");
-    (aws, stack, runtime, Running(child))
+    let stdout = Lines::collect(child.stdout.take().expect("the standard output is piped"));
+    (aws, stack, runtime, Running(child), stdout)
 }
 
 #[tokio::test]
 async fn the_binary_answers_each_sample_event_as_its_name_says() {
-    let (aws, stack, runtime, child) = started("wh-bin").await;
+    let (aws, stack, runtime, child, stdout) = started("wh-bin").await;
 
     let first = runtime
         .invoke(event("webhook-issue-queued.json"), Duration::from_secs(20))
@@ -76,6 +80,26 @@ async fn the_binary_answers_each_sample_event_as_its_name_says() {
     let messages =
         aws.sqs().receive_message().queue_url(&stack.queue_url).max_number_of_messages(10).send().await.unwrap();
     assert_eq!(messages.messages().len(), 1, "only the authentic issue event is queued");
+
+    // One EMF line per invocation, each valid, counting each delivery under its outcome.
+    let lines = stdout.wait_for(Duration::from_secs(5), |lines| emf::read(lines).is_ok_and(|(n, _)| n >= 4));
+    let (documents, totals) = emf::read(&lines).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(documents, 4, "{lines:#?}");
+    let count = |name: &str| totals.get(name).copied();
+    assert_eq!(
+        [
+            count("GitlabDeliveriesQueued"),
+            count("GitlabDeliveriesRejected"),
+            count("GitlabDeliveriesIgnored"),
+            count("GitlabDeliveriesMalformed")
+        ],
+        [Some(1.0); 4],
+        "{totals:?}"
+    );
+    let document: Value =
+        lines.iter().find_map(|l| serde_json::from_str::<Value>(l).ok().filter(|d| d.get("_aws").is_some())).unwrap();
+    assert_eq!(document["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Test/Webhook");
+    assert_eq!(document["Stack"], "wh-bin");
 }
 
 #[tokio::test]
@@ -91,7 +115,7 @@ async fn the_binary_answers_qalitas_webhook_on_its_route() {
         .await
         .unwrap();
     let runtime = RuntimeApi::start().await;
-    let _child = Running(
+    let mut child = Running(
         lambda(&runtime)
             .env("EVENT_QUEUE_URL", &stack.queue_url)
             .env("WEBHOOK_SECRET_ID", stack.secret(ids::WEBHOOK_SECRET))
@@ -99,6 +123,7 @@ async fn the_binary_answers_qalitas_webhook_on_its_route() {
             .spawn()
             .expect("start the webhook binary"),
     );
+    let stdout = Lines::collect(child.0.stdout.take().expect("the standard output is piped"));
     let answer = runtime
         .invoke(event("qalita-webhook-queued.json"), Duration::from_secs(20))
         .await
@@ -129,6 +154,19 @@ async fn the_binary_answers_qalitas_webhook_on_its_route() {
         .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId))
         .cloned();
     assert_eq!(group.as_deref(), Some("qalita:4821"));
+
+    // The QALITA route's deliveries are counted under their own source.
+    let lines = stdout.wait_for(Duration::from_secs(5), |lines| emf::read(lines).is_ok_and(|(n, _)| n >= 2));
+    let (_, totals) = emf::read(&lines).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(
+        (
+            totals.get("QalitaDeliveriesQueued"),
+            totals.get("QalitaDeliveriesRejected"),
+            totals.get("GitlabDeliveriesRejected")
+        ),
+        (Some(&1.0), Some(&1.0), None),
+        "{totals:?}"
+    );
 }
 
 /// What the function must answer to a hostile event.
@@ -203,7 +241,7 @@ fn hostile_events() -> Vec<(&'static str, Value, Expected)> {
 
 #[tokio::test]
 async fn hostile_events_get_an_answer_and_the_process_then_serves_a_normal_delivery() {
-    let (aws, stack, runtime, mut child) = started("wh-hostile").await;
+    let (aws, stack, runtime, mut child, _stdout) = started("wh-hostile").await;
 
     for (name, hostile, expected) in hostile_events() {
         let answer = runtime.invoke(hostile, Duration::from_secs(20)).await;

@@ -26,6 +26,9 @@ pub struct Settings {
     /// `GITLAB_TOKEN_ROTATION` = `on`: the stack granted `PutSecretValue` on the GitLab token's
     /// secret, so `[gitlab] rotate_before_days` may rotate it (off when unset).
     pub token_rotation: bool,
+    /// `MAX_RECEIVE_COUNT` (optional): the queue's `maxReceiveCount`, so that the metrics count a
+    /// message failing on its last receive as dead-lettered.
+    pub max_receive_count: Option<u32>,
 }
 
 impl Settings {
@@ -57,6 +60,14 @@ impl Settings {
                     });
                 }
             },
+            max_receive_count: match lookup("MAX_RECEIVE_COUNT").map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+            {
+                None => None,
+                Some(text) => Some(text.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| SettingsError {
+                    key: "MAX_RECEIVE_COUNT",
+                    problem: format!("{text:?} is not a positive whole number"),
+                })?),
+            },
         })
     }
 }
@@ -84,6 +95,17 @@ mod tests {
         let settings = Settings::from_lookup(env(&ALL)).unwrap();
         assert_eq!(settings.table_name, "stack-sync");
         assert_eq!(settings.qalita_token_secret_id, "stack/qalita-token");
+        assert_eq!(settings.max_receive_count, None);
+    }
+
+    #[test]
+    fn the_max_receive_count_is_optional_and_must_be_a_positive_number() {
+        let mut set = ALL.to_vec();
+        set.push(("MAX_RECEIVE_COUNT", " 5 "));
+        assert_eq!(Settings::from_lookup(env(&set)).unwrap().max_receive_count, Some(5));
+        set.pop();
+        set.push(("MAX_RECEIVE_COUNT", "0"));
+        assert_eq!(Settings::from_lookup(env(&set)).unwrap_err().key, "MAX_RECEIVE_COUNT");
     }
 
     #[test]

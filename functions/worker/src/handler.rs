@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::{DateTime, Utc};
 
 use qalita_gitlab_core::config::Config;
 use qalita_gitlab_core::domain::QalitaIssueId;
@@ -19,6 +20,7 @@ use qalita_gitlab_core::envelope::{Envelope, Source};
 use qalita_gitlab_core::events::facts::{FactsError, GitlabIssueFacts, GitlabNoteFacts};
 use qalita_gitlab_core::events::gitlab::{read_issue_event, read_note_event};
 use qalita_gitlab_core::events::qalita::QalitaEvent;
+use qalita_gitlab_core::metrics::{self, Figure, MessageOutcome, Origin};
 use qalita_gitlab_core::ports::{CallContext, Clock, EventQueue, LinkStore, QalitaApi};
 use qalita_gitlab_core::webhook::EventKind;
 use serde_json::value::RawValue;
@@ -45,6 +47,9 @@ pub struct Deps {
     pub admin: Arc<dyn qalita_gitlab_core::ports::GitlabAdmin>,
     /// Where a rotated GitLab token is stored; `None` where the deployment may not rotate it.
     pub token_rotation: Option<crate::upkeep::TokenRotation>,
+    /// The queue's receive count at which a failed message goes to the dead-letter queue (the
+    /// redrive policy's `maxReceiveCount`), for the metrics; `None` when not known.
+    pub max_receive_count: Option<u32>,
 }
 
 /// Why a message was not processed and must come back.
@@ -56,13 +61,32 @@ struct Retry {
     reason: String,
 }
 
-/// Handles one batch and reports the failed messages.
+/// Handles one batch and reports the failed messages; then notes it in the worker's activity
+/// record (the oldest message's age, the 429s), which `qalita-gitlab status` reads.
 pub async fn handle_batch(deps: Arc<Deps>, event: SqsEvent) -> SqsBatchResponse {
+    let now = deps.clock.now();
+    let oldest = event.records.iter().filter_map(sent_at).min().and_then(|at| (now - at).to_std().ok());
+    let store = deps.store.clone();
+    let response = process_batch(deps, event).await;
+    qalita_gitlab_core::activity::note_batch(store.as_ref(), now, oldest).await;
+    response
+}
+
+/// When a message was sent: SQS's `SentTimestamp`, else the envelope's `received_at`.
+fn sent_at(message: &SqsMessage) -> Option<DateTime<Utc>> {
+    let sent = message.attributes.get("SentTimestamp").and_then(|ms| ms.parse::<i64>().ok());
+    sent.and_then(DateTime::from_timestamp_millis).or_else(|| {
+        Envelope::<&RawValue>::parse(message.body.as_deref().unwrap_or_default()).ok().map(|e| e.received_at)
+    })
+}
+
+async fn process_batch(deps: Arc<Deps>, event: SqsEvent) -> SqsBatchResponse {
     // The operator's switch, read once per batch. Unreadable: the batch comes back later rather
     // than writing while the operator may have said stop.
     match qalita_gitlab_core::control::is_disabled(deps.store.as_ref()).await {
         Ok(false) => {}
         Ok(true) => {
+            metrics::count_n(Figure::Message(MessageOutcome::NothingToDo), event.records.len() as u64);
             for record in &event.records {
                 let id = record.message_id.as_deref().unwrap_or("-");
                 tracing::info!(
@@ -141,6 +165,7 @@ async fn process_group(deps: &Deps, messages: Vec<SqsMessage>) -> Vec<String> {
         }
         if superseded[index] {
             tracing::info!(message_id = %id, outcome = "superseded", "a later change of the same issue is in this batch");
+            metrics::count(Figure::Message(MessageOutcome::NothingToDo));
             continue;
         }
         // Every log line of this message, from the handler or from inside the engine, carries its
@@ -158,6 +183,9 @@ async fn process_group(deps: &Deps, messages: Vec<SqsMessage>) -> Vec<String> {
             let receive_count =
                 message.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
             let wait = backoff(&deps.config, receive_count, retry.after);
+            // On its last receive, SQS moves the message to the dead-letter queue instead.
+            let last = deps.max_receive_count.is_some_and(|max| receive_count >= max);
+            metrics::count(Figure::Message(if last { MessageOutcome::DeadLettered } else { MessageOutcome::Retried }));
             if let Some(receipt) = &message.receipt_handle
                 && let Err(error) = deps.queue.change_visibility(receipt, wait).await
             {
@@ -196,7 +224,7 @@ async fn process_message(deps: &Deps, message: &SqsMessage) -> Result<(), Retry>
         Err(error) => {
             // Retrying cannot fix a message that does not parse: log it (not its body) and drop it.
             tracing::error!(message_id = id, error = %error, outcome = "dropped", "message is not an envelope");
-            return Ok(());
+            return dropped();
         }
     };
     let kind = envelope.kind.as_ref();
@@ -218,12 +246,12 @@ async fn process_message(deps: &Deps, message: &SqsMessage) -> Result<(), Retry>
                     outcome = "dropped",
                     "QALITA event kind the worker does not handle"
                 );
-                Ok(())
+                dropped()
             }
             Err(error) => {
                 // Retrying cannot fix an event that does not say what it is about.
                 tracing::error!(message_id = id, kind, error = %error, outcome = "dropped", "QALITA event not readable");
-                Ok(())
+                dropped()
             }
         },
         Source::Gitlab => {
@@ -242,7 +270,7 @@ async fn process_message(deps: &Deps, message: &SqsMessage) -> Result<(), Retry>
                         }
                         Err(error) => {
                             tracing::error!(message_id = id, kind, error = %error, outcome = "dropped", "GitLab issue event is not readable");
-                            return Ok(());
+                            return dropped();
                         }
                     };
                     let omitted = envelope.delivery.as_ref().is_some_and(|d| d.texts_omitted);
@@ -250,6 +278,9 @@ async fn process_message(deps: &Deps, message: &SqsMessage) -> Result<(), Retry>
                         return Err(retry);
                     }
                     let result = deps.engine.sync_gitlab_issue(&facts, &call).await;
+                    if let Ok(outcome) = &result {
+                        record_lag(Origin::Gitlab, facts.updated_at, outcome.action, deps.clock.now());
+                    }
                     let issue = match &result {
                         Ok(outcome) => outcome.issue,
                         // A failure is written to the linked issue's log, when there is one.
@@ -273,11 +304,12 @@ async fn process_message(deps: &Deps, message: &SqsMessage) -> Result<(), Retry>
                                 outcome = "ignored",
                                 "a note on something else than an issue"
                             );
+                            metrics::count(Figure::Message(MessageOutcome::NothingToDo));
                             return Ok(());
                         }
                         Err(error) => {
                             tracing::error!(message_id = id, kind, error = %error, outcome = "dropped", "GitLab note event is not readable");
-                            return Ok(());
+                            return dropped();
                         }
                     };
                     let result = deps.engine.sync_gitlab_note(&note, &call).await;
@@ -289,13 +321,13 @@ async fn process_message(deps: &Deps, message: &SqsMessage) -> Result<(), Retry>
                 }
                 None => {
                     tracing::warn!(message_id = id, kind, outcome = "dropped", "unknown GitLab event kind");
-                    Ok(())
+                    dropped()
                 }
             }
         }
         Source::Schedule => {
             tracing::warn!(message_id = id, kind, outcome = "dropped", "event kind the worker does not handle");
-            Ok(())
+            dropped()
         }
     }
 }
@@ -367,6 +399,7 @@ async fn finish(
     match result {
         Ok((action, reason)) => {
             tracing::info!(message_id = id, kind, qalita_issue = ?issue.map(|i| i.get()), outcome = action.as_str(), reason = %reason, latency_ms, "synced");
+            metrics::count(Figure::Message(done(action)));
             Ok(())
         }
         Err(error) => {
@@ -374,6 +407,7 @@ async fn finish(
                 return Err(retry);
             }
             tracing::error!(message_id = id, kind, error = %error, outcome = "failed", latency_ms, "sync refused for good");
+            metrics::count(Figure::Message(MessageOutcome::Failed));
             if let Some(issue) = issue {
                 log_failure(deps, issue, &error).await;
             }
@@ -390,6 +424,7 @@ async fn sync_qalita(deps: &Deps, id: &str, kind: &str, event: QalitaEvent, star
             Ok(Some(issue)) => (issue, context, sweep),
             Ok(None) => {
                 tracing::warn!(message_id = id, kind, qalita_issue = %issue_id, outcome = "dropped", "QALITA says the issue does not exist or is not visible to the token");
+                metrics::count(Figure::Message(MessageOutcome::NothingToDo));
                 return Ok(());
             }
             // Retry or drop is decided in `finish`, as for every other failure: a refused token
@@ -398,7 +433,7 @@ async fn sync_qalita(deps: &Deps, id: &str, kind: &str, event: QalitaEvent, star
         },
         QalitaEvent::Comment { issue, .. } => {
             tracing::error!(message_id = id, kind, qalita_issue = %issue, outcome = "dropped", "a comment event is not an issue event");
-            return Ok(());
+            return dropped();
         }
     };
     let result = deps.engine.sync_issue(&issue, &context, &CallContext::default()).await;
@@ -408,6 +443,7 @@ async fn sync_qalita(deps: &Deps, id: &str, kind: &str, event: QalitaEvent, star
             let gitlab =
                 outcome.link.as_ref().and_then(|l| l.gitlab.as_ref()).map(|g| g.web_url.clone()).unwrap_or_default();
             tracing::info!(message_id = id, kind, qalita_issue = %issue.id, outcome = outcome.action.as_str(), gitlab = %gitlab, latency_ms, "synced");
+            record_lag(Origin::Qalita, issue.updated_at, outcome.action, deps.clock.now());
             // Comments QALITA gave no event for (made before the link, or by an instance that
             // sends issue events only) are found when the issue is created or polled.
             if sweep_comments
@@ -432,9 +468,32 @@ async fn sync_qalita(deps: &Deps, id: &str, kind: &str, event: QalitaEvent, star
                     }
                 }
             }
+            metrics::count(Figure::Message(done(outcome.action)));
             Ok(())
         }
         Err(error) => finish(deps, id, kind, Some(issue.id), Err(error), started).await,
+    }
+}
+
+/// A message refused for good before any sync (unreadable, of a kind not handled): counted failed
+/// and deleted.
+fn dropped() -> Result<(), Retry> {
+    metrics::count(Figure::Message(MessageOutcome::Failed));
+    Ok(())
+}
+
+/// The outcome the metrics count of a sync that completed.
+fn done(action: Action) -> MessageOutcome {
+    if action.is_quiet() { MessageOutcome::NothingToDo } else { MessageOutcome::Applied }
+}
+
+/// The sync lag of a write: from the provider's change time (`changed_at`) to `now`.
+fn record_lag(origin: Origin, changed_at: Option<DateTime<Utc>>, action: Action, now: DateTime<Utc>) {
+    if action.is_quiet() {
+        return;
+    }
+    if let Some(lag) = changed_at.and_then(|at| (now - at).to_std().ok()) {
+        metrics::time(Figure::SyncLag(origin), lag);
     }
 }
 

@@ -1,5 +1,6 @@
 //! Cold start: read the settings, the tokens and the configuration document, build the clients
-//! once, then serve SQS batches and scheduled polls.
+//! once, then serve SQS batches and scheduled polls, writing each invocation's figures as EMF
+//! lines.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,6 +49,7 @@ async fn build() -> Result<Arc<Deps>, Error> {
         store: Arc::new(secrets.clone()),
         secret_id: settings.gitlab_token_secret_id.clone(),
     });
+    deps.max_receive_count = settings.max_receive_count;
     Ok(Arc::new(deps))
 }
 
@@ -69,6 +71,8 @@ async fn main() -> Result<(), Error> {
         async move {
             let deps = current.read().await.0.clone();
             let answer = invoke(deps.clone(), event).await;
+            // The invocation's figures, as EMF lines, once its work is done.
+            qalita_gitlab_core::metrics::emf::flush();
             if deps.credentials_refused.load(std::sync::atomic::Ordering::SeqCst) {
                 let mut guard = current.write().await;
                 if guard.1.elapsed() >= REFRESH_AFTER_REFUSAL {
@@ -106,6 +110,8 @@ async fn invoke(deps: Arc<Deps>, event: LambdaEvent<Value>) -> Result<Value, Err
     let poll = poll(&deps, deadline).await;
     let reconcile = qalita_gitlab_worker::reconcile::reconcile(&deps, deadline).await;
     upkeep::check_token(&deps, &mut upkeep).await;
+    let projects = deps.config.projects();
+    qalita_gitlab_core::metrics::health::record_global(deps.store.as_ref(), &projects, deps.clock.now()).await;
     Ok(serde_json::json!({ "poll": poll, "reconcile": reconcile, "upkeep": upkeep }))
 }
 

@@ -54,8 +54,25 @@ pub struct PollReport {
     pub stopped: Option<String>,
 }
 
+impl PollReport {
+    /// Adds the run to the metrics and records it for `qalita-gitlab status`.
+    async fn record(&self, deps: &Deps, took: std::time::Duration) {
+        use qalita_gitlab_core::activity::{self, Run, RunRecord};
+        let record = RunRecord {
+            finished_at: deps.clock.now(),
+            took_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+            read: self.read as u64,
+            changed: self.enqueued as u64,
+            failed: self.failed as u64,
+            stopped: self.stopped.clone(),
+        };
+        activity::finish_run(deps.store.as_ref(), Run::Poll, &record).await;
+    }
+}
+
 /// Runs one poll, stopping before `deadline` (the Lambda's, less a margin).
 pub async fn poll(deps: &Deps, deadline: Instant) -> PollReport {
+    let started = Instant::now();
     let mut report = PollReport::default();
     if let Some(reason) = qalita_gitlab_core::control::held(deps.store.as_ref()).await {
         report.stopped = Some(reason);
@@ -83,6 +100,7 @@ pub async fn poll(deps: &Deps, deadline: Instant) -> PollReport {
     // The newest page first: offset 0 is read every run, so the sweep starts after it.
     if !read_page(deps, 0, first_run, &mut report, deadline).await.is_some_and(|page| page.finished) {
         save_cursor(deps, &report).await;
+        report.record(deps, started.elapsed()).await;
         return report;
     }
     let mut offset = start;
@@ -102,6 +120,7 @@ pub async fn poll(deps: &Deps, deadline: Instant) -> PollReport {
     }
     save_cursor(deps, &report).await;
     tracing::info!(read = report.read, enqueued = report.enqueued, not_created = report.not_created, failed = report.failed, comments_swept = report.comments_swept, enrolled = report.enrolled, pages = report.pages, next_offset = report.next_offset, stopped = ?report.stopped, "poll");
+    report.record(deps, started.elapsed()).await;
     report
 }
 

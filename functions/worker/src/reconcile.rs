@@ -46,8 +46,25 @@ pub struct ReconcileReport {
     pub stopped: Option<String>,
 }
 
+impl ReconcileReport {
+    /// Adds the run to the metrics and records it for `qalita-gitlab status`.
+    async fn record(&self, deps: &Deps, took: std::time::Duration) {
+        use qalita_gitlab_core::activity::{self, Run, RunRecord};
+        let record = RunRecord {
+            finished_at: deps.clock.now(),
+            took_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+            read: self.read as u64,
+            changed: self.synced as u64,
+            failed: self.failed as u64,
+            stopped: self.stopped.clone(),
+        };
+        activity::finish_run(deps.store.as_ref(), Run::Reconcile, &record).await;
+    }
+}
+
 /// Reconciles every project the configuration routes to, stopping before `deadline`.
 pub async fn reconcile(deps: &Deps, deadline: Instant) -> ReconcileReport {
+    let started = Instant::now();
     let mut report = ReconcileReport::default();
     if let Some(reason) = qalita_gitlab_core::control::held(deps.store.as_ref()).await {
         report.stopped = Some(reason);
@@ -68,6 +85,7 @@ pub async fn reconcile(deps: &Deps, deadline: Instant) -> ReconcileReport {
         }
     }
     tracing::info!(projects = report.projects, read = report.read, synced = report.synced, failed = report.failed, stopped = ?report.stopped, "GitLab reconcile");
+    report.record(deps, started.elapsed()).await;
     report
 }
 

@@ -119,6 +119,17 @@ impl Deps {
         let ports = Ports { gitlab, qalita: qalita.clone(), store: store.clone(), clock: clock.clone() };
         let engine = Engine::new(ports, config.clone());
         let credentials_refused = false.into();
-        Deps { engine, qalita, queue, store, clock, config, credentials_refused, admin, token_rotation: None }
+        Deps {
+            engine,
+            qalita,
+            queue,
+            store,
+            clock,
+            config,
+            credentials_refused,
+            admin,
+            token_rotation: None,
+            max_receive_count: None,
+        }
     }
 }

@@ -11,6 +11,7 @@ use qalita_gitlab_core::adapters::sqs::SqsQueue;
 use qalita_gitlab_core::ports::{EventQueue, OutgoingMessage, Settings};
 use qalita_gitlab_sims::gitlab::{DEFAULT_TOKEN, GitlabSim, SimConfig};
 use qalita_gitlab_sims::qalita::QalitaSim;
+use qalita_gitlab_tests::emf::{self, Lines};
 use qalita_gitlab_tests::local_aws::LocalAws;
 use qalita_gitlab_tests::runtime_api::{Running, RuntimeApi, peak_kib};
 use qalita_gitlab_tests::stack::{TestStack, ids};
@@ -78,11 +79,13 @@ async fn the_worker_binary_syncs_a_batch_of_ten_events_and_runs_the_poll() {
         .env("EVENT_QUEUE_URL", &stack.queue_url)
         .env("GITLAB_TOKEN_SECRET_ID", stack.secret(ids::GITLAB_TOKEN))
         .env("QALITA_TOKEN_SECRET_ID", stack.secret(ids::QALITA_TOKEN))
-        .stdout(Stdio::null())
+        .env("METRICS_STACK", "wk-bin")
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the worker binary");
-    let child = Running(child);
+    let mut child = Running(child);
+    let stdout = Lines::collect(child.0.stdout.take().expect("the standard output is piped"));
 
     let answer = runtime.invoke(event, Duration::from_secs(60)).await.expect("the worker answers the batch");
     let peak = peak_kib(child.0.id());
@@ -102,4 +105,18 @@ async fn the_worker_binary_syncs_a_batch_of_ten_events_and_runs_the_poll() {
     let reconcile = &report["reconcile"];
     assert_eq!((reconcile["read"].as_u64(), reconcile["synced"].as_u64()), (Some(10), Some(0)), "{report}");
     assert_eq!(gitlab.issues(42).len(), 10);
+
+    // Each invocation wrote its figures as EMF lines, valid by the specification: the batch's ten
+    // messages applied with their calls, then the schedule's poll and reconcile.
+    let lines = stdout.wait_for(Duration::from_secs(5), |lines| {
+        emf::read(lines).is_ok_and(|(_, totals)| totals.contains_key("ReconcileDuration"))
+    });
+    let (documents, totals) = emf::read(&lines).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(documents, 2, "one line per invocation: {totals:?}");
+    let figure = |name: &str| totals.get(name).copied().unwrap_or_default();
+    assert_eq!(figure("MessagesApplied"), 10.0, "{totals:?}");
+    assert_eq!((figure("PollIssuesRead"), figure("ReconcileIssuesRead")), (10.0, 10.0), "{totals:?}");
+    // Ten creations at least, each after a QALITA read; no call failed.
+    assert!(figure("GitlabCalls2xx") >= 10.0 && figure("QalitaCalls2xx") >= 10.0, "{totals:?}");
+    assert!(!totals.keys().any(|name| name.contains("5xx") || name.ends_with("Calls429")), "{totals:?}");
 }

@@ -69,6 +69,13 @@ pub fn build_client(settings: &HttpSettings, user_agent: &str) -> Result<reqwest
     Ok(builder.build()?)
 }
 
+/// Counts one answer in the metrics: its status class and, for a 429, the wait it asked for.
+pub fn record_answer(service: Service, response: &Response) {
+    let status = response.status();
+    let wait = (status == StatusCode::TOO_MANY_REQUESTS).then(|| retry_after(response.headers())).flatten();
+    crate::metrics::api_call(service, Some(status.as_u16()), wait);
+}
+
 /// Classifies a failure to get any answer (connection refused, time-out, TLS).
 pub fn transport_error(service: Service, error: reqwest::Error) -> ApiError {
     let kind = if error.is_timeout() {

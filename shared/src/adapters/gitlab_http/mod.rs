@@ -163,12 +163,14 @@ impl GitlabClient {
         let response = match outcome {
             Ok(response) => response,
             Err(error) => {
+                crate::metrics::api_call(Service::Gitlab, None, None);
                 let error = transport_error(Service::Gitlab, error);
                 tracing::debug!(elapsed_ms, %error, "GitLab call got no answer");
                 return Err(error);
             }
         };
         let status = response.status();
+        super::http::record_answer(Service::Gitlab, &response);
         self.seen.observe(response.headers());
         tracing::debug!(path = response.url().path(), status = status.as_u16(), elapsed_ms, "GitLab answered");
         if status.is_success() {

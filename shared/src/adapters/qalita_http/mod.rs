@@ -218,9 +218,11 @@ impl QalitaClient {
         }
         let mut response = builder.send().await.map_err(|error| {
             tracing::debug!(%request, elapsed_ms = elapsed_ms(started), "QALITA did not answer");
+            crate::metrics::api_call(Service::Qalita, None, None);
             http::transport_error(Service::Qalita, error)
         })?;
         let status = response.status();
+        http::record_answer(Service::Qalita, &response);
         tracing::debug!(%request, status = status.as_u16(), elapsed_ms = elapsed_ms(started), "QALITA answered");
         if status == StatusCode::NOT_FOUND && absent_on_404 && self.shape.not_found.means_not_found(404) {
             // QALITA documents 204 for a missing object; a 404 is read the same way where configured,
