@@ -119,7 +119,45 @@ async fn the_second_dialects_document_gives_its_whole_shape_and_the_client_works
     assert_eq!(shape.fields.comment.content.to_string(), "/text");
     assert_eq!((shape.write.assignee.as_str(), shape.write.comment_text.as_str()), ("assignee_id", "text"));
     assert_eq!(shape.not_found.statuses, [404]);
+    assert_eq!(shape.paging.comment_page_size, Some(100), "the notes are paged up to 100");
     round_trip(&sim, &client(&config)).await;
+}
+
+#[tokio::test]
+async fn an_issue_with_more_comments_than_a_page_is_read_whole_on_the_second_dialect() {
+    let (sim, _, config) = discovered_in(Dialect::Second).await;
+    for n in 0..230 {
+        sim.add_comment(4821, 12, &format!("note {n}"));
+    }
+    let comments = client(&config).list_comments(QalitaIssueId::new(4821).unwrap()).await.unwrap();
+    let texts: Vec<String> = comments.into_iter().map(|c| c.content).collect();
+    assert_eq!(texts, (0..230).map(|n| format!("note {n}")).collect::<Vec<_>>(), "every note once, oldest first");
+    let pages: Vec<Option<String>> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path == "/api/v2/issues/4821/notes")
+        .map(|r| r.query)
+        .collect();
+    assert_eq!(
+        pages,
+        [Some("page=1&size=100".to_owned()), Some("page=2&size=100".to_owned()), Some("page=3&size=100".to_owned())]
+    );
+    // Paging by the built-in shape would have read the first page only.
+    let unpaged = QalitaClient::with_shape(
+        &config.qalita.base_url,
+        SecretString::new(TOKEN),
+        config.qalita.paths.clone(),
+        qalita_gitlab_core::config::QalitaShape {
+            paging: qalita_gitlab_core::config::qalita_shape::QalitaPaging {
+                comment_page_size: None,
+                ..config.qalita.shape.paging.clone()
+            },
+            ..config.qalita.shape.clone()
+        },
+        &HttpSettings::default(),
+    )
+    .unwrap();
+    assert_eq!(unpaged.list_comments(QalitaIssueId::new(4821).unwrap()).await.unwrap().len(), 50);
 }
 
 #[tokio::test]

@@ -112,7 +112,9 @@ async fn the_worker_binary_syncs_a_batch_of_ten_events_and_runs_the_poll() {
         emf::read(lines).is_ok_and(|(_, totals)| totals.contains_key("ReconcileDuration"))
     });
     let (documents, totals) = emf::read(&lines).unwrap_or_else(|error| panic!("{error}"));
-    assert_eq!(documents, 2, "one line per invocation: {totals:?}");
+    // One line per invocation, and the schedule's line of the one configured project's hook gauge.
+    assert_eq!(documents, 3, "{totals:?}");
+    assert_eq!(totals.get("HookExecutable"), Some(&0.0), "no hook of ours on the project: {totals:?}");
     let figure = |name: &str| totals.get(name).copied().unwrap_or_default();
     assert_eq!(figure("MessagesApplied"), 10.0, "{totals:?}");
     assert_eq!((figure("PollIssuesRead"), figure("ReconcileIssuesRead")), (10.0, 10.0), "{totals:?}");

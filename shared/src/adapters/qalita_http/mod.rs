@@ -32,6 +32,9 @@ const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// The most pages of users read when a login is looked up.
 const USER_PAGES: u32 = 100;
 
+/// The most pages of one issue's comments read (`qalita.paging.comment_page_size`).
+const MAX_COMMENT_PAGES: u64 = 100;
+
 /// A client that cannot be set up; the message says which setting to fix and never shows the token.
 #[derive(Debug, thiserror::Error)]
 pub enum QalitaClientError {
@@ -397,12 +400,38 @@ impl QalitaApi for QalitaClient {
 
     async fn list_comments(&self, issue: QalitaIssueId) -> Result<Vec<QalitaComment>, ApiError> {
         let endpoint = &self.paths.list_comments;
-        let fetched = self.fetch(endpoint, &endpoint.path_for(issue.get()), &[], true).await?;
-        if self.said_not_found(&fetched)? {
-            // The issue is gone or hidden: not "no comments".
-            return Err(ApiError::NotFound { service: Service::Qalita, what: format!("QALITA issue {issue}") });
+        let path = endpoint.path_for(issue.get());
+        let gone = || ApiError::NotFound { service: Service::Qalita, what: format!("QALITA issue {issue}") };
+        let Some(size) = self.shape.paging.comment_page_size else {
+            let fetched = self.fetch(endpoint, &path, &[], true).await?;
+            if self.said_not_found(&fetched)? {
+                // The issue is gone or hidden: not "no comments".
+                return Err(gone());
+            }
+            return fetched.answer(&self.reading).comments();
+        };
+        // Paged (`qalita.paging.comment_page_size`): page after page until a short one.
+        let mut comments = Vec::new();
+        for index in 0..MAX_COMMENT_PAGES {
+            let plan = paging::plan(&self.shape.paging, index * u64::from(size), size);
+            let query = plan.pages.into_iter().next().unwrap_or_default();
+            let fetched = self.fetch(endpoint, &path, &query, true).await?;
+            if self.said_not_found(&fetched)? {
+                return Err(gone());
+            }
+            let page = fetched.answer(&self.reading).comments()?;
+            let short = page.len() < size as usize;
+            comments.extend(page);
+            if short {
+                return Ok(comments);
+            }
         }
-        fetched.answer(&self.reading).comments()
+        let message = format!(
+            "the comments of QALITA issue {issue} fill more than {MAX_COMMENT_PAGES} pages of {size}: read the first {}",
+            comments.len()
+        );
+        tracing::warn!(%message, "comments cut short");
+        Ok(comments)
     }
 
     async fn create_comment(&self, issue: QalitaIssueId, content: &str) -> Result<QalitaComment, ApiError> {

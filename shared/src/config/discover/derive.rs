@@ -22,6 +22,8 @@ const LIMIT_NAMES: &[&str] = &["limit", "take", "count", "size", "max_results"];
 /// The page size the poll asks for by default (`sync.poll_page_size`) and the user list's
 /// (`qalita.paging.user_page_size`).
 const DEFAULT_PAGE_SIZE: u64 = 100;
+/// The page size of an issue's comments when the document allows more (or says nothing).
+const DEFAULT_COMMENT_PAGE_SIZE: u64 = 100;
 
 /// An issue's fields: (setting, default member name, other names an instance may use).
 const ISSUE_FIELDS: &[(&str, &str, &[&str])] = &[
@@ -288,10 +290,19 @@ fn paging(schemas: Schemas<'_>, found: &Found<'_>) -> Section {
             }
             None => section.note(format!("{where_} answers a bare array (the default)")),
         }
-        if !comments.query_params(schemas).is_empty() {
-            section.note(format!(
-                "{where_} is paged: the client reads its first page only (at the instance's default size)"
-            ));
+        let comment_params = comments.query_params(schemas);
+        if !comment_params.is_empty() {
+            match param(&comment_params, SIZE_NAMES).or_else(|| param(&comment_params, LIMIT_NAMES)) {
+                Some((_, schema)) => {
+                    let size = number(schema, "maximum")
+                        .map_or(DEFAULT_COMMENT_PAGE_SIZE, |m| m.min(DEFAULT_COMMENT_PAGE_SIZE));
+                    let why = format!("{where_} is paged: its comments are read page by page, {size} a page");
+                    section.set("comment_page_size", toml::Value::Integer(i64::try_from(size).unwrap_or(1)), why);
+                }
+                None => section.note(format!(
+                    "{where_} takes query parameters but none is a page size: the client reads one answer"
+                )),
+            }
         }
     }
     if let Some((users, user_shape)) = &found.list_users {

@@ -229,9 +229,13 @@ pub struct QalitaPaging {
     /// an array, else its `items` or `data` member.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub items: Option<JsonPointer>,
-    /// The same for an issue's comments, which come in one answer, unpaged.
+    /// The same for an issue's comments.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comment_items: Option<JsonPointer>,
+    /// When set, an issue's comments are read page by page in the paging style, this many a page,
+    /// until a page comes back short; unset: one answer holds them all (no paging parameter sent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment_page_size: Option<u32>,
     /// Where the total count of the list is in the body, when the instance says it; unset: unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total: Option<JsonPointer>,
@@ -251,6 +255,7 @@ impl Default for QalitaPaging {
             first_page: 1,
             items: None,
             comment_items: None,
+            comment_page_size: None,
             total: None,
             user_page_size: 100,
         }
@@ -288,6 +293,9 @@ impl QalitaPaging {
         }
         if self.first_page > 1 {
             return Err(refuse("paging.first_page", format!("must be 0 or 1, got {}", self.first_page)));
+        }
+        if let Some(size) = self.comment_page_size.filter(|size| !(1..=1000).contains(size)) {
+            return Err(refuse("paging.comment_page_size", format!("must be between 1 and 1000, got {size}")));
         }
         if !(1..=1000).contains(&self.user_page_size) {
             return Err(refuse(
