@@ -19,13 +19,11 @@ use super::stack::Stack;
 pub enum HooksCommand {
     /// Registers the webhook on every configured project, or updates the one posting to the URL.
     #[command(after_help = "\
-The hook posts to --url (the stack output WebhookUrl:
-  aws cloudformation describe-stacks --stack-name NAME \\
-    --query \"Stacks[0].Outputs[?OutputKey=='WebhookUrl'].OutputValue\" --output text
-or, for `serve`, http(s)://<this host>:<port>/api/v2/integrations/gitlab/webhook) with the webhook
-secret (<stack name>/gitlab-webhook-secret, or QALITA_GITLAB_WEBHOOK_SECRET with --local) as its
-secret token, on issue, confidential issue, comment and confidential comment events, with SSL
-verification on. Run it again at will: a hook with that URL is updated, never duplicated.
+The hook posts to --url, by default the output WebhookUrl of the CloudFormation stack --stack-name
+(--local needs --url: for `serve`, http(s)://<this host>:<port>/api/v2/integrations/gitlab/webhook),
+with the webhook secret (<stack name>/gitlab-webhook-secret, or QALITA_GITLAB_WEBHOOK_SECRET with
+--local) as its secret token, on issue, confidential issue, comment and confidential comment events,
+with SSL verification on. Run it again at will: a hook with that URL is updated, never duplicated.
 
 Exit codes: 0 every project has the hook; 1 a project refused (the token needs Maintainer on each
 project); 2 usage or configuration error; 3 GitLab or the secret store did not answer.")]
@@ -49,7 +47,7 @@ disabled, events or SSL verification off) or a project refused; 2 usage or confi
 /// Where the hook posts, and its secret.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TargetArgs {
-    /// The webhook's URL (the stack output WebhookUrl).
+    /// The webhook's URL [default: the output WebhookUrl of the CloudFormation stack --stack-name].
     #[arg(long, value_name = "URL", env = "QALITA_GITLAB_WEBHOOK_URL")]
     pub url: Option<String>,
     /// The secret holding the webhook secret [default: <stack name>/gitlab-webhook-secret].
@@ -73,7 +71,7 @@ pub async fn run(global: GlobalArgs, command: HooksCommand) -> Result<Outcome, C
     let projects = config.projects();
     match command {
         HooksCommand::Install(args) => {
-            let url = required_url(args.url)?;
+            let url = webhook_url(&stack, args.url).await?;
             let (token, secret_from) = stack.webhook_secret(args.webhook_secret.as_deref()).await?;
             let settings = HookSettings { url, token };
             let mut results = Vec::new();
@@ -83,7 +81,7 @@ pub async fn run(global: GlobalArgs, command: HooksCommand) -> Result<Outcome, C
             Ok(report("installed", &results, json!({ "url": settings.url, "secret": secret_from })))
         }
         HooksCommand::Remove(args) => {
-            let url = required_url(args.url)?;
+            let url = webhook_url(&stack, args.url).await?;
             let mut results = Vec::new();
             for project in &projects {
                 results.push(remove(gitlab.as_ref(), project, &url).await?);
@@ -113,13 +111,15 @@ pub async fn run(global: GlobalArgs, command: HooksCommand) -> Result<Outcome, C
     }
 }
 
-fn required_url(url: Option<String>) -> Result<String, CommandError> {
-    url.filter(|url| !url.trim().is_empty()).map(|url| url.trim().to_owned()).ok_or_else(|| {
-        CommandError::Usage(
-            "no webhook URL: pass --url (or set QALITA_GITLAB_WEBHOOK_URL) with the stack output WebhookUrl (see --help)"
-                .into(),
-        )
-    })
+/// The deployed stack's output holding the webhook's URL (the template's `Outputs`).
+const WEBHOOK_URL_OUTPUT: &str = "WebhookUrl";
+
+/// The hook's URL: `given` (`--url`), else the deployed stack's output `WebhookUrl`.
+async fn webhook_url(stack: &Stack, given: Option<String>) -> Result<String, CommandError> {
+    match given.map(|url| url.trim().to_owned()).filter(|url| !url.is_empty()) {
+        Some(url) => Ok(url),
+        None => stack.output(WEBHOOK_URL_OUTPUT, "--url (or set QALITA_GITLAB_WEBHOOK_URL)").await,
+    }
 }
 
 /// The hook of a project that is ours: posting to `url`, else to the service's route.

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, Region};
+use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use qalita_gitlab_core::adapters::dynamodb::DynamoLinkStore;
 use qalita_gitlab_core::adapters::qalita_http::QalitaClient;
 use qalita_gitlab_core::adapters::secrets_manager::SecretsManager;
@@ -46,6 +47,14 @@ pub struct Stack {
     description: String,
     description_json: serde_json::Value,
     store_fix: &'static str,
+    outputs: Outputs,
+}
+
+/// Where the stack's outputs (`WebhookUrl`, …) are read from: the deployed stack's in
+/// CloudFormation, by `--stack-name`; the embedded stack has none.
+enum Outputs {
+    Cloudformation { client: aws_sdk_cloudformation::Client, stack_name: Option<String>, region: String },
+    None,
 }
 
 /// A token of the stack: the id of its secret (or why it is not known), and where it is read from,
@@ -120,6 +129,57 @@ impl Stack {
     /// Where the QALITA token is read from, for people.
     pub fn qalita_secret_name(&self) -> String {
         self.qalita_token.shown.clone()
+    }
+
+    /// The value of the deployed stack's CloudFormation output `key` (stack `--stack-name`); a usage
+    /// error naming `instead` (the option that gives the value directly) when there is no stack name,
+    /// no such stack, or no such output (the message lists the outputs it has).
+    pub async fn output(&self, key: &str, instead: &str) -> Result<String, CommandError> {
+        let (client, name, region) = match &self.outputs {
+            Outputs::Cloudformation { client, stack_name: Some(name), region } => (client, name, region),
+            Outputs::Cloudformation { stack_name: None, .. } => {
+                return Err(usage(format!(
+                    "no stack name to read the output {key} from: pass {instead}, or --stack-name (or set QALITA_GITLAB_STACK)"
+                )));
+            }
+            Outputs::None => {
+                return Err(usage(format!("the embedded stack has no output {key}: pass {instead}")));
+            }
+        };
+        let described = client.describe_stacks().stack_name(name).send().await.map_err(|error| {
+            let shown = aws_sdk_cloudformation::error::DisplayErrorContext(&error).to_string();
+            match error.as_service_error() {
+                // CloudFormation answers a missing stack with a ValidationError "does not exist".
+                Some(service) if service.message().is_some_and(|m| m.contains("does not exist")) => usage(format!(
+                    "the stack {name} does not exist in CloudFormation (region {region}), so its output {key} cannot be read: check --stack-name and --region, or pass {instead}"
+                )),
+                Some(service) if service.code().is_some_and(|c| c.contains("Throttl")) => {
+                    CommandError::Unavailable(format!("CloudFormation throttled the reading of the stack {name}: {shown}"))
+                }
+                Some(_) => usage(format!(
+                    "CloudFormation refused to describe the stack {name} (the credentials need cloudformation:DescribeStacks on it; or pass {instead}): {shown}"
+                )),
+                None => CommandError::Unavailable(format!("CloudFormation did not answer (stack {name}): {shown}")),
+            }
+        })?;
+        let Some(stack) = described.stacks().first() else {
+            return Err(usage(format!(
+                "the stack {name} does not exist in CloudFormation (region {region}), so its output {key} cannot be read: check --stack-name and --region, or pass {instead}"
+            )));
+        };
+        let outputs = stack.outputs();
+        if let Some(value) = outputs
+            .iter()
+            .find(|output| output.output_key() == Some(key))
+            .and_then(|output| output.output_value())
+            .filter(|value| !value.trim().is_empty())
+        {
+            return Ok(value.trim().to_owned());
+        }
+        let keys: Vec<&str> = outputs.iter().filter_map(|output| output.output_key()).collect();
+        let has =
+            if keys.is_empty() { "it has no outputs".to_owned() } else { format!("its outputs: {}", keys.join(", ")) };
+        Err(usage(format!("the stack {name} has no output {key} ({has}): pass {instead}")))
     }
 
     /// The GitLab token.
@@ -222,6 +282,7 @@ async fn local(dir: &Path, secrets_file: Option<&Path>) -> Result<Stack, Command
         description: format!("embedded stack in {}", dir.display()),
         description_json: serde_json::json!({ "kind": "local", "data_dir": dir }),
         store_fix: "check --local DIR (the data folder of `serve`), and stop `serve` if it is running",
+        outputs: Outputs::None,
     })
 }
 
@@ -275,5 +336,10 @@ async fn aws(global: &GlobalArgs) -> Result<Stack, CommandError> {
         description: format!("DynamoDB table {table}"),
         description_json: serde_json::json!({ "kind": "aws", "table": table }),
         store_fix: "check --table (the stack output SyncTableName), the region, the credentials, and that the role may read the table",
+        outputs: Outputs::Cloudformation {
+            client: aws_sdk_cloudformation::Client::new(&sdk),
+            stack_name: stack_name.map(str::to_owned),
+            region: sdk.region().map(|region| region.to_string()).unwrap_or_default(),
+        },
     })
 }

@@ -219,6 +219,7 @@ impl World {
             "QALITA_GITLAB_QUEUE_URL",
             "QALITA_GITLAB_DLQ_URL",
             "QALITA_GITLAB_SECRETS_FILE",
+            "QALITA_GITLAB_WEBHOOK_URL",
             "GITLAB_BASE_URL",
             "GITLAB_DEFAULT_PROJECT",
             "QALITA_BASE_URL",
