@@ -2,7 +2,7 @@
 //! registered on every configured project with the stack's webhook secret, the four events and
 //! SSL verification, updated rather than duplicated on a second install; a hook disabled by its
 //! failing deliveries reported with exit 1; ours removed and the others left; and the secret never
-//! printed.
+//! printed; with `--group`, one group hook instead.
 
 mod commands_world;
 
@@ -15,9 +15,12 @@ use qalita_gitlab_core::domain::SecretString;
 use qalita_gitlab_core::domain::gitlab::{GitlabProjectRef, NewIssue};
 use qalita_gitlab_core::ports::{CallContext, GitlabApi};
 use qalita_gitlab_sims::gitlab::{DEFAULT_TOKEN, DeliveryOutcome, level};
+use serde_json::json;
 
 /// The webhook secret the world's AWS stack holds.
 const STACK_WEBHOOK_SECRET: &str = "webhook-secret-for-cli-tests";
+/// The group `data`, which holds the world's project data/quality.
+const GROUP: u64 = 5;
 const URL: &str = "https://abc123.execute-api.eu-west-1.amazonaws.com/api/v2/integrations/gitlab/webhook";
 
 fn closed_port() -> u16 {
@@ -148,4 +151,44 @@ async fn the_embedded_stack_installs_with_its_webhook_secret_from_the_environmen
     let ran = world.run(&["hooks", "install", "--url", url]).await.expect(0);
     assert_no_secret(&ran, secret);
     assert_eq!(world.gitlab.hooks(DEFAULT_PROJECT)[0].config.secret.as_deref(), Some(secret));
+}
+
+#[tokio::test]
+async fn with_group_one_group_hook_is_installed_checked_and_removed_and_no_project_hook() {
+    let world = World::aws("").await;
+    world.gitlab.add_group(GROUP, "data");
+
+    let ran = world.run(&["hooks", "install", "--group", "data", "--url", URL]).await.expect(0);
+    assert_no_secret(&ran, STACK_WEBHOOK_SECRET);
+    assert!(ran.stdout.contains("group data: created"), "{}", ran.stdout);
+    let again = world.json(&["hooks", "install", "--group", "data", "--url", URL]).await.expect(0).json();
+    assert_eq!(again["installed"][0]["action"], "updated", "{again}");
+    assert_eq!(again["installed"][0]["group"], "data", "{again}");
+    let hooks = world.gitlab.group_hooks(GROUP);
+    assert_eq!(hooks.len(), 1, "never duplicated: {hooks:?}");
+    assert_eq!(hooks[0].config.secret.as_deref(), Some(STACK_WEBHOOK_SECRET));
+    let events = hooks[0].config.events;
+    assert!(events.issues && events.confidential_issues && events.notes && events.confidential_notes);
+    assert!(world.gitlab.hooks(DEFAULT_PROJECT).is_empty() && world.gitlab.hooks(FINANCE_PROJECT).is_empty());
+
+    let checked = world.json(&["hooks", "check", "--group", "data"]).await.expect(0).json();
+    let shown = checked["hooks"].as_array().unwrap();
+    assert_eq!(shown.len(), 1, "{checked}");
+    assert_eq!((shown[0]["group"].clone(), shown[0]["state"].clone()), (json!("data"), json!("executable")));
+
+    let removed = world.json(&["hooks", "remove", "--group", "data", "--url", URL]).await.expect(0).json();
+    assert_eq!(removed["removed"][0]["action"], "removed", "{removed}");
+    assert!(world.gitlab.group_hooks(GROUP).is_empty());
+    world.run(&["hooks", "check", "--group", "data"]).await.expect(1);
+}
+
+#[tokio::test]
+async fn a_group_the_token_does_not_own_is_reported_with_exit_1() {
+    let world = World::aws("").await;
+    world.gitlab.add_group(GROUP, "data");
+    world.gitlab.set_group_access_level(GROUP, BOT_USER, level::MAINTAINER);
+    let report = world.json(&["hooks", "install", "--group", "data", "--url", URL]).await.expect(1).json();
+    assert!(report["installed"][0]["error"].as_str().unwrap().contains("403"), "{report}");
+    assert!(world.gitlab.group_hooks(GROUP).is_empty());
+    world.run(&["hooks", "install", "--group", "a//b", "--url", URL]).await.expect(2);
 }

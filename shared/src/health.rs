@@ -9,7 +9,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::gitlab::GitlabProjectRef;
+use crate::domain::hooks::HookOwner;
 use crate::ports::{Settings, StoreError};
 
 /// The settings key prefix of the hook records.
@@ -200,17 +200,17 @@ pub fn rotation_due(days_left: Option<i64>, rotate_before_days: Option<u32>) -> 
 }
 
 /// The settings key of `project`'s hook record.
-pub fn hook_key(project: &GitlabProjectRef) -> String {
-    format!("{HOOK_PREFIX}{project}")
+pub fn hook_key(owner: &HookOwner) -> String {
+    format!("{HOOK_PREFIX}{owner}")
 }
 
 /// The last record of `project`'s hook; `None` when never checked or unreadable.
-pub async fn hook(store: &dyn Settings, project: &GitlabProjectRef) -> Result<Option<HookHealth>, StoreError> {
+pub async fn hook(store: &dyn Settings, project: &HookOwner) -> Result<Option<HookHealth>, StoreError> {
     read(store, &hook_key(project)).await
 }
 
 /// Records what a check of a hook found.
-pub async fn set_hook(store: &dyn Settings, project: &GitlabProjectRef, health: &HookHealth) -> Result<(), StoreError> {
+pub async fn set_hook(store: &dyn Settings, project: &HookOwner, health: &HookHealth) -> Result<(), StoreError> {
     write(store, &hook_key(project), health).await
 }
 
@@ -258,7 +258,7 @@ mod tests {
     #[tokio::test]
     async fn records_round_trip_through_the_settings_and_a_bad_one_reads_as_absent() {
         let store = MemoryLinkStore::default();
-        let project = GitlabProjectRef::Path("data/quality".into());
+        let project = HookOwner::Project(crate::domain::gitlab::GitlabProjectRef::Path("data/quality".into()));
         assert_eq!(hook(&store, &project).await.unwrap(), None);
         let health = HookHealth {
             project: project.to_string(),

@@ -1,11 +1,11 @@
 //! `hooks install`, `hooks check` and `hooks remove`: the GitLab webhook of every configured
-//! project, through GitLab's hooks API (Maintainer needed). Install is idempotent: a hook posting
+//! project, through GitLab's hooks API (Maintainer needed), or with `--group` one group hook
+//! (Owner needed) that GitLab fires for every project of the group. Install is idempotent: a hook posting
 //! to the URL is updated (its secret, the four events, certificate checks), never duplicated.
 //! Check reads each hook's state with the last heal the scheduled run recorded. The secret is read
 //! from the stack's secret store and never printed.
 
-use qalita_gitlab_core::domain::gitlab::GitlabProjectRef;
-use qalita_gitlab_core::domain::hooks::{HookEvent, HookSettings, ProjectHook};
+use qalita_gitlab_core::domain::hooks::{GitlabGroupRef, HookEvent, HookOwner, HookSettings, ProjectHook};
 use qalita_gitlab_core::health::{self, HookState};
 use qalita_gitlab_core::ports::GitlabAdmin;
 use serde_json::{Value, json};
@@ -24,6 +24,11 @@ The hook posts to --url, by default the output WebhookUrl of the CloudFormation 
 with the webhook secret (<stack name>/gitlab-webhook-secret, or QALITA_GITLAB_WEBHOOK_SECRET with
 --local) as its secret token, on issue, confidential issue, comment and confidential comment events,
 with SSL verification on. Run it again at will: a hook with that URL is updated, never duplicated.
+
+With --group data (id or full path), one group hook is registered on that group instead (the token
+needs Owner on it; GitLab Premium): GitLab fires it for every project of the group and its
+subgroups. Set `[gitlab] webhook_group` to the same group so that the scheduled run checks and
+heals that hook instead of looking for a hook on each project.
 
 Exit codes: 0 every project has the hook; 1 a project refused (the token needs Maintainer on each
 project); 2 usage or configuration error; 3 GitLab or the secret store did not answer.")]
@@ -47,6 +52,10 @@ disabled, events or SSL verification off) or a project refused; 2 usage or confi
 /// Where the hook posts, and its secret.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TargetArgs {
+    /// One group hook on this group (id or full path; the token needs Owner) instead of a hook
+    /// per configured project: GitLab fires it for every project of the group and its subgroups.
+    #[arg(long, value_name = "ID_OR_PATH")]
+    pub group: Option<String>,
     /// The webhook's URL [default: the output WebhookUrl of the CloudFormation stack --stack-name].
     #[arg(long, value_name = "URL", env = "QALITA_GITLAB_WEBHOOK_URL")]
     pub url: Option<String>,
@@ -58,6 +67,9 @@ pub struct TargetArgs {
 /// Which hook to check.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CheckArgs {
+    /// The group hook of this group (id or full path) instead of each configured project's hook.
+    #[arg(long, value_name = "ID_OR_PATH")]
+    pub group: Option<String>,
     /// The webhook's URL [default: any hook posting to the service's route].
     #[arg(long, value_name = "URL", env = "QALITA_GITLAB_WEBHOOK_URL")]
     pub url: Option<String>,
@@ -69,13 +81,23 @@ pub async fn run(global: GlobalArgs, command: HooksCommand) -> Result<Outcome, C
     let config = stack.config().await?.config;
     let gitlab = stack.gitlab_client(&config).await?;
     let projects = config.projects();
+    let group = match &command {
+        HooksCommand::Install(args) | HooksCommand::Remove(args) => args.group.as_deref(),
+        HooksCommand::Check(args) => args.group.as_deref(),
+    };
+    let owners: Vec<HookOwner> = match group {
+        Some(group) => vec![HookOwner::Group(
+            GitlabGroupRef::parse(group).map_err(|error| CommandError::Usage(error.to_string()))?,
+        )],
+        None => projects.iter().map(HookOwner::from).collect(),
+    };
     match command {
         HooksCommand::Install(args) => {
             let url = webhook_url(&stack, args.url).await?;
             let (token, secret_from) = stack.webhook_secret(args.webhook_secret.as_deref()).await?;
             let settings = HookSettings { url, token };
             let mut results = Vec::new();
-            for project in &projects {
+            for project in &owners {
                 results.push(install(gitlab.as_ref(), project, &settings).await?);
             }
             Ok(report("installed", &results, json!({ "url": settings.url, "secret": secret_from })))
@@ -83,14 +105,14 @@ pub async fn run(global: GlobalArgs, command: HooksCommand) -> Result<Outcome, C
         HooksCommand::Remove(args) => {
             let url = webhook_url(&stack, args.url).await?;
             let mut results = Vec::new();
-            for project in &projects {
+            for project in &owners {
                 results.push(remove(gitlab.as_ref(), project, &url).await?);
             }
             Ok(report("removed", &results, json!({ "url": url })))
         }
         HooksCommand::Check(args) => {
             let mut results = Vec::new();
-            for project in &projects {
+            for project in &owners {
                 let hooks = gitlab.hooks(project).await.map_err(CommandError::from);
                 let found = hooks.map(|hooks| ours(hooks, args.url.as_deref()));
                 // Older GitLab versions have no list of a hook's deliveries: then not shown.
@@ -100,7 +122,7 @@ pub async fn run(global: GlobalArgs, command: HooksCommand) -> Result<Outcome, C
                 };
                 let record = health::hook(stack.store().as_ref(), project).await?;
                 results.push(Checked {
-                    project: project.to_string(),
+                    owner: project.clone(),
                     hook: found.map_err(|e| e.to_string()),
                     events,
                     record,
@@ -129,27 +151,27 @@ fn ours(hooks: Vec<ProjectHook>, url: Option<&str>) -> Option<ProjectHook> {
 
 /// What a command did on one project: a result, or the refusal that stopped it there.
 struct ProjectResult {
-    project: String,
+    owner: HookOwner,
     outcome: Result<(String, Option<u64>), String>,
 }
 
 /// What was done on one project; a refusal of one project (403, 404) is reported with the
 /// others, an unavailable GitLab stops the command (exit 3).
 fn per_project(
-    project: &GitlabProjectRef,
+    project: &HookOwner,
     done: Result<(String, Option<u64>), CommandError>,
 ) -> Result<ProjectResult, CommandError> {
     let outcome = match done {
         Ok(outcome) => Ok(outcome),
         Err(CommandError::Failure(message)) => Err(message),
-        Err(other) => return Err(other.context(format!("project {project}"))),
+        Err(other) => return Err(other.context(format!("{} {project}", project.kind()))),
     };
-    Ok(ProjectResult { project: project.to_string(), outcome })
+    Ok(ProjectResult { owner: project.clone(), outcome })
 }
 
 async fn install(
     gitlab: &dyn GitlabAdmin,
-    project: &GitlabProjectRef,
+    project: &HookOwner,
     settings: &HookSettings,
 ) -> Result<ProjectResult, CommandError> {
     let done = async {
@@ -163,11 +185,7 @@ async fn install(
     per_project(project, done.await)
 }
 
-async fn remove(
-    gitlab: &dyn GitlabAdmin,
-    project: &GitlabProjectRef,
-    url: &str,
-) -> Result<ProjectResult, CommandError> {
+async fn remove(gitlab: &dyn GitlabAdmin, project: &HookOwner, url: &str) -> Result<ProjectResult, CommandError> {
     let done = async {
         let mut removed = None;
         // Every hook posting to the URL, should an older tool have registered it twice.
@@ -190,12 +208,14 @@ fn report(verb: &str, results: &[ProjectResult], extra: Value) -> Outcome {
             Ok((action, hook_id)) => {
                 let hook = hook_id.map_or_else(String::new, |id| format!(" (hook {id})"));
                 let shown = if action == "none" { "no hook posting to the URL" } else { action.as_str() };
-                human.push_str(&format!("{}: {shown}{hook}\n", result.project));
-                items.push(json!({ "project": result.project, "action": action, "hook_id": hook_id }));
+                human.push_str(&format!("{}: {shown}{hook}\n", shown_owner(&result.owner)));
+                items.push(
+                    json!({ result.owner.kind(): result.owner.to_string(), "action": action, "hook_id": hook_id }),
+                );
             }
             Err(message) => {
-                human.push_str(&format!("{}: FAILED: {message}\n", result.project));
-                items.push(json!({ "project": result.project, "error": message }));
+                human.push_str(&format!("{}: FAILED: {message}\n", shown_owner(&result.owner)));
+                items.push(json!({ result.owner.kind(): result.owner.to_string(), "error": message }));
             }
         }
     }
@@ -209,9 +229,17 @@ fn report(verb: &str, results: &[ProjectResult], extra: Value) -> Outcome {
     }
 }
 
-/// One project's hook as `check` shows it.
+/// A project as configured; a group named as such.
+fn shown_owner(owner: &HookOwner) -> String {
+    match owner {
+        HookOwner::Project(project) => project.to_string(),
+        HookOwner::Group(group) => format!("group {group}"),
+    }
+}
+
+/// One project's (or the group's) hook as `check` shows it.
 struct Checked {
-    project: String,
+    owner: HookOwner,
     /// The hook, or why it could not be read.
     hook: Result<Option<ProjectHook>, String>,
     /// Its latest deliveries, when GitLab lists them.
@@ -239,7 +267,7 @@ fn check_report(results: &[Checked], url: Option<&str>) -> Outcome {
     let mut items = Vec::new();
     for checked in results {
         let state = checked.state();
-        let mut line = format!("{}: ", checked.project);
+        let mut line = format!("{}: ", shown_owner(&checked.owner));
         match (&checked.hook, state) {
             (Err(message), _) => line.push_str(&format!("cannot be read: {message}")),
             (Ok(None), _) => line.push_str("NO HOOK: run `qalita-gitlab hooks install --url …`"),
@@ -272,7 +300,7 @@ fn check_report(results: &[Checked], url: Option<&str>) -> Outcome {
         human.push('\n');
         let hook = checked.hook.as_ref().ok().and_then(Option::as_ref);
         items.push(json!({
-            "project": checked.project,
+            checked.owner.kind(): checked.owner.to_string(),
             "hook_id": hook.map(|hook| hook.id),
             "state": state.map(HookState::as_str),
             "disabled_until": hook.and_then(|hook| hook.disabled_until),

@@ -8,6 +8,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use qalita_gitlab_core::activity::{self, RunRecord, WorkerRecord};
 use qalita_gitlab_core::control;
+use qalita_gitlab_core::domain::hooks::HookOwner;
 use qalita_gitlab_core::engine::FIRST_RUN;
 use qalita_gitlab_core::health::{self, HookHealth, HookState, TokenHealth};
 use qalita_gitlab_core::ports::QueueDepths;
@@ -292,11 +293,23 @@ pub async fn run(global: GlobalArgs, args: StatusArgs) -> Result<Outcome, Comman
     let checkpoint_json = checkpoint.as_deref().and_then(|text| serde_json::from_str::<Value>(text).ok());
     // The configured projects (their hooks, the rebuild's checkpoints); a configuration that
     // does not load is not this command's to report.
-    let projects = stack.config().await.map(|loaded| loaded.config.projects()).unwrap_or_default();
+    // With `[gitlab] webhook_group`, the one group hook stands for the projects' hooks.
+    let (projects, group) = stack
+        .config()
+        .await
+        .map(|loaded| (loaded.config.projects(), loaded.config.gitlab.webhook_group.clone()))
+        .unwrap_or_default();
     let mut hooks = Vec::new();
+    let per_project = group.is_none();
+    if let Some(group) = group {
+        let owner = HookOwner::Group(group);
+        hooks.push((format!("group {owner}"), health::hook(store.as_ref(), &owner).await?));
+    }
     let mut rebuild_cursors = Vec::new();
     for project in &projects {
-        hooks.push((project.to_string(), health::hook(store.as_ref(), project).await?));
+        if per_project {
+            hooks.push((project.to_string(), health::hook(store.as_ref(), &project.into()).await?));
+        }
         rebuild_cursors.push((project.to_string(), store.cursor(&rebuild::cursor_name(project)).await?));
     }
     let facts = Facts {

@@ -25,7 +25,7 @@ async fn write(store: &dyn Settings, state: HookState, days: i64) {
     let now = Utc::now();
     for project in ["data/quality", "43"] {
         let reference = GitlabProjectRef::parse(project).unwrap();
-        health::set_hook(store, &reference, &hook(project, state)).await.unwrap();
+        health::set_hook(store, &(&reference).into(), &hook(project, state)).await.unwrap();
     }
     let token = TokenHealth {
         checked_at: now,

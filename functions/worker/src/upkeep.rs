@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Days, Utc};
 use qalita_gitlab_core::domain::SecretString;
 use qalita_gitlab_core::domain::gitlab::GitlabProjectRef;
-use qalita_gitlab_core::domain::hooks::{HEAL_TRIGGER, ProjectHook, RotatedToken};
+use qalita_gitlab_core::domain::hooks::{HEAL_TRIGGER, HookOwner, ProjectHook, RotatedToken};
 use qalita_gitlab_core::health::{self, HealAttempt, HookHealth, HookState, LogKind, TokenHealth};
 use qalita_gitlab_core::ports::{ApiError, SecretStore, TransientKind};
 
@@ -54,12 +54,11 @@ pub struct UpkeepReport {
 }
 
 /// Checks and heals the hooks of every configured project that is due (before the poll and the
-/// reconcile, so that deliveries resume as soon as possible).
+/// reconcile, so that deliveries resume as soon as possible); with `[gitlab] webhook_group`, the
+/// one group hook instead, which serves every project of the group.
 pub async fn heal_hooks(deps: &Deps, report: &mut UpkeepReport) {
-    let projects: BTreeSet<String> = deps.config.projects().iter().map(GitlabProjectRef::to_string).collect();
-    for project in projects {
-        let Ok(project) = GitlabProjectRef::parse(&project) else { continue };
-        let last = match health::hook(deps.store.as_ref(), &project).await {
+    for project in &hook_owners(deps) {
+        let last = match health::hook(deps.store.as_ref(), project).await {
             Ok(last) => last,
             Err(error) => {
                 tracing::warn!(project = %project, error = %error, "the hook's health record cannot be read; checked at the next run");
@@ -70,21 +69,31 @@ pub async fn heal_hooks(deps: &Deps, report: &mut UpkeepReport) {
         if !health::hook_check_due(last.as_ref(), now) {
             continue;
         }
-        let Some(found) = check_hook(deps, &project, last, now).await else { continue };
+        let Some(found) = check_hook(deps, project, last, now).await else { continue };
         report.hooks_checked += 1;
         report.hooks_healed += usize::from(found.last_heal.as_ref().is_some_and(|heal| heal.healed && heal.at == now));
         report.hooks_unhealthy += usize::from(found.state.needs_operator());
-        if let Err(error) = health::set_hook(deps.store.as_ref(), &project, &found).await {
+        if let Err(error) = health::set_hook(deps.store.as_ref(), project, &found).await {
             tracing::warn!(project = %project, error = %error, "the hook's health record was not written");
         }
     }
 }
 
-/// Reads a project's hook and, when GitLab disabled it, asks for a test delivery. The record to
+/// Whose hooks the run looks after: the `webhook_group`'s alone, else each configured project's
+/// (once each, however often the configuration names it).
+fn hook_owners(deps: &Deps) -> Vec<HookOwner> {
+    if let Some(group) = &deps.config.gitlab.webhook_group {
+        return vec![HookOwner::Group(group.clone())];
+    }
+    let projects: BTreeSet<String> = deps.config.projects().iter().map(GitlabProjectRef::to_string).collect();
+    projects.iter().filter_map(|project| GitlabProjectRef::parse(project).ok()).map(HookOwner::Project).collect()
+}
+
+/// Reads a project's (or the group's) hook and, when GitLab disabled it, asks for a test delivery. The record to
 /// keep; `None` when GitLab could not be asked (checked again at the next run).
 async fn check_hook(
     deps: &Deps,
-    project: &GitlabProjectRef,
+    project: &HookOwner,
     last: Option<HookHealth>,
     now: DateTime<Utc>,
 ) -> Option<HookHealth> {
@@ -92,13 +101,13 @@ async fn check_hook(
         Ok(hook) => hook,
         Err(error) => {
             refused(deps, &error, "reading the project's hooks");
-            tracing::warn!(project = %project, error = %error, "the project's hooks cannot be read (the token needs Maintainer); checked at the next run");
+            tracing::warn!(project = %project, error = %error, "the {}'s hooks cannot be read (the token needs Maintainer on a project, Owner on a group); checked at the next run", project.kind());
             return None;
         }
     };
     let previous_heal = last.and_then(|last| last.last_heal);
     let Some(hook) = hook else {
-        tracing::warn!(project = %project, log_kind = LogKind::HookMissing.as_str(), "no GitLab hook posts to the service on this project: run `qalita-gitlab hooks install`");
+        tracing::warn!(project = %project, log_kind = LogKind::HookMissing.as_str(), "no GitLab hook posts to the service on this {}: run `qalita-gitlab hooks install`", project.kind());
         return Some(record(project, now, None, HookState::Missing, previous_heal));
     };
     let state = state_of(&hook);
@@ -114,7 +123,7 @@ async fn check_hook(
 /// and the attempt.
 async fn heal(
     deps: &Deps,
-    project: &GitlabProjectRef,
+    project: &HookOwner,
     hook: &ProjectHook,
     now: DateTime<Utc>,
 ) -> (Option<ProjectHook>, HealAttempt) {
@@ -144,8 +153,8 @@ async fn heal(
     }
 }
 
-/// The project's hook posting to the service's webhook route, if any.
-async fn find_hook(deps: &Deps, project: &GitlabProjectRef) -> Result<Option<ProjectHook>, ApiError> {
+/// The project's (or group's) hook posting to the service's webhook route, if any.
+async fn find_hook(deps: &Deps, project: &HookOwner) -> Result<Option<ProjectHook>, ApiError> {
     Ok(deps.admin.hooks(project).await?.into_iter().find(ProjectHook::posts_to_our_route))
 }
 
@@ -155,7 +164,7 @@ fn state_of(hook: &ProjectHook) -> HookState {
 }
 
 fn record(
-    project: &GitlabProjectRef,
+    project: &HookOwner,
     now: DateTime<Utc>,
     hook: Option<&ProjectHook>,
     state: HookState,

@@ -14,9 +14,9 @@ use chrono::{Days, Utc};
 use qalita_gitlab_core::adapters::secrets_manager::SecretsManager;
 use qalita_gitlab_core::domain::SecretString;
 use qalita_gitlab_core::domain::gitlab::{GitlabProjectRef, IssueUpdate, StateEvent};
-use qalita_gitlab_core::domain::hooks::HookSettings;
+use qalita_gitlab_core::domain::hooks::{GitlabGroupRef, HookOwner, HookSettings};
 use qalita_gitlab_core::health::{self, HookState};
-use qalita_gitlab_core::ports::{CallContext, GitlabAdmin, GitlabApi, SecretSource, SecretStage};
+use qalita_gitlab_core::ports::{CallContext, GitlabAdmin, GitlabApi, SecretSource, SecretStage, Settings};
 use qalita_gitlab_sims::gitlab::{DEFAULT_TOKEN, DeliveryOutcome};
 use qalita_gitlab_tests::stack::ids;
 use qalita_gitlab_worker::handler::Deps;
@@ -42,7 +42,7 @@ async fn installed() -> World {
     let url = world.front.as_ref().unwrap().url.clone();
     for id in [42, 43] {
         let settings = HookSettings { url: url.clone(), token: SecretString::new(WEBHOOK_SECRET) };
-        world.deps.admin.create_hook(&project(id), &settings).await.unwrap();
+        world.deps.admin.create_hook(&(&project(id)).into(), &settings).await.unwrap();
     }
     world.qalita_changed(serde_json::json!({})).await;
     world.quiesce().await;
@@ -111,7 +111,7 @@ async fn a_hook_disabled_by_failed_deliveries_is_re_enabled_by_the_next_run_and_
     assert_eq!(alert_status(&world, 42), "executable");
     assert_eq!(world.gitlab.hooks(42)[0].health.recent_failures, 0);
     assert_eq!(qalita_status(&world), "resolved", "the change made while disabled reached QALITA");
-    let record = health::hook(world.store.as_ref(), &default_project()).await.unwrap().expect("a record");
+    let record = health::hook(world.store.as_ref(), &(&default_project()).into()).await.unwrap().expect("a record");
     assert_eq!(record.state, HookState::Executable);
     let heal = record.last_heal.expect("the heal is recorded");
     assert!(heal.healed, "{heal:?}");
@@ -139,12 +139,12 @@ async fn a_heal_refused_by_the_rate_limit_is_recorded_and_tried_again_at_the_nex
     // Someone tested the hook five times this minute: GitLab's limit is spent.
     world.front.as_ref().unwrap().fail_next(5);
     for _ in 0..5 {
-        let _ = world.deps.admin.test_hook(&project(42), 1, "issues_events").await;
+        let _ = world.deps.admin.test_hook(&(&project(42)).into(), 1, "issues_events").await;
     }
 
     let report = scheduled(&world.deps).await;
     assert_eq!((report.hooks_healed, report.hooks_unhealthy), (0, 1), "{report:?}");
-    let record = health::hook(world.store.as_ref(), &default_project()).await.unwrap().unwrap();
+    let record = health::hook(world.store.as_ref(), &(&default_project()).into()).await.unwrap().unwrap();
     assert_eq!(record.state, HookState::TemporarilyDisabled);
     assert!(record.last_heal.as_ref().unwrap().outcome.contains("rate limited"), "{record:?}");
     assert!(health::hook_check_due(Some(&record), Utc::now()), "tried again at the next run");
@@ -159,7 +159,7 @@ async fn a_project_without_our_hook_is_recorded_missing_and_nothing_is_tested() 
     let world = World::new("").await;
     let report = scheduled(&world.deps).await;
     assert_eq!((report.hooks_checked, report.hooks_unhealthy), (2, 2), "{report:?}");
-    let record = health::hook(world.store.as_ref(), &default_project()).await.unwrap().unwrap();
+    let record = health::hook(world.store.as_ref(), &(&default_project()).into()).await.unwrap().unwrap();
     assert_eq!((record.state, record.hook_id), (HookState::Missing, None));
     assert_eq!(world.gitlab_writes(), 0);
 }
@@ -275,7 +275,52 @@ async fn a_token_refused_during_the_scheduled_run_is_flagged_and_recorded() {
     let record = health::token(world.store.as_ref()).await.unwrap().unwrap();
     assert!(record.problem.as_deref().unwrap().contains("401"), "{record:?}");
     assert!(
-        health::hook(world.store.as_ref(), &default_project()).await.unwrap().is_none(),
+        health::hook(world.store.as_ref(), &(&default_project()).into()).await.unwrap().is_none(),
         "no hook record without an answer"
     );
+}
+
+#[tokio::test]
+async fn with_a_webhook_group_the_run_heals_the_disabled_group_hook_and_looks_for_no_project_hook() {
+    let world = World::inbound("[gitlab]\nwebhook_group = \"data\"\n").await;
+    world.gitlab.set_webhook(None);
+    world.gitlab.add_group(5, "data");
+    let group = HookOwner::Group(GitlabGroupRef::parse("data").unwrap());
+    let url = world.front.as_ref().unwrap().url.clone();
+    let settings = HookSettings { url, token: SecretString::new(WEBHOOK_SECRET) };
+    world.deps.admin.create_hook(&group, &settings).await.unwrap();
+    world.qalita_changed(serde_json::json!({})).await;
+    world.quiesce().await;
+    // Four failed deliveries of data/quality's changes disable the group hook.
+    world.front.as_ref().unwrap().fail_next(4);
+    let iid = world.gitlab_issue().iid;
+    for n in 0..4 {
+        let update = IssueUpdate { title: Some(format!("Edited by hand {n}")), ..Default::default() };
+        world.person().update_issue(&default_project(), iid, &update, &CallContext::default()).await.unwrap();
+    }
+    world.settle().await;
+    assert!(world.gitlab.group_hooks(5)[0].health.disabled_until.is_some(), "the group hook is disabled");
+
+    let report = scheduled(&world.deps).await;
+    world.quiesce().await;
+
+    assert_eq!((report.hooks_checked, report.hooks_healed, report.hooks_unhealthy), (1, 1, 0), "{report:?}");
+    let hook = &world.gitlab.group_hooks(5)[0];
+    assert_eq!((hook.health.recent_failures, hook.health.disabled_until), (0, None));
+    assert_eq!(calls(&world, "POST", "/groups/data/hooks/1/test/issues_events"), 1);
+    assert_eq!(
+        world
+            .gitlab
+            .requests()
+            .iter()
+            .filter(|r| r.path.starts_with("/projects/") && r.path.ends_with("/hooks"))
+            .count(),
+        0,
+        "no project's hooks are looked for"
+    );
+    let record = health::hook(world.store.as_ref(), &group).await.unwrap().expect("the group's record");
+    assert_eq!(record.state, HookState::Executable);
+    assert!(record.last_heal.is_some_and(|heal| heal.healed));
+    assert!(world.store.cursor("health:hook:data").await.unwrap().is_some());
+    assert!(health::hook(world.store.as_ref(), &(&default_project()).into()).await.unwrap().is_none());
 }

@@ -22,6 +22,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::domain::gitlab::GitlabProjectRef;
+use crate::domain::hooks::GitlabGroupRef;
 use crate::domain::sync::Status;
 pub use template::{Template, TemplateError};
 
@@ -159,6 +160,10 @@ pub struct GitlabSettings {
     /// `rotate_before_days`: the scheduled run rotates the GitLab token this many days (1 to 30)
     /// before it expires; `None` (the default): never.
     pub rotate_before_days: Option<u32>,
+    /// `webhook_group`: the group (id or full path) whose one group hook serves every project, set
+    /// by `hooks install --group`; the scheduled run then checks and heals that hook instead of a
+    /// hook per project. `None` (the default): a hook per project.
+    pub webhook_group: Option<GitlabGroupRef>,
     /// The budgets GitLab writes are paced within (`[gitlab.rate_limits]`).
     pub rate_limits: RateLimits,
 }
@@ -408,6 +413,7 @@ struct GitlabDoc {
     default_project: Option<toml::Value>,
     ca_bundle: Option<std::path::PathBuf>,
     rotate_before_days: Option<i64>,
+    webhook_group: Option<toml::Value>,
     #[serde(default)]
     rate_limits: rate_limits::RateLimitsDoc,
 }
@@ -742,6 +748,10 @@ impl Config {
                         ));
                     }
                 },
+                webhook_group: match doc.gitlab.webhook_group {
+                    None => None,
+                    Some(value) => Some(group_from(&value)?),
+                },
                 rate_limits: RateLimits::from_doc(doc.gitlab.rate_limits)
                     .map_err(|(key, problem)| invalid(format!("gitlab.rate_limits.{key}"), problem))?,
             },
@@ -781,6 +791,17 @@ fn project_from(value: &toml::Value, key: &str) -> Result<GitlabProjectRef, Conf
         other => return Err(invalid(key, format!("must be a project id or path, got {other}"))),
     };
     GitlabProjectRef::parse(&text).map_err(|e| invalid(key, e.to_string()))
+}
+
+/// `gitlab.webhook_group`: a positive group id, or a full path.
+fn group_from(value: &toml::Value) -> Result<GitlabGroupRef, ConfigError> {
+    const KEY: &str = "gitlab.webhook_group";
+    let text = match value {
+        toml::Value::Integer(i) if *i > 0 => i.to_string(),
+        toml::Value::String(s) => s.clone(),
+        other => return Err(invalid(KEY, format!("must be a group id or full path, got {other}"))),
+    };
+    GitlabGroupRef::parse(&text).map_err(|e| invalid(KEY, e.to_string()))
 }
 
 #[cfg(test)]

@@ -252,3 +252,16 @@ fn token_rotation_is_off_by_default_and_its_lead_time_is_1_to_30_days() {
         assert!(error.to_string().contains("gitlab.rotate_before_days: must be 1 to 30"), "{error}");
     }
 }
+
+#[test]
+fn the_webhook_group_is_off_by_default_and_is_a_group_id_or_path() {
+    assert_eq!(Config::from_document("", env).unwrap().gitlab.webhook_group, None);
+    let by_path = Config::from_document("[gitlab]\nwebhook_group = \"data\"\n", env).unwrap();
+    assert_eq!(by_path.gitlab.webhook_group.map(|group| group.to_string()).as_deref(), Some("data"));
+    let by_id = Config::from_document("[gitlab]\nwebhook_group = 12\n", env).unwrap();
+    assert_eq!(by_id.gitlab.webhook_group.map(|group| group.to_string()).as_deref(), Some("12"));
+    for wrong in ["\"\"", "\"data//x\"", "0", "true"] {
+        let error = Config::from_document(&format!("[gitlab]\nwebhook_group = {wrong}\n"), env).unwrap_err();
+        assert!(error.to_string().contains("gitlab.webhook_group"), "{wrong}: {error}");
+    }
+}

@@ -2,10 +2,13 @@
 //! auto-disabling state), the settings the service registers its hook with, and the token's own
 //! record (its expiry) with the value a rotation answers.
 
+use std::fmt;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 
 use super::SecretString;
+use super::gitlab::GitlabProjectRef;
 
 /// The trigger of the test delivery that re-enables our hook: an issue event, which the hook is
 /// always enabled for.
@@ -15,7 +18,89 @@ pub const HEAL_TRIGGER: &str = "issues_events";
 /// to a URL with this path is the service's.
 pub const WEBHOOK_PATH: &str = "/api/v2/integrations/gitlab/webhook";
 
-/// A project hook as `GET /projects/:id/hooks` shows it (never its secret token).
+/// A GitLab group as the group hooks API names it: its numeric id or its full path (`data`,
+/// `data/platform`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitlabGroupRef(String);
+
+/// Why a group reference was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid GitLab group {given:?}: give its numeric id or its full path (`data`, `data/platform`)")]
+pub struct InvalidGroupRef {
+    /// What was given.
+    pub given: String,
+}
+
+impl GitlabGroupRef {
+    /// A group id or full path: not empty, no blank, no empty path segment.
+    pub fn parse(given: &str) -> Result<Self, InvalidGroupRef> {
+        let trimmed = given.trim();
+        let valid = !trimmed.is_empty()
+            && !trimmed.chars().any(char::is_whitespace)
+            && trimmed.split('/').all(|segment| !segment.is_empty());
+        match valid {
+            true => Ok(Self(trimmed.to_owned())),
+            false => Err(InvalidGroupRef { given: given.to_owned() }),
+        }
+    }
+
+    /// The group as a path segment of the REST API: the id, or the URL-encoded full path.
+    pub fn api_segment(&self) -> String {
+        self.0.replace('/', "%2F")
+    }
+}
+
+impl fmt::Display for GitlabGroupRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Whose hooks: a project's, or a group's (a group hook fires on the events of every project of
+/// the group and its subgroups; GitLab Premium). Shown as the bare id or path, as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookOwner {
+    /// `/projects/:id/hooks` (Maintainer).
+    Project(GitlabProjectRef),
+    /// `/groups/:id/hooks` (Owner).
+    Group(GitlabGroupRef),
+}
+
+impl HookOwner {
+    /// The REST path of the owner's hooks: `/projects/:id/hooks` or `/groups/:id/hooks`.
+    pub fn hooks_path(&self) -> String {
+        match self {
+            Self::Project(project) => format!("/projects/{}/hooks", project.api_segment()),
+            Self::Group(group) => format!("/groups/{}/hooks", group.api_segment()),
+        }
+    }
+
+    /// `project` or `group`, for messages and reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Project(_) => "project",
+            Self::Group(_) => "group",
+        }
+    }
+}
+
+impl From<&GitlabProjectRef> for HookOwner {
+    fn from(project: &GitlabProjectRef) -> Self {
+        Self::Project(project.clone())
+    }
+}
+
+impl fmt::Display for HookOwner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Project(project) => project.fmt(f),
+            Self::Group(group) => group.fmt(f),
+        }
+    }
+}
+
+/// A project hook as `GET /projects/:id/hooks` shows it (a group hook, from `GET /groups/:id/hooks`,
+/// has the same fields) (never its secret token).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ProjectHook {
     /// GitLab's id of the hook.
@@ -146,6 +231,15 @@ mod tests {
         assert!(ours.posts_to_our_route());
         assert!(!hook("https://ci.example/hook").posts_to_our_route());
         assert!(!hook("https://ci.example/hook").posts_to(&ours.url));
+    }
+
+    #[test]
+    fn a_group_is_named_by_id_or_full_path_and_encoded_for_the_api() {
+        let group = GitlabGroupRef::parse("data/platform").unwrap();
+        assert_eq!(HookOwner::Group(group).hooks_path(), "/groups/data%2Fplatform/hooks");
+        assert!(GitlabGroupRef::parse("data//x").is_err());
+        assert!(GitlabGroupRef::parse(" ").is_err());
+        assert_eq!(GitlabGroupRef::parse("12").unwrap().to_string(), "12");
     }
 
     #[test]

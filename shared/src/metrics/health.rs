@@ -20,7 +20,7 @@ pub async fn record(
     let mut not_executable = 0u32;
     let mut checked = 0u32;
     for project in projects {
-        let Some(hook) = health::hook(store, project).await? else { continue };
+        let Some(hook) = health::hook(store, &project.into()).await? else { continue };
         checked += 1;
         let executable = hook.state == HookState::Executable;
         if !executable {
@@ -75,8 +75,8 @@ mod tests {
             GitlabProjectRef::parse("data/b").unwrap(),
             GitlabProjectRef::parse("data/never").unwrap(),
         );
-        health::set_hook(&store, &a, &hook("data/a", HookState::Executable)).await.unwrap();
-        health::set_hook(&store, &b, &hook("data/b", HookState::Disabled)).await.unwrap();
+        health::set_hook(&store, &(&a).into(), &hook("data/a", HookState::Executable)).await.unwrap();
+        health::set_hook(&store, &(&b).into(), &hook("data/b", HookState::Disabled)).await.unwrap();
         let token = TokenHealth {
             checked_at: at("2026-12-02T10:00:00Z"),
             expires_at: Some(at("2026-12-12T00:00:00Z")),

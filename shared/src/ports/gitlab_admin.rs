@@ -5,39 +5,38 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 
 use super::ApiError;
-use crate::domain::gitlab::GitlabProjectRef;
-use crate::domain::hooks::{HookEvent, HookSettings, ProjectHook, RotatedToken, TokenRecord};
+use crate::domain::hooks::{HookEvent, HookOwner, HookSettings, ProjectHook, RotatedToken, TokenRecord};
 
 /// GitLab's hooks and token administration. Errors are classified as [`super::GitlabApi`]'s are:
-/// 429 and 5xx are [`ApiError::Transient`] (the test endpoint allows 5 calls a minute per project),
-/// 401, 403 (the hooks need Maintainer), 404 and 422 (a failed test delivery) are
+/// 429 and 5xx are [`ApiError::Transient`] (the test endpoint allows 5 calls a minute per project or group),
+/// 401, 403 (a project's hooks need Maintainer, a group's Owner), 404 and 422 (a failed test delivery) are
 /// [`ApiError::Permanent`]. No error and no `Debug` shows a token or a hook's secret.
 #[async_trait]
 pub trait GitlabAdmin: Send + Sync {
-    /// Every hook of the project (all pages).
-    async fn hooks(&self, project: &GitlabProjectRef) -> Result<Vec<ProjectHook>, ApiError>;
+    /// Every hook of the project or group (all pages; a project's list never shows its groups' hooks).
+    async fn hooks(&self, owner: &HookOwner) -> Result<Vec<ProjectHook>, ApiError>;
 
     /// The hook's latest deliveries (one page of 100, newest first); a 404 on a GitLab older than
     /// 17.1, which has no such list.
-    async fn hook_events(&self, project: &GitlabProjectRef, hook_id: u64) -> Result<Vec<HookEvent>, ApiError>;
+    async fn hook_events(&self, owner: &HookOwner, hook_id: u64) -> Result<Vec<HookEvent>, ApiError>;
 
     /// Registers a hook with `settings`; GitLab answers it.
-    async fn create_hook(&self, project: &GitlabProjectRef, settings: &HookSettings) -> Result<ProjectHook, ApiError>;
+    async fn create_hook(&self, owner: &HookOwner, settings: &HookSettings) -> Result<ProjectHook, ApiError>;
 
     /// Sets the hook `hook_id` to `settings`.
     async fn update_hook(
         &self,
-        project: &GitlabProjectRef,
+        owner: &HookOwner,
         hook_id: u64,
         settings: &HookSettings,
     ) -> Result<ProjectHook, ApiError>;
 
     /// Deletes the hook `hook_id`.
-    async fn delete_hook(&self, project: &GitlabProjectRef, hook_id: u64) -> Result<(), ApiError>;
+    async fn delete_hook(&self, owner: &HookOwner, hook_id: u64) -> Result<(), ApiError>;
 
     /// Asks GitLab for a test delivery of `trigger` (`issues_events`): `Ok` when the receiver
     /// answered 2xx, which re-enables a disabled hook; a failed delivery is a 422.
-    async fn test_hook(&self, project: &GitlabProjectRef, hook_id: u64, trigger: &str) -> Result<(), ApiError>;
+    async fn test_hook(&self, owner: &HookOwner, hook_id: u64, trigger: &str) -> Result<(), ApiError>;
 
     /// The token's own record.
     async fn token(&self) -> Result<TokenRecord, ApiError>;

@@ -13,7 +13,7 @@ use super::hook_payload::{IssueAction, NoteAction, issue_hook, note_hook};
 use super::render;
 use super::reply::Reply;
 use super::routes::{Call, paginate, project_id};
-use super::webhook::{DeliveryOutcome, Hook, WebhookConfig, WebhookEvents};
+use super::webhook::{DeliveryOutcome, Hook, TestScope, WebhookConfig, WebhookEvents};
 
 /// Test calls allowed per user and project in [`TEST_WINDOW`] (GitLab's `web_hook_test` default).
 const TESTS_PER_WINDOW: usize = 5;
@@ -21,7 +21,7 @@ const TESTS_PER_WINDOW: usize = 5;
 const TEST_WINDOW: TimeDelta = TimeDelta::minutes(1);
 
 /// The triggers `POST …/test/:trigger` accepts, as GitLab lists them.
-const TRIGGERS: [&str; 14] = [
+pub(super) const TRIGGERS: [&str; 14] = [
     "push_events",
     "tag_push_events",
     "issues_events",
@@ -48,11 +48,11 @@ fn hooks_project(state: &SimState, call: &Call<'_>, segment: &str) -> Result<u64
     }
 }
 
-fn hook_id(segment: &str) -> Result<u64, Reply> {
+pub(super) fn hook_id(segment: &str) -> Result<u64, Reply> {
     segment.parse::<u64>().map_err(|_| Reply::error(400, "hook_id is invalid"))
 }
 
-fn not_found() -> Reply {
+pub(super) fn not_found() -> Reply {
     Reply::message(404, "404 Not found")
 }
 
@@ -78,7 +78,11 @@ pub(super) fn get(state: &SimState, call: &Call<'_>, segment: &str, hook: &str) 
 /// by code, `successful`, `client_failure` or `server_failure`. Never the secret token.
 pub(super) fn events(state: &SimState, call: &Call<'_>, segment: &str, hook: &str) -> Result<Reply, Reply> {
     let id = hooks_project(state, call, segment)?;
-    let hook = hook_of(state, id, hook)?;
+    hook_events(state, call, hook_of(state, id, hook)?)
+}
+
+/// The deliveries of `hook`, as `…/hooks/:hook_id/events` lists them.
+pub(super) fn hook_events(state: &SimState, call: &Call<'_>, hook: &Hook) -> Result<Reply, Reply> {
     let wanted = call.params.labels("status")?.unwrap_or_default();
     let keep = |status: Option<u16>| {
         wanted.is_empty()
@@ -143,7 +147,7 @@ pub(super) fn delete(state: &mut SimState, call: &Call<'_>, segment: &str, hook:
 }
 
 /// Sets the fields a create or update names; GitLab refuses an invalid URL with 422.
-fn apply(hook: &mut Hook, call: &Call<'_>) -> Result<(), Reply> {
+pub(super) fn apply(hook: &mut Hook, call: &Call<'_>) -> Result<(), Reply> {
     let params = &call.params;
     if let Some(url) = params.string("url")? {
         let valid = ["http://", "https://"]
@@ -194,24 +198,35 @@ pub(super) fn test(
     if !TRIGGERS.contains(&trigger) {
         return Err(Reply::error(400, "trigger does not have a valid value"));
     }
+    within_test_limit(state, call, TestScope::Project(id))?;
+    let (event, body) = test_payload(state, call, id, trigger)?;
+    state.hooks.test(&config, event, call.base, &body);
+    Ok(Reply::message(201, "201 Created"))
+}
+
+/// Counts a test call of the caller on `scope`; 429 past 5 a minute.
+pub(super) fn within_test_limit(state: &mut SimState, call: &Call<'_>, scope: TestScope) -> Result<(), Reply> {
     let since = call.now - TEST_WINDOW;
     state.hooks.tests.retain(|(_, _, at)| *at > since);
-    let used = state.hooks.tests.iter().filter(|(user, project, _)| *user == call.user.id && *project == id).count();
+    let used = state.hooks.tests.iter().filter(|(user, tested, _)| *user == call.user.id && *tested == scope).count();
     if used >= TESTS_PER_WINDOW {
         return Err(Reply::json(
             429,
             serde_json::json!({ "message": { "error": "This endpoint has been requested too many times. Try again later." } }),
         ));
     }
-    state.hooks.tests.push((call.user.id, id, call.now));
-    let (event, body) = test_payload(state, call, id, trigger)?;
-    state.hooks.test(&config, id, event, call.base, &body);
-    Ok(Reply::message(201, "201 Created"))
+    state.hooks.tests.push((call.user.id, scope, call.now));
+    Ok(())
 }
 
 /// The event and body of a test delivery, built as GitLab's `TestHooks::ProjectService` does from
 /// the project's first issue or note.
-fn test_payload(state: &SimState, call: &Call<'_>, id: u64, trigger: &str) -> Result<(&'static str, Value), Reply> {
+pub(super) fn test_payload(
+    state: &SimState,
+    call: &Call<'_>,
+    id: u64,
+    trigger: &str,
+) -> Result<(&'static str, Value), Reply> {
     let model = &state.model;
     let project = model.projects.get(&id).ok_or_else(not_found)?;
     let first_issue = project.issues.values().next();

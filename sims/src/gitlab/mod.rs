@@ -17,6 +17,7 @@
 mod access;
 mod config;
 mod faults;
+mod group_hooks_api;
 mod hook_payload;
 mod hooks_api;
 mod limits;
@@ -125,6 +126,45 @@ impl GitlabSim {
     /// When the id or the path is already taken.
     pub fn add_project(&self, id: u64, path: &str) {
         self.shared.lock().model.add_project(id, path);
+    }
+
+    /// Adds a group by its full path (`data`, `data/platform`): the projects whose paths start with
+    /// it and a slash are its projects, whose events its group hooks receive.
+    ///
+    /// # Panics
+    /// When the id or the path is taken: a mistake in the test.
+    pub fn add_group(&self, id: u64, path: &str) {
+        let mut state = self.shared.lock();
+        assert!(
+            !state.model.groups.contains_key(&id) && state.model.group_by_segment(path).is_none(),
+            "the simulator already has group {id} or {path}"
+        );
+        state.model.groups.insert(id, path.to_owned());
+    }
+
+    /// Sets a user's role in a group ([`level`]; `level::NO_ACCESS`: not a member, to whom the
+    /// group does not exist). Everyone is Owner of every group unless set otherwise.
+    pub fn set_group_access_level(&self, group_id: u64, user_id: u64, access: u8) {
+        self.shared.lock().model.set_group_access_level(group_id, user_id, access);
+    }
+
+    /// The hooks of a group, with their secret and state, by id.
+    pub fn group_hooks(&self, group_id: u64) -> Vec<ProjectHook> {
+        let state = self.shared.lock();
+        let mut hooks: Vec<ProjectHook> = state
+            .hooks
+            .hooks
+            .iter()
+            .filter(|hook| hook.group == Some(group_id))
+            .map(|hook| ProjectHook {
+                config: hook.config.clone(),
+                push_events: hook.push_events,
+                enable_ssl_verification: hook.enable_ssl_verification,
+                health: hook.health.clone(),
+            })
+            .collect();
+        hooks.sort_by_key(|hook| hook.config.id);
+        hooks
     }
 
     /// Adds a user (or renames the user of that id).

@@ -217,6 +217,11 @@ pub(super) struct Model {
     tokens: Vec<(String, TokenRecord)>,
     /// Roles set by a test, by (project, user); everyone else is Maintainer of every project.
     access: BTreeMap<(u64, u64), u8>,
+    /// Groups a test added, by id: their full paths. A project is in a group when its path starts
+    /// with the group's path and a slash (subgroups included).
+    pub(super) groups: BTreeMap<u64, String>,
+    /// Group roles set by a test, by (group, user); everyone else is Owner of every group.
+    group_access: BTreeMap<(u64, u64), u8>,
     pub(super) projects: BTreeMap<u64, Project>,
     multiple_assignees: bool,
     next_issue_id: u64,
@@ -240,6 +245,8 @@ impl Model {
                 .map(|(index, (token, user))| (token.clone(), TokenRecord::new(index as u64 + 1, *user)))
                 .collect(),
             access: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            group_access: BTreeMap::new(),
             projects: BTreeMap::new(),
             multiple_assignees: config.multiple_assignees,
             // Global ids far from iids, so that a client mixing them up fails visibly.
@@ -301,6 +308,35 @@ impl Model {
     /// Sets a user's access level in a project (`level::NO_ACCESS`: not a member).
     pub(super) fn set_access_level(&mut self, project: u64, user: u64, access: u8) {
         self.access.insert((project, user), access);
+    }
+
+    /// A user's access level in a group: what a test set, else Owner.
+    pub(super) fn group_access_level(&self, group: u64, user: u64) -> u8 {
+        self.group_access.get(&(group, user)).copied().unwrap_or(level::OWNER)
+    }
+
+    /// Sets a user's access level in a group (`level::NO_ACCESS`: not a member).
+    pub(super) fn set_group_access_level(&mut self, group: u64, user: u64, access: u8) {
+        self.group_access.insert((group, user), access);
+    }
+
+    /// The group a decoded `:id` segment names: its id, or its full path (without regard to case).
+    pub(super) fn group_by_segment(&self, segment: &str) -> Option<u64> {
+        if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
+            let id = segment.parse().ok()?;
+            return self.groups.contains_key(&id).then_some(id);
+        }
+        self.groups.iter().find(|(_, path)| path.eq_ignore_ascii_case(segment)).map(|(id, _)| *id)
+    }
+
+    /// Whether `project` is in `group` or one of its subgroups.
+    pub(super) fn in_group(&self, project: u64, group: u64) -> bool {
+        match (self.projects.get(&project), self.groups.get(&group)) {
+            (Some(project), Some(group)) => project.path.get(..group.len()).is_some_and(|prefix| {
+                prefix.eq_ignore_ascii_case(group) && project.path[group.len()..].starts_with('/')
+            }),
+            _ => false,
+        }
     }
 
     /// Adds a user (or renames one).

@@ -234,6 +234,21 @@ pub(super) fn project(project: &Project, access: u8, base: &str) -> Value {
 }
 
 /// A project hook (`GET /projects/:id/hooks/:hook_id`): never its secret token.
+/// A group hook as `GET /groups/:id/hooks` shows it: a project hook's fields, `group_id` for
+/// `project_id`, and the group-only events (off: the simulator has no subgroup, member or project
+/// events to send).
+pub(super) fn group_hook(hook: &Hook, group_id: u64, now: DateTime<Utc>) -> Value {
+    let mut shown = self::hook(hook, 0, now);
+    if let Some(fields) = shown.as_object_mut() {
+        fields.remove("project_id");
+        fields.insert("group_id".into(), json!(group_id));
+        for event in ["subgroup_events", "member_events", "project_events", "vulnerability_events"] {
+            fields.insert(event.into(), json!(false));
+        }
+    }
+    shown
+}
+
 pub(super) fn hook(hook: &Hook, project_id: u64, now: DateTime<Utc>) -> Value {
     let config = &hook.config;
     json!({

@@ -11,13 +11,13 @@ use serde_json::Value;
 use super::SimState;
 use super::access::{TokenRecord, level};
 use super::config::SimUser;
-use super::hooks_api;
 use super::limits::Budget;
 use super::model::{Actor, Issue, IssueDraft, IssueEdit, IssueState, Note, NoteEdit, Project, project_not_found};
 use super::params::Params;
 use super::render;
 use super::reply::Reply;
 use super::search::matches_search;
+use super::{group_hooks_api, hooks_api};
 
 /// One authenticated API call.
 pub(super) struct Call<'a> {
@@ -61,6 +61,15 @@ pub(super) fn route(state: &mut SimState, call: &Call<'_>) -> Reply {
         ("POST", ["projects", project, "hooks", hook, "test", trigger]) => {
             hooks_api::test(state, call, project, hook, trigger)
         }
+        ("GET", ["groups", group, "hooks"]) => group_hooks_api::list(state, call, group),
+        ("POST", ["groups", group, "hooks"]) => group_hooks_api::create(state, call, group),
+        ("GET", ["groups", group, "hooks", hook]) => group_hooks_api::get(state, call, group, hook),
+        ("GET", ["groups", group, "hooks", hook, "events"]) => group_hooks_api::events(state, call, group, hook),
+        ("PUT", ["groups", group, "hooks", hook]) => group_hooks_api::update(state, call, group, hook),
+        ("DELETE", ["groups", group, "hooks", hook]) => group_hooks_api::delete(state, call, group, hook),
+        ("POST", ["groups", group, "hooks", hook, "test", trigger]) => {
+            group_hooks_api::test(state, call, group, hook, trigger)
+        }
         ("GET", ["users"]) => list_users(state, call),
         ("GET", ["projects", project, "issues"]) => list_issues(state, call, project),
         ("POST", ["projects", project, "issues"]) => create_issue(state, call, project),
@@ -75,6 +84,9 @@ pub(super) fn route(state: &mut SimState, call: &Call<'_>) -> Reply {
         }
         (_, ["projects", _, "issues"] | ["projects", _, "issues", _]) => Err(Reply::error(405, "405 Not Allowed")),
         (_, ["projects", _, "hooks"] | ["projects", _, "hooks", _] | ["projects", _, "hooks", _, "test", _]) => {
+            Err(Reply::error(405, "405 Not Allowed"))
+        }
+        (_, ["groups", _, "hooks"] | ["groups", _, "hooks", _] | ["groups", _, "hooks", _, "test", _]) => {
             Err(Reply::error(405, "405 Not Allowed"))
         }
         (_, ["personal_access_tokens", "self", "rotate"]) => Err(Reply::error(405, "405 Not Allowed")),

@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use super::hook_payload::{IssueAction, NoteAction, issue_hook, note_hook};
-use super::model::ChangeKind;
+use super::model::{ChangeKind, Model};
 use super::{Shared, SimState};
 
 /// How long GitLab waits for the receiver's answer.
@@ -250,6 +250,9 @@ pub(super) struct Hook {
     /// The project it belongs to; `None` for the test's hook of [`Hooks::configure`], which every
     /// project shows and fires.
     pub(super) project: Option<u64>,
+    /// The group it belongs to, for a group hook: it fires on the events of every project of the
+    /// group and its subgroups, and no project's hooks list shows it.
+    pub(super) group: Option<u64>,
     /// `push_events` (GitLab's default is on; the simulator has no repository to push to).
     pub(super) push_events: bool,
     /// `enable_ssl_verification` (GitLab's default is on).
@@ -267,6 +270,7 @@ impl Hook {
         Hook {
             config,
             project,
+            group: None,
             push_events: true,
             enable_ssl_verification: true,
             name: String::new(),
@@ -276,17 +280,35 @@ impl Hook {
         }
     }
 
-    /// Whether the hook fires on the changes of `project`.
+    /// Whether the hook is one of `project`'s own hooks (or the test's hook, which every project
+    /// shows): what the project hooks API shows.
     pub(super) fn serves(&self, project: u64) -> bool {
-        self.project.is_none_or(|own| own == project)
+        self.group.is_none() && self.project.is_none_or(|own| own == project)
+    }
+
+    /// Whether the hook fires on the changes of `project`: one of its own, or a hook of a group
+    /// the project is in.
+    pub(super) fn fires_for(&self, model: &Model, project: u64) -> bool {
+        self.serves(project) || self.group.is_some_and(|group| model.in_group(project, group))
+    }
+
+    /// The test's hook of [`Hooks::configure`].
+    fn is_configured(&self) -> bool {
+        self.project.is_none() && self.group.is_none()
     }
 }
 
 /// A test delivery waiting to be sent once the state's lock is released (GitLab makes it while
 /// the API request waits).
 pub(super) struct TestDelivery {
-    pub(super) project: u64,
     pub(super) job: Job,
+}
+
+/// Whose hook a test call tested, for the limit of test calls (per user and project or group).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TestScope {
+    Project(u64),
+    Group(u64),
 }
 
 /// The hooks, the record of deliveries and the armed faults.
@@ -294,7 +316,7 @@ pub(super) struct Hooks {
     pub(super) hooks: Vec<Hook>,
     pub(super) deliveries: Vec<Delivery>,
     /// When each user tested a hook of each project, for the 5-a-minute limit.
-    pub(super) tests: Vec<(u64, u64, DateTime<Utc>)>,
+    pub(super) tests: Vec<(u64, TestScope, DateTime<Utc>)>,
     /// The test delivery the current request asked for.
     pub(super) pending_test: Option<TestDelivery>,
     drop_next: u32,
@@ -324,7 +346,7 @@ impl Hooks {
     /// Configures (or removes) the test's hook, which every project shows and fires; another hook
     /// than the one configured starts healthy.
     pub(super) fn configure(&mut self, config: Option<WebhookConfig>) {
-        let previous = self.hooks.iter().position(|hook| hook.project.is_none());
+        let previous = self.hooks.iter().position(Hook::is_configured);
         let kept = previous.map(|index| self.hooks.remove(index));
         let Some(config) = config else { return };
         let hook = match kept {
@@ -339,7 +361,7 @@ impl Hooks {
 
     /// The test's hook of [`Hooks::configure`].
     pub(super) fn configured_mut(&mut self) -> Option<&mut Hook> {
-        self.hooks.iter_mut().find(|hook| hook.project.is_none())
+        self.hooks.iter_mut().find(|hook| hook.is_configured())
     }
 
     /// A hook of `project` by id.
@@ -439,14 +461,14 @@ impl Hooks {
         Job { record, hook: config.id, url: config.url.clone(), headers: sent, body: bytes, delay }
     }
 
-    /// Records a test delivery of `body` by the hook `config` of `project`, to be sent by
+    /// Records a test delivery of `body` by the hook `config`, to be sent by
     /// [`send_test`] once the request's lock is released (never dropped, held or delayed: a test
     /// is sent at once).
-    pub(super) fn test(&mut self, config: &WebhookConfig, project: u64, event: &str, instance: &str, body: &Value) {
+    pub(super) fn test(&mut self, config: &WebhookConfig, event: &str, instance: &str, body: &Value) {
         let key = new_uuid();
         let job =
             self.record(config, event, (&key, &new_uuid()), instance, body, DeliveryOutcome::Pending, Duration::ZERO);
-        self.pending_test = Some(TestDelivery { project, job });
+        self.pending_test = Some(TestDelivery { job });
     }
 
     /// Records one delivery and sends it, or not, as the armed faults say.
@@ -522,7 +544,7 @@ pub(super) fn dispatch(state: &mut SimState, from: usize, base: &str) {
             .hooks
             .hooks
             .iter()
-            .filter(|hook| hook.serves(change.project_id) && hook.config.events.fires_on(event))
+            .filter(|hook| hook.fires_for(&state.model, change.project_id) && hook.config.events.fires_on(event))
             .map(|hook| hook.config.clone())
             .collect();
         for config in targets {
@@ -573,7 +595,7 @@ pub(super) async fn send_test(shared: &Shared, test: TestDelivery) -> DeliveryOu
         Err(_) => DeliveryOutcome::Failed("no answer within 10 s".into()),
     };
     let mut state = shared.lock();
-    if let Some(hook) = state.hooks.by_id_mut(test.job.hook).filter(|hook| hook.serves(test.project)) {
+    if let Some(hook) = state.hooks.by_id_mut(test.job.hook) {
         hook.health.record(outcome.succeeded(), Utc::now());
     }
     if let Some(delivery) = state.hooks.deliveries.get_mut(test.job.record) {

@@ -75,8 +75,13 @@ impl World {
             true => "",
             false => "[create]\ncreated_after = \"2026-01-01T00:00:00Z\"\n",
         };
+        // Keys a test gives under a leading `[gitlab]` join the world's own `[gitlab]` table.
+        let (gitlab_extra, config_extra) = match config_extra.strip_prefix("[gitlab]\n") {
+            Some(rest) => rest.find("\n[").map_or((rest, ""), |at| (&rest[..=at], &rest[at + 1..])),
+            None => ("", config_extra),
+        };
         let document = format!(
-            "[gitlab]\nbase_url = \"{}\"\ndefault_project = \"data/quality\"\n[qalita]\nbase_url = \"{}\"\n[assignees]\n\"m.durand\" = \"mdurand\"\n{create}[[routing]]\ndomain = \"finance\"\nproject = 43\n{config_extra}",
+            "[gitlab]\nbase_url = \"{}\"\ndefault_project = \"data/quality\"\n{gitlab_extra}[qalita]\nbase_url = \"{}\"\n[assignees]\n\"m.durand\" = \"mdurand\"\n{create}[[routing]]\ndomain = \"finance\"\nproject = 43\n{config_extra}",
             gitlab.url(),
             qalita.url()
         );
