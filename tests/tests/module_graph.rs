@@ -165,6 +165,15 @@ fn serve_and_the_demo_do_not_import_each_other_both_ways() {
 }
 
 #[test]
+fn the_functions_have_no_import_cycle_between_their_modules() {
+    for crate_dir in ["functions/worker/src", "functions/webhook/src"] {
+        let graph = graph(&workspace().join(crate_dir));
+        assert!(!graph.is_empty(), "{crate_dir} was read");
+        assert_eq!(cycles(&graph), Vec::<Vec<String>>::new(), "import cycles in {crate_dir}: {graph:#?}");
+    }
+}
+
+#[test]
 fn the_cycle_finder_finds_a_cycle() {
     let mut graph = Graph::new();
     graph.entry("a".into()).or_default().insert("b".into());

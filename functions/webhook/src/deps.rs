@@ -1,5 +1,6 @@
 //! What both routes' handlers need, built once per cold start, and how they answer: the layer
-//! below [`crate::handler`] (which dispatches by path) and [`crate::qalita`].
+//! below the `handler` module (which dispatches by path) and the `qalita` module, which both use it
+//! (it uses neither).
 
 use std::sync::Arc;
 

@@ -57,7 +57,7 @@ pub async fn handle(deps: &Deps, request: &Request) -> Response<Body> {
     finish(outcome, started)
 }
 
-/// What the method and headers alone decide (see [`crate::handler::screen`]).
+/// What the method and headers alone decide (the QALITA route's part of the handler's `screen`).
 pub async fn screen(deps: &Deps, method: &Method, headers: &HeaderMap) -> Option<Response<Body>> {
     let started = Instant::now();
     match screen_headers(deps, method, headers).await {

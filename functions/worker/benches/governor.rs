@@ -102,7 +102,7 @@ async fn run(label: &'static str, governed: bool) -> Run {
             let (deps, queue, gitlab, done) = (deps.clone(), queue.clone(), gitlab.clone(), done.clone());
             tokio::spawn(async move {
                 while !done.load(Ordering::SeqCst) {
-                    let received = queue.receive(10, Duration::ZERO).await.unwrap();
+                    let received = queue.receive(10, Duration::ZERO).await.expect("the in-memory queue answers");
                     if received.is_empty() {
                         if created(&gitlab) as u64 >= ISSUES && queue.is_empty() {
                             done.store(true, Ordering::SeqCst);

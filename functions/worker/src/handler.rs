@@ -46,10 +46,20 @@ pub struct Deps {
     /// GitLab's hooks and token administration (the scheduled run's upkeep).
     pub admin: Arc<dyn qalita_gitlab_core::ports::GitlabAdmin>,
     /// Where a rotated GitLab token is stored; `None` where the deployment may not rotate it.
-    pub token_rotation: Option<crate::upkeep::TokenRotation>,
+    pub token_rotation: Option<TokenRotation>,
     /// The queue's receive count at which a failed message goes to the dead-letter queue (the
     /// redrive policy's `maxReceiveCount`), for the metrics; `None` when not known.
     pub max_receive_count: Option<u32>,
+}
+
+/// Where the worker keeps its GitLab token, when the stack lets it rotate the token
+/// (`GitlabTokenRotation=on` grants `PutSecretValue` on that secret).
+#[derive(Clone)]
+pub struct TokenRotation {
+    /// The secret store.
+    pub store: Arc<dyn qalita_gitlab_core::ports::SecretStore>,
+    /// The GitLab token's secret.
+    pub secret_id: String,
 }
 
 /// Why a message was not processed and must come back.

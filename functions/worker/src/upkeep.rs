@@ -6,7 +6,6 @@
 //! with its `log_kind`.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -15,7 +14,7 @@ use qalita_gitlab_core::domain::SecretString;
 use qalita_gitlab_core::domain::gitlab::GitlabProjectRef;
 use qalita_gitlab_core::domain::hooks::{HEAL_TRIGGER, HookOwner, ProjectHook, RotatedToken};
 use qalita_gitlab_core::health::{self, HealAttempt, HookHealth, HookState, LogKind, TokenHealth};
-use qalita_gitlab_core::ports::{ApiError, SecretStore, TransientKind};
+use qalita_gitlab_core::ports::{ApiError, TransientKind};
 
 use crate::handler::Deps;
 
@@ -28,15 +27,7 @@ const STORE_TRIES: u32 = 5;
 /// The first wait between two tries, doubled after each.
 const STORE_BACKOFF: Duration = Duration::from_millis(500);
 
-/// Where the worker keeps its GitLab token, when the stack lets it rotate the token
-/// (`GitlabTokenRotation=on` grants `PutSecretValue` on that secret).
-#[derive(Clone)]
-pub struct TokenRotation {
-    /// The secret store.
-    pub store: Arc<dyn SecretStore>,
-    /// The GitLab token's secret.
-    pub secret_id: String,
-}
+pub use crate::handler::TokenRotation;
 
 /// What one run's upkeep did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
