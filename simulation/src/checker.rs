@@ -38,9 +38,11 @@ fn check_issue(world: &World, ledger: &Ledger, issue: u64, broken: &mut Vec<Stri
         return;
     };
     let found = gitlab_issues_of(world, issue);
-    // An issue resolved before the sync ever saw it open gets no GitLab issue.
-    let resolved = qalita_status(qalita["status"].as_str().unwrap_or_default()) == "resolved";
-    if found.is_empty() && resolved {
+    // An unlinked issue whose status is not one that is created (`create.statuses`: resolved or
+    // muted before the sync saw it open) gets no GitLab issue by itself.
+    let status = qalita["status"].as_str().unwrap_or_default();
+    let created = world.config.create.statuses.iter().any(|s| s.eq_ignore_ascii_case(status));
+    if found.is_empty() && !created {
         return;
     }
     if found.len() != 1 {

@@ -178,7 +178,11 @@ impl Exchange for Faulty {
         // A call takes 5 to 120 ms of simulated time.
         let latency = 5 + i64::from(self.chaos.below(116));
         self.chaos.clock.advance(TimeDelta::milliseconds(latency));
-        let what = format!("{} {} {}", self.service, request.method(), request.url().path());
+        let sent_text = match request.method().as_str() {
+            "GET" => String::new(),
+            _ => request.body().and_then(reqwest::Body::as_bytes).map(|b| String::from_utf8_lossy(b).chars().take(160).collect()).unwrap_or_default(),
+        };
+        let what = format!("{} {} {} {sent_text}", self.service, request.method(), request.url().path());
         let (down, rates) = {
             let weather = crate::lock(&self.chaos.weather);
             let down = match self.service {

@@ -132,6 +132,12 @@ pub fn run_crashing(seed: u64, options: &Options, crash_after: Option<u64>) -> O
         };
         quiesce(&world).await?;
         let broken = checker::check(&world, &ledger);
+        for &issue in &ledger.issues {
+            if let Ok(id) = qalita_gitlab_core::domain::QalitaIssueId::new(issue) {
+                let link = qalita_gitlab_core::ports::Links::get(world.store.as_ref(), id).await;
+                world.chaos.trace.note(format!("at the end, link of {issue}: {link:?}"));
+            }
+        }
         let loops = no_write_after_quiescence(&world).await?;
         Ok::<_, String>((broken.into_iter().chain(loops).collect::<Vec<_>>(), crashed_at))
     });

@@ -50,6 +50,8 @@ pub struct Deps {
     /// The queue's receive count at which a failed message goes to the dead-letter queue (the
     /// redrive policy's `maxReceiveCount`), for the metrics; `None` when not known.
     pub max_receive_count: Option<u32>,
+    /// What this process has added to the worker's activity record.
+    pub noted: qalita_gitlab_core::activity::Noted,
 }
 
 /// Where the worker keeps its GitLab token, when the stack lets it rotate the token
@@ -76,9 +78,8 @@ struct Retry {
 pub async fn handle_batch(deps: Arc<Deps>, event: SqsEvent) -> SqsBatchResponse {
     let now = deps.clock.now();
     let oldest = event.records.iter().filter_map(sent_at).min().and_then(|at| (now - at).to_std().ok());
-    let store = deps.store.clone();
-    let response = process_batch(deps, event).await;
-    qalita_gitlab_core::activity::note_batch(store.as_ref(), now, oldest).await;
+    let response = process_batch(deps.clone(), event).await;
+    qalita_gitlab_core::activity::note_batch(&deps.noted, deps.store.as_ref(), now, oldest).await;
     response
 }
 

@@ -72,6 +72,21 @@ impl Engine {
         }
     }
 
+    /// The issue as GitLab holds it now, when it changed after the delivery `facts` (`None` for
+    /// an issue read from the API, one unchanged since, or one GitLab no longer has).
+    async fn newer_gitlab_state(&self, facts: &GitlabIssueFacts) -> Result<Option<GitlabIssueFacts>, SyncError> {
+        if facts.action.is_none() {
+            return Ok(None);
+        }
+        match self.gitlab.get_issue(&GitlabProjectRef::Id(facts.project_id), facts.iid).await {
+            Ok(current) if facts.updated_at.is_none_or(|sent| current.updated_at > sent) => {
+                Ok(Some(GitlabIssueFacts::of_api(&current)))
+            }
+            Ok(_) | Err(ApiError::NotFound { .. }) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
     async fn sync_gitlab_once(
         &self,
         facts: &GitlabIssueFacts,
@@ -111,7 +126,16 @@ impl Engine {
                     decisions: Vec::new(),
                 });
             }
-            Triage::Changed(reads) => reads,
+            Triage::Changed(reads) => {
+                // A delivery says what the issue was when it was sent; GitLab may hold a newer
+                // state by now (the deliveries of later edits still queued behind it, or lost).
+                // Writing the delivery's values would undo those edits: the current issue is
+                // synced instead.
+                if let Some(current) = self.newer_gitlab_state(facts).await? {
+                    return Box::pin(self.sync_gitlab_once(&current, call)).await;
+                }
+                reads
+            }
         };
         let qalita = match reads.qalita_issue {
             false => None,
@@ -124,6 +148,13 @@ impl Engine {
                 }
             },
         };
+        // QALITA changed since the last sync of its own changes (the poll, or an event, has not
+        // brought them to GitLab yet). Writing to QALITA moves its `updated_at`, which the poll
+        // compares with: those changes are pushed to GitLab here, or nothing would ever see them.
+        let unsynced_qalita = qalita
+            .as_ref()
+            .and_then(|issue| issue.updated_at)
+            .is_some_and(|updated| link.qalita_watermark.is_none_or(|synced| updated > synced));
         let assignee = match &reads.assignee {
             Some(user) => self.resolve_back(&link, user).await?,
             None => AssigneeBack::NotNeeded,
@@ -167,8 +198,8 @@ impl Engine {
             (other, _) => other.as_str().to_owned(),
         };
         self.log_decisions(id, &plan.plan.decisions, action, summary).await;
-        if let (true, Some(after)) = (plan.push_to_gitlab, &after) {
-            // QALITA's newer value goes to GitLab through the outbound sync, which writes what differs.
+        if let (true, Some(after)) = (plan.push_to_gitlab || unsynced_qalita, &after) {
+            // QALITA's newer values go to GitLab through the outbound sync, which writes what differs.
             self.sync_issue(after, &context, call).await?;
         }
         Ok(InboundOutcome { action, issue: Some(id), reason: String::new(), decisions: plan.plan.decisions })
