@@ -170,13 +170,13 @@ pub async fn worker(store: &dyn Settings) -> Result<Option<WorkerRecord>, StoreE
 /// clock: a process does the same whatever the wall clock says (the deterministic simulation runs
 /// many such processes in one).
 #[derive(Debug)]
-pub struct Noted(std::sync::Mutex<(u64, u64, Option<DateTime<Utc>>)>);
+pub struct Noted(Mutex<(u64, u64, Option<DateTime<Utc>>)>);
 
 impl Noted {
     /// A new process: the 429s counted so far in this OS process were not its own.
     pub fn new() -> Self {
         let (gitlab, qalita) = rate_limited_totals(metrics::global());
-        Noted(std::sync::Mutex::new((gitlab, qalita, None)))
+        Noted(Mutex::new((gitlab, qalita, None)))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, (u64, u64, Option<DateTime<Utc>>)> {

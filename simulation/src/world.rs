@@ -44,6 +44,36 @@ pub const MAX_RECEIVE_COUNT: u32 = 5;
 /// When every run starts.
 pub const START: &str = "2026-12-01T09:00:00Z";
 
+/// The clients, built once per OS process: building one loads the system's root certificates,
+/// which costs more than a whole run. Each process gets clones over its own exchange.
+struct Clients {
+    service: GitlabClient,
+    person: GitlabClient,
+    qalita: QalitaClient,
+}
+
+static CLIENTS: std::sync::OnceLock<Result<Clients, String>> = std::sync::OnceLock::new();
+
+fn clients(config: &Config) -> Result<&'static Clients, String> {
+    let built = CLIENTS.get_or_init(|| {
+        let settings = HttpSettings::default();
+        let gitlab = |token: &str| GitlabClient::new(GITLAB_URL, SecretString::new(token), &settings);
+        Ok(Clients {
+            service: gitlab(SERVICE_TOKEN).map_err(|e| e.to_string())?,
+            person: gitlab(MARIE_TOKEN).map_err(|e| e.to_string())?,
+            qalita: QalitaClient::with_shape(
+                QALITA_URL,
+                SecretString::new(QALITA_TOKEN),
+                QalitaPaths::default(),
+                config.qalita.shape.clone(),
+                &settings,
+            )
+            .map_err(|e| e.to_string())?,
+        })
+    });
+    built.as_ref().map_err(Clone::clone)
+}
+
 /// The deployment's configuration: the project, the people's names, two-way assignees.
 fn config() -> Result<Config, String> {
     let document = format!(
@@ -112,9 +142,8 @@ impl World {
             max_body_bytes: 6 * 1024 * 1024,
             qalita: None,
         };
-        let person = GitlabClient::new(GITLAB_URL, SecretString::new(MARIE_TOKEN), &HttpSettings::default())
-            .map_err(|e| e.to_string())?
-            .with_exchange(gitlab.exchange());
+        let config = Arc::new(config()?);
+        let person = clients(&config)?.person.clone().with_exchange(gitlab.exchange());
         Ok(World {
             chaos,
             gitlab,
@@ -122,7 +151,7 @@ impl World {
             queue,
             dead_letters,
             store: Arc::new(MemoryLinkStore::new()),
-            config: Arc::new(config()?),
+            config,
             webhook,
             person,
             started: 0.into(),
@@ -147,20 +176,10 @@ impl World {
         let faulty = |inner: Arc<dyn Exchange>, service| -> Arc<dyn Exchange> {
             Arc::new(Faulty { inner, service, chaos: self.chaos.clone(), process: Some(process.clone()) })
         };
-        let settings = HttpSettings::default();
-        let gitlab = GitlabClient::new(GITLAB_URL, SecretString::new(SERVICE_TOKEN), &settings)
-            .map_err(|e| e.to_string())?
-            .with_exchange(faulty(self.gitlab.exchange(), Service::Gitlab));
+        let clients = clients(&self.config)?;
+        let gitlab = clients.service.clone().with_exchange(faulty(self.gitlab.exchange(), Service::Gitlab));
         let qalita_exchange = self.qalita.exchange().ok_or("the QALITA simulator is not in process")?;
-        let qalita = QalitaClient::with_shape(
-            QALITA_URL,
-            SecretString::new(QALITA_TOKEN),
-            QalitaPaths::default(),
-            self.config.qalita.shape.clone(),
-            &settings,
-        )
-        .map_err(|e| e.to_string())?
-        .with_exchange(faulty(qalita_exchange, Service::Qalita));
+        let qalita = clients.qalita.clone().with_exchange(faulty(qalita_exchange, Service::Qalita));
         let gitlab = Arc::new(gitlab);
         let places = Places {
             store: Arc::new(ProcessStore { inner: self.store.clone() as Arc<dyn LinkStore>, process: process.clone() }),

@@ -75,12 +75,20 @@ impl Engine {
     /// The issue as GitLab holds it now, when it changed after the delivery `facts` (`None` for
     /// an issue read from the API, one unchanged since, or one GitLab no longer has).
     async fn newer_gitlab_state(&self, facts: &GitlabIssueFacts) -> Result<Option<GitlabIssueFacts>, SyncError> {
-        if facts.action.is_none() {
+        if facts.action.is_none() || facts.refreshed {
             return Ok(None);
         }
         match self.gitlab.get_issue(&GitlabProjectRef::Id(facts.project_id), facts.iid).await {
             Ok(current) if facts.updated_at.is_none_or(|sent| current.updated_at > sent) => {
-                Ok(Some(GitlabIssueFacts::of_api(&current)))
+                // What the delivery says changed still changed (a change back to the value the
+                // link knows moves the field's watermark); the values are today's.
+                let mut now = GitlabIssueFacts::of_api(&current);
+                now.action = facts.action.clone();
+                now.changed = facts.changed.clone();
+                now.previous_state = facts.previous_state;
+                now.previous_labels = facts.previous_labels.clone();
+                now.refreshed = true;
+                Ok(Some(now))
             }
             Ok(_) | Err(ApiError::NotFound { .. }) => Ok(None),
             Err(error) => Err(error.into()),
