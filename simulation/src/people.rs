@@ -41,6 +41,9 @@ pub struct Edit {
     pub side: Side,
     /// The trace position: the run's order.
     pub at: usize,
+    /// The two sides disagreed on the field when it was made (a change of the other side not
+    /// synced yet): a conflict, which may end either way, both sides agreeing.
+    pub contested: bool,
 }
 
 /// A comment or note a person wrote.
@@ -201,9 +204,23 @@ pub async fn act(world: &World, ledger: &mut Ledger, act: Act) -> Result<String,
     let text = format!("remark {} on {issue}", ledger.written);
     let qalita_before = world.qalita.issue(issue).ok_or(format!("QALITA issue {issue} is missing"))?;
     let gitlab = gitlab_issues_of(world, issue).into_iter().next();
+    // What the other side shows, for the conflict test.
+    let shown = |field: Field, side: Side| -> Option<&'static str> {
+        match (field, side) {
+            (Field::Status, Side::Gitlab) => gitlab.as_ref().map(gitlab_status),
+            (Field::Assignee, Side::Gitlab) => gitlab.as_ref().map(gitlab_assignee),
+            (Field::Status, Side::Qalita) => Some(qalita_status(qalita_before["status"].as_str().unwrap_or_default())),
+            (Field::Assignee, Side::Qalita) => Some(qalita_assignee(&qalita_before)),
+        }
+    };
     let mut edit = |field, value: &'static str, before: &'static str, side| {
+        let other = match side {
+            Side::Gitlab => shown(field, Side::Qalita),
+            Side::Qalita => shown(field, Side::Gitlab),
+        };
+        let contested = other.is_some_and(|other| other != before);
         if value != before {
-            ledger.edits.push(Edit { issue, field, value, side, at });
+            ledger.edits.push(Edit { issue, field, value, side, at, contested });
         }
     };
     match act {
@@ -230,7 +247,7 @@ pub async fn act(world: &World, ledger: &mut Ledger, act: Act) -> Result<String,
         | Act::GitlabAssignee(_)
         | Act::GitlabNote
         | Act::GitlabDelete => {
-            let Some(found) = gitlab else { return Ok(format!("person: {act:?} on {issue}: no GitLab issue yet")) };
+            let Some(found) = gitlab.clone() else { return Ok(format!("person: {act:?} on {issue}: no GitLab issue yet")) };
             let project = GitlabProjectRef::Id(found.project_id);
             let iid = found.iid;
             let call = CallContext::default();

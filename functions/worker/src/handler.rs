@@ -249,7 +249,10 @@ async fn process_message(deps: &Deps, message: &SqsMessage) -> Result<(), Retry>
                 let result = deps.engine.sync_qalita_comment(issue, &comment, &CallContext::default()).await;
                 finish(deps, id, kind, Some(issue), result.map(|o| (o.action, o.reason)), started).await
             }
-            Ok(Some(event)) => sync_qalita(deps, id, kind, event, started).await,
+            Ok(Some(event)) => {
+                let waited = deps.clock.now() - envelope.received_at > SNAPSHOT_FRESH_FOR;
+                sync_qalita(deps, id, kind, event, waited, started).await
+            }
             Ok(None) => {
                 tracing::warn!(
                     message_id = id,
@@ -427,8 +430,27 @@ async fn finish(
     }
 }
 
-/// Syncs the issue of a QALITA issue event, reading its newest state when the event names it only.
-async fn sync_qalita(deps: &Deps, id: &str, kind: &str, event: QalitaEvent, started: Instant) -> Result<(), Retry> {
+/// How long the issue an event carries is taken as QALITA's current state. A message that waited
+/// longer (a back-off, an outage, a crashed worker) may carry a state people have changed since:
+/// writing it would undo their change, so the issue is read again.
+const SNAPSHOT_FRESH_FOR: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// Syncs the issue of a QALITA issue event, reading its newest state when the event names it only,
+/// or when the issue it carries may be outdated (`waited`).
+async fn sync_qalita(
+    deps: &Deps,
+    id: &str,
+    kind: &str,
+    event: QalitaEvent,
+    waited: bool,
+    started: Instant,
+) -> Result<(), Retry> {
+    let event = match event {
+        QalitaEvent::IssueChanged { issue, context, sweep } if waited => {
+            QalitaEvent::IssueNamed { id: issue.id, context, sweep }
+        }
+        other => other,
+    };
     let (issue, context, sweep_comments) = match event {
         QalitaEvent::IssueChanged { issue, context, sweep } => (*issue, context, sweep),
         QalitaEvent::IssueNamed { id: issue_id, context, sweep } => match deps.qalita.get_issue(issue_id).await {
