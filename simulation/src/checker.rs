@@ -15,11 +15,13 @@ use crate::world::World;
 pub fn check(world: &World, ledger: &Ledger) -> Vec<String> {
     let mut broken = Vec::new();
     let writes = crate::lock(&world.chaos.writes).clone();
+    let crashed = crate::lock(&world.chaos.crashed).clone();
     let sets: Vec<Set> = writes
         .iter()
         .flat_map(|w| {
+            let uncertain = !w.answered || crashed.contains(&w.process);
             [Field::Status, Field::Assignee].into_iter().filter_map(move |field| {
-                written(w, field).map(|(issue, value)| Set { issue, field, value, at: w.at, write: w })
+                written(w, field).map(|(issue, value)| Set { issue, field, value, at: w.at, write: w, uncertain })
             })
         })
         .collect();
@@ -43,6 +45,9 @@ struct Set<'a> {
     value: &'static str,
     at: usize,
     write: &'a Write,
+    /// The worker never learnt how it ended (its answer lost, or it crashed after): it may not
+    /// have recorded it, and then cannot tell it from a person's change.
+    uncertain: bool,
 }
 
 /// The last edit of `field` of `issue` before `at` (the whole run with `usize::MAX`).
@@ -59,12 +64,14 @@ fn conflicting(sets: &[Set<'_>], ledger: &Ledger, edit: &Edit) -> bool {
     if edit.contested {
         return true;
     }
-    let synced = sets
-        .iter()
-        .filter(|s| s.at < edit.at && s.issue == edit.issue && s.field == edit.field)
-        .map(|s| s.at)
-        .max()
-        .unwrap_or(0);
+    let before: Vec<&Set<'_>> =
+        sets.iter().filter(|s| s.at < edit.at && s.issue == edit.issue && s.field == edit.field).collect();
+    let synced = before.iter().map(|s| s.at).max().unwrap_or(0);
+    // The last write of the field before the edit was one the worker may not have recorded: the
+    // service cannot tell its own write from the person's, and the edit races its recovery.
+    if before.last().is_some_and(|s| s.uncertain) {
+        return true;
+    }
     ledger
         .edits
         .iter()
@@ -149,7 +156,8 @@ fn check_issue(world: &World, ledger: &Ledger, sets: &[Set<'_>], issue: u64, bro
 
 /// What a write of the service set `field` to, with the QALITA issue it is about.
 fn written(write: &Write, field: Field) -> Option<(u64, &'static str)> {
-    if write.method != "PUT" || !(200..300).contains(&write.status) {
+    let creation = write.method == "POST" && write.service == Service::Gitlab && write.path.ends_with("/issues");
+    if !(write.method == "PUT" || creation) || !(200..300).contains(&write.status) {
         return None;
     }
     let sent = write.request.as_ref()?;
@@ -158,7 +166,7 @@ fn written(write: &Write, field: Field) -> Option<(u64, &'static str)> {
         Service::Gitlab => {
             let issue: qalita_gitlab_core::domain::gitlab::GitlabIssue = serde_json::from_value(answer.clone()).ok()?;
             let id = crate::people::qalita_id_of(&issue)?;
-            let touches = match field {
+            let touches = creation || match field {
                 Field::Status => {
                     sent.get("state_event").is_some()
                         || ["add_labels", "remove_labels", "labels"]
@@ -187,7 +195,7 @@ fn written(write: &Write, field: Field) -> Option<(u64, &'static str)> {
 /// was the value of the newest person's edit made before it, unless that edit was made against a
 /// change of the other side not synced yet (a conflict: either value may win, both sides agree).
 fn check_writes(ledger: &Ledger, sets: &[Set<'_>], broken: &mut Vec<String>) {
-    for set in sets {
+    for set in sets.iter().filter(|s| s.write.method == "PUT") {
         if let Some(edit) = last_edit(ledger, set.issue, set.field, set.at)
             && !conflicting(sets, ledger, edit)
             && edit.value != set.value

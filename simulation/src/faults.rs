@@ -56,6 +56,8 @@ pub struct Chaos {
     pub trace: Arc<Trace>,
     /// Every write a worker made that reached a simulator, answered or not.
     pub writes: Mutex<Vec<Write>>,
+    /// The processes that crashed.
+    pub crashed: Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// A write of the service that reached GitLab or QALITA.
@@ -75,6 +77,10 @@ pub struct Write {
     pub status: u16,
     /// The JSON answered.
     pub answer: Option<serde_json::Value>,
+    /// The worker process that made it.
+    pub process: String,
+    /// Whether the worker got the answer (a time-out after the write loses it).
+    pub answered: bool,
 }
 
 impl Chaos {
@@ -151,6 +157,7 @@ impl Process {
         };
         if due {
             self.crashed.store(true, Ordering::SeqCst);
+            crate::lock(&self.chaos.crashed).insert(self.name.clone());
             self.chaos.trace.note(format!("{} crashed after call {call} ({what})", self.name));
             self.died.notify_one();
             std::future::pending::<()>().await;
@@ -203,15 +210,26 @@ impl Exchange for Faulty {
             let path = request.url().path().to_owned();
             let sent = request.body().and_then(reqwest::Body::as_bytes).and_then(|b| serde_json::from_slice(b).ok());
             let mut answer = self.inner.exchange(request).await;
+            let lost = self.chaos.chance(rates.lost_answer);
             if method != "GET"
                 && let Ok(response) = answer
             {
                 let (response, status, body) = snapshot(response).await;
-                let write = Write { at: self.chaos.trace.len(), service: self.service, method, path, request: sent, status, answer: body };
+                let write = Write {
+                    at: self.chaos.trace.len(),
+                    service: self.service,
+                    method,
+                    path,
+                    request: sent,
+                    status,
+                    answer: body,
+                    process: process.name.clone(),
+                    answered: !lost,
+                };
                 crate::lock(&self.chaos.writes).push(write);
                 answer = Ok(response);
             }
-            match self.chaos.chance(rates.lost_answer) {
+            match lost {
                 true => Err(NoAnswer { kind: TransientKind::Timeout, message: "no answer in time".into() }),
                 false => answer,
             }

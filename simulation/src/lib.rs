@@ -115,6 +115,7 @@ pub fn run_crashing(seed: u64, options: &Options, crash_after: Option<u64>) -> O
             clock,
             trace: trace.clone(),
             writes: Mutex::default(),
+            crashed: Mutex::default(),
         })
     };
     let world = match World::new(chaos_of) {
