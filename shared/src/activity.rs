@@ -206,12 +206,7 @@ pub fn rate_limited_totals(registry: &Registry) -> (u64, u64) {
 /// Records a batch the worker took at `now` whose oldest message was `oldest_message_age` old,
 /// with the 429s this process got since it last wrote: at most once a minute per process, at once
 /// when there are new 429s. A store that fails is logged, never an error of the batch.
-pub async fn note_batch(
-    noted: &Noted,
-    store: &dyn Settings,
-    now: DateTime<Utc>,
-    oldest_message_age: Option<Duration>,
-) {
+pub async fn note_batch(noted: &Noted, store: &dyn Settings, now: DateTime<Utc>, oldest_message_age: Option<Duration>) {
     let (gitlab, qalita) = rate_limited_totals(metrics::global());
     let (new_gitlab, new_qalita) = {
         let (seen_gitlab, seen_qalita, last) = *noted.lock();

@@ -72,10 +72,9 @@ fn conflicting(sets: &[Set<'_>], ledger: &Ledger, edit: &Edit) -> bool {
     if before.last().is_some_and(|s| s.uncertain) {
         return true;
     }
-    ledger
-        .edits
-        .iter()
-        .any(|e| e.issue == edit.issue && e.field == edit.field && e.side != edit.side && e.at > synced && e.at < edit.at)
+    ledger.edits.iter().any(|e| {
+        e.issue == edit.issue && e.field == edit.field && e.side != edit.side && e.at > synced && e.at < edit.at
+    })
 }
 
 fn check_issue(world: &World, ledger: &Ledger, sets: &[Set<'_>], issue: u64, broken: &mut Vec<String>) {
@@ -150,7 +149,9 @@ fn check_issue(world: &World, ledger: &Ledger, sets: &[Set<'_>], issue: u64, bro
     let links_back = texts.iter().filter(|t| t.starts_with("[GitLab] Tracked in GitLab: ")).count();
     let expected = 1 + ledger.deletions.get(&issue).map_or(0, Vec::len);
     if links_back == 0 || links_back > expected {
-        broken.push(format!("QALITA issue {issue} has {links_back} link-back comments ({expected} GitLab issues in all)"));
+        broken.push(format!(
+            "QALITA issue {issue} has {links_back} link-back comments ({expected} GitLab issues in all)"
+        ));
     }
 }
 
@@ -166,15 +167,16 @@ fn written(write: &Write, field: Field) -> Option<(u64, &'static str)> {
         Service::Gitlab => {
             let issue: qalita_gitlab_core::domain::gitlab::GitlabIssue = serde_json::from_value(answer.clone()).ok()?;
             let id = crate::people::qalita_id_of(&issue)?;
-            let touches = creation || match field {
-                Field::Status => {
-                    sent.get("state_event").is_some()
-                        || ["add_labels", "remove_labels", "labels"]
-                            .iter()
-                            .any(|key| sent.get(*key).and_then(|l| l.as_str()).is_some_and(|l| l.contains("ignored")))
-                }
-                Field::Assignee => sent.get("assignee_ids").is_some(),
-            };
+            let touches = creation
+                || match field {
+                    Field::Status => {
+                        sent.get("state_event").is_some()
+                            || ["add_labels", "remove_labels", "labels"].iter().any(|key| {
+                                sent.get(*key).and_then(|l| l.as_str()).is_some_and(|l| l.contains("ignored"))
+                            })
+                    }
+                    Field::Assignee => sent.get("assignee_ids").is_some(),
+                };
             let value = match field {
                 Field::Status => gitlab_status(&issue),
                 Field::Assignee => gitlab_assignee(&issue),

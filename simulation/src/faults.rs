@@ -187,7 +187,11 @@ impl Exchange for Faulty {
         self.chaos.clock.advance(TimeDelta::milliseconds(latency));
         let sent_text = match request.method().as_str() {
             "GET" => String::new(),
-            _ => request.body().and_then(reqwest::Body::as_bytes).map(|b| String::from_utf8_lossy(b).chars().take(160).collect()).unwrap_or_default(),
+            _ => request
+                .body()
+                .and_then(reqwest::Body::as_bytes)
+                .map(|b| String::from_utf8_lossy(b).chars().take(160).collect())
+                .unwrap_or_default(),
         };
         let what = format!("{} {} {} {sent_text}", self.service, request.method(), request.url().path());
         let (down, rates) = {

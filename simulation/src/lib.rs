@@ -19,6 +19,7 @@ pub mod checker;
 pub mod faults;
 pub mod people;
 pub mod ports;
+pub mod scenario;
 pub mod trace;
 pub mod world;
 
@@ -258,32 +259,26 @@ async fn scripted(
         }
         Flow::Comment => {
             people::act(world, ledger, people::Act::GitlabNote).await?;
-            for delivery in world.new_deliveries() {
-                world.deliver(&delivery).await;
-            }
         }
     }
+    // The change reaches the queue: the poll's event, or GitLab's delivery.
+    for delivery in world.new_deliveries() {
+        world.deliver(&delivery).await;
+    }
+    if flow != Flow::Comment {
+        world.run_schedule(None).await?;
+    }
     world.chaos.trace.note(format!("flow {flow:?} on QALITA issue {issue}, crash after call {crash_after:?}"));
+    // The worker that takes the message dies after its call `crash_after`.
     let (process, deps) = world.process(crash_after, false)?;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
-    let work = async {
-        match flow {
-            Flow::Comment => {
-                let batch = world.queue.receive(10, std::time::Duration::ZERO).await.map_err(|e| e.to_string())?;
-                let queue = crate::ports::ProcessQueue { inner: world.queue.clone(), process: process.clone() };
-                qalita_gitlab_worker::handler::consume(deps.clone(), &queue, &batch).await;
-            }
-            Flow::Create | Flow::Update => {
-                qalita_gitlab_worker::poll::poll(&deps, deadline).await;
-            }
-        }
-        Ok::<_, String>(())
-    };
+    let batch = world.queue.receive(10, std::time::Duration::ZERO).await.map_err(|e| e.to_string())?;
+    if batch.is_empty() {
+        return Err(format!("the {flow:?} flow put nothing on the queue"));
+    }
+    let queue = crate::ports::ProcessQueue { inner: world.queue.clone(), process: process.clone() };
+    let work = qalita_gitlab_worker::handler::consume(deps.clone(), &queue, &batch);
     match World::in_process(&process, work).await {
-        Some(done) => {
-            done?;
-            Ok(None)
-        }
+        Some(_) => Ok(None),
         None => Ok(Some(process.calls())),
     }
 }
@@ -308,7 +303,7 @@ async fn drain(world: &World) -> Result<(), String> {
 
 /// Faults off; deliveries in; the queue drained; the schedule run until a round changes nothing;
 /// the dead letters replayed, as an operator would once the cause is gone.
-async fn quiesce(world: &World) -> Result<(), String> {
+pub(crate) async fn quiesce(world: &World) -> Result<(), String> {
     *lock(&world.chaos.weather) = Weather::default();
     world.chaos.trace.note("quiescence: faults off".into());
     let mut quiet_rounds = 0;

@@ -120,7 +120,10 @@ pub fn marker(issue: u64) -> String {
 /// The GitLab issues that carry `issue`'s marker, in either project.
 pub fn gitlab_issues_of(world: &World, issue: u64) -> Vec<GitlabIssue> {
     let marker = marker(issue);
-    [42, 43].iter().flat_map(|p| world.gitlab.issues(*p)).filter(|i| i.description.as_deref().unwrap_or_default().contains(&marker))
+    [42, 43]
+        .iter()
+        .flat_map(|p| world.gitlab.issues(*p))
+        .filter(|i| i.description.as_deref().unwrap_or_default().contains(&marker))
         .collect()
 }
 
@@ -242,12 +245,10 @@ pub async fn act(world: &World, ledger: &mut Ledger, act: Act) -> Result<String,
             world.qalita.add_comment(issue, 12, &text);
             ledger.comments.push(Remark { issue, text: text.clone(), at });
         }
-        Act::GitlabClosed(_)
-        | Act::GitlabIgnored(_)
-        | Act::GitlabAssignee(_)
-        | Act::GitlabNote
-        | Act::GitlabDelete => {
-            let Some(found) = gitlab.clone() else { return Ok(format!("person: {act:?} on {issue}: no GitLab issue yet")) };
+        Act::GitlabClosed(_) | Act::GitlabIgnored(_) | Act::GitlabAssignee(_) | Act::GitlabNote | Act::GitlabDelete => {
+            let Some(found) = gitlab.clone() else {
+                return Ok(format!("person: {act:?} on {issue}: no GitLab issue yet"));
+            };
             let project = GitlabProjectRef::Id(found.project_id);
             let iid = found.iid;
             let call = CallContext::default();
@@ -276,7 +277,11 @@ pub async fn act(world: &World, ledger: &mut Ledger, act: Act) -> Result<String,
                     edit(Field::Assignee, gitlab_assignee(&after), gitlab_assignee(&found), Side::Gitlab);
                 }
                 Act::GitlabNote => {
-                    world.person.create_note(&project, iid, &text, false, &call).await.map_err(|e| format!("note: {e}"))?;
+                    world
+                        .person
+                        .create_note(&project, iid, &text, false, &call)
+                        .await
+                        .map_err(|e| format!("note: {e}"))?;
                     ledger.notes.push(Remark { issue, text: text.clone(), at });
                 }
                 _ => {

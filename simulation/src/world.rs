@@ -127,7 +127,9 @@ impl World {
         gitlab.add_project(42, "data/quality");
         gitlab.add_project(43, "finance/billing");
         let qalita = QalitaSim::in_process(QALITA_TOKEN, SimOptions::default(), QALITA_URL, time.clone());
-        qalita.insert_user(json!({"id": 12, "login": "m.durand", "name": "Marie Durand", "email": "marie.durand@example.com"}));
+        qalita.insert_user(
+            json!({"id": 12, "login": "m.durand", "name": "Marie Durand", "email": "marie.durand@example.com"}),
+        );
         qalita.insert_user(json!({"id": 13, "login": "jroe", "name": "John Roe"}));
         qalita.insert_source(json!({"id": 57, "name": "billing.customer_sites"}));
         qalita.insert_source(json!({"id": 58, "name": "finance.ledger"}));
@@ -183,7 +185,10 @@ impl World {
         let gitlab = Arc::new(gitlab);
         let places = Places {
             store: Arc::new(ProcessStore { inner: self.store.clone() as Arc<dyn LinkStore>, process: process.clone() }),
-            queue: Arc::new(ProcessQueue { inner: self.queue.clone() as Arc<dyn EventQueue>, process: process.clone() }),
+            queue: Arc::new(ProcessQueue {
+                inner: self.queue.clone() as Arc<dyn EventQueue>,
+                process: process.clone(),
+            }),
             clock: self.chaos.clock.clone(),
         };
         let mut deps = Deps::over(self.config.clone(), gitlab.clone(), gitlab, Arc::new(qalita), places);

@@ -344,7 +344,8 @@ impl Engine {
         }
         // The sweep is also where a deleted GitLab issue is noticed (GitLab sends no hook for a
         // deletion): one read of the linked issue.
-        if let Some(gitlab) = self.store.get(issue).await?.filter(|l| l.status == LinkStatus::Linked).and_then(|l| l.gitlab)
+        if let Some(gitlab) =
+            self.store.get(issue).await?.filter(|l| l.status == LinkStatus::Linked).and_then(|l| l.gitlab)
         {
             match self.gitlab.get_issue(&GitlabProjectRef::Id(gitlab.project_id), gitlab.iid).await {
                 Ok(_) => {}

@@ -201,7 +201,11 @@ impl Engine {
     /// A read found the GitLab issue of `issue`'s link missing: what was written to it is
     /// forgotten, so that the sync writes it whole, and GitLab's "not found" to that write
     /// recreates it (`sync.recreate_if_deleted`) or marks the link gone, as for any write.
-    pub async fn gitlab_issue_missing(&self, issue: crate::domain::QalitaIssueId, call: &CallContext) -> Result<(), SyncError> {
+    pub async fn gitlab_issue_missing(
+        &self,
+        issue: crate::domain::QalitaIssueId,
+        call: &CallContext,
+    ) -> Result<(), SyncError> {
         let Some(link) = self.store.get(issue).await?.filter(|l| l.status == LinkStatus::Linked) else {
             return Ok(());
         };

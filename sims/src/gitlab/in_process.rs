@@ -86,7 +86,10 @@ impl Exchange for InProcess {
         let response =
             server::handle(State(self.0.clone()), ConnectInfo(connection.clone()), method, uri, headers, body).await;
         if connection.is_cut() {
-            return Err(NoAnswer { kind: TransientKind::Transport, message: "connection closed without an answer".into() });
+            return Err(NoAnswer {
+                kind: TransientKind::Transport,
+                message: "connection closed without an answer".into(),
+            });
         }
         into_reqwest(response).await
     }

@@ -48,9 +48,7 @@ pub use config::{DEFAULT_TOKEN, DEFAULT_USER_ID, DEFAULT_USERNAME, RateLimits, S
 pub use faults::{Fault, FaultRule};
 pub use model::{Change, ChangeKind};
 pub use record::RecordedRequest;
-pub use webhook::{
-    Delivery, DeliveryOutcome, HookHealth, OutgoingDelivery, ProjectHook, WebhookConfig, WebhookEvents,
-};
+pub use webhook::{Delivery, DeliveryOutcome, HookHealth, OutgoingDelivery, ProjectHook, WebhookConfig, WebhookEvents};
 
 use faults::Faults;
 use limits::Limits;
@@ -98,10 +96,7 @@ pub struct GitlabSim {
 /// How requests reach the simulator and its deliveries leave it.
 enum Front {
     /// Served on a loopback port; a task POSTs the deliveries.
-    Loopback {
-        _server: Server,
-        hook_task: JoinHandle<()>,
-    },
+    Loopback { _server: Server, hook_task: JoinHandle<()> },
     /// Answered in process ([`GitlabSim::in_process`]); the deliveries wait for
     /// [`GitlabSim::take_deliveries`].
     InProcess { outbox: Mutex<tokio::sync::mpsc::UnboundedReceiver<webhook::Job>> },
