@@ -147,3 +147,35 @@ fn a_refreshed_delivery_writes_the_whole_status_gitlab_shows() {
     assert_eq!(s.settle_and_check(), Vec::<String>::new());
     assert_eq!(s.world.qalita.issue(issue).unwrap()["status"], "resolved");
 }
+
+/// Seed 6006 (10,000-seed run): after a GitLab change was written to QALITA, the push of QALITA's
+/// own unsynced changes failed (a 503); the link had already taken QALITA's new `updated_at` as
+/// synced, so the retry and the poll saw nothing to do: a title and a reopen never reached GitLab.
+#[test]
+fn qalita_changes_still_reach_gitlab_when_their_push_after_an_inbound_write_fails() {
+    use qalita_gitlab_sims::gitlab::{Fault, FaultRule};
+    let mut s = Scenario::new();
+    let issue = s.synced_issue();
+    deliver_all(&s);
+    // Resolved on both sides: the link leaves the comment sweep's line, which would otherwise
+    // bring QALITA's state over when its turn came.
+    s.person(Act::GitlabClosed(true));
+    deliver_all(&s);
+    s.wait(TimeDelta::minutes(1));
+    s.person(Act::GitlabAssignee(31));
+    let held = s.deliveries();
+    s.person(Act::QalitaTitle);
+    s.person(Act::QalitaStatus("open"));
+    s.world.gitlab.inject(FaultRule::new(Fault::ServerError(503)).on("PUT", "/projects/42/issues/").times(1));
+    for delivery in &held {
+        s.deliver(delivery);
+    }
+    s.drain();
+    s.wait(TimeDelta::minutes(5));
+    s.schedule();
+    s.drain();
+    assert_eq!(status_in_gitlab(&s, issue), "open", "{:#?}", s.writes());
+    let title = s.world.qalita.issue(issue).unwrap()["title"].as_str().unwrap_or_default().to_owned();
+    assert!(gitlab_issues_of(&s.world, issue)[0].title.contains(&title));
+    assert_eq!(s.settle_and_check(), Vec::<String>::new());
+}

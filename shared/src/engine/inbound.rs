@@ -196,6 +196,11 @@ impl Engine {
             if !plan.accepted.is_empty() {
                 next.qalita_watermark = next.qalita_watermark.max(after.updated_at);
             }
+            if unsynced_qalita {
+                // QALITA's own changes are not in GitLab yet: the watermark stays where the last
+                // outbound sync left it, so that the poll still sees them if the push below fails.
+                next.qalita_watermark = link.qalita_watermark;
+            }
         }
         self.store.update(&next).await?;
         let action = plan.action();
