@@ -138,6 +138,15 @@ pub fn run_crashing(seed: u64, options: &Options, crash_after: Option<u64>) -> O
             if let Ok(id) = qalita_gitlab_core::domain::QalitaIssueId::new(issue) {
                 let link = qalita_gitlab_core::ports::Links::get(world.store.as_ref(), id).await;
                 world.chaos.trace.note(format!("at the end, link of {issue}: {link:?}"));
+                let log = qalita_gitlab_core::ports::IntegrationLog::log(world.store.as_ref(), id).await;
+                for entry in log.unwrap_or_default() {
+                    world.chaos.trace.note(format!(
+                        "  log of {issue}: {} {}: {}",
+                        entry.at.format("%H:%M:%S%.3f"),
+                        entry.kind,
+                        entry.message
+                    ));
+                }
             }
         }
         let loops = no_write_after_quiescence(&world).await?;

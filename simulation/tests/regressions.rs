@@ -179,3 +179,24 @@ fn qalita_changes_still_reach_gitlab_when_their_push_after_an_inbound_write_fail
     assert!(gitlab_issues_of(&s.world, issue)[0].title.contains(&title));
     assert_eq!(s.settle_and_check(), Vec::<String>::new());
 }
+
+/// Seeds 575, 645 and 20 more of the 10,000-seed run: a person closed an issue, then labelled it
+/// `ignored`; the label's delivery came first, and its status was composed with the state the
+/// link knew (open): "muted" was written to QALITA for an issue GitLab showed closed.
+#[test]
+fn a_delivery_overtaken_by_its_successor_writes_the_status_the_issue_shows() {
+    let mut s = Scenario::new();
+    let issue = s.synced_issue();
+    deliver_all(&s);
+    s.person(Act::GitlabClosed(true));
+    let closed = s.deliveries();
+    s.person(Act::GitlabIgnored(true));
+    for delivery in s.deliveries().iter().chain(&closed) {
+        s.deliver(delivery);
+    }
+    s.drain();
+    let muted = s.writes().into_iter().filter(|w| w.starts_with("PUT /api/v2/issues/") && w.contains("muted")).count();
+    assert_eq!(muted, 0, "{:#?}", s.writes());
+    assert_eq!(s.world.qalita.issue(issue).unwrap()["status"], "resolved");
+    assert_eq!(s.settle_and_check(), Vec::<String>::new());
+}

@@ -72,14 +72,17 @@ impl Engine {
         }
     }
 
-    /// The issue as GitLab holds it now, when it changed after the delivery `facts` (`None` for
-    /// an issue read from the API, one unchanged since, or one GitLab no longer has).
+    /// The issue as GitLab holds it now, unless older than the delivery `facts` (`None` for an
+    /// issue read from the API, or one GitLab no longer has).
     async fn newer_gitlab_state(&self, facts: &GitlabIssueFacts) -> Result<Option<GitlabIssueFacts>, SyncError> {
         if facts.action.is_none() || facts.refreshed {
             return Ok(None);
         }
         match self.gitlab.get_issue(&GitlabProjectRef::Id(facts.project_id), facts.iid).await {
-            Ok(current) if facts.updated_at.is_none_or(|sent| current.updated_at > sent) => {
+            // The same time as the delivery's is refreshed too: a delivery speaks for the part of
+            // the status it changed, and the issue shows the whole of it (a close whose delivery
+            // comes after a later label's).
+            Ok(current) if facts.updated_at.is_none_or(|sent| current.updated_at >= sent) => {
                 // What the delivery says changed still changed (a change back to the value the
                 // link knows moves the field's watermark); the values are today's.
                 let mut now = GitlabIssueFacts::of_api(&current);
