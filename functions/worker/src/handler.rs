@@ -250,7 +250,9 @@ async fn process_message(deps: &Deps, message: &SqsMessage) -> Result<(), Retry>
                 finish(deps, id, kind, Some(issue), result.map(|o| (o.action, o.reason)), started).await
             }
             Ok(Some(event)) => {
-                let waited = deps.clock.now() - envelope.received_at > SNAPSHOT_FRESH_FOR;
+                // Received before (a failure, or a worker that died with it), or long queued.
+                let again = message.attributes.get("ApproximateReceiveCount").is_some_and(|count| count != "1");
+                let waited = again || deps.clock.now() - envelope.received_at > SNAPSHOT_FRESH_FOR;
                 sync_qalita(deps, id, kind, event, waited, started).await
             }
             Ok(None) => {
@@ -431,8 +433,8 @@ async fn finish(
 }
 
 /// How long the issue an event carries is taken as QALITA's current state. A message that waited
-/// longer (a back-off, an outage, a crashed worker) may carry a state people have changed since:
-/// writing it would undo their change, so the issue is read again.
+/// longer, or that comes back (a back-off, an outage, a crashed worker), may carry a state people
+/// have changed since: writing it would undo their change, so the issue is read again.
 const SNAPSHOT_FRESH_FOR: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
 /// Syncs the issue of a QALITA issue event, reading its newest state when the event names it only,

@@ -227,6 +227,20 @@ impl Engine {
         call: &CallContext,
         asked: Asked,
     ) -> Result<Outcome, SyncError> {
+        // A creation writes every field at once from the issue it is given: when that issue came
+        // with an event or the poll, it may be seconds old, and a status changed since would be
+        // written over. An issue's one creation reads it first.
+        let fresh;
+        let issue = match asked == Asked::ByItself && self.store.get(issue.id).await?.is_none() {
+            true => match self.qalita.get_issue(issue.id).await? {
+                Some(current) if current.updated_at >= issue.updated_at => {
+                    fresh = current;
+                    &fresh
+                }
+                _ => issue,
+            },
+            false => issue,
+        };
         let looked = self.look_up_context(issue, context, true).await;
         let (owner, assignee, resolved) = self.inputs(issue).await?;
         let target = Target {
