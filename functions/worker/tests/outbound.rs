@@ -160,7 +160,8 @@ async fn an_event_with_only_an_issue_id_makes_the_worker_fetch_the_issue() {
         .await
         .unwrap();
     world.run_worker().await;
-    assert_eq!(world.qalita.count("GET", &format!("/api/v2/issues/{ISSUE}")), 1);
+    // The event's read, and the creation's own (a creation reads the issue it writes whole).
+    assert_eq!(world.qalita.count("GET", &format!("/api/v2/issues/{ISSUE}")), 2);
     assert_eq!(world.gitlab_issue().title, "[QALITA] billing.customer_sites: Invalid Latitude");
 }
 
