@@ -14,8 +14,8 @@ use crate::domain::link::{Field, LinkState, LinkStatus, LogEntry, LogLevel, Reli
 use crate::domain::marker::Marker;
 use crate::domain::qalita::{IssueContext, QalitaIssue, QalitaUser};
 use crate::domain::sync::{Action, Decision};
-use crate::plan::inbound::Triage;
 use crate::mapping::{Desired, Facts};
+use crate::plan::inbound::Triage;
 use crate::plan::link::{adopt, link_of, reserved_in, stamp_written};
 use crate::plan::regression::regression;
 use crate::plan::{AssigneeInput, Op, Plan, assignee, create, plan};
@@ -231,6 +231,21 @@ impl Engine {
             return Ok(None);
         };
         let Some(gitlab) = &link.gitlab else { return Ok(None) };
+        // Only a write of a two-way field can undo a GitLab change: an echo, or a change of a
+        // field QALITA owns, costs no read.
+        let planned = self.preview(issue, &link.context, Asked::ByItself).await?;
+        let two_way = planned.plan.ops.iter().any(|op| match op {
+            Op::UpdateIssue { update, .. } => {
+                update.state_event.is_some()
+                    || update.assignee_ids.is_some()
+                    || update.add_labels.contains(&self.config.mapping.muted_label)
+                    || update.remove_labels.contains(&self.config.mapping.muted_label)
+            }
+            _ => false,
+        });
+        if !two_way {
+            return Ok(None);
+        }
         let current = match self.gitlab.get_issue(&GitlabProjectRef::Id(gitlab.project_id), gitlab.iid).await {
             Ok(current) => current,
             // Gone: the write finds out, and recreates it or marks the link.
