@@ -1,38 +1,21 @@
-//! QALITA's answer decoders under both dialects' shapes, and the same bytes as a queued QALITA
-//! change event.
+//! QALITA's answer decoders under both dialects' shapes (a `status:` line, a `content-type:`
+//! line, an empty line, the body), and the body as a queued QALITA change event.
 #![no_main]
 
-use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use qalita_gitlab_core::fuzzing::{Dialect, check_answers, queue_envelope};
+use qalita_gitlab_core::fuzzing::{Dialect, check_answers, queue_envelope, request};
 
-#[derive(Debug, Arbitrary)]
-enum Status {
-    Ok,
-    NoContent,
-    NotFound,
-    Any(u16),
-}
-
-#[derive(Debug, Arbitrary)]
-struct Answer {
-    status: Status,
-    json: bool,
-    body: Vec<u8>,
-}
-
-fuzz_target!(|answer: Answer| {
-    let status = match answer.status {
-        Status::Ok => 200,
-        Status::NoContent => 204,
-        Status::NotFound => 404,
-        Status::Any(code) => code,
+fuzz_target!(|data: &[u8]| {
+    let (headers, body) = request(data);
+    let header = |name: &[u8]| {
+        headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).and_then(|(_, v)| std::str::from_utf8(v).ok())
     };
-    let content_type = answer.json.then_some("application/json");
+    let status = header(b"status").and_then(|s| s.parse().ok()).unwrap_or(200);
+    let content_type = header(b"content-type");
     for dialect in [Dialect::BuiltIn, Dialect::Second] {
-        check_answers(dialect, status, content_type, &answer.body);
+        check_answers(dialect, status, content_type, body);
     }
-    if let Ok(text) = std::str::from_utf8(&answer.body) {
+    if let Ok(text) = std::str::from_utf8(body) {
         queue_envelope(text);
     }
 });

@@ -71,6 +71,24 @@ pub fn header_map<'a>(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> 
     map
 }
 
+/// A header's name and value, as bytes.
+pub type HeaderPair<'a> = (&'a [u8], &'a [u8]);
+
+/// Reads a fuzz input as a request: header lines (`name: value`) up to the first empty line, then
+/// the body. Without an empty line, the whole input is the body. Text, so that the corpus is
+/// seeded from the fixtures and read by people.
+pub fn request(data: &[u8]) -> (Vec<HeaderPair<'_>>, &[u8]) {
+    let Some(end) = data.windows(2).position(|w| w == b"\n\n") else { return (Vec::new(), data) };
+    let headers = data[..end]
+        .split(|&b| b == b'\n')
+        .filter_map(|line| {
+            let colon = line.iter().position(|&b| b == b':')?;
+            Some((line[..colon].trim_ascii(), line[colon + 1..].trim_ascii()))
+        })
+        .collect();
+    (headers, &data[end + 2..])
+}
+
 /// The GitLab webhook ingest and QALITA's change-event ingest, on one request. Checks: the answer
 /// does not depend on any credential header (so it cannot carry one); a queued message is a valid
 /// FIFO message whose envelope the worker reads back into the same event; an error says something.
