@@ -180,6 +180,18 @@ fn the_sample_documents_are_read() {
     }
 }
 
+/// Found by the queue_envelope fuzz target (a payload holding `37e84850171`): the envelope is read
+/// with its payload raw, so a number out of range is left to the payload's own reader, which
+/// refuses it, and the worker drops the message.
+#[test]
+fn a_number_out_of_range_in_a_payload_is_left_to_its_reader_and_the_message_dropped() {
+    let body = r#"{"v":1,"source":"gitlab","kind":"Issue Hook","received_at":"2026-11-24T16:42:00Z","key":"k","payload":{"object_kind":"issue","project":{"id":1},"object_attributes":{"iid":2,"updated_by_id":37e84850171}}}"#;
+    assert!(Envelope::<serde_json::Value>::parse(body).is_err());
+    assert_eq!(queue_envelope(body), Handled::GitlabDropped);
+    let in_range = body.replace("37e84850171", "37");
+    assert_eq!(queue_envelope(&in_range), Handled::Gitlab);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
