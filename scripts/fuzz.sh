@@ -8,7 +8,7 @@
 #   scripts/fuzz.sh [seconds-per-target] [target...]
 #
 # FUZZ_SANITIZER=address turns AddressSanitizer on; by default none: the code under test is safe
-# Rust (panics, overflow and debug assertions are what it finds), and runs 2-3 times faster without.
+# Rust (panics, overflow and debug assertions are what it finds), and builds and runs faster without.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

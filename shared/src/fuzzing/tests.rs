@@ -193,7 +193,7 @@ fn a_number_out_of_range_in_a_payload_is_left_to_its_reader_and_the_message_drop
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
 
     #[test]
     fn the_webhook_ingest_keeps_its_promises_on_arbitrary_requests(

@@ -32,7 +32,8 @@ pub fn optional<'de: 'a, 'a, D: Deserializer<'de>>(deserializer: D) -> Result<Op
 
 /// Deserialises an optional text kept raw (a description, a note's body): a string, or null for
 /// absent. Anything else is refused here, so that the webhook refuses a delivery the worker could
-/// not read (found by the webhook_ingest fuzz target: `"description": 5` was queued, then dropped).
+/// not read (`"description": 5` was queued, then dropped: found by the fuzz checks' promise that
+/// every message the webhook queues is one the worker syncs).
 pub fn raw<'de: 'a, 'a, D: Deserializer<'de>>(deserializer: D) -> Result<Option<&'a RawValue>, D::Error> {
     let raw: Option<&'a RawValue> = Option::deserialize(deserializer)?;
     let Some(text) = raw else { return Ok(None) };
