@@ -6,6 +6,7 @@
 # (fuzz/artifacts/<target>/crash-…) and `cargo +nightly fuzz run <target> <that path>` replays it.
 #
 #   scripts/fuzz.sh [seconds-per-target] [target...]
+#   scripts/fuzz.sh seed        only writes the seeds (what a clean clone's corpus lacks)
 #
 # FUZZ_SANITIZER=address turns AddressSanitizer on; by default none: the code under test is safe
 # Rust (panics, overflow and debug assertions are what it finds), and builds and runs faster without.
@@ -26,7 +27,7 @@ sanitizer=${FUZZ_SANITIZER:-none}
 log() { printf '\n==> %s\n' "$*" >&2; }
 
 tools="$root/.tools/cargo-fuzz"
-if [[ ! -x "$tools/bin/cargo-fuzz" || "$(cat "$tools/.installed" 2>/dev/null)" != "$CARGO_FUZZ_VERSION" ]]; then
+if [[ $seconds != seed ]] && [[ ! -x "$tools/bin/cargo-fuzz" || "$(cat "$tools/.installed" 2>/dev/null)" != "$CARGO_FUZZ_VERSION" ]]; then
   log "installing cargo-fuzz $CARGO_FUZZ_VERSION into .tools/cargo-fuzz"
   cargo install --locked "cargo-fuzz@$CARGO_FUZZ_VERSION" --root "$tools" --force
   echo "$CARGO_FUZZ_VERSION" >"$tools/.installed"
@@ -80,6 +81,10 @@ done
 printf 'status: 204\n\n' | seed qalita_decode no_content
 # The configuration document of the README (its ```toml block).
 awk '/^```toml$/ {inside = 1; next} /^```$/ {inside = 0} inside' README.md | seed config_document readme
+
+if [[ $seconds == seed ]]; then
+  exit 0
+fi
 
 failed=()
 for target in "${targets[@]}"; do
