@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use qalita_gitlab_core::fuzzing::{Dialect, check_answers, queue_envelope, request};
+use qalita_gitlab_core::fuzzing::{Dialect, qalita_decode, queue_envelope, request};
 
 fuzz_target!(|data: &[u8]| {
     let (headers, body) = request(data);
@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let status = header(b"status").and_then(|s| s.parse().ok()).unwrap_or(200);
     let content_type = header(b"content-type");
     for dialect in [Dialect::BuiltIn, Dialect::Second] {
-        check_answers(dialect, status, content_type, body);
+        qalita_decode(dialect, status, content_type, body);
     }
     if let Ok(text) = std::str::from_utf8(body) {
         queue_envelope(text);

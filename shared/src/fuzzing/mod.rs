@@ -18,7 +18,9 @@ use crate::ports::{MAX_MESSAGE_BYTES, is_fifo_id};
 use crate::webhook::qalita::{self, QalitaHeaders, QalitaIngested, QalitaRoute};
 use crate::webhook::{DeliveryHeaders, EventKind, IgnoreReason, IngestError, Ingested, ingest};
 
-pub use crate::adapters::qalita_http::fuzzing::{Dialect, Found, check_answers};
+pub use crate::adapters::qalita_http::fuzzing::Found;
+use crate::adapters::qalita_http::fuzzing::check_answers;
+use crate::config::{QalitaPaths, QalitaShape};
 
 /// The configuration document of QALITA's second dialect, as `discover` writes it: the API key,
 /// page/size paging in `{data, total}`, `assignee_id`, comments as notes with `text`, 404.
@@ -46,7 +48,7 @@ statuses = [404]
 "#;
 
 /// The second dialect's configuration, read once.
-pub(crate) static SECOND: LazyLock<Config> = LazyLock::new(|| match Config::from_document(SECOND_DIALECT, |_| None) {
+static SECOND: LazyLock<Config> = LazyLock::new(|| match Config::from_document(SECOND_DIALECT, |_| None) {
     Ok(config) => config,
     Err(error) => panic!("the second dialect's document must read: {error}"),
 });
@@ -73,6 +75,27 @@ pub fn header_map<'a>(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> 
 
 /// A header's name and value, as bytes.
 pub type HeaderPair<'a> = (&'a [u8], &'a [u8]);
+
+/// Which instance's shape QALITA's answers are read with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// The built-in shape and paths.
+    BuiltIn,
+    /// The second dialect's, as `discover` writes them ([`SECOND_DIALECT`]).
+    Second,
+}
+
+/// QALITA's answer decoders: one answer (`status`, `content_type`, `body`) read in every way the
+/// client reads one, under `dialect`'s shape; what each reading found.
+pub fn qalita_decode(dialect: Dialect, status: u16, content_type: Option<&str>, body: &[u8]) -> Found {
+    match dialect {
+        Dialect::BuiltIn => check_answers(&QalitaShape::default(), &QalitaPaths::default(), status, content_type, body),
+        Dialect::Second => {
+            let qalita = &SECOND.qalita;
+            check_answers(&qalita.shape, &qalita.paths, status, content_type, body)
+        }
+    }
+}
 
 /// Reads a fuzz input as a request: header lines (`name: value`) up to the first empty line, then
 /// the body. Without an empty line, the whole input is the body. Text, so that the corpus is

@@ -161,14 +161,14 @@ fn every_message_the_webhook_queues_is_synced_by_the_worker() {
 
 #[test]
 fn the_qalita_samples_decode_under_both_dialects() {
-    let issue = check_answers(Dialect::BuiltIn, 200, Some("application/json"), QALITA_ISSUE.as_bytes());
+    let issue = qalita_decode(Dialect::BuiltIn, 200, Some("application/json"), QALITA_ISSUE.as_bytes());
     assert!(issue.issue && issue.user, "{issue:?}");
     let page = format!(r#"{{"data": [{QALITA_ISSUE}, {QALITA_ISSUE}], "total": 2}}"#);
-    let second = check_answers(Dialect::Second, 200, None, page.as_bytes());
+    let second = qalita_decode(Dialect::Second, 200, None, page.as_bytes());
     assert_eq!((second.issues, second.users, second.issue), (2, 2, false), "{second:?}");
-    let users = check_answers(Dialect::BuiltIn, 200, None, format!("[{QALITA_USER}]").as_bytes());
+    let users = qalita_decode(Dialect::BuiltIn, 200, None, format!("[{QALITA_USER}]").as_bytes());
     assert_eq!(users.users, 1, "{users:?}");
-    assert_eq!(check_answers(Dialect::Second, 204, None, b""), Found::default());
+    assert_eq!(qalita_decode(Dialect::Second, 204, None, b""), Found::default());
 }
 
 #[test]
@@ -234,7 +234,7 @@ proptest! {
         };
         let body = mutate(base.as_bytes(), &changes, &[QALITA_ISSUE.as_bytes(), QALITA_USER.as_bytes()]);
         for dialect in [Dialect::BuiltIn, Dialect::Second] {
-            check_answers(dialect, status, Some("application/json"), &body);
+            qalita_decode(dialect, status, Some("application/json"), &body);
         }
     }
 
@@ -243,8 +243,8 @@ proptest! {
         status in 100..600u16,
         body in prop::collection::vec(any::<u8>(), 0..256),
     ) {
-        check_answers(Dialect::BuiltIn, status, None, &body);
-        check_answers(Dialect::Second, status, None, &body);
+        qalita_decode(Dialect::BuiltIn, status, None, &body);
+        qalita_decode(Dialect::Second, status, None, &body);
     }
 
     #[test]

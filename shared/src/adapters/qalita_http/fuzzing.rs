@@ -1,5 +1,5 @@
-//! The answer decoders under a fuzzer or the smoke run ([`crate::fuzzing`]): every reading of one
-//! answer, checked against what the client's callers rely on.
+//! The answer decoders under a fuzzer or the smoke run (the crate's fuzzing checks): every reading
+//! of one answer, checked against what the client's callers rely on.
 
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -7,15 +7,6 @@ use serde_json::Value;
 use super::decode::{Answer, Reading};
 use crate::config::{QalitaPaths, QalitaShape};
 use crate::ports::{ApiError, Service};
-
-/// Which instance's shape the answer is read with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    /// The built-in shape and paths.
-    BuiltIn,
-    /// The second dialect's, as `discover` writes them ([`crate::fuzzing::SECOND_DIALECT`]).
-    Second,
-}
 
 /// What each reading of one answer found.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -34,19 +25,20 @@ pub struct Found {
     pub user: bool,
 }
 
-/// Reads one answer (`status`, `content_type`, `body`) in every way the client does. Checks: every
+/// Reads one answer (`status`, `content_type`, `body`) in every way the client does, with the fields
+/// where `shape` and `paths` say. Checks: every
 /// refusal is a permanent QALITA error of that status naming the request; "no content" is absent
 /// for every reading; a page of issues has as many raw issues; an issue read from a body that is an
 /// object. Panics on a broken promise; returns what each reading found.
-pub fn check_answers(dialect: Dialect, status: u16, content_type: Option<&str>, body: &[u8]) -> Found {
+pub fn check_answers(
+    shape: &QalitaShape,
+    paths: &QalitaPaths,
+    status: u16,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Found {
     let Ok(status) = StatusCode::from_u16(status) else { return Found::default() };
-    let reading = match dialect {
-        Dialect::BuiltIn => Reading::new(&QalitaShape::default(), &QalitaPaths::default()),
-        Dialect::Second => {
-            let config = &*crate::fuzzing::SECOND;
-            Reading::new(&config.qalita.shape, &config.qalita.paths)
-        }
-    };
+    let reading = Reading::new(shape, paths);
     let request = "GET /api/v2/issues/4821";
     let answer = Answer { request, status, content_type, body, reading: &reading };
     let refused = |error: ApiError| match error {
