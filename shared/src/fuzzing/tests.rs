@@ -258,6 +258,13 @@ proptest! {
     }
 
     #[test]
+    fn the_configuration_document_keeps_its_promises_on_arbitrary_text(
+        text in "(\\[[a-z.]{1,12}\\]\n|[a-z_]{1,12} = |\"[ -~]{0,12}\"|[0-9]{1,4}|\\PC){0,40}",
+    ) {
+        let _ = config_document(&text);
+    }
+
+    #[test]
     fn a_base_url_with_credentials_is_refused_without_showing_them(
         user in "[a-z]{1,8}",
         password in "[A-Za-z0-9]{12,24}",
