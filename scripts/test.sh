@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: on a fresh machine, installs the pinned test tools into .tools/ (ignored, reused
-# when present), then runs formatting, lints, every test with the local AWS stack (moto) up, and
-# the two template checks. Exits non-zero on the first failure; moto is stopped by PID in any case.
+# when present), then runs formatting, lints, the dependency checks (cargo deny), every test with the
+# local AWS stack (moto) up, and the two template checks. Exits non-zero on the first failure; moto
+# is stopped by PID in any case.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -11,6 +12,7 @@ tools="$root/.tools"
 MOTO_VERSION=5.2.5
 CFN_LINT_VERSION=1.53.3
 SAM_CLI_VERSION=1.170.0
+CARGO_DENY_VERSION=0.20.2
 
 log() { printf '\n==> %s\n' "$*" >&2; }
 
@@ -30,7 +32,20 @@ ensure_tool() {
   echo "$stamp" >"$venv/.installed"
 }
 
+# ensure_cargo_deny: cargo-deny $CARGO_DENY_VERSION at .tools/cargo-deny, built from crates.io with its
+# own lock file once (about 3 minutes on two cores) and reused while `--version` says that version.
+ensure_cargo_deny() {
+  local bin="$tools/cargo-deny/bin/cargo-deny"
+  if [[ -x $bin && "$("$bin" --version 2>/dev/null)" == "cargo-deny $CARGO_DENY_VERSION" ]]; then
+    return
+  fi
+  log "installing cargo-deny $CARGO_DENY_VERSION into .tools/cargo-deny"
+  rm -rf "$tools/cargo-deny"
+  cargo install --quiet --locked "cargo-deny@$CARGO_DENY_VERSION" --root "$tools/cargo-deny" </dev/null
+}
+
 mkdir -p "$tools"
+ensure_cargo_deny
 ensure_tool moto "moto[server]==$MOTO_VERSION"
 ensure_tool cfn "cfn-lint==$CFN_LINT_VERSION"
 ensure_tool sam "aws-sam-cli==$SAM_CLI_VERSION"
@@ -44,6 +59,15 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # The operator CLI without the demo (and so without the simulators) must keep building.
 log "cargo clippy: qalita-gitlab --no-default-features"
 cargo clippy -p qalita-gitlab --no-default-features --locked -- -D warnings
+
+# Licences, banned and duplicate crates, sources (deny.toml), offline: once per target of deny.toml's
+# [graph], each filtering the graph to that platform's crates, which the build has fetched (the fetch
+# downloads only what is missing). Advisories need the RustSec database, not to be had here (README).
+for target in aarch64-unknown-linux-gnu x86_64-unknown-linux-gnu; do
+  log "cargo deny $CARGO_DENY_VERSION --target $target: licenses, bans, sources"
+  cargo fetch --locked --target "$target" </dev/null
+  "$tools/cargo-deny/bin/cargo-deny" --offline --locked --target "$target" check licenses bans sources
+done
 
 log "starting moto on a free loopback port"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')

@@ -165,8 +165,30 @@ pub async fn worker(store: &dyn Settings) -> Result<Option<WorkerRecord>, StoreE
     read(store, WORKER_KEY).await
 }
 
-/// The process's 429s already added to the worker record, and when this process last wrote it.
-static NOTED: Mutex<Option<(u64, u64, std::time::Instant)>> = Mutex::new(None);
+/// What one worker process (a Lambda cold start) has added to the worker record: the 429s it
+/// counted, and when it last wrote. Kept with the worker's dependencies, its time the worker's
+/// clock: a process does the same whatever the wall clock says (the deterministic simulation runs
+/// many such processes in one).
+#[derive(Debug)]
+pub struct Noted(Mutex<(u64, u64, Option<DateTime<Utc>>)>);
+
+impl Noted {
+    /// A new process: the 429s counted so far in this OS process were not its own.
+    pub fn new() -> Self {
+        let (gitlab, qalita) = rate_limited_totals(metrics::global());
+        Noted(Mutex::new((gitlab, qalita, None)))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, u64, Option<DateTime<Utc>>)> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Default for Noted {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// The answers 429 of `registry` so far: GitLab's, QALITA's.
 pub fn rate_limited_totals(registry: &Registry) -> (u64, u64) {
@@ -184,14 +206,13 @@ pub fn rate_limited_totals(registry: &Registry) -> (u64, u64) {
 /// Records a batch the worker took at `now` whose oldest message was `oldest_message_age` old,
 /// with the 429s this process got since it last wrote: at most once a minute per process, at once
 /// when there are new 429s. A store that fails is logged, never an error of the batch.
-pub async fn note_batch(store: &dyn Settings, now: DateTime<Utc>, oldest_message_age: Option<Duration>) {
+pub async fn note_batch(noted: &Noted, store: &dyn Settings, now: DateTime<Utc>, oldest_message_age: Option<Duration>) {
     let (gitlab, qalita) = rate_limited_totals(metrics::global());
     let (new_gitlab, new_qalita) = {
-        let noted = NOTED.lock().unwrap_or_else(|p| p.into_inner());
-        let (seen_gitlab, seen_qalita, last) =
-            noted.unwrap_or((0, 0, std::time::Instant::now() - WORKER_WRITE_INTERVAL));
+        let (seen_gitlab, seen_qalita, last) = *noted.lock();
         let (new_gitlab, new_qalita) = (gitlab.saturating_sub(seen_gitlab), qalita.saturating_sub(seen_qalita));
-        if new_gitlab + new_qalita == 0 && last.elapsed() < WORKER_WRITE_INTERVAL {
+        let recently = last.is_some_and(|last| (now - last).to_std().is_ok_and(|gone| gone < WORKER_WRITE_INTERVAL));
+        if new_gitlab + new_qalita == 0 && recently {
             return;
         }
         (new_gitlab, new_qalita)
@@ -206,7 +227,7 @@ pub async fn note_batch(store: &dyn Settings, now: DateTime<Utc>, oldest_message
     record.add(now, oldest_message_age, new_gitlab, new_qalita);
     match write(store, WORKER_KEY, &record).await {
         Ok(()) => {
-            *NOTED.lock().unwrap_or_else(|p| p.into_inner()) = Some((gitlab, qalita, std::time::Instant::now()));
+            *noted.lock() = (gitlab, qalita, Some(now));
         }
         Err(error) => tracing::warn!(error = %error, "the worker's activity record was not written"),
     }

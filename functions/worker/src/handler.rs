@@ -50,6 +50,8 @@ pub struct Deps {
     /// The queue's receive count at which a failed message goes to the dead-letter queue (the
     /// redrive policy's `maxReceiveCount`), for the metrics; `None` when not known.
     pub max_receive_count: Option<u32>,
+    /// What this process has added to the worker's activity record.
+    pub noted: qalita_gitlab_core::activity::Noted,
 }
 
 /// Where the worker keeps its GitLab token, when the stack lets it rotate the token
@@ -76,9 +78,8 @@ struct Retry {
 pub async fn handle_batch(deps: Arc<Deps>, event: SqsEvent) -> SqsBatchResponse {
     let now = deps.clock.now();
     let oldest = event.records.iter().filter_map(sent_at).min().and_then(|at| (now - at).to_std().ok());
-    let store = deps.store.clone();
-    let response = process_batch(deps, event).await;
-    qalita_gitlab_core::activity::note_batch(store.as_ref(), now, oldest).await;
+    let response = process_batch(deps.clone(), event).await;
+    qalita_gitlab_core::activity::note_batch(&deps.noted, deps.store.as_ref(), now, oldest).await;
     response
 }
 
@@ -248,7 +249,12 @@ async fn process_message(deps: &Deps, message: &SqsMessage) -> Result<(), Retry>
                 let result = deps.engine.sync_qalita_comment(issue, &comment, &CallContext::default()).await;
                 finish(deps, id, kind, Some(issue), result.map(|o| (o.action, o.reason)), started).await
             }
-            Ok(Some(event)) => sync_qalita(deps, id, kind, event, started).await,
+            Ok(Some(event)) => {
+                // Received before (a failure, or a worker that died with it), or long queued.
+                let again = message.attributes.get("ApproximateReceiveCount").is_some_and(|count| count != "1");
+                let waited = again || deps.clock.now() - envelope.received_at > SNAPSHOT_FRESH_FOR;
+                sync_qalita(deps, id, kind, event, waited, started).await
+            }
             Ok(None) => {
                 tracing::warn!(
                     message_id = id,
@@ -426,8 +432,27 @@ async fn finish(
     }
 }
 
-/// Syncs the issue of a QALITA issue event, reading its newest state when the event names it only.
-async fn sync_qalita(deps: &Deps, id: &str, kind: &str, event: QalitaEvent, started: Instant) -> Result<(), Retry> {
+/// How long the issue an event carries is taken as QALITA's current state. A message that waited
+/// longer, or that comes back (a back-off, an outage, a crashed worker), may carry a state people
+/// have changed since: writing it would undo their change, so the issue is read again.
+const SNAPSHOT_FRESH_FOR: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// Syncs the issue of a QALITA issue event, reading its newest state when the event names it only,
+/// or when the issue it carries may be outdated (`waited`).
+async fn sync_qalita(
+    deps: &Deps,
+    id: &str,
+    kind: &str,
+    event: QalitaEvent,
+    waited: bool,
+    started: Instant,
+) -> Result<(), Retry> {
+    let event = match event {
+        QalitaEvent::IssueChanged { issue, context, sweep } if waited => {
+            QalitaEvent::IssueNamed { id: issue.id, context, sweep }
+        }
+        other => other,
+    };
     let (issue, context, sweep_comments) = match event {
         QalitaEvent::IssueChanged { issue, context, sweep } => (*issue, context, sweep),
         QalitaEvent::IssueNamed { id: issue_id, context, sweep } => match deps.qalita.get_issue(issue_id).await {

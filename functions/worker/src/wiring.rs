@@ -130,6 +130,7 @@ impl Deps {
             admin,
             token_rotation: None,
             max_receive_count: None,
+            noted: Default::default(),
         }
     }
 }

@@ -69,6 +69,45 @@ pub fn build_client(settings: &HttpSettings, user_agent: &str) -> Result<reqwest
     Ok(builder.build()?)
 }
 
+/// Where a client's requests go when not to the network: a function that answers in process.
+/// The deterministic simulation (`simulation/`) gives the real clients one over the simulators'
+/// own request pipelines, so that every call keeps the client's encoding, classification and
+/// decoding, and no socket, thread or timer is involved.
+#[async_trait::async_trait]
+pub trait Exchange: Send + Sync {
+    /// Answers `request`, or says why there is no answer (the request may or may not have been
+    /// acted on: a time-out after the server wrote is [`TransientKind::Timeout`]).
+    async fn exchange(&self, request: reqwest::Request) -> Result<Response, NoAnswer>;
+}
+
+/// Why an [`Exchange`] gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoAnswer {
+    /// Time-out, no connection, or a connection cut.
+    pub kind: TransientKind,
+    /// What happened, for the log.
+    pub message: String,
+}
+
+/// Sends `request` over the network, or through `exchange` when one is set; a request that got
+/// no answer is a transient [`ApiError`] of `service`.
+pub async fn send(
+    exchange: Option<&dyn Exchange>,
+    request: reqwest::RequestBuilder,
+    service: Service,
+) -> Result<Response, ApiError> {
+    let Some(exchange) = exchange else {
+        return request.send().await.map_err(|error| transport_error(service, error));
+    };
+    let request = request.build().map_err(|error| transport_error(service, error))?;
+    exchange.exchange(request).await.map_err(|no| ApiError::Transient {
+        service,
+        kind: no.kind,
+        retry_after: None,
+        message: no.message,
+    })
+}
+
 /// Counts one answer in the metrics: its status class and, for a 429, the wait it asked for.
 pub fn record_answer(service: Service, response: &Response) {
     let status = response.status();

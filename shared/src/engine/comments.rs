@@ -256,6 +256,28 @@ impl Engine {
         Ok(outcome)
     }
 
+    /// [`Self::sync_qalita_comment`]; when GitLab says the linked issue is missing (deleted: GitLab
+    /// sends no hook for that), the issue is synced as one whose GitLab issue is gone, which
+    /// recreates it (`sync.recreate_if_deleted`) or marks the link gone. Nothing else would notice:
+    /// the outbound sync writes only when QALITA changes.
+    pub async fn sync_qalita_comment_or_recover(
+        &self,
+        issue: QalitaIssueId,
+        comment: &QalitaComment,
+        call: &CallContext,
+    ) -> Result<CommentOutcome, SyncError> {
+        match self.sync_qalita_comment(issue, comment, call).await {
+            Err(SyncError::Api(ApiError::NotFound { service: crate::ports::Service::Gitlab, what })) => {
+                self.gitlab_issue_missing(issue, call).await?;
+                Ok(CommentOutcome::new(
+                    Action::Gone,
+                    format!("QALITA comment {} not copied yet: GitLab's {what} is missing", comment.id),
+                ))
+            }
+            other => other,
+        }
+    }
+
     async fn copy_comment(
         &self,
         link: &LinkState,
@@ -320,6 +342,20 @@ impl Engine {
         if !self.config.comments.to_gitlab {
             return Ok(Vec::new());
         }
+        // The sweep is also where a deleted GitLab issue is noticed (GitLab sends no hook for a
+        // deletion): one read of the linked issue.
+        if let Some(gitlab) =
+            self.store.get(issue).await?.filter(|l| l.status == LinkStatus::Linked).and_then(|l| l.gitlab)
+        {
+            match self.gitlab.get_issue(&GitlabProjectRef::Id(gitlab.project_id), gitlab.iid).await {
+                Ok(_) => {}
+                Err(ApiError::NotFound { what, .. }) => {
+                    self.gitlab_issue_missing(issue, call).await?;
+                    return Ok(vec![CommentOutcome::new(Action::Gone, format!("GitLab's {what} is missing"))]);
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
         let comments = match self.qalita.list_comments(issue).await {
             Ok(comments) => comments,
             Err(ApiError::NotFound { .. }) => return Ok(Vec::new()),
@@ -327,7 +363,12 @@ impl Engine {
         };
         let mut outcomes = Vec::new();
         for comment in &comments {
-            outcomes.push(self.sync_qalita_comment(issue, comment, call).await?);
+            let outcome = self.sync_qalita_comment_or_recover(issue, comment, call).await?;
+            let gone = outcome.action == Action::Gone;
+            outcomes.push(outcome);
+            if gone {
+                break;
+            }
         }
         Ok(outcomes)
     }

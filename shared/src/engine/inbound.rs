@@ -72,6 +72,32 @@ impl Engine {
         }
     }
 
+    /// The issue as GitLab holds it now, unless older than the delivery `facts` (`None` for an
+    /// issue read from the API, or one GitLab no longer has).
+    async fn newer_gitlab_state(&self, facts: &GitlabIssueFacts) -> Result<Option<GitlabIssueFacts>, SyncError> {
+        if facts.action.is_none() || facts.refreshed {
+            return Ok(None);
+        }
+        match self.gitlab.get_issue(&GitlabProjectRef::Id(facts.project_id), facts.iid).await {
+            // The same time as the delivery's is refreshed too: a delivery speaks for the part of
+            // the status it changed, and the issue shows the whole of it (a close whose delivery
+            // comes after a later label's).
+            Ok(current) if facts.updated_at.is_none_or(|sent| current.updated_at >= sent) => {
+                // What the delivery says changed still changed (a change back to the value the
+                // link knows moves the field's watermark); the values are today's.
+                let mut now = GitlabIssueFacts::of_api(&current);
+                now.action = facts.action.clone();
+                now.changed = facts.changed.clone();
+                now.previous_state = facts.previous_state;
+                now.previous_labels = facts.previous_labels.clone();
+                now.refreshed = true;
+                Ok(Some(now))
+            }
+            Ok(_) | Err(ApiError::NotFound { .. }) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
     async fn sync_gitlab_once(
         &self,
         facts: &GitlabIssueFacts,
@@ -111,7 +137,16 @@ impl Engine {
                     decisions: Vec::new(),
                 });
             }
-            Triage::Changed(reads) => reads,
+            Triage::Changed(reads) => {
+                // A delivery says what the issue was when it was sent; GitLab may hold a newer
+                // state by now (the deliveries of later edits still queued behind it, or lost).
+                // Writing the delivery's values would undo those edits: the current issue is
+                // synced instead.
+                if let Some(current) = self.newer_gitlab_state(facts).await? {
+                    return Box::pin(self.sync_gitlab_once(&current, call)).await;
+                }
+                reads
+            }
         };
         let qalita = match reads.qalita_issue {
             false => None,
@@ -124,6 +159,13 @@ impl Engine {
                 }
             },
         };
+        // QALITA changed since the last sync of its own changes (the poll, or an event, has not
+        // brought them to GitLab yet). Writing to QALITA moves its `updated_at`, which the poll
+        // compares with: those changes are pushed to GitLab here, or nothing would ever see them.
+        let unsynced_qalita = qalita
+            .as_ref()
+            .and_then(|issue| issue.updated_at)
+            .is_some_and(|updated| link.qalita_watermark.is_none_or(|synced| updated > synced));
         let assignee = match &reads.assignee {
             Some(user) => self.resolve_back(&link, user).await?,
             None => AssigneeBack::NotNeeded,
@@ -157,6 +199,11 @@ impl Engine {
             if !plan.accepted.is_empty() {
                 next.qalita_watermark = next.qalita_watermark.max(after.updated_at);
             }
+            if unsynced_qalita {
+                // QALITA's own changes are not in GitLab yet: the watermark stays where the last
+                // outbound sync left it, so that the poll still sees them if the push below fails.
+                next.qalita_watermark = link.qalita_watermark;
+            }
         }
         self.store.update(&next).await?;
         let action = plan.action();
@@ -167,8 +214,8 @@ impl Engine {
             (other, _) => other.as_str().to_owned(),
         };
         self.log_decisions(id, &plan.plan.decisions, action, summary).await;
-        if let (true, Some(after)) = (plan.push_to_gitlab, &after) {
-            // QALITA's newer value goes to GitLab through the outbound sync, which writes what differs.
+        if let (true, Some(after)) = (plan.push_to_gitlab || unsynced_qalita, &after) {
+            // QALITA's newer values go to GitLab through the outbound sync, which writes what differs.
             self.sync_issue(after, &context, call).await?;
         }
         Ok(InboundOutcome { action, issue: Some(id), reason: String::new(), decisions: plan.plan.decisions })

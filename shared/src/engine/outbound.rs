@@ -198,6 +198,27 @@ impl Engine {
         self.sync_issue_as(issue, context, call, Asked::ByItself).await
     }
 
+    /// A read found the GitLab issue of `issue`'s link missing: what was written to it is
+    /// forgotten, so that the sync writes it whole, and GitLab's "not found" to that write
+    /// recreates it (`sync.recreate_if_deleted`) or marks the link gone, as for any write.
+    pub async fn gitlab_issue_missing(
+        &self,
+        issue: crate::domain::QalitaIssueId,
+        call: &CallContext,
+    ) -> Result<(), SyncError> {
+        let Some(link) = self.store.get(issue).await?.filter(|l| l.status == LinkStatus::Linked) else {
+            return Ok(());
+        };
+        let Some(current) = self.qalita.get_issue(issue).await? else { return Ok(()) };
+        let mut forgotten = link.clone();
+        forgotten.to_gitlab.clear();
+        forgotten.updated_at = self.clock.now();
+        let forgotten = self.store.update(&forgotten).await?;
+        tracing::warn!(qalita_issue = %issue, "the linked GitLab issue is missing: the issue is synced again");
+        self.sync_issue(&current, &forgotten.context, call).await?;
+        Ok(())
+    }
+
     /// Makes the GitLab issue of `issue` agree with it, as `asked`.
     pub async fn sync_issue_as(
         &self,
@@ -206,6 +227,20 @@ impl Engine {
         call: &CallContext,
         asked: Asked,
     ) -> Result<Outcome, SyncError> {
+        // A creation writes every field at once from the issue it is given: when that issue came
+        // with an event or the poll, it may be seconds old, and a status changed since would be
+        // written over. An issue's one creation reads it first.
+        let fresh;
+        let issue = match asked == Asked::ByItself && self.store.get(issue.id).await?.is_none() {
+            true => match self.qalita.get_issue(issue.id).await? {
+                Some(current) if current.updated_at >= issue.updated_at => {
+                    fresh = current;
+                    &fresh
+                }
+                _ => issue,
+            },
+            false => issue,
+        };
         let looked = self.look_up_context(issue, context, true).await;
         let (owner, assignee, resolved) = self.inputs(issue).await?;
         let target = Target {

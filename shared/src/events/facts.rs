@@ -66,6 +66,9 @@ pub struct GitlabIssueFacts {
     pub previous_state: Option<IssueState>,
     /// The labels before the change, when the delivery's `changes` say.
     pub previous_labels: Option<BTreeSet<String>>,
+    /// The values were read from the API after the delivery came (GitLab had changed since): a
+    /// delivery's facts with today's values.
+    pub refreshed: bool,
 }
 
 impl GitlabIssueFacts {
@@ -129,6 +132,7 @@ impl GitlabIssueFacts {
                 .as_ref()
                 .and_then(|c| c.labels.as_ref())
                 .map(|c| c.previous.iter().filter_map(|l| l.title.as_deref().map(str::to_owned)).collect()),
+            refreshed: false,
         })
     }
 
@@ -163,6 +167,7 @@ impl GitlabIssueFacts {
             changed: None,
             previous_state: None,
             previous_labels: None,
+            refreshed: false,
         }
     }
 

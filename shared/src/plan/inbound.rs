@@ -124,11 +124,13 @@ impl Draft {
 /// The logical value of a field as GitLab shows it. A delivery's status is made of what it
 /// changed (the state, the muted label) and, for the part it did not change, what the link knows:
 /// GitLab reports one request that closes and labels as two hooks (the close first, with the old
-/// labels), and neither may be read as a status of its own.
+/// labels), and neither may be read as a status of its own. An issue read from the API shows its
+/// whole status.
 pub fn gitlab_value(config: &Config, link: &LinkState, facts: &GitlabIssueFacts, field: Field) -> Option<String> {
     let muted_label = &config.mapping.muted_label;
     match field {
-        Field::Status if facts.changed.is_none() => Some(facts.status(muted_label).as_str().into()),
+        // Read from the API (after the delivery, for a refreshed one): the whole status is there.
+        Field::Status if facts.changed.is_none() || facts.refreshed => Some(facts.status(muted_label).as_str().into()),
         Field::Status => {
             let known = known_gitlab_value(config, link, Field::Status);
             let (known_state, known_muted) = match known.as_deref().map(Status::parse) {

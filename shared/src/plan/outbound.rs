@@ -225,6 +225,18 @@ pub fn plan(
                 IssueState::Closed => StateEvent::Close,
                 IssueState::Opened => StateEvent::Reopen,
             });
+            // The muted label is the status's, whoever put it there: a person's `ignored` on an
+            // issue QALITA reopens would leave it muted in GitLab, and the next read of GitLab
+            // would mute it in QALITA again.
+            let muted = &config.mapping.muted_label;
+            let (add, remove) = match status {
+                Status::Muted => (&mut update.add_labels, &mut update.remove_labels),
+                Status::Open | Status::Resolved => (&mut update.remove_labels, &mut update.add_labels),
+            };
+            remove.retain(|label| label != muted);
+            if !add.contains(muted) {
+                add.push(muted.clone());
+            }
             note(LogLevel::Info, DecisionKind::Status, desired.status_reason.clone());
             record(&mut next, Field::State, state.as_str().into());
             record(&mut next, Field::Status, status.as_str().into());

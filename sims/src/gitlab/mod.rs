@@ -20,6 +20,8 @@ mod faults;
 mod group_hooks_api;
 mod hook_payload;
 mod hooks_api;
+mod in_process;
+pub(crate) use in_process::into_reqwest;
 mod limits;
 mod model;
 mod params;
@@ -46,7 +48,7 @@ pub use config::{DEFAULT_TOKEN, DEFAULT_USER_ID, DEFAULT_USERNAME, RateLimits, S
 pub use faults::{Fault, FaultRule};
 pub use model::{Change, ChangeKind};
 pub use record::RecordedRequest;
-pub use webhook::{Delivery, DeliveryOutcome, HookHealth, ProjectHook, WebhookConfig, WebhookEvents};
+pub use webhook::{Delivery, DeliveryOutcome, HookHealth, OutgoingDelivery, ProjectHook, WebhookConfig, WebhookEvents};
 
 use faults::Faults;
 use limits::Limits;
@@ -88,8 +90,16 @@ impl Shared {
 /// A running simulator; it stops when dropped.
 pub struct GitlabSim {
     shared: Arc<Shared>,
-    _server: Server,
-    hook_task: JoinHandle<()>,
+    front: Front,
+}
+
+/// How requests reach the simulator and its deliveries leave it.
+enum Front {
+    /// Served on a loopback port; a task POSTs the deliveries.
+    Loopback { _server: Server, hook_task: JoinHandle<()> },
+    /// Answered in process ([`GitlabSim::in_process`]); the deliveries wait for
+    /// [`GitlabSim::take_deliveries`].
+    InProcess { outbox: Mutex<tokio::sync::mpsc::UnboundedReceiver<webhook::Job>> },
 }
 
 impl GitlabSim {
@@ -112,7 +122,7 @@ impl GitlabSim {
         let shared = Arc::new(Shared { state: Mutex::new(state), base: format!("http://{}", loopback.address()) });
         let server = loopback.serve(Router::new().fallback(server::handle).with_state(shared.clone()));
         let hook_task = tokio::spawn(webhook::run(shared.clone(), queue));
-        GitlabSim { shared, _server: server, hook_task }
+        GitlabSim { shared, front: Front::Loopback { _server: server, hook_task } }
     }
 
     /// The instance URL to give the client (`http://127.0.0.1:<port>`; the API is under `/api/v4`).
@@ -395,7 +405,9 @@ impl GitlabSim {
 
 impl Drop for GitlabSim {
     fn drop(&mut self) {
-        self.hook_task.abort();
+        if let Front::Loopback { hook_task, .. } = &self.front {
+            hook_task.abort();
+        }
     }
 }
 

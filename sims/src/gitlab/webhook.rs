@@ -219,6 +219,26 @@ impl Delivery {
     }
 }
 
+/// A delivery an in-process simulator made ([`super::GitlabSim::take_deliveries`]): the request
+/// GitLab would POST to the hook's URL, headers (secret and signature included) and body as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingDelivery {
+    /// The id of the hook that sends it.
+    pub hook: u64,
+    /// The hook's URL.
+    pub url: String,
+    /// The request's headers.
+    pub headers: Vec<(String, String)>,
+    /// The request's body.
+    pub body: Vec<u8>,
+}
+
+impl From<Job> for OutgoingDelivery {
+    fn from(job: Job) -> Self {
+        OutgoingDelivery { hook: job.hook, url: job.url, headers: job.headers, body: job.body }
+    }
+}
+
 /// A delivery to send: the index of its record and the request.
 pub(super) struct Job {
     record: usize,

@@ -89,6 +89,11 @@ impl Connection {
     pub fn cut(&self) {
         self.0.store(true, Ordering::SeqCst);
     }
+
+    /// Whether a request pulled the switch (an in-process call then gets no answer).
+    pub fn is_cut(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 /// A listener whose connections carry a switch to cut them.

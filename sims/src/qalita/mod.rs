@@ -13,6 +13,7 @@ mod dialect;
 mod events;
 mod fastapi;
 mod faults;
+mod in_process;
 mod journal;
 mod openapi;
 mod routes;
@@ -175,9 +176,16 @@ const SETTLE_LIMIT: Duration = Duration::from_secs(10);
 
 /// A running simulator; it stops when dropped.
 pub struct QalitaSim {
-    server: Server,
+    front: Front,
     shared: Arc<Shared>,
-    sender: JoinHandle<()>,
+}
+
+/// How requests reach the simulator.
+enum Front {
+    /// Served on a loopback port, with the task that sends its change events.
+    Loopback { server: Server, sender: JoinHandle<()> },
+    /// Answered in process by its router ([`QalitaSim::in_process`]), at `base`.
+    InProcess { router: axum::Router, base: String },
 }
 
 impl QalitaSim {
@@ -209,12 +217,15 @@ impl QalitaSim {
         let server = Loopback::bind("QALITA").await.serve(routes::router(shared.clone()));
         let emitter = shared.clone();
         let sender = tokio::spawn(async move { emitter.events.run().await });
-        QalitaSim { server, shared, sender }
+        QalitaSim { front: Front::Loopback { server, sender }, shared }
     }
 
     /// The base URL, `http://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
-        self.server.url()
+        match &self.front {
+            Front::Loopback { server, .. } => server.url(),
+            Front::InProcess { base, .. } => base.clone(),
+        }
     }
 
     /// Replaces the accepted API token, as a rotation in QALITA's settings does: the old one is
@@ -526,7 +537,9 @@ impl QalitaSim {
 
 impl Drop for QalitaSim {
     fn drop(&mut self) {
-        self.sender.abort();
+        if let Front::Loopback { sender, .. } = &self.front {
+            sender.abort();
+        }
     }
 }
 
@@ -549,7 +562,7 @@ mod tests {
     }
 
     async fn send(sim: &QalitaSim, request_line: &str, headers: Option<String>, body: &str) -> String {
-        let mut stream = tokio::net::TcpStream::connect(sim.server.address()).await.unwrap();
+        let mut stream = tokio::net::TcpStream::connect(sim.url().trim_start_matches("http://")).await.unwrap();
         let headers = headers.unwrap_or_default();
         let request = format!("{request_line} HTTP/1.1\r\nHost: qalita\r\n{headers}Connection: close\r\n\r\n{body}");
         stream.write_all(request.as_bytes()).await.unwrap();

@@ -109,6 +109,11 @@ impl Default for Store {
 }
 
 impl Store {
+    /// An empty store whose writes are stamped by `clock`.
+    pub(super) fn with_clock(clock: TickClock) -> Self {
+        Store { clock, ..Store::default() }
+    }
+
     /// Now, or one microsecond after the last write when the clock has not moved past it, so that
     /// two writes are never equally recent.
     fn tick(&mut self) -> DateTime<Utc> {

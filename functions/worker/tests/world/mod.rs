@@ -192,7 +192,7 @@ impl World {
         if let (Some(payload), Some(extra)) = (payload.as_object_mut(), extra.as_object()) {
             payload.extend(extra.clone());
         }
-        let body = json!({"v": 1, "source": "qalita", "kind": kind, "key": format!("evt-{n}"), "received_at": "2026-11-25T10:00:00Z", "payload": payload});
+        let body = json!({"v": 1, "source": "qalita", "kind": kind, "key": format!("evt-{n}"), "received_at": chrono::Utc::now().to_rfc3339(), "payload": payload});
         let message =
             OutgoingMessage { group_id: format!("qalita:{id}"), dedup_id: format!("evt-{n}"), body: body.to_string() };
         self.queue.send(&message).await.unwrap();

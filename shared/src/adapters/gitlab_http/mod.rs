@@ -58,6 +58,8 @@ pub struct GitlabClient {
     token: HeaderValue,
     /// The API budget GitLab's last answer showed, for the rate governor.
     seen: std::sync::Arc<crate::adapters::governor::RateSeen>,
+    /// Where requests go instead of the network, when set ([`Self::with_exchange`]).
+    exchange: Option<std::sync::Arc<dyn super::http::Exchange>>,
 }
 
 impl fmt::Debug for GitlabClient {
@@ -79,7 +81,14 @@ impl GitlabClient {
         // Keeps the value out of HTTP/2 header compression tables and out of `Debug` of requests.
         token.set_sensitive(true);
         let http = build_client(settings, USER_AGENT)?;
-        Ok(GitlabClient { http, api_root, token, seen: Default::default() })
+        Ok(GitlabClient { http, api_root, token, seen: Default::default(), exchange: None })
+    }
+
+    /// The same client, its requests answered by `exchange` instead of the network (the
+    /// deterministic simulation's in-process GitLab).
+    pub fn with_exchange(mut self, exchange: std::sync::Arc<dyn super::http::Exchange>) -> Self {
+        self.exchange = Some(exchange);
+        self
     }
 
     /// `<base>/api/v4`.
@@ -158,13 +167,12 @@ impl GitlabClient {
     /// the missing part (a wrong project, or one the token cannot see), which is permanent.
     async fn send(&self, request: RequestBuilder, issue: Option<String>) -> Result<Response, ApiError> {
         let started = Instant::now();
-        let outcome = request.send().await;
+        let outcome = super::http::send(self.exchange.as_deref(), request, Service::Gitlab).await;
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let response = match outcome {
             Ok(response) => response,
             Err(error) => {
                 crate::metrics::api_call(Service::Gitlab, None, None);
-                let error = transport_error(Service::Gitlab, error);
                 tracing::debug!(elapsed_ms, %error, "GitLab call got no answer");
                 return Err(error);
             }

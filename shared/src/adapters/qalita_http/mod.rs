@@ -80,6 +80,8 @@ pub struct QalitaClient {
     auth_header: HeaderName,
     /// `Bearer <token>` or the bare token, marked sensitive.
     auth_value: HeaderValue,
+    /// Where requests go instead of the network, when set ([`Self::with_exchange`]).
+    exchange: Option<std::sync::Arc<dyn http::Exchange>>,
 }
 
 impl fmt::Debug for QalitaClient {
@@ -134,7 +136,14 @@ impl QalitaClient {
         let user_agent = concat!("qalita-gitlab-sync/", env!("CARGO_PKG_VERSION"));
         let http = http::build_client(settings, user_agent)?;
         let reading = Reading::new(&shape, &paths);
-        Ok(QalitaClient { http, base, paths, shape, reading, auth_header, auth_value })
+        Ok(QalitaClient { http, base, paths, shape, reading, auth_header, auth_value, exchange: None })
+    }
+
+    /// The same client, its requests answered by `exchange` instead of the network (the
+    /// deterministic simulation's in-process QALITA).
+    pub fn with_exchange(mut self, exchange: std::sync::Arc<dyn http::Exchange>) -> Self {
+        self.exchange = Some(exchange);
+        self
     }
 
     /// The base URL in use, without a trailing `/`.
@@ -221,10 +230,9 @@ impl QalitaClient {
         if let Some(json) = json {
             builder = builder.json(json);
         }
-        let mut response = builder.send().await.map_err(|error| {
+        let mut response = http::send(self.exchange.as_deref(), builder, Service::Qalita).await.inspect_err(|_| {
             tracing::debug!(%request, elapsed_ms = elapsed_ms(started), "QALITA did not answer");
             crate::metrics::api_call(Service::Qalita, None, None);
-            http::transport_error(Service::Qalita, error)
         })?;
         let status = response.status();
         http::record_answer(Service::Qalita, &response);

@@ -85,6 +85,7 @@ fn gitlab_event(config: &Config, link: &LinkState, assignee: Option<GitlabUser>)
         changed: Some(BTreeSet::from([Field::Assignee])),
         previous_state: None,
         previous_labels: None,
+        refreshed: false,
     }
 }
 

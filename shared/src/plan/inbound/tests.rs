@@ -87,6 +87,7 @@ fn event(
         changed: None,
         previous_state: None,
         previous_labels: None,
+        refreshed: false,
     };
     change(&mut facts);
     facts

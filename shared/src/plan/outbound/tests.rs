@@ -179,7 +179,15 @@ fn status_changes_close_reopen_and_mute() {
     let resolved = issue("resolved", 6);
     let closing =
         plan(&config, &resolved, &desired(&config, &resolved, "high"), &AssigneeInput::Unassigned, &link, at(6));
-    assert_eq!(update_of(&closing), &IssueUpdate { state_event: Some(StateEvent::Close), ..Default::default() });
+    // The muted label goes with the status, whoever added it.
+    assert_eq!(
+        update_of(&closing),
+        &IssueUpdate {
+            state_event: Some(StateEvent::Close),
+            remove_labels: vec!["ignored".into()],
+            ..Default::default()
+        }
+    );
 
     let reopened = issue("Active", 7);
     let reopening = plan(
@@ -190,7 +198,14 @@ fn status_changes_close_reopen_and_mute() {
         &closing.next,
         at(7),
     );
-    assert_eq!(update_of(&reopening), &IssueUpdate { state_event: Some(StateEvent::Reopen), ..Default::default() });
+    assert_eq!(
+        update_of(&reopening),
+        &IssueUpdate {
+            state_event: Some(StateEvent::Reopen),
+            remove_labels: vec!["ignored".into()],
+            ..Default::default()
+        }
+    );
 
     let muted = issue("Muted", 8);
     let muting =
