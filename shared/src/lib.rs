@@ -16,6 +16,8 @@ pub mod domain;
 pub mod engine;
 pub mod envelope;
 pub mod events;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod health;
 pub mod logs;
 pub mod mapping;

@@ -194,7 +194,7 @@ pub struct Attributes<'a> {
     #[serde(borrow, default, deserialize_with = "text::optional", skip_serializing_if = "Option::is_none")]
     pub title: Option<Cow<'a, str>>,
     /// The description (raw JSON string); it carries the hidden marker of a linked issue.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, default, deserialize_with = "text::raw", skip_serializing_if = "Option::is_none")]
     pub description: Option<RawText<'a>>,
     /// `opened` or `closed`.
     #[serde(borrow, default, deserialize_with = "text::optional", skip_serializing_if = "Option::is_none")]
@@ -249,7 +249,7 @@ pub struct Attributes<'a> {
     pub labels: Option<Vec<Label<'a>>>,
     // Note events only.
     /// The note's text (raw JSON string).
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, default, deserialize_with = "text::raw", skip_serializing_if = "Option::is_none")]
     pub note: Option<RawText<'a>>,
     /// `Issue`, `MergeRequest`, `Commit`, `Snippet`: only notes on issues are synced.
     #[serde(borrow, default, deserialize_with = "text::optional", skip_serializing_if = "Option::is_none")]

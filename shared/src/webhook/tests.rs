@@ -297,6 +297,35 @@ fn malformed_bodies_are_refused_with_the_reason() {
     }
 }
 
+/// Found by the webhook_ingest fuzz target's check that every queued message is one the worker
+/// syncs: a description or note body that is not a string was queued, then dropped by the worker.
+#[test]
+fn a_description_or_note_that_is_not_text_is_refused_with_its_path() {
+    let cases: &[(&str, &[u8], &str)] = &[
+        (
+            "Issue Hook",
+            br#"{"object_kind":"issue","project":{"id":1},"object_attributes":{"iid":1,"description":5}}"#,
+            "/object_attributes/description is invalid: invalid type: a number, expected a string or null",
+        ),
+        (
+            "Issue Hook",
+            br#"{"object_kind":"issue","project":{"id":1},"object_attributes":{"iid":1,"description":{"a":1}}}"#,
+            "/object_attributes/description is invalid: invalid type: map, expected a string or null",
+        ),
+        (
+            "Note Hook",
+            br#"{"object_kind":"note","project":{"id":1},"object_attributes":{"id":9,"noteable_type":"Issue","note":[true]},"issue":{"iid":2}}"#,
+            "/object_attributes/note is invalid: invalid type: sequence, expected a string or null",
+        ),
+    ];
+    for (event, body, expected) in cases {
+        let error = ingest(&headers(event), body, now()).unwrap_err().to_string();
+        assert!(error.starts_with(expected), "{error} for {:?}", String::from_utf8_lossy(body));
+    }
+    let text = br#"{"object_kind":"issue","project":{"id":1},"object_attributes":{"iid":1,"description":null}}"#;
+    assert!(matches!(ingest(&headers("Issue Hook"), text, now()), Ok(Ingested::Queue { .. })));
+}
+
 #[test]
 fn no_truncation_or_corruption_of_a_real_payload_panics() {
     for (name, event, body) in FIXTURES {

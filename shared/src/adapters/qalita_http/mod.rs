@@ -6,6 +6,8 @@
 
 mod decode;
 mod encode;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 mod paging;
 mod probe;
 
