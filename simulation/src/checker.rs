@@ -52,7 +52,7 @@ struct Set<'a> {
 
 /// The last edit of `field` of `issue` before `at` (the whole run with `usize::MAX`).
 fn last_edit(ledger: &Ledger, issue: u64, field: Field, before: usize) -> Option<&Edit> {
-    ledger.edits.iter().filter(|e| e.issue == issue && e.field == field && e.at < before).last()
+    ledger.edits.iter().rev().find(|e| e.issue == issue && e.field == field && e.at < before)
 }
 
 /// Whether `edit` is one side of a conflict: the two sides disagreed when it was made, or the

@@ -157,7 +157,7 @@ pub fn run_crashing(seed: u64, options: &Options, crash_after: Option<u64>) -> O
         Err(error) => (vec![format!("the run could not go on: {error}")], None),
     };
     let tail = trace.tail(usize::MAX);
-    let crashes = tail.len().min(0) + count_crashes(&trace);
+    let crashes = count_crashes(&trace);
     Outcome { seed, broken, digest: trace.digest(), events: trace.len(), crashes, crashed_at, tail }
 }
 

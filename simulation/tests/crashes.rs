@@ -8,11 +8,11 @@ fn enumerate(flow: Flow) -> u64 {
     let options = Options { flow: Some(flow), ..Options::default() };
     let whole = run_crashing(1, &options, None);
     assert!(whole.passed(), "{flow:?} without a crash: {:#?}", whole.broken);
-    let mut points = 0;
     for k in 1..=400 {
         let outcome = run_crashing(1, &options, Some(k));
         if outcome.crashed_at.is_none() {
-            // The flow ended before its call k: every crash point was tried.
+            // The flow ended before its call k: every crash point before it was tried.
+            let points = k - 1;
             println!("{flow:?}: {points} crash points, every one recovered");
             return points;
         }
@@ -23,7 +23,6 @@ fn enumerate(flow: Flow) -> u64 {
             outcome.broken,
             outcome.tail[outcome.tail.len().saturating_sub(40)..].join("\n")
         );
-        points += 1;
     }
     panic!("{flow:?} made more than 400 calls");
 }
