@@ -308,6 +308,9 @@ impl Engine {
         // queued, or lost): they are synced first, as GitLab has them now, so that QALITA's values
         // are never written over newer ones (the inbound sync settles a conflict by the
         // providers' times); QALITA is then read again.
+        // The lookups first, so that the plan of that check finds their answers (and the table
+        // keeps them for the other workers).
+        let mut looked = self.look_up_context(issue, context, true).await;
         let after_gitlab;
         let gitlab_changes = match gitlab_first {
             true => Box::pin(self.gitlab_changes_first(issue, call)).await?,
@@ -316,11 +319,11 @@ impl Engine {
         let issue = match gitlab_changes {
             Some(current) => {
                 after_gitlab = current;
+                looked = self.look_up_context(&after_gitlab, context, true).await;
                 &after_gitlab
             }
             None => issue,
         };
-        let looked = self.look_up_context(issue, context, true).await;
         let (owner, assignee, resolved) = self.inputs(issue).await?;
         let target = Target {
             issue,
