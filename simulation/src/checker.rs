@@ -201,6 +201,7 @@ fn check_writes(ledger: &Ledger, sets: &[Set<'_>], broken: &mut Vec<String>) {
         if let Some(edit) = last_edit(ledger, set.issue, set.field, set.at)
             && !conflicting(sets, ledger, edit)
             && edit.value != set.value
+            && !corrected_in_its_batch(ledger, sets, set, edit)
         {
             broken.push(format!(
                 "stale write at {}: {} {} set {:?} of QALITA issue {} to {}, over the newer edit ({:?} at {}) to {}",
@@ -216,4 +217,50 @@ fn check_writes(ledger: &Ledger, sets: &[Set<'_>], broken: &mut Vec<String>) {
             ));
         }
     }
+}
+
+/// The same worker process wrote the newer value to the same side right after, before any person
+/// acted: two message groups of one issue (a GitLab delivery and a QALITA event) ran at once in
+/// one batch, and the one that planned on the older value wrote it before the other's write
+/// reached it. A known race of the design (one FIFO group per side), transient and corrected in
+/// the same batch; the run counts these (see [`races`]).
+fn corrected_in_its_batch(ledger: &Ledger, sets: &[Set<'_>], stale: &Set<'_>, edit: &Edit) -> bool {
+    sets.iter().any(|later| {
+        let acted = ledger
+            .edits
+            .iter()
+            .any(|e| e.issue == stale.issue && e.field == stale.field && e.at > stale.at && e.at < later.at);
+        !acted
+            && later.at > stale.at
+            && later.issue == stale.issue
+            && later.field == stale.field
+            && later.write.process == stale.write.process
+            && later.write.service == stale.write.service
+            && later.value == edit.value
+    })
+}
+
+/// How many stale writes were corrected in their own batch (the race above), over a run.
+pub fn races(world: &World, ledger: &Ledger) -> usize {
+    let writes = crate::lock(&world.chaos.writes).clone();
+    let crashed = crate::lock(&world.chaos.crashed).clone();
+    let sets: Vec<Set> = writes
+        .iter()
+        .flat_map(|w| {
+            let uncertain = !w.answered || crashed.contains(&w.process);
+            [Field::Status, Field::Assignee].into_iter().filter_map(move |field| {
+                written(w, field).map(|(issue, value)| Set { issue, field, value, at: w.at, write: w, uncertain })
+            })
+        })
+        .collect();
+    sets.iter()
+        .filter(|s| s.write.method == "PUT")
+        .filter(|set| {
+            last_edit(ledger, set.issue, set.field, set.at).is_some_and(|edit| {
+                !conflicting(&sets, ledger, edit)
+                    && edit.value != set.value
+                    && corrected_in_its_batch(ledger, &sets, set, edit)
+            })
+        })
+        .count()
 }

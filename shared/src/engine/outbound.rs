@@ -293,8 +293,15 @@ impl Engine {
         // A creation writes every field at once from the issue it is given: when that issue came
         // with an event or the poll, it may be seconds old, and a status changed since would be
         // written over. An issue's one creation reads it first.
+        // So does an issue the service wrote to after it was read (a GitLab change synced
+        // meanwhile, by another message of the batch or another worker): it is outdated.
+        let stored = self.store.get(issue.id).await?;
+        let written_since = stored.as_ref().is_some_and(|link| {
+            let last_write = link.to_qalita.values().filter_map(|w| w.at).max();
+            last_write.is_some_and(|at| issue.updated_at.is_none_or(|read| at > read))
+        });
         let fresh;
-        let issue = match asked == Asked::ByItself && self.store.get(issue.id).await?.is_none() {
+        let issue = match (asked == Asked::ByItself && stored.is_none()) || written_since {
             true => match self.qalita.get_issue(issue.id).await? {
                 Some(current) if current.updated_at >= issue.updated_at => {
                     fresh = current;
