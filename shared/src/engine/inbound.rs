@@ -216,7 +216,7 @@ impl Engine {
         self.log_decisions(id, &plan.plan.decisions, action, summary).await;
         if let (true, Some(after)) = (plan.push_to_gitlab || unsynced_qalita, &after) {
             // QALITA's newer values go to GitLab through the outbound sync, which writes what differs.
-            self.sync_issue_after_inbound(after, &context, call).await?;
+            self.sync_issue(after, &context, call).await?;
         }
         Ok(InboundOutcome { action, issue: Some(id), reason: String::new(), decisions: plan.plan.decisions })
     }

@@ -15,7 +15,6 @@ use crate::domain::marker::Marker;
 use crate::domain::qalita::{IssueContext, QalitaIssue, QalitaUser};
 use crate::domain::sync::{Action, Decision};
 use crate::mapping::{Desired, Facts};
-use crate::plan::inbound::Triage;
 use crate::plan::link::{adopt, link_of, reserved_in, stamp_written};
 use crate::plan::regression::regression;
 use crate::plan::{AssigneeInput, Op, Plan, assignee, create, plan};
@@ -220,46 +219,6 @@ impl Engine {
         Ok(())
     }
 
-    /// Syncs the GitLab issue of `issue`'s link to QALITA when GitLab shows changes the link has
-    /// not seen; the QALITA issue as it is after, or `None` when there was nothing to sync.
-    async fn gitlab_changes_first(
-        &self,
-        issue: &QalitaIssue,
-        call: &CallContext,
-    ) -> Result<Option<QalitaIssue>, SyncError> {
-        let Some(link) = self.store.get(issue.id).await?.filter(|l| l.status == LinkStatus::Linked) else {
-            return Ok(None);
-        };
-        let Some(gitlab) = &link.gitlab else { return Ok(None) };
-        // Only a write of a two-way field can undo a GitLab change: an echo, or a change of a
-        // field QALITA owns, costs no read.
-        let planned = self.preview(issue, &link.context, Asked::ByItself).await?;
-        let two_way = planned.plan.ops.iter().any(|op| match op {
-            Op::UpdateIssue { update, .. } => {
-                update.state_event.is_some()
-                    || update.assignee_ids.is_some()
-                    || update.add_labels.contains(&self.config.mapping.muted_label)
-                    || update.remove_labels.contains(&self.config.mapping.muted_label)
-            }
-            _ => false,
-        });
-        if !two_way {
-            return Ok(None);
-        }
-        let current = match self.gitlab.get_issue(&GitlabProjectRef::Id(gitlab.project_id), gitlab.iid).await {
-            Ok(current) => current,
-            // Gone: the write finds out, and recreates it or marks the link.
-            Err(ApiError::NotFound { .. }) => return Ok(None),
-            Err(error) => return Err(error.into()),
-        };
-        let facts = crate::events::facts::GitlabIssueFacts::of_api(&current);
-        if !matches!(crate::plan::inbound::triage(&self.config, &link, &facts, self.clock.now()), Triage::Changed(_)) {
-            return Ok(None);
-        }
-        self.sync_gitlab_issue(&facts, call).await?;
-        Ok(self.qalita.get_issue(issue.id).await?)
-    }
-
     /// Makes the GitLab issue of `issue` agree with it, as `asked`.
     pub async fn sync_issue_as(
         &self,
@@ -268,18 +227,7 @@ impl Engine {
         call: &CallContext,
         asked: Asked,
     ) -> Result<Outcome, SyncError> {
-        self.sync_issue_checked(issue, context, call, asked, true).await
-    }
-
-    /// [`Self::sync_issue`] right after the inbound sync of the same issue wrote QALITA: GitLab's
-    /// changes were just synced, and are not looked for again.
-    pub(crate) async fn sync_issue_after_inbound(
-        &self,
-        issue: &QalitaIssue,
-        context: &IssueContext,
-        call: &CallContext,
-    ) -> Result<Outcome, SyncError> {
-        self.sync_issue_checked(issue, context, call, Asked::ByItself, false).await
+        self.sync_issue_checked(issue, context, call, asked).await
     }
 
     async fn sync_issue_checked(
@@ -288,7 +236,6 @@ impl Engine {
         context: &IssueContext,
         call: &CallContext,
         asked: Asked,
-        gitlab_first: bool,
     ) -> Result<Outcome, SyncError> {
         // A creation writes every field at once from the issue it is given: when that issue came
         // with an event or the poll, it may be seconds old, and a status changed since would be
@@ -311,26 +258,7 @@ impl Engine {
             },
             false => issue,
         };
-        // GitLab may hold changes of its own the link has not seen yet (their delivery still
-        // queued, or lost): they are synced first, as GitLab has them now, so that QALITA's values
-        // are never written over newer ones (the inbound sync settles a conflict by the
-        // providers' times); QALITA is then read again.
-        // The lookups first, so that the plan of that check finds their answers (and the table
-        // keeps them for the other workers).
-        let mut looked = self.look_up_context(issue, context, true).await;
-        let after_gitlab;
-        let gitlab_changes = match gitlab_first {
-            true => Box::pin(self.gitlab_changes_first(issue, call)).await?,
-            false => None,
-        };
-        let issue = match gitlab_changes {
-            Some(current) => {
-                after_gitlab = current;
-                looked = self.look_up_context(&after_gitlab, context, true).await;
-                &after_gitlab
-            }
-            None => issue,
-        };
+        let looked = self.look_up_context(issue, context, true).await;
         let (owner, assignee, resolved) = self.inputs(issue).await?;
         let target = Target {
             issue,
