@@ -14,17 +14,8 @@ use crate::world::World;
 /// Every promise broken, each in one line.
 pub fn check(world: &World, ledger: &Ledger) -> Vec<String> {
     let mut broken = Vec::new();
-    let writes = crate::lock(&world.chaos.writes).clone();
-    let crashed = crate::lock(&world.chaos.crashed).clone();
-    let sets: Vec<Set> = writes
-        .iter()
-        .flat_map(|w| {
-            let uncertain = !w.answered || crashed.contains(&w.process);
-            [Field::Status, Field::Assignee].into_iter().filter_map(move |field| {
-                written(w, field).map(|(issue, value)| Set { issue, field, value, at: w.at, write: w, uncertain })
-            })
-        })
-        .collect();
+    let (writes, crashed) = (crate::lock(&world.chaos.writes).clone(), crate::lock(&world.chaos.crashed).clone());
+    let sets = sets_of(&writes, &crashed);
     if !world.dead_letters.is_empty() {
         broken.push(format!("{} messages left in the dead-letter queue after a replay", world.dead_letters.len()));
     }
@@ -36,6 +27,19 @@ pub fn check(world: &World, ledger: &Ledger) -> Vec<String> {
     }
     check_writes(ledger, &sets, &mut broken);
     broken
+}
+
+/// The synced fields the service's writes set, each with whether the worker learnt its outcome.
+fn sets_of<'a>(writes: &'a [Write], crashed: &std::collections::BTreeSet<String>) -> Vec<Set<'a>> {
+    writes
+        .iter()
+        .flat_map(|w| {
+            let uncertain = !w.answered || crashed.contains(&w.process);
+            [Field::Status, Field::Assignee].into_iter().filter_map(move |field| {
+                written(w, field).map(|(issue, value)| Set { issue, field, value, at: w.at, write: w, uncertain })
+            })
+        })
+        .collect()
 }
 
 /// A synced field set by a write of the service.
@@ -242,17 +246,8 @@ fn corrected_in_its_batch(ledger: &Ledger, sets: &[Set<'_>], stale: &Set<'_>, ed
 
 /// How many stale writes were corrected in their own batch (the race above), over a run.
 pub fn races(world: &World, ledger: &Ledger) -> usize {
-    let writes = crate::lock(&world.chaos.writes).clone();
-    let crashed = crate::lock(&world.chaos.crashed).clone();
-    let sets: Vec<Set> = writes
-        .iter()
-        .flat_map(|w| {
-            let uncertain = !w.answered || crashed.contains(&w.process);
-            [Field::Status, Field::Assignee].into_iter().filter_map(move |field| {
-                written(w, field).map(|(issue, value)| Set { issue, field, value, at: w.at, write: w, uncertain })
-            })
-        })
-        .collect();
+    let (writes, crashed) = (crate::lock(&world.chaos.writes).clone(), crate::lock(&world.chaos.crashed).clone());
+    let sets = sets_of(&writes, &crashed);
     sets.iter()
         .filter(|s| s.write.method == "PUT")
         .filter(|set| {

@@ -116,10 +116,10 @@ async fn run(label: &'static str, governed: bool) -> Run {
         })
         .collect();
     for worker in workers {
-        worker.await.unwrap();
+        worker.await.expect("a bench worker panicked: its message is above");
     }
     let elapsed = started.elapsed();
-    let samples = sampler.await.unwrap();
+    let samples = sampler.await.expect("the sampler panicked: its message is above");
     // Whole windows: between the first turn and the last turn before the end.
     let per_window: Vec<u64> = samples.windows(2).map(|pair| (pair[1] - pair[0]) as u64).collect();
     let whole = per_window.len().saturating_sub(1);

@@ -227,16 +227,6 @@ impl Engine {
         call: &CallContext,
         asked: Asked,
     ) -> Result<Outcome, SyncError> {
-        self.sync_issue_checked(issue, context, call, asked).await
-    }
-
-    async fn sync_issue_checked(
-        &self,
-        issue: &QalitaIssue,
-        context: &IssueContext,
-        call: &CallContext,
-        asked: Asked,
-    ) -> Result<Outcome, SyncError> {
         // A creation writes every field at once from the issue it is given: when that issue came
         // with an event or the poll, it may be seconds old, and a status changed since would be
         // written over. An issue's one creation reads it first.

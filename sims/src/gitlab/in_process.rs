@@ -13,12 +13,9 @@ use chrono::TimeDelta;
 use qalita_gitlab_core::adapters::http::{Exchange, NoAnswer};
 use qalita_gitlab_core::ports::{Clock, TransientKind};
 
-use super::faults::Faults;
-use super::limits::Limits;
-use super::model::Model;
-use super::webhook::{Hooks, OutgoingDelivery};
+use super::webhook::OutgoingDelivery;
 use super::{Front, GitlabSim, Shared, SimConfig, SimState, server};
-use crate::kit::{Connection, Journal, TickClock};
+use crate::kit::{Connection, TickClock};
 
 /// The largest answer read back (GitLab's pages are far below it).
 const ANSWER_LIMIT: usize = 64 * 1024 * 1024;
@@ -29,15 +26,7 @@ impl GitlabSim {
     /// [`GitlabSim::exchange`]; take the webhook deliveries with [`GitlabSim::take_deliveries`].
     pub fn in_process(config: SimConfig, base: &str, clock: Arc<dyn Clock>) -> Self {
         let (jobs, outbox) = tokio::sync::mpsc::unbounded_channel();
-        let state = SimState {
-            model: Model::new(&config),
-            limits: Limits::new(config.rate_limits.clone()),
-            faults: Faults::default(),
-            records: Journal::default(),
-            hooks: Hooks::new(config.webhook.clone(), jobs),
-            search_delay: TimeDelta::from_std(config.search_delay).unwrap_or(TimeDelta::MAX),
-            clock: TickClock::reading(TimeDelta::milliseconds(1), clock),
-        };
+        let state = SimState::new(&config, jobs, TickClock::reading(TimeDelta::milliseconds(1), clock));
         let shared = Arc::new(Shared { state: Mutex::new(state), base: base.trim_end_matches('/').to_owned() });
         GitlabSim { shared, front: Front::InProcess { outbox: Mutex::new(outbox) } }
     }

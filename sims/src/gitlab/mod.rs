@@ -68,6 +68,19 @@ struct SimState {
 }
 
 impl SimState {
+    /// A simulator's state from its configuration: deliveries go to `jobs`, time comes from `clock`.
+    fn new(config: &SimConfig, jobs: tokio::sync::mpsc::UnboundedSender<webhook::Job>, clock: TickClock) -> Self {
+        SimState {
+            model: Model::new(config),
+            limits: Limits::new(config.rate_limits.clone()),
+            faults: Faults::default(),
+            records: Journal::default(),
+            hooks: Hooks::new(config.webhook.clone(), jobs),
+            search_delay: TimeDelta::from_std(config.search_delay).unwrap_or(TimeDelta::MAX),
+            clock,
+        }
+    }
+
     /// The server time of a request: the clock, but at least a millisecond after the previous
     /// request's, so that two changes never share an `updated_at` as GitLab renders it.
     fn tick(&mut self) -> DateTime<Utc> {
@@ -110,15 +123,7 @@ impl GitlabSim {
     pub async fn start(config: SimConfig) -> Self {
         let loopback = Loopback::bind("GitLab").await;
         let (jobs, queue) = tokio::sync::mpsc::unbounded_channel();
-        let state = SimState {
-            model: Model::new(&config),
-            limits: Limits::new(config.rate_limits.clone()),
-            faults: Faults::default(),
-            records: Journal::default(),
-            hooks: Hooks::new(config.webhook.clone(), jobs),
-            search_delay: TimeDelta::from_std(config.search_delay).unwrap_or(TimeDelta::MAX),
-            clock: TickClock::new(TimeDelta::milliseconds(1)),
-        };
+        let state = SimState::new(&config, jobs, TickClock::new(TimeDelta::milliseconds(1)));
         let shared = Arc::new(Shared { state: Mutex::new(state), base: format!("http://{}", loopback.address()) });
         let server = loopback.serve(Router::new().fallback(server::handle).with_state(shared.clone()));
         let hook_task = tokio::spawn(webhook::run(shared.clone(), queue));
