@@ -226,7 +226,9 @@ async fn send(deps: &Deps, issue: QalitaIssueId, key: String, payload: Value) ->
     };
     let body = serde_json::to_string(&envelope)
         .map_err(|e| QueueError::Rejected { class: "encode".into(), message: e.to_string() })?;
-    deps.queue.send(&OutgoingMessage { group_id: format!("qalita:{issue}"), dedup_id: key, body }).await
+    deps.queue
+        .send(&OutgoingMessage { group_id: qalita_gitlab_core::envelope::issue_group(issue), dedup_id: key, body })
+        .await
 }
 
 /// Queues the comment sweep of the next open links of the line (`sync.comment_sweep_per_run`,

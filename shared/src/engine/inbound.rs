@@ -37,6 +37,18 @@ impl InboundOutcome {
     }
 }
 
+/// What GitLab holds of a delivery's issue when the delivery is about to be written to QALITA.
+enum Current {
+    /// A state as new as the delivery's or newer: it is synced instead.
+    Newer(Box<GitlabIssueFacts>),
+    /// The delivery's own values are the ones to sync (an issue read from the API, or GitLab's
+    /// answer older than the delivery).
+    AsDelivered,
+    /// GitLab no longer has the issue: the delivery's values are synced, and nothing is pushed to
+    /// GitLab.
+    Deleted,
+}
+
 impl Engine {
     /// The link a GitLab issue event is about: by the reverse index, else through the hidden
     /// marker (the index is eventually consistent; the marker names the link's key).
@@ -72,11 +84,11 @@ impl Engine {
         }
     }
 
-    /// The issue as GitLab holds it now, unless older than the delivery `facts` (`None` for an
-    /// issue read from the API, or one GitLab no longer has).
-    async fn newer_gitlab_state(&self, facts: &GitlabIssueFacts) -> Result<Option<GitlabIssueFacts>, SyncError> {
+    /// The issue as GitLab holds it now, unless older than the delivery `facts` (the delivery
+    /// itself for an issue read from the API).
+    async fn newer_gitlab_state(&self, facts: &GitlabIssueFacts) -> Result<Current, SyncError> {
         if facts.action.is_none() || facts.refreshed {
-            return Ok(None);
+            return Ok(Current::AsDelivered);
         }
         match self.gitlab.get_issue(&GitlabProjectRef::Id(facts.project_id), facts.iid).await {
             // The same time as the delivery's is refreshed too: a delivery speaks for the part of
@@ -91,9 +103,10 @@ impl Engine {
                 now.previous_state = facts.previous_state;
                 now.previous_labels = facts.previous_labels.clone();
                 now.refreshed = true;
-                Ok(Some(now))
+                Ok(Current::Newer(Box::new(now)))
             }
-            Ok(_) | Err(ApiError::NotFound { .. }) => Ok(None),
+            Ok(_) => Ok(Current::AsDelivered),
+            Err(ApiError::NotFound { .. }) => Ok(Current::Deleted),
             Err(error) => Err(error.into()),
         }
     }
@@ -107,7 +120,7 @@ impl Engine {
             return Ok(InboundOutcome::ignored(None, "the GitLab issue is not linked to a QALITA issue"));
         };
         let id = link.qalita_id;
-        let reads = match triage(&self.config, &link, facts, self.clock.now()) {
+        let (reads, deleted) = match triage(&self.config, &link, facts, self.clock.now()) {
             Triage::Ignored(reason) => return Ok(InboundOutcome::ignored(Some(id), reason)),
             Triage::AdoptReserved => return self.adopt_reserved(link, facts, call).await,
             Triage::Bumped(next) => {
@@ -142,10 +155,11 @@ impl Engine {
                 // state by now (the deliveries of later edits still queued behind it, or lost).
                 // Writing the delivery's values would undo those edits: the current issue is
                 // synced instead.
-                if let Some(current) = self.newer_gitlab_state(facts).await? {
-                    return Box::pin(self.sync_gitlab_once(&current, call)).await;
+                match self.newer_gitlab_state(facts).await? {
+                    Current::Newer(current) => return Box::pin(self.sync_gitlab_once(&current, call)).await,
+                    Current::AsDelivered => (reads, false),
+                    Current::Deleted => (reads, true),
                 }
-                reads
             }
         };
         let qalita = match reads.qalita_issue {
@@ -214,8 +228,12 @@ impl Engine {
             (other, _) => other.as_str().to_owned(),
         };
         self.log_decisions(id, &plan.plan.decisions, action, summary).await;
-        if let (true, Some(after)) = (plan.push_to_gitlab || unsynced_qalita, &after) {
-            // QALITA's newer values go to GitLab through the outbound sync, which writes what differs.
+        // QALITA's newer values go to GitLab through the outbound sync, which writes what differs.
+        // Not to a GitLab issue deleted since the delivery: its recreation (`recreate_if_deleted`)
+        // is left to the next sync of QALITA's changes (the poll sees them: the watermark did not
+        // move), so that the deleted issue's later deliveries, queued behind this one, reach QALITA
+        // first and the new issue starts from the newest edits.
+        if let (true, false, Some(after)) = (plan.push_to_gitlab || unsynced_qalita, deleted, &after) {
             self.sync_issue(after, &context, call).await?;
         }
         Ok(InboundOutcome { action, issue: Some(id), reason: String::new(), decisions: plan.plan.decisions })

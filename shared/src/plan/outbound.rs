@@ -206,17 +206,35 @@ pub fn plan(
         update.description = Some(desired.description.clone());
         record(&mut next, Field::Description, digest);
     }
-    if owns(ownership.labels) && link.managed_labels != desired.labels {
-        update.add_labels = desired.labels.difference(&link.managed_labels).cloned().collect();
-        update.remove_labels = link.managed_labels.difference(&desired.labels).cloned().collect();
-        next.managed_labels = desired.labels.clone();
-        record(&mut next, Field::Labels, join(&desired.labels));
+    // The muted label is the status's: it is written with the status only (below). A person may
+    // close an issue and leave it on, or mute it by hand; a sync of QALITA's other fields leaves
+    // it as it is, for the status the issue has in GitLab is theirs until QALITA's status changes.
+    let muted = &config.mapping.muted_label;
+    let without_muted = |labels: &BTreeSet<String>| -> BTreeSet<String> {
+        labels.iter().filter(|label| *label != muted).cloned().collect()
+    };
+    let (managed, wanted) = (without_muted(&link.managed_labels), without_muted(&desired.labels));
+    if owns(ownership.labels) && managed != wanted {
+        update.add_labels = wanted.difference(&managed).cloned().collect();
+        update.remove_labels = managed.difference(&wanted).cloned().collect();
+        next.managed_labels = wanted;
+        if link.managed_labels.contains(muted) {
+            next.managed_labels.insert(muted.clone());
+        }
+        let labels = join(&next.managed_labels);
+        record(&mut next, Field::Labels, labels);
     }
+    // The status GitLab was last known to have: as written, or (an adopted issue) as its state
+    // and the muted label show it.
+    let known_status = written(Field::Status).map(str::to_owned).or_else(|| {
+        let state = IssueState::parse(written(Field::State)?)?;
+        Some(Status::of(state, link.managed_labels.contains(muted)).as_str().to_owned())
+    });
     match (desired.state, desired.status) {
         (Some(state), Some(status))
             if owns(ownership.status)
                 && (written(Field::State) != Some(state.as_str())
-                    || written(Field::Status).is_some_and(|w| w != status.as_str())) =>
+                    || known_status.as_deref().is_some_and(|known| known != status.as_str())) =>
         {
             // The whole status is written, state and muted label together, even where the link
             // believes GitLab already has one part: GitLab may have changed it since (an event
@@ -228,7 +246,6 @@ pub fn plan(
             // The muted label is the status's, whoever put it there: a person's `ignored` on an
             // issue QALITA reopens would leave it muted in GitLab, and the next read of GitLab
             // would mute it in QALITA again.
-            let muted = &config.mapping.muted_label;
             let (add, remove) = match status {
                 Status::Muted => (&mut update.add_labels, &mut update.remove_labels),
                 Status::Open | Status::Resolved => (&mut update.remove_labels, &mut update.add_labels),
@@ -237,6 +254,12 @@ pub fn plan(
             if !add.contains(muted) {
                 add.push(muted.clone());
             }
+            match status {
+                Status::Muted => next.managed_labels.insert(muted.clone()),
+                Status::Open | Status::Resolved => next.managed_labels.remove(muted),
+            };
+            let labels = join(&next.managed_labels);
+            record(&mut next, Field::Labels, labels);
             note(LogLevel::Info, DecisionKind::Status, desired.status_reason.clone());
             record(&mut next, Field::State, state.as_str().into());
             record(&mut next, Field::Status, status.as_str().into());

@@ -252,7 +252,7 @@ fn read(headers: &DeliveryHeaders<'_>, body: &[u8], received_at: DateTime<Utc>) 
         Some("issue" | "note") => Some(false),
         _ => None,
     };
-    let (kind, payload, iid) = match object_kind {
+    let (kind, payload, iid, marked) = match object_kind {
         // Current GitLab sends work items (an incident's creation and updates among them) as
         // `work_item` under the issue hooks; of those, only issues and incidents are issues.
         "issue" | "work_item" => {
@@ -274,6 +274,7 @@ fn read(headers: &DeliveryHeaders<'_>, body: &[u8], received_at: DateTime<Utc>) 
                 false => EventKind::Issue,
             };
             let project = with_project_id(delivery.project, summary.project);
+            let marked = marked_by(attributes.description);
             let event = IssueEvent {
                 object_kind: Cow::Borrowed("issue"),
                 event_type: delivery.event_type,
@@ -284,7 +285,7 @@ fn read(headers: &DeliveryHeaders<'_>, body: &[u8], received_at: DateTime<Utc>) 
                 assignees: delivery.assignees,
                 changes: delivery.changes,
             };
-            (kind, GitlabPayload::Issue(event), iid)
+            (kind, GitlabPayload::Issue(event), iid, marked)
         }
         "note" => {
             let attributes =
@@ -302,6 +303,7 @@ fn read(headers: &DeliveryHeaders<'_>, body: &[u8], received_at: DateTime<Utc>) 
             summary.project = summary.project.or(attributes.project_id).or(issue.project_id);
             attributes.id.ok_or(IngestError::MissingField { path: "/object_attributes/id" })?;
             let iid = issue.iid.ok_or(IngestError::MissingField { path: "/issue/iid" })?;
+            let marked = marked_by(issue.description);
             let kind = match confidential.unwrap_or(headers.event == Some(EventKind::ConfidentialNote.name())) {
                 true => EventKind::ConfidentialNote,
                 false => EventKind::Note,
@@ -315,7 +317,7 @@ fn read(headers: &DeliveryHeaders<'_>, body: &[u8], received_at: DateTime<Utc>) 
                 object_attributes: attributes,
                 issue,
             };
-            (kind, GitlabPayload::Note(event), iid)
+            (kind, GitlabPayload::Note(event), iid, marked)
         }
         other => {
             return Ok(Ingested::Ignore { reason: ignore_reason(other), summary });
@@ -352,7 +354,8 @@ fn read(headers: &DeliveryHeaders<'_>, body: &[u8], received_at: DateTime<Utc>) 
         let reason = IgnoreReason::TooLarge { bytes: message_body.len(), limit: MESSAGE_BUDGET, what: "message" };
         return Ok(Ingested::Ignore { reason, summary });
     }
-    let message = OutgoingMessage { group_id: group_id(project_id, iid), dedup_id: key, body: message_body };
+    let group_id = crate::envelope::gitlab_group(project_id, iid, marked);
+    let message = OutgoingMessage { group_id, dedup_id: key, body: message_body };
     Ok(Ingested::Queue { kind, message, summary })
 }
 
@@ -385,9 +388,17 @@ fn ignore_reason(object_kind: &str) -> IgnoreReason {
     }
 }
 
-/// The FIFO message group of a GitLab issue: its events are processed in order.
-pub fn group_id(project: GitlabProjectId, iid: Iid) -> String {
-    format!("gitlab:{project}:{iid}")
+/// The QALITA issue whose hidden marker ends a delivery's issue description, if it does: the
+/// delivery is queued in that issue's message group. A description that is not a JSON string, or
+/// ends with no marker, names none (the checks of the rest of the payload are the worker's).
+fn marked_by(description: Option<crate::events::gitlab::RawText<'_>>) -> Option<crate::domain::QalitaIssueId> {
+    let raw = description?.get();
+    // Descriptions reach 1 MB: only one that holds the marker's words is decoded.
+    if !raw.contains("qalita-issue:") {
+        return None;
+    }
+    let text: std::borrow::Cow<'_, str> = serde_json::from_str(raw).ok()?;
+    crate::domain::marker::Marker::issue_of(&text)
 }
 
 /// Reads the body in one pass. `Ok(Err(_))` is an event of a kind we do not sync whose fields do

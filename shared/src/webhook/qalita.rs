@@ -338,7 +338,7 @@ pub fn ingest(
     };
     let body = serde_json::to_string(&envelope).unwrap_or_default();
     Ok(QalitaIngested::Queue {
-        message: OutgoingMessage { group_id: format!("qalita:{id}"), dedup_id: key, body },
+        message: OutgoingMessage { group_id: crate::envelope::issue_group(id), dedup_id: key, body },
         summary,
     })
 }
