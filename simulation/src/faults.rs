@@ -187,11 +187,7 @@ impl Exchange for Faulty {
         self.chaos.clock.advance(TimeDelta::milliseconds(latency));
         let sent_text = match request.method().as_str() {
             "GET" => String::new(),
-            _ => request
-                .body()
-                .and_then(reqwest::Body::as_bytes)
-                .map(|b| String::from_utf8_lossy(b).chars().take(160).collect())
-                .unwrap_or_default(),
+            _ => request.body().and_then(reqwest::Body::as_bytes).map(shown_body).unwrap_or_default(),
         };
         let what = format!("{} {} {} {sent_text}", self.service, request.method(), request.url().path());
         let (down, rates) = {
@@ -285,3 +281,19 @@ fn http_response(status: u16) -> lambda_http::http::response::Builder {
 
 /// How long a back-off the scheduler lets pass at once, at most.
 pub const LONGEST_STEP: Duration = Duration::from_secs(15 * 60);
+
+/// A request body as the trace shows it: a description (kilobytes of template) by its length, so
+/// that the fields beside it can be read; the whole cut at 400 characters.
+fn shown_body(body: &[u8]) -> String {
+    let text = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(mut fields)) => {
+            if let Some(serde_json::Value::String(description)) = fields.get("description") {
+                let shown = format!("({} chars)", description.chars().count());
+                fields.insert("description".into(), serde_json::Value::String(shown));
+            }
+            serde_json::Value::Object(fields).to_string()
+        }
+        _ => String::from_utf8_lossy(body).into_owned(),
+    };
+    text.chars().take(400).collect()
+}

@@ -83,9 +83,6 @@ pub struct Outcome {
     pub events: usize,
     /// The crashes.
     pub crashes: usize,
-    /// Stale writes corrected in their own batch: the race of two message groups of one issue
-    /// ([`checker::races`]).
-    pub races: usize,
     /// The worker calls made in the crashing process of a [`Flow`] run before it died (`None`:
     /// it never reached the crash point, so the enumeration is complete).
     pub crashed_at: Option<u64>,
@@ -137,7 +134,6 @@ pub fn run_crashing(seed: u64, options: &Options, crash_after: Option<u64>) -> O
         };
         quiesce(&world).await?;
         let broken = checker::check(&world, &ledger);
-        let races = checker::races(&world, &ledger);
         for &issue in &ledger.issues {
             if let Ok(id) = qalita_gitlab_core::domain::QalitaIssueId::new(issue) {
                 let link = qalita_gitlab_core::ports::Links::get(world.store.as_ref(), id).await;
@@ -154,15 +150,15 @@ pub fn run_crashing(seed: u64, options: &Options, crash_after: Option<u64>) -> O
             }
         }
         let loops = no_write_after_quiescence(&world).await?;
-        Ok::<_, String>((broken.into_iter().chain(loops).collect::<Vec<_>>(), crashed_at, races))
+        Ok::<_, String>((broken.into_iter().chain(loops).collect::<Vec<_>>(), crashed_at))
     });
-    let (broken, crashed_at, races) = match result {
+    let (broken, crashed_at) = match result {
         Ok(found) => found,
-        Err(error) => (vec![format!("the run could not go on: {error}")], None, 0),
+        Err(error) => (vec![format!("the run could not go on: {error}")], None),
     };
     let tail = trace.tail(usize::MAX);
     let crashes = count_crashes(&trace);
-    Outcome { seed, broken, digest: trace.digest(), events: trace.len(), crashes, races, crashed_at, tail }
+    Outcome { seed, broken, digest: trace.digest(), events: trace.len(), crashes, crashed_at, tail }
 }
 
 fn count_crashes(trace: &Trace) -> usize {
@@ -170,16 +166,7 @@ fn count_crashes(trace: &Trace) -> usize {
 }
 
 fn failed(seed: u64, error: String) -> Outcome {
-    Outcome {
-        seed,
-        broken: vec![error],
-        digest: 0,
-        events: 0,
-        crashes: 0,
-        races: 0,
-        crashed_at: None,
-        tail: Vec::new(),
-    }
+    Outcome { seed, broken: vec![error], digest: 0, events: 0, crashes: 0, crashed_at: None, tail: Vec::new() }
 }
 
 /// The random part: people, deliveries, workers, the schedule, time and weather, interleaved.

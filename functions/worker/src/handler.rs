@@ -249,12 +249,7 @@ async fn process_message(deps: &Deps, message: &SqsMessage) -> Result<(), Retry>
                 let result = deps.engine.sync_qalita_comment(issue, &comment, &CallContext::default()).await;
                 finish(deps, id, kind, Some(issue), result.map(|o| (o.action, o.reason)), started).await
             }
-            Ok(Some(event)) => {
-                // Received before (a failure, or a worker that died with it), or long queued.
-                let again = message.attributes.get("ApproximateReceiveCount").is_some_and(|count| count != "1");
-                let waited = again || deps.clock.now() - envelope.received_at > SNAPSHOT_FRESH_FOR;
-                sync_qalita(deps, id, kind, event, waited, started).await
-            }
+            Ok(Some(event)) => sync_qalita(deps, id, kind, event, started).await,
             Ok(None) => {
                 tracing::warn!(
                     message_id = id,
@@ -432,44 +427,29 @@ async fn finish(
     }
 }
 
-/// How long the issue an event carries is taken as QALITA's current state. A message that waited
-/// longer, or that comes back (a back-off, an outage, a crashed worker), may carry a state people
-/// have changed since: writing it would undo their change, so the issue is read again.
-const SNAPSHOT_FRESH_FOR: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
-
-/// Syncs the issue of a QALITA issue event, reading its newest state when the event names it only,
-/// or when the issue it carries may be outdated (`waited`).
-async fn sync_qalita(
-    deps: &Deps,
-    id: &str,
-    kind: &str,
-    event: QalitaEvent,
-    waited: bool,
-    started: Instant,
-) -> Result<(), Retry> {
-    let event = match event {
-        QalitaEvent::IssueChanged { issue, context, sweep } if waited => {
-            QalitaEvent::IssueNamed { id: issue.id, context, sweep }
-        }
-        other => other,
-    };
-    let (issue, context, sweep_comments) = match event {
-        QalitaEvent::IssueChanged { issue, context, sweep } => (*issue, context, sweep),
-        QalitaEvent::IssueNamed { id: issue_id, context, sweep } => match deps.qalita.get_issue(issue_id).await {
-            Ok(Some(issue)) => (issue, context, sweep),
-            Ok(None) => {
-                tracing::warn!(message_id = id, kind, qalita_issue = %issue_id, outcome = "dropped", "QALITA says the issue does not exist or is not visible to the token");
-                metrics::count(Figure::Message(MessageOutcome::NothingToDo));
-                return Ok(());
-            }
-            // Retry or drop is decided in `finish`, as for every other failure: a refused token
-            // is retried after the tokens are read again (a rotation), not dropped.
-            Err(error) => return finish(deps, id, kind, Some(issue_id), Err(error.into()), started).await,
-        },
+/// Syncs the issue of a QALITA issue event. The issue is read first, whether the event carries it
+/// or names it only: an event's issue is QALITA's state when it was sent, and people may have
+/// changed it since (while the message waited behind others of its group, a back-off or an
+/// outage); writing it would undo their change. Its context (source, severity) is the event's.
+async fn sync_qalita(deps: &Deps, id: &str, kind: &str, event: QalitaEvent, started: Instant) -> Result<(), Retry> {
+    let (issue_id, context, sweep_comments) = match event {
+        QalitaEvent::IssueChanged { issue, context, sweep } => (issue.id, context, sweep),
+        QalitaEvent::IssueNamed { id, context, sweep } => (id, context, sweep),
         QalitaEvent::Comment { issue, .. } => {
             tracing::error!(message_id = id, kind, qalita_issue = %issue, outcome = "dropped", "a comment event is not an issue event");
             return dropped();
         }
+    };
+    let issue = match deps.qalita.get_issue(issue_id).await {
+        Ok(Some(issue)) => issue,
+        Ok(None) => {
+            tracing::warn!(message_id = id, kind, qalita_issue = %issue_id, outcome = "dropped", "QALITA says the issue does not exist or is not visible to the token");
+            metrics::count(Figure::Message(MessageOutcome::NothingToDo));
+            return Ok(());
+        }
+        // Retry or drop is decided in `finish`, as for every other failure: a refused token
+        // is retried after the tokens are read again (a rotation), not dropped.
+        Err(error) => return finish(deps, id, kind, Some(issue_id), Err(error.into()), started).await,
     };
     let result = deps.engine.sync_issue(&issue, &context, &CallContext::default()).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -479,6 +459,15 @@ async fn sync_qalita(
                 outcome.link.as_ref().and_then(|l| l.gitlab.as_ref()).map(|g| g.web_url.clone()).unwrap_or_default();
             tracing::info!(message_id = id, kind, qalita_issue = %issue.id, outcome = outcome.action.as_str(), gitlab = %gitlab, latency_ms, "synced");
             record_lag(Origin::Qalita, issue.updated_at, outcome.action, deps.clock.now());
+            if outcome.action == Action::Deleted {
+                // The recreation goes behind the changes already queued in the issue's group,
+                // the deleted issue's deliveries among them; it sweeps the comments too.
+                if let Err(error) = crate::poll::queue_recreation(deps, issue.id).await {
+                    tracing::warn!(message_id = id, qalita_issue = %issue.id, error = %error, "recreation not queued: the next poll queues it");
+                }
+                metrics::count(Figure::Message(done(outcome.action)));
+                return Ok(());
+            }
             // Comments QALITA gave no event for (made before the link, or by an instance that
             // sends issue events only) are found when the issue is created or polled.
             if sweep_comments

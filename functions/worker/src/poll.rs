@@ -17,7 +17,7 @@ use qalita_gitlab_core::domain::QalitaIssueId;
 use qalita_gitlab_core::domain::link::LinkState;
 use qalita_gitlab_core::domain::qalita::QalitaIssue;
 use qalita_gitlab_core::envelope::{ENVELOPE_VERSION, Envelope, Source};
-use qalita_gitlab_core::events::qalita::{ISSUE_UPDATED, poll_key, sweep_key};
+use qalita_gitlab_core::events::qalita::{ISSUE_UPDATED, poll_key, recreate_key, sweep_key};
 use qalita_gitlab_core::plan::outbound::{PollVerdict, poll_verdict};
 use qalita_gitlab_core::plan::sweep;
 use qalita_gitlab_core::ports::{OutgoingMessage, QueueError, StoreError};
@@ -210,6 +210,12 @@ async fn verdict(
 /// the state, so two runs that see the same state queue it once.
 async fn enqueue(deps: &Deps, issue: &QalitaIssue) -> Result<(), QueueError> {
     send(deps, issue.id, poll_key(issue.id, issue.updated_at), json!({ "issue": issue })).await
+}
+
+/// Queues the recreation of the GitLab issue of `issue`, found deleted: an id-only event of the
+/// issue's group, which the worker reads the issue for, syncs, and sweeps the comments of.
+pub(crate) async fn queue_recreation(deps: &Deps, issue: QalitaIssueId) -> Result<(), QueueError> {
+    send(deps, issue, recreate_key(issue, deps.clock.now()), json!({ "issue_id": issue })).await
 }
 
 /// Puts an `issue.updated` event about `issue` on the queue, in the issue's own group, under `key`

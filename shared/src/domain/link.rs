@@ -169,6 +169,12 @@ pub struct LinkState {
     /// own `closed_at` is not kept across a reopen. `None` on links written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_at: Option<DateTime<Utc>>,
+    /// When a write found the GitLab issue deleted (GitLab answered 404) and
+    /// `sync.recreate_if_deleted` recreates it: the recreation is due, and waits for the deleted
+    /// issue's changes queued before it (the worker queues it behind them, in the issue's message
+    /// group; the poll queues it too). Cleared by the recreation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<DateTime<Utc>>,
     /// The GitLab issues this link had before its current one, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<PastIssue>,
@@ -257,6 +263,7 @@ impl LinkState {
             // joins the comment sweep's line at the back.
             comments_swept_at: Some(at),
             resolved_at: None,
+            deleted_at: None,
             history: Vec::new(),
             updated_at: at,
         }

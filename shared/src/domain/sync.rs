@@ -79,6 +79,9 @@ pub enum Action {
     Recreated,
     /// The GitLab issue had been deleted and is not recreated: the link is gone.
     Gone,
+    /// The GitLab issue was found deleted: its recreation is due, once the changes queued before
+    /// it are synced.
+    Deleted,
     /// The link is severed or gone: the change is not synced.
     Skipped,
     /// The event is not one this service syncs (our own echo, an unlinked issue, a setting off).
@@ -113,6 +116,7 @@ impl Action {
             Action::Unchanged => "unchanged",
             Action::Recreated => "recreated",
             Action::Gone => "gone",
+            Action::Deleted => "deleted",
             Action::Skipped => "skipped",
             Action::Ignored => "ignored",
             Action::Stale => "stale",
@@ -141,6 +145,7 @@ impl Action {
             Action::Adopted
             | Action::Unchanged
             | Action::Gone
+            | Action::Deleted
             | Action::Skipped
             | Action::Ignored
             | Action::Stale

@@ -257,8 +257,8 @@ impl Engine {
     }
 
     /// [`Self::sync_qalita_comment`]; when GitLab says the linked issue is missing (deleted: GitLab
-    /// sends no hook for that), the issue is synced as one whose GitLab issue is gone, which
-    /// recreates it (`sync.recreate_if_deleted`) or marks the link gone. Nothing else would notice:
+    /// sends no hook for that), its recreation is due (`sync.recreate_if_deleted`, made by the
+    /// issue's next sync, which the poll queues) or the link is gone. Nothing else would notice:
     /// the outbound sync writes only when QALITA changes.
     pub async fn sync_qalita_comment_or_recover(
         &self,
@@ -268,9 +268,9 @@ impl Engine {
     ) -> Result<CommentOutcome, SyncError> {
         match self.sync_qalita_comment(issue, comment, call).await {
             Err(SyncError::Api(ApiError::NotFound { service: crate::ports::Service::Gitlab, what })) => {
-                self.gitlab_issue_missing(issue, call).await?;
+                let action = self.gitlab_issue_missing(issue).await?;
                 Ok(CommentOutcome::new(
-                    Action::Gone,
+                    action,
                     format!("QALITA comment {} not copied yet: GitLab's {what} is missing", comment.id),
                 ))
             }
@@ -350,8 +350,8 @@ impl Engine {
             match self.gitlab.get_issue(&GitlabProjectRef::Id(gitlab.project_id), gitlab.iid).await {
                 Ok(_) => {}
                 Err(ApiError::NotFound { what, .. }) => {
-                    self.gitlab_issue_missing(issue, call).await?;
-                    return Ok(vec![CommentOutcome::new(Action::Gone, format!("GitLab's {what} is missing"))]);
+                    let action = self.gitlab_issue_missing(issue).await?;
+                    return Ok(vec![CommentOutcome::new(action, format!("GitLab's {what} is missing"))]);
                 }
                 Err(error) => return Err(error.into()),
             }

@@ -198,25 +198,32 @@ impl Engine {
         self.sync_issue_as(issue, context, call, Asked::ByItself).await
     }
 
-    /// A read found the GitLab issue of `issue`'s link missing: what was written to it is
-    /// forgotten, so that the sync writes it whole, and GitLab's "not found" to that write
-    /// recreates it (`sync.recreate_if_deleted`) or marks the link gone, as for any write.
-    pub async fn gitlab_issue_missing(
-        &self,
-        issue: crate::domain::QalitaIssueId,
-        call: &CallContext,
-    ) -> Result<(), SyncError> {
+    /// A read found the GitLab issue of `issue`'s link missing: as when a write finds it so, its
+    /// recreation is due (`sync.recreate_if_deleted`, made by the next sync of the issue, which
+    /// the poll queues), or the link is gone: which of the two it is.
+    pub async fn gitlab_issue_missing(&self, issue: crate::domain::QalitaIssueId) -> Result<Action, SyncError> {
         let Some(link) = self.store.get(issue).await?.filter(|l| l.status == LinkStatus::Linked) else {
-            return Ok(());
+            return Ok(Action::Gone);
         };
-        let Some(current) = self.qalita.get_issue(issue).await? else { return Ok(()) };
-        let mut forgotten = link.clone();
-        forgotten.to_gitlab.clear();
-        forgotten.updated_at = self.clock.now();
-        let forgotten = self.store.update(&forgotten).await?;
-        tracing::warn!(qalita_issue = %issue, "the linked GitLab issue is missing: the issue is synced again");
-        self.sync_issue(&current, &forgotten.context, call).await?;
-        Ok(())
+        let now = self.clock.now();
+        let mut next = link.clone();
+        next.updated_at = now;
+        let action = match self.config.sync.recreate_if_deleted {
+            true if link.deleted_at.is_some() => return Ok(Action::Deleted),
+            true => {
+                next.deleted_at = Some(now);
+                Action::Deleted
+            }
+            false => {
+                next.status = LinkStatus::Gone;
+                Action::Gone
+            }
+        };
+        self.store.update(&next).await?;
+        tracing::warn!(qalita_issue = %issue, action = action.as_str(), "the linked GitLab issue is missing");
+        let summary = format!("{action}: the linked GitLab issue is missing");
+        self.log_decisions(issue, &[], action, summary).await;
+        Ok(action)
     }
 
     /// Makes the GitLab issue of `issue` agree with it, as `asked`.
@@ -227,18 +234,16 @@ impl Engine {
         call: &CallContext,
         asked: Asked,
     ) -> Result<Outcome, SyncError> {
-        // A creation writes every field at once from the issue it is given: when that issue came
-        // with an event or the poll, it may be seconds old, and a status changed since would be
-        // written over. An issue's one creation reads it first.
-        // So does an issue the service wrote to after it was read (a GitLab change synced
-        // meanwhile, by another message of the batch or another worker): it is outdated.
+        // The issue is as its caller read it (the worker reads an event's issue before syncing
+        // it). An issue the service wrote to after it was read (a GitLab change synced meanwhile,
+        // by the reconcile or another worker) is outdated: it is read again.
         let stored = self.store.get(issue.id).await?;
         let written_since = stored.as_ref().is_some_and(|link| {
             let last_write = link.to_qalita.values().filter_map(|w| w.at).max();
             last_write.is_some_and(|at| issue.updated_at.is_none_or(|read| at > read))
         });
         let fresh;
-        let issue = match (asked == Asked::ByItself && stored.is_none()) || written_since {
+        let issue = match written_since {
             true => match self.qalita.get_issue(issue.id).await? {
                 Some(current) if current.updated_at >= issue.updated_at => {
                     fresh = current;
@@ -427,6 +432,12 @@ impl Engine {
                     None => taken,
                 }
             }
+            Some(link) if link.deleted_at.is_some() && link.status == LinkStatus::Linked => {
+                // Found deleted before, and the changes queued behind that sync are in: recreated
+                // with what QALITA holds now.
+                let reserved = self.reserve_recreation(&link, desired, now).await?;
+                return self.write(target, &context, desired, reserved, Action::Recreated).await;
+            }
             Some(link) => {
                 if let Some(regressed) = regression(&self.config, &link, desired, now)
                     && regressed.new_issue
@@ -514,17 +525,19 @@ impl Engine {
                         verb
                     }
                     Err(ApiError::NotFound { .. }) if self.config.sync.recreate_if_deleted => {
-                        // Deleted behind our back: recreate through a reservation, as a first
-                        // creation, so that another worker seeing the same 404 cannot create a
-                        // second issue (the reservation is conditional on the link's version).
-                        let mut reserved = LinkState::reserved(link.qalita_id, uuid::Uuid::new_v4().to_string(), now);
-                        reserved.reserve_in(desired.route.project.clone());
-                        reserved.version = link.version;
-                        reserved.context = link.context.clone();
-                        reserved.assignee = link.assignee.clone();
-                        reserved.history = link.history.clone();
-                        let reserved = self.store.update(&reserved).await?;
-                        return Box::pin(self.write(target, context, desired, reserved, Action::Recreated)).await;
+                        if target.asked != Asked::ByItself {
+                            // An operator's sync recreates it at once.
+                            let reserved = self.reserve_recreation(&link, desired, now).await?;
+                            return Box::pin(self.write(target, context, desired, reserved, Action::Recreated)).await;
+                        }
+                        // Deleted behind our back. Changes people made to it before deleting it
+                        // may still be queued behind this message (their deliveries): the
+                        // recreation is due, and waits for them (the worker queues it behind).
+                        next = link.clone();
+                        next.deleted_at = Some(now);
+                        next.updated_at = now;
+                        tracing::warn!(qalita_issue = %issue.id, "the GitLab issue was deleted: it is recreated once the changes queued before are synced");
+                        Action::Deleted
                     }
                     Err(ApiError::NotFound { what, .. }) => {
                         next = link.clone();
@@ -546,6 +559,24 @@ impl Engine {
             (_, Err(error)) => return Err(error.into()),
         };
         Ok(Outcome { action, link: Some(committed), decisions: plan.decisions })
+    }
+
+    /// Takes `link`, whose GitLab issue was deleted, back to a reservation, from which the sync
+    /// creates the new issue as a first creation: another worker that found the same 404 cannot
+    /// create a second one (the reservation is conditional on the link's version).
+    async fn reserve_recreation(
+        &self,
+        link: &LinkState,
+        desired: &Desired,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<LinkState, SyncError> {
+        let mut reserved = LinkState::reserved(link.qalita_id, uuid::Uuid::new_v4().to_string(), now);
+        reserved.reserve_in(desired.route.project.clone());
+        reserved.version = link.version;
+        reserved.context = link.context.clone();
+        reserved.assignee = link.assignee.clone();
+        reserved.history = link.history.clone();
+        Ok(self.store.update(&reserved).await?)
     }
 
     /// When the service first ran against its table (recorded now if it never ran): where the

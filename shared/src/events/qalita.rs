@@ -41,6 +41,12 @@ pub fn sweep_key(issue: QalitaIssueId, at: DateTime<Utc>) -> String {
     format!("{POLL_KEY_PREFIX}{issue}:sweep-{}", at.timestamp_micros())
 }
 
+/// The key, and so the queue's deduplication id, of the event that recreates the GitLab issue of
+/// `issue`, found deleted at `at`: a poll key (its handling sweeps the comments into the new issue).
+pub fn recreate_key(issue: QalitaIssueId, at: DateTime<Utc>) -> String {
+    format!("{POLL_KEY_PREFIX}{issue}:recreate-{}", at.timestamp_micros())
+}
+
 /// A QALITA change event, read.
 #[derive(Debug, Clone, PartialEq)]
 pub enum QalitaEvent {

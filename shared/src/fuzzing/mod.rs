@@ -137,7 +137,17 @@ fn gitlab_ingest(map: &HeaderMap, body: &[u8]) -> Result<Ingested, IngestError> 
             let (Some(project), Some(iid)) = (summary.project, summary.iid) else {
                 panic!("a queued delivery without its project and iid: {summary:?}")
             };
-            assert_eq!(message.group_id, format!("gitlab:{project}:{iid}"));
+            // The issue's own group, or its QALITA issue's when the description carries the marker.
+            let own = format!("gitlab:{project}:{iid}");
+            assert!(
+                message.group_id == own
+                    || message
+                        .group_id
+                        .strip_prefix("qalita:")
+                        .is_some_and(|id| id.parse::<u64>().is_ok_and(|id| id > 0)),
+                "group {} for GitLab issue {project}/{iid}",
+                message.group_id
+            );
             worker_reads_gitlab(*kind, &message.body, &message.dedup_id);
         }
         Ok(Ingested::Ignore { reason: IgnoreReason::TooLarge { bytes, limit, .. }, .. }) => {

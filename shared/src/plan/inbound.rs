@@ -122,26 +122,27 @@ impl Draft {
 }
 
 /// The logical value of a field as GitLab shows it. A delivery's status is made of what it
-/// changed (the state, the muted label) and, for the part it did not change, what the link knows:
-/// GitLab reports one request that closes and labels as two hooks (the close first, with the old
-/// labels), and neither may be read as a status of its own. An issue read from the API shows its
-/// whole status.
+/// shows (the state, as every hook carries it after the request), and the muted label the delivery
+/// changed or, when it did not, the one the link knows: GitLab reports one request that closes and
+/// labels as two hooks (the close first, with the old labels). An issue read from the API shows
+/// its whole status.
 pub fn gitlab_value(config: &Config, link: &LinkState, facts: &GitlabIssueFacts, field: Field) -> Option<String> {
     let muted_label = &config.mapping.muted_label;
     match field {
         // Read from the API (after the delivery, for a refreshed one): the whole status is there.
         Field::Status if facts.changed.is_none() || facts.refreshed => Some(facts.status(muted_label).as_str().into()),
         Field::Status => {
-            let known = known_gitlab_value(config, link, Field::Status);
-            let (known_state, known_muted) = match known.as_deref().map(Status::parse) {
-                Some(Some(Status::Resolved)) => (IssueState::Closed, link.managed_labels.contains(muted_label)),
-                Some(Some(Status::Muted)) => (IssueState::Opened, true),
-                Some(_) => (IssueState::Opened, false),
-                None => (facts.previous_state.unwrap_or(facts.state), facts.muted(muted_label)),
+            // Every hook carries the state as it is after the request: GitLab changes the state
+            // first. Only the labels of the close or reopen hook are the old ones: the muted label
+            // is the delivery's when it changed it, else what the link knows.
+            let known_muted = match known_gitlab_value(config, link, Field::Status).as_deref().map(Status::parse) {
+                Some(Some(Status::Resolved)) => link.managed_labels.contains(muted_label),
+                Some(Some(Status::Muted)) => true,
+                Some(_) => false,
+                None => facts.muted(muted_label),
             };
-            let state = if facts.state_changed() { facts.state } else { known_state };
             let muted = if facts.muted_changed(muted_label) { facts.muted(muted_label) } else { known_muted };
-            Some(Status::of(state, muted).as_str().into())
+            Some(Status::of(facts.state, muted).as_str().into())
         }
         Field::Assignee => facts.assignee.as_ref().map(|a| a.as_ref().map_or(String::new(), |u| u.id.to_string())),
         Field::Title => facts.title.clone(),

@@ -52,7 +52,8 @@ pub enum PollVerdict {
 
 /// Whether a QALITA issue read from a list (the poll) needs a sync. An unlinked issue does when
 /// the creation policy creates it (`first_run`: when the service first ran against its table); a
-/// linked one when its state is newer than the one its link last synced. A severed or gone link is
+/// linked one when its state is newer than the one its link last synced, or its GitLab issue is
+/// to be recreated. A severed or gone link is
 /// never synced. An issue without `updated_at` cannot be compared, and is left to its events.
 pub fn poll_verdict(
     config: &Config,
@@ -73,6 +74,8 @@ pub fn poll_verdict(
             }
         }
         (Some(link), _) if matches!(link.status, LinkStatus::Severed | LinkStatus::Gone) => PollVerdict::Nothing,
+        // Its GitLab issue was found deleted, and its recreation is due.
+        (Some(link), _) if link.deleted_at.is_some() => PollVerdict::Sync,
         (Some(link), Some(updated)) => yes(link.qalita_watermark.is_none_or(|w| updated > w)),
         (Some(_), None) => PollVerdict::Nothing,
     }

@@ -66,6 +66,7 @@ fn full_link(id: u64) -> LinkState {
         link_back: Some(LinkBackDue::Adopted),
         comments_swept_at: Some(time("2025-03-04T05:06:11.5Z")),
         resolved_at: Some(time("2025-01-02T03:04:05.678Z")),
+        deleted_at: Some(time("2025-03-04T05:06:11.5Z")),
         history: vec![PastIssue {
             gitlab: GitlabLink {
                 project_id: project(80_222_147),
