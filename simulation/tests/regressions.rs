@@ -66,7 +66,8 @@ fn a_delivery_older_than_gitlabs_state_writes_gitlabs_state_not_its_own() {
 }
 
 /// Seed 171: a GitLab issue deleted behind the sync's back (GitLab sends no hook) was never
-/// noticed while QALITA did not change, so never recreated.
+/// noticed while QALITA did not change, so never recreated. The comment sweep notices it; the
+/// poll's next run queues its recreation.
 #[test]
 fn a_deleted_gitlab_issue_is_noticed_and_recreated_by_the_schedule() {
     let mut s = Scenario::new();
@@ -74,6 +75,10 @@ fn a_deleted_gitlab_issue_is_noticed_and_recreated_by_the_schedule() {
     deliver_all(&s);
     s.person(Act::GitlabDelete);
     assert!(gitlab_issues_of(&s.world, issue).is_empty());
+    s.wait(TimeDelta::minutes(5));
+    s.schedule();
+    s.drain();
+    assert!(gitlab_issues_of(&s.world, issue).is_empty(), "noticed, not recreated yet: {:#?}", s.writes());
     s.wait(TimeDelta::minutes(5));
     s.schedule();
     s.drain();

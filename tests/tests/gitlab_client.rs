@@ -60,7 +60,7 @@ fn new_issue(qalita_id: u64) -> NewIssue {
 }
 
 fn event(uuid: &str) -> CallContext {
-    CallContext { gitlab_event_uuid: Some(uuid.into()) }
+    CallContext { gitlab_event_uuid: Some(uuid.into()), ..CallContext::default() }
 }
 
 fn no_event() -> CallContext {

@@ -84,7 +84,7 @@ fn project() -> GitlabProjectRef {
 }
 
 fn event(uuid: &str) -> CallContext {
-    CallContext { gitlab_event_uuid: Some(uuid.into()) }
+    CallContext { gitlab_event_uuid: Some(uuid.into()), ..CallContext::default() }
 }
 
 /// Waits (in short steps, 5 s at most) until `count` requests have reached the receiver and every

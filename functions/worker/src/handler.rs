@@ -249,7 +249,7 @@ async fn process_message(deps: &Deps, message: &SqsMessage) -> Result<(), Retry>
                 let result = deps.engine.sync_qalita_comment(issue, &comment, &CallContext::default()).await;
                 finish(deps, id, kind, Some(issue), result.map(|o| (o.action, o.reason)), started).await
             }
-            Ok(Some(event)) => sync_qalita(deps, id, kind, event, started).await,
+            Ok(Some(event)) => sync_qalita(deps, id, kind, event, envelope.received_at, started).await,
             Ok(None) => {
                 tracing::warn!(
                     message_id = id,
@@ -268,6 +268,7 @@ async fn process_message(deps: &Deps, message: &SqsMessage) -> Result<(), Retry>
         Source::Gitlab => {
             let call = CallContext {
                 gitlab_event_uuid: envelope.delivery.as_ref().and_then(|d| d.event_uuid.as_deref().map(str::to_owned)),
+                received_at: Some(envelope.received_at),
             };
             match EventKind::from_name(kind) {
                 Some(EventKind::Issue | EventKind::ConfidentialIssue) => {
@@ -431,7 +432,14 @@ async fn finish(
 /// or names it only: an event's issue is QALITA's state when it was sent, and people may have
 /// changed it since (while the message waited behind others of its group, a back-off or an
 /// outage); writing it would undo their change. Its context (source, severity) is the event's.
-async fn sync_qalita(deps: &Deps, id: &str, kind: &str, event: QalitaEvent, started: Instant) -> Result<(), Retry> {
+async fn sync_qalita(
+    deps: &Deps,
+    id: &str,
+    kind: &str,
+    event: QalitaEvent,
+    received_at: chrono::DateTime<chrono::Utc>,
+    started: Instant,
+) -> Result<(), Retry> {
     let (issue_id, context, sweep_comments) = match event {
         QalitaEvent::IssueChanged { issue, context, sweep } => (issue.id, context, sweep),
         QalitaEvent::IssueNamed { id, context, sweep } => (id, context, sweep),
@@ -451,7 +459,8 @@ async fn sync_qalita(deps: &Deps, id: &str, kind: &str, event: QalitaEvent, star
         // is retried after the tokens are read again (a rotation), not dropped.
         Err(error) => return finish(deps, id, kind, Some(issue_id), Err(error.into()), started).await,
     };
-    let result = deps.engine.sync_issue(&issue, &context, &CallContext::default()).await;
+    let call = CallContext { received_at: Some(received_at), ..CallContext::default() };
+    let result = deps.engine.sync_issue(&issue, &context, &call).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     match result {
         Ok(outcome) => {
@@ -462,7 +471,7 @@ async fn sync_qalita(deps: &Deps, id: &str, kind: &str, event: QalitaEvent, star
             if outcome.action == Action::Deleted {
                 // The recreation goes behind the changes already queued in the issue's group,
                 // the deleted issue's deliveries among them; it sweeps the comments too.
-                if let Err(error) = crate::poll::queue_recreation(deps, issue.id).await {
+                if let Err(error) = crate::requeue::recreation(deps.queue.as_ref(), deps.clock.now(), issue.id).await {
                     tracing::warn!(message_id = id, qalita_issue = %issue.id, error = %error, "recreation not queued: the next poll queues it");
                 }
                 metrics::count(Figure::Message(done(outcome.action)));

@@ -16,11 +16,10 @@ use std::time::Instant;
 use qalita_gitlab_core::domain::QalitaIssueId;
 use qalita_gitlab_core::domain::link::LinkState;
 use qalita_gitlab_core::domain::qalita::QalitaIssue;
-use qalita_gitlab_core::envelope::{ENVELOPE_VERSION, Envelope, Source};
-use qalita_gitlab_core::events::qalita::{ISSUE_UPDATED, poll_key, recreate_key, sweep_key};
+use qalita_gitlab_core::events::qalita::{poll_key, sweep_key};
 use qalita_gitlab_core::plan::outbound::{PollVerdict, poll_verdict};
 use qalita_gitlab_core::plan::sweep;
-use qalita_gitlab_core::ports::{OutgoingMessage, QueueError, StoreError};
+use qalita_gitlab_core::ports::{QueueError, StoreError};
 use serde_json::{Value, json};
 
 use crate::handler::Deps;
@@ -212,29 +211,10 @@ async fn enqueue(deps: &Deps, issue: &QalitaIssue) -> Result<(), QueueError> {
     send(deps, issue.id, poll_key(issue.id, issue.updated_at), json!({ "issue": issue })).await
 }
 
-/// Queues the recreation of the GitLab issue of `issue`, found deleted: an id-only event of the
-/// issue's group, which the worker reads the issue for, syncs, and sweeps the comments of.
-pub(crate) async fn queue_recreation(deps: &Deps, issue: QalitaIssueId) -> Result<(), QueueError> {
-    send(deps, issue, recreate_key(issue, deps.clock.now()), json!({ "issue_id": issue })).await
-}
-
 /// Puts an `issue.updated` event about `issue` on the queue, in the issue's own group, under `key`
 /// (its deduplication id).
 async fn send(deps: &Deps, issue: QalitaIssueId, key: String, payload: Value) -> Result<(), QueueError> {
-    let envelope = Envelope {
-        v: ENVELOPE_VERSION,
-        source: Source::Qalita,
-        kind: ISSUE_UPDATED.into(),
-        received_at: deps.clock.now(),
-        key: key.as_str().into(),
-        delivery: None,
-        payload,
-    };
-    let body = serde_json::to_string(&envelope)
-        .map_err(|e| QueueError::Rejected { class: "encode".into(), message: e.to_string() })?;
-    deps.queue
-        .send(&OutgoingMessage { group_id: qalita_gitlab_core::envelope::issue_group(issue), dedup_id: key, body })
-        .await
+    crate::requeue::send(deps.queue.as_ref(), deps.clock.now(), issue, key, payload).await
 }
 
 /// Queues the comment sweep of the next open links of the line (`sync.comment_sweep_per_run`,

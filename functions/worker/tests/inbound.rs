@@ -66,6 +66,34 @@ async fn creating_the_gitlab_issue_echoes_back_nothing() {
     assert_eq!(comments[0]["content"], format!("[GitLab] Tracked in GitLab: {}", world.gitlab_issue().web_url));
 }
 
+/// A person closes the GitLab issue, then deletes it, while a QALITA change of the issue is queued
+/// ahead of the close's delivery (seeds 1826, 6587 of the simulation). The QALITA change finds the
+/// issue deleted; the recreation waits behind the close, which reaches QALITA first: the new issue
+/// starts closed, as the person left it.
+#[tokio::test]
+async fn a_change_made_in_gitlab_before_deleting_the_issue_reaches_qalita_before_the_recreation() {
+    let (world, iid) = linked("").await;
+    world.qalita.update_issue(ISSUE, |i| i["title"] = "Invalid Longitude".into());
+    world.qalita_changed(json!({})).await;
+    person_updates(&world, iid, IssueUpdate { state_event: Some(StateEvent::Close), ..Default::default() }).await;
+    world.settle().await;
+    assert!(world.gitlab.delete_issue(42, iid.get()));
+    world.quiesce().await;
+    let log = world.store.log(QalitaIssueId::new(ISSUE).unwrap()).await.unwrap();
+    assert_eq!(qalita_status(&world), "resolved", "the close reached QALITA: {log:#?}");
+    let recreated = world.gitlab_issue();
+    assert_ne!(recreated.iid, iid);
+    assert_eq!(recreated.state, IssueState::Closed, "recreated as the person left it");
+    assert!(recreated.title.ends_with("Invalid Longitude"), "{}", recreated.title);
+    let kinds: Vec<&str> = log.iter().map(|e| e.kind.as_str()).collect();
+    let (deleted, synced, recreated) = (
+        kinds.iter().position(|k| *k == "deleted"),
+        kinds.iter().position(|k| *k == "synced"),
+        kinds.iter().position(|k| *k == "recreated"),
+    );
+    assert!(deleted < synced && synced < recreated && deleted.is_some(), "{kinds:?}");
+}
+
 #[tokio::test]
 async fn a_person_closing_then_reopening_in_gitlab_resolves_then_reopens_qalita() {
     let (world, iid) = linked("").await;
@@ -76,10 +104,11 @@ async fn a_person_closing_then_reopening_in_gitlab_resolves_then_reopens_qalita(
     let (gitlab, gitlab_writes, qalita, qalita_writes) = calls_since(&world, before);
     // The person's PUT, and the worker's one read of the GitLab issue before it writes (a delivery
     // may be older than GitLab's state); the worker's GET and PUT of the QALITA issue; QALITA's own
-    // change event comes back without the dataset's name, which is looked up once (the issue's
-    // source, cached for an hour: the reopen below reads it no more), and plans nothing.
+    // change event comes back without the dataset's name: its issue is read (as every event's),
+    // the name looked up once (the issue's source, cached for an hour: the reopen below reads it
+    // no more), and it plans nothing.
     assert_eq!((gitlab, gitlab_writes), (2, 1), "GitLab got the person's close and the worker's read of it");
-    assert_eq!((qalita, qalita_writes), (3, 1), "QALITA got two reads (the issue, its source) and one write");
+    assert_eq!((qalita, qalita_writes), (4, 1), "QALITA got three reads (the issue twice, its source) and one write");
     let log = world.store.log(QalitaIssueId::new(ISSUE).unwrap()).await.unwrap();
     assert!(log.iter().any(|e| e.kind == "status-back" && e.message.contains("resolved")), "{log:?}");
 
@@ -87,7 +116,9 @@ async fn a_person_closing_then_reopening_in_gitlab_resolves_then_reopens_qalita(
     person_updates(&world, iid, IssueUpdate { state_event: Some(StateEvent::Reopen), ..Default::default() }).await;
     world.quiesce().await;
     assert_eq!(qalita_status(&world), "open");
-    assert_eq!(calls_since(&world, before), (2, 1, 2, 1), "the person's reopen, the worker's read of it");
+    // QALITA: the PUT, and the issue read twice: before it (for the inbound sync) and for QALITA's
+    // own change event of that PUT, which plans nothing.
+    assert_eq!(calls_since(&world, before), (2, 1, 3, 1), "the person's reopen, the worker's read of it");
     assert_eq!(world.gitlab_issue().state, IssueState::Opened);
 }
 
@@ -125,9 +156,10 @@ async fn the_ignored_label_mutes_and_its_removal_reopens() {
     person_updates(&world, iid, IssueUpdate { add_labels: vec!["ignored".into()], ..Default::default() }).await;
     world.quiesce().await;
     assert_eq!(qalita_status(&world), "muted");
-    // QALITA: the issue, its source (the dataset's name, looked up once), the PUT.
+    // QALITA: the issue, its source (the dataset's name, looked up once), the PUT, and the issue
+    // again for QALITA's own change event of that PUT (which plans nothing).
     // GitLab: the person's edit and the worker's read before it writes QALITA.
-    assert_eq!(calls_since(&world, before), (2, 1, 3, 1));
+    assert_eq!(calls_since(&world, before), (2, 1, 4, 1));
     // QALITA's event of our write plans nothing: the label stays, nothing else is written.
     let issue = world.gitlab_issue();
     assert!(issue.labels.contains(&"ignored".to_string()) && issue.state == IssueState::Opened);
@@ -151,7 +183,11 @@ async fn with_ownership_assignee_both_reassigning_in_gitlab_reassigns_in_qalita_
     world.quiesce().await;
     assert_eq!(world.qalita.issue(ISSUE).unwrap()["assignee"], 13);
     let (_, gitlab_writes, qalita, qalita_writes) = calls_since(&world, before);
-    assert_eq!((qalita, qalita_writes), (4, 1), "GET the issue, GET the users, PUT, GET the issue's source once");
+    assert_eq!(
+        (qalita, qalita_writes),
+        (5, 1),
+        "GET the issue, GET the users, PUT, GET the issue's source once, GET the issue for QALITA's event of the PUT"
+    );
     // The person's change, then the description, which names the owner: QALITA's new owner is
     // news to the description, not to the assignee (no assignee write: that would be an echo).
     assert_eq!(gitlab_writes, 2);
@@ -655,17 +691,19 @@ async fn with_every_field_two_way_one_change_makes_its_writes_and_then_everythin
     let before = world.calls();
     person_updates(&world, iid, IssueUpdate { state_event: Some(StateEvent::Close), ..Default::default() }).await;
     world.quiesce().await;
-    assert_eq!(calls_since(&world, before), (2, 1, 2, 1), "GitLab → QALITA, GitLab read once before the write");
+    // QALITA: the issue read before the write, the PUT, and the issue read for QALITA's own event
+    // of the PUT (which plans nothing).
+    assert_eq!(calls_since(&world, before), (2, 1, 3, 1), "GitLab → QALITA, GitLab read once before the write");
     // Closed: resolved in QALITA, out of the comment sweep's line.
     quiet_cycles("after the GitLab change", 0).await;
 
-    // A change in QALITA: one GitLab write, nothing back.
+    // A change in QALITA: one QALITA read, one GitLab write, nothing back.
     let before = world.calls();
     world.qalita.set_status(ISSUE, "open");
     world.quiesce().await;
     let (gitlab, gitlab_writes, qalita, qalita_writes) = calls_since(&world, before);
     assert_eq!((gitlab, gitlab_writes, qalita_writes), (1, 1, 0), "QALITA → GitLab");
-    assert_eq!(qalita, 0, "the event carries the issue: nothing to read");
+    assert_eq!(qalita, 1, "the event's issue is read: QALITA may have changed it since it was sent");
     // Open again: its comments are swept every run (one open link, 50 a run).
     quiet_cycles("after the QALITA change", 1).await;
     assert_eq!((world.gitlab_issue().state, qalita_status(&world).as_str()), (IssueState::Opened, "open"));

@@ -13,7 +13,7 @@ use crate::domain::gitlab::{GitlabIssue, GitlabProjectRef, IssueState};
 use crate::domain::link::{Field, LinkState, LinkStatus, LogEntry, LogLevel, RelinkReason, ResolvedAssignee, Written};
 use crate::domain::marker::Marker;
 use crate::domain::qalita::{IssueContext, QalitaIssue, QalitaUser};
-use crate::domain::sync::{Action, Decision};
+use crate::domain::sync::{Action, Decision, DecisionKind};
 use crate::mapping::{Desired, Facts};
 use crate::plan::link::{adopt, link_of, reserved_in, stamp_written};
 use crate::plan::regression::regression;
@@ -432,9 +432,22 @@ impl Engine {
                     None => taken,
                 }
             }
-            Some(link) if link.deleted_at.is_some() && link.status == LinkStatus::Linked => {
-                // Found deleted before, and the changes queued behind that sync are in: recreated
-                // with what QALITA holds now.
+            Some(link)
+                if link.status == LinkStatus::Linked
+                    && let Some(deleted) = link.deleted_at =>
+            {
+                // Found deleted before. An event received before that may be ahead of the deleted
+                // issue's deliveries in the queue: it leaves the recreation to the events behind
+                // them (the follow-up queued when it was found deleted, the poll's).
+                if target.call.received_at.is_some_and(|received| received <= deleted) {
+                    let decision = Decision {
+                        level: LogLevel::Info,
+                        kind: DecisionKind::Skipped,
+                        message: "the GitLab issue was found deleted: its recreation is queued behind the changes made before".into(),
+                    };
+                    return Ok(Outcome { action: Action::Skipped, link: Some(link), decisions: vec![decision] });
+                }
+                // The changes queued before are in: recreated with what QALITA holds now.
                 let reserved = self.reserve_recreation(&link, desired, now).await?;
                 return self.write(target, &context, desired, reserved, Action::Recreated).await;
             }

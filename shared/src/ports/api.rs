@@ -124,6 +124,10 @@ pub struct CallContext {
     /// `X-Gitlab-Event-UUID` of the triggering delivery: sent back, GitLab uses it to stop
     /// recursive hooks.
     pub gitlab_event_uuid: Option<String>,
+    /// When the queued event that asks for the sync was received (`None`: no queued event, an
+    /// operator's command). An event received before the GitLab issue was found deleted leaves
+    /// its recreation to the events queued after it ([`crate::domain::link::LinkState::deleted_at`]).
+    pub received_at: Option<DateTime<Utc>>,
 }
 
 /// A query of a project's issues.

@@ -30,7 +30,7 @@ fn json_body(request: &Request) -> serde_json::Value {
 }
 
 fn with_uuid(uuid: &str) -> CallContext {
-    CallContext { gitlab_event_uuid: Some(uuid.into()) }
+    CallContext { gitlab_event_uuid: Some(uuid.into()), ..CallContext::default() }
 }
 
 #[test]

@@ -189,7 +189,7 @@ fn a_delivery_older_than_the_field_is_stale_and_changes_nothing() {
 }
 
 #[test]
-fn a_delivery_speaks_only_for_the_fields_it_changed() {
+fn a_hook_shows_the_state_after_its_request_and_the_muted_label_it_changed() {
     let config = config("");
     let link = linked(&config);
     // The issue is closed, but this delivery is about a label: the close is another delivery's.
@@ -201,16 +201,28 @@ fn a_delivery_speaks_only_for_the_fields_it_changed() {
         f.previous_labels = Some(BTreeSet::from(["qalita".to_owned(), "severity:high".to_owned()]));
     });
     assert!(changed_fields(&config, &link, &labelled).is_empty());
-    // A delivery that only removes the muted label says nothing of the state it shows: the status
-    // is the link's state with the label gone.
+    // Every hook shows the state as it is after its request (GitLab saves the state first): a
+    // delivery that removes the muted label of a closed issue says the issue is resolved, even
+    // while the close's own delivery is still on its way (or lost).
     let unmuting = event(&config, &link, 6, |f| {
         f.state = IssueState::Closed;
         f.changed = Some(BTreeSet::from([Field::Status]));
         f.previous_labels = Some(BTreeSet::from(["qalita".to_owned(), "ignored".to_owned()]));
     });
     assert!(unmuting.changes(Field::Status, "ignored"));
-    assert_eq!(gitlab_value(&config, &link, &unmuting, Field::Status).as_deref(), Some("open"));
-    assert!(changed_fields(&config, &link, &unmuting).is_empty());
+    assert_eq!(gitlab_value(&config, &link, &unmuting, Field::Status).as_deref(), Some("resolved"));
+    assert_eq!(changed_fields(&config, &link, &unmuting), vec![Field::Status]);
+    // The muted label is the delivery's only when it changed it: a close hook shows the labels
+    // before the request, and the link's knowledge of the label stands.
+    let mut muted = link.clone();
+    muted.to_gitlab.insert(Field::Status, Written { value: "muted".into(), watermark: Some(at(4)), at: Some(at(4)) });
+    muted.managed_labels.insert("ignored".into());
+    let closing = event(&config, &muted, 7, |f| {
+        f.state = IssueState::Closed;
+        f.changed = Some(BTreeSet::from([Field::Status]));
+        f.previous_state = Some(IssueState::Opened);
+    });
+    assert_eq!(gitlab_value(&config, &muted, &closing, Field::Status).as_deref(), Some("resolved"));
 }
 
 #[test]
