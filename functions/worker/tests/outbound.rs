@@ -171,6 +171,24 @@ async fn an_event_with_only_an_issue_id_makes_the_worker_fetch_the_issue() {
     assert_eq!(world.gitlab_issue().title, "[QALITA] billing.customer_sites: Invalid Latitude");
 }
 
+/// Seed 2686 of the simulation: an event's issue, seconds old, was written to GitLab over a status
+/// QALITA had changed since, and GitLab edits made meanwhile were then judged against the wrong
+/// value. The worker reads every event's issue before syncing it.
+#[tokio::test]
+async fn an_event_carrying_an_issue_qalita_changed_since_syncs_the_newer_state() {
+    let world = World::new("").await;
+    world.qalita_changed(json!({})).await;
+    world.run_worker().await;
+    world.qalita.update_issue(ISSUE, |i| i["title"] = "Invalid Longitude".into());
+    world.qalita_changed(json!({})).await;
+    // Changed again before the worker took the event: the event still carries "open".
+    world.qalita.update_issue(ISSUE, |i| i["status"] = "resolved".into());
+    world.run_worker().await;
+    let issue = world.gitlab_issue();
+    assert!(issue.title.ends_with("Invalid Longitude"));
+    assert_eq!(issue.state, IssueState::Closed, "QALITA's state when the worker synced it");
+}
+
 #[tokio::test]
 async fn a_refused_qalita_token_on_an_id_only_event_is_retried_and_asks_for_the_secrets_again() {
     let world = World::new("").await;

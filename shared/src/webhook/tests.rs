@@ -186,6 +186,36 @@ fn a_note_without_project_id_takes_the_project_from_its_attributes_or_its_issue(
     assert_eq!(queued("Note Hook", &old).1.group_id, "gitlab:5:17");
 }
 
+/// One issue, one message group: a delivery about a GitLab issue the sync created (its description
+/// ends with the hidden marker) is queued in its QALITA issue's group, so that it is synced in turn
+/// with that issue's QALITA events, never at the same time (the simulation's two-group race).
+#[test]
+fn a_delivery_about_a_marked_issue_is_queued_in_its_qalita_issues_group() {
+    let marked = with(ISSUE_OPEN, |v| {
+        v["object_attributes"]["description"] = "Null rate above 5 %\n\n<!-- qalita-issue:4821 -->".into();
+    });
+    assert_eq!(queued("Issue Hook", &marked).1.group_id, "qalita:4821");
+    // As Rails writes it (`<` and `>` escaped), and with white space after it.
+    let escaped = marked.replace("<!-- qalita-issue:4821 -->", "\\u003c!-- qalita-issue:4821 --\\u003e\\n");
+    assert!(escaped.contains("u003c!-- qalita-issue:4821"), "{escaped}");
+    assert_eq!(queued("Issue Hook", &escaped).1.group_id, "qalita:4821");
+    let note = with(NOTE_ON_ISSUE, |v| {
+        v["issue"]["description"] = "text\n\n<!-- qalita-issue:77 -->".into();
+    });
+    assert_eq!(queued("Note Hook", &note).1.group_id, "qalita:77");
+    // A marker quoted inside the text, a retired one, none, or no description: the GitLab issue's
+    // own group.
+    for description in [
+        Value::from("see <!-- qalita-issue:4821 --> above, then more text"),
+        Value::from("moved <!-- qalita-issue-severed:4821 -->"),
+        Value::from("no marker"),
+        Value::Null,
+    ] {
+        let body = with(ISSUE_OPEN, |v| v["object_attributes"]["description"] = description.clone());
+        assert_eq!(queued("Issue Hook", &body).1.group_id, "gitlab:1:23", "{description}");
+    }
+}
+
 #[test]
 fn a_message_that_cannot_fit_the_queue_even_without_texts_is_ignored_not_retried() {
     let huge_title = with(ISSUE_OPEN, |v| v["object_attributes"]["title"] = "t".repeat(1_100_000).into());

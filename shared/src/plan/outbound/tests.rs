@@ -232,6 +232,49 @@ fn status_changes_close_reopen_and_mute() {
     );
 }
 
+/// Seed 782 of the simulation: a person closed a muted issue and left the label, then reopened it
+/// (muted again in GitLab). A sync of QALITA's other fields removed the label with the labels diff,
+/// writing "open" over the person's newer "muted". The muted label is the status's: only a status
+/// write touches it.
+#[test]
+fn a_sync_of_other_fields_leaves_the_muted_label_to_the_status() {
+    let config = config("");
+    let resolved = issue("resolved", 5);
+    let mut link = linked(&config, &resolved, "high", &AssigneeInput::Unassigned);
+    // The inbound sync recorded GitLab's label, as the person left it on the closed issue.
+    link.managed_labels.insert("ignored".into());
+    let mut retitled = issue("resolved", 6);
+    retitled.title = "Invalid Longitude".into();
+    let plan = plan_for(&config, &retitled, &AssigneeInput::Unassigned, &link);
+    let update = update_of(&plan);
+    assert!(update.title.is_some());
+    assert!(update.remove_labels.is_empty() && update.add_labels.is_empty(), "{update:?}");
+    assert!(update.state_event.is_none());
+    assert!(plan.next.managed_labels.contains("ignored"), "GitLab still has it");
+    // QALITA's own status change writes the whole status, the label with it.
+    let reopened = issue("open", 7);
+    let reopening = plan_for(&config, &reopened, &AssigneeInput::Unassigned, &plan.next);
+    assert_eq!(update_of(&reopening).remove_labels, vec!["ignored".to_owned()]);
+    assert!(!reopening.next.managed_labels.contains("ignored"));
+}
+
+/// Seed 403: an adopted issue (a crashed creation's) has its state recorded and no status. QALITA
+/// muted meanwhile: the status is known from the state and the label the adopted issue shows, so
+/// the muted label is written (before, only the labels diff wrote it, which now leaves it).
+#[test]
+fn an_adopted_issue_gets_the_muted_label_of_its_status() {
+    let config = config("");
+    let open = issue("open", 5);
+    let mut adopted = linked(&config, &open, "high", &AssigneeInput::Unassigned);
+    adopted.to_gitlab.remove(&Field::Status);
+    let muted = issue("muted", 6);
+    let plan = plan_for(&config, &muted, &AssigneeInput::Unassigned, &adopted);
+    let update = update_of(&plan);
+    assert_eq!(update.add_labels, vec!["ignored".to_owned()], "{update:?}");
+    assert_eq!(update.state_event, Some(StateEvent::Reopen));
+    assert_eq!(plan.next.to_gitlab[&Field::Status].value, "muted");
+}
+
 #[test]
 fn an_unknown_status_word_or_person_changes_nothing_and_says_why() {
     let config = config("");
