@@ -96,6 +96,28 @@ impl<'de, P: Deserialize<'de>> Envelope<'de, P> {
     }
 }
 
+/// The FIFO message group of a QALITA issue. The events of its linked GitLab issue are put in the
+/// same group ([`gitlab_group`]), so that one issue's changes from both sides are synced one at a
+/// time, in the order they arrived: a sync never plans on a state the other direction is about to
+/// change.
+pub fn issue_group(issue: crate::domain::QalitaIssueId) -> String {
+    format!("qalita:{issue}")
+}
+
+/// The FIFO message group of a GitLab issue event: its QALITA issue's group when the description
+/// ends with that issue's hidden marker (every GitLab issue the sync created does), else the GitLab
+/// issue's own (`gitlab:<project id>:<iid>`).
+pub fn gitlab_group(
+    project: crate::domain::GitlabProjectId,
+    iid: crate::domain::Iid,
+    marked: Option<crate::domain::QalitaIssueId>,
+) -> String {
+    match marked {
+        Some(issue) => issue_group(issue),
+        None => format!("gitlab:{project}:{iid}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,27 +141,5 @@ mod tests {
         let body = r#"{"v":2,"source":"gitlab","kind":"Issue Hook","received_at":"2026-11-24T16:42:00Z","key":"k","payload":{}}"#;
         let err = Envelope::<serde_json::Value>::parse(body).unwrap_err();
         assert!(matches!(err, EnvelopeError::UnsupportedVersion { found: 2 }), "{err}");
-    }
-}
-
-/// The FIFO message group of a QALITA issue. The events of its linked GitLab issue are put in the
-/// same group ([`gitlab_group`]), so that one issue's changes from both sides are synced one at a
-/// time, in the order they arrived: a sync never plans on a state the other direction is about to
-/// change.
-pub fn issue_group(issue: crate::domain::QalitaIssueId) -> String {
-    format!("qalita:{issue}")
-}
-
-/// The FIFO message group of a GitLab issue event: its QALITA issue's group when the description
-/// ends with that issue's hidden marker (every GitLab issue the sync created does), else the GitLab
-/// issue's own (`gitlab:<project id>:<iid>`).
-pub fn gitlab_group(
-    project: crate::domain::GitlabProjectId,
-    iid: crate::domain::Iid,
-    marked: Option<crate::domain::QalitaIssueId>,
-) -> String {
-    match marked {
-        Some(issue) => issue_group(issue),
-        None => format!("gitlab:{project}:{iid}"),
     }
 }

@@ -202,7 +202,6 @@ impl World {
     /// it to the handler, delete what the handler did not report failed.
     pub async fn run_worker(&self) -> (usize, SqsBatchResponse) {
         let received = self.queue.receive(10, Duration::ZERO).await.unwrap();
-        for m in &received {}
         let response = consume(self.deps.clone(), &self.queue, &received).await;
         for message in &received {
             if response.batch_item_failures.iter().any(|f| f.item_identifier == message.message_id) {
