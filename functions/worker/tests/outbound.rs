@@ -130,6 +130,20 @@ async fn a_gitlab_issue_deleted_behind_our_back_is_recreated_by_a_follow_up_in_i
     world.run_worker().await;
     assert!(world.gitlab.issues(42).is_empty(), "nothing recreated by the message that found it deleted");
     assert!(world.link().await.deleted_at.is_some());
+    // `explain` shows what the next sync does: the recreation.
+    let issue: qalita_gitlab_core::domain::qalita::QalitaIssue =
+        serde_json::from_value(world.qalita.issue(ISSUE).unwrap()).unwrap();
+    let preview = world
+        .deps
+        .engine
+        .preview(&issue, &Default::default(), qalita_gitlab_core::engine::Asked::ByItself)
+        .await
+        .unwrap();
+    assert!(
+        matches!(preview.plan.ops.first(), Some(qalita_gitlab_core::plan::Op::CreateIssue { .. })),
+        "{:?}",
+        preview.plan.ops
+    );
     let (received, response) = world.run_worker().await;
     assert_eq!((received, response.batch_item_failures.len()), (1, 0), "the follow-up");
     let second = world.gitlab_issue();

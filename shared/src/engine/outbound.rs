@@ -358,6 +358,10 @@ impl Engine {
                     None => (reserve(link.version), None),
                 }
             }
+            // Found deleted: the next sync recreates it (behind the changes queued before).
+            Some(link) if link.status == LinkStatus::Linked && link.deleted_at.is_some() => {
+                (reserve(link.version), None)
+            }
             Some(link) => (link.clone(), None),
         };
         let mut plan = plan(&self.config, issue, &desired, &assignee, &base, now);
