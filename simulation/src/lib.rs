@@ -64,6 +64,9 @@ impl Default for Options {
 pub enum Flow {
     /// A new QALITA issue found by the poll: the GitLab issue created, the link back written.
     Create,
+    /// A new QALITA issue found open by the poll and resolved before the worker took it: the worker
+    /// reads it resolved, and the creation policy gives it no GitLab issue.
+    CreateResolved,
     /// A status and assignee change in QALITA brought to GitLab by the poll.
     Update,
     /// A GitLab note brought to QALITA by its delivery.
@@ -254,13 +257,13 @@ async fn scripted(
     crash_after: Option<u64>,
 ) -> Result<Option<u64>, String> {
     let issue = people::new_issue(world, ledger);
-    if flow != Flow::Create {
+    if !matches!(flow, Flow::Create | Flow::CreateResolved) {
         // The issue exists in GitLab before the flow.
         world.run_schedule(None).await?;
         drain(world).await?;
     }
     match flow {
-        Flow::Create => {}
+        Flow::Create | Flow::CreateResolved => {}
         Flow::Update => {
             world.advance(TimeDelta::seconds(30));
             people::act(world, ledger, people::Act::QalitaStatus("resolved")).await?;
@@ -276,6 +279,10 @@ async fn scripted(
     }
     if flow != Flow::Comment {
         world.run_schedule(None).await?;
+    }
+    if flow == Flow::CreateResolved {
+        world.advance(TimeDelta::seconds(30));
+        people::act(world, ledger, people::Act::QalitaStatus("resolved")).await?;
     }
     world.chaos.trace.note(format!("flow {flow:?} on QALITA issue {issue}, crash after call {crash_after:?}"));
     // The worker that takes the message dies after its call `crash_after`.

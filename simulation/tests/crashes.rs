@@ -32,6 +32,13 @@ fn a_crash_after_any_call_of_a_creation_is_recovered() {
     assert!(enumerate(Flow::Create) >= 8);
 }
 
+/// A new issue resolved before the worker took it: the worker reads it resolved, and whatever its
+/// crash point, no GitLab issue is made (the creation policy) and no status is written anywhere.
+#[test]
+fn a_crash_after_any_call_of_a_refused_creation_is_recovered() {
+    assert!(enumerate(Flow::CreateResolved) >= 10);
+}
+
 #[test]
 fn a_crash_after_any_call_of_an_update_is_recovered() {
     assert!(enumerate(Flow::Update) >= 5);

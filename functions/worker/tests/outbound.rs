@@ -633,3 +633,34 @@ async fn an_operators_creation_after_a_lost_link_adopts_the_marked_issue() {
     assert_eq!(posts(), 1, "no second issue");
     assert_eq!(world.gitlab_issue().iid.get(), outcome.link.and_then(|l| l.gitlab).unwrap().iid.get());
 }
+
+/// Seed 1518 of a 150-step simulation run: a creation that closes its new issue (QALITA already
+/// resolved) commits the link before the close. When the close failed, the link said "resolved"
+/// while GitLab showed the issue open, and the reconcile, reading the open issue, took it for a
+/// person's reopen and wrote "open" to QALITA over the person's "resolved". The link records what
+/// GitLab holds until the close is made.
+#[tokio::test]
+async fn a_creation_whose_close_failed_is_not_read_back_as_a_reopen() {
+    use qalita_gitlab_core::domain::qalita::QalitaIssue;
+    use qalita_gitlab_core::engine::Asked;
+    use qalita_gitlab_core::events::facts::GitlabIssueFacts;
+    let world = World::new("").await;
+    world.qalita.update_issue(ISSUE, |i| i["status"] = "resolved".into());
+    let issue: QalitaIssue = serde_json::from_value(world.qalita.issue(ISSUE).unwrap()).unwrap();
+    let (context, call) = (Default::default(), CallContext::default());
+    world
+        .gitlab
+        .inject(FaultRule::new(qalita_gitlab_sims::gitlab::Fault::ServerError(503)).on("PUT", "/projects").times(10));
+    let failed = world.deps.engine.sync_issue_as(&issue, &context, &call, Asked::ByOperator).await;
+    assert!(failed.as_ref().is_err_and(|e| e.is_transient()), "{failed:?}");
+    let created = world.gitlab_issue();
+    assert_eq!(created.state, IssueState::Opened, "created, not closed yet");
+    // The reconcile reads the open issue.
+    let facts = GitlabIssueFacts::of_api(&created);
+    world.deps.engine.sync_gitlab_issue(&facts, &call).await.unwrap();
+    assert_eq!(world.qalita.issue(ISSUE).unwrap()["status"], "resolved", "not taken for a reopen");
+    // The retry closes it.
+    world.gitlab.clear_faults();
+    world.deps.engine.sync_issue_as(&issue, &context, &call, Asked::ByOperator).await.unwrap();
+    assert_eq!(world.gitlab_issue().state, IssueState::Closed);
+}

@@ -13,7 +13,7 @@ use crate::domain::gitlab::{GitlabIssue, GitlabProjectRef, IssueState};
 use crate::domain::link::{Field, LinkState, LinkStatus, LogEntry, LogLevel, RelinkReason, ResolvedAssignee, Written};
 use crate::domain::marker::Marker;
 use crate::domain::qalita::{IssueContext, QalitaIssue, QalitaUser};
-use crate::domain::sync::{Action, Decision, DecisionKind};
+use crate::domain::sync::{Action, Decision, DecisionKind, Status};
 use crate::mapping::{Desired, Facts};
 use crate::plan::link::{adopt, link_of, reserved_in, stamp_written};
 use crate::plan::regression::regression;
@@ -518,8 +518,14 @@ impl Engine {
                     // Link first, recorded as open: if a later write fails, the retry plans the
                     // close again on a linked issue instead of finding a reservation (the
                     // regression's notes, written once at most, are not planned again).
+                    // What GitLab holds until then, the status too: a reconcile that reads the
+                    // issue open meanwhile must not take it for a person's reopen.
                     let mut opened = next.clone();
                     opened.to_gitlab.insert(Field::State, Written::new(IssueState::Opened.as_str(), None));
+                    if let Some(status) = opened.to_gitlab.get_mut(&Field::Status) {
+                        let muted = created.labels.contains(&self.config.mapping.muted_label);
+                        *status = Written::new(Status::of(IssueState::Opened, muted).as_str(), None);
+                    }
                     next.version = self.store.update(&opened).await?.version;
                 }
                 for op in ops {
