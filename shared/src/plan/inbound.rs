@@ -392,9 +392,18 @@ pub fn plan_inbound(
             _ => target.clone(),
         };
         let now_in_qalita = qalita_value(config, qalita, field);
-        if now_in_qalita.as_ref() == Some(&target_value) {
+        // GitLab shows the description QALITA's state renders to: the two sides agree (the
+        // service's own write, read before its link recorded it), and the rendering is not a
+        // person's text to copy back.
+        let renders_qalita = field == Field::Description
+            && facts
+                .description
+                .as_deref()
+                .is_some_and(|d| text_digest(d) == text_digest(&Desired::of(config, known).description));
+        if now_in_qalita.as_ref() == Some(&target_value) || renders_qalita {
             plan.accepted.push(field);
-            plan.next.to_qalita.insert(field, Written { value: target_value, watermark: qalita_time, at: qalita_time });
+            let value = now_in_qalita.clone().unwrap_or(target_value);
+            plan.next.to_qalita.insert(field, Written { value, watermark: qalita_time, at: qalita_time });
             continue;
         }
         // QALITA changed the field since the last sync (its value is neither what it held then nor
